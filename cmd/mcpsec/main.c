@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* mcpsec: declarative, ordered, manually keyed IPsec host policy for Linux XFRM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/util.h"
+#include "cmd.h"
+
+#ifndef MCPSEC_VERSION
+#define MCPSEC_VERSION "0.1.0"
+#endif
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *usage;
+} commands[] = {
+	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] SITE.yaml   compile, diff and install; commit" },
+	{ "check", check_main, "check [--plan] SITE.yaml                  validate only; never touches the kernel" },
+	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
+	{ "enable", enable_main, "enable                                     install the committed configuration" },
+	{ "disable", disable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mcpsec [--netns NAME] [--state-dir DIR] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < MC_ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "\noptions:\n"
+		   "  --netns NAME     act on network namespace /run/netns/NAME (as 'ip netns')\n"
+		   "  --state-dir DIR  committed configuration (default /var/lib/mcpsec,\n"
+		   "                   or /var/lib/mcpsec/netns/NAME with --netns)\n"
+		   "  --help, --version\n"
+		   "\nexit status: 0 ok, 1 usage or configuration error (nothing changed),\n"
+		   "             2 kernel error (previous state restored)\n"
+		   "See mcpsec(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	char **args = calloc((size_t)argc + 1, sizeof(char *));
+	int nargs = 0, rc;
+	char *default_state = NULL;
+
+	mc_set_oom_handler(die_oom);
+	if (!args)
+		die_oom();
+	/* Global options may come anywhere; everything else goes to the subcommand. */
+	for (int i = 1; i < argc; i++) {
+		if ((is_flag(argv[i], "--netns") || is_flag(argv[i], "--state-dir")) && i + 1 < argc) {
+			if (argv[i][2] == 'n')
+				g_opts.netns = argv[++i];
+			else
+				g_opts.state_dir = argv[++i];
+		} else if (!strncmp(argv[i], "--netns=", 8)) {
+			g_opts.netns = argv[i] + 8;
+		} else if (!strncmp(argv[i], "--state-dir=", 12)) {
+			g_opts.state_dir = argv[i] + 12;
+		} else if (is_flag(argv[i], "--netns") || is_flag(argv[i], "--state-dir")) {
+			fprintf(stderr, "mcpsec: %s needs a value\n", argv[i]);
+			free(args);
+			return EXIT_CONFIG;
+		} else {
+			args[nargs++] = argv[i];
+		}
+	}
+	if (!g_opts.state_dir) {
+		default_state = g_opts.netns ? mc_asprintf("/var/lib/mcpsec/netns/%s", g_opts.netns)
+					     : mc_strdup("/var/lib/mcpsec");
+		g_opts.state_dir = default_state;
+	}
+	if (nargs == 0 || is_flag(args[0], "--help") || is_flag(args[0], "-h") || is_flag(args[0], "help")) {
+		usage(nargs ? stdout : stderr);
+		rc = nargs ? 0 : EXIT_CONFIG;
+		goto out;
+	}
+	if (is_flag(args[0], "--version") || is_flag(args[0], "version")) {
+		printf("mcpsec %s\n", MCPSEC_VERSION);
+		rc = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < MC_ARRAY_SIZE(commands); i++) {
+		if (!strcmp(args[0], commands[i].name)) {
+			rc = commands[i].fn(nargs, args);
+			goto out;
+		}
+	}
+	fprintf(stderr, "mcpsec: unknown command '%s'\n", args[0]);
+	usage(stderr);
+	rc = EXIT_CONFIG;
+out:
+	free(default_state);
+	free(args);
+	return rc;
+}

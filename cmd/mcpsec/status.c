@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/* mcpsec status ipsec all|NAME: what the kernel enforces, by policy name, with counters. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "../../lib/algo.h"
+#include "../../lib/compile.h"
+#include "../../lib/nlx.h"
+#include "../../lib/state.h"
+#include "../../lib/util.h"
+#include "cmd.h"
+
+/* One named rule as found in the kernel: its kernel policies share (dir, priority, name). */
+struct entry {
+	const char *name;
+	char *unknown_name;
+	const char *kind;
+	enum mc_dir dir;
+	uint32_t priority;
+	enum mc_action action;
+	size_t *pols; /* indexes into kstate.pols */
+	size_t npols, cappols;
+	uint64_t last_use;
+	const struct mc_ksa *sa;
+};
+
+struct counter {
+	char name[64];
+	unsigned long long value;
+};
+
+static size_t read_xfrm_stat(struct counter **ret)
+{
+	FILE *f = fopen("/proc/net/xfrm_stat", "re");
+	struct counter *v = NULL;
+	size_t n = 0, cap = 0;
+	char name[64];
+	unsigned long long val;
+
+	*ret = NULL;
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %llu", name, &val) == 2) {
+		struct counter *c = MC_PUSH(&v, &n, &cap);
+		snprintf(c->name, sizeof(c->name), "%s", name);
+		c->value = val;
+	}
+	fclose(f);
+	*ret = v;
+	return n;
+}
+
+static int cmp_pol(const void *a, const void *b, void *ctx)
+{
+	const struct mc_kstate *k = ctx;
+	const struct mc_kpolicy *x = &k->pols[*(const size_t *)a], *y = &k->pols[*(const size_t *)b];
+
+	if (x->x.dir != y->x.dir)
+		return x->x.dir > y->x.dir ? -1 : 1; /* out first, as the seed lists them */
+	if (x->x.priority != y->x.priority)
+		return x->x.priority < y->x.priority ? -1 : 1;
+	if (x->x.sel.family != y->x.sel.family)
+		return x->x.sel.family > y->x.sel.family ? -1 : 1; /* IPv6 first */
+	return 0;
+}
+
+static const struct mc_ksa *find_sa(const struct mc_kstate *k, const struct mc_kpolicy *p)
+{
+	const struct mc_ksa *any = NULL;
+
+	for (size_t i = 0; i < k->nsas; i++) {
+		const struct mc_ksa *s = &k->sas[i];
+		if (s->x.reqid != MC_REQID || s->x.spi != p->x.tmpl_spi || s->x.proto != p->x.tmpl_proto)
+			continue;
+		if (p->x.sel.plen_d == (p->x.sel.family == AF_INET ? 32 : 128) &&
+		    mc_addr_eq(&s->x.daddr, &p->x.sel.daddr))
+			return s;
+		any = any ? any : s;
+	}
+	return any;
+}
+
+static void fmt_time(uint64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void sa_algs(const struct mc_ksa *s, struct mc_buf *b)
+{
+	if (s->x.integrity || s->x.confidentiality || !s->auth_name[0]) {
+		mc_xsa_algs_str(&s->x, b);
+		return;
+	}
+	mc_buf_printf(b, "%s %s %s", s->x.proto == 51 ? "ah" : "esp", s->enc_name, s->auth_name);
+}
+
+static void json_sa(struct mc_buf *b, const struct mc_ksa *s, const char *policy)
+{
+	char a1[64], a2[64], t[32];
+
+	mc_buf_puts(b, "{\"policy\":");
+	if (policy)
+		mc_buf_json_str(b, policy);
+	else
+		mc_buf_puts(b, "null");
+	mc_buf_printf(b, ",\"spi\":%u,\"spi_hex\":\"0x%08x\",\"protocol\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\","
+		      "\"integrity\":", s->x.spi, s->x.spi, s->x.proto == 51 ? "ah" : s->x.proto == 50 ? "esp" : "?",
+		      mc_addr_str(&s->x.saddr, a1, sizeof(a1)), mc_addr_str(&s->x.daddr, a2, sizeof(a2)));
+	if (s->x.integrity)
+		mc_buf_json_str(b, s->x.integrity->name);
+	else
+		mc_buf_puts(b, s->auth_name[0] ? "\"other\"" : "null");
+	mc_buf_puts(b, ",\"confidentiality\":");
+	if (s->x.confidentiality)
+		mc_buf_printf(b, "\"%s-%zu\"", s->x.confidentiality->name, s->x.ekey_len * 8);
+	else
+		mc_buf_puts(b, s->enc_name[0] && strcmp(s->enc_name, "ecb(cipher_null)") ? "\"other\"" : "null");
+	fmt_time(s->use_time, t, sizeof(t));
+	mc_buf_printf(b, ",\"bytes\":%llu,\"packets\":%llu,\"integrity_failed\":%llu,\"replay_failed\":%llu,"
+		      "\"reqid\":%u,\"last_use\":", (unsigned long long)s->bytes, (unsigned long long)s->packets,
+		      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, s->x.reqid);
+	if (s->use_time)
+		mc_buf_printf(b, "\"%s\"}", t);
+	else
+		mc_buf_puts(b, "null}");
+}
+
+static void json_selector(struct mc_buf *b, const struct mc_sel *s)
+{
+	char a[80];
+	struct mc_prefix src = { s->saddr, s->plen_s }, dst = { s->daddr, s->plen_d };
+	bool icmp = s->proto == 1 || s->proto == 58;
+
+	mc_prefix_str(&src, a, sizeof(a));
+	mc_buf_printf(b, "{\"src\":\"%s\",", a);
+	mc_prefix_str(&dst, a, sizeof(a));
+	mc_buf_printf(b, "\"dst\":\"%s\",\"proto\":%u", a, s->proto);
+	const char *f1 = icmp ? "icmp_type" : "sport", *f2 = icmp ? "icmp_code" : "dport";
+	if (s->sport_mask)
+		mc_buf_printf(b, ",\"%s\":[%u,%u]", f1, s->sport, (unsigned)(s->sport | (uint16_t)~s->sport_mask));
+	if (s->dport_mask)
+		mc_buf_printf(b, ",\"%s\":[%u,%u]", f2, s->dport, (unsigned)(s->dport | (uint16_t)~s->dport_mask));
+	mc_buf_puts(b, "}");
+}
+
+static void render_json(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
+			struct entry *e, size_t ne, const struct counter *c, size_t nc, bool all)
+{
+	char t[32];
+
+	mc_buf_puts(b, "{\"namespace\":");
+	if (g_opts.netns)
+		mc_buf_json_str(b, g_opts.netns);
+	else
+		mc_buf_puts(b, "null");
+	mc_buf_printf(b, ",\"committed\":%s,\"enabled\":%s,\"default\":", st->committed ? "true" : "false",
+		      st->committed && st->enabled ? "true" : "false");
+	if (st->default_name)
+		mc_buf_json_str(b, st->default_name);
+	else
+		mc_buf_puts(b, "null");
+	mc_buf_puts(b, ",\"state_dir\":");
+	mc_buf_json_str(b, g_opts.state_dir);
+	mc_buf_puts(b, ",\"policies\":[");
+	for (size_t i = 0; i < ne; i++) {
+		mc_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		mc_buf_json_str(b, e[i].name);
+		mc_buf_printf(b, ",\"kind\":\"%s\",\"direction\":\"%s\",\"action\":\"%s\",\"priority\":%u,"
+			      "\"kernel_policies\":%zu,\"last_use\":", e[i].kind, mc_dir_str(e[i].dir),
+			      mc_action_str(e[i].action), e[i].priority, e[i].npols);
+		fmt_time(e[i].last_use, t, sizeof(t));
+		if (e[i].last_use)
+			mc_buf_printf(b, "\"%s\"", t);
+		else
+			mc_buf_puts(b, "null");
+		mc_buf_puts(b, ",\"selectors\":[");
+		for (size_t j = 0; j < e[i].npols; j++) {
+			if (j)
+				mc_buf_puts(b, ",");
+			json_selector(b, &k->pols[e[i].pols[j]].x.sel);
+		}
+		mc_buf_puts(b, "]");
+		if (e[i].action == MC_PROTECT) {
+			const struct mc_kpolicy *p = &k->pols[e[i].pols[0]];
+			mc_buf_printf(b, ",\"spi\":%u,\"spi_hex\":\"0x%08x\",\"protocol\":\"%s\",\"sa\":", p->x.tmpl_spi,
+				      p->x.tmpl_spi, p->x.tmpl_proto == 51 ? "ah" : "esp");
+			if (e[i].sa)
+				json_sa(b, e[i].sa, e[i].name);
+			else
+				mc_buf_puts(b, "null");
+		}
+		mc_buf_puts(b, "}");
+	}
+	mc_buf_puts(b, "],\"sas\":[");
+	bool first = true;
+	for (size_t i = 0; i < k->nsas; i++) {
+		if (k->sas[i].x.reqid != MC_REQID)
+			continue;
+		const char *owner = NULL;
+		for (size_t j = 0; j < ne && !owner; j++)
+			if (e[j].sa == &k->sas[i])
+				owner = e[j].name;
+		if (!all && !owner)
+			continue;
+		if (!first)
+			mc_buf_puts(b, ",");
+		first = false;
+		json_sa(b, &k->sas[i], owner);
+	}
+	mc_buf_puts(b, "],\"foreign\":{\"policies\":[");
+	first = true;
+	for (size_t i = 0; all && i < k->npols; i++) {
+		const struct mc_kpolicy *p = &k->pols[i];
+		if (mc_prio_owned(p->x.priority))
+			continue;
+		mc_buf_printf(b, "%s{\"direction\":\"%s\",\"priority\":%u,\"action\":\"%s\",\"selector\":",
+			      first ? "" : ",", p->x.dir == 0 ? "in" : p->x.dir == 1 ? "out" : "fwd",
+			      p->x.priority, p->x.action == MC_DISCARD ? "block" : "allow");
+		json_selector(b, &p->x.sel);
+		mc_buf_puts(b, "}");
+		first = false;
+	}
+	mc_buf_puts(b, "],\"sas\":[");
+	first = true;
+	for (size_t i = 0; all && i < k->nsas; i++) {
+		if (k->sas[i].x.reqid == MC_REQID)
+			continue;
+		if (!first)
+			mc_buf_puts(b, ",");
+		first = false;
+		json_sa(b, &k->sas[i], NULL);
+	}
+	mc_buf_puts(b, "]},\"counters\":{");
+	for (size_t i = 0; i < nc; i++)
+		mc_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", c[i].name, c[i].value);
+	mc_buf_puts(b, "}}\n");
+}
+
+static void render_text(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
+			struct entry *e, size_t ne, const struct counter *c, size_t nc, bool all)
+{
+	char t[32], a1[64], a2[64];
+	size_t nforeign_p = 0, nforeign_s = 0;
+
+	mc_buf_printf(b, "IPsec %s, default %s, namespace %s, state %s\n",
+		      !st->committed ? "not configured by mcpsec" : st->enabled ? "enabled" : "disabled",
+		      st->default_name ? st->default_name : "-", g_opts.netns ? g_opts.netns : "(current)",
+		      g_opts.state_dir);
+	for (int d = 1; d >= 0; d--) {
+		bool header = false;
+		for (size_t i = 0; i < ne; i++) {
+			if ((int)e[i].dir != d)
+				continue;
+			if (!header) {
+				mc_buf_printf(b, "\n%s policies, first match wins:\n", d ? "Outbound" : "Inbound");
+				mc_buf_printf(b, "  %-24s %-8s %-10s %5s  %-20s %s\n", "NAME", "ACTION", "PRIORITY",
+					      "KPOL", "LAST USE", "SELECTORS");
+				header = true;
+			}
+			fmt_time(e[i].last_use, t, sizeof(t));
+			mc_buf_printf(b, "  %-24s %-8s %-10u %5zu  %-20s ", e[i].name, mc_action_str(e[i].action),
+				      e[i].priority, e[i].npols, t);
+			for (size_t j = 0; j < e[i].npols && j < 3; j++) {
+				if (j)
+					mc_buf_puts(b, "; ");
+				mc_sel_str(&k->pols[e[i].pols[j]].x.sel, e[i].dir, b);
+			}
+			if (e[i].npols > 3)
+				mc_buf_printf(b, "; (+%zu more)", e[i].npols - 3);
+			mc_buf_puts(b, "\n");
+			if (e[i].action == MC_PROTECT) {
+				const struct mc_kpolicy *p = &k->pols[e[i].pols[0]];
+				if (!e[i].sa) {
+					mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
+						      p->x.tmpl_spi, p->x.tmpl_spi, p->x.tmpl_proto == 51 ? "ah" : "esp");
+					continue;
+				}
+				const struct mc_ksa *s = e[i].sa;
+				fmt_time(s->use_time, t, sizeof(t));
+				mc_buf_printf(b, "      SA spi %u (0x%08x) ", s->x.spi, s->x.spi);
+				sa_algs(s, b);
+				mc_buf_printf(b, " %s -> %s: %llu bytes, %llu packets, integrity failures %llu, "
+					      "replay failures %llu, last use %s\n",
+					      mc_addr_str(&s->x.saddr, a1, sizeof(a1)), mc_addr_str(&s->x.daddr, a2, sizeof(a2)),
+					      (unsigned long long)s->bytes, (unsigned long long)s->packets,
+					      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, t);
+			}
+		}
+	}
+	if (!ne)
+		mc_buf_puts(b, "\nNo mcpsec policies are installed.\n");
+	if (!all)
+		return;
+	for (size_t i = 0; i < k->npols; i++)
+		nforeign_p += !mc_prio_owned(k->pols[i].x.priority);
+	for (size_t i = 0; i < k->nsas; i++)
+		nforeign_s += k->sas[i].x.reqid != MC_REQID;
+	if (nforeign_p || nforeign_s) {
+		mc_buf_printf(b, "\nForeign XFRM objects (not mcpsec's; never changed): %zu policies, %zu SAs\n",
+			      nforeign_p, nforeign_s);
+		for (size_t i = 0; i < k->npols; i++) {
+			const struct mc_kpolicy *p = &k->pols[i];
+			if (mc_prio_owned(p->x.priority))
+				continue;
+			mc_buf_printf(b, "  policy dir %s priority %u %s ", p->x.dir == 0 ? "in" : p->x.dir == 1 ? "out" : "fwd",
+				      p->x.priority, p->x.action == MC_DISCARD ? "block" : "allow");
+			mc_sel_str(&p->x.sel, p->x.dir, b);
+			mc_buf_puts(b, "\n");
+		}
+		for (size_t i = 0; i < k->nsas; i++) {
+			const struct mc_ksa *s = &k->sas[i];
+			if (s->x.reqid == MC_REQID)
+				continue;
+			mc_buf_printf(b, "  SA spi %u (0x%08x) %s %s -> %s reqid %u\n", s->x.spi, s->x.spi,
+				      s->x.proto == 51 ? "ah" : "esp", mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
+				      mc_addr_str(&s->x.daddr, a2, sizeof(a2)), s->x.reqid);
+		}
+	}
+	mc_buf_puts(b, "\nXFRM counters (/proc/net/xfrm_stat, this namespace; zero ones omitted):\n");
+	size_t shown = 0;
+	for (size_t i = 0; i < nc; i++)
+		if (c[i].value)
+			mc_buf_printf(b, "  %-28s %llu\n", c[i].name, c[i].value), shown++;
+	if (!shown)
+		mc_buf_puts(b, "  all zero\n");
+}
+
+int status_main(int argc, char **argv)
+{
+	bool json = false;
+	const char *what = NULL, *sub = NULL;
+	struct mc_state st = { 0 };
+	struct mc_kstate k = { 0 };
+	struct mc_nl *nl = NULL;
+	struct entry *e = NULL;
+	size_t ne = 0, cape = 0, nc;
+	struct counter *c = NULL;
+	int rc, r;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_flag(argv[i], "--json"))
+			json = true;
+		else if (!sub)
+			sub = argv[i];
+		else if (!what)
+			what = argv[i];
+		else {
+			fprintf(stderr, "mcpsec status: unexpected argument '%s'\n", argv[i]);
+			return EXIT_CONFIG;
+		}
+	}
+	if (!sub || strcmp(sub, "ipsec") || !what) {
+		fprintf(stderr, "usage: mcpsec status ipsec all|POLICYNAME [--json]\n");
+		return EXIT_CONFIG;
+	}
+	bool all = !strcmp(what, "all");
+	if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
+		goto out;
+	if (mc_state_load(g_opts.state_dir, &st) < 0)
+		fprintf(stderr, "mcpsec: warning: cannot read %s: policy names may be missing\n", g_opts.state_dir);
+	if ((r = mc_nl_dump(nl, &k)) < 0) {
+		fprintf(stderr, "mcpsec: reading the kernel's XFRM state: %s\n", strerror(-r));
+		rc = EXIT_KERNEL;
+		goto out;
+	}
+	size_t *order = mc_calloc(k.npols + 1, sizeof(size_t)), no = 0;
+	for (size_t i = 0; i < k.npols; i++)
+		if (mc_prio_owned(k.pols[i].x.priority))
+			order[no++] = i;
+	qsort_r(order, no, sizeof(size_t), cmp_pol, &k);
+	for (size_t i = 0; i < no; i++) {
+		const struct mc_kpolicy *p = &k.pols[order[i]];
+		const char *name = mc_state_rule_name(&st, p->x.priority, p->x.dir, p->x.sel.family);
+		struct entry *cur = ne ? &e[ne - 1] : NULL;
+		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority ||
+		    (name && strcmp(name, cur->name))) {
+			cur = MC_PUSH(&e, &ne, &cape);
+			memset(cur, 0, sizeof(*cur));
+			if (!name)
+				name = cur->unknown_name = mc_asprintf("UNKNOWN-PRIORITY-%u", p->x.priority);
+			cur->name = name;
+			cur->dir = p->x.dir;
+			cur->priority = p->x.priority;
+			cur->action = p->x.action;
+			cur->kind = p->x.priority == MC_PRIO_DEFAULT ? "default" :
+				    p->x.priority < MC_PRIO_USER_LO ? "builtin" : "user";
+			if (p->x.action == MC_PROTECT)
+				cur->sa = find_sa(&k, p);
+		}
+		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
+		if (p->use_time > cur->last_use)
+			cur->last_use = p->use_time;
+	}
+	free(order);
+	if (!all) {
+		size_t keep = 0;
+		for (size_t i = 0; i < ne; i++) {
+			if (!strcmp(e[i].name, what)) {
+				struct entry tmp = e[keep];
+				e[keep++] = e[i];
+				e[i] = tmp;
+			}
+		}
+		for (size_t i = keep; i < ne; i++) {
+			free(e[i].pols);
+			free(e[i].unknown_name);
+		}
+		ne = keep;
+		if (!ne) {
+			fprintf(stderr, "mcpsec: no policy named '%s' is installed%s\n", what,
+				st.committed && !st.enabled ? " (IPsec is disabled)" : "");
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+	}
+	nc = read_xfrm_stat(&c);
+	struct mc_buf b = { 0 };
+	if (json)
+		render_json(&b, &st, &k, e, ne, c, nc, all);
+	else
+		render_text(&b, &st, &k, e, ne, c, nc, all);
+	fputs(mc_buf_str(&b), stdout);
+	mc_buf_free(&b);
+out:
+	for (size_t i = 0; i < ne; i++) {
+		free(e[i].pols);
+		free(e[i].unknown_name);
+	}
+	free(e);
+	free(c);
+	mc_kstate_free(&k);
+	mc_state_free(&st);
+	mc_nl_close(nl);
+	return rc;
+}

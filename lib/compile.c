@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: MIT */
+/* The compiler: ordered policies → kernel policies with first-match priorities, and SAs. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "algo.h"
+#include "compile.h"
+#include "diag.h"
+#include "model.h"
+#include "plan.h"
+#include "util.h"
+
+/* ---- priorities ---- */
+
+void mc_assign_priorities(const uint32_t *prev, size_t n, uint32_t *ret)
+{
+	/* Longest strictly increasing subsequence of the usable previous priorities. */
+	size_t *tail = mc_calloc(n + 1, sizeof(size_t)), *parent = mc_calloc(n + 1, sizeof(size_t));
+	bool *keep = mc_calloc(n + 1, sizeof(bool));
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (prev[i] < MC_PRIO_USER_LO || prev[i] > MC_PRIO_USER_HI)
+			continue;
+		size_t lo = 0, hi = len;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (prev[tail[mid]] < prev[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		parent[i] = lo ? tail[lo - 1] : SIZE_MAX;
+		tail[lo] = i;
+		if (lo == len)
+			len++;
+	}
+	for (size_t i = len ? tail[len - 1] : SIZE_MAX; i != SIZE_MAX; i = parent[i])
+		keep[i] = true;
+
+	bool ok = true;
+	size_t i = 0;
+	uint32_t before = MC_PRIO_USER_LO;
+	while (i < n && ok) {
+		if (keep[i]) {
+			ret[i] = prev[i];
+			before = prev[i];
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && !keep[j])
+			j++;
+		size_t k = j - i;
+		if (j < n) {
+			uint64_t step = ((uint64_t)prev[j] - before) / (k + 1);
+			if (step == 0) {
+				ok = false;
+				break;
+			}
+			for (size_t m = 0; m < k; m++)
+				ret[i + m] = (uint32_t)(before + step * (m + 1));
+		} else {
+			for (size_t m = 0; m < k; m++) {
+				uint64_t v = (uint64_t)before + (uint64_t)MC_PRIO_STRIDE * (m + 1);
+				if (v > MC_PRIO_USER_HI) {
+					ok = false;
+					break;
+				}
+				ret[i + m] = (uint32_t)v;
+			}
+		}
+		i = j;
+	}
+	if (!ok)
+		for (i = 0; i < n; i++)
+			ret[i] = MC_PRIO_USER_LO + MC_PRIO_STRIDE * (uint32_t)(i + 1);
+	free(tail);
+	free(parent);
+	free(keep);
+}
+
+/* ---- selector identity set (the kernel refuses two policies with one identity) ---- */
+
+struct idset {
+	size_t *slot; /* index into plan->pols + 1; 0 = empty */
+	size_t cap;
+	const struct mc_plan *plan;
+};
+
+static void idset_grow(struct idset *set);
+
+/* Returns the existing policy index with this identity, or adds it (returns SIZE_MAX). */
+static size_t idset_put(struct idset *set, size_t idx)
+{
+	const struct mc_xpolicy *x = &set->plan->pols[idx];
+
+	if (set->cap == 0 || (idx + 1) * 2 > set->cap)
+		idset_grow(set);
+	for (size_t h = mc_sel_hash(x->dir, &x->sel) & (set->cap - 1);; h = (h + 1) & (set->cap - 1)) {
+		if (!set->slot[h]) {
+			set->slot[h] = idx + 1;
+			return SIZE_MAX;
+		}
+		const struct mc_xpolicy *y = &set->plan->pols[set->slot[h] - 1];
+		if (y->dir == x->dir && mc_sel_eq(&y->sel, &x->sel))
+			return set->slot[h] - 1;
+	}
+}
+
+static void idset_grow(struct idset *set)
+{
+	size_t old = set->cap;
+	size_t *oslot = set->slot;
+
+	set->cap = set->cap ? set->cap * 2 : 1024;
+	set->slot = mc_calloc(set->cap, sizeof(size_t));
+	for (size_t i = 0; i < old; i++) {
+		if (!oslot[i])
+			continue;
+		const struct mc_xpolicy *x = &set->plan->pols[oslot[i] - 1];
+		size_t h = mc_sel_hash(x->dir, &x->sel) & (set->cap - 1);
+		while (set->slot[h])
+			h = (h + 1) & (set->cap - 1);
+		set->slot[h] = oslot[i];
+	}
+	free(oslot);
+}
+
+/* ---- fragment generation ---- */
+
+struct field16 {
+	struct mc_portmask v[64];
+	size_t n;
+};
+
+static void field_any(struct field16 *f)
+{
+	f->v[0] = (struct mc_portmask){ 0, 0 };
+	f->n = 1;
+}
+
+static void field_ranges(struct field16 *f, const struct mc_portset *ps)
+{
+	if (ps->any) {
+		field_any(f);
+		return;
+	}
+	f->n = 0;
+	for (size_t i = 0; i < ps->n; i++) {
+		struct mc_portmask tmp[32];
+		size_t k = mc_port_blocks(ps->r[i].lo, ps->r[i].hi, tmp, 32);
+		for (size_t j = 0; j < k && f->n < MC_ARRAY_SIZE(f->v); j++)
+			f->v[f->n++] = tmp[j];
+	}
+}
+
+static void field_range(struct field16 *f, unsigned lo, unsigned hi, unsigned max)
+{
+	if (lo == 0 && hi == max) {
+		field_any(f);
+		return;
+	}
+	f->n = mc_port_blocks(lo, hi, f->v, MC_ARRAY_SIZE(f->v));
+}
+
+struct rule_builder {
+	struct mc_plan *plan;
+	struct idset *ids;
+	struct mc_diags *ds;
+	size_t rule;
+};
+
+static void add_xpolicy(struct rule_builder *b, enum mc_dir dir, const struct mc_sel *sel,
+			const struct mc_xpolicy *proto)
+{
+	struct mc_plan *plan = b->plan;
+	struct mc_rule *r = &plan->rules[b->rule];
+	struct mc_xpolicy *x = MC_PUSH(&plan->pols, &plan->npols, &plan->cappols);
+
+	*x = *proto;
+	x->dir = dir;
+	x->sel = *sel;
+	x->rule = b->rule;
+	size_t dup = idset_put(b->ids, plan->npols - 1);
+	if (dup != SIZE_MAX) {
+		/* An earlier rule has this exact selector: this fragment can never match first, and
+		 * the kernel would refuse it (EEXIST). */
+		plan->npols--;
+		if (!r->nshadowed++)
+			r->shadowed_by = mc_strdup(plan->rules[plan->pols[dup].rule].name);
+		return;
+	}
+	r->nfrag++;
+}
+
+static void prefix_list(const struct mc_addrset *a, int family, struct mc_prefix **v, size_t *n,
+			size_t *cap)
+{
+	*n = 0;
+	if (a->any) {
+		struct mc_prefix *p = MC_PUSH(v, n, cap);
+		memset(p, 0, sizeof(*p));
+		p->addr.family = (uint8_t)family;
+		return;
+	}
+	mc_ranges_to_prefixes(a->r, a->n, family, v, n, cap);
+}
+
+/* Emits local × remote × local-field × remote-field for one family. */
+static void emit_family(struct rule_builder *b, const struct mc_policy *p, int family,
+			const struct mc_xpolicy *proto)
+{
+	struct mc_prefix *lp = NULL, *rp = NULL;
+	size_t nl = 0, capl = 0, nr = 0, capr = 0;
+	struct field16 f1, f2; /* sport-side and dport-side values */
+	bool icmp = p->proto == MC_PROTO_ICMP || p->proto == MC_PROTO_ICMPV6;
+
+	prefix_list(&p->local, family, &lp, &nl, &capl);
+	prefix_list(&p->remote, family, &rp, &nr, &capr);
+	if (icmp && !p->icmp.any) {
+		/* The kernel matches ICMP type in sport and code in dport, in both directions. */
+		field_range(&f1, p->icmp.type_lo, p->icmp.type_hi, 255);
+		field_range(&f2, p->icmp.code_lo, p->icmp.code_hi, 255);
+	} else if (p->dir == MC_DIR_OUT) {
+		field_ranges(&f1, &p->local_ports);
+		field_ranges(&f2, &p->remote_ports);
+	} else {
+		field_ranges(&f1, &p->remote_ports);
+		field_ranges(&f2, &p->local_ports);
+	}
+	for (size_t i = 0; i < nl; i++)
+		for (size_t j = 0; j < nr; j++)
+			for (size_t s = 0; s < f1.n; s++)
+				for (size_t d = 0; d < f2.n; d++) {
+					struct mc_sel sel;
+					const struct mc_prefix *src = p->dir == MC_DIR_OUT ? &lp[i] : &rp[j];
+					const struct mc_prefix *dst = p->dir == MC_DIR_OUT ? &rp[j] : &lp[i];
+					memset(&sel, 0, sizeof(sel));
+					sel.family = (uint8_t)family;
+					sel.saddr = src->addr;
+					sel.daddr = dst->addr;
+					sel.plen_s = src->plen;
+					sel.plen_d = dst->plen;
+					sel.proto = (uint8_t)p->proto;
+					sel.sport = f1.v[s].value & f1.v[s].mask;
+					sel.sport_mask = f1.v[s].mask;
+					sel.dport = f2.v[d].value & f2.v[d].mask;
+					sel.dport_mask = f2.v[d].mask;
+					add_xpolicy(b, p->dir, &sel, proto);
+				}
+	free(lp);
+	free(rp);
+}
+
+static bool has_family(const struct mc_addrset *a, int family)
+{
+	if (a->any)
+		return true;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->r[i].family == family)
+			return true;
+	return false;
+}
+
+static size_t add_rule(struct mc_plan *plan, const char *name, enum mc_rule_kind kind, enum mc_dir dir,
+		       enum mc_action action, uint32_t prio, const struct mc_policy *src)
+{
+	struct mc_rule *r = MC_PUSH(&plan->rules, &plan->nrules, &plan->caprules);
+
+	memset(r, 0, sizeof(*r));
+	r->name = mc_strdup(name);
+	r->kind = kind;
+	r->dir = dir;
+	r->action = action;
+	r->priority = prio;
+	r->src = src;
+	return plan->nrules - 1;
+}
+
+/* A built-in or default rule from a synthetic policy. */
+static void add_synthetic(struct rule_builder *b, const char *name, enum mc_rule_kind kind,
+			  enum mc_dir dir, enum mc_action action, uint32_t prio, struct mc_policy *p,
+			  int family)
+{
+	struct mc_xpolicy proto = { .priority = prio, .action = action };
+
+	p->dir = dir;
+	p->action = action;
+	b->rule = add_rule(b->plan, name, kind, dir, action, prio, NULL);
+	emit_family(b, p, family, &proto);
+}
+
+static struct mc_range host_range(const struct mc_addr *a)
+{
+	mc_u128 v = mc_addr_to_u128(a);
+	return (struct mc_range){ a->family, v, v };
+}
+
+static void add_builtins(struct rule_builder *b, const struct mc_host *host)
+{
+	static const char *names[][2] = {
+		{ "BUILTIN-LOOPBACK-IN", "BUILTIN-LOOPBACK-OUT" },
+		{ "BUILTIN-OWN-ADDR-IN", "BUILTIN-OWN-ADDR-OUT" },
+		{ "BUILTIN-ND-IN", "BUILTIN-ND-OUT" },
+		{ "BUILTIN-MLD-IN", "BUILTIN-MLD-OUT" },
+	};
+	struct mc_addr lo6;
+
+	mc_addr_parse("::1", &lo6);
+	for (int d = 0; d < 2; d++) {
+		enum mc_dir dir = d ? MC_DIR_OUT : MC_DIR_IN;
+		struct mc_range r;
+		struct mc_policy p;
+
+		/* ::1 ↔ ::1: a v6 catch-all block would otherwise drop loopback (xfrm-kernel.md §5). */
+		memset(&p, 0, sizeof(p));
+		r = host_range(&lo6);
+		p.local = (struct mc_addrset){ .r = &r, .n = 1 };
+		p.remote = p.local;
+		p.local_ports.any = p.remote_ports.any = p.icmp.any = true;
+		add_synthetic(b, names[0][d], MC_RULE_BUILTIN, dir, MC_BYPASS, MC_PRIO_BASE, &p, AF_INET6);
+
+		/* Own address ↔ itself: traffic to the host's own IPv6 addresses. */
+		if (host && host->nown6) {
+			b->rule = add_rule(b->plan, names[1][d], MC_RULE_BUILTIN, dir, MC_BYPASS,
+					   MC_PRIO_BASE + MC_PRIO_BUILTIN_STEP, NULL);
+			for (size_t i = 0; i < host->nown6; i++) {
+				struct mc_xpolicy proto = { .priority = MC_PRIO_BASE + MC_PRIO_BUILTIN_STEP,
+							    .action = MC_BYPASS };
+				memset(&p, 0, sizeof(p));
+				r = host_range(&host->own6[i]);
+				p.local = (struct mc_addrset){ .r = &r, .n = 1 };
+				p.remote = p.local;
+				p.local_ports.any = p.remote_ports.any = p.icmp.any = true;
+				p.dir = dir;
+				emit_family(b, &p, AF_INET6, &proto);
+			}
+		}
+
+		/* ND and RS/RA: 133-137. MLD: 130-132 and 143. Any address, both directions. */
+		memset(&p, 0, sizeof(p));
+		p.local.any = p.remote.any = p.local_ports.any = p.remote_ports.any = true;
+		p.proto = MC_PROTO_ICMPV6;
+		p.icmp = (struct mc_icmpspec){ false, 133, 137, 0, 255, { 0 } };
+		add_synthetic(b, names[2][d], MC_RULE_BUILTIN, dir, MC_BYPASS,
+			      MC_PRIO_BASE + 2 * MC_PRIO_BUILTIN_STEP, &p, AF_INET6);
+		p.icmp = (struct mc_icmpspec){ false, 130, 132, 0, 255, { 0 } };
+		add_synthetic(b, names[3][d], MC_RULE_BUILTIN, dir, MC_BYPASS,
+			      MC_PRIO_BASE + 3 * MC_PRIO_BUILTIN_STEP, &p, AF_INET6);
+		p.icmp = (struct mc_icmpspec){ false, 143, 143, 0, 255, { 0 } };
+		emit_family(b, &p, AF_INET6, &(struct mc_xpolicy){ .priority = MC_PRIO_BASE + 3 * MC_PRIO_BUILTIN_STEP,
+								  .action = MC_BYPASS });
+	}
+}
+
+static void add_defaults(struct rule_builder *b, enum mc_default def)
+{
+	static const char *names[2][2] = { { "DEFAULT-DISCARD-IN6", "DEFAULT-DISCARD-OUT6" },
+					   { "DEFAULT-DISCARD-IN4", "DEFAULT-DISCARD-OUT4" } };
+	struct mc_policy p;
+
+	for (int fam = 0; fam < 2; fam++) {
+		if (fam == 1 && (def == MC_DEF_IPV6_ONLY || def == MC_DEF_BYPASS))
+			continue; /* unmatched IPv4 passes (ipv6-only: IPv4 is outside IPsec) */
+		for (int d = 0; d < 2; d++) {
+			memset(&p, 0, sizeof(p));
+			p.local.any = p.remote.any = p.local_ports.any = p.remote_ports.any = p.icmp.any = true;
+			add_synthetic(b, names[fam][d], MC_RULE_DEFAULT, d ? MC_DIR_OUT : MC_DIR_IN, MC_DISCARD,
+				      MC_PRIO_DEFAULT, &p, fam ? AF_INET : AF_INET6);
+		}
+	}
+}
+
+/* ---- SAs ---- */
+
+static void copy_key(const struct mc_site *s, const char *name, uint8_t *dst, size_t cap, size_t *len)
+{
+	const struct mc_key *k = name ? mc_site_key(s, name) : NULL;
+
+	*len = 0;
+	if (k && k->len <= cap) {
+		memcpy(dst, k->bytes, k->len);
+		*len = k->len;
+	}
+}
+
+static int derive_sa(struct mc_plan *plan, size_t rule, const struct mc_site *s,
+		     const struct mc_host *host, struct mc_diags *ds)
+{
+	const struct mc_policy *p = plan->rules[rule].src;
+	struct mc_addr remote, local;
+	bool unresolved = false;
+	char a1[64];
+
+	mc_addr_from_u128(p->remote.r[0].family, p->remote.r[0].lo, &remote);
+	if (!p->local.any) {
+		mc_addr_from_u128(p->local.r[0].family, p->local.r[0].lo, &local);
+	} else if (host && host->route_src) {
+		int r = host->route_src(host->ctx, &remote, &local);
+		if (r < 0) {
+			mc_err(ds, p->loc, "policy '%s': cannot choose a local address to reach %s (%s); "
+			       "set 'local' to this host's address", p->name,
+			       mc_addr_str(&remote, a1, sizeof(a1)), strerror(-r));
+			return -EINVAL;
+		}
+		plan->rules[rule].local_note = mc_asprintf("local any resolved to %s (route to %s)",
+							   mc_addr_str(&local, a1, sizeof(a1)),
+							   mc_addr_str(&remote, (char[64]){ 0 }, 64));
+	} else {
+		memset(&local, 0, sizeof(local));
+		local.family = remote.family;
+		unresolved = true;
+	}
+	struct mc_xsa *sa = MC_PUSH(&plan->sas, &plan->nsas, &plan->capsas);
+	memset(sa, 0, sizeof(*sa));
+	sa->family = remote.family;
+	sa->saddr = p->dir == MC_DIR_OUT ? local : remote;
+	sa->daddr = p->dir == MC_DIR_OUT ? remote : local;
+	sa->spi = p->spi;
+	sa->proto = (uint8_t)p->ipsec_proto;
+	sa->reqid = MC_REQID;
+	sa->integrity = p->integrity;
+	sa->confidentiality = p->confidentiality;
+	sa->rule = rule;
+	sa->local_unresolved = unresolved;
+	copy_key(s, p->integrity_key, sa->ikey, sizeof(sa->ikey), &sa->ikey_len);
+	copy_key(s, p->confidentiality_key, sa->ekey, sizeof(sa->ekey), &sa->ekey_len);
+	return 0;
+}
+
+int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_diags *ds,
+	       struct mc_plan *ret)
+{
+	struct mc_plan *plan = ret;
+	struct idset ids = { .plan = plan };
+	struct rule_builder b = { plan, &ids, ds, 0 };
+	size_t errors_before = ds->errors;
+	uint32_t *prev = mc_calloc(s->npol, sizeof(uint32_t)), *prio = mc_calloc(s->npol, sizeof(uint32_t));
+
+	memset(plan, 0, sizeof(*plan));
+	plan->def = s->def;
+	plan->enabled = s->enabled;
+
+	if (s->def != MC_DEF_DENY_ALL)
+		add_builtins(&b, host);
+
+	for (size_t i = 0; i < s->npol; i++)
+		prev[i] = host && host->prev_priority ?
+			host->prev_priority(host->prev_ctx, s->pol[i].name, s->pol[i].dir) : 0;
+	mc_assign_priorities(prev, s->npol, prio);
+
+	for (size_t i = 0; i < s->npol; i++) {
+		const struct mc_policy *p = &s->pol[i];
+		struct mc_xpolicy proto = { .priority = prio[i], .action = p->action };
+
+		if (p->action == MC_PROTECT) {
+			proto.tmpl_proto = (uint8_t)p->ipsec_proto;
+			proto.tmpl_spi = p->spi;
+			proto.tmpl_reqid = MC_REQID;
+		}
+		b.rule = add_rule(plan, p->name, MC_RULE_USER, p->dir, p->action, prio[i], p);
+		for (int f = 0; f < 2; f++) {
+			int family = f ? AF_INET : AF_INET6;
+			if (family == AF_INET && s->def == MC_DEF_IPV6_ONLY)
+				continue;
+			if (p->proto == MC_PROTO_ICMP && family == AF_INET6)
+				continue;
+			if (p->proto == MC_PROTO_ICMPV6 && family == AF_INET)
+				continue;
+			if (has_family(&p->local, family) && has_family(&p->remote, family))
+				emit_family(&b, p, family, &proto);
+		}
+		struct mc_rule *r = &plan->rules[b.rule];
+		if (r->nfrag > MC_EXPANSION_WARN)
+			mc_warn(ds, p->loc, "policy '%s' becomes %zu kernel policies (more than %d): "
+				"lookups slow down when many policies share an address pair; "
+				"consider wider ranges", p->name, r->nfrag, MC_EXPANSION_WARN);
+		if (r->nshadowed && !r->nfrag)
+			mc_warn(ds, p->loc, "policy '%s' can never match first: every selector of it "
+				"repeats '%s' exactly; it is left out of the kernel", p->name, r->shadowed_by);
+		else if (r->nshadowed)
+			mc_warn(ds, p->loc, "policy '%s': %zu of its selectors repeat '%s' exactly and are "
+				"left out (they could never match first)", p->name, r->nshadowed, r->shadowed_by);
+		if (p->action == MC_PROTECT && p->remote.n == 1)
+			derive_sa(plan, b.rule, s, host, ds);
+	}
+	add_defaults(&b, s->def);
+	free(ids.slot);
+	free(prev);
+	free(prio);
+	return ds->errors > errors_before ? -EINVAL : 0;
+}

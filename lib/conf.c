@@ -1,0 +1,877 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * YAML loader. Uses libyaml's document API so that every node carries its start mark, and
+ * checks keys itself because libyaml accepts duplicate keys silently. All problems of a file
+ * are collected; nothing stops at the first.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "algo.h"
+#include "conf.h"
+#include "diag.h"
+#include "model.h"
+#include "util.h"
+
+#define MAX_FILE_SIZE (16u << 20)
+
+struct ctx {
+	yaml_document_t doc;
+	const char *file;
+	struct mc_diags *ds;
+	struct mc_site *site;
+};
+
+static struct mc_loc loc_of(const struct ctx *c, const yaml_node_t *n)
+{
+	if (!n)
+		return (struct mc_loc){ c->file, 0, 0 };
+	return (struct mc_loc){ c->file, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1 };
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	return n->type == YAML_MAPPING_NODE ? "a mapping" :
+	       n->type == YAML_SEQUENCE_NODE ? "a list" : "a scalar";
+}
+
+/* The scalar text of n, or NULL with an error that says what was expected. */
+static const char *scalar(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		mc_err(c->ds, loc_of(c, n), "%s must be a scalar, not %s", what, node_kind(n));
+		return NULL;
+	}
+	return (const char *)n->data.scalar.value;
+}
+
+static bool expect_mapping(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	if (n->type == YAML_MAPPING_NODE)
+		return true;
+	mc_err(c->ds, loc_of(c, n), "%s must be a mapping, not %s", what, node_kind(n));
+	return false;
+}
+
+/*
+ * Reports unknown and duplicate keys of a mapping. allowed is NULL-terminated; NULL allows any
+ * key (name tables) but still catches duplicates.
+ */
+static void check_keys(struct ctx *c, yaml_node_t *map, const char *const *allowed, const char *what)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+		const char *ks = scalar(c, k, "a key");
+
+		if (!ks)
+			continue;
+		if (allowed) {
+			bool ok = false;
+			for (const char *const *a = allowed; *a && !ok; a++)
+				ok = !strcmp(*a, ks);
+			if (!ok)
+				mc_err(c->ds, loc_of(c, k), "unknown key '%s' in %s", ks, what);
+		}
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *k2 = yaml_document_get_node(&c->doc, q->key);
+			if (k2->type == YAML_SCALAR_NODE && !strcmp((const char *)k2->data.scalar.value, ks)) {
+				mc_err(c->ds, loc_of(c, k), "duplicate key '%s' (first at line %d)", ks,
+				       (int)k2->start_mark.line + 1);
+				break;
+			}
+		}
+	}
+}
+
+/* Value node for key in a mapping (the first, if duplicated), or NULL. */
+static yaml_node_t *get(struct ctx *c, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+		if (k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			return yaml_document_get_node(&c->doc, p->value);
+	}
+	return NULL;
+}
+
+static yaml_node_t *key_node(struct ctx *c, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+		if (k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			return k;
+	}
+	return NULL;
+}
+
+static bool parse_bool(struct ctx *c, yaml_node_t *n, const char *what, bool *ret)
+{
+	const char *s = scalar(c, n, what);
+
+	if (!s)
+		return false;
+	if (!strcmp(s, "true") || !strcmp(s, "yes")) {
+		*ret = true;
+		return true;
+	}
+	if (!strcmp(s, "false") || !strcmp(s, "no")) {
+		*ret = false;
+		return true;
+	}
+	mc_err(c->ds, loc_of(c, n), "%s must be true or false, not '%s'", what, s);
+	return false;
+}
+
+/* Calls fn for each item of a scalar "a, b" or a list [a, b]; items are trimmed. */
+static void for_each_item(struct ctx *c, yaml_node_t *n, const char *what,
+			  void (*fn)(struct ctx *c, yaml_node_t *at, const char *item, void *arg), void *arg)
+{
+	if (n->type == YAML_SEQUENCE_NODE) {
+		if (n->data.sequence.items.start == n->data.sequence.items.top)
+			mc_err(c->ds, loc_of(c, n), "%s must not be an empty list", what);
+		for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+			yaml_node_t *item = yaml_document_get_node(&c->doc, *i);
+			const char *s = scalar(c, item, what);
+			if (s)
+				fn(c, item, s, arg);
+		}
+		return;
+	}
+	const char *s = scalar(c, n, what);
+	if (!s)
+		return;
+	char *copy = mc_strdup(s), *save = NULL;
+	int count = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		size_t len = strlen(tok);
+		while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+			tok[--len] = '\0';
+		fn(c, n, tok, arg);
+		count++;
+	}
+	if (!count)
+		mc_err(c->ds, loc_of(c, n), "%s must not be empty", what);
+	free(copy);
+}
+
+/* ---- addresses ---- */
+
+struct addr_arg {
+	struct mc_addrset *set;
+	bool allow_names;
+	const char *what;
+};
+
+static void add_addr_item(struct ctx *c, yaml_node_t *at, const char *item, void *argp)
+{
+	struct addr_arg *a = argp;
+	struct mc_range r;
+	const char *err;
+
+	if (!strcasecmp(item, "any")) {
+		a->set->any = true;
+		return;
+	}
+	if (a->allow_names) {
+		for (size_t i = 0; i < c->site->nsels; i++) {
+			struct mc_selector_name *sel = &c->site->sels[i];
+			if (!strcmp(sel->name, item)) {
+				if (sel->addrs.any)
+					a->set->any = true;
+				for (size_t j = 0; j < sel->addrs.n; j++)
+					*MC_PUSH(&a->set->r, &a->set->n, &a->set->cap) = sel->addrs.r[j];
+				return;
+			}
+		}
+	}
+	if (!mc_range_parse(item, &r, &err)) {
+		if (!strpbrk(item, ":./-") && a->allow_names)
+			mc_err(c->ds, loc_of(c, at), "%s: unknown selector name '%s'", a->what, item);
+		else
+			mc_err(c->ds, loc_of(c, at), "%s: '%s': %s", a->what, item, err);
+		return;
+	}
+	*MC_PUSH(&a->set->r, &a->set->n, &a->set->cap) = r;
+}
+
+static void parse_addrset(struct ctx *c, yaml_node_t *n, struct mc_addrset *set, bool allow_names,
+			  const char *what)
+{
+	struct addr_arg a = { set, allow_names, what };
+
+	set->loc = loc_of(c, n);
+	for_each_item(c, n, what, add_addr_item, &a);
+	if (set->any && set->n) {
+		mc_err(c->ds, set->loc, "%s: 'any' cannot be combined with addresses", what);
+		set->n = 0;
+	}
+	set->n = mc_ranges_merge(set->r, set->n);
+}
+
+/* ---- ports and ICMP ---- */
+
+static bool parse_range16(const char *s, unsigned max, unsigned *lo, unsigned *hi)
+{
+	char tmp[32];
+	char *dash;
+	uint32_t a, b;
+
+	if (strlen(s) >= sizeof(tmp))
+		return false;
+	strcpy(tmp, s);
+	if ((dash = strchr(tmp, '-'))) {
+		*dash = '\0';
+		char *x = tmp, *y = dash + 1;
+		while (*y == ' ')
+			y++;
+		size_t l = strlen(x);
+		while (l && x[l - 1] == ' ')
+			x[--l] = '\0';
+		if (!mc_parse_u32(x, max, &a) || !mc_parse_u32(y, max, &b) || a > b)
+			return false;
+	} else {
+		if (!mc_parse_u32(tmp, max, &a))
+			return false;
+		b = a;
+	}
+	*lo = a;
+	*hi = b;
+	return true;
+}
+
+static void add_port_item(struct ctx *c, yaml_node_t *at, const char *item, void *argp)
+{
+	struct mc_portset *set = argp;
+	unsigned lo, hi;
+
+	if (!strcasecmp(item, "any")) {
+		set->any = true;
+		return;
+	}
+	if (!parse_range16(item, 65535, &lo, &hi)) {
+		mc_err(c->ds, loc_of(c, at), "bad port '%s': expected any, N, N-M or a list of these", item);
+		return;
+	}
+	*MC_PUSH(&set->r, &set->n, &set->cap) = (struct mc_portrange){ (uint16_t)lo, (uint16_t)hi };
+}
+
+static int cmp_portrange(const void *a, const void *b)
+{
+	const struct mc_portrange *x = a, *y = b;
+	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : 0;
+}
+
+static void parse_portset(struct ctx *c, yaml_node_t *n, struct mc_portset *set)
+{
+	set->loc = loc_of(c, n);
+	for_each_item(c, n, "ports", add_port_item, set);
+	if (set->any) {
+		set->n = 0;
+		return;
+	}
+	if (!set->n)
+		return;
+	qsort(set->r, set->n, sizeof(*set->r), cmp_portrange);
+	size_t out = 0;
+	for (size_t i = 1; i < set->n; i++) {
+		if (set->r[i].lo <= (unsigned)set->r[out].hi + 1) {
+			if (set->r[i].hi > set->r[out].hi)
+				set->r[out].hi = set->r[i].hi;
+		} else {
+			set->r[++out] = set->r[i];
+		}
+	}
+	set->n = out + 1;
+	if (set->n == 1 && set->r[0].lo == 0 && set->r[0].hi == 65535)
+		set->any = true, set->n = 0;
+}
+
+static void parse_icmp(struct ctx *c, yaml_node_t *n, struct mc_icmpspec *ic)
+{
+	const char *s = scalar(c, n, "icmp");
+	unsigned tlo, thi, clo = 0, chi = 255;
+	char tmp[32];
+	char *slash;
+
+	ic->loc = loc_of(c, n);
+	if (!s)
+		return;
+	if (!strcasecmp(s, "any")) {
+		ic->any = true;
+		return;
+	}
+	if (strlen(s) >= sizeof(tmp))
+		goto bad;
+	strcpy(tmp, s);
+	if ((slash = strchr(tmp, '/'))) {
+		*slash = '\0';
+		uint32_t t;
+		if (!mc_parse_u32(tmp, 255, &t) || !parse_range16(slash + 1, 255, &clo, &chi))
+			goto bad;
+		tlo = thi = t;
+	} else if (!parse_range16(tmp, 255, &tlo, &thi)) {
+		goto bad;
+	}
+	*ic = (struct mc_icmpspec){ false, (uint8_t)tlo, (uint8_t)thi, (uint8_t)clo, (uint8_t)chi, ic->loc };
+	return;
+bad:
+	mc_err(c->ds, ic->loc,
+	       "bad icmp '%s': expected any, TYPE, TYPE-TYPE, TYPE/CODE or TYPE/CODE-CODE (0-255)", s);
+}
+
+/* ---- PROTECT ---- */
+
+static const struct mc_alg *parse_alg(struct ctx *c, yaml_node_t *n, enum mc_alg_kind kind,
+				      struct mc_loc *ret_loc)
+{
+	const char *s = scalar(c, n, kind == MC_ALG_INTEGRITY ? "integrity" : "confidentiality");
+	const struct mc_alg *a;
+
+	*ret_loc = loc_of(c, n);
+	if (!s)
+		return NULL;
+	if (!(a = mc_alg_find(s, kind)))
+		mc_err(c->ds, *ret_loc, "unknown %s algorithm '%s' (expected %s)",
+		       kind == MC_ALG_INTEGRITY ? "integrity" : "confidentiality", s, mc_alg_names(kind));
+	return a;
+}
+
+static char *parse_keyname(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	const char *s = scalar(c, n, what);
+	return s ? mc_strdup(s) : NULL;
+}
+
+static void parse_ah(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
+{
+	static const char *const keys[] = { "integrity", "key", NULL };
+	yaml_node_t *v;
+
+	if (!expect_mapping(c, n, "ah"))
+		return;
+	check_keys(c, n, keys, "ah");
+	p->ipsec_proto = MC_PROTO_AH;
+	p->integrity_loc = loc_of(c, n);
+	if ((v = get(c, n, "integrity")))
+		p->integrity = parse_alg(c, v, MC_ALG_INTEGRITY, &p->integrity_loc);
+	else
+		mc_err(c->ds, loc_of(c, n), "ah needs 'integrity' (AH always authenticates)");
+	if ((v = get(c, n, "key")))
+		p->integrity_key = parse_keyname(c, v, "key");
+	else
+		mc_err(c->ds, loc_of(c, n), "ah needs 'key' (the name of a key in the key file)");
+}
+
+static void parse_esp(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
+{
+	static const char *const keys[] = { "confidentiality", "confidentiality-key", "integrity",
+					    "integrity-key", NULL };
+	yaml_node_t *v;
+
+	if (!expect_mapping(c, n, "esp"))
+		return;
+	check_keys(c, n, keys, "esp");
+	p->ipsec_proto = MC_PROTO_ESP;
+	p->integrity_loc = p->confidentiality_loc = loc_of(c, n);
+	if ((v = get(c, n, "integrity")))
+		p->integrity = parse_alg(c, v, MC_ALG_INTEGRITY, &p->integrity_loc);
+	if ((v = get(c, n, "integrity-key")))
+		p->integrity_key = parse_keyname(c, v, "integrity-key");
+	if ((v = get(c, n, "confidentiality")))
+		p->confidentiality = parse_alg(c, v, MC_ALG_CONFIDENTIALITY, &p->confidentiality_loc);
+	if ((v = get(c, n, "confidentiality-key")))
+		p->confidentiality_key = parse_keyname(c, v, "confidentiality-key");
+	if (!get(c, n, "integrity") && !get(c, n, "confidentiality"))
+		mc_err(c->ds, loc_of(c, n), "esp needs 'integrity' and/or 'confidentiality'");
+	if (get(c, n, "integrity") && !p->integrity_key)
+		mc_err(c->ds, p->integrity_loc, "esp integrity needs 'integrity-key'");
+	if (get(c, n, "confidentiality") && !p->confidentiality_key)
+		mc_err(c->ds, p->confidentiality_loc, "esp confidentiality needs 'confidentiality-key'");
+	if (!get(c, n, "integrity") && (v = get(c, n, "integrity-key")))
+		mc_err(c->ds, loc_of(c, v), "'integrity-key' without 'integrity'");
+	if (!get(c, n, "confidentiality") && (v = get(c, n, "confidentiality-key")))
+		mc_err(c->ds, loc_of(c, v), "'confidentiality-key' without 'confidentiality'");
+}
+
+/* ---- policies ---- */
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+static void parse_policy(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "name", "description", "direction", "protocol", "local",
+					    "remote", "local-ports", "remote-ports", "icmp", "action",
+					    "spi", "ah", "esp", "mode", NULL };
+	struct mc_policy *p = MC_PUSH(&c->site->pol, &c->site->npol, &c->site->cappol);
+	yaml_node_t *v;
+	const char *s;
+
+	memset(p, 0, sizeof(*p));
+	p->loc = loc_of(c, n);
+	p->local.any = p->remote.any = p->local_ports.any = p->remote_ports.any = p->icmp.any = true;
+	p->local.loc = p->remote.loc = p->local_ports.loc = p->remote_ports.loc = p->icmp.loc = p->loc;
+	p->proto_loc = p->spi_loc = p->loc;
+	p->action = MC_BYPASS;
+	if (!expect_mapping(c, n, "a policy"))
+		return;
+	check_keys(c, n, keys, "a policy");
+
+	if (!(v = get(c, n, "name"))) {
+		mc_err(c->ds, p->loc, "policy needs a 'name'");
+	} else if ((s = scalar(c, v, "name"))) {
+		if (!valid_name(s))
+			mc_err(c->ds, loc_of(c, v),
+			       "bad policy name '%s': use 1-64 letters, digits, '_', '-' or '.'", s);
+		else if (mc_name_reserved(s))
+			mc_err(c->ds, loc_of(c, v),
+			       "policy name '%s' is reserved (BUILTIN-* and DEFAULT-* are mcpsec's own)", s);
+		p->name = mc_strdup(s);
+		p->loc = loc_of(c, v);
+	}
+	if ((v = get(c, n, "description")))
+		(void)scalar(c, v, "description");
+
+	if (!(v = get(c, n, "direction"))) {
+		mc_err(c->ds, p->loc, "policy '%s' needs a 'direction' (in or out)", p->name ? p->name : "?");
+	} else if ((s = scalar(c, v, "direction"))) {
+		if (!strcasecmp(s, "in") || !strcasecmp(s, "inbound"))
+			p->dir = MC_DIR_IN;
+		else if (!strcasecmp(s, "out") || !strcasecmp(s, "outbound"))
+			p->dir = MC_DIR_OUT;
+		else
+			mc_err(c->ds, loc_of(c, v), "direction must be in or out, not '%s'", s);
+	}
+
+	p->proto = MC_PROTO_ANY;
+	if ((v = get(c, n, "protocol"))) {
+		p->proto_loc = loc_of(c, v);
+		if ((s = scalar(c, v, "protocol"))) {
+			int proto = mc_proto_parse(s);
+			if (proto < 0)
+				mc_err(c->ds, p->proto_loc,
+				       "unknown protocol '%s' (expected any, tcp, udp, icmp, icmpv6, bip or 1-255)", s);
+			else
+				p->proto = proto;
+		}
+	}
+
+	if ((v = get(c, n, "local"))) {
+		p->local.any = false;
+		parse_addrset(c, v, &p->local, true, "local");
+	}
+	if ((v = get(c, n, "remote"))) {
+		p->remote.any = false;
+		parse_addrset(c, v, &p->remote, true, "remote");
+	}
+	if ((v = get(c, n, "local-ports"))) {
+		p->local_ports.any = false;
+		parse_portset(c, v, &p->local_ports);
+	}
+	if ((v = get(c, n, "remote-ports"))) {
+		p->remote_ports.any = false;
+		parse_portset(c, v, &p->remote_ports);
+	}
+	if ((v = get(c, n, "icmp")))
+		parse_icmp(c, v, &p->icmp);
+
+	if (!(v = get(c, n, "action"))) {
+		mc_err(c->ds, p->loc, "policy '%s' needs an 'action' (bypass, discard or protect)",
+		       p->name ? p->name : "?");
+	} else if ((s = scalar(c, v, "action"))) {
+		if (!strcasecmp(s, "bypass"))
+			p->action = MC_BYPASS;
+		else if (!strcasecmp(s, "discard"))
+			p->action = MC_DISCARD;
+		else if (!strcasecmp(s, "protect"))
+			p->action = MC_PROTECT;
+		else
+			mc_err(c->ds, loc_of(c, v), "action must be bypass, discard or protect, not '%s'", s);
+	}
+
+	if ((v = get(c, n, "mode")) && (s = scalar(c, v, "mode"))) {
+		if (!strcasecmp(s, "tunnel"))
+			mc_err(c->ds, loc_of(c, v), "mode 'tunnel' is not supported: mcpsec (like MCP) does transport mode only");
+		else if (strcasecmp(s, "transport"))
+			mc_err(c->ds, loc_of(c, v), "mode must be transport, not '%s'", s);
+	}
+	if ((v = get(c, n, "spi")) && (s = scalar(c, v, "spi"))) {
+		uint32_t spi;
+		p->spi_loc = loc_of(c, v);
+		if (!mc_parse_u32(s, UINT32_MAX, &spi) || spi < 256)
+			mc_err(c->ds, p->spi_loc, "bad spi '%s': expected 256-4294967295, decimal or 0x-hex "
+				"(0-255 are reserved by IANA)", s);
+		else
+			p->spi = spi;
+	}
+	if ((v = get(c, n, "ah")))
+		parse_ah(c, v, p);
+	if ((v = get(c, n, "esp"))) {
+		if (get(c, n, "ah"))
+			mc_err(c->ds, loc_of(c, key_node(c, n, "esp")),
+			       "a policy has either 'ah' or 'esp', not both (MCP: one IPsec protocol per packet)");
+		else
+			parse_esp(c, v, p);
+	}
+}
+
+/* ---- top level ---- */
+
+static void parse_selectors(struct ctx *c, yaml_node_t *n)
+{
+	if (!expect_mapping(c, n, "selectors"))
+		return;
+	check_keys(c, n, NULL, "selectors");
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&c->doc, p->value);
+		const char *name = scalar(c, k, "a selector name");
+
+		if (!name)
+			continue;
+		if (!valid_name(name) || !strcasecmp(name, "any")) {
+			mc_err(c->ds, loc_of(c, k), "bad selector name '%s'", name);
+			continue;
+		}
+		struct mc_selector_name *sel = MC_PUSH(&c->site->sels, &c->site->nsels, &c->site->capsels);
+		memset(sel, 0, sizeof(*sel));
+		sel->name = mc_strdup(name);
+		parse_addrset(c, v, &sel->addrs, false, "selector");
+	}
+}
+
+static char *resolve_relative(const char *base_file, const char *path)
+{
+	if (path[0] == '/')
+		return mc_strdup(path);
+	char *copy = mc_strdup(base_file);
+	char *res = mc_asprintf("%s/%s", dirname(copy), path);
+	free(copy);
+	return res;
+}
+
+static void parse_ipsec(struct ctx *c, yaml_node_t *n)
+{
+	static const char *const keys[] = { "enabled", "default", "keys", NULL };
+	yaml_node_t *v;
+	const char *s;
+
+	if (!expect_mapping(c, n, "ipsec"))
+		return;
+	check_keys(c, n, keys, "ipsec");
+	if ((v = get(c, n, "enabled")))
+		parse_bool(c, v, "ipsec.enabled", &c->site->enabled);
+	if ((v = get(c, n, "default")) && (s = scalar(c, v, "ipsec.default"))) {
+		static const char *names[] = { "ipv6-only", "bypass", "deny", "deny-all" };
+		bool found = false;
+		for (size_t i = 0; i < MC_ARRAY_SIZE(names); i++)
+			if (!strcasecmp(s, names[i])) {
+				c->site->def = (enum mc_default)i;
+				found = true;
+			}
+		if (!found)
+			mc_err(c->ds, loc_of(c, v),
+			       "ipsec.default must be ipv6-only, bypass, deny or deny-all, not '%s'", s);
+	}
+	if ((v = get(c, n, "keys")) && (s = scalar(c, v, "ipsec.keys"))) {
+		c->site->keys_file = resolve_relative(c->file, s);
+		c->site->keys_loc = loc_of(c, v);
+	}
+}
+
+/* Reads a whole file; NULL with errno set on failure. */
+static char *read_file(const char *path, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_SIZE) {
+		int e = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	buf = mc_malloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
+		if (r <= 0) {
+			int e = r < 0 ? errno : EIO;
+			mc_wipe(buf, len);
+			free(buf);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*ret_len = len;
+	return buf;
+}
+
+/* Parses a file into c->doc; false (with diagnostics) on I/O or syntax errors. */
+static bool load_doc(struct ctx *c, const char *path, char **ret_buf, size_t *ret_len)
+{
+	yaml_parser_t parser;
+	size_t len;
+	char *buf = read_file(path, &len);
+
+	if (!buf) {
+		mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s", strerror(errno));
+		return false;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		free(buf);
+		return false;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &c->doc)) {
+		struct mc_loc l = { c->file, (int)parser.problem_mark.line + 1,
+				    (int)parser.problem_mark.column + 1 };
+		const char *hint = strstr(parser.problem ? parser.problem : "", "tab") ?
+			" (YAML indentation must use spaces, not tabs)" : "";
+		mc_err(c->ds, l, "YAML syntax: %s%s%s%s", parser.problem ? parser.problem : "error",
+		       parser.context ? " " : "", parser.context ? parser.context : "", hint);
+		yaml_parser_delete(&parser);
+		mc_wipe(buf, len);
+		free(buf);
+		return false;
+	}
+	yaml_parser_delete(&parser);
+	*ret_buf = buf;
+	*ret_len = len;
+	return true;
+}
+
+/* Wipes every scalar of the document, then deletes it: key files hold secrets. */
+static void wipe_doc(yaml_document_t *doc)
+{
+	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE)
+			mc_wipe(n->data.scalar.value, n->data.scalar.length);
+	yaml_document_delete(doc);
+}
+
+bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len)
+{
+	size_t n = 0, cap = strlen(s) / 2 + 1;
+	uint8_t *out = mc_malloc(cap);
+	int half = -1;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	for (; *s; s++) {
+		int v;
+		if (*s == ' ' || *s == ':')
+			continue;
+		if (*s >= '0' && *s <= '9')
+			v = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			v = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			v = *s - 'A' + 10;
+		else
+			goto bad;
+		if (half < 0) {
+			half = v;
+		} else {
+			out[n++] = (uint8_t)(half << 4 | v);
+			half = -1;
+		}
+	}
+	if (half >= 0 || n == 0)
+		goto bad;
+	*ret = out;
+	*ret_len = n;
+	return true;
+bad:
+	mc_wipe(out, cap);
+	free(out);
+	return false;
+}
+
+static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char *name)
+{
+	static const char *const keys[] = { "algorithm", "hex", "ascii", "comment", NULL };
+	yaml_node_t *a, *hx, *as;
+	const char *type = NULL;
+
+	if (!expect_mapping(c, v, "a key"))
+		return;
+	check_keys(c, v, keys, "a key");
+	if (!valid_name(name)) {
+		mc_err(c->ds, loc_of(c, k), "bad key name '%s'", name);
+		return;
+	}
+	if (!(a = get(c, v, "algorithm"))) {
+		mc_err(c->ds, loc_of(c, k), "key '%s' needs an 'algorithm' (sha1, sha256, sha512, aes or tdes)", name);
+	} else if ((type = scalar(c, a, "algorithm")) && !mc_key_type_known(type)) {
+		mc_err(c->ds, loc_of(c, a), "key '%s': unknown algorithm '%s' (expected sha1, sha256, sha512, aes or tdes)",
+		       name, type);
+		type = NULL;
+	}
+	hx = get(c, v, "hex");
+	as = get(c, v, "ascii");
+	if (!!hx == !!as) {
+		mc_err(c->ds, loc_of(c, k), "key '%s' needs exactly one of 'hex' or 'ascii'", name);
+		return;
+	}
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	if (hx) {
+		const char *s = scalar(c, hx, "hex");
+		if (!s)
+			return;
+		/* The message never quotes the value: it is a secret even when malformed. */
+		if (!mc_hex_parse(s, &bytes, &len)) {
+			mc_err(c->ds, loc_of(c, hx), "key '%s': hex value is malformed (expected an even number of hex digits, optional 0x, spaces or colons)", name);
+			return;
+		}
+	} else {
+		const char *s = scalar(c, as, "ascii");
+		if (!s)
+			return;
+		len = strlen(s);
+		bytes = (uint8_t *)mc_strndup(s, len);
+	}
+	if (type && !mc_key_len_ok(type, len)) {
+		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is %zu bytes; algorithm %s needs %s bytes",
+		       name, len, type, mc_key_lens_text(type));
+	}
+	struct mc_key *key = MC_PUSH(&c->site->keys, &c->site->nkeys, &c->site->capkeys);
+	*key = (struct mc_key){ mc_strdup(name), mc_strdup(type ? type : "?"), bytes, len, loc_of(c, k) };
+}
+
+static void check_key_file_perms(struct ctx *c, const char *path, bool strict)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return; /* reported when reading */
+	if (st.st_mode & 0077)
+		mc_diag_add(c->ds, strict ? MC_ERROR : MC_WARNING, mc_loc_file(c->file),
+			    "key file mode is %04o: group and others must not have access (chmod 600)",
+			    (unsigned)(st.st_mode & 07777));
+	if (st.st_uid != 0 && st.st_uid != getuid())
+		mc_diag_add(c->ds, strict ? MC_ERROR : MC_WARNING, mc_loc_file(c->file),
+			    "key file is owned by uid %u, not by root or you", (unsigned)st.st_uid);
+}
+
+static void load_keys(struct ctx *sc, const char *path, bool strict)
+{
+	struct ctx c = { .file = mc_diags_intern(sc->ds, path), .ds = sc->ds, .site = sc->site };
+	char *buf;
+	size_t len;
+	yaml_node_t *root, *keys;
+
+	check_key_file_perms(&c, path, strict);
+	if (!load_doc(&c, path, &buf, &len))
+		return;
+	root = yaml_document_get_root_node(&c.doc);
+	if (!root) {
+		mc_err(c.ds, mc_loc_file(c.file), "empty key file");
+		goto out;
+	}
+	static const char *const top[] = { "keys", NULL };
+	if (!expect_mapping(&c, root, "the key file"))
+		goto out;
+	check_keys(&c, root, top, "the key file");
+	if (!(keys = get(&c, root, "keys"))) {
+		mc_err(c.ds, loc_of(&c, root), "key file needs a 'keys' mapping");
+		goto out;
+	}
+	if (keys->type == YAML_SCALAR_NODE && !*keys->data.scalar.value)
+		goto out; /* "keys:" with nothing: an empty key file */
+	if (!expect_mapping(&c, keys, "keys"))
+		goto out;
+	check_keys(&c, keys, NULL, "keys");
+	for (yaml_node_pair_t *p = keys->data.mapping.pairs.start; p < keys->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c.doc, p->key);
+		const char *name = scalar(&c, k, "a key name");
+		if (name && !mc_site_key(c.site, name))
+			parse_key(&c, k, yaml_document_get_node(&c.doc, p->value), name);
+	}
+out:
+	wipe_doc(&c.doc);
+	mc_wipe(buf, len);
+	free(buf);
+}
+
+int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_diags *ds,
+		 struct mc_site **ret)
+{
+	struct ctx c = { .file = mc_diags_intern(ds, path), .ds = ds };
+	size_t errors_before = ds->errors;
+	yaml_node_t *root, *v;
+	char *buf = NULL;
+	size_t len = 0;
+
+	*ret = NULL;
+	c.site = mc_calloc(1, sizeof(*c.site));
+	c.site->file = mc_strdup(path);
+	c.site->enabled = true;
+	c.site->def = MC_DEF_IPV6_ONLY;
+	if (!load_doc(&c, path, &buf, &len)) {
+		mc_site_free(c.site);
+		return -EINVAL;
+	}
+	root = yaml_document_get_root_node(&c.doc);
+	if (!root) {
+		mc_err(ds, mc_loc_file(c.file), "empty configuration file");
+		goto out;
+	}
+	static const char *const top[] = { "ipsec", "selectors", "policies", NULL };
+	if (!expect_mapping(&c, root, "the site file"))
+		goto out;
+	check_keys(&c, root, top, "the site file");
+	if ((v = get(&c, root, "ipsec")))
+		parse_ipsec(&c, v);
+	/* Selectors first: policies may name them wherever they appear in the file. */
+	if ((v = get(&c, root, "selectors")))
+		parse_selectors(&c, v);
+	if (!(v = get(&c, root, "policies"))) {
+		mc_err(ds, loc_of(&c, root), "the site file needs a 'policies' list");
+	} else if (v->type != YAML_SEQUENCE_NODE) {
+		mc_err(ds, loc_of(&c, v), "policies must be a list, not %s", node_kind(v));
+	} else {
+		for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++)
+			parse_policy(&c, yaml_document_get_node(&c.doc, *i));
+	}
+out:
+	yaml_document_delete(&c.doc);
+	free(buf);
+	if (opts && opts->keys_path) {
+		free(c.site->keys_file);
+		c.site->keys_file = mc_strdup(opts->keys_path);
+	}
+	if (c.site->keys_file)
+		load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms);
+	*ret = c.site;
+	return ds->errors > errors_before ? -EINVAL : 0;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* site.yaml and keys.yaml → model. The only file that includes <yaml.h>. */
+#ifndef MCPSEC_CONF_H
+#define MCPSEC_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mc_diags;
+struct mc_site;
+
+struct mc_conf_opts {
+	const char *keys_path;  /* use this key file instead of the one the site names */
+	bool strict_key_perms;  /* refuse (not just warn about) a key file others can read */
+};
+
+/*
+ * Loads site.yaml and its key file. Syntax, type and key errors go to ds with file:line:col;
+ * cross-field rules are mc_site_validate()'s. *ret is the model (caller frees with mc_site_free),
+ * partial when there were errors so that validation can still report its own; NULL only when
+ * the file could not be read or parsed. Returns 0, or -EINVAL when this load added errors.
+ */
+int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_diags *ds,
+		 struct mc_site **ret);
+
+/* Parses a hex key ("0x" prefix, spaces and colons allowed) into bytes; false when malformed. */
+bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len);
+
+#endif

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* The configuration model: what site.yaml and keys.yaml say, validated, before compiling. */
+#ifndef MCPSEC_MODEL_H
+#define MCPSEC_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "diag.h"
+
+struct mc_alg;
+
+enum mc_dir { MC_DIR_IN = 0, MC_DIR_OUT = 1 }; /* the kernel's XFRM_POLICY_IN / _OUT */
+enum mc_action { MC_BYPASS, MC_DISCARD, MC_PROTECT };
+
+/* ipsec.default, MCP's IPSECDefault. */
+enum mc_default { MC_DEF_IPV6_ONLY, MC_DEF_BYPASS, MC_DEF_DENY, MC_DEF_DENY_ALL };
+
+#define MC_PROTO_ANY 0
+#define MC_PROTO_ICMP 1
+#define MC_PROTO_TCP 6
+#define MC_PROTO_UDP 17
+#define MC_PROTO_BIP 49 /* IANA "BNA": MCP's BNA over IP */
+#define MC_PROTO_ESP 50
+#define MC_PROTO_AH 51
+#define MC_PROTO_ICMPV6 58
+
+/* A set of addresses: any, or merged ranges (from hosts, prefixes, ranges, selector names). */
+struct mc_addrset {
+	bool any;
+	struct mc_range *r;
+	size_t n, cap;
+	struct mc_loc loc;
+};
+
+struct mc_portrange {
+	uint16_t lo, hi;
+};
+
+/* A set of 16-bit values (ports): any, or merged ranges. */
+struct mc_portset {
+	bool any;
+	struct mc_portrange *r;
+	size_t n, cap;
+	struct mc_loc loc;
+};
+
+/* icmp: any | TYPE | TYPE-TYPE | TYPE/CODE | TYPE/CODE-CODE */
+struct mc_icmpspec {
+	bool any;
+	uint8_t type_lo, type_hi, code_lo, code_hi;
+	struct mc_loc loc;
+};
+
+struct mc_key {
+	char *name;
+	char *type; /* sha1 | sha256 | sha512 | aes | tdes */
+	uint8_t *bytes;
+	size_t len;
+	struct mc_loc loc;
+};
+
+struct mc_policy {
+	char *name;
+	struct mc_loc loc; /* the list item */
+	enum mc_dir dir;
+	int proto; /* MC_PROTO_ANY or 1..255 */
+	struct mc_loc proto_loc;
+	struct mc_addrset local, remote;
+	struct mc_portset local_ports, remote_ports;
+	struct mc_icmpspec icmp;
+	enum mc_action action;
+	/* PROTECT only */
+	uint32_t spi;
+	struct mc_loc spi_loc;
+	int ipsec_proto; /* MC_PROTO_ESP or MC_PROTO_AH */
+	const struct mc_alg *integrity, *confidentiality;
+	char *integrity_key, *confidentiality_key;
+	struct mc_loc integrity_loc, confidentiality_loc;
+};
+
+struct mc_selector_name {
+	char *name;
+	struct mc_addrset addrs;
+};
+
+struct mc_site {
+	char *file;
+	bool enabled;
+	enum mc_default def;
+	char *keys_file; /* resolved path, or NULL when the site names none */
+	struct mc_loc keys_loc;
+	struct mc_selector_name *sels;
+	size_t nsels, capsels;
+	struct mc_policy *pol;
+	size_t npol, cappol;
+	struct mc_key *keys;
+	size_t nkeys, capkeys;
+};
+
+const struct mc_key *mc_site_key(const struct mc_site *s, const char *name);
+const struct mc_policy *mc_site_policy(const struct mc_site *s, const char *name);
+void mc_site_free(struct mc_site *s);
+
+const char *mc_dir_str(enum mc_dir d);
+const char *mc_action_str(enum mc_action a); /* "bypass" */
+const char *mc_action_upper(enum mc_action a); /* "BYPASS" */
+const char *mc_default_str(enum mc_default d);
+/* "tcp", "bip", or the number; buf of 8 bytes. */
+const char *mc_proto_str(int proto, char *buf, size_t len);
+/* Protocol name or number to its number; -1 when unknown. "any" is MC_PROTO_ANY. */
+int mc_proto_parse(const char *s);
+
+/* Names mcpsec reserves for its built-in policies. */
+bool mc_name_reserved(const char *name);
+
+#endif

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/* Plan rendering: readable text and `ip xfrm` equivalents. Never prints key bytes unless asked. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "algo.h"
+#include "plan.h"
+#include "util.h"
+
+void mc_plan_free(struct mc_plan *p)
+{
+	for (size_t i = 0; i < p->nrules; i++) {
+		free(p->rules[i].name);
+		free(p->rules[i].shadowed_by);
+		free(p->rules[i].local_note);
+	}
+	free(p->rules);
+	free(p->pols);
+	mc_wipe(p->sas, p->capsas * sizeof(*p->sas));
+	free(p->sas);
+	memset(p, 0, sizeof(*p));
+}
+
+static void field_str(struct mc_buf *out, const char *label, uint16_t v, uint16_t mask)
+{
+	if (!mask)
+		return;
+	if (mask == 0xffff) {
+		mc_buf_printf(out, " %s %u", label, v);
+		return;
+	}
+	/* A value/mask block is a contiguous range: show it as one. */
+	unsigned hi = (unsigned)v | (uint16_t)~mask;
+	mc_buf_printf(out, " %s %u-%u", label, v, hi);
+}
+
+void mc_sel_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out)
+{
+	char a[64], b[64], pb[8];
+	struct mc_prefix src = { s->saddr, s->plen_s }, dst = { s->daddr, s->plen_d };
+	bool icmp = s->proto == 1 || s->proto == 58;
+
+	(void)dir;
+	mc_prefix_str(&src, a, sizeof(a));
+	mc_prefix_str(&dst, b, sizeof(b));
+	mc_buf_printf(out, "%s -> %s", a, b);
+	if (s->proto)
+		mc_buf_printf(out, " %s", mc_proto_str(s->proto, pb, sizeof(pb)));
+	field_str(out, icmp ? "type" : "sport", s->sport, s->sport_mask);
+	field_str(out, icmp ? "code" : "dport", s->dport, s->dport_mask);
+}
+
+void mc_xsa_algs_str(const struct mc_xsa *x, struct mc_buf *out)
+{
+	mc_buf_puts(out, x->proto == 51 ? "ah" : "esp");
+	if (x->confidentiality)
+		mc_buf_printf(out, " %s-%zu", x->confidentiality->name, x->ekey_len * 8);
+	if (x->integrity)
+		mc_buf_printf(out, " %s", x->integrity->name);
+}
+
+void mc_plan_render(const struct mc_plan *p, struct mc_buf *out)
+{
+	char a[64], b[64];
+
+	mc_buf_printf(out, "ipsec %s, default %s: %zu rules, %zu kernel policies, %zu SAs\n",
+		      p->enabled ? "enabled" : "disabled (committed, not enforced)",
+		      mc_default_str(p->def), p->nrules, p->npols, p->nsas);
+	for (int d = 1; d >= 0; d--) {
+		mc_buf_printf(out, "\n%s (first match wins):\n", d ? "outbound" : "inbound");
+		for (size_t i = 0; i < p->nrules; i++) {
+			const struct mc_rule *r = &p->rules[i];
+			if ((int)r->dir != d)
+				continue;
+			mc_buf_printf(out, "  %-24s %-7s priority %u  %zu kernel polic%s", r->name,
+				      mc_action_str(r->action), r->priority, r->nfrag, r->nfrag == 1 ? "y" : "ies");
+			if (r->nshadowed)
+				mc_buf_printf(out, " (%zu shadowed by %s)", r->nshadowed, r->shadowed_by);
+			mc_buf_puts(out, "\n");
+			size_t shown = 0;
+			for (size_t j = 0; j < p->npols; j++) {
+				if (p->pols[j].rule != i)
+					continue;
+				if (shown++ == 8) {
+					mc_buf_printf(out, "      ... %zu more\n", r->nfrag - 8);
+					break;
+				}
+				mc_buf_puts(out, "      ");
+				mc_sel_str(&p->pols[j].sel, r->dir, out);
+				mc_buf_puts(out, "\n");
+			}
+			for (size_t j = 0; j < p->nsas; j++) {
+				const struct mc_xsa *x = &p->sas[j];
+				if (x->rule != i)
+					continue;
+				mc_buf_printf(out, "      SA spi %u (0x%08x) ", x->spi, x->spi);
+				mc_xsa_algs_str(x, out);
+				const char *local = "(this host, resolved at apply)";
+				bool out_dir = r->dir == MC_DIR_OUT;
+				mc_buf_printf(out, " %s -> %s\n",
+					      x->local_unresolved && out_dir ? local : mc_addr_str(&x->saddr, a, sizeof(a)),
+					      x->local_unresolved && !out_dir ? local : mc_addr_str(&x->daddr, b, sizeof(b)));
+			}
+			if (r->local_note)
+				mc_buf_printf(out, "      (%s)\n", r->local_note);
+		}
+	}
+}
+
+static const char *ip_proto(uint8_t proto, char *buf, size_t len)
+{
+	if (proto == 58)
+		return "ipv6-icmp";
+	if (proto == 1)
+		return "icmp";
+	if (proto == 6)
+		return "tcp";
+	if (proto == 17)
+		return "udp";
+	snprintf(buf, len, "%u", proto);
+	return buf;
+}
+
+void mc_xpolicy_ip_cmd(const struct mc_xpolicy *x, const char *verb, struct mc_buf *out)
+{
+	char a[64], b[64], pb[8];
+	struct mc_prefix src = { x->sel.saddr, x->sel.plen_s }, dst = { x->sel.daddr, x->sel.plen_d };
+	bool icmp = x->sel.proto == 1 || x->sel.proto == 58;
+	bool masked = (x->sel.sport_mask && x->sel.sport_mask != 0xffff) ||
+		      (x->sel.dport_mask && x->sel.dport_mask != 0xffff);
+
+	mc_prefix_str(&src, a, sizeof(a));
+	mc_prefix_str(&dst, b, sizeof(b));
+	/* iproute2 has no syntax for port masks: such selectors cannot be written as ip commands. */
+	if (masked)
+		mc_buf_puts(out, "# not expressible with ip (port mask): ");
+	mc_buf_printf(out, "ip xfrm policy %s src %s dst %s", verb, a, b);
+	if (x->sel.proto)
+		mc_buf_printf(out, " proto %s", ip_proto(x->sel.proto, pb, sizeof(pb)));
+	if (x->sel.sport_mask)
+		mc_buf_printf(out, icmp ? " type %u" : " sport %u", x->sel.sport);
+	if (x->sel.dport_mask)
+		mc_buf_printf(out, icmp ? " code %u" : " dport %u", x->sel.dport);
+	mc_buf_printf(out, " dir %s", x->dir == 0 ? "in" : "out");
+	if (!strcmp(verb, "delete")) {
+		mc_buf_puts(out, "\n");
+		return;
+	}
+	mc_buf_printf(out, " priority %u action %s", x->priority, x->action == MC_DISCARD ? "block" : "allow");
+	if (x->action == MC_PROTECT)
+		mc_buf_printf(out, " tmpl proto %s spi 0x%08x reqid %u mode transport",
+			      x->tmpl_proto == 51 ? "ah" : "esp", x->tmpl_spi, x->tmpl_reqid);
+	mc_buf_puts(out, "\n");
+}
+
+static void key_arg(struct mc_buf *out, const uint8_t *k, size_t len, bool show, const char *what)
+{
+	if (!show) {
+		mc_buf_printf(out, "<%s-key, %zu bytes>", what, len);
+		return;
+	}
+	mc_buf_puts(out, "0x");
+	for (size_t i = 0; i < len; i++)
+		mc_buf_printf(out, "%02x", k[i]);
+}
+
+void mc_xsa_ip_cmd(const struct mc_xsa *x, const char *verb, bool show_keys, const char *rule_name,
+		   struct mc_buf *out)
+{
+	char a[64], b[64];
+
+	mc_buf_printf(out, "ip xfrm state %s src %s dst %s proto %s spi 0x%08x", verb,
+		      mc_addr_str(&x->saddr, a, sizeof(a)), mc_addr_str(&x->daddr, b, sizeof(b)),
+		      x->proto == 51 ? "ah" : "esp", x->spi);
+	if (!strcmp(verb, "delete")) {
+		mc_buf_printf(out, "   # %s\n", rule_name);
+		return;
+	}
+	mc_buf_printf(out, " reqid %u mode transport replay-window 0", x->reqid);
+	if (x->integrity) {
+		mc_buf_printf(out, " auth-trunc '%s' ", x->integrity->kernel);
+		key_arg(out, x->ikey, x->ikey_len, show_keys, "integrity");
+		mc_buf_printf(out, " %u", x->integrity->trunc_bits);
+	}
+	if (x->confidentiality) {
+		mc_buf_printf(out, " enc '%s' ", x->confidentiality->kernel);
+		key_arg(out, x->ekey, x->ekey_len, show_keys, "confidentiality");
+	} else if (x->proto == 50) {
+		mc_buf_printf(out, " enc '%s' \"\"", MC_NULL_CIPHER);
+	}
+	mc_buf_printf(out, "   # %s\n", rule_name);
+}
+
+uint64_t mc_sel_hash(enum mc_dir dir, const struct mc_sel *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)dir; /* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(*s); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+bool mc_sel_eq(const struct mc_sel *a, const struct mc_sel *b)
+{
+	/* Selectors are built from zeroed memory, so padding compares equal too. */
+	return !memcmp(a, b, sizeof(*a));
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* The compiled plan: kernel XFRM policies and SAs, plus the named rules they come from. */
+#ifndef MCPSEC_PLAN_H
+#define MCPSEC_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "model.h"
+
+struct mc_alg;
+struct mc_buf;
+
+/* A kernel selector, normalised: host bits and port bits outside the masks are zero, so that
+ * byte equality is the kernel's identity (xfrm-kernel.md §1). */
+struct mc_sel {
+	uint8_t family;
+	uint8_t plen_s, plen_d;
+	uint8_t proto;
+	struct mc_addr saddr, daddr;
+	uint16_t sport, sport_mask, dport, dport_mask;
+};
+
+/* One kernel policy. */
+struct mc_xpolicy {
+	enum mc_dir dir;
+	struct mc_sel sel;
+	uint32_t priority;
+	enum mc_action action;  /* PROTECT carries tmpl */
+	uint8_t tmpl_proto;     /* MC_PROTO_ESP / MC_PROTO_AH */
+	uint32_t tmpl_spi;
+	uint32_t tmpl_reqid;
+	size_t rule;            /* index into mc_plan.rules */
+};
+
+/* One manual SA. Keys are copies, wiped by mc_plan_free(). */
+struct mc_xsa {
+	uint8_t family;
+	struct mc_addr saddr, daddr;
+	uint32_t spi;
+	uint8_t proto;
+	uint32_t reqid;
+	const struct mc_alg *integrity, *confidentiality;
+	uint8_t ikey[64], ekey[32];
+	size_t ikey_len, ekey_len;
+	size_t rule;
+	bool local_unresolved; /* local 'any' not resolved (no kernel access): not installable */
+};
+
+enum mc_rule_kind { MC_RULE_USER, MC_RULE_BUILTIN, MC_RULE_DEFAULT };
+
+/* A named policy as status and test show it: a user policy, a built-in or a default discard. */
+struct mc_rule {
+	char *name;
+	enum mc_rule_kind kind;
+	enum mc_dir dir;
+	enum mc_action action;
+	uint32_t priority;
+	size_t nfrag;      /* kernel policies it became */
+	size_t nshadowed;  /* selectors left out because an earlier rule has them exactly */
+	char *shadowed_by; /* the first such earlier rule, when nshadowed */
+	const struct mc_policy *src; /* NULL for built-ins and defaults */
+	char *local_note;  /* "local any resolved to X via route lookup" */
+};
+
+struct mc_plan {
+	struct mc_rule *rules;
+	size_t nrules, caprules;
+	struct mc_xpolicy *pols;
+	size_t npols, cappols;
+	struct mc_xsa *sas;
+	size_t nsas, capsas;
+	enum mc_default def;
+	bool enabled;
+};
+
+void mc_plan_free(struct mc_plan *p);
+
+/* Text forms (no key bytes ever, unless show_keys). */
+void mc_sel_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out);
+void mc_plan_render(const struct mc_plan *p, struct mc_buf *out);
+void mc_xpolicy_ip_cmd(const struct mc_xpolicy *x, const char *verb, struct mc_buf *out);
+void mc_xsa_ip_cmd(const struct mc_xsa *x, const char *verb, bool show_keys, const char *rule_name,
+		   struct mc_buf *out);
+/* "esp aes-cbc-256 hmac-sha256-128" */
+void mc_xsa_algs_str(const struct mc_xsa *x, struct mc_buf *out);
+
+bool mc_sel_eq(const struct mc_sel *a, const struct mc_sel *b);
+/* Hash of a policy identity (direction + selector). */
+uint64_t mc_sel_hash(enum mc_dir dir, const struct mc_sel *s);
+
+#endif

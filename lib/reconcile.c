@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/* Reconcile: sort-and-merge of desired and actual objects by kernel identity. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo.h"
+#include "compile.h"
+#include "diag.h"
+#include "plan.h"
+#include "reconcile.h"
+#include "util.h"
+
+static struct mc_op *push_op(struct mc_diff *d, enum mc_op_kind kind, const char *name)
+{
+	struct mc_op *op = MC_PUSH(&d->ops, &d->n, &d->cap);
+
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->name = name;
+	return op;
+}
+
+/* Open-addressing index of kernel policies by identity. */
+struct kindex {
+	size_t *slot; /* index + 1 */
+	size_t cap;
+	const struct mc_kstate *k;
+};
+
+static void kindex_build(struct kindex *ix, const struct mc_kstate *k)
+{
+	ix->k = k;
+	ix->cap = 64;
+	while (ix->cap < k->npols * 2 + 2)
+		ix->cap *= 2;
+	ix->slot = mc_calloc(ix->cap, sizeof(size_t));
+	for (size_t i = 0; i < k->npols; i++) {
+		size_t h = mc_sel_hash(k->pols[i].x.dir, &k->pols[i].x.sel) & (ix->cap - 1);
+		while (ix->slot[h])
+			h = (h + 1) & (ix->cap - 1);
+		ix->slot[h] = i + 1;
+	}
+}
+
+static size_t kindex_find(const struct kindex *ix, enum mc_dir dir, const struct mc_sel *sel)
+{
+	for (size_t h = mc_sel_hash(dir, sel) & (ix->cap - 1); ix->slot[h]; h = (h + 1) & (ix->cap - 1)) {
+		const struct mc_kpolicy *p = &ix->k->pols[ix->slot[h] - 1];
+		if (p->x.dir == dir && mc_sel_eq(&p->x.sel, sel))
+			return ix->slot[h] - 1;
+	}
+	return SIZE_MAX;
+}
+
+static bool same_policy(const struct mc_xpolicy *a, const struct mc_xpolicy *b)
+{
+	if (a->priority != b->priority || a->action != b->action)
+		return false;
+	if (a->action != MC_PROTECT)
+		return true;
+	return a->tmpl_proto == b->tmpl_proto && a->tmpl_spi == b->tmpl_spi && a->tmpl_reqid == b->tmpl_reqid;
+}
+
+static bool same_sa(const struct mc_xsa *a, const struct mc_xsa *b)
+{
+	return mc_addr_eq(&a->saddr, &b->saddr) && a->reqid == b->reqid &&
+	       a->integrity == b->integrity && a->confidentiality == b->confidentiality &&
+	       a->ikey_len == b->ikey_len && !memcmp(a->ikey, b->ikey, a->ikey_len) &&
+	       a->ekey_len == b->ekey_len && !memcmp(a->ekey, b->ekey, a->ekey_len);
+}
+
+static bool sa_id_eq(const struct mc_xsa *a, const struct mc_xsa *b)
+{
+	return a->family == b->family && a->spi == b->spi && a->proto == b->proto &&
+	       mc_addr_eq(&a->daddr, &b->daddr);
+}
+
+int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool with_policies,
+		 struct mc_diags *ds, struct mc_diff *ret)
+{
+	struct mc_diff *d = ret;
+	struct kindex ix;
+	bool *pol_seen = mc_calloc(have->npols + 1, sizeof(bool));
+	bool *sa_seen = mc_calloc(have->nsas + 1, sizeof(bool));
+	size_t errors_before = ds->errors;
+	char buf[64];
+
+	memset(d, 0, sizeof(*d));
+	kindex_build(&ix, have);
+
+	/* SAs first: replaced ones out, then new ones in. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < want->nsas; i++) {
+			const struct mc_xsa *w = &want->sas[i];
+			const char *name = want->rules[w->rule].name;
+			size_t found = SIZE_MAX;
+
+			for (size_t j = 0; j < have->nsas && found == SIZE_MAX; j++)
+				if (sa_id_eq(&have->sas[j].x, w))
+					found = j;
+			if (found != SIZE_MAX && have->sas[found].x.reqid != MC_REQID) {
+				if (pass == 0)
+					mc_err(ds, mc_loc_file(NULL),
+					       "policy '%s': an SA with spi %u (0x%x) to %s already exists and is "
+					       "not mcpsec's (reqid %u); remove it or pick another SPI", name, w->spi,
+					       w->spi, mc_addr_str(&w->daddr, buf, sizeof(buf)),
+					       have->sas[found].x.reqid);
+				continue;
+			}
+			if (found != SIZE_MAX)
+				sa_seen[found] = true;
+			if (found != SIZE_MAX && same_sa(&have->sas[found].x, w)) {
+				d->sa_same += pass == 0;
+				continue;
+			}
+			if (pass == 0 && found != SIZE_MAX) {
+				/* Keys and algorithms cannot be updated in place (UPDSA ignores them). */
+				push_op(d, MC_OP_SA_DEL, name)->sa = have->sas[found].x;
+				d->sa_replace++;
+			} else if (pass == 1) {
+				push_op(d, MC_OP_SA_ADD, name)->sa = *w;
+				if (found == SIZE_MAX)
+					d->sa_add++;
+			}
+		}
+	}
+
+	if (with_policies) {
+		for (size_t i = 0; i < want->npols; i++) {
+			const struct mc_xpolicy *w = &want->pols[i];
+			const char *name = want->rules[w->rule].name;
+			size_t found = kindex_find(&ix, w->dir, &w->sel);
+
+			if (found == SIZE_MAX) {
+				push_op(d, MC_OP_POL_ADD, name)->pol = *w;
+				d->pol_add++;
+				continue;
+			}
+			const struct mc_kpolicy *k = &have->pols[found];
+			pol_seen[found] = true;
+			if (!mc_prio_owned(k->x.priority)) {
+				struct mc_buf b = { 0 };
+				mc_sel_str(&w->sel, w->dir, &b);
+				mc_err(ds, mc_loc_file(NULL),
+				       "policy '%s': the kernel already has a policy that mcpsec does not own "
+				       "with the same selector (%s, dir %s, priority %u); remove it or change "
+				       "the policy", name, mc_buf_str(&b), mc_dir_str(w->dir), k->x.priority);
+				mc_buf_free(&b);
+				continue;
+			}
+			if (same_policy(&k->x, w)) {
+				d->pol_same++;
+				continue;
+			}
+			struct mc_op *op = push_op(d, MC_OP_POL_UPD, name);
+			op->pol = *w;
+			op->old_pol = k->x;
+			d->pol_upd++;
+		}
+	}
+	for (size_t j = 0; j < have->npols; j++) {
+		if (pol_seen[j] || !mc_prio_owned(have->pols[j].x.priority))
+			continue;
+		push_op(d, MC_OP_POL_DEL, "(stale)")->pol = have->pols[j].x;
+		d->pol_del++;
+	}
+	for (size_t j = 0; j < have->nsas; j++) {
+		if (sa_seen[j] || have->sas[j].x.reqid != MC_REQID)
+			continue;
+		push_op(d, MC_OP_SA_DEL, "(stale)")->sa = have->sas[j].x;
+		d->sa_del++;
+	}
+	free(ix.slot);
+	free(pol_seen);
+	free(sa_seen);
+	return ds->errors > errors_before ? -EINVAL : 0;
+}
+
+void mc_diff_inverse(const struct mc_op *ops, size_t n, struct mc_diff *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = n; i-- > 0;) {
+		const struct mc_op *o = &ops[i];
+		struct mc_op *inv;
+
+		if (o->err)
+			continue;
+		switch (o->kind) {
+		case MC_OP_SA_ADD:
+			push_op(ret, MC_OP_SA_DEL, o->name)->sa = o->sa;
+			break;
+		case MC_OP_SA_DEL:
+			push_op(ret, MC_OP_SA_ADD, o->name)->sa = o->sa;
+			break;
+		case MC_OP_POL_ADD:
+			push_op(ret, MC_OP_POL_DEL, o->name)->pol = o->pol;
+			break;
+		case MC_OP_POL_DEL:
+			push_op(ret, MC_OP_POL_ADD, o->name)->pol = o->pol;
+			break;
+		case MC_OP_POL_UPD:
+			inv = push_op(ret, MC_OP_POL_UPD, o->name);
+			inv->pol = o->old_pol;
+			inv->old_pol = o->pol;
+			break;
+		}
+	}
+}
+
+static const char *op_verb(enum mc_op_kind k)
+{
+	switch (k) {
+	case MC_OP_SA_ADD: return "add SA";
+	case MC_OP_SA_DEL: return "delete SA";
+	case MC_OP_POL_ADD: return "add policy";
+	case MC_OP_POL_UPD: return "update policy";
+	case MC_OP_POL_DEL: return "delete policy";
+	}
+	return "?";
+}
+
+void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out)
+{
+	char a[64], b[64];
+
+	for (size_t i = 0; i < d->n; i++) {
+		const struct mc_op *o = &d->ops[i];
+		bool sa = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_SA_DEL;
+
+		if (ip_cmds) {
+			const char *verb = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_POL_ADD ? "add" :
+					   o->kind == MC_OP_POL_UPD ? "update" : "delete";
+			if (sa)
+				mc_xsa_ip_cmd(&o->sa, verb, false, o->name, out);
+			else
+				mc_xpolicy_ip_cmd(&o->pol, verb, out);
+			continue;
+		}
+		mc_buf_printf(out, "  %-14s %-24s ", op_verb(o->kind), o->name);
+		if (sa) {
+			mc_buf_printf(out, "spi %u (0x%08x) ", o->sa.spi, o->sa.spi);
+			mc_xsa_algs_str(&o->sa, out);
+			mc_buf_printf(out, " %s -> %s\n", mc_addr_str(&o->sa.saddr, a, sizeof(a)),
+				      mc_addr_str(&o->sa.daddr, b, sizeof(b)));
+		} else {
+			mc_buf_printf(out, "%s %s ", mc_dir_str(o->pol.dir), mc_action_str(o->pol.action));
+			mc_sel_str(&o->pol.sel, o->pol.dir, out);
+			if (o->kind == MC_OP_POL_UPD && o->old_pol.priority != o->pol.priority)
+				mc_buf_printf(out, " priority %u -> %u", o->old_pol.priority, o->pol.priority);
+			else
+				mc_buf_printf(out, " priority %u", o->pol.priority);
+			mc_buf_puts(out, "\n");
+		}
+	}
+}
+
+void mc_diff_free(struct mc_diff *d)
+{
+	mc_wipe(d->ops, d->cap * sizeof(*d->ops));
+	free(d->ops);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Diff of the desired plan against the kernel: the operations apply sends, and their inverse. */
+#ifndef MCPSEC_RECONCILE_H
+#define MCPSEC_RECONCILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nlx.h"
+
+struct mc_diags;
+struct mc_plan;
+
+struct mc_diff {
+	struct mc_op *ops;
+	size_t n, cap;
+	size_t pol_add, pol_upd, pol_del, pol_same;
+	size_t sa_add, sa_del, sa_replace, sa_same;
+};
+
+/*
+ * Computes the operations that turn the kernel's mcpsec-owned objects into the plan. Only
+ * objects mcpsec owns (policies in its priority band, SAs with its reqid) are ever changed or
+ * deleted; a desired object whose identity a foreign object already holds is an error in ds.
+ * With with_policies false (IPsec disabled) every owned policy is removed and SAs are kept.
+ * Order: replaced SAs out, new SAs in, policies added/updated, stale policies out, stale SAs
+ * out, so that no PROTECT policy ever points at a missing SA. Returns 0 or -EINVAL.
+ */
+int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool with_policies,
+		 struct mc_diags *ds, struct mc_diff *ret);
+
+/* The operations that undo the successful ones of ops[0..n), in reverse order. */
+void mc_diff_inverse(const struct mc_op *ops, size_t n, struct mc_diff *ret);
+
+/* "add policy PROTECTFTPOUT out ..." lines for --dry-run, and the ip-xfrm form. */
+void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out);
+void mc_diff_free(struct mc_diff *d);
+
+#endif

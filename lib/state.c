@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* State directory I/O. Every file is replaced atomically: temp file, fsync, rename. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compile.h"
+#include "plan.h"
+#include "state.h"
+#include "util.h"
+
+static char *path_in(const struct mc_state *st, const char *name)
+{
+	return mc_asprintf("%s/%s", st->dir, name);
+}
+
+char *mc_state_site_path(const struct mc_state *st) { return path_in(st, "site.yaml"); }
+char *mc_state_keys_path(const struct mc_state *st) { return path_in(st, "keys.yaml"); }
+
+int mc_state_load(const char *dir, struct mc_state *ret)
+{
+	char *p;
+	FILE *f;
+	char line[512];
+
+	memset(ret, 0, sizeof(*ret));
+	ret->dir = mc_strdup(dir);
+	p = path_in(ret, "state");
+	f = fopen(p, "re");
+	free(p);
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char name[256], dirs[8], kind[16];
+		unsigned prio, proto, spi;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "enabled ", 8)) {
+			ret->enabled = !strcmp(line + 8, "yes");
+			ret->committed = true;
+		} else if (!strncmp(line, "default ", 8)) {
+			free(ret->default_name);
+			ret->default_name = mc_strdup(line + 8);
+		} else if (sscanf(line, "rule %u %7s %15s %u %u %255s", &prio, dirs, kind, &proto, &spi, name) == 6) {
+			struct mc_state_name *n = MC_PUSH(&ret->names, &ret->nnames, &ret->capnames);
+			n->priority = prio;
+			n->dir = !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT;
+			n->name = mc_strdup(name);
+			n->ipsec_proto = (int)proto;
+			n->spi = spi;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+void mc_state_free(struct mc_state *st)
+{
+	for (size_t i = 0; i < st->nnames; i++)
+		free(st->names[i].name);
+	free(st->names);
+	free(st->default_name);
+	free(st->dir);
+	memset(st, 0, sizeof(*st));
+}
+
+static int mkdir_private(const char *dir)
+{
+	char *copy = mc_strdup(dir);
+
+	/* Create parents as needed; the last component is the private one. */
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			free(copy);
+			return -e;
+		}
+		*p = '/';
+	}
+	free(copy);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (chmod(dir, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *tmp = mc_asprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int r = 0;
+
+	if (fd < 0) {
+		r = -errno;
+		free(tmp);
+		return r;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0) {
+			r = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (!r && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+		r = -errno;
+	close(fd);
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_size > (16 << 20)) {
+		close(fd);
+		return -EFBIG;
+	}
+	buf = mc_malloc((size_t)st.st_size + 1);
+	ssize_t got = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (got != st.st_size) {
+		mc_wipe(buf, (size_t)st.st_size);
+		free(buf);
+		return -EIO;
+	}
+	r = write_atomic(to, buf, (size_t)got, mode);
+	mc_wipe(buf, (size_t)st.st_size); /* may be a key file */
+	free(buf);
+	return r;
+}
+
+static int write_state(struct mc_state *st)
+{
+	struct mc_buf b = { 0 };
+	char *p = path_in(st, "state");
+	int r;
+
+	mc_buf_printf(&b, "# mcpsec state: written by mcpsec, do not edit\n");
+	mc_buf_printf(&b, "enabled %s\n", st->enabled ? "yes" : "no");
+	if (st->default_name)
+		mc_buf_printf(&b, "default %s\n", st->default_name);
+	for (size_t i = 0; i < st->nnames; i++)
+		mc_buf_printf(&b, "rule %u %s user %d %u %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
+			      st->names[i].ipsec_proto, st->names[i].spi, st->names[i].name);
+	r = write_atomic(p, b.s, b.len, 0600);
+	free(p);
+	mc_buf_free(&b);
+	return r;
+}
+
+int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys_file,
+		    const struct mc_plan *plan)
+{
+	int r;
+	char *p;
+
+	if ((r = mkdir_private(st->dir)) < 0)
+		return r;
+	p = mc_state_site_path(st);
+	r = copy_file(site_file, p, 0600);
+	free(p);
+	if (r < 0)
+		return r;
+	p = mc_state_keys_path(st);
+	if (keys_file)
+		r = copy_file(keys_file, p, 0600);
+	else if (unlink(p) < 0 && errno != ENOENT)
+		r = -errno;
+	free(p);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < st->nnames; i++)
+		free(st->names[i].name);
+	st->nnames = 0;
+	for (size_t i = 0; i < plan->nrules; i++) {
+		const struct mc_rule *rule = &plan->rules[i];
+		if (rule->kind != MC_RULE_USER)
+			continue;
+		struct mc_state_name *n = MC_PUSH(&st->names, &st->nnames, &st->capnames);
+		n->priority = rule->priority;
+		n->dir = rule->dir;
+		n->name = mc_strdup(rule->name);
+		n->ipsec_proto = rule->src && rule->action == MC_PROTECT ? rule->src->ipsec_proto : 0;
+		n->spi = rule->src && rule->action == MC_PROTECT ? rule->src->spi : 0;
+	}
+	free(st->default_name);
+	st->default_name = mc_strdup(mc_default_str(plan->def));
+	st->enabled = plan->enabled;
+	st->committed = true;
+	return write_state(st);
+}
+
+int mc_state_set_enabled(struct mc_state *st, bool enabled)
+{
+	int r = mkdir_private(st->dir);
+
+	if (r < 0)
+		return r;
+	st->enabled = enabled;
+	return write_state(st);
+}
+
+const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family)
+{
+	static const char *builtin[][2] = {
+		{ "BUILTIN-LOOPBACK-IN", "BUILTIN-LOOPBACK-OUT" },
+		{ "BUILTIN-OWN-ADDR-IN", "BUILTIN-OWN-ADDR-OUT" },
+		{ "BUILTIN-ND-IN", "BUILTIN-ND-OUT" },
+		{ "BUILTIN-MLD-IN", "BUILTIN-MLD-OUT" },
+	};
+	int d = dir == MC_DIR_OUT;
+
+	if (priority == MC_PRIO_DEFAULT)
+		return family == AF_INET ? (d ? "DEFAULT-DISCARD-OUT4" : "DEFAULT-DISCARD-IN4")
+					 : (d ? "DEFAULT-DISCARD-OUT6" : "DEFAULT-DISCARD-IN6");
+	if (priority >= MC_PRIO_BASE && priority < MC_PRIO_BASE + 4 * MC_PRIO_BUILTIN_STEP &&
+	    (priority - MC_PRIO_BASE) % MC_PRIO_BUILTIN_STEP == 0 && dir <= MC_DIR_OUT)
+		return builtin[(priority - MC_PRIO_BASE) / MC_PRIO_BUILTIN_STEP][d];
+	for (size_t i = 0; st && i < st->nnames; i++)
+		if (st->names[i].priority == priority && st->names[i].dir == dir)
+			return st->names[i].name;
+	return NULL;
+}
+
+uint32_t mc_state_prev_priority(void *stp, const char *name, enum mc_dir dir)
+{
+	const struct mc_state *st = stp;
+
+	for (size_t i = 0; name && st && i < st->nnames; i++)
+		if (st->names[i].dir == dir && !strcmp(st->names[i].name, name))
+			return st->names[i].priority;
+	return 0;
+}

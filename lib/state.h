@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* The state directory: the committed site and keys, the enabled flag, and rule names by
+ * priority (the kernel has no name field; status maps priorities back through this). */
+#ifndef MCPSEC_STATE_H
+#define MCPSEC_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct mc_plan;
+
+struct mc_state_name {
+	uint32_t priority;
+	enum mc_dir dir;
+	char *name;
+	int ipsec_proto; /* PROTECT rules: their SA's protocol and SPI, 0 otherwise */
+	uint32_t spi;
+};
+
+struct mc_state {
+	char *dir;
+	bool committed; /* a configuration was applied */
+	bool enabled;
+	char *default_name; /* ipsec.default of the committed site */
+	struct mc_state_name *names;
+	size_t nnames, capnames;
+};
+
+/* Reads dir (missing files mean "nothing committed"). Returns 0 or -errno. */
+int mc_state_load(const char *dir, struct mc_state *ret);
+void mc_state_free(struct mc_state *st);
+
+/* Paths of the committed copies (caller frees). */
+char *mc_state_site_path(const struct mc_state *st);
+char *mc_state_keys_path(const struct mc_state *st);
+
+/*
+ * Commits: copies the site and key files (key file 0600, directory 0700, each written to a
+ * temporary file, fsynced and renamed) and records the plan's rule names. Returns 0 or -errno.
+ */
+int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys_file,
+		    const struct mc_plan *plan);
+/* Records the enabled flag only. */
+int mc_state_set_enabled(struct mc_state *st, bool enabled);
+
+/* Name of the rule that owns a kernel policy of this priority, direction and family. Built-in
+ * and default rules are known without state. NULL when unknown. */
+const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family);
+uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir);
+
+#endif

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* Growable strings, checked allocation, strict number parsing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void (*oom_handler)(void);
+
+void mc_set_oom_handler(void (*fn)(void))
+{
+	oom_handler = fn;
+}
+
+static void *checked(void *p)
+{
+	if (!p) {
+		if (oom_handler)
+			oom_handler();
+		abort(); /* no handler: a library caller that did not plan for OOM */
+	}
+	return p;
+}
+
+void *mc_malloc(size_t n) { return checked(malloc(n ? n : 1)); }
+void *mc_calloc(size_t n, size_t size) { return checked(calloc(n ? n : 1, size ? size : 1)); }
+void *mc_realloc(void *p, size_t n) { return checked(realloc(p, n ? n : 1)); }
+char *mc_strdup(const char *s) { return checked(strdup(s)); }
+char *mc_strndup(const char *s, size_t n) { return checked(strndup(s, n)); }
+
+char *mc_asprintf(const char *fmt, ...)
+{
+	struct mc_buf b = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	mc_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	return b.s ? b.s : mc_strdup("");
+}
+
+void mc_buf_vprintf(struct mc_buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return;
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		b->s = mc_realloc(b->s, cap);
+		b->cap = cap;
+	}
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
+void mc_buf_printf(struct mc_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mc_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void mc_buf_puts(struct mc_buf *b, const char *s)
+{
+	mc_buf_printf(b, "%s", s);
+}
+
+void mc_buf_json_str(struct mc_buf *b, const char *s)
+{
+	mc_buf_puts(b, "\"");
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			mc_buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20)
+			mc_buf_printf(b, "\\u%04x", *p);
+		else
+			mc_buf_printf(b, "%c", *p);
+	}
+	mc_buf_puts(b, "\"");
+}
+
+const char *mc_buf_str(const struct mc_buf *b)
+{
+	return b->s ? b->s : "";
+}
+
+void mc_buf_free(struct mc_buf *b)
+{
+	free(b->s);
+	*b = (struct mc_buf){ 0 };
+}
+
+void mc_wipe(void *p, size_t n)
+{
+	if (p)
+		explicit_bzero(p, n);
+}
+
+void mc_buf_wipe(struct mc_buf *b)
+{
+	mc_wipe(b->s, b->cap);
+	mc_buf_free(b);
+}
+
+bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret)
+{
+	unsigned long long v;
+	char *end;
+	int base = 10;
+
+	if (!s || !*s)
+		return false;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (!*s)
+			return false;
+	}
+	for (const char *p = s; *p; p++)
+		if (!(base == 16 ? ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+				    (*p >= 'A' && *p <= 'F'))
+				 : (*p >= '0' && *p <= '9')))
+			return false;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end || v > max)
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}

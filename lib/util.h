@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers every module uses: growable byte strings and arrays. No I/O. */
+#ifndef MCPSEC_UTIL_H
+#define MCPSEC_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A growable NUL-terminated string. A zeroed struct is a valid empty buffer. */
+struct mc_buf {
+	char *s;
+	size_t len, cap;
+};
+
+void mc_buf_printf(struct mc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mc_buf_vprintf(struct mc_buf *b, const char *fmt, va_list ap);
+void mc_buf_puts(struct mc_buf *b, const char *s);
+/* JSON string literal, quotes included. */
+void mc_buf_json_str(struct mc_buf *b, const char *s);
+void mc_buf_free(struct mc_buf *b);
+/* Wipes then frees: for buffers that held key material. */
+void mc_buf_wipe(struct mc_buf *b);
+const char *mc_buf_str(const struct mc_buf *b);
+
+/*
+ * Allocation: mcpsec is a short-lived CLI over bounded input; on allocation failure the
+ * library calls the process-wide handler (cmd/ sets one that reports and exits 2). This keeps
+ * every pure stage free of ENOMEM plumbing without the library printing or exiting itself.
+ */
+void mc_set_oom_handler(void (*fn)(void));
+void *mc_malloc(size_t n);
+void *mc_calloc(size_t n, size_t size);
+void *mc_realloc(void *p, size_t n);
+char *mc_strdup(const char *s);
+char *mc_strndup(const char *s, size_t n);
+char *mc_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow an array of *n elements (capacity *cap) so that one more fits; returns the new slot. */
+#define MC_PUSH(arr, n, cap)                                                          \
+	((*(n) == *(cap) ? (void)((*(cap) = *(cap) ? *(cap) * 2 : 8),                  \
+				  (*(arr) = mc_realloc(*(arr), *(cap) * sizeof(**(arr)))))  \
+			 : (void)0),                                                     \
+	 &(*(arr))[(*(n))++])
+
+void mc_wipe(void *p, size_t n);
+
+/* Strict unsigned parse: decimal or 0x-hex, the whole string, <= max. */
+bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret);
+
+#endif

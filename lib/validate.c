@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/* Semantic checks: protocol/port/ICMP consistency, PROTECT requirements, keys, SPIs, families. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "algo.h"
+#include "diag.h"
+#include "model.h"
+#include "util.h"
+#include "validate.h"
+
+#define FAM4 1u
+#define FAM6 2u
+
+static unsigned families(const struct mc_addrset *a)
+{
+	unsigned f = 0;
+
+	if (a->any)
+		return FAM4 | FAM6;
+	for (size_t i = 0; i < a->n; i++)
+		f |= a->r[i].family == AF_INET ? FAM4 : FAM6;
+	return f;
+}
+
+static bool one_host(const struct mc_addrset *a)
+{
+	return !a->any && a->n == 1 && mc_range_is_host(&a->r[0]);
+}
+
+static void check_key(const struct mc_site *s, struct mc_diags *ds, const struct mc_policy *p,
+		      const struct mc_alg *alg, const char *keyname, struct mc_loc loc)
+{
+	const struct mc_key *k;
+
+	if (!alg || !keyname)
+		return;
+	if (!s->keys_file) {
+		mc_err(ds, loc, "policy '%s' uses key '%s' but the site names no key file (ipsec.keys)",
+		       p->name, keyname);
+		return;
+	}
+	if (!(k = mc_site_key(s, keyname))) {
+		mc_err(ds, loc, "policy '%s': unknown key '%s' (not in %s)", p->name, keyname, s->keys_file);
+		return;
+	}
+	if (strcmp(k->type, alg->key_type))
+		mc_err(ds, loc, "policy '%s': key '%s' is a %s key, but %s needs a %s key", p->name,
+		       keyname, k->type, alg->name, alg->key_type);
+}
+
+/* The SA a PROTECT policy needs, as far as the model knows it (local may still be 'any'). */
+struct sa_id {
+	const struct mc_policy *p;
+	const struct mc_range *dst; /* NULL: this host's address, resolved at apply */
+	int proto;
+	uint32_t spi;
+};
+
+static bool same_dst(const struct sa_id *a, const struct sa_id *b)
+{
+	if (!a->dst || !b->dst)
+		return !a->dst && !b->dst;
+	return a->dst->family == b->dst->family && a->dst->lo == b->dst->lo;
+}
+
+static void check_spis(const struct mc_site *s, struct mc_diags *ds)
+{
+	struct sa_id *ids = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < s->npol; i++) {
+		const struct mc_policy *p = &s->pol[i];
+		if (p->action != MC_PROTECT || !p->spi || !p->ipsec_proto || !one_host(&p->remote))
+			continue;
+		const struct mc_range *local = one_host(&p->local) ? &p->local.r[0] : NULL;
+		*MC_PUSH(&ids, &n, &cap) = (struct sa_id){ p, p->dir == MC_DIR_OUT ? &p->remote.r[0] : local,
+							   p->ipsec_proto, p->spi };
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (ids[i].spi != ids[j].spi)
+				continue;
+			if (ids[i].proto == ids[j].proto && same_dst(&ids[i], &ids[j]) &&
+			    ids[i].p->dir == ids[j].p->dir) {
+				mc_err(ds, ids[i].p->spi_loc,
+				       "spi %u (0x%x) of policy '%s' is already used by '%s' for the same "
+				       "destination and protocol (line %d): the kernel allows one SA per "
+				       "(destination, SPI, protocol)",
+				       ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
+			} else {
+				mc_warn(ds, ids[i].p->spi_loc,
+					"spi %u (0x%x) of policy '%s' repeats the SPI of '%s' (line %d): MCP "
+					"requires SPIs to be unique on a host",
+					ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
+			}
+			break;
+		}
+	}
+	free(ids);
+}
+
+static void check_policy(const struct mc_site *s, struct mc_diags *ds, const struct mc_policy *p)
+{
+	bool ports = !p->local_ports.any || !p->remote_ports.any;
+	bool is_icmp = p->proto == MC_PROTO_ICMP || p->proto == MC_PROTO_ICMPV6;
+	unsigned lf = families(&p->local), rf = families(&p->remote);
+	char pb[8];
+
+	if (ports && p->proto != MC_PROTO_TCP && p->proto != MC_PROTO_UDP)
+		mc_err(ds, !p->local_ports.any ? p->local_ports.loc : p->remote_ports.loc,
+		       "policy '%s': ports need protocol tcp or udp (protocol is %s)", p->name,
+		       mc_proto_str(p->proto, pb, sizeof(pb)));
+	if (!p->icmp.any && !is_icmp)
+		mc_err(ds, p->icmp.loc, "policy '%s': 'icmp' needs protocol icmp or icmpv6 (protocol is %s)",
+		       p->name, mc_proto_str(p->proto, pb, sizeof(pb)));
+
+	if (s->def == MC_DEF_IPV6_ONLY) {
+		if ((lf & FAM4) && !p->local.any)
+			mc_err(ds, p->local.loc, "policy '%s' names IPv4 addresses, but with ipsec.default "
+			       "ipv6-only IPv4 is outside IPsec (use bypass, deny or deny-all)", p->name);
+		if ((rf & FAM4) && !p->remote.any)
+			mc_err(ds, p->remote.loc, "policy '%s' names IPv4 addresses, but with ipsec.default "
+			       "ipv6-only IPv4 is outside IPsec (use bypass, deny or deny-all)", p->name);
+		if (p->proto == MC_PROTO_ICMP)
+			mc_err(ds, p->proto_loc, "policy '%s': protocol icmp is IPv4, which ipsec.default "
+			       "ipv6-only leaves outside IPsec", p->name);
+		lf &= FAM6;
+		rf &= FAM6;
+	}
+	unsigned common = lf & rf;
+	if (p->proto == MC_PROTO_ICMP)
+		common &= FAM4;
+	if (p->proto == MC_PROTO_ICMPV6)
+		common &= FAM6;
+	if ((p->local.n || p->local.any) && (p->remote.n || p->remote.any) && !common)
+		mc_err(ds, p->loc, "policy '%s' can match no packet: its local and remote addresses%s "
+		       "share no address family", p->name, is_icmp ? " and protocol" : "");
+
+	if (p->action != MC_PROTECT) {
+		if (p->spi)
+			mc_err(ds, p->spi_loc, "policy '%s': 'spi' is only for action protect", p->name);
+		if (p->ipsec_proto)
+			mc_err(ds, p->integrity_loc, "policy '%s': 'ah'/'esp' are only for action protect", p->name);
+		return;
+	}
+	if (!p->spi)
+		mc_err(ds, p->loc, "protect policy '%s' needs an 'spi' (256-4294967295)", p->name);
+	if (!p->ipsec_proto)
+		mc_err(ds, p->loc, "protect policy '%s' needs 'ah' or 'esp'", p->name);
+	if (!one_host(&p->remote))
+		mc_err(ds, p->remote.loc, "protect policy '%s': remote must be exactly one host "
+		       "(MCP policies are point-to-point)", p->name);
+	if (!p->local.any && !one_host(&p->local))
+		mc_err(ds, p->local.loc, "protect policy '%s': local must be 'any' or exactly one host "
+		       "(the SA needs one address)", p->name);
+	if (p->ipsec_proto == MC_PROTO_ESP && p->confidentiality && !p->integrity)
+		mc_warn(ds, p->confidentiality_loc, "policy '%s': ESP confidentiality without integrity "
+			"leaves packets open to tampering (RFC 4303 §3.2); consider adding integrity", p->name);
+	if (p->confidentiality && p->confidentiality->legacy)
+		mc_warn(ds, p->confidentiality_loc, "policy '%s': %s is a legacy algorithm; prefer aes-cbc",
+			p->name, p->confidentiality->name);
+	check_key(s, ds, p, p->integrity, p->integrity_key, p->integrity_loc);
+	check_key(s, ds, p, p->confidentiality, p->confidentiality_key, p->confidentiality_loc);
+}
+
+int mc_site_validate(const struct mc_site *s, struct mc_diags *ds)
+{
+	size_t errors_before = ds->errors;
+
+	for (size_t i = 0; i < s->npol; i++) {
+		const struct mc_policy *p = &s->pol[i];
+		if (!p->name)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (s->pol[j].name && !strcmp(s->pol[j].name, p->name)) {
+				mc_err(ds, p->loc, "duplicate policy name '%s' (first at line %d)", p->name,
+				       s->pol[j].loc.line);
+				break;
+			}
+		check_policy(s, ds, p);
+	}
+	check_spis(s, ds);
+	if (s->def == MC_DEF_DENY_ALL)
+		mc_warn(ds, mc_loc_file(s->file),
+			"ipsec.default deny-all installs no built-in bypasses: IPv6 Neighbor Discovery "
+			"and loopback traffic work only if your policies allow them");
+	return ds->errors > errors_before ? -EINVAL : 0;
+}
