@@ -39,7 +39,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+	@echo "  CC [san] $<"; $(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
 # Sanitized binary used by the bats suites.
 $(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ)

@@ -485,7 +485,7 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 		else if (r->nshadowed)
 			mc_warn(ds, p->loc, "policy '%s': %zu of its selectors repeat '%s' exactly and are "
 				"left out (they could never match first)", p->name, r->nshadowed, r->shadowed_by);
-		if (p->action == MC_PROTECT && p->remote.n == 1)
+		if (p->action == MC_PROTECT && p->remote.n == 1 && mc_range_is_host(&p->remote.r[0]))
 			derive_sa(plan, b.rule, s, host, ds);
 	}
 	add_defaults(&b, s->def);

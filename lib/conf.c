@@ -454,7 +454,8 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 		(void)scalar(c, v, "description");
 
 	if (!(v = get(c, n, "direction"))) {
-		mc_err(c->ds, p->loc, "policy '%s' needs a 'direction' (in or out)", p->name ? p->name : "?");
+		mc_err(c->ds, p->loc, "policy%s%s%s needs a 'direction' (in or out)", p->name ? " '" : "",
+		       p->name ? p->name : "", p->name ? "'" : "");
 	} else if ((s = scalar(c, v, "direction"))) {
 		if (!strcasecmp(s, "in") || !strcasecmp(s, "inbound"))
 			p->dir = MC_DIR_IN;
@@ -497,8 +498,8 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 		parse_icmp(c, v, &p->icmp);
 
 	if (!(v = get(c, n, "action"))) {
-		mc_err(c->ds, p->loc, "policy '%s' needs an 'action' (bypass, discard or protect)",
-		       p->name ? p->name : "?");
+		mc_err(c->ds, p->loc, "policy%s%s%s needs an 'action' (bypass, discard or protect)",
+		       p->name ? " '" : "", p->name ? p->name : "", p->name ? "'" : "");
 	} else if ((s = scalar(c, v, "action"))) {
 		if (!strcasecmp(s, "bypass"))
 			p->action = MC_BYPASS;
@@ -519,6 +520,7 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 	if ((v = get(c, n, "spi")) && (s = scalar(c, v, "spi"))) {
 		uint32_t spi;
 		p->spi_loc = loc_of(c, v);
+		p->spi_given = true;
 		if (!mc_parse_u32(s, UINT32_MAX, &spi) || spi < 256)
 			mc_err(c->ds, p->spi_loc, "bad spi '%s': expected 256-4294967295, decimal or 0x-hex "
 				"(0-255 are reserved by IANA)", s);
@@ -761,8 +763,8 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 		bytes = (uint8_t *)mc_strndup(s, len);
 	}
 	if (type && !mc_key_len_ok(type, len)) {
-		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is %zu bytes; algorithm %s needs %s bytes",
-		       name, len, type, mc_key_lens_text(type));
+		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is %zu byte%s; algorithm %s needs %s bytes",
+		       name, len, len == 1 ? "" : "s", type, mc_key_lens_text(type));
 	}
 	struct mc_key *key = MC_PUSH(&c->site->keys, &c->site->nkeys, &c->site->capkeys);
 	*key = (struct mc_key){ mc_strdup(name), mc_strdup(type ? type : "?"), bytes, len, loc_of(c, k) };
@@ -785,7 +787,8 @@ static void check_key_file_perms(struct ctx *c, const char *path, bool strict)
 
 static void load_keys(struct ctx *sc, const char *path, bool strict)
 {
-	struct ctx c = { .file = mc_diags_intern(sc->ds, path), .ds = sc->ds, .site = sc->site };
+	/* Locations point at strings the site owns, so the model outlives the diagnostics. */
+	struct ctx c = { .file = path, .ds = sc->ds, .site = sc->site };
 	char *buf;
 	size_t len;
 	yaml_node_t *root, *keys;
@@ -826,7 +829,7 @@ out:
 int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_diags *ds,
 		 struct mc_site **ret)
 {
-	struct ctx c = { .file = mc_diags_intern(ds, path), .ds = ds };
+	struct ctx c = { .ds = ds };
 	size_t errors_before = ds->errors;
 	yaml_node_t *root, *v;
 	char *buf = NULL;
@@ -835,6 +838,7 @@ int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_di
 	*ret = NULL;
 	c.site = mc_calloc(1, sizeof(*c.site));
 	c.site->file = mc_strdup(path);
+	c.file = c.site->file;
 	c.site->enabled = true;
 	c.site->def = MC_DEF_IPV6_ONLY;
 	if (!load_doc(&c, path, &buf, &len)) {

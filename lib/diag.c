@@ -54,7 +54,8 @@ static int cmp_diag(const void *a, const void *b)
 
 void mc_diags_sort(struct mc_diags *ds)
 {
-	qsort(ds->d, ds->n, sizeof(*ds->d), cmp_diag);
+	if (ds->n > 1)
+		qsort(ds->d, ds->n, sizeof(*ds->d), cmp_diag);
 }
 
 void mc_diags_render(const struct mc_diags *ds, struct mc_buf *out)

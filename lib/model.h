@@ -74,6 +74,7 @@ struct mc_policy {
 	enum mc_action action;
 	/* PROTECT only */
 	uint32_t spi;
+	bool spi_given; /* the key was present, valid or not */
 	struct mc_loc spi_loc;
 	int ipsec_proto; /* MC_PROTO_ESP or MC_PROTO_AH */
 	const struct mc_alg *integrity, *confidentiality;

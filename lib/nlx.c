@@ -79,6 +79,8 @@ int mc_nl_open(struct mc_nl **ret)
 		goto fail;
 	}
 	(void)nl_socket_set_buffer_size(nl->xfrm, 4 << 20, 4 << 20);
+	/* A route query is answered by one RTM_NEWROUTE; an extra ack would be read by the next query. */
+	nl_socket_disable_auto_ack(nl->route);
 	/* Extended acks carry the kernel's reason text; capped acks keep them small. */
 	(void)setsockopt(nl_socket_get_fd(nl->xfrm), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	(void)setsockopt(nl_socket_get_fd(nl->xfrm), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
@@ -344,7 +346,8 @@ static int put_algo(struct nl_msg *m, int attr, const char *name, const uint8_t 
 		snprintf(a->alg_name, sizeof(a->alg_name), "%s", name);
 		a->alg_key_len = (unsigned)(len * 8);
 	}
-	memcpy(buf + hdr, key, len);
+	if (len)
+		memcpy(buf + hdr, key, len);
 	r = nla_put(m, attr, (int)total, buf);
 	mc_wipe(buf, total);
 	free(buf);
@@ -511,6 +514,19 @@ static int send_batch(struct mc_nl *nl, struct mc_op *ops, size_t first, size_t 
 	return 0;
 }
 
+static bool is_sa_op(const struct mc_op *op)
+{
+	return op->kind == MC_OP_SA_ADD || op->kind == MC_OP_SA_DEL;
+}
+
+static bool ops_failed(const struct mc_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].err)
+			return true;
+	return false;
+}
+
 int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 {
 	uint8_t *buf = mc_malloc(BATCH_BYTES);
@@ -530,8 +546,11 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 				break;
 			}
 		}
-		/* Flush the batch when full or at the end. */
-		if ((i == n || len + l > BATCH_BYTES) && len) {
+		/* SAs go first and must all be in before any policy that needs them is sent: a
+		 * phase change is a barrier, and an SA failure cancels the rest. */
+		bool barrier = i < n && i > 0 && is_sa_op(&ops[i - 1]) && !is_sa_op(&ops[i]);
+		/* Flush the batch when full, at a barrier or at the end. */
+		if ((i == n || barrier || len + l > BATCH_BYTES) && len) {
 			uint32_t seq0 = nl->seq;
 			for (size_t off = 0, k = 0; off < len; k++) {
 				struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
@@ -546,6 +565,12 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 			first = i;
 			if (r < 0)
 				break;
+		}
+		if (barrier && ops_failed(ops, i)) {
+			for (size_t k = i; k < n; k++)
+				ops[k].err = -ECANCELED;
+			mc_wipe(one, l);
+			break;
 		}
 		if (i < n) {
 			memcpy(buf + len, one, l);
@@ -610,8 +635,9 @@ int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr 
 		return nlerr(r);
 	nl_socket_modify_cb(nl->route, NL_CB_VALID, NL_CB_CUSTOM, route_cb, &c);
 	r = nl_recvmsgs_default(nl->route);
+	/* libnl folds the kernel's ENETUNREACH/EHOSTUNREACH into generic codes: say what it means. */
 	if (r < 0)
-		return r == -NLE_OBJ_NOTFOUND ? -ENETUNREACH : nlerr(r);
+		return r == -NLE_NOMEM ? -ENOMEM : -ENETUNREACH;
 	return c.found ? 0 : -EADDRNOTAVAIL;
 }
 

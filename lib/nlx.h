@@ -61,8 +61,10 @@ void mc_kstate_free(struct mc_kstate *k);
 
 /*
  * Sends ops in batches (many messages per send), checks every ack and records each op's
- * result in op->err. Returns 0 when all succeeded, else the first error (-errno); ops after a
- * failure in the same batch were still tried (the kernel handles each message on its own).
+ * result in op->err. Returns 0 when all succeeded, else the first error (-errno). SA operations
+ * come first and form a barrier: if one fails, no policy operation is sent (their err is
+ * -ECANCELED). Within a phase, ops after a failure in the same batch were still tried (the
+ * kernel handles each message on its own); op->err tells which.
  */
 int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n);
 

@@ -90,8 +90,8 @@ int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool 
 	memset(d, 0, sizeof(*d));
 	kindex_build(&ix, have);
 
-	/* SAs first: replaced ones out, then new ones in. */
-	for (int pass = 0; pass < 2; pass++) {
+	/* SAs first: replaced ones out, then new ones in. Disabled: SAs are left as they are. */
+	for (int pass = 0; pass < 2 && with_policies; pass++) {
 		for (size_t i = 0; i < want->nsas; i++) {
 			const struct mc_xsa *w = &want->sas[i];
 			const char *name = want->rules[w->rule].name;
@@ -166,7 +166,7 @@ int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool 
 		push_op(d, MC_OP_POL_DEL, "(stale)")->pol = have->pols[j].x;
 		d->pol_del++;
 	}
-	for (size_t j = 0; j < have->nsas; j++) {
+	for (size_t j = 0; j < have->nsas && with_policies; j++) {
 		if (sa_seen[j] || have->sas[j].x.reqid != MC_REQID)
 			continue;
 		push_op(d, MC_OP_SA_DEL, "(stale)")->sa = have->sas[j].x;

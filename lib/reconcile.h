@@ -22,7 +22,8 @@ struct mc_diff {
  * Computes the operations that turn the kernel's mcpsec-owned objects into the plan. Only
  * objects mcpsec owns (policies in its priority band, SAs with its reqid) are ever changed or
  * deleted; a desired object whose identity a foreign object already holds is an error in ds.
- * With with_policies false (IPsec disabled) every owned policy is removed and SAs are kept.
+ * With with_policies false (IPsec disabled) every owned policy is removed and SAs are left
+ * untouched (neither added nor removed), so that enable restores service without re-keying.
  * Order: replaced SAs out, new SAs in, policies added/updated, stale policies out, stale SAs
  * out, so that no PROTECT policy ever points at a missing SA. Returns 0 or -EINVAL.
  */

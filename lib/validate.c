@@ -118,7 +118,10 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 		mc_err(ds, p->icmp.loc, "policy '%s': 'icmp' needs protocol icmp or icmpv6 (protocol is %s)",
 		       p->name, mc_proto_str(p->proto, pb, sizeof(pb)));
 
+	bool reported = false;
 	if (s->def == MC_DEF_IPV6_ONLY) {
+		reported = ((lf & FAM4) && !p->local.any) || ((rf & FAM4) && !p->remote.any) ||
+			   p->proto == MC_PROTO_ICMP;
 		if ((lf & FAM4) && !p->local.any)
 			mc_err(ds, p->local.loc, "policy '%s' names IPv4 addresses, but with ipsec.default "
 			       "ipv6-only IPv4 is outside IPsec (use bypass, deny or deny-all)", p->name);
@@ -136,18 +139,18 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 		common &= FAM4;
 	if (p->proto == MC_PROTO_ICMPV6)
 		common &= FAM6;
-	if ((p->local.n || p->local.any) && (p->remote.n || p->remote.any) && !common)
+	if ((p->local.n || p->local.any) && (p->remote.n || p->remote.any) && !common && !reported)
 		mc_err(ds, p->loc, "policy '%s' can match no packet: its local and remote addresses%s "
 		       "share no address family", p->name, is_icmp ? " and protocol" : "");
 
 	if (p->action != MC_PROTECT) {
-		if (p->spi)
+		if (p->spi_given)
 			mc_err(ds, p->spi_loc, "policy '%s': 'spi' is only for action protect", p->name);
 		if (p->ipsec_proto)
 			mc_err(ds, p->integrity_loc, "policy '%s': 'ah'/'esp' are only for action protect", p->name);
 		return;
 	}
-	if (!p->spi)
+	if (!p->spi_given)
 		mc_err(ds, p->loc, "protect policy '%s' needs an 'spi' (256-4294967295)", p->name);
 	if (!p->ipsec_proto)
 		mc_err(ds, p->loc, "protect policy '%s' needs 'ah' or 'esp'", p->name);

@@ -195,6 +195,8 @@ int sync_kernel(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies
 				done++;
 				continue;
 			}
+			if (diff.ops[i].err == -ECANCELED)
+				continue; /* not sent: an SA before it failed */
 			if (failed++ >= 5)
 				continue;
 			describe_op(&diff.ops[i], st, &b);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bats
+# CLI basics, validation output and exit codes. No privileges needed.
+load helpers
+
+@test "mcpsec --help lists every command and exits 0" {
+	run "$MCPSEC" --help
+	[ "$status" -eq 0 ]
+	for c in apply check status enable disable; do
+		[[ "$output" == *"  $c"* ]]
+	done
+}
+
+@test "an unknown command is a usage error (exit 1)" {
+	run "$MCPSEC" frobnicate
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"unknown command 'frobnicate'"* ]]
+}
+
+@test "check accepts the seed's examples for both hosts" {
+	for h in host-a host-b; do
+		run "$MCPSEC" check "$ROOT/examples/$h/site.yaml"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"ok (8 policies"* ]]
+	done
+}
+
+@test "check reports every error of a file as file:line:col, then exits 1" {
+	run "$MCPSEC" check "$ROOT/tests/unit/fixtures/bad/protect.yaml"
+	[ "$status" -eq 1 ]
+	[ "$(grep -cE '^[^:]+protect\.yaml:[0-9]+:[0-9]+: error: ' <<<"$output")" -eq 8 ]
+	[[ "$output" == *"protect.yaml:31:11: error: mode 'tunnel' is not supported"* ]]
+	[[ "$output" == *"8 errors, 0 warnings"* ]]
+}
+
+@test "check --plan shows the seed's policies in first-match order with built-ins first" {
+	run "$MCPSEC" check --plan "$ROOT/examples/host-a/site.yaml"
+	[ "$status" -eq 0 ]
+	order=$(grep -oE '^  (BUILTIN|ALLOW|PROTECT|BYPASS|DEFAULT)[A-Z0-9-]*OUT6?' <<<"$output" | tr -d ' ' | tr '\n' ' ')
+	[ "$order" = "BUILTIN-LOOPBACK-OUT BUILTIN-ND-OUT BUILTIN-MLD-OUT ALLOWICMPV6OUT PROTECTBNAOUT PROTECTFTPOUT BYPASSALLOUT DEFAULT-DISCARD-OUT6 " ]
+}
+
+@test "apply without a file is a usage error" {
+	run "$MCPSEC" apply
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"usage: mcpsec apply"* ]]
+}
+
+@test "--netns naming a missing namespace fails cleanly" {
+	require_root
+	run "$MCPSEC" --netns "mct-missing-$$" status ipsec all
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"/run/netns/mct-missing-$$"* ]]
+}

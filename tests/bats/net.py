@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Tiny traffic probes for the bats suites. Each prints one word: what happened.
+
+  net.py connect ADDR PORT [SRCPORT]   -> ok | EPERM | refused | timeout | error:<errno>
+  net.py serve PORT [COUNT]            -> accepts COUNT TCP connections on :: then exits (prints got N)
+  net.py udp-send ADDR PORT            -> ok | EPERM | error:<errno>
+  net.py udp-recv PORT SECONDS         -> got N (datagrams received)
+  net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
+Only ever used inside the project's own network namespaces.
+"""
+import errno, socket, sys
+
+def family(addr):
+    return socket.AF_INET6 if ':' in addr else socket.AF_INET
+
+def outcome(e):
+    if e.errno == errno.EPERM:
+        return "EPERM"
+    if e.errno == errno.ECONNREFUSED:
+        return "refused"
+    return "error:%s" % errno.errorcode.get(e.errno, e.errno)
+
+def main(a):
+    cmd = a[0]
+    if cmd == "connect":
+        s = socket.socket(family(a[1]), socket.SOCK_STREAM)
+        s.settimeout(3)
+        if len(a) > 3:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("::" if family(a[1]) == socket.AF_INET6 else "0.0.0.0", int(a[3])))
+        try:
+            s.connect((a[1], int(a[2])))
+            s.sendall(b"mcpsec-marker\n")
+            print("ok")
+        except socket.timeout:
+            print("timeout")
+        except OSError as e:
+            print(outcome(e))
+    elif cmd == "serve":
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", int(a[1])))
+        s.listen(16)
+        s.settimeout(float(a[3]) if len(a) > 3 else 20)
+        n = 0
+        try:
+            for _ in range(int(a[2]) if len(a) > 2 else 1):
+                c, _ = s.accept()
+                c.close()
+                n += 1
+        except socket.timeout:
+            pass
+        print("got %d" % n)
+    elif cmd == "udp-send":
+        s = socket.socket(family(a[1]), socket.SOCK_DGRAM)
+        try:
+            for _ in range(3):
+                s.sendto(b"mcpsec-marker\n", (a[1], int(a[2])))
+            print("ok")
+        except OSError as e:
+            print(outcome(e))
+    elif cmd == "udp-recv":
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", int(a[1])))
+        s.settimeout(float(a[2]))
+        n = 0
+        try:
+            while True:
+                s.recvfrom(2048)
+                n += 1
+        except socket.timeout:
+            pass
+        print("got %d" % n)
+    elif cmd == "raw-send":
+        s = socket.socket(family(a[1]), socket.SOCK_RAW, int(a[2]))
+        try:
+            s.sendto(b"mcpsec-bna-marker", (a[1], 0))
+            print("ok")
+        except OSError as e:
+            print(outcome(e))
+    else:
+        sys.exit("unknown command " + cmd)
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* Compiler: priority assignment, first-match order, built-ins, defaults, SA derivation. */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "../../lib/algo.h"
+#include "../../lib/compile.h"
+#include "../../lib/conf.h"
+#include "../../lib/diag.h"
+#include "../../lib/plan.h"
+#include "../../lib/util.h"
+#include "../../lib/validate.h"
+#include "t.h"
+
+static struct mc_site *load(const char *path)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+	struct mc_conf_opts o = { NULL, false };
+
+	mc_conf_load(path, &o, &ds, &s);
+	if (s && mc_site_validate(s, &ds) < 0) {
+		mc_site_free(s);
+		s = NULL;
+	}
+	mc_diags_free(&ds);
+	return s;
+}
+
+/* A fake routing table: the host's address is fec0::2222:a00:bff:fe3a:100 for IPv6. */
+static int fake_route(void *ctx, const struct mc_addr *remote, struct mc_addr *ret)
+{
+	(void)ctx;
+	if (remote->family != AF_INET6)
+		return -22;
+	return mc_addr_parse("fec0::2222:a00:bff:fe3a:100", ret) ? 0 : -22;
+}
+
+static const struct mc_rule *rule(const struct mc_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->nrules; i++)
+		if (!strcmp(p->rules[i].name, name))
+			return &p->rules[i];
+	return NULL;
+}
+
+static const struct mc_xsa *sa_of(const struct mc_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->nsas; i++)
+		if (!strcmp(p->rules[p->sas[i].rule].name, name))
+			return &p->sas[i];
+	return NULL;
+}
+
+static void test_priorities(void)
+{
+	uint32_t prev[6], got[6];
+	const uint32_t S = MC_PRIO_STRIDE, L = MC_PRIO_USER_LO;
+
+	memset(prev, 0, sizeof(prev));
+	mc_assign_priorities(prev, 4, got);
+	T_OK(got[0] == L + S && got[1] == L + 2 * S && got[2] == L + 3 * S && got[3] == L + 4 * S,
+	     "fresh plan: USER_LO + stride * (i + 1)");
+
+	/* Insert X between 1 and 2: the others keep their priority, X lands in the gap. */
+	uint32_t ins[5] = { L + S, L + 2 * S, 0, L + 3 * S, L + 4 * S };
+	mc_assign_priorities(ins, 5, got);
+	T_OK(got[0] == L + S && got[1] == L + 2 * S && got[3] == L + 3 * S && got[4] == L + 4 * S,
+	     "insert: existing policies keep their priorities");
+	T_OK(got[2] > got[1] && got[2] < got[3], "insert: the new policy lands between its neighbours (%u)", got[2]);
+
+	/* Insert at the top: the gap below the first policy is used. */
+	uint32_t top[3] = { 0, L + S, L + 2 * S };
+	mc_assign_priorities(top, 3, got);
+	T_OK(got[1] == L + S && got[2] == L + 2 * S && got[0] >= L && got[0] < L + S, "insert at the top uses the leading gap");
+
+	/* Swap two: the longest increasing run is kept; one moves. */
+	uint32_t sw[3] = { L + 2 * S, L + S, L + 3 * S };
+	mc_assign_priorities(sw, 3, got);
+	T_OK(got[0] < got[1] && got[1] < got[2], "reorder: result strictly increasing");
+	T_OK((got[0] == L + 2 * S) + (got[1] == L + S) + (got[2] == L + 3 * S) == 2, "reorder: two keep their priority");
+
+	/* No room: neighbours one apart force a renumber, still increasing. */
+	uint32_t full[3] = { L + S, 0, L + S + 1 };
+	mc_assign_priorities(full, 3, got);
+	T_OK(got[0] < got[1] && got[1] < got[2], "a full gap renumbers everything, still in order");
+
+	int ok = 1;
+	uint32_t rnd_prev[6] = { L + 7 * S, 0, L + 3 * S, L + 9 * S, 0, L + S };
+	mc_assign_priorities(rnd_prev, 6, got);
+	for (int i = 1; i < 6; i++)
+		ok &= got[i] > got[i - 1];
+	for (int i = 0; i < 6; i++)
+		ok &= got[i] >= L && got[i] <= MC_PRIO_USER_HI;
+	T_OK(ok, "mixed history: strictly increasing inside the user band");
+}
+
+static void test_examples(void)
+{
+	struct mc_site *s = load("examples/host-a/site.yaml");
+	struct mc_diags ds = { 0 };
+	struct mc_plan p;
+	struct mc_addr own;
+
+	T_OK(s != NULL, "examples/host-a loads");
+	if (!s)
+		return;
+	mc_addr_parse("fec0::2222:a00:bff:fe3a:100", &own);
+	struct mc_host host = { fake_route, NULL, &own, 1, NULL, NULL };
+	T_EQ_INT(mc_compile(s, &host, &ds, &p), 0, "examples/host-a compiles");
+
+	/* First-match order: per direction, user rules in file order with increasing priority,
+	 * all built-ins before them, the default discard after them. */
+	int ordered = 1;
+	for (int d = 0; d < 2; d++) {
+		uint32_t last = 0;
+		int stage = 0; /* 0 builtin, 1 user, 2 default */
+		for (size_t i = 0; i < p.nrules; i++) {
+			const struct mc_rule *r = &p.rules[i];
+			if ((int)r->dir != d)
+				continue;
+			int st = r->kind == MC_RULE_BUILTIN ? 0 : r->kind == MC_RULE_USER ? 1 : 2;
+			ordered &= st >= stage && r->priority > last;
+			stage = st;
+			last = r->priority;
+		}
+	}
+	T_OK(ordered, "per direction: built-ins, then user policies in file order, then default; priorities rise");
+	int owned = 1;
+	for (size_t i = 0; i < p.npols; i++)
+		owned &= mc_prio_owned(p.pols[i].priority);
+	T_OK(owned, "every kernel policy is in mcpsec's priority band");
+
+	const struct mc_rule *nd = rule(&p, "BUILTIN-ND-IN");
+	T_OK(nd && nd->nfrag == 3, "ND bypass 133-137 is 3 selectors (133, 134-135, 136-137)");
+	const struct mc_rule *own_rule = rule(&p, "BUILTIN-OWN-ADDR-OUT");
+	T_OK(own_rule && own_rule->nfrag == 1, "own-address bypass for the host's address");
+	const struct mc_rule *def = rule(&p, "DEFAULT-DISCARD-IN6");
+	T_OK(def && def->nfrag == 0 && def->nshadowed == 1 && !strcmp(def->shadowed_by, "BYPASSALLIN"),
+	     "the default discard is shadowed by BYPASSALLIN's identical any/any selector");
+	T_OK(!rule(&p, "DEFAULT-DISCARD-IN4"), "ipv6-only installs no IPv4 default discard");
+
+	/* Every IPv6-only: no IPv4 kernel policy at all. */
+	int v6 = 1;
+	for (size_t i = 0; i < p.npols; i++)
+		v6 &= p.pols[i].sel.family == AF_INET6;
+	T_OK(v6, "ipv6-only: every kernel policy is IPv6");
+
+	/* SAs: outbound to the remote with its SPI; inbound to the resolved local address. */
+	const struct mc_xsa *out = sa_of(&p, "PROTECTFTPOUT"), *in = sa_of(&p, "PROTECTFTPIN");
+	char a[64], b[64];
+	T_OK(out && out->spi == 24577 && out->proto == MC_PROTO_ESP &&
+	     !strcmp(mc_addr_str(&out->daddr, a, sizeof(a)), "fec0::2222:a00:bff:fe3a:127") &&
+	     !strcmp(mc_addr_str(&out->saddr, b, sizeof(b)), "fec0::2222:a00:bff:fe3a:100"),
+	     "PROTECTFTPOUT SA: spi 24577, fec0::...:100 -> fec0::...:127 (local from the route lookup)");
+	T_OK(in && in->spi == 24578 && !strcmp(mc_addr_str(&in->daddr, a, sizeof(a)), "fec0::2222:a00:bff:fe3a:100"),
+	     "PROTECTFTPIN SA: spi 24578 to this host's address");
+	T_OK(out && out->confidentiality && !strcmp(out->confidentiality->kernel, "cbc(aes)") && out->ekey_len == 16 &&
+	     !out->integrity, "PROTECTFTPOUT: cbc(aes) with the 16-byte PRODUCTIONKEY, no integrity");
+	T_OK(in && in->ekey_len == 32, "PROTECTFTPIN: AES-256 from the 32-byte DRSYSTEMKEY");
+	const struct mc_xsa *bna = sa_of(&p, "PROTECTBNAOUT");
+	T_OK(bna && bna->proto == MC_PROTO_AH && bna->integrity && bna->integrity->trunc_bits == 96 &&
+	     bna->ikey_len == 20 && bna->reqid == MC_REQID, "PROTECTBNAOUT: AH hmac(sha1) 96, 20-byte key, mcpsec reqid");
+	T_OK(rule(&p, "PROTECTFTPOUT")->local_note != NULL, "the chosen local address is reported");
+
+	/* PROTECT templates pin the SPI and the reqid. */
+	int tmpl_ok = 0;
+	for (size_t i = 0; i < p.npols; i++)
+		if (p.pols[i].action == MC_PROTECT)
+			tmpl_ok += p.pols[i].tmpl_spi != 0 && p.pols[i].tmpl_reqid == MC_REQID;
+	T_EQ_INT(tmpl_ok, 4, "four PROTECT kernel policies, each pinning SPI and reqid");
+
+	/* Remote ports 20-21 outbound: dport 20/0xfffe; inbound: sport 20/0xfffe. */
+	const struct mc_rule *fo = rule(&p, "PROTECTFTPOUT");
+	const struct mc_xpolicy *x = NULL;
+	for (size_t i = 0; i < p.npols; i++)
+		if (&p.rules[p.pols[i].rule] == fo)
+			x = &p.pols[i];
+	T_OK(x && x->sel.dport == 20 && x->sel.dport_mask == 0xfffe && x->sel.sport_mask == 0 && x->sel.proto == 6,
+	     "outbound remote ports 20-21 are dport 20/0xfffe");
+	mc_plan_free(&p);
+	mc_diags_free(&ds);
+
+	/* Without a kernel (check/test), local any stays unresolved, and no own-address bypass. */
+	mc_compile(s, NULL, &ds, &p);
+	out = sa_of(&p, "PROTECTFTPOUT");
+	T_OK(out && out->local_unresolved, "no kernel: local any is left unresolved, not guessed");
+	T_OK(!rule(&p, "BUILTIN-OWN-ADDR-IN"), "no kernel: no own-address bypass");
+	mc_plan_free(&p);
+	mc_diags_free(&ds);
+	mc_site_free(s);
+}
+
+static void test_expansion(void)
+{
+	struct mc_site *s = load("tests/unit/fixtures/good/expansion.yaml");
+	struct mc_diags ds = { 0 };
+	struct mc_plan p;
+
+	T_OK(s != NULL, "expansion fixture loads");
+	if (!s)
+		return;
+	mc_compile(s, NULL, &ds, &p);
+	const struct mc_rule *wide = rule(&p, "WIDE"), *icmp = rule(&p, "ICMPCODES"), *deny = rule(&p, "DEFAULT-DISCARD-OUT4");
+	/* 10.0.0.1-10.0.0.254 (14) x ports 1-65534 (30) = 420 */
+	T_OK(wide && wide->nfrag == 420, "WIDE: 14 prefixes x 30 port blocks = 420 kernel policies (got %zu)",
+	     wide ? wide->nfrag : 0);
+	struct mc_buf b = { 0 };
+	mc_diags_render(&ds, &b);
+	T_OK(strstr(mc_buf_str(&b), "policy 'WIDE' becomes 420 kernel policies") != NULL, "more than 256 is warned about");
+	T_OK(strstr(mc_buf_str(&b), "policy 'SHADOWED' can never match first") != NULL,
+	     "an exact repeat of an earlier selector is reported and left out");
+	mc_buf_free(&b);
+	const struct mc_xpolicy *x = NULL;
+	for (size_t i = 0; i < p.npols; i++)
+		if (&p.rules[p.pols[i].rule] == icmp)
+			x = &p.pols[i];
+	T_OK(icmp && icmp->nfrag == 2 && x && x->sel.sport == 3 && x->sel.sport_mask == 0xffff && x->sel.proto == 1,
+	     "icmp 3/0-4: type 3 in sport, codes 0-4 as 2 dport blocks");
+	T_OK(deny && deny->nfrag == 1, "default deny adds IPv4 catch-all discards");
+	mc_plan_free(&p);
+	mc_diags_free(&ds);
+	mc_site_free(s);
+}
+
+int main(void)
+{
+	test_priorities();
+	test_examples();
+	test_expansion();
+	return t_done();
+}
