@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Keeps schema/*.schema.json and the C parser (lib/conf.c) in step.
+
+1. The keys each YAML mapping accepts in lib/conf.c equal the schema's properties.
+2. Every example and good fixture validates against the schema (and the C parser accepts it:
+   checked by the bats caller with `mcpsec check`).
+3. Bad fixtures whose errors are shape errors fail the schema too.
+Prints TAP.
+"""
+import json, re, sys, glob, yaml, jsonschema
+
+root = sys.argv[1] if len(sys.argv) > 1 else "."
+site = json.load(open(f"{root}/schema/site.schema.json"))
+keys = json.load(open(f"{root}/schema/keys.schema.json"))
+src = open(f"{root}/lib/conf.c").read()
+n = 0
+failed = 0
+
+def ok(cond, msg):
+    global n, failed
+    n += 1
+    if not cond:
+        failed += 1
+    print(("ok" if cond else "not ok"), n, "-", msg)
+
+def c_keys(func):
+    """The NULL-terminated key table declared inside a C function."""
+    body = src[src.index(func):]
+    m = re.search(r"keys\[\]\s*=\s*\{(.*?)NULL\s*\}", body, re.S) or re.search(r"top\[\]\s*=\s*\{(.*?)NULL\s*\}", body, re.S)
+    return set(re.findall(r'"([^"]+)"', m.group(1)))
+
+pol = site["definitions"]["policy"]["properties"]
+pairs = [
+    ("parse_policy(", set(pol)),
+    ("parse_ipsec(", set(site["properties"]["ipsec"]["properties"])),
+    ("parse_ah(", set(pol["ah"]["properties"])),
+    ("parse_esp(", set(pol["esp"]["properties"])),
+    ("int mc_conf_load(", set(site["properties"])),
+    ("parse_key(", set(keys["properties"]["keys"]["additionalProperties"]["properties"])),
+]
+for func, schema_keys in pairs:
+    ck = c_keys(func)
+    ok(ck == schema_keys, f"{func.strip('(')}: C keys {sorted(ck)} == schema keys {sorted(schema_keys)}")
+
+for f in sorted(glob.glob(f"{root}/examples/*/site.yaml")) + sorted(glob.glob(f"{root}/tests/bats/fixtures/*.yaml")) + \
+        sorted(glob.glob(f"{root}/tests/unit/fixtures/good/*.yaml")):
+    errs = list(jsonschema.Draft7Validator(site).iter_errors(yaml.safe_load(open(f))))
+    ok(not errs, f"{f[len(root)+1:]} validates against site.schema.json" + ("" if not errs else ": " + errs[0].message))
+for f in sorted(glob.glob(f"{root}/examples/*/keys.yaml")):
+    errs = list(jsonschema.Draft7Validator(keys).iter_errors(yaml.safe_load(open(f))))
+    ok(not errs, f"{f[len(root)+1:]} validates against keys.schema.json")
+
+# Shape errors the C parser reports must be schema errors too.
+for name in ["keys-structure", "ports-icmp", "protect", "nokeyfile", "policies-not-list"]:
+    doc = yaml.safe_load(open(f"{root}/tests/unit/fixtures/bad/{name}.yaml"))
+    errs = list(jsonschema.Draft7Validator(site).iter_errors(doc))
+    ok(len(errs) > 0, f"bad/{name}.yaml fails the schema as it fails the parser")
+print(f"1..{n}")
+sys.exit(1 if failed else 0)
