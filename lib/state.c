@@ -14,6 +14,25 @@
 #include "state.h"
 #include "util.h"
 
+static int cmp_prio(const void *a, const void *b)
+{
+	const struct mc_state_name *x = a, *y = b;
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return (int)x->dir - (int)y->dir;
+}
+
+/* status and apply map thousands of kernel policies to names: index them by priority once. */
+static void index_by_prio(struct mc_state *st)
+{
+	free(st->by_prio);
+	st->by_prio = mc_calloc(st->nnames + 1, sizeof(*st->by_prio));
+	if (st->nnames)
+		memcpy(st->by_prio, st->names, st->nnames * sizeof(*st->names));
+	qsort(st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
+}
+
 static char *path_in(const struct mc_state *st, const char *name)
 {
 	return mc_asprintf("%s/%s", st->dir, name);
@@ -56,6 +75,7 @@ int mc_state_load(const char *dir, struct mc_state *ret)
 		}
 	}
 	fclose(f);
+	index_by_prio(ret);
 	return 0;
 }
 
@@ -64,6 +84,7 @@ void mc_state_free(struct mc_state *st)
 	for (size_t i = 0; i < st->nnames; i++)
 		free(st->names[i].name);
 	free(st->names);
+	free(st->by_prio);
 	free(st->default_name);
 	free(st->dir);
 	memset(st, 0, sizeof(*st));
@@ -193,6 +214,7 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 	for (size_t i = 0; i < st->nnames; i++)
 		free(st->names[i].name);
 	st->nnames = 0;
+	st->sorted = false;
 	for (size_t i = 0; i < plan->nrules; i++) {
 		const struct mc_rule *rule = &plan->rules[i];
 		if (rule->kind != MC_RULE_USER)
@@ -208,6 +230,7 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 	st->default_name = mc_strdup(mc_default_str(plan->def));
 	st->enabled = plan->enabled;
 	st->committed = true;
+	index_by_prio(st);
 	return write_state(st);
 }
 
@@ -237,18 +260,33 @@ const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enu
 	if (priority >= MC_PRIO_BASE && priority < MC_PRIO_BASE + 4 * MC_PRIO_BUILTIN_STEP &&
 	    (priority - MC_PRIO_BASE) % MC_PRIO_BUILTIN_STEP == 0 && dir <= MC_DIR_OUT)
 		return builtin[(priority - MC_PRIO_BASE) / MC_PRIO_BUILTIN_STEP][d];
-	for (size_t i = 0; st && i < st->nnames; i++)
-		if (st->names[i].priority == priority && st->names[i].dir == dir)
-			return st->names[i].name;
-	return NULL;
+	if (!st || !st->nnames || !st->by_prio)
+		return NULL;
+	struct mc_state_name key = { .priority = priority, .dir = dir };
+	const struct mc_state_name *hit = bsearch(&key, st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
+	return hit ? hit->name : NULL;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct mc_state_name *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (int)x->dir - (int)y->dir;
 }
 
 uint32_t mc_state_prev_priority(void *stp, const char *name, enum mc_dir dir)
 {
-	const struct mc_state *st = stp;
+	struct mc_state *st = stp;
 
-	for (size_t i = 0; name && st && i < st->nnames; i++)
-		if (st->names[i].dir == dir && !strcmp(st->names[i].name, name))
-			return st->names[i].priority;
-	return 0;
+	if (!name || !st || !st->nnames)
+		return 0;
+	/* Sorted once on first use: apply asks once per policy, 10 000 times. */
+	if (!st->sorted) {
+		qsort(st->names, st->nnames, sizeof(*st->names), cmp_name);
+		st->sorted = true;
+	}
+	struct mc_state_name key = { .name = (char *)name, .dir = dir };
+	const struct mc_state_name *hit = bsearch(&key, st->names, st->nnames, sizeof(*st->names), cmp_name);
+	return hit ? hit->priority : 0;
 }

@@ -27,6 +27,8 @@ struct mc_state {
 	char *default_name; /* ipsec.default of the committed site */
 	struct mc_state_name *names;
 	size_t nnames, capnames;
+	bool sorted; /* names sorted by (name, dir) for lookups */
+	struct mc_state_name *by_prio; /* shallow copy of names sorted by (priority, dir) */
 };
 
 /* Reads dir (missing files mean "nothing committed"). Returns 0 or -errno. */
@@ -49,6 +51,7 @@ int mc_state_set_enabled(struct mc_state *st, bool enabled);
 /* Name of the rule that owns a kernel policy of this priority, direction and family. Built-in
  * and default rules are known without state. NULL when unknown. */
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family);
+/* The priority a user policy had when last committed, 0 if none (struct mc_state *). */
 uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir);
 
 #endif

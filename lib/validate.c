@@ -170,22 +170,46 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 	check_key(s, ds, p, p->confidentiality, p->confidentiality_key, p->confidentiality_loc);
 }
 
+static const struct mc_site *cmp_site;
+
+static int cmp_policy_name(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(cmp_site->pol[x].name, cmp_site->pol[y].name);
+
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Duplicate names, in O(n log n): 10 000 policies must validate in milliseconds. */
+static void check_names(const struct mc_site *s, struct mc_diags *ds)
+{
+	size_t *idx = mc_calloc(s->npol + 1, sizeof(size_t)), n = 0;
+
+	for (size_t i = 0; i < s->npol; i++)
+		if (s->pol[i].name)
+			idx[n++] = i;
+	cmp_site = s;
+	qsort(idx, n, sizeof(*idx), cmp_policy_name);
+	for (size_t i = 1; i < n; i++) {
+		const struct mc_policy *p = &s->pol[idx[i]];
+		size_t first = i;
+		while (first > 0 && !strcmp(s->pol[idx[first - 1]].name, p->name))
+			first--;
+		if (first != i)
+			mc_err(ds, p->loc, "duplicate policy name '%s' (first at line %d)", p->name,
+			       s->pol[idx[first]].loc.line);
+	}
+	free(idx);
+}
+
 int mc_site_validate(const struct mc_site *s, struct mc_diags *ds)
 {
 	size_t errors_before = ds->errors;
 
-	for (size_t i = 0; i < s->npol; i++) {
-		const struct mc_policy *p = &s->pol[i];
-		if (!p->name)
-			continue;
-		for (size_t j = 0; j < i; j++)
-			if (s->pol[j].name && !strcmp(s->pol[j].name, p->name)) {
-				mc_err(ds, p->loc, "duplicate policy name '%s' (first at line %d)", p->name,
-				       s->pol[j].loc.line);
-				break;
-			}
-		check_policy(s, ds, p);
-	}
+	check_names(s, ds);
+	for (size_t i = 0; i < s->npol; i++)
+		if (s->pol[i].name)
+			check_policy(s, ds, &s->pol[i]);
 	check_spis(s, ds);
 	if (s->def == MC_DEF_DENY_ALL)
 		mc_warn(ds, mc_loc_file(s->file),

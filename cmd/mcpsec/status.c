@@ -65,7 +65,13 @@ static int cmp_pol(const void *a, const void *b, void *ctx)
 		return x->x.priority < y->x.priority ? -1 : 1;
 	if (x->x.sel.family != y->x.sel.family)
 		return x->x.sel.family > y->x.sel.family ? -1 : 1; /* IPv6 first */
-	return 0;
+	/* Fragments of one rule in a stable order: by ports, then addresses. */
+	if (x->x.sel.sport != y->x.sel.sport)
+		return x->x.sel.sport < y->x.sel.sport ? -1 : 1;
+	if (x->x.sel.dport != y->x.sel.dport)
+		return x->x.sel.dport < y->x.sel.dport ? -1 : 1;
+	int c = memcmp(x->x.sel.daddr.a, y->x.sel.daddr.a, 16);
+	return c ? c : memcmp(x->x.sel.saddr.a, y->x.sel.saddr.a, 16);
 }
 
 static const struct mc_ksa *find_sa(const struct mc_kstate *k, const struct mc_kpolicy *p)
