@@ -25,7 +25,8 @@ load helpers
 }
 
 @test "check reports every error of a file as file:line:col, then exits 1" {
-	run "$MCPSEC" check "$ROOT/tests/unit/fixtures/bad/protect.yaml"
+	f=$(site_copy "$ROOT/tests/unit/fixtures/bad/protect.yaml")
+	run "$MCPSEC" check "$f"
 	[ "$status" -eq 1 ]
 	[ "$(grep -cE '^[^:]+protect\.yaml:[0-9]+:[0-9]+: error: ' <<<"$output")" -eq 8 ]
 	[[ "$output" == *"protect.yaml:31:11: error: mode 'tunnel' is not supported"* ]]

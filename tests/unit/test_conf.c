@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../lib/compile.h"
 #include "../../lib/conf.h"
@@ -58,8 +60,31 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * git keeps no 0600, and key files others can read draw a warning. Run on a private copy of the
+ * fixtures (same relative paths, key files 0600) so that the expected diagnostics do not depend
+ * on the checkout's modes, and the checkout is not modified.
+ */
+static char *enter_private_copy(void)
+{
+	char tmpl[] = "/tmp/mcpsec-test-conf-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+
+	if (!dir)
+		return NULL;
+	char *cmd = mc_asprintf("mkdir -p %s/tests/unit/fixtures && cp -r " BAD " %s/tests/unit/fixtures/ && "
+				"cp -r examples %s/ && chmod 600 %s/" BAD "/*.keys", dir, dir, dir, dir);
+	int r = system(cmd);
+	free(cmd);
+	if (r != 0 || chdir(dir) != 0)
+		return NULL;
+	return mc_strdup(dir);
+}
+
 int main(void)
 {
+	char *tmp = enter_private_copy();
+	T_OK(tmp != NULL, "fixtures copied to a private directory");
 	DIR *d = opendir(BAD);
 	struct dirent *e;
 	char *names[64];
@@ -68,6 +93,7 @@ int main(void)
 	T_OK(d != NULL, "fixture directory %s exists (run from the repository root)", BAD);
 	while (d && (e = readdir(d)) && n < 64) {
 		size_t len = strlen(e->d_name);
+
 		if (len > 5 && !strcmp(e->d_name + len - 5, ".yaml"))
 			names[n++] = mc_strdup(e->d_name);
 	}
@@ -141,5 +167,11 @@ int main(void)
 		free(bytes);
 	T_OK(!mc_hex_parse("0x123", &bytes, &len), "odd number of hex digits is refused");
 	T_OK(!mc_hex_parse("", &bytes, &len), "empty hex is refused");
+	if (tmp) {
+		char *cmd = mc_asprintf("rm -rf %s", tmp);
+		T_OK(system(cmd) == 0, "private copy removed");
+		free(cmd);
+		free(tmp);
+	}
 	return t_done();
 }
