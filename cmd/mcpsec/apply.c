@@ -167,22 +167,12 @@ out:
 	return rc;
 }
 
+/* mcpsec enable | disable: the command's own name says which. */
 int enable_main(int argc, char **argv)
 {
-	(void)argv;
 	if (argc != 1) {
-		fprintf(stderr, "usage: mcpsec enable\n");
+		fprintf(stderr, "usage: mcpsec %s\n", argv[0]);
 		return EXIT_CONFIG;
 	}
-	return set_enabled(true);
-}
-
-int disable_main(int argc, char **argv)
-{
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: mcpsec disable\n");
-		return EXIT_CONFIG;
-	}
-	return set_enabled(false);
+	return set_enabled(!strcmp(argv[0], "enable"));
 }

@@ -25,8 +25,8 @@ struct global_opts {
 extern struct global_opts g_opts;
 
 int apply_main(int argc, char **argv);
+/* enable and disable both: argv[0] says which. */
 int enable_main(int argc, char **argv);
-int disable_main(int argc, char **argv);
 int check_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 

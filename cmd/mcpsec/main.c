@@ -20,7 +20,7 @@ static const struct {
 	{ "check", check_main, "check [--plan] SITE.yaml                  validate only; never touches the kernel" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
 	{ "enable", enable_main, "enable                                     install the committed configuration" },
-	{ "disable", disable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },
+	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },
 };
 
 static void usage(FILE *f)
