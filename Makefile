@@ -58,6 +58,10 @@ unit: $(UNIT_BIN)
 bats: $(BUILD)/san/mcpsec mcpsec
 	@tests/run-suites bats
 
+# Two hosts with real SAs: in the lab VM when this kernel has no ESP/AH.
+lab: $(BUILD)/san/mcpsec mcpsec
+	@tests/run-suites lab
+
 # Every suite, then one summary line: "N passed, N failed, N skipped".
 check: mcpsec $(BUILD)/san/mcpsec $(UNIT_BIN)
 	@tests/run-suites all $(UNIT_BIN)

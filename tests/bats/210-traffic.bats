@@ -26,8 +26,7 @@ site_with() {
 @test "an outbound DISCARD policy blocks TCP to ports 20-21 (EPERM, XfrmOutPolBlock) and BYPASS lets port 22 through" {
 	two_ns
 	apply_a "$FIX/bypass-discard.yaml"
-	in_b "$NET" serve 22 1 10 >"$WORK/serve.out" &
-	sleep 0.3
+	start_listener "$WORK/serve.out" in_b "$NET" serve 22 1 10
 	before=$(xfrm_stat "$NS_A" XfrmOutPolBlock)
 	run in_a "$NET" connect "$B_ADDR" 21
 	[ "$output" = "EPERM" ]
@@ -36,8 +35,7 @@ site_with() {
 	[ "$(xfrm_stat "$NS_A" XfrmOutPolBlock)" -eq $((before + 2)) ]
 	run in_a "$NET" connect "$B_ADDR" 22
 	[ "$output" = "ok" ]
-	wait
-	[ "$(cat "$WORK/serve.out")" = "got 1" ]
+	[ "$(listener_result "$WORK/serve.out")" = "got 1" ]
 	# The policy that fired shows a last-use time; one that did not, none.
 	[ "$(mc_a status ipsec DISCARDFTPOUT --json | jq -r '.policies[0].last_use != null')" = "true" ]
 	[ "$(mc_a status ipsec DISCARDBNAOUT --json | jq -r '.policies[0].last_use')" = "null" ]
@@ -46,20 +44,17 @@ site_with() {
 @test "an inbound DISCARD policy drops TCP from the peer's ports 20-21 (XfrmInPolBlock)" {
 	two_ns
 	apply_a "$FIX/bypass-discard.yaml"
-	in_a "$NET" serve 2000 1 4 >"$WORK/serve.out" &
-	sleep 0.3
+	start_listener "$WORK/serve.out" in_a "$NET" serve 2000 1 4
 	before=$(xfrm_stat "$NS_A" XfrmInPolBlock)
 	run in_b "$NET" connect "$A_ADDR" 2000 20
 	[ "$output" = "timeout" ]
-	wait
-	[ "$(cat "$WORK/serve.out")" = "got 0" ]
+	[ "$(listener_result "$WORK/serve.out")" = "got 0" ]
 	[ "$(xfrm_stat "$NS_A" XfrmInPolBlock)" -gt "$before" ]
 	# From another source port the same connection is accepted.
-	in_a "$NET" serve 2000 1 4 >"$WORK/serve.out" &
-	sleep 0.3
+	start_listener "$WORK/serve.out" in_a "$NET" serve 2000 1 4
 	run in_b "$NET" connect "$A_ADDR" 2000 2222
 	[ "$output" = "ok" ]
-	wait
+	[ "$(listener_result "$WORK/serve.out")" = "got 1" ]
 }
 
 @test "BNA (IP protocol 49) to the backup host is discarded by DISCARDBNAOUT" {
@@ -97,19 +92,15 @@ EOF2
 	[ "$(xfrm_stat "$NS_A" XfrmOutPolBlock)" -eq $((before + 1)) ]
 	[ "$(mc_a status ipsec DEFAULT-DISCARD-OUT6 --json | jq -r '.policies[0].last_use != null')" = "true" ]
 	# UDP 9 reaches B: that needs Neighbor Discovery, which only the built-ins let through.
-	in_b "$NET" udp-recv 9 3 >"$WORK/recv.out" &
-	sleep 0.3
+	start_listener "$WORK/recv.out" in_b "$NET" udp-recv 9 3
 	run in_a "$NET" udp-send "$B_ADDR" 9
 	[ "$output" = "ok" ]
-	wait
-	[ "$(cat "$WORK/recv.out")" = "got 3" ]
+	[ "$(listener_result "$WORK/recv.out")" = "got 3" ]
 	# Loopback and the host's own address keep working under the IPv6 catch-all.
-	in_a "$NET" serve 7000 2 4 >"$WORK/serve.out" &
-	sleep 0.3
+	start_listener "$WORK/serve.out" in_a "$NET" serve 7000 2 4
 	[ "$(in_a "$NET" connect ::1 7000)" = "ok" ]
 	[ "$(in_a "$NET" connect "$A_ADDR" 7000)" = "ok" ]
-	wait
-	[ "$(cat "$WORK/serve.out")" = "got 2" ]
+	[ "$(listener_result "$WORK/serve.out")" = "got 2" ]
 }
 
 @test "deny-all has no built-in bypasses: Neighbor Discovery fails and nothing reaches the peer" {
@@ -124,11 +115,9 @@ EOF2
 )
 	run mc_a apply "$f"
 	[[ "$output" == *"deny-all installs no built-in bypasses"* ]]
-	in_b "$NET" udp-recv 9 3 >"$WORK/recv.out" &
-	sleep 0.3
+	start_listener "$WORK/recv.out" in_b "$NET" udp-recv 9 3
 	in_a "$NET" udp-send "$B_ADDR" 9
-	wait
-	[ "$(cat "$WORK/recv.out")" = "got 0" ]
+	[ "$(listener_result "$WORK/recv.out")" = "got 0" ]
 	# The neighbour never resolved: ND was discarded.
 	! ip -n "$NS_A" neigh show "$B_ADDR" | grep -qE 'REACHABLE|STALE|DELAY'
 }
@@ -154,11 +143,10 @@ EOF2
 	sed -i 's/default: deny/default: bypass/' "$f"
 	run mc_a apply "$f"
 	[[ "$output" == *"removed"* ]]
-	in_b "$NET" serve 22 1 5 >"$WORK/serve.out" &
-	sleep 0.3
+	start_listener "$WORK/serve.out" in_b "$NET" serve 22 1 5
 	run in_a "$NET" connect "$B4" 22
 	[ "$output" = "ok" ]
-	wait
+	[ "$(listener_result "$WORK/serve.out")" = "got 1" ]
 }
 
 @test "a DISCARD placed before a BYPASS for the same traffic wins, and the other way round" {
@@ -188,9 +176,7 @@ a = s.index("  - name: FIRSTDISCARD"); b = s.index("  - name: THENBYPASS"); c = 
 open(p, "w").write(s[:a] + s[b:c] + s[a:b] + s[c:])
 PY
 	mc_a apply "$f"
-	in_b "$NET" serve 22 1 5 >"$WORK/serve.out" &
-	sleep 0.3
+	start_listener "$WORK/serve.out" in_b "$NET" serve 22 1 5
 	[ "$(in_a "$NET" connect "$B_ADDR" 22)" = "ok" ]
-	wait
-	[ "$(cat "$WORK/serve.out")" = "got 1" ]
+	[ "$(listener_result "$WORK/serve.out")" = "got 1" ]
 }

@@ -4,8 +4,8 @@ bats_require_minimum_version 1.5.0
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 MCPSEC=${MCPSEC:-$ROOT/build/san/mcpsec}
-NET="$BATS_TEST_DIRNAME/net.py"
-FIX="$BATS_TEST_DIRNAME/fixtures"
+NET="$ROOT/tests/bats/net.py"
+FIX="$ROOT/tests/bats/fixtures"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 
 A_ADDR=fec0::2222:a00:bff:fe3a:100
@@ -62,6 +62,26 @@ two_ns() {
 	ip -n "$NS_B" addr add "$B4/24" dev eth0
 	ip -n "$NS_A" link set eth0 up
 	ip -n "$NS_B" link set eth0 up
+}
+
+# Starts a listener from net.py in the background and waits until it says "ready".
+# usage: start_listener OUTFILE ip netns exec NS net.py serve|udp-recv|raw-recv ...
+start_listener() {
+	local out=$1; shift
+	"$@" >"$out" 3>&- &
+	LISTENER=$!
+	for _ in $(seq 200); do grep -q '^ready' "$out" 2>/dev/null && return 0; sleep 0.05; done
+	echo "listener did not start: $*" >&2
+	return 1
+}
+# Waits for a listener's result (the line after "ready") and prints it. Polls the file: it is
+# often called inside $(...), a subshell that cannot wait for the listener.
+listener_result() {
+	for _ in $(seq 600); do
+		grep -q '^got' "$1" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -v '^ready' "$1"
 }
 
 # mcpsec against namespace A with this test's state directory.

@@ -2,10 +2,13 @@
 """Tiny traffic probes for the bats suites. Each prints one word: what happened.
 
   net.py connect ADDR PORT [SRCPORT]   -> ok | EPERM | refused | timeout | error:<errno>
-  net.py serve PORT [COUNT]            -> accepts COUNT TCP connections on :: then exits (prints got N)
+  net.py serve PORT [COUNT] [SECONDS]  -> prints "ready" once listening, accepts up to COUNT TCP
+                                          connections, then prints got N
+  net.py connect-many ADDR PORT N      -> N connections one after the other; prints ok K (K succeeded)
   net.py udp-send ADDR PORT            -> ok | EPERM | error:<errno>
-  net.py udp-recv PORT SECONDS         -> got N (datagrams received)
+  net.py udp-recv PORT SECONDS         -> ready, then got N (datagrams received)
   net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
+  net.py raw-recv PROTO SECONDS        -> ready, then got N (packets of that IPv6 next header)
 Only ever used inside the project's own network namespaces.
 """
 import errno, socket, sys
@@ -36,12 +39,26 @@ def main(a):
             print("timeout")
         except OSError as e:
             print(outcome(e))
+    elif cmd == "connect-many":
+        ok = 0
+        for _ in range(int(a[3])):
+            s = socket.socket(family(a[1]), socket.SOCK_STREAM)
+            s.settimeout(5)
+            try:
+                s.connect((a[1], int(a[2])))
+                s.sendall(b"mcpsec-marker\n")
+                ok += 1
+            except OSError:
+                pass
+            s.close()
+        print("ok %d" % ok)
     elif cmd == "serve":
         s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         s.bind(("::", int(a[1])))
-        s.listen(16)
+        s.listen(64)
+        print("ready", flush=True)
         s.settimeout(float(a[3]) if len(a) > 3 else 20)
         n = 0
         try:
@@ -65,6 +82,7 @@ def main(a):
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         s.bind(("::", int(a[1])))
         s.settimeout(float(a[2]))
+        print("ready", flush=True)
         n = 0
         try:
             while True:
@@ -80,6 +98,18 @@ def main(a):
             print("ok")
         except OSError as e:
             print(outcome(e))
+    elif cmd == "raw-recv":
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, int(a[1]))
+        s.settimeout(float(a[2]))
+        print("ready", flush=True)
+        n = 0
+        try:
+            while True:
+                data = s.recv(2048)
+                n += b"mcpsec-bna-marker" in data
+        except socket.timeout:
+            pass
+        print("got %d" % n)
     else:
         sys.exit("unknown command " + cmd)
 

@@ -1,0 +1,51 @@
+# Lab helpers: two hosts with real SAs. Runs where the kernel has ESP/AH (the lab VM).
+load ../bats/helpers
+
+VERIFY="$BATS_TEST_DIRNAME/ipsec-verify.py"
+
+mc_b() { "$MCPSEC" --netns "$NS_B" --state-dir "$STATE-b" "$@"; }
+
+lab_setup() {
+	basic_setup
+	two_ns
+	SITE_A=$(site_copy "$ROOT/examples/host-a/site.yaml")
+	SITE_B=$(site_copy "$ROOT/examples/host-b/site.yaml")
+	KEYS="$(dirname "$SITE_A")/keys.yaml"
+}
+
+apply_both() {
+	mc_a apply "${1:-$SITE_A}" >/dev/null 2>&1 || { mc_a apply "${1:-$SITE_A}"; return 1; }
+	mc_b apply "${2:-$SITE_B}" >/dev/null 2>&1 || { mc_b apply "${2:-$SITE_B}"; return 1; }
+}
+
+# Capture on B's interface (everything between A and B) into $WORK/cap.pcap.
+capture_start() {
+	rm -f "$WORK/cap.pcap"
+	in_b tcpdump -i eth0 -U -n -w "$WORK/cap.pcap" 2>/dev/null 3>&- &
+	CAP=$!
+	for _ in $(seq 50); do [ -s "$WORK/cap.pcap" ] && break; sleep 0.1; done
+	sleep 0.5
+}
+capture_stop() {
+	sleep 0.5
+	kill "$CAP" 2>/dev/null
+	wait "$CAP" 2>/dev/null || true
+}
+cap_text() { tcpdump -nr "$WORK/cap.pcap" "$@" 2>/dev/null; }
+
+# A TCP server on B (or A) for COUNT connections, listening before it returns.
+serve_b() { start_listener "$WORK/serve-$1.out" in_b "$NET" serve "$1" "${2:-1}" "${3:-15}"; }
+serve_a() { start_listener "$WORK/serve-$1.out" in_a "$NET" serve "$1" "${2:-1}" "${3:-15}"; }
+served() { listener_result "$WORK/serve-$1.out"; }
+
+# Replaces the policy list of a site file (keeps its ipsec: and selectors: header).
+with_policies() {
+	local f=$1
+	cat >"$WORK/policies.txt"
+	python3 - "$f" "$WORK/policies.txt" <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+head = s[:s.index("policies:")]
+open(p, "w").write(head + "policies:\n" + open(sys.argv[2]).read())
+PY
+}
