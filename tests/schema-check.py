@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Keeps schema/*.schema.json and the C parser (lib/conf.c) in step.
 
 1. The keys each YAML mapping accepts in lib/conf.c equal the schema's properties.

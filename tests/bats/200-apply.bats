@@ -38,7 +38,7 @@ names() { mc_a status ipsec all --json | jq -r --arg d "$1" '.policies[] | selec
 	mc_a apply "$f"
 	n_before=$(ip -n "$NS_A" xfrm policy list | grep -c '^src')
 	# Drop DISCARDBNAOUT (one kernel policy).
-	python3 - "$f" <<'PY'
+	"$PY" - "$f" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
 start = s.index("  - name: DISCARDBNAOUT"); end = s.index("  - name: DISCARDFTPOUT")
@@ -51,7 +51,7 @@ PY
 	[[ "$(names out)" != *DISCARDBNAOUT* ]]
 	# Insert a policy in the middle: only it is added; the others keep their priorities.
 	prio_before=$(mc_a status ipsec BYPASSALLOUT --json | jq '.policies[0].priority')
-	python3 - "$f" <<'PY'
+	"$PY" - "$f" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
 i = s.index("  - name: BYPASSALLOUT")

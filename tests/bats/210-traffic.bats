@@ -169,7 +169,7 @@ EOF2
 	mc_a apply "$f"
 	[ "$(in_a "$NET" connect "$B_ADDR" 22)" = "EPERM" ]
 	# Swap the two: now the bypass comes first.
-	python3 - "$f" <<'PY'
+	"$PY" - "$f" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
 a = s.index("  - name: FIRSTDISCARD"); b = s.index("  - name: THENBYPASS"); c = s.index("  - name: INALL")

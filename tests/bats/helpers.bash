@@ -3,6 +3,9 @@
 bats_require_minimum_version 1.5.0
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+# Debian's python3, whatever PATH says: the tests use its packages (yaml, scapy), and a pyenv
+# shim first on PATH costs seconds per start under the lab VM's emulation.
+PY=/usr/bin/python3
 MCPSEC=${MCPSEC:-$ROOT/build/san/mcpsec}
 NET="$ROOT/tests/bats/net.py"
 FIX="$ROOT/tests/bats/fixtures"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Tiny traffic probes for the bats suites. Each prints one word: what happened.
 
   net.py connect ADDR PORT [SRCPORT]   -> ok | EPERM | refused | timeout | error:<errno>
@@ -6,9 +6,9 @@
                                           connections, then prints got N
   net.py connect-many ADDR PORT N      -> N connections one after the other; prints ok K (K succeeded)
   net.py udp-send ADDR PORT            -> ok | EPERM | error:<errno>
-  net.py udp-recv PORT SECONDS         -> ready, then got N (datagrams received)
+  net.py udp-recv PORT SECONDS [MAX]   -> ready, then got N (datagrams received; stops at MAX)
   net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
-  net.py raw-recv PROTO SECONDS        -> ready, then got N (packets of that IPv6 next header)
+  net.py raw-recv PROTO SECONDS [MAX]  -> ready, then got N (marker packets of that next header)
 Only ever used inside the project's own network namespaces.
 """
 import errno, socket, sys
@@ -83,9 +83,9 @@ def main(a):
         s.bind(("::", int(a[1])))
         s.settimeout(float(a[2]))
         print("ready", flush=True)
-        n = 0
+        n, most = 0, int(a[3]) if len(a) > 3 else 1 << 30
         try:
-            while True:
+            while n < most:
                 s.recvfrom(2048)
                 n += 1
         except socket.timeout:
@@ -102,9 +102,9 @@ def main(a):
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, int(a[1]))
         s.settimeout(float(a[2]))
         print("ready", flush=True)
-        n = 0
+        n, most = 0, int(a[3]) if len(a) > 3 else 1 << 30
         try:
-            while True:
+            while n < most:
                 data = s.recv(2048)
                 n += b"mcpsec-bna-marker" in data
         except socket.timeout:

@@ -37,10 +37,10 @@ teardown() { basic_teardown; }
 @test "lab: BNA (IP protocol 49) is AH with SPI 2001 from A and 2002 from B, and is delivered" {
 	apply_both
 	capture_start
-	start_listener "$WORK/recv-b.out" in_b "$NET" raw-recv 49 4
+	start_listener "$WORK/recv-b.out" in_b "$NET" raw-recv 49 20 1
 	[ "$(in_a "$NET" raw-send "$B_ADDR" 49)" = "ok" ]
 	[ "$(listener_result "$WORK/recv-b.out")" = "got 1" ]
-	start_listener "$WORK/recv-a.out" in_a "$NET" raw-recv 49 4
+	start_listener "$WORK/recv-a.out" in_a "$NET" raw-recv 49 20 1
 	[ "$(in_b "$NET" raw-send "$A_ADDR" 49)" = "ok" ]
 	[ "$(listener_result "$WORK/recv-a.out")" = "got 1" ]
 	capture_stop
@@ -61,7 +61,7 @@ teardown() { basic_teardown; }
 
 @test "lab: without BYPASSALLIN/OUT unmatched IPv6 is discarded, while ND and FTP still work" {
 	for f in "$SITE_A" "$SITE_B"; do
-		python3 - "$f" <<'PY'
+		"$PY" - "$f" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
 open(p, "w").write(s[:s.index("  - name: BYPASSALLOUT")])
@@ -97,7 +97,7 @@ PY
     remote-ports: 21
     action: discard
 '
-	python3 - "$SITE_A" "$discard" <<'PY'
+	"$PY" - "$SITE_A" "$discard" <<'PY'
 import sys
 p, block = sys.argv[1], sys.argv[2]; s = open(p).read()
 i = s.index("  - name: PROTECTFTPOUT")
@@ -106,7 +106,7 @@ PY
 	apply_both
 	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "EPERM" ]
 	# Move the discard after the PROTECT policies: now FTP is protected.
-	python3 - "$SITE_A" "$discard" <<'PY'
+	"$PY" - "$SITE_A" "$discard" <<'PY'
 import sys
 p, block = sys.argv[1], sys.argv[2]; s = open(p).read().replace(block, "")
 i = s.index("  - name: BYPASSALLOUT")

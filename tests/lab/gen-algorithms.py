@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Writes a two-host configuration that uses every algorithm once, one TCP port per combination.
 
   gen-algorithms.py DIR [wrong-key NAME]

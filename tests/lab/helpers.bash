@@ -34,15 +34,15 @@ capture_stop() {
 cap_text() { tcpdump -nr "$WORK/cap.pcap" "$@" 2>/dev/null; }
 
 # A TCP server on B (or A) for COUNT connections, listening before it returns.
-serve_b() { start_listener "$WORK/serve-$1.out" in_b "$NET" serve "$1" "${2:-1}" "${3:-15}"; }
-serve_a() { start_listener "$WORK/serve-$1.out" in_a "$NET" serve "$1" "${2:-1}" "${3:-15}"; }
+serve_b() { start_listener "$WORK/serve-$1.out" in_b "$NET" serve "$1" "${2:-1}" "${3:-30}"; }
+serve_a() { start_listener "$WORK/serve-$1.out" in_a "$NET" serve "$1" "${2:-1}" "${3:-30}"; }
 served() { listener_result "$WORK/serve-$1.out"; }
 
 # Replaces the policy list of a site file (keeps its ipsec: and selectors: header).
 with_policies() {
 	local f=$1
 	cat >"$WORK/policies.txt"
-	python3 - "$f" "$WORK/policies.txt" <<'PY'
+	"$PY" - "$f" "$WORK/policies.txt" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
 head = s[:s.index("policies:")]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Independent check of captured ESP/AH packets with scapy's own IPsec implementation.
 
   ipsec-verify.py PCAP KEYS.yaml SPEC...
