@@ -120,3 +120,20 @@ PY
 	capture_stop
 	cap_text | grep -q "ESP(spi=0x00006001"
 }
+
+@test "lab: a foreign SA and policy survive apply, disable and enable, and are listed apart" {
+	ip -n "$NS_A" xfrm state add src "$A_ADDR" dst fec0::99 proto esp spi 0x999 mode transport \
+		enc 'cbc(aes)' 0x000102030405060708090a0b0c0d0e0f
+	ip -n "$NS_A" xfrm policy add src "$A_ADDR" dst fec0::99 dir out priority 100 \
+		tmpl proto esp spi 0x999 mode transport
+	foreign_before=$(ip -n "$NS_A" xfrm state list spi 0x999; ip -n "$NS_A" xfrm policy list priority 100)
+	mc_a apply "$SITE_A" >/dev/null 2>&1
+	mc_a disable 2>/dev/null
+	mc_a enable >/dev/null
+	[ "$(ip -n "$NS_A" xfrm state list spi 0x999; ip -n "$NS_A" xfrm policy list priority 100)" = "$foreign_before" ]
+	run mc_a status ipsec all --json
+	[ "$(jq '.foreign.sas | length' <<<"$output")" -eq 1 ]
+	[ "$(jq '.foreign.sas[0].spi' <<<"$output")" -eq 2457 ]
+	[ "$(jq '.foreign.policies[0].priority' <<<"$output")" -eq 100 ]
+	[ "$(jq '[.sas[] | select(.policy != null)] | length' <<<"$output")" -eq 4 ]
+}
