@@ -221,35 +221,6 @@ static void parse_addrset(struct ctx *c, yaml_node_t *n, struct mc_addrset *set,
 
 /* ---- ports and ICMP ---- */
 
-static bool parse_range16(const char *s, unsigned max, unsigned *lo, unsigned *hi)
-{
-	char tmp[32];
-	char *dash;
-	uint32_t a, b;
-
-	if (strlen(s) >= sizeof(tmp))
-		return false;
-	strcpy(tmp, s);
-	if ((dash = strchr(tmp, '-'))) {
-		*dash = '\0';
-		char *x = tmp, *y = dash + 1;
-		while (*y == ' ')
-			y++;
-		size_t l = strlen(x);
-		while (l && x[l - 1] == ' ')
-			x[--l] = '\0';
-		if (!mc_parse_u32(x, max, &a) || !mc_parse_u32(y, max, &b) || a > b)
-			return false;
-	} else {
-		if (!mc_parse_u32(tmp, max, &a))
-			return false;
-		b = a;
-	}
-	*lo = a;
-	*hi = b;
-	return true;
-}
-
 static void add_port_item(struct ctx *c, yaml_node_t *at, const char *item, void *argp)
 {
 	struct mc_portset *set = argp;
@@ -259,7 +230,7 @@ static void add_port_item(struct ctx *c, yaml_node_t *at, const char *item, void
 		set->any = true;
 		return;
 	}
-	if (!parse_range16(item, 65535, &lo, &hi)) {
+	if (!mc_parse_range(item, 65535, &lo, &hi)) {
 		mc_err(c->ds, loc_of(c, at), "bad port '%s': expected any, N, N-M or a list of these", item);
 		return;
 	}
@@ -317,10 +288,10 @@ static void parse_icmp(struct ctx *c, yaml_node_t *n, struct mc_icmpspec *ic)
 	if ((slash = strchr(tmp, '/'))) {
 		*slash = '\0';
 		uint32_t t;
-		if (!mc_parse_u32(tmp, 255, &t) || !parse_range16(slash + 1, 255, &clo, &chi))
+		if (!mc_parse_u32(tmp, 255, &t) || !mc_parse_range(slash + 1, 255, &clo, &chi))
 			goto bad;
 		tlo = thi = t;
-	} else if (!parse_range16(tmp, 255, &tlo, &thi)) {
+	} else if (!mc_parse_range(tmp, 255, &tlo, &thi)) {
 		goto bad;
 	}
 	*ic = (struct mc_icmpspec){ false, (uint8_t)tlo, (uint8_t)thi, (uint8_t)clo, (uint8_t)chi, ic->loc };

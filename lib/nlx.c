@@ -541,7 +541,8 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 			ops[i].err = 0;
 			l = mc_nl_encode(&ops[i], 0, one, sizeof(one));
 			if (!l) {
-				ops[i].err = -ENOMEM;
+				for (size_t k = first; k < n; k++)
+					ops[k].err = k < i ? -ECANCELED : -ENOMEM;
 				r = -ENOMEM;
 				break;
 			}
@@ -562,9 +563,15 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 			r = send_batch(nl, ops, first, i - first, buf, len, seq0);
 			mc_wipe(buf, len);
 			len = 0;
-			first = i;
-			if (r < 0)
+			if (r < 0) {
+				/* The socket failed: this batch's outcome is unknown and the rest was never
+				 * sent. Mark them all, so that no rollback "undoes" them. */
+				for (size_t k = first; k < n; k++)
+					if (!ops[k].err)
+						ops[k].err = k < i ? r : -ECANCELED;
 				break;
+			}
+			first = i;
 		}
 		if (barrier && ops_failed(ops, i)) {
 			for (size_t k = i; k < n; k++)

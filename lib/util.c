@@ -139,3 +139,33 @@ bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret)
 	*ret = (uint32_t)v;
 	return true;
 }
+
+bool mc_parse_range(const char *s, unsigned max, unsigned *lo, unsigned *hi)
+{
+	char tmp[32];
+	char *dash;
+	uint32_t a, b;
+
+	if (strlen(s) >= sizeof(tmp))
+		return false;
+	strcpy(tmp, s);
+	if ((dash = strchr(tmp, '-'))) {
+		*dash = '\0';
+		char *x = tmp, *y = dash + 1;
+		while (*y == ' ')
+			y++;
+		size_t l = strlen(x);
+		while (l && x[l - 1] == ' ')
+			x[--l] = '\0';
+		if (!mc_parse_u32(x, max, &a) || !mc_parse_u32(y, max, &b) || a > b)
+			return false;
+	} else {
+		if (!mc_parse_u32(tmp, max, &a))
+			return false;
+		b = a;
+	}
+	*lo = a;
+	*hi = b;
+	return true;
+}
+

@@ -51,4 +51,7 @@ void mc_wipe(void *p, size_t n);
 /* Strict unsigned parse: decimal or 0x-hex, the whole string, <= max. */
 bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret);
 
+/* "N" or "N-M" (spaces around '-' allowed), each <= max, N <= M. */
+bool mc_parse_range(const char *s, unsigned max, unsigned *lo, unsigned *hi);
+
 #endif
