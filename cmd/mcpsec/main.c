@@ -18,7 +18,7 @@ static const struct {
 } commands[] = {
 	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] SITE.yaml   compile, diff and install; commit" },
 	{ "check", check_main, "check [--plan] SITE.yaml                  validate only; never touches the kernel" },
-	{ "test", test_main, "test SITE.yaml --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
+	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
 	{ "enable", enable_main, "enable                                     install the committed configuration" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },

@@ -10,13 +10,78 @@
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
 #include "../../lib/eval.h"
+#include "../../lib/nlx.h"
+#include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "cmd.h"
 
 static const char usage_text[] =
-	"usage: mcpsec test SITE.yaml [--name NAME] --ulp tcp|udp|icmp|icmpv6|bip|N --dir in|out\n"
+	"usage: mcpsec test SITE.yaml|--kernel [--name NAME] --ulp tcp|udp|icmp|icmpv6|bip|N --dir in|out\n"
 	"                  --local-ip ADDR --remote-ip ADDR [--local-port P|P-Q|any]\n"
 	"                  [--remote-port P|P-Q|any] [--icmp TYPE[/CODE]|TYPE-TYPE|TYPE/CODE-CODE|any] [--json]\n";
+
+/*
+ * The plan the kernel holds: mcpsec's policies (its priority band), grouped into rules by
+ * (direction, priority), named through the state directory. Foreign policies take no part.
+ */
+static int kernel_plan(struct mc_plan *plan)
+{
+	struct mc_state st = { 0 };
+	struct mc_kstate k = { 0 };
+	struct mc_nl *nl = NULL;
+	int rc, r;
+
+	memset(plan, 0, sizeof(*plan));
+	if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
+		return rc;
+	(void)mc_state_load(g_opts.state_dir, &st);
+	if ((r = mc_nl_dump(nl, &k)) < 0) {
+		fprintf(stderr, "mcpsec: reading the kernel's XFRM policies: %s\n", strerror(-r));
+		mc_nl_close(nl);
+		mc_state_free(&st);
+		return EXIT_KERNEL;
+	}
+	plan->def = MC_DEF_IPV6_ONLY;
+	for (int d = 0; d < 4; d++)
+		if (st.default_name && !strcmp(st.default_name, mc_default_str((enum mc_default)d)))
+			plan->def = (enum mc_default)d;
+	plan->enabled = st.enabled;
+	for (size_t i = 0; i < k.npols; i++) {
+		struct mc_kpolicy *kp = &k.pols[i];
+		if (!mc_prio_owned(kp->x.priority) || kp->x.dir > MC_DIR_OUT)
+			continue;
+		const char *name = mc_state_rule_name(&st, kp->x.priority, kp->x.dir, kp->x.sel.family);
+		char unknown[48];
+		if (!name) {
+			snprintf(unknown, sizeof(unknown), "UNKNOWN-PRIORITY-%u", kp->x.priority);
+			name = unknown;
+		}
+		size_t rule = SIZE_MAX;
+		for (size_t j = 0; j < plan->nrules && rule == SIZE_MAX; j++)
+			if (plan->rules[j].dir == kp->x.dir && plan->rules[j].priority == kp->x.priority &&
+			    !strcmp(plan->rules[j].name, name))
+				rule = j;
+		if (rule == SIZE_MAX) {
+			struct mc_rule *nr = MC_PUSH(&plan->rules, &plan->nrules, &plan->caprules);
+			memset(nr, 0, sizeof(*nr));
+			nr->name = mc_strdup(name);
+			nr->dir = kp->x.dir;
+			nr->action = kp->x.action;
+			nr->priority = kp->x.priority;
+			nr->kind = kp->x.priority == MC_PRIO_DEFAULT ? MC_RULE_DEFAULT :
+				   kp->x.priority < MC_PRIO_USER_LO ? MC_RULE_BUILTIN : MC_RULE_USER;
+			rule = plan->nrules - 1;
+		}
+		plan->rules[rule].nfrag++;
+		struct mc_xpolicy *x = MC_PUSH(&plan->pols, &plan->npols, &plan->cappols);
+		*x = kp->x;
+		x->rule = rule;
+	}
+	mc_kstate_free(&k);
+	mc_state_free(&st);
+	mc_nl_close(nl);
+	return 0;
+}
 
 static void upper_addr(const struct mc_addr *a, char *buf, size_t len)
 {
@@ -62,13 +127,13 @@ int test_main(int argc, char **argv)
 {
 	const char *file = NULL, *name = "TEST", *ulp = NULL, *dir = NULL, *lip = NULL, *rip = NULL;
 	const char *lport = NULL, *rport = NULL, *icmp = NULL;
-	bool json = false;
+	bool json = false, kernel = false;
 	struct mc_query q = { 0 };
 
 	for (int i = 1; i < argc; i++) {
 		const char **slot = NULL;
-		if (is_flag(argv[i], "--json")) {
-			json = true;
+		if (is_flag(argv[i], "--json") || is_flag(argv[i], "--kernel")) {
+			*(argv[i][2] == 'j' ? &json : &kernel) = true;
 			continue;
 		}
 		if (is_flag(argv[i], "--name")) slot = &name;
@@ -88,7 +153,7 @@ int test_main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 	}
-	if (!file || !ulp || !dir || !lip || !rip) {
+	if (!!file == kernel || !ulp || !dir || !lip || !rip) {
 		fputs(usage_text, stderr);
 		return EXIT_CONFIG;
 	}
@@ -133,15 +198,21 @@ int test_main(int argc, char **argv)
 	}
 
 	struct mc_diags ds = { 0 };
-	struct mc_site *s = load_site(file, NULL, false, &ds);
+	struct mc_site *s = NULL;
 	struct mc_plan plan = { 0 };
-	if (!s) {
-		print_diags(&ds);
-		mc_diags_free(&ds);
-		return EXIT_CONFIG;
+	if (kernel) {
+		int rc = kernel_plan(&plan);
+		if (rc)
+			return rc;
+	} else {
+		if (!(s = load_site(file, NULL, false, &ds))) {
+			print_diags(&ds);
+			mc_diags_free(&ds);
+			return EXIT_CONFIG;
+		}
+		mc_compile(s, NULL, &ds, &plan);
+		mc_diags_free(&ds); /* check reports warnings; test answers the question asked */
 	}
-	mc_compile(s, NULL, &ds, &plan);
-	mc_diags_free(&ds); /* check reports warnings; test answers the question asked */
 
 	struct mc_results res;
 	mc_eval(&plan, &q, &res);

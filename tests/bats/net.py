@@ -5,7 +5,7 @@
   net.py serve PORT [COUNT] [SECONDS]  -> prints "ready" once listening, accepts up to COUNT TCP
                                           connections, then prints got N
   net.py connect-many ADDR PORT N      -> N connections one after the other; prints ok K (K succeeded)
-  net.py udp-send ADDR PORT            -> ok | EPERM | error:<errno>
+  net.py udp-send ADDR PORT [SRCPORT]  -> ok | EPERM | error:<errno>
   net.py udp-recv PORT SECONDS [MAX]   -> ready, then got N (datagrams received; stops at MAX)
   net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
   net.py raw-recv PROTO SECONDS [MAX]  -> ready, then got N (marker packets of that next header)
@@ -71,6 +71,8 @@ def main(a):
         print("got %d" % n)
     elif cmd == "udp-send":
         s = socket.socket(family(a[1]), socket.SOCK_DGRAM)
+        if len(a) > 3:
+            s.bind(("::" if family(a[1]) == socket.AF_INET6 else "0.0.0.0", int(a[3])))
         try:
             for _ in range(3):
                 s.sendto(b"mcpsec-marker\n", (a[1], int(a[2])))
