@@ -55,8 +55,8 @@ int mc_state_load(const char *dir, struct mc_state *ret)
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char name[256], dirs[8], kind[16];
-		unsigned prio, proto, spi;
+		char name[256], dirs[8];
+		unsigned prio;
 
 		line[strcspn(line, "\n")] = '\0';
 		if (!strncmp(line, "enabled ", 8)) {
@@ -65,13 +65,11 @@ int mc_state_load(const char *dir, struct mc_state *ret)
 		} else if (!strncmp(line, "default ", 8)) {
 			free(ret->default_name);
 			ret->default_name = mc_strdup(line + 8);
-		} else if (sscanf(line, "rule %u %7s %15s %u %u %255s", &prio, dirs, kind, &proto, &spi, name) == 6) {
+		} else if (sscanf(line, "rule %u %7s %255s", &prio, dirs, name) == 3) {
 			struct mc_state_name *n = MC_PUSH(&ret->names, &ret->nnames, &ret->capnames);
 			n->priority = prio;
 			n->dir = !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT;
 			n->name = mc_strdup(name);
-			n->ipsec_proto = (int)proto;
-			n->spi = spi;
 		}
 	}
 	fclose(f);
@@ -182,8 +180,8 @@ static int write_state(struct mc_state *st)
 	if (st->default_name)
 		mc_buf_printf(&b, "default %s\n", st->default_name);
 	for (size_t i = 0; i < st->nnames; i++)
-		mc_buf_printf(&b, "rule %u %s user %d %u %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
-			      st->names[i].ipsec_proto, st->names[i].spi, st->names[i].name);
+		mc_buf_printf(&b, "rule %u %s %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
+			      st->names[i].name);
 	r = write_atomic(p, b.s, b.len, 0600);
 	free(p);
 	mc_buf_free(&b);
@@ -223,8 +221,6 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 		n->priority = rule->priority;
 		n->dir = rule->dir;
 		n->name = mc_strdup(rule->name);
-		n->ipsec_proto = rule->src && rule->action == MC_PROTECT ? rule->src->ipsec_proto : 0;
-		n->spi = rule->src && rule->action == MC_PROTECT ? rule->src->spi : 0;
 	}
 	free(st->default_name);
 	st->default_name = mc_strdup(mc_default_str(plan->def));

@@ -16,8 +16,6 @@ struct mc_state_name {
 	uint32_t priority;
 	enum mc_dir dir;
 	char *name;
-	int ipsec_proto; /* PROTECT rules: their SA's protocol and SPI, 0 otherwise */
-	uint32_t spi;
 };
 
 struct mc_state {

@@ -42,7 +42,6 @@ int open_kernel(struct mc_nl **ret);
 
 /* Host facts for the compiler, from the kernel (route lookups, own addresses, prior state). */
 struct host_facts {
-	struct mc_nl *nl;
 	struct mc_addr *own6;
 	size_t nown6;
 };

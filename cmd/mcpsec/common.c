@@ -103,7 +103,6 @@ int gather_host(struct mc_nl *nl, struct host_facts *ret)
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	ret->nl = nl;
 	if ((r = mc_nl_own_addrs6(nl, &ret->own6, &ret->nown6)) < 0) {
 		fprintf(stderr, "mcpsec: listing the host's addresses: %s\n", strerror(-r));
 		return EXIT_KERNEL;

@@ -115,13 +115,5 @@ site_copy() {
 	echo "$dst/$(basename "$src")"
 }
 
-# Can this kernel install an ESP SA? Probed in a throwaway namespace.
-kernel_has_esp() {
-	local ns="mct-$$-probe"
-	ip netns add "$ns" || return 1
-	ip -n "$ns" xfrm state add src ::1 dst ::1 proto esp spi 0x100 mode transport \
-		enc 'cbc(aes)' 0x00112233445566778899aabbccddeeff >/dev/null 2>&1
-	local rc=$?
-	ip netns del "$ns"
-	return $rc
-}
+# The lab library: lab_has_esp probes whether this kernel can install an ESP SA.
+. "$ROOT/netns-lab/lib.sh"
