@@ -45,7 +45,7 @@ $(BUILD)/san/%.o: %.c
 $(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ)
 	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/san/tests/%: tests/unit/%.c tests/unit/t.h $(SLIB_OBJ)
+$(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS)
 

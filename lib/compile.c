@@ -476,14 +476,14 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 		}
 		struct mc_rule *r = &plan->rules[b.rule];
 		if (r->nfrag > MC_EXPANSION_WARN)
-			mc_warn(ds, p->loc, "policy '%s' becomes %zu kernel policies (more than %d): "
+			mc_warnc(ds, p->loc, "expansion", "policy '%s' becomes %zu kernel policies (more than %d): "
 				"lookups slow down when many policies share an address pair; "
 				"consider wider ranges", p->name, r->nfrag, MC_EXPANSION_WARN);
 		if (r->nshadowed && !r->nfrag)
-			mc_warn(ds, p->loc, "policy '%s' can never match first: every selector of it "
+			mc_warnc(ds, p->loc, "shadowed", "policy '%s' can never match first: every selector of it "
 				"repeats '%s' exactly; it is left out of the kernel", p->name, r->shadowed_by);
 		else if (r->nshadowed)
-			mc_warn(ds, p->loc, "policy '%s': %zu of its selectors repeat '%s' exactly and are "
+			mc_warnc(ds, p->loc, "shadowed-selectors", "policy '%s': %zu of its selectors repeat '%s' exactly and are "
 				"left out (they could never match first)", p->name, r->nshadowed, r->shadowed_by);
 		if (p->action == MC_PROTECT && p->remote.n == 1 && mc_range_is_host(&p->remote.r[0]))
 			derive_sa(plan, b.rule, s, host, ds);

@@ -563,12 +563,14 @@ static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 				c->site->def = (enum mc_default)i;
 				found = true;
 			}
+		c->site->def_loc = loc_of(c, v);
 		if (!found)
 			mc_err(c->ds, loc_of(c, v),
 			       "ipsec.default must be ipv6-only, bypass, deny or deny-all, not '%s'", s);
 	}
 	if ((v = get(c, n, "keys")) && (s = scalar(c, v, "ipsec.keys"))) {
 		c->site->keys_file = resolve_relative(c->file, s);
+		c->site->keys_text = mc_strdup(s);
 		c->site->keys_loc = loc_of(c, v);
 	}
 }

@@ -17,16 +17,15 @@ const char *mc_diags_intern(struct mc_diags *ds, const char *name)
 	return *slot;
 }
 
-void mc_diag_add(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *fmt, ...)
+static void diag_vadd(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *code,
+		      const char *fmt, va_list ap)
 {
 	struct mc_buf b = { 0 };
-	va_list ap;
 
-	va_start(ap, fmt);
 	mc_buf_vprintf(&b, fmt, ap);
-	va_end(ap);
 	struct mc_diag *d = MC_PUSH(&ds->d, &ds->n, &ds->cap);
 	d->sev = sev;
+	d->code = code;
 	d->loc = loc;
 	if (loc.file)
 		d->loc.file = mc_diags_intern(ds, loc.file);
@@ -36,6 +35,25 @@ void mc_diag_add(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, c
 		ds->errors++;
 	else
 		ds->warnings++;
+}
+
+void mc_diag_add(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(ds, sev, loc, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void mc_diag_addc(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *code,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(ds, sev, loc, code, fmt, ap);
+	va_end(ap);
 }
 
 static int cmp_diag(const void *a, const void *b)

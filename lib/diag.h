@@ -26,7 +26,8 @@ struct mc_diag {
 	enum mc_severity sev;
 	struct mc_loc loc;
 	char *msg;
-	size_t seq; /* insertion order, for a stable sort */
+	const char *code; /* static: which check, for --json ("shadowed"); NULL for plain errors */
+	size_t seq;       /* insertion order, for a stable sort */
 };
 
 struct mc_diags {
@@ -41,8 +42,12 @@ struct mc_diags {
 const char *mc_diags_intern(struct mc_diags *ds, const char *name);
 void mc_diag_add(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same, naming the check that found it. */
+void mc_diag_addc(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *code,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 #define mc_err(ds, loc, ...) mc_diag_add((ds), MC_ERROR, (loc), __VA_ARGS__)
 #define mc_warn(ds, loc, ...) mc_diag_add((ds), MC_WARNING, (loc), __VA_ARGS__)
+#define mc_warnc(ds, loc, code, ...) mc_diag_addc((ds), MC_WARNING, (loc), (code), __VA_ARGS__)
 /* Sorts by file, line, col (stable), so output follows the file. */
 void mc_diags_sort(struct mc_diags *ds);
 /* "file:line:col: error: msg" lines, one per diagnostic. */

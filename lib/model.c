@@ -52,6 +52,7 @@ void mc_site_free(struct mc_site *s)
 	}
 	free(s->keys);
 	free(s->keys_file);
+	free(s->keys_text);
 	free(s->file);
 	free(s);
 }

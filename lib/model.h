@@ -91,7 +91,9 @@ struct mc_site {
 	char *file;
 	bool enabled;
 	enum mc_default def;
+	struct mc_loc def_loc; /* of ipsec.default; line 0 when implied */
 	char *keys_file; /* resolved path, or NULL when the site names none */
+	char *keys_text; /* ipsec.keys as written (mirror writes it back) */
 	struct mc_loc keys_loc;
 	struct mc_selector_name *sels;
 	size_t nsels, capsels;

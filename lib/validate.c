@@ -92,7 +92,7 @@ static void check_spis(const struct mc_site *s, struct mc_diags *ds)
 				       "(destination, SPI, protocol)",
 				       ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
 			} else {
-				mc_warn(ds, ids[i].p->spi_loc,
+				mc_warnc(ds, ids[i].p->spi_loc, "spi-reused",
 					"spi %u (0x%x) of policy '%s' repeats the SPI of '%s' (line %d): MCP "
 					"requires SPIs to be unique on a host",
 					ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
@@ -161,10 +161,10 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 		mc_err(ds, p->local.loc, "protect policy '%s': local must be 'any' or exactly one host "
 		       "(the SA needs one address)", p->name);
 	if (p->ipsec_proto == MC_PROTO_ESP && p->confidentiality && !p->integrity)
-		mc_warn(ds, p->confidentiality_loc, "policy '%s': ESP confidentiality without integrity "
+		mc_warnc(ds, p->confidentiality_loc, "no-integrity", "policy '%s': ESP confidentiality without integrity "
 			"leaves packets open to tampering (RFC 4303 §3.2); consider adding integrity", p->name);
 	if (p->confidentiality && p->confidentiality->legacy)
-		mc_warn(ds, p->confidentiality_loc, "policy '%s': %s is a legacy algorithm; prefer aes-cbc",
+		mc_warnc(ds, p->confidentiality_loc, "legacy-algorithm", "policy '%s': %s is a legacy algorithm; prefer aes-cbc",
 			p->name, p->confidentiality->name);
 	check_key(s, ds, p, p->integrity, p->integrity_key, p->integrity_loc);
 	check_key(s, ds, p, p->confidentiality, p->confidentiality_key, p->confidentiality_loc);
@@ -212,7 +212,7 @@ int mc_site_validate(const struct mc_site *s, struct mc_diags *ds)
 			check_policy(s, ds, &s->pol[i]);
 	check_spis(s, ds);
 	if (s->def == MC_DEF_DENY_ALL)
-		mc_warn(ds, mc_loc_file(s->file),
+		mc_warnc(ds, s->def_loc.line ? s->def_loc : mc_loc_file(s->file), "deny-all",
 			"ipsec.default deny-all installs no built-in bypasses: IPv6 Neighbor Discovery "
 			"and loopback traffic work only if your policies allow them");
 	return ds->errors > errors_before ? -EINVAL : 0;

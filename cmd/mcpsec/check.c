@@ -1,18 +1,53 @@
 /* SPDX-License-Identifier: MIT */
-/* mcpsec check: validate and compile a site without touching the kernel. */
+/* mcpsec check: validate, compile and lint a site without touching the kernel. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
+#include "../../lib/lint.h"
 #include "../../lib/util.h"
 #include "cmd.h"
+
+#define CHECK_USAGE "usage: mcpsec check [--plan] [--json] SITE.yaml\n"
+
+/* {"file", "ok", "errors", "warnings", "policies", "kernel_policies", "sas", "diagnostics": [...]} */
+static void render_json(const char *file, const struct mc_site *s, const struct mc_plan *plan,
+			const struct mc_diags *ds, struct mc_buf *b)
+{
+	mc_buf_puts(b, "{\"file\":");
+	mc_buf_json_str(b, file);
+	mc_buf_printf(b, ",\"ok\":%s,\"errors\":%zu,\"warnings\":%zu", ds->errors ? "false" : "true", ds->errors,
+		      ds->warnings);
+	if (s && !ds->errors)
+		mc_buf_printf(b, ",\"policies\":%zu,\"kernel_policies\":%zu,\"sas\":%zu", s->npol, plan->npols,
+			      plan->nsas);
+	mc_buf_puts(b, ",\"diagnostics\":[");
+	for (size_t i = 0; i < ds->n; i++) {
+		const struct mc_diag *d = &ds->d[i];
+		mc_buf_printf(b, "%s{\"severity\":\"%s\",\"file\":", i ? "," : "",
+			      d->sev == MC_ERROR ? "error" : "warning");
+		if (d->loc.file)
+			mc_buf_json_str(b, d->loc.file);
+		else
+			mc_buf_puts(b, "null");
+		mc_buf_printf(b, ",\"line\":%d,\"col\":%d,\"code\":", d->loc.line, d->loc.col);
+		if (d->code)
+			mc_buf_json_str(b, d->code);
+		else
+			mc_buf_puts(b, "null");
+		mc_buf_puts(b, ",\"message\":");
+		mc_buf_json_str(b, d->msg);
+		mc_buf_puts(b, "}");
+	}
+	mc_buf_puts(b, "]}\n");
+}
 
 int check_main(int argc, char **argv)
 {
 	const char *file = NULL;
-	bool show_plan = false;
+	bool show_plan = false, json = false;
 	struct mc_diags ds = { 0 };
 	struct mc_plan plan = { 0 };
 	struct mc_site *s;
@@ -21,33 +56,44 @@ int check_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (is_flag(argv[i], "--plan"))
 			show_plan = true;
+		else if (is_flag(argv[i], "--json"))
+			json = true;
 		else if (argv[i][0] == '-' || file) {
-			fprintf(stderr, "mcpsec check: unexpected argument '%s'\nusage: mcpsec check [--plan] SITE.yaml\n",
-				argv[i]);
+			fprintf(stderr, "mcpsec check: unexpected argument '%s'\n" CHECK_USAGE, argv[i]);
 			return EXIT_CONFIG;
 		} else
 			file = argv[i];
 	}
-	if (!file) {
-		fprintf(stderr, "usage: mcpsec check [--plan] SITE.yaml\n");
+	if (!file || (json && show_plan)) {
+		fprintf(stderr, file ? "mcpsec check: --plan and --json do not go together\n" CHECK_USAGE
+				     : CHECK_USAGE);
 		return EXIT_CONFIG;
 	}
 	s = load_site(file, NULL, false, &ds);
-	if (s && mc_compile(s, NULL, &ds, &plan) < 0)
+	if (s && mc_compile(s, NULL, &ds, &plan) == 0 && !ds.errors)
+		mc_lint(s, &plan, &ds);
+	if (!s || ds.errors)
 		rc = EXIT_CONFIG;
-	print_diags(&ds);
-	if (!s || ds.errors) {
-		fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", file, ds.errors, ds.errors == 1 ? "" : "s",
-			ds.warnings, ds.warnings == 1 ? "" : "s");
-		rc = EXIT_CONFIG;
+	if (json) {
+		struct mc_buf b = { 0 };
+		mc_diags_sort(&ds);
+		render_json(file, s, &plan, &ds, &b);
+		fputs(mc_buf_str(&b), stdout);
+		mc_buf_free(&b);
 	} else {
-		printf("%s: ok (%zu policies, %zu kernel policies, %zu SAs; %zu warning%s)\n", file, s->npol,
-		       plan.npols, plan.nsas, ds.warnings, ds.warnings == 1 ? "" : "s");
-		if (show_plan) {
-			struct mc_buf b = { 0 };
-			mc_plan_render(&plan, &b);
-			fputs(mc_buf_str(&b), stdout);
-			mc_buf_free(&b);
+		print_diags(&ds);
+		if (rc) {
+			fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", file, ds.errors,
+				ds.errors == 1 ? "" : "s", ds.warnings, ds.warnings == 1 ? "" : "s");
+		} else {
+			printf("%s: ok (%zu policies, %zu kernel policies, %zu SAs; %zu warning%s)\n", file,
+			       s->npol, plan.npols, plan.nsas, ds.warnings, ds.warnings == 1 ? "" : "s");
+			if (show_plan) {
+				struct mc_buf b = { 0 };
+				mc_plan_render(&plan, &b);
+				fputs(mc_buf_str(&b), stdout);
+				mc_buf_free(&b);
+			}
 		}
 	}
 	mc_plan_free(&plan);

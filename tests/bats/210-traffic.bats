@@ -113,13 +113,48 @@ EOF2
     action: bypass
 EOF2
 )
+	# check predicts it ...
+	run "$MCPSEC" check --json "$f"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '[.diagnostics[] | select(.code == "nd-discarded") | .message] | length' <<<"$output")" -eq 2 ]
 	run mc_a apply "$f"
 	[[ "$output" == *"deny-all installs no built-in bypasses"* ]]
 	start_listener "$WORK/recv.out" in_b "$NET" udp-recv 9 3
 	in_a "$NET" udp-send "$B_ADDR" 9
 	[ "$(listener_result "$WORK/recv.out")" = "got 0" ]
-	# The neighbour never resolved: ND was discarded.
+	# ... and the kernel does it: the neighbour never resolved, ND was discarded.
 	! ip -n "$NS_A" neigh show "$B_ADDR" | grep -qE 'REACHABLE|STALE|DELAY'
+}
+
+@test "deny-all with ND bypassed both ways: check has no ND warning and the datagram arrives" {
+	two_ns
+	f=$(site_with deny-all <<'EOF2'
+  - name: NDOUT
+    direction: out
+    protocol: icmpv6
+    icmp: 133-137
+    action: bypass
+  - name: NDIN
+    direction: in
+    protocol: icmpv6
+    icmp: 133-137
+    action: bypass
+  - name: UDP9OUT
+    direction: out
+    protocol: udp
+    remote-ports: 9
+    action: bypass
+EOF2
+)
+	run "$MCPSEC" check --json "$f"
+	[ "$status" -eq 0 ]
+	[ "$(jq '[.diagnostics[] | select(.code == "nd-discarded")] | length' <<<"$output")" -eq 0 ]
+	mc_a apply "$f"
+	# B's side has no policies: only A's deny-all list decides.
+	start_listener "$WORK/recv.out" in_b "$NET" udp-recv 9 3
+	in_a "$NET" udp-send "$B_ADDR" 9
+	[ "$(listener_result "$WORK/recv.out")" = "got 3" ]
+	ip -n "$NS_A" neigh show "$B_ADDR" | grep -qE 'REACHABLE|STALE|DELAY'
 }
 
 @test "IPv4: default deny discards unmatched IPv4, default bypass lets it pass" {

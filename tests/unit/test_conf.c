@@ -13,110 +13,17 @@
 #include "../../lib/plan.h"
 #include "../../lib/util.h"
 #include "../../lib/validate.h"
+#include "fixture.h"
 #include "t.h"
 
 #define BAD "tests/unit/fixtures/bad"
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	struct mc_buf b = { 0 };
-	char line[1024];
-
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f))
-		mc_buf_puts(&b, line);
-	fclose(f);
-	return b.s ? b.s : mc_strdup("");
-}
-
-/* What `mcpsec check` reports for a file, as text. */
-static char *diagnose(const char *path, size_t *ret_errors)
-{
-	struct mc_diags ds = { 0 };
-	struct mc_site *s = NULL;
-	struct mc_buf out = { 0 };
-	struct mc_conf_opts o = { NULL, false };
-
-	mc_conf_load(path, &o, &ds, &s);
-	if (s)
-		mc_site_validate(s, &ds);
-	if (s && !ds.errors) {
-		struct mc_plan plan;
-		mc_compile(s, NULL, &ds, &plan);
-		mc_plan_free(&plan);
-	}
-	mc_diags_sort(&ds);
-	mc_diags_render(&ds, &out);
-	*ret_errors = ds.errors;
-	mc_diags_free(&ds);
-	mc_site_free(s);
-	return out.s ? out.s : mc_strdup("");
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * git keeps no 0600, and key files others can read draw a warning. Run on a private copy of the
- * fixtures (same relative paths, key files 0600) so that the expected diagnostics do not depend
- * on the checkout's modes, and the checkout is not modified.
- */
-static char *enter_private_copy(void)
-{
-	char tmpl[] = "/tmp/mcpsec-test-conf-XXXXXX";
-	char *dir = mkdtemp(tmpl);
-
-	if (!dir)
-		return NULL;
-	char *cmd = mc_asprintf("mkdir -p %s/tests/unit/fixtures && cp -r " BAD " %s/tests/unit/fixtures/ && "
-				"cp -r examples %s/ && chmod 600 %s/" BAD "/*.keys", dir, dir, dir, dir);
-	int r = system(cmd);
-	free(cmd);
-	if (r != 0 || chdir(dir) != 0)
-		return NULL;
-	return mc_strdup(dir);
-}
-
 int main(void)
 {
-	char *tmp = enter_private_copy();
+	char *tmp = enter_private_copy(BAD);
 	T_OK(tmp != NULL, "fixtures copied to a private directory");
-	DIR *d = opendir(BAD);
-	struct dirent *e;
-	char *names[64];
-	size_t n = 0;
-
-	T_OK(d != NULL, "fixture directory %s exists (run from the repository root)", BAD);
-	while (d && (e = readdir(d)) && n < 64) {
-		size_t len = strlen(e->d_name);
-
-		if (len > 5 && !strcmp(e->d_name + len - 5, ".yaml"))
-			names[n++] = mc_strdup(e->d_name);
-	}
-	if (d)
-		closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	size_t n = check_fixtures(BAD, true);
 	T_OK(n >= 10, "at least 10 bad fixtures (found %zu)", n);
-	for (size_t i = 0; i < n; i++) {
-		char *yaml = mc_asprintf("%s/%s", BAD, names[i]);
-		char *expect_path = mc_asprintf("%s/%.*s.expect", BAD, (int)(strlen(names[i]) - 5), names[i]);
-		char *want = slurp(expect_path);
-		size_t errors;
-		char *got = diagnose(yaml, &errors);
-
-		T_OK(errors > 0, "%s has errors", names[i]);
-		T_EQ_STR(got, want ? want : "(missing .expect)", "%s: diagnostics match %s verbatim", names[i],
-			 expect_path);
-		free(got);
-		free(want);
-		free(yaml);
-		free(expect_path);
-		free(names[i]);
-	}
 
 	/* Secrets never appear in diagnostics, even malformed ones. */
 	size_t errors;
@@ -167,11 +74,6 @@ int main(void)
 		free(bytes);
 	T_OK(!mc_hex_parse("0x123", &bytes, &len), "odd number of hex digits is refused");
 	T_OK(!mc_hex_parse("", &bytes, &len), "empty hex is refused");
-	if (tmp) {
-		char *cmd = mc_asprintf("rm -rf %s", tmp);
-		T_OK(system(cmd) == 0, "private copy removed");
-		free(cmd);
-		free(tmp);
-	}
+	leave_private_copy(tmp);
 	return t_done();
 }

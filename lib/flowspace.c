@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/* Boxes over selector fields, box difference, and first-match partitions (see flowspace.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "flowspace.h"
+#include "plan.h"
+#include "util.h"
+
+static mc_u128 family_max(int family)
+{
+	unsigned bits = mc_family_bits(family);
+	return bits == 128 ? ~(mc_u128)0 : (((mc_u128)1 << bits) - 1);
+}
+
+struct mc_box mc_box_all(int family)
+{
+	struct mc_box b = { .family = (uint8_t)family };
+
+	b.hi[MC_D_SRC] = b.hi[MC_D_DST] = family_max(family);
+	b.hi[MC_D_PROTO] = 255;
+	b.hi[MC_D_SPORT] = b.hi[MC_D_DPORT] = 65535;
+	return b;
+}
+
+static void prefix_bounds(const struct mc_addr *a, unsigned plen, int family, mc_u128 *lo, mc_u128 *hi)
+{
+	unsigned bits = mc_family_bits(family);
+	mc_u128 host = plen >= bits ? 0 : (plen == 0 ? family_max(family) : family_max(family) >> plen);
+
+	*lo = mc_addr_to_u128(a) & ~host;
+	*hi = *lo | host;
+}
+
+/* Our selectors' masks are prefix-shaped (mc_port_blocks), so each is one range. */
+static void mask_bounds(uint16_t value, uint16_t mask, mc_u128 *lo, mc_u128 *hi)
+{
+	*lo = value & mask;
+	*hi = (uint16_t)(*lo | (uint16_t)~mask);
+}
+
+struct mc_box mc_box_from_sel(const struct mc_sel *s)
+{
+	struct mc_box b = mc_box_all(s->family);
+
+	prefix_bounds(&s->saddr, s->plen_s, s->family, &b.lo[MC_D_SRC], &b.hi[MC_D_SRC]);
+	prefix_bounds(&s->daddr, s->plen_d, s->family, &b.lo[MC_D_DST], &b.hi[MC_D_DST]);
+	if (s->proto)
+		b.lo[MC_D_PROTO] = b.hi[MC_D_PROTO] = s->proto;
+	mask_bounds(s->sport, s->sport_mask, &b.lo[MC_D_SPORT], &b.hi[MC_D_SPORT]);
+	mask_bounds(s->dport, s->dport_mask, &b.lo[MC_D_DPORT], &b.hi[MC_D_DPORT]);
+	return b;
+}
+
+bool mc_box_intersect(const struct mc_box *a, const struct mc_box *b, struct mc_box *ret)
+{
+	if (a->family != b->family)
+		return false;
+	for (int d = 0; d < MC_NDIM; d++)
+		if (a->lo[d] > b->hi[d] || b->lo[d] > a->hi[d])
+			return false;
+	if (ret) {
+		ret->family = a->family;
+		for (int d = 0; d < MC_NDIM; d++) {
+			ret->lo[d] = a->lo[d] > b->lo[d] ? a->lo[d] : b->lo[d];
+			ret->hi[d] = a->hi[d] < b->hi[d] ? a->hi[d] : b->hi[d];
+		}
+	}
+	return true;
+}
+
+void mc_boxes_push(struct mc_boxes *s, const struct mc_box *b)
+{
+	*MC_PUSH(&s->b, &s->n, &s->cap) = *b;
+}
+
+void mc_boxes_free(struct mc_boxes *s)
+{
+	free(s->b);
+	*s = (struct mc_boxes){ 0 };
+}
+
+/* Peels off, dimension by dimension, the slabs of a below and above b; what is left of a
+ * after the last dimension is a ∩ b. */
+void mc_box_subtract(const struct mc_box *a, const struct mc_box *b, struct mc_boxes *out)
+{
+	struct mc_box rest = *a;
+
+	if (!mc_box_intersect(a, b, NULL)) {
+		mc_boxes_push(out, a);
+		return;
+	}
+	for (int d = 0; d < MC_NDIM; d++) {
+		if (rest.lo[d] < b->lo[d]) {
+			struct mc_box slab = rest;
+			slab.hi[d] = b->lo[d] - 1;
+			mc_boxes_push(out, &slab);
+			rest.lo[d] = b->lo[d];
+		}
+		if (rest.hi[d] > b->hi[d]) {
+			struct mc_box slab = rest;
+			slab.lo[d] = b->hi[d] + 1;
+			mc_boxes_push(out, &slab);
+			rest.hi[d] = b->hi[d];
+		}
+	}
+}
+
+static int icmp_proto(int family)
+{
+	return family == AF_INET ? MC_PROTO_ICMP : MC_PROTO_ICMPV6;
+}
+
+static bool proto_has_ports(unsigned p)
+{
+	return p == MC_PROTO_TCP || p == MC_PROTO_UDP || p == 33 || p == 132 || p == 136;
+}
+
+struct mc_box mc_box_reverse(const struct mc_box *a)
+{
+	struct mc_box r = *a;
+	bool icmp = a->lo[MC_D_PROTO] == a->hi[MC_D_PROTO] && a->lo[MC_D_PROTO] == (mc_u128)icmp_proto(a->family);
+
+	r.lo[MC_D_SRC] = a->lo[MC_D_DST];
+	r.hi[MC_D_SRC] = a->hi[MC_D_DST];
+	r.lo[MC_D_DST] = a->lo[MC_D_SRC];
+	r.hi[MC_D_DST] = a->hi[MC_D_SRC];
+	if (!icmp) {
+		r.lo[MC_D_SPORT] = a->lo[MC_D_DPORT];
+		r.hi[MC_D_SPORT] = a->hi[MC_D_DPORT];
+		r.lo[MC_D_DPORT] = a->lo[MC_D_SPORT];
+		r.hi[MC_D_DPORT] = a->hi[MC_D_SPORT];
+	}
+	return r;
+}
+
+static void push_clipped(const struct mc_box *a, unsigned plo, unsigned phi, unsigned flo, unsigned fhi,
+			 struct mc_boxes *out)
+{
+	struct mc_box want = mc_box_all(a->family), x;
+
+	want.lo[MC_D_PROTO] = plo;
+	want.hi[MC_D_PROTO] = phi;
+	want.lo[MC_D_SPORT] = want.lo[MC_D_DPORT] = flo;
+	want.hi[MC_D_SPORT] = want.hi[MC_D_DPORT] = fhi;
+	if (mc_box_intersect(a, &want, &x))
+		mc_boxes_push(out, &x);
+}
+
+void mc_box_realizable(const struct mc_box *a, struct mc_boxes *out)
+{
+	unsigned icmp = (unsigned)icmp_proto(a->family), next = 0;
+
+	for (unsigned p = 0; p <= 255; p++) {
+		bool ports = proto_has_ports(p);
+		if (!ports && p != icmp)
+			continue;
+		if (next < p)
+			push_clipped(a, next, p - 1, 0, 0, out); /* protocols without ports */
+		if (ports)
+			push_clipped(a, p, p, 1, 65535, out);
+		else
+			push_clipped(a, p, p, 0, 255, out); /* ICMP type and code */
+		next = p + 1;
+	}
+	if (next <= 255)
+		push_clipped(a, next, 255, 0, 0, out);
+}
+
+void mc_pieces_free(struct mc_pieces *p)
+{
+	free(p->p);
+	*p = (struct mc_pieces){ 0 };
+}
+
+static const struct mc_plan *g_sort_plan;
+
+static int cmp_prio(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	uint32_t px = g_sort_plan->pols[x].priority, py = g_sort_plan->pols[y].priority;
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+void mc_porder_build(const struct mc_plan *plan, struct mc_porder *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (int d = 0; d < 2; d++) {
+		ret->idx[d] = mc_calloc(plan->npols + 1, sizeof(size_t));
+		for (size_t i = 0; i < plan->npols; i++)
+			if ((int)plan->pols[i].dir == d)
+				ret->idx[d][ret->n[d]++] = i;
+		g_sort_plan = plan;
+		qsort(ret->idx[d], ret->n[d], sizeof(size_t), cmp_prio);
+		ret->box[d] = mc_calloc(ret->n[d] + 1, sizeof(struct mc_box));
+		for (size_t k = 0; k < ret->n[d]; k++)
+			ret->box[d][k] = mc_box_from_sel(&plan->pols[ret->idx[d][k]].sel);
+	}
+}
+
+void mc_porder_free(struct mc_porder *o)
+{
+	for (int d = 0; d < 2; d++) {
+		free(o->idx[d]);
+		free(o->box[d]);
+	}
+	memset(o, 0, sizeof(*o));
+}
+
+int mc_partition(const struct mc_plan *plan, const struct mc_porder *o, enum mc_dir dir,
+		 const struct mc_box *in, size_t nin, uint32_t below, size_t max_pieces,
+		 struct mc_pieces *ret)
+{
+	struct mc_boxes cur = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < nin; i++)
+		mc_boxes_push(&cur, &in[i]);
+	for (size_t k = 0; k < o->n[dir] && cur.n; k++) {
+		const struct mc_xpolicy *x = &plan->pols[o->idx[dir][k]];
+		const struct mc_box *pb = &o->box[dir][k];
+		size_t n0 = cur.n, dead = 0;
+
+		if (x->priority >= below)
+			break;
+		/* In place: most policies miss most of the residue, so nothing is copied for them.
+		 * What a policy takes is recorded and its box marked dead (family 0); the rest of
+		 * it is appended, past n0, and not tested against this policy again. */
+		for (size_t i = 0; i < n0; i++) {
+			struct mc_box hit, r;
+			if (!mc_box_intersect(&cur.b[i], pb, &hit))
+				continue;
+			*MC_PUSH(&ret->p, &ret->n, &ret->cap) = (struct mc_piece){ hit, x->rule };
+			r = cur.b[i];
+			cur.b[i].family = 0;
+			dead++;
+			mc_box_subtract(&r, pb, &cur);
+		}
+		if (dead) {
+			size_t w = 0;
+			for (size_t i = 0; i < cur.n; i++)
+				if (cur.b[i].family)
+					cur.b[w++] = cur.b[i];
+			cur.n = w;
+		}
+		if (cur.n > max_pieces) {
+			rc = -E2BIG;
+			break;
+		}
+	}
+	if (!rc)
+		for (size_t i = 0; i < cur.n; i++)
+			*MC_PUSH(&ret->p, &ret->n, &ret->cap) = (struct mc_piece){ cur.b[i], SIZE_MAX };
+	mc_boxes_free(&cur);
+	return rc;
+}
+
+/* ---- text ---- */
+
+static void addr_range_str(int family, mc_u128 lo, mc_u128 hi, struct mc_buf *out)
+{
+	char a[64], b[64];
+	struct mc_addr x, y;
+	mc_u128 size = hi - lo;
+
+	if (lo == 0 && hi == family_max(family)) {
+		mc_buf_puts(out, "any");
+		return;
+	}
+	mc_addr_from_u128(family, lo, &x);
+	mc_addr_str(&x, a, sizeof(a));
+	if (lo == hi) {
+		mc_buf_puts(out, a);
+		return;
+	}
+	if (((size + 1) & size) == 0 && (lo & size) == 0) {
+		unsigned plen = mc_family_bits(family);
+		for (mc_u128 s = size; s; s >>= 1)
+			plen--;
+		mc_buf_printf(out, "%s/%u", a, plen);
+		return;
+	}
+	mc_addr_from_u128(family, hi, &y);
+	mc_buf_printf(out, "%s-%s", a, mc_addr_str(&y, b, sizeof(b)));
+}
+
+static void field_str(mc_u128 lo, mc_u128 hi, unsigned full_lo, unsigned full_hi, struct mc_buf *out)
+{
+	if (lo <= full_lo && hi >= full_hi)
+		mc_buf_puts(out, "any");
+	else if (lo == hi)
+		mc_buf_printf(out, "%u", (unsigned)lo);
+	else
+		mc_buf_printf(out, "%u-%u", (unsigned)lo, (unsigned)hi);
+}
+
+void mc_box_str(const struct mc_box *b, struct mc_buf *out)
+{
+	bool one = b->lo[MC_D_PROTO] == b->hi[MC_D_PROTO];
+	unsigned p = (unsigned)b->lo[MC_D_PROTO];
+	bool icmp = one && p == (unsigned)icmp_proto(b->family);
+	bool ports = one && proto_has_ports(p);
+	char pb[16];
+
+	if (one)
+		mc_buf_printf(out, "%s ", mc_proto_str((int)p, pb, sizeof(pb)));
+	else if (b->lo[MC_D_PROTO] == 0 && b->hi[MC_D_PROTO] == 255)
+		mc_buf_printf(out, "%s ", b->family == AF_INET ? "ipv4" : "ipv6");
+	else
+		mc_buf_printf(out, "protocols %u-%u ", (unsigned)b->lo[MC_D_PROTO], (unsigned)b->hi[MC_D_PROTO]);
+	addr_range_str(b->family, b->lo[MC_D_SRC], b->hi[MC_D_SRC], out);
+	if (ports) {
+		mc_buf_puts(out, " port ");
+		field_str(b->lo[MC_D_SPORT], b->hi[MC_D_SPORT], 1, 65535, out);
+	}
+	mc_buf_puts(out, " -> ");
+	addr_range_str(b->family, b->lo[MC_D_DST], b->hi[MC_D_DST], out);
+	if (ports) {
+		mc_buf_puts(out, " port ");
+		field_str(b->lo[MC_D_DPORT], b->hi[MC_D_DPORT], 1, 65535, out);
+	} else if (icmp) {
+		mc_buf_puts(out, " type ");
+		field_str(b->lo[MC_D_SPORT], b->hi[MC_D_SPORT], 0, 255, out);
+		mc_buf_puts(out, " code ");
+		field_str(b->lo[MC_D_DPORT], b->hi[MC_D_DPORT], 0, 255, out);
+	}
+}
