@@ -260,3 +260,24 @@ size_t mc_port_blocks(unsigned lo, unsigned hi, struct mc_portmask *ret, size_t 
 	mc_blocks(lo, hi, 16, emit_port, &s);
 	return s.n;
 }
+
+void mc_range_str(const struct mc_range *r, char *buf, size_t len)
+{
+	struct mc_addr lo, hi;
+	char x[64], y[64];
+	mc_u128 size = r->hi - r->lo;
+
+	mc_addr_from_u128(r->family, r->lo, &lo);
+	mc_addr_from_u128(r->family, r->hi, &hi);
+	mc_addr_str(&lo, x, sizeof(x));
+	if (r->lo == r->hi) {
+		snprintf(buf, len, "%s", x);
+	} else if (((size + 1) & size) == 0 && (r->lo & size) == 0) {
+		unsigned plen = mc_family_bits(r->family); /* size + 1 is a power of two (or 2^128) */
+		for (mc_u128 v = size; v; v >>= 1)
+			plen--;
+		snprintf(buf, len, "%s/%u", x, plen);
+	} else {
+		snprintf(buf, len, "%s-%s", x, mc_addr_str(&hi, y, sizeof(y)));
+	}
+}

@@ -48,6 +48,8 @@ bool mc_addr_is_any(const struct mc_addr *a);
  * false and a static message in *ret_err.
  */
 bool mc_range_parse(const char *s, struct mc_range *ret, const char **ret_err);
+/* "fec0::1", "10.0.0.0/24" or "10.0.1.1-10.0.1.9"; buf of at least 96 bytes. */
+void mc_range_str(const struct mc_range *r, char *buf, size_t len);
 /* The whole address space of a family. */
 struct mc_range mc_range_all(int family);
 bool mc_range_is_host(const struct mc_range *r);

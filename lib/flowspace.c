@@ -264,29 +264,15 @@ int mc_partition(const struct mc_plan *plan, const struct mc_porder *o, enum mc_
 
 static void addr_range_str(int family, mc_u128 lo, mc_u128 hi, struct mc_buf *out)
 {
-	char a[64], b[64];
-	struct mc_addr x, y;
-	mc_u128 size = hi - lo;
+	struct mc_range r = { (uint8_t)family, lo, hi };
+	char text[112];
 
 	if (lo == 0 && hi == family_max(family)) {
 		mc_buf_puts(out, "any");
 		return;
 	}
-	mc_addr_from_u128(family, lo, &x);
-	mc_addr_str(&x, a, sizeof(a));
-	if (lo == hi) {
-		mc_buf_puts(out, a);
-		return;
-	}
-	if (((size + 1) & size) == 0 && (lo & size) == 0) {
-		unsigned plen = mc_family_bits(family);
-		for (mc_u128 s = size; s; s >>= 1)
-			plen--;
-		mc_buf_printf(out, "%s/%u", a, plen);
-		return;
-	}
-	mc_addr_from_u128(family, hi, &y);
-	mc_buf_printf(out, "%s-%s", a, mc_addr_str(&y, b, sizeof(b)));
+	mc_range_str(&r, text, sizeof(text));
+	mc_buf_puts(out, text);
 }
 
 static void field_str(mc_u128 lo, mc_u128 hi, unsigned full_lo, unsigned full_hi, struct mc_buf *out)

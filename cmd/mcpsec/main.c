@@ -17,8 +17,10 @@ static const struct {
 	const char *usage;
 } commands[] = {
 	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] SITE.yaml   compile, diff and install; commit" },
-	{ "check", check_main, "check [--plan] SITE.yaml                  validate only; never touches the kernel" },
+	{ "check", check_main, "check [--plan|--json] SITE.yaml           validate and lint; never touches the kernel" },
 	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
+	{ "mirror", mirror_main, "mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]  the peer's site.yaml" },
+	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
 	{ "enable", enable_main, "enable                                     install the committed configuration" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },

@@ -19,7 +19,7 @@
 #include "../../lib/validate.h"
 #include "t.h"
 
-static char *slurp(const char *path)
+static inline char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	struct mc_buf b = { 0 };
@@ -34,7 +34,7 @@ static char *slurp(const char *path)
 }
 
 /* What `mcpsec check` reports for a file (validation, compilation, lint), as text. */
-static char *diagnose(const char *path, size_t *ret_errors)
+static inline char *diagnose(const char *path, size_t *ret_errors)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_site *s = NULL;
@@ -58,7 +58,7 @@ static char *diagnose(const char *path, size_t *ret_errors)
 	return out.s ? out.s : mc_strdup("");
 }
 
-static int cmp_str(const void *a, const void *b)
+static inline int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -68,7 +68,7 @@ static int cmp_str(const void *a, const void *b)
  * fixture directory dir (same relative path, *.keys 0600) and of examples/, so that expected
  * diagnostics do not depend on the checkout's modes and the checkout is not modified.
  */
-static char *enter_private_copy(const char *dir)
+static inline char *enter_private_copy(const char *dir)
 {
 	char tmpl[] = "/tmp/mcpsec-test-fixtures-XXXXXX";
 	char *tmp = mkdtemp(tmpl);
@@ -84,7 +84,7 @@ static char *enter_private_copy(const char *dir)
 	return mc_strdup(tmp);
 }
 
-static void leave_private_copy(char *tmp)
+static inline void leave_private_copy(char *tmp)
 {
 	if (!tmp)
 		return;
@@ -96,7 +96,7 @@ static void leave_private_copy(char *tmp)
 
 /* Checks every dir/NAME.yaml against dir/NAME.expect; want_errors: fixtures must have errors
  * (or must not). Returns the number of fixtures. */
-static size_t check_fixtures(const char *dir, bool want_errors)
+static inline size_t check_fixtures(const char *dir, bool want_errors)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;

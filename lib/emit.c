@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* Writes site.yaml in the style of examples/: block mappings, flow mappings for ah/esp. */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "algo.h"
+#include "emit.h"
+#include "util.h"
+
+/* Plain scalars that YAML would read as something other than the same string. */
+static bool needs_quotes(const char *s)
+{
+	static const char *const words[] = { "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~" };
+
+	if (!*s || !isalpha((unsigned char)*s))
+		return true;
+	for (size_t i = 0; i < MC_ARRAY_SIZE(words); i++)
+		if (!strcasecmp(s, words[i]))
+			return true;
+	for (const char *c = s; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("_.-", *c))
+			return true;
+	return false;
+}
+
+static void scalar(struct mc_buf *out, const char *s)
+{
+	if (needs_quotes(s))
+		mc_buf_json_str(out, s); /* a JSON string is a valid YAML double-quoted scalar */
+	else
+		mc_buf_puts(out, s);
+}
+
+void mc_emit_header(const struct mc_site *s, const char *keys_text, struct mc_buf *out)
+{
+	mc_buf_printf(out, "ipsec:\n  enabled: %s\n  default: %s\n", s->enabled ? "true" : "false",
+		      mc_default_str(s->def));
+	if (keys_text) {
+		mc_buf_puts(out, "  keys: ");
+		scalar(out, keys_text);
+		mc_buf_puts(out, "\n");
+	}
+	mc_buf_puts(out, "policies:\n");
+}
+
+void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out)
+{
+	if (a->any) {
+		mc_buf_puts(out, "any");
+		return;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		char text[112];
+		mc_range_str(&a->r[i], text, sizeof(text));
+		mc_buf_printf(out, "%s%s", i ? ", " : "", text);
+	}
+}
+
+static void ports_str(const struct mc_portset *p, struct mc_buf *out)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (i)
+			mc_buf_puts(out, ", ");
+		if (p->r[i].lo == p->r[i].hi)
+			mc_buf_printf(out, "%u", p->r[i].lo);
+		else
+			mc_buf_printf(out, "%u-%u", p->r[i].lo, p->r[i].hi);
+	}
+}
+
+static void icmp_str(const struct mc_icmpspec *c, struct mc_buf *out)
+{
+	bool all_codes = c->code_lo == 0 && c->code_hi == 255;
+
+	if (c->type_lo != c->type_hi)
+		mc_buf_printf(out, "%u-%u", c->type_lo, c->type_hi);
+	else if (all_codes)
+		mc_buf_printf(out, "%u", c->type_lo);
+	else if (c->code_lo == c->code_hi)
+		mc_buf_printf(out, "%u/%u", c->type_lo, c->code_lo);
+	else
+		mc_buf_printf(out, "%u/%u-%u", c->type_lo, c->code_lo, c->code_hi);
+}
+
+void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_buf *out)
+{
+	char pb[16];
+
+	mc_buf_puts(out, "  - name: ");
+	scalar(out, p->name);
+	if (comment)
+		mc_buf_printf(out, "  # %s", comment);
+	mc_buf_printf(out, "\n    direction: %s\n", mc_dir_str(p->dir));
+	if (!p->local.any) {
+		mc_buf_puts(out, "    local: ");
+		mc_addrset_str(&p->local, out);
+		mc_buf_puts(out, "\n");
+	}
+	if (!p->remote.any) {
+		mc_buf_puts(out, "    remote: ");
+		mc_addrset_str(&p->remote, out);
+		mc_buf_puts(out, "\n");
+	}
+	if (p->proto != MC_PROTO_ANY)
+		mc_buf_printf(out, "    protocol: %s\n", mc_proto_str(p->proto, pb, sizeof(pb)));
+	if (!p->local_ports.any) {
+		mc_buf_puts(out, "    local-ports: \"");
+		ports_str(&p->local_ports, out);
+		mc_buf_puts(out, "\"\n");
+	}
+	if (!p->remote_ports.any) {
+		mc_buf_puts(out, "    remote-ports: \"");
+		ports_str(&p->remote_ports, out);
+		mc_buf_puts(out, "\"\n");
+	}
+	if (!p->icmp.any) {
+		mc_buf_puts(out, "    icmp: \"");
+		icmp_str(&p->icmp, out);
+		mc_buf_puts(out, "\"\n");
+	}
+	mc_buf_printf(out, "    action: %s\n", mc_action_str(p->action));
+	if (p->action != MC_PROTECT)
+		return;
+	mc_buf_printf(out, "    spi: %u\n    mode: transport\n", p->spi);
+	if (p->ipsec_proto == MC_PROTO_AH) {
+		mc_buf_printf(out, "    ah: { integrity: %s, key: ", p->integrity ? p->integrity->name : "?");
+		scalar(out, p->integrity_key ? p->integrity_key : "");
+		mc_buf_puts(out, " }\n");
+		return;
+	}
+	mc_buf_puts(out, "    esp:\n");
+	if (p->confidentiality) {
+		mc_buf_printf(out, "      confidentiality: %s\n      confidentiality-key: ", p->confidentiality->name);
+		scalar(out, p->confidentiality_key ? p->confidentiality_key : "");
+		mc_buf_puts(out, "\n");
+	}
+	if (p->integrity) {
+		mc_buf_printf(out, "      integrity: %s\n      integrity-key: ", p->integrity->name);
+		scalar(out, p->integrity_key ? p->integrity_key : "");
+		mc_buf_puts(out, "\n");
+	}
+}
