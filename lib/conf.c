@@ -237,68 +237,22 @@ static void add_port_item(struct ctx *c, yaml_node_t *at, const char *item, void
 	*MC_PUSH(&set->r, &set->n, &set->cap) = (struct mc_portrange){ (uint16_t)lo, (uint16_t)hi };
 }
 
-static int cmp_portrange(const void *a, const void *b)
-{
-	const struct mc_portrange *x = a, *y = b;
-	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : 0;
-}
-
 static void parse_portset(struct ctx *c, yaml_node_t *n, struct mc_portset *set)
 {
 	set->loc = loc_of(c, n);
 	for_each_item(c, n, "ports", add_port_item, set);
-	if (set->any) {
-		set->n = 0;
-		return;
-	}
-	if (!set->n)
-		return;
-	qsort(set->r, set->n, sizeof(*set->r), cmp_portrange);
-	size_t out = 0;
-	for (size_t i = 1; i < set->n; i++) {
-		if (set->r[i].lo <= (unsigned)set->r[out].hi + 1) {
-			if (set->r[i].hi > set->r[out].hi)
-				set->r[out].hi = set->r[i].hi;
-		} else {
-			set->r[++out] = set->r[i];
-		}
-	}
-	set->n = out + 1;
-	if (set->n == 1 && set->r[0].lo == 0 && set->r[0].hi == 65535)
-		set->any = true, set->n = 0;
+	mc_portset_merge(set);
 }
 
 static void parse_icmp(struct ctx *c, yaml_node_t *n, struct mc_icmpspec *ic)
 {
 	const char *s = scalar(c, n, "icmp");
-	unsigned tlo, thi, clo = 0, chi = 255;
-	char tmp[32];
-	char *slash;
+	struct mc_loc loc = loc_of(c, n);
 
-	ic->loc = loc_of(c, n);
-	if (!s)
-		return;
-	if (!strcasecmp(s, "any")) {
-		ic->any = true;
-		return;
-	}
-	if (strlen(s) >= sizeof(tmp))
-		goto bad;
-	strcpy(tmp, s);
-	if ((slash = strchr(tmp, '/'))) {
-		*slash = '\0';
-		uint32_t t;
-		if (!mc_parse_u32(tmp, 255, &t) || !mc_parse_range(slash + 1, 255, &clo, &chi))
-			goto bad;
-		tlo = thi = t;
-	} else if (!mc_parse_range(tmp, 255, &tlo, &thi)) {
-		goto bad;
-	}
-	*ic = (struct mc_icmpspec){ false, (uint8_t)tlo, (uint8_t)thi, (uint8_t)clo, (uint8_t)chi, ic->loc };
-	return;
-bad:
-	mc_err(c->ds, ic->loc,
-	       "bad icmp '%s': expected any, TYPE, TYPE-TYPE, TYPE/CODE or TYPE/CODE-CODE (0-255)", s);
+	ic->loc = loc;
+	if (s && !mc_icmp_parse(s, ic))
+		mc_err(c->ds, loc, "bad icmp '%s': expected any, TYPE, TYPE-TYPE, TYPE/CODE or TYPE/CODE-CODE (0-255)", s);
+	ic->loc = loc;
 }
 
 /* ---- PROTECT ---- */

@@ -114,3 +114,58 @@ bool mc_name_reserved(const char *name)
 {
 	return !strncasecmp(name, "BUILTIN-", 8) || !strncasecmp(name, "DEFAULT-", 8);
 }
+
+static int cmp_portrange(const void *a, const void *b)
+{
+	const struct mc_portrange *x = a, *y = b;
+	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : 0;
+}
+
+void mc_portset_merge(struct mc_portset *set)
+{
+	if (set->any) {
+		set->n = 0;
+		return;
+	}
+	if (!set->n)
+		return;
+	qsort(set->r, set->n, sizeof(*set->r), cmp_portrange);
+	size_t out = 0;
+	for (size_t i = 1; i < set->n; i++) {
+		if (set->r[i].lo <= (unsigned)set->r[out].hi + 1) {
+			if (set->r[i].hi > set->r[out].hi)
+				set->r[out].hi = set->r[i].hi;
+		} else {
+			set->r[++out] = set->r[i];
+		}
+	}
+	set->n = out + 1;
+	if (set->n == 1 && set->r[0].lo == 0 && set->r[0].hi == 65535)
+		set->any = true, set->n = 0;
+}
+
+bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret)
+{
+	unsigned tlo, thi, clo = 0, chi = 255;
+	char tmp[32];
+	char *slash;
+
+	if (!strcasecmp(s, "any")) {
+		*ret = (struct mc_icmpspec){ .any = true };
+		return true;
+	}
+	if (strlen(s) >= sizeof(tmp))
+		return false;
+	strcpy(tmp, s);
+	if ((slash = strchr(tmp, '/'))) {
+		uint32_t t;
+		*slash = '\0';
+		if (!mc_parse_u32(tmp, 255, &t) || !mc_parse_range(slash + 1, 255, &clo, &chi))
+			return false;
+		tlo = thi = t;
+	} else if (!mc_parse_range(tmp, 255, &tlo, &thi)) {
+		return false;
+	}
+	*ret = (struct mc_icmpspec){ false, (uint8_t)tlo, (uint8_t)thi, (uint8_t)clo, (uint8_t)chi, { 0 } };
+	return true;
+}

@@ -116,6 +116,11 @@ const char *mc_proto_str(int proto, char *buf, size_t len);
 /* Protocol name or number to its number; -1 when unknown. "any" is MC_PROTO_ANY. */
 int mc_proto_parse(const char *s);
 
+/* Sorts and merges a port set's ranges; 0-65535 becomes any. */
+void mc_portset_merge(struct mc_portset *set);
+/* "any" | TYPE | TYPE-TYPE | TYPE/CODE | TYPE/CODE-CODE; false when malformed (loc untouched). */
+bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret);
+
 /* Names mcpsec reserves for its built-in policies. */
 bool mc_name_reserved(const char *name);
 

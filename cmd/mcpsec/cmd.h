@@ -32,6 +32,7 @@ int status_main(int argc, char **argv);
 int test_main(int argc, char **argv);
 int mirror_main(int argc, char **argv);
 int check_peer_main(int argc, char **argv);
+int import_main(int argc, char **argv);
 
 /* Enters --netns, if any. Returns 0 or an exit code after printing why. */
 int enter_netns(void);

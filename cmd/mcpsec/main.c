@@ -21,6 +21,7 @@ static const struct {
 	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
 	{ "mirror", mirror_main, "mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]  the peer's site.yaml" },
 	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
+	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
 	{ "enable", enable_main, "enable                                     install the committed configuration" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },

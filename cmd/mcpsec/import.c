@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* mcpsec import: MCP policy listings → site.yaml on stdout (or --out FILE). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/diag.h"
+#include "../../lib/import.h"
+#include "../../lib/util.h"
+#include "cmd.h"
+
+#define IMPORT_USAGE "usage: mcpsec import POLICIES.txt [--keys FILE] [--default ipv6-only|bypass|deny|deny-all] [--out FILE]\n"
+
+static char *read_all(const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	struct mc_buf b = { 0 };
+	char chunk[4096];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
+		chunk[n] = '\0';
+		if (memchr(chunk, '\0', n)) {
+			errno = EINVAL; /* binary input */
+			mc_buf_free(&b);
+			if (f != stdin)
+				fclose(f);
+			return NULL;
+		}
+		mc_buf_puts(&b, chunk);
+	}
+	if (f != stdin)
+		fclose(f);
+	return b.s ? b.s : mc_strdup("");
+}
+
+int import_main(int argc, char **argv)
+{
+	struct mc_import_opts o = { NULL, MC_DEF_IPV6_ONLY };
+	const char *file = NULL, *out_path = NULL;
+	struct mc_diags ds = { 0 };
+	struct mc_buf out = { 0 };
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_flag(argv[i], "--keys") && i + 1 < argc) {
+			o.keys_text = argv[++i];
+		} else if (is_flag(argv[i], "--out") && i + 1 < argc) {
+			out_path = argv[++i];
+		} else if (is_flag(argv[i], "--default") && i + 1 < argc) {
+			const char *d = argv[++i];
+			bool ok = false;
+			for (int k = MC_DEF_IPV6_ONLY; k <= MC_DEF_DENY_ALL; k++)
+				if (!strcmp(d, mc_default_str((enum mc_default)k)))
+					o.def = (enum mc_default)k, ok = true;
+			if (!ok) {
+				fprintf(stderr, "mcpsec import: --default must be ipv6-only, bypass, deny or deny-all\n");
+				return EXIT_CONFIG;
+			}
+		} else if ((argv[i][0] == '-' && argv[i][1]) || file) {
+			fprintf(stderr, "mcpsec import: unexpected argument '%s'\n" IMPORT_USAGE, argv[i]);
+			return EXIT_CONFIG;
+		} else {
+			file = argv[i];
+		}
+	}
+	if (!file) {
+		fprintf(stderr, IMPORT_USAGE);
+		return EXIT_CONFIG;
+	}
+	char *text = read_all(file);
+	if (!text) {
+		fprintf(stderr, "mcpsec import: cannot read %s: %s\n", file, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	if (mc_import(strcmp(file, "-") ? file : "<stdin>", text, &o, &out, &ds) < 0) {
+		print_diags(&ds);
+		fprintf(stderr, "%s: %zu error%s; nothing written\n", file, ds.errors, ds.errors == 1 ? "" : "s");
+		rc = EXIT_CONFIG;
+	} else if (out_path) {
+		FILE *f = fopen(out_path, "w");
+		if (!f || fputs(mc_buf_str(&out), f) == EOF || fclose(f) != 0) {
+			fprintf(stderr, "mcpsec import: cannot write %s: %s\n", out_path, strerror(errno));
+			rc = EXIT_CONFIG;
+		}
+	} else {
+		fputs(mc_buf_str(&out), stdout);
+	}
+	free(text);
+	mc_buf_free(&out);
+	mc_diags_free(&ds);
+	return rc;
+}
