@@ -13,13 +13,13 @@ static bool needs_quotes(const char *s)
 {
 	static const char *const words[] = { "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~" };
 
-	if (!*s || !isalpha((unsigned char)*s))
-		return true;
+	if (!*s || !(isalpha((unsigned char)*s) || strchr("./_", *s)))
+		return true; /* digits first could read as a number */
 	for (size_t i = 0; i < MC_ARRAY_SIZE(words); i++)
 		if (!strcasecmp(s, words[i]))
 			return true;
 	for (const char *c = s; *c; c++)
-		if (!isalnum((unsigned char)*c) && !strchr("_.-", *c))
+		if (!isalnum((unsigned char)*c) && !strchr("_.-/", *c))
 			return true;
 	return false;
 }

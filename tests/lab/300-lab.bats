@@ -48,6 +48,28 @@ teardown() { basic_teardown; }
 	cap_text | grep -q "$B_ADDR > $A_ADDR: AH(spi=0x000007d2"
 }
 
+@test "lab: host A from the imported MCP listing, host B from mcpsec mirror of it: FTP is ESP, BNA is AH" {
+	imported="$(dirname "$SITE_A")/imported.yaml"
+	mirrored="$(dirname "$SITE_B")/mirrored.yaml"
+	"$MCPSEC" import "$ROOT/examples/mcp-listing/policies.txt" --out "$imported"
+	"$MCPSEC" mirror "$imported" --peer "$B_ADDR" --self "$A_ADDR" --out "$mirrored"
+	"$MCPSEC" check-peer "$imported" "$mirrored"
+	apply_both "$imported" "$mirrored"
+	capture_start
+	serve_b 21
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "ok" ]
+	[ "$(served 21)" = "got 1" ]
+	start_listener "$WORK/recv-b.out" in_b "$NET" raw-recv 49 20 1
+	[ "$(in_a "$NET" raw-send "$B_ADDR" 49)" = "ok" ]
+	[ "$(listener_result "$WORK/recv-b.out")" = "got 1" ]
+	capture_stop
+	cap_text >"$WORK/cap.txt"
+	grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00006001" "$WORK/cap.txt"
+	grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00006002" "$WORK/cap.txt"
+	grep -q "$A_ADDR > $B_ADDR: AH(spi=0x000007d1" "$WORK/cap.txt"
+	[ "$(cap_text 'tcp port 20 or tcp port 21' | wc -l)" -eq 0 ]
+}
+
 @test "lab: TCP to other ports bypasses IPsec: the marker is visible on the wire" {
 	apply_both
 	capture_start

@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# mirror, check-peer and import from the command line: output, exit codes, round trips.
+# (Their logic is unit-tested; the lab runs the imported and mirrored sites with real SAs.)
+load helpers
+
+A=fec0::2222:a00:bff:fe3a:100
+B=fec0::2222:a00:bff:fe3a:127
+
+@test "mirror writes host B's site.yaml; it passes check and agrees with host A" {
+	a=$(site_copy "$ROOT/examples/host-a/site.yaml")
+	run --separate-stderr "$MCPSEC" mirror "$a" --peer "$B" --self "$A"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	printf '%s\n' "$output" >"$(dirname "$a")/mirror.yaml"
+	[[ "$output" == *"- name: PROTECTFTPIN  # mirrors PROTECTFTPOUT"*"spi: 24577"* ]]
+	run "$MCPSEC" check "$(dirname "$a")/mirror.yaml"
+	[ "$status" -eq 0 ]
+	run "$MCPSEC" check-peer "$a" "$(dirname "$a")/mirror.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"($A) and "*"($B) agree on all traffic between them"* ]]
+}
+
+@test "mirror: PROTECT with local any needs --self; bad addresses and missing --peer are usage errors" {
+	a=$(site_copy "$ROOT/examples/host-a/site.yaml")
+	run "$MCPSEC" mirror "$a" --peer "$B"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"site.yaml:40:11: error: policy 'PROTECTFTPOUT' has local 'any'"*"give --self ADDR"* ]]
+	run "$MCPSEC" mirror "$a" --peer nowhere
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--peer needs an IPv4 or IPv6 address, not nowhere"* ]]
+	run "$MCPSEC" mirror "$a"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"usage: mcpsec mirror"* ]]
+}
+
+@test "mirror --out writes the file; policies not towards the peer are left out and counted" {
+	a=$(site_copy "$ROOT/examples/host-a/site.yaml")
+	"$MCPSEC" mirror "$a" --peer fec0::55 --self "$A" --out "$WORK/other.yaml"
+	grep -q "^# 4 policies not towards fec0::55 left out" "$WORK/other.yaml"
+	[ "$(grep -c '^  - name:' "$WORK/other.yaml")" -eq 4 ]
+	! grep -q PROTECT "$WORK/other.yaml"
+}
+
+@test "check-peer: the seed's hosts agree; a changed SPI and key name on B are reported, exit 1" {
+	a=$(site_copy "$ROOT/examples/host-a/site.yaml")
+	b=$(site_copy "$ROOT/examples/host-b/site.yaml")
+	run "$MCPSEC" check-peer "$a" "$b"
+	[ "$status" -eq 0 ]
+	sed -i 's/spi: 24578/spi: 24579/; 0,/confidentiality-key: DRSYSTEMKEY/s//confidentiality-key: PRODUCTIONKEY/' "$b"
+	run "$MCPSEC" check-peer "$a" "$b"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'PROTECTFTPOUT' (sending) and "*"'PROTECTFTPIN' (receiving) disagree on tcp $B port 20-21 -> $A port any: spi 24579 vs 24578"* ]]
+	[[ "$output" == *"spi 24579 vs 24578; confidentiality key 'PRODUCTIONKEY' vs 'DRSYSTEMKEY'"* ]]
+	[[ "$output" == *"1 mismatch between"* ]]
+}
+
+@test "check-peer never shows key bytes, even when values differ" {
+	a=$(site_copy "$ROOT/examples/host-a/site.yaml")
+	b=$(site_copy "$ROOT/examples/host-b/site.yaml")
+	sed -i 's/2d:70:72:6f:64"/2d:70:72:6f:65"/' "$(dirname "$b")/keys.yaml"
+	run "$MCPSEC" check-peer "$a" "$b"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"key 'PRODUCTIONKEY' has different values in the two key files"* ]]
+	for hex in 6d63707365632d746573742d70726f64 6d63707365632d746573742d70726f65 6d:63:70:73; do
+		[[ "$output" != *"$hex"* ]]
+	done
+}
+
+@test "check-peer asks for the addresses when PROTECT policies do not name one peer" {
+	run "$MCPSEC" check-peer "$ROOT/tests/unit/fixtures/lint/shadow.yaml" "$ROOT/tests/unit/fixtures/lint/shadow.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot tell the peer's address (it has no PROTECT policy to one host); give --addr-a ADDR"* ]]
+	run "$MCPSEC" check-peer "$ROOT/tests/unit/fixtures/lint/shadow.yaml" "$ROOT/tests/unit/fixtures/lint/shadow.yaml" \
+		--addr-a fec0::1 --addr-b fec0::2
+	[ "$status" -eq 0 ]
+}
+
+@test "import: the seed's example listing becomes a site that check accepts; stdin works too" {
+	d=$(dirname "$(site_copy "$ROOT/examples/host-a/site.yaml")")
+	run --separate-stderr "$MCPSEC" import "$ROOT/examples/mcp-listing/policies.txt"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$d/imported.yaml"
+	[ "$(grep -c '^  - name:' "$d/imported.yaml")" -eq 8 ]
+	run "$MCPSEC" check "$d/imported.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok (8 policies"* ]]
+	"$MCPSEC" import - --keys /etc/mcpsec/keys.yaml --default deny <"$ROOT/examples/mcp-listing/policies.txt" >"$WORK/stdin.yaml"
+	grep -q '^  keys: /etc/mcpsec/keys.yaml$' "$WORK/stdin.yaml"
+	grep -q '^  default: deny$' "$WORK/stdin.yaml"
+}
+
+@test "import: errors carry line and column, all in one run, exit 1 and nothing on stdout" {
+	run --separate-stderr "$MCPSEC" import "$ROOT/tests/unit/fixtures/import/bad.txt"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[ "$(grep -cE '^[^:]+bad\.txt:[0-9]+:[0-9]+: error: ' <<<"$stderr")" -eq 19 ]
+	[[ "$stderr" == *"bad.txt:5:1: error: unknown field 'Colour'"* ]]
+	[[ "$stderr" == *"19 errors; nothing written"* ]]
+}
