@@ -131,6 +131,53 @@ static bool is_any(const char *s)
 
 /* ---- values ---- */
 
+/* Calls fn for each comma-separated item of text, trimmed. */
+static void for_each_item(struct importer *im, const struct value *v, void *arg,
+			  void (*fn)(struct importer *im, const struct value *v, char *item, void *arg))
+{
+	char *copy = mc_strdup(v->text), *save = NULL;
+
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*item))
+			item++;
+		for (char *e = item + strlen(item); e > item && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		fn(im, v, item, arg);
+	}
+	free(copy);
+}
+
+static void add_addr(struct importer *im, const struct value *v, char *item, void *arg)
+{
+	struct mc_addrset *set = arg;
+	char buf[128];
+	size_t w = 0;
+	struct mc_range r;
+	const char *err;
+
+	for (const char *c = item; *c && w + 1 < sizeof(buf); c++)
+		if (!isspace((unsigned char)*c)) /* "A - B" */
+			buf[w++] = *c;
+	buf[w] = '\0';
+	if (!mc_range_parse(buf, &r, &err))
+		mc_err(im->ds, v->loc, "address '%s': %s", buf, err);
+	else
+		*MC_PUSH(&set->r, &set->n, &set->cap) = r;
+}
+
+static void add_port(struct importer *im, const struct value *v, char *item, void *arg)
+{
+	struct mc_portset *set = arg;
+	unsigned lo, hi;
+
+	if (is_any(item))
+		set->any = true;
+	else if (!mc_parse_range(item, 65535, &lo, &hi))
+		mc_err(im->ds, v->loc, "port '%s': expected ANY, N, N-M or a list of these", item);
+	else
+		*MC_PUSH(&set->r, &set->n, &set->cap) = (struct mc_portrange){ (uint16_t)lo, (uint16_t)hi };
+}
+
 /* "ADDR", "ADDR/LEN", "ADDR - ADDR", several separated by commas. */
 static void conv_addrs(struct importer *im, const struct value *v, struct mc_addrset *set)
 {
@@ -140,22 +187,7 @@ static void conv_addrs(struct importer *im, const struct value *v, struct mc_add
 		set->any = true;
 		return;
 	}
-	char *copy = mc_strdup(v->text), *save = NULL;
-	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		char buf[128];
-		size_t w = 0;
-		struct mc_range r;
-		const char *err;
-		for (const char *c = item; *c && w + 1 < sizeof(buf); c++)
-			if (!isspace((unsigned char)*c))
-				buf[w++] = *c;
-		buf[w] = '\0';
-		if (!mc_range_parse(buf, &r, &err))
-			mc_err(im->ds, v->loc, "address '%s': %s", buf, err);
-		else
-			*MC_PUSH(&set->r, &set->n, &set->cap) = r;
-	}
-	free(copy);
+	for_each_item(im, v, set, add_addr);
 	set->n = mc_ranges_merge(set->r, set->n);
 }
 
@@ -168,21 +200,7 @@ static void conv_ports(struct importer *im, const struct value *v, struct mc_por
 		set->any = true;
 		return;
 	}
-	char *copy = mc_strdup(v->text), *save = NULL;
-	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		unsigned lo, hi;
-		while (isspace((unsigned char)*item))
-			item++;
-		for (char *e = item + strlen(item); e > item && isspace((unsigned char)e[-1]);)
-			*--e = '\0';
-		if (is_any(item))
-			set->any = true;
-		else if (!mc_parse_range(item, 65535, &lo, &hi))
-			mc_err(im->ds, v->loc, "port '%s': expected ANY, N, N-M or a list of these", item);
-		else
-			*MC_PUSH(&set->r, &set->n, &set->cap) = (struct mc_portrange){ (uint16_t)lo, (uint16_t)hi };
-	}
-	free(copy);
+	for_each_item(im, v, set, add_port);
 	mc_portset_merge(set);
 }
 

@@ -56,6 +56,10 @@ int route_src_cb(void *ctx, const struct mc_addr *remote, struct mc_addr *ret);
 int sync_kernel(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies, bool dry_run,
 		bool ip_cmds, const struct mc_state *st, size_t *ret_changes);
 
+/* Writes b to path, or to stdout when path is NULL; prints why on failure. Returns an exit code. */
+struct mc_buf;
+int write_output(const char *cmd, const char *path, const struct mc_buf *b);
+
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);
 

@@ -231,3 +231,19 @@ out:
 	mc_diags_free(&ds);
 	return rc;
 }
+
+int write_output(const char *cmd, const char *path, const struct mc_buf *b)
+{
+	FILE *f;
+
+	if (!path) {
+		fputs(mc_buf_str(b), stdout);
+		return fflush(stdout) == 0 ? 0 : EXIT_CONFIG;
+	}
+	f = fopen(path, "w");
+	if (!f || fputs(mc_buf_str(b), f) == EOF || fclose(f) != 0) {
+		fprintf(stderr, "mcpsec %s: cannot write %s: %s\n", cmd, path, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	return 0;
+}

@@ -80,14 +80,8 @@ int import_main(int argc, char **argv)
 		print_diags(&ds);
 		fprintf(stderr, "%s: %zu error%s; nothing written\n", file, ds.errors, ds.errors == 1 ? "" : "s");
 		rc = EXIT_CONFIG;
-	} else if (out_path) {
-		FILE *f = fopen(out_path, "w");
-		if (!f || fputs(mc_buf_str(&out), f) == EOF || fclose(f) != 0) {
-			fprintf(stderr, "mcpsec import: cannot write %s: %s\n", out_path, strerror(errno));
-			rc = EXIT_CONFIG;
-		}
 	} else {
-		fputs(mc_buf_str(&out), stdout);
+		rc = write_output("import", out_path, &out);
 	}
 	free(text);
 	mc_buf_free(&out);

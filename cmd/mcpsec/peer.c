@@ -64,14 +64,8 @@ int mirror_main(int argc, char **argv)
 	if (!s || mc_mirror(s, &o, &out, &ds) < 0) {
 		print_diags(&ds);
 		rc = EXIT_CONFIG;
-	} else if (out_path) {
-		FILE *f = fopen(out_path, "w");
-		if (!f || fputs(mc_buf_str(&out), f) == EOF || fclose(f) != 0) {
-			fprintf(stderr, "mcpsec mirror: cannot write %s: %s\n", out_path, strerror(errno));
-			rc = EXIT_CONFIG;
-		}
 	} else {
-		fputs(mc_buf_str(&out), stdout);
+		rc = write_output("mirror", out_path, &out);
 	}
 	mc_buf_free(&out);
 	mc_site_free(s);

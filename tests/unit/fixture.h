@@ -13,6 +13,7 @@
 #include "../../lib/compile.h"
 #include "../../lib/conf.h"
 #include "../../lib/diag.h"
+#include "../../lib/eval.h"
 #include "../../lib/lint.h"
 #include "../../lib/plan.h"
 #include "../../lib/util.h"
@@ -129,6 +130,25 @@ static inline size_t check_fixtures(const char *dir, bool want_errors)
 		free(names[i]);
 	}
 	return n;
+}
+
+/* Two evaluations give the same sub-ranges, results and first matches; map (may be NULL)
+ * renames b's policy names first. */
+static inline bool same_results(const struct mc_results *a, const struct mc_results *b,
+				const char *(*map)(const char *))
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const char *fa = a->r[i].first ? a->r[i].first : "", *fb = b->r[i].first ? b->r[i].first : "";
+		if (map && b->r[i].first)
+			fb = map(fb);
+		if (a->r[i].result != b->r[i].result || a->r[i].remote_lo != b->r[i].remote_lo ||
+		    a->r[i].remote_hi != b->r[i].remote_hi || a->r[i].local_lo != b->r[i].local_lo ||
+		    a->r[i].local_hi != b->r[i].local_hi || strcmp(fa, fb))
+			return false;
+	}
+	return true;
 }
 
 #endif

@@ -8,8 +8,13 @@
 #include <string.h>
 
 #include "../../lib/addr.h"
+#include "../../lib/compile.h"
+#include "../../lib/conf.h"
+#include "../../lib/diag.h"
 #include "../../lib/eval.h"
 #include "../../lib/model.h"
+#include "../../lib/plan.h"
+#include "../../lib/validate.h"
 
 static unsigned seed = 7;
 static unsigned rnd(unsigned n)
@@ -73,6 +78,23 @@ static void write_site(const char *path, int npol)
 		fprintf(f, "    action: %s\n", rnd(2) ? "bypass" : "discard");
 	}
 	fclose(f);
+}
+
+/* Writes a random site of npol policies to path, then loads, validates and compiles it. False
+ * when it does not compile (some random lists repeat an SPI...); nothing is left to free then. */
+static bool random_site(const char *path, int npol, struct mc_diags *ds, struct mc_site **s, struct mc_plan *plan)
+{
+	struct mc_conf_opts o = { NULL, false };
+
+	write_site(path, npol);
+	*s = NULL;
+	memset(ds, 0, sizeof(*ds));
+	if (mc_conf_load(path, &o, ds, s) < 0 || mc_site_validate(*s, ds) < 0 || mc_compile(*s, NULL, ds, plan) < 0) {
+		mc_diags_free(ds);
+		mc_site_free(*s);
+		return false;
+	}
+	return true;
 }
 
 #endif

@@ -27,17 +27,11 @@ int main(void)
 	T_OK(fd >= 0, "temporary site file");
 	close(fd);
 	for (int round = 0; round < 60; round++) {
-		write_site(path, 2 + (int)rnd(12));
-		struct mc_diags ds = { 0 };
-		struct mc_site *s = NULL;
-		struct mc_conf_opts o = { NULL, false };
+		struct mc_diags ds;
+		struct mc_site *s;
 		struct mc_plan plan;
-		if (mc_conf_load(path, &o, &ds, &s) < 0 || mc_site_validate(s, &ds) < 0 ||
-		    mc_compile(s, NULL, &ds, &plan) < 0) {
-			mc_diags_free(&ds);
-			mc_site_free(s);
+		if (!random_site(path, 2 + (int)rnd(12), &ds, &s, &plan))
 			continue;
-		}
 		sites++;
 		for (int k = 0; k < 10; k++) {
 			struct mc_query q = { 0 };

@@ -107,18 +107,12 @@ static void test_partition(void)
 
 	close(fd);
 	for (int round = 0; round < 14; round++) {
-		write_site(path, 2 + (int)rnd(12));
-		struct mc_diags ds = { 0 };
-		struct mc_site *s = NULL;
-		struct mc_conf_opts o = { NULL, false };
+		struct mc_diags ds;
+		struct mc_site *s;
 		struct mc_plan plan;
 		struct mc_porder order;
-		if (mc_conf_load(path, &o, &ds, &s) < 0 || mc_site_validate(s, &ds) < 0 ||
-		    mc_compile(s, NULL, &ds, &plan) < 0) {
-			mc_diags_free(&ds);
-			mc_site_free(s);
+		if (!random_site(path, 2 + (int)rnd(12), &ds, &s, &plan))
 			continue;
-		}
 		sites++;
 		mc_porder_build(&plan, &order);
 		for (int q = 0; q < 4; q++) {

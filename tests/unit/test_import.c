@@ -106,12 +106,7 @@ int main(void)
 					}
 					mc_eval(&pa, &q, &ra);
 					mc_eval(&pm, &q, &rm);
-					bool same = ra.n == rm.n;
-					for (size_t i = 0; same && i < ra.n; i++)
-						same = ra.r[i].result == rm.r[i].result && ra.r[i].remote_lo == rm.r[i].remote_lo &&
-						       ra.r[i].remote_hi == rm.r[i].remote_hi &&
-						       !strcmp(ra.r[i].first ? ra.r[i].first : "",
-							       rm.r[i].first ? host_a_name(rm.r[i].first) : "");
+					bool same = same_results(&ra, &rm, host_a_name);
 					ranges++;
 					differ += !same;
 					mc_results_free(&ra);

@@ -46,17 +46,11 @@ static void test_shadow_differential(void)
 
 	close(fd);
 	for (int round = 0; round < 40; round++) {
-		write_site(path, 3 + (int)rnd(12));
-		struct mc_diags ds = { 0 };
-		struct mc_site *s = NULL;
-		struct mc_conf_opts o = { NULL, false };
+		struct mc_diags ds;
+		struct mc_site *s;
 		struct mc_plan plan;
-		if (mc_conf_load(path, &o, &ds, &s) < 0 || mc_site_validate(s, &ds) < 0 ||
-		    mc_compile(s, NULL, &ds, &plan) < 0) {
-			mc_diags_free(&ds);
-			mc_site_free(s);
+		if (!random_site(path, 3 + (int)rnd(12), &ds, &s, &plan))
 			continue;
-		}
 		sites++;
 		mc_lint(s, &plan, &ds);
 		bool *first = mc_calloc(s->npol + 1, sizeof(bool));

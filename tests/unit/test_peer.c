@@ -112,11 +112,7 @@ int main(void)
 				mc_eval(&b.plan, &q, &rb);
 				mc_eval(&m.plan, &q, &rm);
 				flows++;
-				bool same = rb.n == rm.n;
-				for (size_t i = 0; same && i < rb.n; i++)
-					same = rb.r[i].result == rm.r[i].result && rb.r[i].remote_lo == rm.r[i].remote_lo &&
-					       rb.r[i].remote_hi == rm.r[i].remote_hi &&
-					       !strcmp(rb.r[i].first ? rb.r[i].first : "", rm.r[i].first ? rm.r[i].first : "");
+				bool same = same_results(&rb, &rm, NULL);
 				differ += !same;
 				mc_results_free(&rb);
 				mc_results_free(&rm);
