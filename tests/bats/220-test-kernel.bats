@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
 # mcpsec test --kernel, and a differential test: for random ordered policy lists and random
-# flows, the kernel's own decision (EPERM or not), `test --kernel` and `test site.yaml` agree.
+# flows both ways, the kernel's own decision (EPERM out; XfrmInPolBlock or delivery in),
+# `test --kernel` and `test site.yaml` agree.
 load helpers
+
+udp6_noports() { ip netns exec "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6; }
 
 @test "test --kernel answers from the installed policies, by name" {
 	one_ns
@@ -27,7 +30,7 @@ remotes = ["fec0::2222:a00:bff:fe3a:127", "fec0::2222:a00:bff:fe3a:0/120", "any"
 out = "ipsec:\n  default: ipv6-only\npolicies:\n"
 for i in range(r.randint(4, 9)):
     proto = r.choice(["udp", "tcp", "any"])
-    out += f"  - name: P{i}\n    direction: {r.choice(['out', 'out', 'in'])}\n    protocol: {proto}\n"
+    out += f"  - name: P{i}\n    direction: {r.choice(['out', 'in'])}\n    protocol: {proto}\n"
     out += f"    remote: {r.choice(remotes)}\n"
     if proto != "any" and r.random() < 0.7:
         a = r.randint(1000, 1060); out += f"    remote-ports: {a}-{a + r.randint(0, 20)}\n"
@@ -39,21 +42,38 @@ if r.random() < 0.5:
 open(path, "w").write(out)
 PY
 		mc_a apply "$f" >/dev/null 2>&1
-		for flow in $(seq 12); do
+		for flow in $(seq 16); do
 			rport=$((1000 + (RANDOM % 80)))
 			lport=$((2000 + (RANDOM % 40)))
-			args=(--ulp udp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --local-port "$lport" --remote-port "$rport" --json)
+			dir=$([ $((RANDOM % 2)) -eq 0 ] && echo out || echo in)
+			args=(--ulp udp --dir "$dir" --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --local-port "$lport" --remote-port "$rport" --json)
 			site=$("$MCPSEC" test "$f" "${args[@]}" | jq -r '.results[0].result + " " + (.results[0].first_match // "-")')
 			kern=$(mc_a test --kernel "${args[@]}" | jq -r '.results[0].result + " " + (.results[0].first_match // "-")')
-			seen=$(in_a "$NET" udp-send "$B_ADDR" "$rport" "$lport")
-			observed=$([ "$seen" = EPERM ] && echo DISCARD || echo BYPASS)
-			echo "# round $round udp $lport -> $rport: site '$site' kernel '$kern' observed $observed ($seen)"
+			if [ "$dir" = out ]; then
+				seen=$(in_a "$NET" udp-send "$B_ADDR" "$rport" "$lport")
+				observed=$([ "$seen" = EPERM ] && echo DISCARD || echo BYPASS)
+			else
+				# B (no policies) sends 3 datagrams from rport to A's lport, where nothing
+				# listens: A either blocks them by policy (XfrmInPolBlock) or passes the
+				# policy check and counts them as sent to no port (Udp6NoPorts).
+				blocked=$(xfrm_stat "$NS_A" XfrmInPolBlock)
+				noport=$(udp6_noports "$NS_A")
+				seen=$(in_b "$NET" udp-send "$A_ADDR" "$lport" "$rport")
+				observed=
+				for _ in $(seq 40); do
+					if [ "$(xfrm_stat "$NS_A" XfrmInPolBlock)" -ge $((blocked + 3)) ]; then observed=DISCARD; break; fi
+					if [ "$(udp6_noports "$NS_A")" -ge $((noport + 3)) ]; then observed=BYPASS; break; fi
+					sleep 0.05
+				done
+			fi
+			echo "# round $round udp $dir local $lport remote $rport: site '$site' kernel '$kern' observed $observed ($seen)"
 			[ "$site" = "$kern" ]
 			[ "${site%% *}" = "$observed" ]
-			echo "$observed" >>"$WORK/observed"
+			echo "$dir $observed" >>"$WORK/observed"
 		done
 	done
 	# The lists and flows must have exercised both outcomes, or nothing was compared.
-	grep -q DISCARD "$WORK/observed"
-	grep -q BYPASS "$WORK/observed"
+	for want in "out DISCARD" "out BYPASS" "in DISCARD" "in BYPASS"; do
+		grep -qx "$want" "$WORK/observed"
+	done
 }
