@@ -3,11 +3,12 @@
 
 1. The keys each YAML mapping accepts in lib/conf.c equal the schema's properties.
 2. Every example and good fixture validates against the schema (and the C parser accepts it:
-   checked by the bats caller with `mcpsec check`).
+   checked by the bats caller with `mcpsec check`), and so does what `mcpsec import` and
+   `mcpsec mirror` write.
 3. Bad fixtures whose errors are shape errors fail the schema too.
 Prints TAP.
 """
-import json, re, sys, glob, yaml, jsonschema
+import json, os, re, subprocess, sys, glob, yaml, jsonschema
 
 root = sys.argv[1] if len(sys.argv) > 1 else "."
 site = json.load(open(f"{root}/schema/site.schema.json"))
@@ -49,6 +50,21 @@ for f in sorted(glob.glob(f"{root}/examples/*/site.yaml")) + sorted(glob.glob(f"
 for f in sorted(glob.glob(f"{root}/examples/*/keys.yaml")):
     errs = list(jsonschema.Draft7Validator(keys).iter_errors(yaml.safe_load(open(f))))
     ok(not errs, f"{f[len(root)+1:]} validates against keys.schema.json")
+
+# What mcpsec itself writes must be valid input too.
+binary = next((b for b in (f"{root}/build/san/mcpsec", f"{root}/mcpsec") if os.access(b, os.X_OK)), None)
+ok(binary is not None, "an mcpsec binary is built (build/san/mcpsec or ./mcpsec)")
+if binary:
+    written = {
+        "import of examples/mcp-listing/policies.txt": [binary, "import", f"{root}/examples/mcp-listing/policies.txt"],
+        "import of tests/unit/fixtures/import/variants.txt": [binary, "import", f"{root}/tests/unit/fixtures/import/variants.txt"],
+        "mirror of examples/host-a": [binary, "mirror", f"{root}/examples/host-a/site.yaml", "--peer",
+                                      "fec0::2222:a00:bff:fe3a:127", "--self", "fec0::2222:a00:bff:fe3a:100"],
+    }
+    for what, cmd in written.items():
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        errs = list(jsonschema.Draft7Validator(site).iter_errors(yaml.safe_load(r.stdout))) if r.returncode == 0 else ["exit %d" % r.returncode]
+        ok(not errs, f"{what} validates against site.schema.json" + ("" if not errs else f": {errs[0]}"))
 
 # Shape errors the C parser reports must be schema errors too.
 for name in ["keys-structure", "ports-icmp", "protect", "nokeyfile", "policies-not-list"]:
