@@ -3,6 +3,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/sbin
 MANDIR = $(PREFIX)/share/man
+UNITDIR ?= /lib/systemd/system
 BUILD ?= build
 
 CC ?= cc
@@ -19,18 +20,24 @@ SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 LIB_SRC = $(wildcard lib/*.c)
 CMD_SRC = $(wildcard cmd/mcpsec/*.c)
+DAEMON_SRC = $(wildcard cmd/mcpsecd/*.c) cmd/mcpsec/common.c
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/%.o)
 SLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 SCMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/san/%.o)
+DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+SDAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 .PHONY: all check unit bats lab clean install deps check-headers bench
-all: mcpsec
+all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+mcpsecd: $(LIB_OBJ) $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/%.o: %.c
@@ -45,6 +52,9 @@ $(BUILD)/san/%.o: %.c
 $(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ)
 	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/san/mcpsecd: $(SLIB_OBJ) $(SDAEMON_OBJ)
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS)
@@ -55,15 +65,15 @@ deps:
 unit: $(UNIT_BIN)
 	@tests/run-suites unit $(UNIT_BIN)
 
-bats: $(BUILD)/san/mcpsec mcpsec
+bats: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 	@tests/run-suites bats
 
 # Two hosts with real SAs: in the lab VM when this kernel has no ESP/AH.
-lab: $(BUILD)/san/mcpsec mcpsec
+lab: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 	@tests/run-suites lab
 
 # Every suite, then one summary line: "N passed, N failed, N skipped".
-check: mcpsec $(BUILD)/san/mcpsec $(UNIT_BIN)
+check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN)
 	@tests/run-suites all $(UNIT_BIN)
 
 check-headers:
@@ -72,12 +82,16 @@ check-headers:
 bench: mcpsec
 	bench/apply-10k.sh
 
-install: mcpsec
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+install: mcpsec mcpsecd
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 mcpsec $(DESTDIR)$(BINDIR)/mcpsec
+	install -m 0755 mcpsecd $(DESTDIR)$(BINDIR)/mcpsecd
 	install -m 0644 doc/mcpsec.8 $(DESTDIR)$(MANDIR)/man8/mcpsec.8
+	install -m 0644 doc/mcpsecd.8 $(DESTDIR)$(MANDIR)/man8/mcpsecd.8
+	sed 's|@BINDIR@|$(BINDIR)|g' systemd/mcpsecd.service >$(DESTDIR)$(UNITDIR)/mcpsecd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mcpsecd.service
 
 clean:
-	rm -rf $(BUILD) mcpsec
+	rm -rf $(BUILD) mcpsec mcpsecd
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(SLIB_OBJ:.o=.d) $(SCMD_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(SLIB_OBJ:.o=.d) $(SCMD_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(SDAEMON_OBJ:.o=.d)

@@ -239,8 +239,16 @@ int mc_nl_dump(struct mc_nl *nl, struct mc_kstate *ret)
 	}
 	for (struct nl_object *o = nl_cache_get_first(sp_cache); o; o = nl_cache_get_next(o))
 		kpolicy_from_nl((struct xfrmnl_sp *)o, MC_PUSH(&ret->pols, &ret->npols, &ret->cappols));
-	for (struct nl_object *o = nl_cache_get_first(sa_cache); o; o = nl_cache_get_next(o))
-		ksa_from_nl((struct xfrmnl_sa *)o, MC_PUSH(&ret->sas, &ret->nsas, &ret->capsas));
+	for (struct nl_object *o = nl_cache_get_first(sa_cache); o; o = nl_cache_get_next(o)) {
+		struct mc_ksa *k = MC_PUSH(&ret->sas, &ret->nsas, &ret->capsas);
+		ksa_from_nl((struct xfrmnl_sa *)o, k);
+		/* A larval state an ACQUIRE left behind (no algorithm at all) is no SA: it expires
+		 * by itself (net.core.xfrm_acq_expires) and must not look like drift. */
+		if (!k->auth_name[0] && !k->enc_name[0]) {
+			mc_wipe(k, sizeof(*k));
+			ret->nsas--;
+		}
+	}
 	nl_cache_free(sp_cache);
 	nl_cache_free(sa_cache);
 	return 0;
@@ -679,4 +687,226 @@ int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret)
 	*ret = v;
 	*nret = n;
 	return 0;
+}
+
+/* ---- events (the daemon's multicast socket) ---- */
+
+struct mc_nlmon {
+	int fd;
+	struct nl_sock *sk;
+};
+
+uint32_t mc_nl_portid(const struct mc_nl *nl)
+{
+	return nl_socket_get_local_port(nl->xfrm);
+}
+
+int mc_nl_monitor_open(int rcvbuf, struct mc_nlmon **ret)
+{
+	struct mc_nlmon *m = mc_calloc(1, sizeof(*m));
+	int r;
+
+	if (!(m->sk = nl_socket_alloc())) {
+		free(m);
+		return -ENOMEM;
+	}
+	nl_socket_disable_seq_check(m->sk);
+	if ((r = nl_connect(m->sk, NETLINK_XFRM)) < 0 ||
+	    (r = nl_socket_add_memberships(m->sk, XFRMNLGRP_ACQUIRE, XFRMNLGRP_EXPIRE, XFRMNLGRP_SA,
+					   XFRMNLGRP_POLICY, 0)) < 0 ||
+	    (r = nl_socket_set_nonblocking(m->sk)) < 0) {
+		nl_socket_free(m->sk);
+		free(m);
+		return nlerr(r);
+	}
+	m->fd = nl_socket_get_fd(m->sk);
+	/* FORCE: root may exceed net.core.rmem_max; a burst of events must fit or we resync. */
+	if (setsockopt(m->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	*ret = m;
+	return 0;
+}
+
+int mc_nl_monitor_fd(const struct mc_nlmon *m)
+{
+	return m->fd;
+}
+
+void mc_nl_monitor_close(struct mc_nlmon *m)
+{
+	if (!m)
+		return;
+	nl_socket_free(m->sk);
+	free(m);
+}
+
+static void addr_from_uapi(const xfrm_address_t *a, int family, struct mc_addr *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->family = (uint8_t)family;
+	memcpy(ret->a, a, family == AF_INET ? 4 : 16);
+}
+
+static void sel_from_uapi(const struct xfrm_selector *k, struct mc_sel *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->family = (uint8_t)k->family;
+	addr_from_uapi(&k->saddr, k->family, &s->saddr);
+	addr_from_uapi(&k->daddr, k->family, &s->daddr);
+	s->plen_s = k->prefixlen_s;
+	s->plen_d = k->prefixlen_d;
+	s->proto = k->proto;
+	s->sport = ntohs(k->sport);
+	s->sport_mask = ntohs(k->sport_mask);
+	s->dport = ntohs(k->dport);
+	s->dport_mask = ntohs(k->dport_mask);
+}
+
+static void ev_policy(const struct xfrm_userpolicy_info *p, struct mc_event *ev)
+{
+	sel_from_uapi(&p->sel, &ev->sel);
+	ev->priority = p->priority;
+	ev->index = p->index;
+	ev->dir = p->dir == XFRM_POLICY_IN ? MC_DIR_IN : MC_DIR_OUT;
+	ev->family = p->sel.family;
+}
+
+static void ev_sa(const struct xfrm_usersa_info *s, struct mc_event *ev)
+{
+	ev->family = s->family;
+	addr_from_uapi(&s->saddr, s->family, &ev->saddr);
+	addr_from_uapi(&s->id.daddr, s->family, &ev->daddr);
+	ev->spi = ntohl(s->id.spi);
+	ev->proto = s->id.proto;
+	ev->reqid = s->reqid;
+}
+
+/* One message → one event; false when it is not one we decode (too short, unknown type). */
+static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
+{
+	struct nlattr *tb[XFRMA_MAX + 1];
+	size_t len = (size_t)nlmsg_datalen(h);
+	void *d = nlmsg_data(h);
+
+	memset(ev, 0, sizeof(*ev));
+	ev->portid = h->nlmsg_pid;
+	switch (h->nlmsg_type) {
+	case XFRM_MSG_ACQUIRE: {
+		const struct xfrm_user_acquire *a = d;
+		if (len < sizeof(*a))
+			return false;
+		ev->kind = MC_EV_ACQUIRE;
+		ev_policy(&a->policy, ev);
+		sel_from_uapi(&a->sel, &ev->flow);
+		ev->family = a->sel.family;
+		addr_from_uapi(&a->saddr, a->sel.family, &ev->saddr);
+		addr_from_uapi(&a->id.daddr, a->sel.family, &ev->daddr);
+		ev->proto = a->id.proto;
+		if (nlmsg_parse(h, sizeof(*a), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_TMPL] &&
+		    nla_len(tb[XFRMA_TMPL]) >= (int)sizeof(struct xfrm_user_tmpl)) {
+			const struct xfrm_user_tmpl *t = nla_data(tb[XFRMA_TMPL]);
+			ev->spi = ntohl(t->id.spi);
+			ev->reqid = t->reqid;
+			ev->proto = t->id.proto;
+		}
+		return true;
+	}
+	case XFRM_MSG_EXPIRE: {
+		const struct xfrm_user_expire *e = d;
+		if (len < sizeof(*e))
+			return false;
+		ev->kind = MC_EV_SA_EXPIRE;
+		ev_sa(&e->state, ev);
+		ev->hard = e->hard;
+		return true;
+	}
+	case XFRM_MSG_NEWSA:
+	case XFRM_MSG_UPDSA:
+		if (len < sizeof(struct xfrm_usersa_info))
+			return false;
+		ev->kind = h->nlmsg_type == XFRM_MSG_NEWSA ? MC_EV_SA_NEW : MC_EV_SA_UPD;
+		ev_sa(d, ev);
+		return true;
+	case XFRM_MSG_DELSA: {
+		const struct xfrm_usersa_id *id = d;
+		if (len < sizeof(*id))
+			return false;
+		ev->kind = MC_EV_SA_DEL;
+		ev->family = (uint8_t)id->family;
+		addr_from_uapi(&id->daddr, id->family, &ev->daddr);
+		ev->spi = ntohl(id->spi);
+		ev->proto = id->proto;
+		if (nlmsg_parse(h, sizeof(*id), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_SA] &&
+		    nla_len(tb[XFRMA_SA]) >= (int)sizeof(struct xfrm_usersa_info))
+			ev_sa(nla_data(tb[XFRMA_SA]), ev);
+		return true;
+	}
+	case XFRM_MSG_FLUSHSA:
+		ev->kind = MC_EV_SA_FLUSH;
+		if (len >= sizeof(struct xfrm_usersa_flush))
+			ev->proto = ((const struct xfrm_usersa_flush *)d)->proto;
+		return true;
+	case XFRM_MSG_NEWPOLICY:
+	case XFRM_MSG_UPDPOLICY:
+		if (len < sizeof(struct xfrm_userpolicy_info))
+			return false;
+		ev->kind = h->nlmsg_type == XFRM_MSG_NEWPOLICY ? MC_EV_POL_NEW : MC_EV_POL_UPD;
+		ev_policy(d, ev);
+		return true;
+	case XFRM_MSG_DELPOLICY: {
+		const struct xfrm_userpolicy_id *id = d;
+		if (len < sizeof(*id))
+			return false;
+		ev->kind = MC_EV_POL_DEL;
+		sel_from_uapi(&id->sel, &ev->sel);
+		ev->dir = id->dir == XFRM_POLICY_IN ? MC_DIR_IN : MC_DIR_OUT;
+		ev->index = id->index;
+		if (nlmsg_parse(h, sizeof(*id), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_POLICY] &&
+		    nla_len(tb[XFRMA_POLICY]) >= (int)sizeof(struct xfrm_userpolicy_info))
+			ev_policy(nla_data(tb[XFRMA_POLICY]), ev);
+		return true;
+	}
+	case XFRM_MSG_FLUSHPOLICY:
+		ev->kind = MC_EV_POL_FLUSH;
+		return true;
+	case XFRM_MSG_POLEXPIRE: {
+		const struct xfrm_user_polexpire *e = d;
+		if (len < sizeof(*e))
+			return false;
+		ev->kind = MC_EV_POL_EXPIRE;
+		ev_policy(&e->pol, ev);
+		ev->hard = e->hard;
+		return true;
+	}
+	default:
+		ev->kind = MC_EV_OTHER;
+		return true;
+	}
+}
+
+int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc_event *ev), void *ctx)
+{
+	static char buf[64 << 10] __attribute__((aligned(8)));
+	int total = 0;
+
+	for (;;) {
+		ssize_t n = recv(m->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return total;
+			return -errno; /* ENOBUFS: the kernel dropped events; the caller resyncs */
+		}
+		if (n == 0)
+			return total;
+		int left = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; nlmsg_ok(h, left); h = nlmsg_next(h, &left)) {
+			struct mc_event ev;
+			if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE || !decode_event(h, &ev))
+				continue;
+			cb(ctx, &ev);
+			total++;
+		}
+	}
 }

@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event.h"
 #include "plan.h"
 
 struct mc_nl;
+struct mc_nlmon;
 
 /* A policy as the kernel holds it. */
 struct mc_kpolicy {
@@ -73,6 +75,18 @@ int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr 
 
 /* IPv6 addresses configured on the host, other than ::1. Caller frees *ret. */
 int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret);
+
+/* The netlink port of nl's XFRM socket: events caused by our own requests carry it. */
+uint32_t mc_nl_portid(const struct mc_nl *nl);
+
+/* A non-blocking socket subscribed to XFRM ACQUIRE, EXPIRE, SA and POLICY events, with a
+ * receive buffer of rcvbuf bytes. Returns 0 or -errno. */
+int mc_nl_monitor_open(int rcvbuf, struct mc_nlmon **ret);
+int mc_nl_monitor_fd(const struct mc_nlmon *m);
+void mc_nl_monitor_close(struct mc_nlmon *m);
+/* Decodes every pending message and calls cb for each. Returns the number of events, or
+ * -ENOBUFS when the kernel had to drop some (the caller must resync), or another -errno. */
+int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc_event *ev), void *ctx);
 
 /*
  * Encodes one op as a netlink message into buf (returns its length, 0 if buf is too small)

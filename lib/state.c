@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -285,4 +286,28 @@ uint32_t mc_state_prev_priority(void *stp, const char *name, enum mc_dir dir)
 	struct mc_state_name key = { .name = (char *)name, .dir = dir };
 	const struct mc_state_name *hit = bsearch(&key, st->names, st->nnames, sizeof(*st->names), cmp_name);
 	return hit ? hit->priority : 0;
+}
+
+int mc_state_lock(const char *dir, bool wait)
+{
+	int r = mkdir_private(dir);
+	if (r < 0)
+		return r;
+	char *path = mc_asprintf("%s/lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+void mc_state_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing releases the flock */
 }

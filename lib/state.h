@@ -46,6 +46,15 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 /* Records the enabled flag only. */
 int mc_state_set_enabled(struct mc_state *st, bool enabled);
 
+/*
+ * The state directory's lock (flock on DIR/lock, created with the directory if needed): apply,
+ * enable and disable hold it while they change the kernel and commit; mcpsecd takes it before
+ * repairing, so the two never fight. Returns the lock's fd, or -EWOULDBLOCK when !wait and it
+ * is held, or another -errno.
+ */
+int mc_state_lock(const char *dir, bool wait);
+void mc_state_unlock(int fd);
+
 /* Name of the rule that owns a kernel policy of this priority, direction and family. Built-in
  * and default rules are known without state. NULL when unknown. */
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mcpsec apply | enable | disable: compile, diff against the kernel, send, commit. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,28 +12,6 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-/* Compiles a site against this host (route lookups, own addresses, committed priorities). */
-static int compile_for_host(const struct mc_site *s, struct mc_nl *nl, struct mc_state *st,
-			    struct mc_plan *plan)
-{
-	struct host_facts hf;
-	struct mc_diags ds = { 0 };
-	int rc;
-
-	if ((rc = gather_host(nl, &hf)))
-		return rc;
-	struct mc_host host = { route_src_cb, nl, hf.own6, hf.nown6, mc_state_prev_priority, st };
-	int r = mc_compile(s, &host, &ds, plan);
-	print_diags(&ds);
-	mc_diags_free(&ds);
-	free_host(&hf);
-	if (r < 0) {
-		mc_plan_free(plan);
-		return EXIT_CONFIG;
-	}
-	return 0;
-}
-
 int apply_main(int argc, char **argv)
 {
 	bool dry_run = false, ip_cmds = false;
@@ -43,7 +22,7 @@ int apply_main(int argc, char **argv)
 	struct mc_nl *nl = NULL;
 	struct mc_site *s = NULL;
 	size_t changes;
-	int rc;
+	int rc, lock = -1;
 
 	for (int i = 1; i < argc; i++) {
 		if (is_flag(argv[i], "--dry-run") || is_flag(argv[i], "-n"))
@@ -77,7 +56,15 @@ int apply_main(int argc, char **argv)
 		rc = EXIT_KERNEL;
 		goto out;
 	}
-	if ((rc = compile_for_host(s, nl, &st, &plan))) {
+	if (!dry_run && (lock = mc_state_lock(g_opts.state_dir, true)) < 0) {
+		fprintf(stderr, "mcpsec: cannot lock %s: %s\n", g_opts.state_dir, strerror(-lock));
+		rc = EXIT_KERNEL;
+		goto out;
+	}
+	rc = compile_for_host(s, nl, &st, &ds, &plan);
+	print_diags(&ds);
+	mc_diags_free(&ds);
+	if (rc) {
 		fprintf(stderr, "mcpsec: nothing was applied\n");
 		goto out;
 	}
@@ -103,34 +90,12 @@ int apply_main(int argc, char **argv)
 		printf("ipsec.enabled is false: the configuration is committed but not enforced "
 		       "(run 'mcpsec enable')\n");
 out:
+	mc_state_unlock(lock);
 	mc_plan_free(&plan);
 	mc_state_free(&st);
 	mc_nl_close(nl);
 	mc_site_free(s);
 	return rc;
-}
-
-/* Loads the committed site from the state directory. */
-static int load_committed(struct mc_state *st, struct mc_site **ret)
-{
-	struct mc_diags ds = { 0 };
-
-	if (mc_state_load(g_opts.state_dir, st) < 0 || !st->committed) {
-		fprintf(stderr, "mcpsec: nothing committed in %s: run 'mcpsec apply SITE.yaml' first\n",
-			g_opts.state_dir);
-		return EXIT_CONFIG;
-	}
-	char *site = mc_state_site_path(st), *keys = mc_state_keys_path(st);
-	FILE *f = fopen(keys, "re");
-	bool have_keys = f != NULL;
-	if (f)
-		fclose(f);
-	*ret = load_site(site, have_keys ? keys : NULL, true, &ds);
-	print_diags(&ds);
-	mc_diags_free(&ds);
-	free(site);
-	free(keys);
-	return *ret ? 0 : EXIT_CONFIG;
 }
 
 static int set_enabled(bool enable)
@@ -139,12 +104,27 @@ static int set_enabled(bool enable)
 	struct mc_site *s = NULL;
 	struct mc_plan plan = { 0 };
 	struct mc_nl *nl = NULL;
+	struct mc_diags ds = { 0 };
 	size_t changes;
-	int rc;
+	int rc, lock = -1;
 
-	if ((rc = enter_netns()) || (rc = load_committed(&st, &s)) || (rc = open_kernel(&nl)))
-		goto out;
-	if ((rc = compile_for_host(s, nl, &st, &plan)))
+	if ((rc = enter_netns()))
+		return rc;
+	if ((lock = mc_state_lock(g_opts.state_dir, true)) < 0) {
+		fprintf(stderr, "mcpsec: cannot lock %s: %s\n", g_opts.state_dir, strerror(-lock));
+		return EXIT_KERNEL;
+	}
+	rc = load_committed(g_opts.state_dir, &st, &ds, &s);
+	if (!rc && !(rc = open_kernel(&nl)))
+		rc = compile_for_host(s, nl, &st, &ds, &plan);
+	print_diags(&ds);
+	mc_diags_free(&ds);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "mcpsec: nothing committed in %s: run 'mcpsec apply SITE.yaml' first\n",
+			g_opts.state_dir);
+		rc = EXIT_CONFIG;
+	}
+	if (rc)
 		goto out;
 	if ((rc = sync_kernel(nl, &plan, enable, false, false, &st, &changes)))
 		goto out;
@@ -160,6 +140,7 @@ static int set_enabled(bool enable)
 		fprintf(stderr, "mcpsec: warning: IPsec disabled: mcpsec's policies are removed and traffic "
 			"now flows without IPsec protection or discard rules (SAs are kept)\n");
 out:
+	mc_state_unlock(lock);
 	mc_plan_free(&plan);
 	mc_state_free(&st);
 	mc_nl_close(nl);

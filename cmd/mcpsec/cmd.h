@@ -33,6 +33,7 @@ int test_main(int argc, char **argv);
 int mirror_main(int argc, char **argv);
 int check_peer_main(int argc, char **argv);
 int import_main(int argc, char **argv);
+int log_main(int argc, char **argv);
 
 /* Enters --netns, if any. Returns 0 or an exit code after printing why. */
 int enter_netns(void);
@@ -52,6 +53,19 @@ int gather_host(struct mc_nl *nl, struct host_facts *ret);
 void free_host(struct host_facts *h);
 int route_src_cb(void *ctx, const struct mc_addr *remote, struct mc_addr *ret);
 
+/* Compiles a site against this host (route lookups, own addresses, committed priorities).
+ * Diagnostics go to ds. Returns 0 or an exit code. */
+int compile_for_host(const struct mc_site *s, struct mc_nl *nl, struct mc_state *st, struct mc_diags *ds,
+		     struct mc_plan *plan);
+/* Loads the committed site and keys of state directory dir: 0, -ENOENT when nothing is
+ * committed, or EXIT_CONFIG (ds says why). */
+int load_committed(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret);
+/* "policy 'NAME' (out, fec0::/64 ...)": an operation in words. */
+struct mc_op;
+void describe_op(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b);
+/* The rule an operation belongs to (stale policies are named from the committed state). */
+const char *op_name(const struct mc_op *o, const struct mc_state *st);
+
 /* Reconciles and sends; rolls back on failure. Prints what happened. Returns an exit code. */
 int sync_kernel(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies, bool dry_run,
 		bool ip_cmds, const struct mc_state *st, size_t *ret_changes);
@@ -59,6 +73,10 @@ int sync_kernel(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies
 /* Writes b to path, or to stdout when path is NULL; prints why on failure. Returns an exit code. */
 struct mc_buf;
 int write_output(const char *cmd, const char *path, const struct mc_buf *b);
+
+/* Sends one request line to the namespace's mcpsecd (state dir socket) and reads the whole
+ * answer into ret. Returns 0, or -errno when no daemon answers. */
+int ask_daemon(const char *request, struct mc_buf *ret);
 
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);

@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "../../lib/compile.h"
 #include "../../lib/conf.h"
 #include "../../lib/diag.h"
 #include "../../lib/nlx.h"
@@ -115,7 +118,7 @@ void free_host(struct host_facts *h)
 	free(h->own6);
 }
 
-static const char *op_name(const struct mc_op *o, const struct mc_state *st)
+const char *op_name(const struct mc_op *o, const struct mc_state *st)
 {
 	const char *n = NULL;
 
@@ -126,7 +129,7 @@ static const char *op_name(const struct mc_op *o, const struct mc_state *st)
 	return n ? n : "(stale)";
 }
 
-static void describe_op(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b)
+void describe_op(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b)
 {
 	char a1[64], a2[64];
 
@@ -246,4 +249,68 @@ int write_output(const char *cmd, const char *path, const struct mc_buf *b)
 		return EXIT_CONFIG;
 	}
 	return 0;
+}
+
+int compile_for_host(const struct mc_site *s, struct mc_nl *nl, struct mc_state *st, struct mc_diags *ds,
+		     struct mc_plan *plan)
+{
+	struct host_facts hf;
+	int rc;
+
+	if ((rc = gather_host(nl, &hf)))
+		return rc;
+	struct mc_host host = { route_src_cb, nl, hf.own6, hf.nown6, mc_state_prev_priority, st };
+	int r = mc_compile(s, &host, ds, plan);
+	free_host(&hf);
+	if (r < 0) {
+		mc_plan_free(plan);
+		memset(plan, 0, sizeof(*plan));
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+int load_committed(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret)
+{
+	*ret = NULL;
+	if (mc_state_load(dir, st) < 0 || !st->committed)
+		return -ENOENT;
+	char *site = mc_state_site_path(st), *keys = mc_state_keys_path(st);
+	bool have_keys = access(keys, R_OK) == 0;
+	*ret = load_site(site, have_keys ? keys : NULL, true, ds);
+	free(site);
+	free(keys);
+	return *ret ? 0 : EXIT_CONFIG;
+}
+
+int ask_daemon(const char *request, struct mc_buf *ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *path = mc_asprintf("%s/mcpsecd.sock", g_opts.state_dir);
+	int fd = -1, rc = -ENOENT;
+	char buf[4096];
+	ssize_t n;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		goto out;
+	strcpy(sa.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	struct timeval tv = { 2, 0 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char *line = mc_asprintf("%s\n", request);
+	ssize_t sent = send(fd, line, strlen(line), MSG_NOSIGNAL); /* one write: the daemon reads once */
+	free(line);
+	if (sent < 0)
+		goto out;
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		mc_buf_puts(ret, buf);
+	}
+	rc = ret->len ? 0 : -EIO;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
 }

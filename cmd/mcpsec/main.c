@@ -23,6 +23,7 @@ static const struct {
 	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
 	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
+	{ "log", log_main, "log [--follow] [--since TIME] [--json]     mcpsecd's drop records" },
 	{ "enable", enable_main, "enable                                     install the committed configuration" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },
 };

@@ -251,7 +251,18 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 	mc_buf_puts(b, "]},\"counters\":{");
 	for (size_t i = 0; i < nc; i++)
 		mc_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", c[i].name, c[i].value);
-	mc_buf_puts(b, "}}\n");
+	/* The daemon's drop totals, or null when no mcpsecd watches this namespace. */
+	struct mc_buf dm = { 0 };
+	mc_buf_puts(b, "},\"daemon\":");
+	if (ask_daemon("totals", &dm) == 0 && dm.len && dm.s[0] == '{') {
+		while (dm.len && (dm.s[dm.len - 1] == '\n'))
+			dm.s[--dm.len] = '\0';
+		mc_buf_puts(b, dm.s);
+	} else {
+		mc_buf_puts(b, "null");
+	}
+	mc_buf_free(&dm);
+	mc_buf_puts(b, "}\n");
 }
 
 static void render_text(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
@@ -341,6 +352,15 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 			mc_buf_printf(b, "  %-28s %llu\n", c[i].name, c[i].value), shown++;
 	if (!shown)
 		mc_buf_puts(b, "  all zero\n");
+	struct mc_buf dm = { 0 };
+	mc_buf_puts(b, "\nDrop reports: ");
+	if (ask_daemon("summary", &dm) == 0 && dm.len)
+		mc_buf_puts(b, dm.s);
+	else
+		mc_buf_printf(b, "no mcpsecd watches this namespace (%s/mcpsecd.sock): start 'mcpsecd%s%s' "
+			      "for drop records and drift repair\n", g_opts.state_dir, g_opts.netns ? " --netns " : "",
+			      g_opts.netns ? g_opts.netns : "");
+	mc_buf_free(&dm);
 }
 
 int status_main(int argc, char **argv)

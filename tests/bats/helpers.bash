@@ -117,3 +117,48 @@ site_copy() {
 
 # The lab library: lab_has_esp probes whether this kernel can install an ESP SA.
 . "$ROOT/netns-lab/lib.sh"
+
+# mcpsecd for namespace A, in the background (stdout/stderr in $WORK/mcpsecd.out), ready when
+# its control socket answers. Extra arguments go to mcpsecd.
+MCPSECD=${MCPSECD:-$ROOT/build/san/mcpsecd}
+start_daemon() {
+	"$MCPSECD" --netns "$NS_A" --state-dir "$STATE" --foreground "$@" >"$WORK/mcpsecd.out" 2>&1 3>&- &
+	DAEMON=$!
+	for _ in $(seq 100); do
+		mc_a status ipsec all --json 2>/dev/null | jq -e '.daemon != null' >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	echo "mcpsecd did not start:" >&2
+	cat "$WORK/mcpsecd.out" >&2
+	return 1
+}
+stop_daemon() {
+	kill -TERM "$DAEMON" 2>/dev/null || true
+	wait "$DAEMON" 2>/dev/null || true
+}
+# Waits up to $1 seconds for a log record matching the jq filter $2; prints how long it took (ms).
+wait_record() {
+	local limit=$1 filter=$2 start end
+	start=$(date +%s%N)
+	end=$((start + limit * 1000000000))
+	while [ "$(date +%s%N)" -lt "$end" ]; do
+		if [ -f "$STATE/log.jsonl" ] && jq -e "select($filter)" "$STATE/log.jsonl" 2>/dev/null | grep -q .; then
+			echo $((($(date +%s%N) - start) / 1000000))
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "no record matching $filter within ${limit}s; log:" >&2
+	cat "$STATE/log.jsonl" >&2 2>/dev/null
+	return 1
+}
+# The daemon's totals (retried: a daemon busy resynchronising answers a moment later).
+daemon_totals() {
+	local t
+	for _ in $(seq 20); do
+		t=$(mc_a status ipsec all --json 2>/dev/null | jq -c '.daemon.totals // empty' 2>/dev/null)
+		[ -n "$t" ] && { echo "$t"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mcpsecd: watches XFRM events and counters in one namespace, writes drop records (the SUMLOG
+ * of mcpsec), and restores the committed configuration when someone else changes it.
+ *
+ * One thread, one poll loop: the XFRM event socket, the control socket, a signalfd and a 1 s
+ * timerfd. Everything that decides is in lib/monitor.c; this file does the I/O.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/compile.h"
+#include "../../lib/diag.h"
+#include "../../lib/monitor.h"
+#include "../../lib/nlx.h"
+#include "../../lib/reconcile.h"
+#include "../../lib/state.h"
+#include "../../lib/util.h"
+#include "../mcpsec/cmd.h"
+
+#define USAGE                                                                                        \
+	"usage: mcpsecd [--netns NAME] [--state-dir DIR] [--foreground] [--report-only]\n"          \
+	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES]\n"
+
+struct daemon {
+	bool repair;
+	const char *netns;
+	int64_t now;
+	struct mc_monitor mon;
+	struct mc_state st;  /* committed names, reloaded when the state file changes */
+	struct timespec state_mtime;
+	struct mc_nl *nl;
+	struct mc_nlmon *events;
+	int ctl, sig, timer, log_fd;
+	char *log_path, *ctl_path;
+	off_t log_max;
+	int64_t drift_due;   /* 0: no drift check pending; else when (ms since the epoch) */
+	bool force_apply;    /* SIGHUP: re-apply even in --report-only */
+	bool debug;          /* MCPSECD_DEBUG set: every event on stderr */
+	struct mc_records pending;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *state_namer(void *ctx, uint32_t prio, enum mc_dir dir, int family)
+{
+	struct daemon *d = ctx;
+	return mc_state_rule_name(&d->st, prio, dir, family);
+}
+
+/* Re-reads the committed names when the state file changed (an apply happened). */
+static void reload_names(struct daemon *d)
+{
+	char *path = mc_asprintf("%s/state", g_opts.state_dir);
+	struct stat sb;
+	bool changed = stat(path, &sb) == 0 && (sb.st_mtim.tv_sec != d->state_mtime.tv_sec ||
+						 sb.st_mtim.tv_nsec != d->state_mtime.tv_nsec);
+	free(path);
+	if (!changed && d->st.dir)
+		return;
+	mc_state_free(&d->st);
+	memset(&d->st, 0, sizeof(d->st));
+	if (mc_state_load(g_opts.state_dir, &d->st) == 0 && changed)
+		d->state_mtime = sb.st_mtim;
+}
+
+/* ---- the log ---- */
+
+static void open_log(struct daemon *d)
+{
+	if (d->log_fd >= 0)
+		close(d->log_fd);
+	d->log_fd = open(d->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/* Reopens after an outside rotation (the path now names another file) and rotates itself past
+ * log_max bytes: log.jsonl → log.jsonl.1, so the log never holds more than twice log_max. */
+static void log_check(struct daemon *d)
+{
+	struct stat a, b;
+
+	if (d->log_fd < 0 || stat(d->log_path, &a) < 0 || fstat(d->log_fd, &b) < 0 || a.st_ino != b.st_ino) {
+		open_log(d);
+		return;
+	}
+	if (b.st_size >= d->log_max) {
+		char *old = mc_asprintf("%s.1", d->log_path);
+		(void)rename(d->log_path, old);
+		free(old);
+		open_log(d);
+	}
+}
+
+static void write_record(struct daemon *d, const struct mc_record *r)
+{
+	struct mc_buf line = { 0 }, text = { 0 };
+
+	if (!mc_mon_admit(&d->mon, r, r->time))
+		return;
+	log_check(d);
+	mc_record_json(r, d->netns, &line);
+	if (d->log_fd >= 0 && write(d->log_fd, line.s, line.len) != (ssize_t)line.len)
+		syslog(LOG_ERR, "writing %s: %s", d->log_path, strerror(errno));
+	mc_record_text(r, &text);
+	if (text.len)
+		text.s[text.len - 1] = '\0';
+	syslog(strcmp(r->event, "daemon") ? LOG_WARNING : LOG_INFO, "%s%s%s", d->netns ? d->netns : "",
+	       d->netns ? ": " : "", mc_buf_str(&text));
+	mc_buf_free(&line);
+	mc_buf_free(&text);
+}
+
+static void flush_records(struct daemon *d, struct mc_records *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		write_record(d, &rs->r[i]);
+	rs->n = 0;
+}
+
+static void note(struct daemon *d, const char *event, const char *reason, const char *policy, uint64_t count,
+		 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void note(struct daemon *d, const char *event, const char *reason, const char *policy, uint64_t count,
+		 const char *fmt, ...)
+{
+	struct mc_record r;
+	va_list ap;
+
+	memset(&r, 0, sizeof(r));
+	r.time = d->now;
+	snprintf(r.event, sizeof(r.event), "%s", event);
+	snprintf(r.reason, sizeof(r.reason), "%s", reason);
+	if (policy)
+		snprintf(r.policy, sizeof(r.policy), "%s", policy);
+	r.count = count;
+	va_start(ap, fmt);
+	vsnprintf(r.detail, sizeof(r.detail), fmt, ap);
+	va_end(ap);
+	write_record(d, &r);
+}
+
+/* ---- drift: compare the kernel with the committed configuration, restore it ---- */
+
+static const char *drift_reason(enum mc_op_kind k)
+{
+	switch (k) {
+	case MC_OP_SA_ADD: return "sa-missing";
+	case MC_OP_SA_DEL: return "sa-foreign-or-changed";
+	case MC_OP_POL_ADD: return "policy-missing";
+	case MC_OP_POL_UPD: return "policy-changed";
+	case MC_OP_POL_DEL: return "policy-extra";
+	}
+	return "changed";
+}
+
+static void check_drift(struct daemon *d)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_state st = { 0 };
+	struct mc_site *s = NULL;
+	struct mc_plan plan = { 0 };
+	struct mc_kstate have = { 0 };
+	struct mc_diff diff = { 0 };
+	bool apply = d->repair || d->force_apply;
+	int lock, r;
+
+	/* Never fight an apply: if one holds the lock, look again shortly, after its commit. */
+	if ((lock = mc_state_lock(g_opts.state_dir, false)) < 0) {
+		d->drift_due = now_ms() + 100;
+		return;
+	}
+	d->drift_due = 0;
+	reload_names(d);
+	r = load_committed(g_opts.state_dir, &st, &ds, &s);
+	if (r == -ENOENT)
+		goto out; /* nothing committed: nothing to enforce */
+	if (r || compile_for_host(s, d->nl, &st, &ds, &plan)) {
+		struct mc_buf b = { 0 };
+		mc_diags_render(&ds, &b);
+		note(d, "drift", "config-error", NULL, 0, "the committed configuration does not compile: %.200s",
+		     mc_buf_str(&b));
+		mc_buf_free(&b);
+		goto out;
+	}
+	if ((r = mc_nl_dump(d->nl, &have)) < 0) {
+		note(d, "drift", "kernel-error", NULL, 0, "reading the kernel's policies and SAs: %s", strerror(-r));
+		goto out;
+	}
+	mc_diags_free(&ds);
+	if (mc_reconcile(&plan, &have, st.enabled, &ds, &diff) < 0) {
+		struct mc_buf b = { 0 };
+		mc_diags_render(&ds, &b);
+		note(d, "drift", "foreign-conflict", NULL, 0, "%.220s", mc_buf_str(&b));
+		mc_buf_free(&b);
+		goto out;
+	}
+	if (!diff.n)
+		goto out;
+	if (!d->force_apply) {
+		/* One record per rule and kind of change, with its first kernel object as example. */
+		d->mon.drifts++;
+		for (size_t i = 0; i < diff.n; i++) {
+			const char *name = op_name(&diff.ops[i], &st);
+			size_t same = 0, j;
+			for (j = 0; j < i; j++)
+				if (diff.ops[j].kind == diff.ops[i].kind && !strcmp(op_name(&diff.ops[j], &st), name))
+					break;
+			if (j < i)
+				continue; /* reported with the first */
+			for (j = i; j < diff.n; j++)
+				same += diff.ops[j].kind == diff.ops[i].kind && !strcmp(op_name(&diff.ops[j], &st), name);
+			struct mc_buf b = { 0 };
+			describe_op(&diff.ops[i], &st, &b);
+			/* The own-address bypass follows the host's addresses: not someone's edit. */
+			bool own = !strncmp(name, "BUILTIN-OWN-ADDR", 16);
+			note(d, "drift", own ? "own-addresses-changed" : drift_reason(diff.ops[i].kind), name, same, "%zu kernel object%s to fix, e.g. %s%s",
+			     same, same == 1 ? "" : "s", mc_buf_str(&b), apply ? "" : " (report only: not restored)");
+			mc_buf_free(&b);
+		}
+	}
+	if (!apply)
+		goto out;
+	if ((r = mc_nl_exec(d->nl, diff.ops, diff.n)) < 0) {
+		size_t failed = 0;
+		for (size_t i = 0; i < diff.n; i++)
+			failed += diff.ops[i].err != 0;
+		note(d, "repair", "failed", NULL, failed, "restoring the committed configuration: %zu of %zu operations "
+		     "failed (%s)", failed, diff.n, strerror(-r));
+	} else {
+		d->mon.repairs++;
+		note(d, "repair", d->force_apply ? "reapplied" : "restored", NULL, diff.n,
+		     "the committed configuration is enforced again (%zu operations)", diff.n);
+	}
+out:
+	d->force_apply = false;
+	mc_diff_free(&diff);
+	mc_kstate_free(&have);
+	mc_plan_free(&plan);
+	mc_site_free(s);
+	mc_state_free(&st);
+	mc_diags_free(&ds);
+	mc_state_unlock(lock);
+}
+
+/* ---- events and counters ---- */
+
+static void on_event(void *ctx, const struct mc_event *ev)
+{
+	struct daemon *d = ctx;
+
+	if (d->debug)
+		fprintf(stderr, "mcpsecd: event %d from port %u, priority %u, spi %u, reqid %#x\n", (int)ev->kind,
+			ev->portid, ev->priority, ev->spi, ev->reqid);
+	if (mc_mon_event(&d->mon, ev, d->now, &d->pending) && !d->drift_due)
+		d->drift_due = now_ms() + 100; /* let a burst of changes settle first */
+}
+
+static void read_events(struct daemon *d)
+{
+	int r = mc_nl_monitor_read(d->events, on_event, d);
+
+	flush_records(d, &d->pending);
+	if (r == -ENOBUFS) {
+		/* The kernel dropped events: counters are absolute, so only the drift check can have
+		 * missed something; do a full one now. */
+		d->mon.overruns++;
+		d->mon.resyncs++;
+		note(d, "overrun", "enobufs", NULL, 1, "the kernel dropped XFRM events (receive buffer full): "
+		     "ACQUIRE reports may be missing; drop totals still come from the counters; resynchronising");
+		d->drift_due = now_ms();
+	} else if (r < 0) {
+		note(d, "daemon", "error", NULL, 0, "reading XFRM events: %s", strerror(-r));
+	}
+}
+
+static void tick(struct daemon *d)
+{
+	FILE *f = fopen("/proc/net/xfrm_stat", "re");
+	struct mc_buf text = { 0 };
+	struct mc_stats st;
+	struct mc_kstate k = { 0 }, *kp = NULL;
+	struct mc_record sup;
+	char line[256];
+
+	reload_names(d);
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		mc_buf_puts(&text, line);
+	fclose(f);
+	mc_stats_parse(mc_buf_str(&text), &st);
+	mc_buf_free(&text);
+	if (mc_mon_needs_dump(&d->mon, &st) && mc_nl_dump(d->nl, &k) == 0)
+		kp = &k;
+	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
+	flush_records(d, &d->pending);
+	if (mc_mon_suppressed_record(&d->mon, d->now, &sup)) {
+		log_check(d);
+		struct mc_buf b = { 0 };
+		mc_record_json(&sup, d->netns, &b);
+		if (d->log_fd >= 0)
+			(void)!write(d->log_fd, b.s, b.len);
+		mc_buf_free(&b);
+	}
+	if (kp)
+		mc_kstate_free(kp);
+	mc_stats_free(&st);
+}
+
+/* ---- control socket: one request per connection ---- */
+
+static void serve_control(struct daemon *d)
+{
+	int c = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
+	struct mc_buf b = { 0 };
+	char req[64] = { 0 };
+
+	if (c < 0)
+		return;
+	struct timeval tv = { 1, 0 };
+	(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t n = read(c, req, sizeof(req) - 1);
+	if (n > 0 && !strncmp(req, "totals", 6)) {
+		mc_buf_printf(&b, "{\"pid\":%ld,\"repair\":%s,\"netns\":", (long)getpid(), d->repair ? "true" : "false");
+		if (d->netns)
+			mc_buf_json_str(&b, d->netns);
+		else
+			mc_buf_puts(&b, "null");
+		mc_buf_puts(&b, ",\"totals\":");
+		mc_mon_totals_json(&d->mon, &b);
+		mc_buf_puts(&b, "}\n");
+	} else if (n > 0 && !strncmp(req, "summary", 7)) {
+		mc_buf_printf(&b, "mcpsecd (pid %ld, %s) reports:\n", (long)getpid(), d->repair ? "repairing drift" : "report only");
+		mc_mon_totals_text(&d->mon, &b);
+	} else {
+		mc_buf_puts(&b, "{\"error\":\"unknown request; send 'totals' or 'summary'\"}\n");
+	}
+	(void)!write(c, b.s, b.len);
+	mc_buf_free(&b);
+	close(c);
+}
+
+static int open_control(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(d->ctl_path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "mcpsecd: %s: path too long for a socket\n", d->ctl_path);
+		return -1;
+	}
+	strcpy(sa.sun_path, d->ctl_path);
+	(void)unlink(d->ctl_path);
+	d->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->ctl < 0 || bind(d->ctl, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(d->ctl, 8) < 0) {
+		fprintf(stderr, "mcpsecd: control socket %s: %s\n", d->ctl_path, strerror(errno));
+		return -1;
+	}
+	(void)chmod(d->ctl_path, 0600);
+	return 0;
+}
+
+/* ---- main ---- */
+
+static bool num_arg(const char *flag, const char *v, double min, double *ret)
+{
+	char *end;
+	if (!v || (*ret = strtod(v, &end), *end) || *ret < min) {
+		fprintf(stderr, "mcpsecd: %s needs a number >= %g\n" USAGE, flag, min);
+		return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20 };
+	bool foreground = false;
+	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
+	int pidlock = -1, rc = 1;
+
+	mc_set_oom_handler(die_oom);
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (is_flag(argv[i], "--netns") && v)
+			g_opts.netns = argv[++i];
+		else if (is_flag(argv[i], "--state-dir") && v)
+			g_opts.state_dir = argv[++i];
+		else if (is_flag(argv[i], "--foreground") || is_flag(argv[i], "-f"))
+			foreground = true;
+		else if (is_flag(argv[i], "--report-only"))
+			d.repair = false;
+		else if (is_flag(argv[i], "--repair"))
+			d.repair = true;
+		else if (is_flag(argv[i], "--rate")) {
+			if (!num_arg("--rate", v, 0.1, &rate))
+				return 1;
+			i++;
+		} else if (is_flag(argv[i], "--burst")) {
+			if (!num_arg("--burst", v, 1, &burst))
+				return 1;
+			i++;
+		} else if (is_flag(argv[i], "--log-max")) {
+			if (!num_arg("--log-max", v, 4096, &logmax))
+				return 1;
+			i++;
+		} else if (is_flag(argv[i], "--netlink-buffer")) {
+			if (!num_arg("--netlink-buffer", v, 4096, &nlbuf))
+				return 1;
+			i++;
+		} else if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
+			fputs(USAGE, stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "mcpsecd: unexpected argument '%s'\n" USAGE, argv[i]);
+			return 1;
+		}
+	}
+	char *default_state = NULL;
+	if (!g_opts.state_dir)
+		g_opts.state_dir = default_state = g_opts.netns ? mc_asprintf("/var/lib/mcpsec/netns/%s", g_opts.netns)
+							      : mc_strdup("/var/lib/mcpsec");
+	d.netns = g_opts.netns;
+	d.debug = getenv("MCPSECD_DEBUG") != NULL;
+	d.log_max = (off_t)logmax;
+	d.log_path = mc_asprintf("%s/log.jsonl", g_opts.state_dir);
+	d.ctl_path = mc_asprintf("%s/mcpsecd.sock", g_opts.state_dir);
+
+	/* One daemon per namespace (state directory): the pid file's lock says who. */
+	int r = mc_state_lock(g_opts.state_dir, true); /* creates the directory; released at once */
+	if (r < 0) {
+		fprintf(stderr, "mcpsecd: state directory %s: %s\n", g_opts.state_dir, strerror(-r));
+		goto out;
+	}
+	mc_state_unlock(r);
+	char *pidpath = mc_asprintf("%s/mcpsecd.pid", g_opts.state_dir);
+	pidlock = open(pidpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(pidpath);
+	if (pidlock < 0 || flock(pidlock, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "mcpsecd: another mcpsecd already watches %s\n", g_opts.state_dir);
+		goto out;
+	}
+	if (enter_netns())
+		goto out;
+	if ((r = mc_nl_open(&d.nl)) < 0 || (r = mc_nl_monitor_open((int)nlbuf, &d.events)) < 0) {
+		fprintf(stderr, "mcpsecd: netlink: %s\n", strerror(-r));
+		goto out;
+	}
+	if (open_control(&d) < 0)
+		goto out;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.sig = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d.timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
+	if (d.sig < 0 || d.timer < 0 || timerfd_settime(d.timer, 0, &its, NULL) < 0) {
+		fprintf(stderr, "mcpsecd: %s\n", strerror(errno));
+		goto out;
+	}
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "mcpsecd: cannot detach: %s\n", strerror(errno));
+		goto out;
+	}
+	if (ftruncate(pidlock, 0) == 0)
+		dprintf(pidlock, "%ld\n", (long)getpid());
+	openlog("mcpsecd", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	d.now = time(NULL);
+	mc_mon_init(&d.mon, d.now);
+	d.mon.rate = rate;
+	d.mon.burst = burst;
+	d.mon.tokens = burst;
+	d.mon.namer = state_namer;
+	d.mon.namer_ctx = &d;
+	d.mon.own_portid = mc_nl_portid(d.nl);
+	open_log(&d);
+	note(&d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d.netns ? d.netns : "the current namespace",
+	     g_opts.state_dir, d.repair ? "repairing drift" : "report only");
+	tick(&d);             /* counter baseline */
+	d.drift_due = now_ms(); /* enforce the committed configuration at start */
+
+	for (;;) {
+		struct pollfd p[4] = { { mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 },
+				       { d.sig, POLLIN, 0 }, { d.timer, POLLIN, 0 } };
+		int timeout = -1;
+		if (d.drift_due) {
+			int64_t wait = d.drift_due - now_ms();
+			timeout = wait < 0 ? 0 : (int)wait;
+		}
+		if (poll(p, 4, timeout) < 0 && errno != EINTR)
+			break;
+		d.now = time(NULL);
+		if (p[0].revents & (POLLIN | POLLERR))
+			read_events(&d);
+		if (p[1].revents & POLLIN)
+			serve_control(&d);
+		if (p[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			bool stop = false;
+			while (read(d.sig, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					note(&d, "daemon", "reload", NULL, 0, "SIGHUP: re-applying the committed configuration");
+					d.force_apply = true;
+					d.drift_due = now_ms();
+				} else {
+					stop = true;
+				}
+			}
+			if (stop) {
+				/* Fail closed: the kernel keeps every policy; stopping opens nothing. */
+				note(&d, "daemon", "stop", NULL, 0, "stopping; the kernel keeps enforcing the policies");
+				rc = 0;
+				break;
+			}
+		}
+		if (p[3].revents & POLLIN) {
+			uint64_t expirations;
+			(void)!read(d.timer, &expirations, sizeof(expirations));
+			tick(&d);
+		}
+		if (d.drift_due && now_ms() >= d.drift_due)
+			check_drift(&d);
+	}
+out:
+	if (d.ctl >= 0) {
+		close(d.ctl);
+		unlink(d.ctl_path);
+	}
+	if (d.log_fd >= 0)
+		close(d.log_fd);
+	if (d.sig >= 0)
+		close(d.sig);
+	if (d.timer >= 0)
+		close(d.timer);
+	mc_nl_monitor_close(d.events);
+	mc_nl_close(d.nl);
+	mc_mon_free(&d.mon);
+	mc_records_free(&d.pending);
+	mc_state_free(&d.st);
+	free(d.log_path);
+	free(d.ctl_path);
+	free(default_state);
+	if (pidlock >= 0)
+		close(pidlock);
+	return rc;
+}

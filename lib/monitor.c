@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: MIT */
+/* mcpsecd's logic: events and counters to records, rate limit, totals (see monitor.h). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "compile.h"
+#include "monitor.h"
+#include "nlx.h"
+#include "util.h"
+
+/* ---- /proc/net/xfrm_stat ---- */
+
+void mc_stats_parse(const char *text, struct mc_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (const char *s = text; *s;) {
+		const char *eol = strchr(s, '\n');
+		size_t n = eol ? (size_t)(eol - s) : strlen(s);
+		char name[40];
+		unsigned long long v;
+		char line[128];
+
+		if (n < sizeof(line)) {
+			memcpy(line, s, n);
+			line[n] = '\0';
+			if (sscanf(line, "%39s %llu", name, &v) == 2) {
+				struct mc_stat *st = MC_PUSH(&ret->v, &ret->n, &ret->cap);
+				snprintf(st->name, sizeof(st->name), "%s", name);
+				st->value = v;
+			}
+		}
+		s = eol ? eol + 1 : s + n;
+	}
+}
+
+uint64_t mc_stats_get(const struct mc_stats *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].name, name))
+			return s->v[i].value;
+	return 0;
+}
+
+void mc_stats_free(struct mc_stats *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+void mc_records_free(struct mc_records *r)
+{
+	free(r->r);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- monitor state ---- */
+
+struct flow_seen {
+	struct mc_sel flow;
+	int64_t when;
+};
+
+/* Failure counters of one SA at the previous snapshot. */
+struct sa_fail {
+	struct mc_addr daddr;
+	uint32_t spi;
+	uint8_t proto;
+	uint64_t integrity, replay;
+};
+
+void mc_mon_init(struct mc_monitor *m, int64_t now)
+{
+	memset(m, 0, sizeof(*m));
+	m->acquire_interval = 60;
+	m->rate = 20;
+	m->burst = 200;
+	m->tokens = m->burst;
+	m->last_refill = now;
+	m->started = now;
+}
+
+void mc_mon_free(struct mc_monitor *m)
+{
+	free(m->seen);
+	mc_stats_free(&m->prev);
+	free(m->sa_prev);
+	free(m->by_reason);
+	free(m->by_policy);
+	memset(m, 0, sizeof(*m));
+}
+
+static void tally(struct mc_tally **v, size_t *n, size_t *cap, const char *key, uint64_t count)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*v)[i].key, key)) {
+			(*v)[i].count += count;
+			return;
+		}
+	struct mc_tally *t = MC_PUSH(v, n, cap);
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	t->count = count;
+}
+
+static void record_init(struct mc_record *r, int64_t now, const char *event, const char *reason, int dir)
+{
+	memset(r, 0, sizeof(*r));
+	r->time = now;
+	snprintf(r->event, sizeof(r->event), "%s", event);
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	if (dir >= 0)
+		snprintf(r->dir, sizeof(r->dir), "%s", dir == MC_DIR_IN ? "in" : "out");
+	r->count = 1;
+}
+
+static const char *name_of(const struct mc_monitor *m, uint32_t prio, enum mc_dir dir, int family)
+{
+	return m->namer ? m->namer(m->namer_ctx, prio, dir, family) : NULL;
+}
+
+/* ---- text ---- */
+
+void mc_flow_str(const struct mc_sel *f, char *buf, size_t len)
+{
+	char s[64], d[64], pb[16];
+	bool icmp = f->proto == MC_PROTO_ICMP || f->proto == MC_PROTO_ICMPV6;
+	bool ports = f->proto == MC_PROTO_TCP || f->proto == MC_PROTO_UDP || f->proto == 132 || f->proto == 33 ||
+		     f->proto == 136;
+
+	mc_addr_str(&f->saddr, s, sizeof(s));
+	mc_addr_str(&f->daddr, d, sizeof(d));
+	const char *p = f->proto ? mc_proto_str(f->proto, pb, sizeof(pb)) : "any";
+	if (ports)
+		snprintf(buf, len, "%s %s port %u -> %s port %u", p, s, f->sport, d, f->dport);
+	else if (icmp)
+		snprintf(buf, len, "%s %s -> %s type %u code %u", p, s, d, f->sport, f->dport);
+	else
+		snprintf(buf, len, "%s %s -> %s", p, s, d);
+}
+
+static const char *ipsec_proto(uint8_t p)
+{
+	return p == MC_PROTO_AH ? "ah" : p == MC_PROTO_ESP ? "esp" : "ipsec";
+}
+
+/* ---- events ---- */
+
+static bool acquire_seen(struct mc_monitor *m, const struct mc_sel *flow, int64_t now)
+{
+	size_t keep = 0;
+	bool seen = false;
+
+	/* Forget flows older than the interval (also bounds the table). */
+	for (size_t i = 0; i < m->nseen; i++) {
+		if (now - m->seen[i].when >= (int64_t)m->acquire_interval)
+			continue;
+		if (!seen && !memcmp(&m->seen[i].flow, flow, sizeof(*flow)))
+			seen = true;
+		m->seen[keep++] = m->seen[i];
+	}
+	m->nseen = keep;
+	if (!seen && m->nseen < 65536)
+		*MC_PUSH(&m->seen, &m->nseen, &m->capseen) = (struct flow_seen){ *flow, now };
+	return seen;
+}
+
+static bool owned_event(const struct mc_event *ev)
+{
+	switch (ev->kind) {
+	case MC_EV_POL_NEW:
+	case MC_EV_POL_UPD:
+	case MC_EV_POL_DEL:
+		return mc_prio_owned(ev->priority);
+	case MC_EV_SA_NEW:
+	case MC_EV_SA_UPD:
+	case MC_EV_SA_DEL:
+		return ev->reqid == MC_REQID;
+	case MC_EV_SA_FLUSH:
+	case MC_EV_POL_FLUSH:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, struct mc_records *out)
+{
+	struct mc_record r;
+	char a[64], b[64];
+
+	m->events++;
+	if (ev->kind == MC_EV_ACQUIRE) {
+		struct mc_sel key = ev->flow;
+		if (acquire_seen(m, &key, now))
+			return false;
+		record_init(&r, now, "acquire", "no-sa", MC_DIR_OUT);
+		const char *name = name_of(m, ev->priority, MC_DIR_OUT, ev->family);
+		if (name)
+			snprintf(r.policy, sizeof(r.policy), "%s", name);
+		mc_flow_str(&ev->flow, r.flow, sizeof(r.flow));
+		mc_addr_str(&ev->saddr, a, sizeof(a));
+		mc_addr_str(&ev->daddr, b, sizeof(b));
+		if (ev->spi)
+			snprintf(r.detail, sizeof(r.detail), "no usable SA: %s spi %u (0x%x) %s -> %s%s; the packet was "
+				 "dropped", ipsec_proto(ev->proto), ev->spi, ev->spi, a, b,
+				 name ? "" : " (a policy mcpsec does not own)");
+		else
+			snprintf(r.detail, sizeof(r.detail), "no usable %s SA %s -> %s; the packet was dropped%s",
+				 ipsec_proto(ev->proto), a, b, name ? "" : " (a policy mcpsec does not own)");
+		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
+		return false;
+	}
+	if (ev->kind == MC_EV_SA_EXPIRE) {
+		if (!ev->spi)
+			return false; /* the larval state of an ACQUIRE timing out */
+		record_init(&r, now, "sa-expire", ev->hard ? "hard" : "soft", -1);
+		mc_addr_str(&ev->saddr, a, sizeof(a));
+		mc_addr_str(&ev->daddr, b, sizeof(b));
+		snprintf(r.detail, sizeof(r.detail), "%s spi %u (0x%x) %s -> %s reached its %s lifetime%s",
+			 ipsec_proto(ev->proto), ev->spi, ev->spi, a, b, ev->hard ? "hard" : "soft",
+			 ev->hard ? " and was removed" : "");
+		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
+		return ev->hard && ev->reqid == MC_REQID;
+	}
+	return owned_event(ev) && ev->portid != m->own_portid;
+}
+
+/* ---- counters ---- */
+
+enum how { BY_NONE, BY_BLOCK, BY_TEMPLATE, BY_SA_ICV, BY_SA_REPLAY };
+
+static const struct {
+	const char *counter, *reason;
+	int dir;
+	enum how how;
+} counters[] = {
+	{ "XfrmOutPolBlock", "policy-block", MC_DIR_OUT, BY_BLOCK },
+	{ "XfrmInPolBlock", "policy-block", MC_DIR_IN, BY_BLOCK },
+	{ "XfrmInTmplMismatch", "plaintext-for-protect", MC_DIR_IN, BY_TEMPLATE },
+	{ "XfrmInStateProtoError", "icv-failure", MC_DIR_IN, BY_SA_ICV },
+	{ "XfrmInStateSeqError", "replay", MC_DIR_IN, BY_SA_REPLAY },
+	{ "XfrmOutNoStates", "no-sa", MC_DIR_OUT, BY_NONE },
+	{ "XfrmInNoStates", "unknown-sa", MC_DIR_IN, BY_NONE },
+	{ "XfrmInNoPols", "no-policy", MC_DIR_IN, BY_NONE },
+	{ "XfrmInStateExpired", "sa-expired", MC_DIR_IN, BY_NONE },
+	{ "XfrmOutStateExpired", "sa-expired", MC_DIR_OUT, BY_NONE },
+	{ "XfrmInStateMismatch", "sa-selector-mismatch", MC_DIR_IN, BY_NONE },
+	{ "XfrmInStateInvalid", "sa-invalid", MC_DIR_IN, BY_NONE },
+	{ "XfrmOutStateInvalid", "sa-invalid", MC_DIR_OUT, BY_NONE },
+	{ "XfrmInStateModeError", "sa-mode-error", MC_DIR_IN, BY_NONE },
+	{ "XfrmOutStateModeError", "sa-mode-error", MC_DIR_OUT, BY_NONE },
+	{ "XfrmOutStateProtoError", "sa-proto-error", MC_DIR_OUT, BY_NONE },
+	{ "XfrmOutStateSeqError", "sequence-overflow", MC_DIR_OUT, BY_NONE },
+	{ "XfrmAcquireError", "acquire-error", MC_DIR_IN, BY_NONE },
+};
+
+bool mc_mon_needs_dump(const struct mc_monitor *m, const struct mc_stats *now)
+{
+	if (!m->have_prev)
+		return true; /* the SA baseline */
+	for (size_t i = 0; i < MC_ARRAY_SIZE(counters); i++)
+		if (counters[i].how != BY_NONE &&
+		    mc_stats_get(now, counters[i].counter) != mc_stats_get(&m->prev, counters[i].counter))
+			return true;
+	return false;
+}
+
+/* Names of mcpsec's policies of dir whose last use is at or after since, of the kind asked. */
+static size_t moved_policies(const struct mc_monitor *m, const struct mc_kstate *k, enum mc_dir dir, bool protect,
+			     int64_t since, char *names, size_t len)
+{
+	size_t count = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; k && i < k->npols; i++) {
+		const struct mc_kpolicy *p = &k->pols[i];
+		if (p->x.dir != dir || !mc_prio_owned(p->x.priority) || (int64_t)p->use_time < since)
+			continue;
+		if (protect ? p->ntmpl == 0 : p->x.action != MC_DISCARD)
+			continue;
+		const char *name = name_of(m, p->x.priority, dir, p->x.sel.family);
+		if (!name)
+			continue;
+		/* fragments of one rule share its name */
+		bool dup = false;
+		for (const char *s = names; *s && !dup;) {
+			size_t l = strcspn(s, ",");
+			dup = l == strlen(name) && !strncmp(s, name, l);
+			s += l + (s[l] == ',');
+		}
+		if (dup)
+			continue;
+		size_t used = strlen(names);
+		snprintf(names + used, len - used, "%s%s", used ? "," : "", name);
+		count++;
+	}
+	return count;
+}
+
+static const char *sa_policy_name(const struct mc_monitor *m, const struct mc_kstate *k, const struct mc_ksa *sa)
+{
+	for (size_t i = 0; i < k->npols; i++) {
+		const struct mc_kpolicy *p = &k->pols[i];
+		if (p->ntmpl && p->x.tmpl_spi == sa->x.spi && p->x.tmpl_proto == sa->x.proto && mc_prio_owned(p->x.priority))
+			return name_of(m, p->x.priority, p->x.dir, p->x.sel.family);
+	}
+	return NULL;
+}
+
+static uint64_t sa_prev_value(const struct mc_monitor *m, const struct mc_ksa *sa, bool icv)
+{
+	for (size_t i = 0; i < m->nsa_prev; i++) {
+		const struct sa_fail *f = &m->sa_prev[i];
+		if (f->spi == sa->x.spi && f->proto == sa->x.proto && mc_addr_eq(&f->daddr, &sa->x.daddr))
+			return icv ? f->integrity : f->replay;
+	}
+	return 0; /* a new SA starts from zero */
+}
+
+/* ICV or replay failures, per SA whose own counter moved; returns how many were attributed. */
+static uint64_t attribute_sas(struct mc_monitor *m, const struct mc_kstate *k, bool icv, const char *reason,
+			      int64_t now, struct mc_records *out)
+{
+	uint64_t attributed = 0;
+
+	for (size_t i = 0; k && i < k->nsas; i++) {
+		const struct mc_ksa *sa = &k->sas[i];
+		uint64_t v = icv ? sa->integrity_fail : sa->replay_fail, before = sa_prev_value(m, sa, icv);
+		if (v <= before)
+			continue;
+		struct mc_record r;
+		char a[64], b[64];
+		const char *name = sa_policy_name(m, k, sa);
+		record_init(&r, now, "drop", reason, MC_DIR_IN);
+		r.count = v - before;
+		if (name)
+			snprintf(r.policy, sizeof(r.policy), "%s", name);
+		mc_addr_str(&sa->x.saddr, a, sizeof(a));
+		mc_addr_str(&sa->x.daddr, b, sizeof(b));
+		snprintf(r.detail, sizeof(r.detail), "%s spi %u (0x%x) %s -> %s: %s", ipsec_proto(sa->x.proto), sa->x.spi,
+			 sa->x.spi, a, b, icv ? "integrity check failed (the two hosts' keys differ?)" : "replayed packets");
+		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
+		attributed += r.count;
+	}
+	return attributed;
+}
+
+static void remember_sas(struct mc_monitor *m, const struct mc_kstate *k)
+{
+	m->nsa_prev = 0;
+	for (size_t i = 0; k && i < k->nsas; i++)
+		*MC_PUSH(&m->sa_prev, &m->nsa_prev, &m->capsa_prev) =
+			(struct sa_fail){ k->sas[i].x.daddr, k->sas[i].x.spi, k->sas[i].x.proto, k->sas[i].integrity_fail,
+					  k->sas[i].replay_fail };
+}
+
+static int known_counter(const char *name)
+{
+	for (size_t i = 0; i < MC_ARRAY_SIZE(counters); i++)
+		if (!strcmp(counters[i].counter, name))
+			return (int)i;
+	return -1;
+}
+
+void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *st, const struct mc_kstate *k,
+		     struct mc_records *out)
+{
+	if (!m->have_prev)
+		goto remember;
+	for (size_t i = 0; i < st->n; i++) {
+		uint64_t before = mc_stats_get(&m->prev, st->v[i].name);
+		if (st->v[i].value <= before)
+			continue;
+		uint64_t delta = st->v[i].value - before;
+		int c = known_counter(st->v[i].name);
+		struct mc_record r;
+		char lower[40];
+		size_t j;
+
+		if (c < 0) {
+			for (j = 0; st->v[i].name[j] && j + 1 < sizeof(lower); j++)
+				lower[j] = (char)tolower((unsigned char)st->v[i].name[j]);
+			lower[j] = '\0';
+			record_init(&r, now, "drop", lower, -1);
+		} else {
+			record_init(&r, now, "drop", counters[c].reason, counters[c].dir);
+		}
+		r.count = delta;
+		if (c >= 0 && (counters[c].how == BY_SA_ICV || counters[c].how == BY_SA_REPLAY)) {
+			uint64_t done = attribute_sas(m, k, counters[c].how == BY_SA_ICV, counters[c].reason, now, out);
+			if (done >= delta)
+				continue;
+			r.count = delta - done;
+			snprintf(r.detail, sizeof(r.detail), "%s: not attributable to an mcpsec SA", st->v[i].name);
+		} else if (c >= 0 && (counters[c].how == BY_BLOCK || counters[c].how == BY_TEMPLATE)) {
+			char names[sizeof(r.detail) - 32];
+			size_t n = moved_policies(m, k, (enum mc_dir)counters[c].dir, counters[c].how == BY_TEMPLATE,
+						  m->prev_time, names, sizeof(names));
+			if (n == 1)
+				snprintf(r.policy, sizeof(r.policy), "%.*s", (int)sizeof(r.policy) - 1, names);
+			else if (n > 1)
+				snprintf(r.detail, sizeof(r.detail), "one of: %s", names);
+			else
+				snprintf(r.detail, sizeof(r.detail), "%s: no mcpsec policy was used (a foreign policy?)",
+					 st->v[i].name);
+		} else {
+			snprintf(r.detail, sizeof(r.detail), "%s", st->v[i].name);
+		}
+		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
+	}
+remember:
+	mc_stats_free(&m->prev);
+	for (size_t i = 0; i < st->n; i++)
+		*MC_PUSH(&m->prev.v, &m->prev.n, &m->prev.cap) = st->v[i];
+	if (k)
+		remember_sas(m, k);
+	m->have_prev = true;
+	m->prev_time = now;
+}
+
+/* ---- rate limit and totals ---- */
+
+bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now)
+{
+	m->records++;
+	if (!strcmp(r->event, "drop"))
+		tally(&m->by_reason, &m->nreason, &m->capreason, r->reason, r->count);
+	if (r->policy[0] && (!strcmp(r->event, "drop") || !strcmp(r->event, "acquire")))
+		tally(&m->by_policy, &m->npolicy, &m->cappolicy, r->policy, r->count);
+	if (now > m->last_refill) {
+		m->tokens += (double)(now - m->last_refill) * m->rate;
+		if (m->tokens > m->burst)
+			m->tokens = m->burst;
+		m->last_refill = now;
+	}
+	if (m->tokens >= 1) {
+		m->tokens -= 1;
+		return true;
+	}
+	m->suppressed++;
+	m->suppressed_pending++;
+	return false;
+}
+
+bool mc_mon_suppressed_record(struct mc_monitor *m, int64_t now, struct mc_record *ret)
+{
+	if (!m->suppressed_pending)
+		return false;
+	if (now > m->last_refill) {
+		m->tokens += (double)(now - m->last_refill) * m->rate;
+		if (m->tokens > m->burst)
+			m->tokens = m->burst;
+		m->last_refill = now;
+	}
+	if (m->tokens < 1)
+		return false;
+	m->tokens -= 1;
+	record_init(ret, now, "suppressed", "rate-limit", -1);
+	ret->count = m->suppressed_pending;
+	snprintf(ret->detail, sizeof(ret->detail), "%llu records not written (limit %.0f per second, burst %.0f); "
+		 "status keeps their totals", (unsigned long long)m->suppressed_pending, m->rate, m->burst);
+	m->suppressed_pending = 0;
+	return true;
+}
+
+static void tallies_json(const struct mc_tally *v, size_t n, struct mc_buf *out)
+{
+	mc_buf_puts(out, "{");
+	for (size_t i = 0; i < n; i++) {
+		mc_buf_printf(out, "%s", i ? "," : "");
+		mc_buf_json_str(out, v[i].key);
+		mc_buf_printf(out, ":%llu", (unsigned long long)v[i].count);
+	}
+	mc_buf_puts(out, "}");
+}
+
+void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out)
+{
+	mc_buf_printf(out, "{\"since\":%lld,\"events\":%llu,\"records\":%llu,\"suppressed\":%llu,\"overruns\":%llu,"
+			   "\"resyncs\":%llu,\"drifts\":%llu,\"repairs\":%llu,\"by_reason\":",
+		      (long long)m->started, (unsigned long long)m->events, (unsigned long long)m->records,
+		      (unsigned long long)m->suppressed, (unsigned long long)m->overruns,
+		      (unsigned long long)m->resyncs, (unsigned long long)m->drifts, (unsigned long long)m->repairs);
+	tallies_json(m->by_reason, m->nreason, out);
+	mc_buf_puts(out, ",\"by_policy\":");
+	tallies_json(m->by_policy, m->npolicy, out);
+	mc_buf_puts(out, "}");
+}
+
+/* ---- records as JSON lines and text ---- */
+
+static void iso_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void mc_record_json(const struct mc_record *r, const char *netns, struct mc_buf *out)
+{
+	char when[32];
+
+	iso_time(r->time, when, sizeof(when));
+	mc_buf_printf(out, "{\"time\":\"%s\",\"ts\":%lld,\"netns\":", when, (long long)r->time);
+	if (netns)
+		mc_buf_json_str(out, netns);
+	else
+		mc_buf_puts(out, "null");
+	const struct {
+		const char *key, *value;
+	} fields[] = { { "event", r->event }, { "reason", r->reason }, { "direction", r->dir },
+		       { "policy", r->policy }, { "flow", r->flow }, { "detail", r->detail } };
+	for (size_t i = 0; i < MC_ARRAY_SIZE(fields); i++) {
+		mc_buf_printf(out, ",\"%s\":", fields[i].key);
+		mc_buf_json_str(out, fields[i].value);
+	}
+	mc_buf_printf(out, ",\"count\":%llu}\n", (unsigned long long)r->count);
+}
+
+/* A JSON string at *s (after the opening quote) into buf; advances *s past the closing quote. */
+static bool json_string(const char **s, char *buf, size_t len)
+{
+	size_t w = 0;
+	const char *p = *s;
+
+	while (*p && *p != '"') {
+		char c = *p++;
+		if (c == '\\') {
+			c = *p++;
+			switch (c) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'u': {
+				unsigned v = 0;
+				for (int i = 0; i < 4; i++, p++) {
+					if (!isxdigit((unsigned char)*p))
+						return false;
+					v = v * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10));
+				}
+				c = v < 0x80 ? (char)v : '?';
+				break;
+			}
+			case '\0': return false;
+			default: break; /* \" \\ \/ */
+			}
+		}
+		if (w + 1 < len)
+			buf[w++] = c;
+	}
+	if (*p != '"')
+		return false;
+	buf[w] = '\0';
+	*s = p + 1;
+	return true;
+}
+
+bool mc_record_parse(const char *line, struct mc_record *ret)
+{
+	const char *s = line;
+
+	memset(ret, 0, sizeof(*ret));
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s++ != '{')
+		return false;
+	for (;;) {
+		char key[32], sval[256];
+		while (isspace((unsigned char)*s) || *s == ',')
+			s++;
+		if (*s == '}')
+			return true;
+		if (*s++ != '"' || !json_string(&s, key, sizeof(key)))
+			return false;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s++ != ':')
+			return false;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '"') {
+			s++;
+			if (!json_string(&s, sval, sizeof(sval)))
+				return false;
+			const struct {
+				const char *key;
+				char *dst;
+				size_t len;
+			} fields[] = { { "event", ret->event, sizeof(ret->event) }, { "reason", ret->reason, sizeof(ret->reason) },
+				       { "direction", ret->dir, sizeof(ret->dir) }, { "policy", ret->policy, sizeof(ret->policy) },
+				       { "flow", ret->flow, sizeof(ret->flow) }, { "detail", ret->detail, sizeof(ret->detail) } };
+			for (size_t i = 0; i < MC_ARRAY_SIZE(fields); i++)
+				if (!strcmp(key, fields[i].key))
+					snprintf(fields[i].dst, fields[i].len, "%s", sval);
+		} else if (!strncmp(s, "null", 4)) {
+			s += 4;
+		} else {
+			char *end;
+			long long v = strtoll(s, &end, 10);
+			if (end == s)
+				return false;
+			s = end;
+			if (!strcmp(key, "ts"))
+				ret->time = v;
+			else if (!strcmp(key, "count"))
+				ret->count = (uint64_t)v;
+		}
+	}
+}
+
+void mc_record_text(const struct mc_record *r, struct mc_buf *out)
+{
+	char when[32];
+
+	iso_time(r->time, when, sizeof(when));
+	mc_buf_printf(out, "%s %s", when, r->event);
+	if (r->reason[0])
+		mc_buf_printf(out, " %s", r->reason);
+	if (r->dir[0])
+		mc_buf_printf(out, " %s", r->dir);
+	if (r->policy[0])
+		mc_buf_printf(out, " policy %s", r->policy);
+	if (r->count > 1)
+		mc_buf_printf(out, " x%llu", (unsigned long long)r->count);
+	if (r->flow[0])
+		mc_buf_printf(out, ": %s", r->flow);
+	if (r->detail[0])
+		mc_buf_printf(out, "%s%s", r->flow[0] ? " (" : ": ", r->detail);
+	if (r->detail[0] && r->flow[0])
+		mc_buf_puts(out, ")");
+	mc_buf_puts(out, "\n");
+}
+
+static void tallies_text(const struct mc_tally *v, size_t n, struct mc_buf *out)
+{
+	if (!n)
+		mc_buf_puts(out, " none");
+	for (size_t i = 0; i < n; i++)
+		mc_buf_printf(out, "%s %s %llu", i ? "," : "", v[i].key, (unsigned long long)v[i].count);
+	mc_buf_puts(out, "\n");
+}
+
+void mc_mon_totals_text(const struct mc_monitor *m, struct mc_buf *out)
+{
+	char when[32];
+
+	iso_time(m->started, when, sizeof(when));
+	mc_buf_printf(out, "  since %s: %llu records (%llu held back by the rate limit), %llu drift checks found "
+			   "changes, %llu repairs, %llu netlink overruns\n", when, (unsigned long long)m->records,
+		      (unsigned long long)m->suppressed, (unsigned long long)m->drifts, (unsigned long long)m->repairs,
+		      (unsigned long long)m->overruns);
+	mc_buf_puts(out, "  dropped packets by reason:");
+	tallies_text(m->by_reason, m->nreason, out);
+	mc_buf_puts(out, "  dropped packets by policy:");
+	tallies_text(m->by_policy, m->npolicy, out);
+}

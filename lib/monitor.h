@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's logic, pure: XFRM events and counter snapshots in, drop records and totals out.
+ * mcpsecd (cmd/mcpsecd) does the I/O: sockets, /proc/net/xfrm_stat, the log file, syslog.
+ */
+#ifndef MCPSEC_MONITOR_H
+#define MCPSEC_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "event.h"
+
+struct mc_buf;
+struct mc_kstate;
+
+/* /proc/net/xfrm_stat: "XfrmInPolBlock   3" lines. */
+struct mc_stat {
+	char name[40];
+	uint64_t value;
+};
+
+struct mc_stats {
+	struct mc_stat *v;
+	size_t n, cap;
+};
+
+void mc_stats_parse(const char *text, struct mc_stats *ret);
+uint64_t mc_stats_get(const struct mc_stats *s, const char *name);
+void mc_stats_free(struct mc_stats *s);
+
+/* One line of the log. Strings are fixed-size so that records need no freeing. */
+struct mc_record {
+	int64_t time;        /* seconds since the epoch */
+	char event[16];      /* drop | sa-expire | drift | repair | overrun | suppressed | daemon */
+	char reason[48];     /* drop: no-sa, policy-block, plaintext-for-protect, icv-failure, ... */
+	char dir[4];         /* in | out | "" */
+	char policy[72];     /* the mcpsec policy that decided, or "" */
+	char flow[160];      /* "udp fec0::100 port 40000 -> fec0::127 port 21" or "" */
+	char detail[256];
+	uint64_t count;
+};
+
+struct mc_records {
+	struct mc_record *r;
+	size_t n, cap;
+};
+
+void mc_records_free(struct mc_records *r);
+
+/* Rule names by kernel priority (the committed state). NULL when not one of mcpsec's. */
+typedef const char *(*mc_namer)(void *ctx, uint32_t priority, enum mc_dir dir, int family);
+
+struct mc_tally {
+	char key[72];
+	uint64_t count;
+};
+
+struct mc_monitor {
+	/* configuration */
+	unsigned acquire_interval; /* seconds: one ACQUIRE report per flow per interval */
+	double rate, burst;        /* records per second written, and the burst allowed */
+	mc_namer namer;
+	void *namer_ctx;
+	uint32_t own_portid;       /* our write socket: its changes are not drift */
+	/* state */
+	double tokens;
+	int64_t last_refill;
+	uint64_t suppressed_pending;
+	struct flow_seen *seen;
+	size_t nseen, capseen;
+	struct mc_stats prev;
+	bool have_prev;
+	int64_t prev_time;
+	struct sa_fail *sa_prev;
+	size_t nsa_prev, capsa_prev;
+	/* totals, whatever the rate limit let through */
+	int64_t started;
+	uint64_t records, suppressed, overruns, resyncs, drifts, repairs, events;
+	struct mc_tally *by_reason, *by_policy;
+	size_t nreason, capreason, npolicy, cappolicy;
+};
+
+void mc_mon_init(struct mc_monitor *m, int64_t now);
+void mc_mon_free(struct mc_monitor *m);
+
+/*
+ * An event. ACQUIRE becomes a drop record (once per flow per acquire_interval), a hard or
+ * soft SA expiry an sa-expire record (larval spi-0 expiries are ACQUIRE's own and ignored).
+ * Returns true when it changed an object mcpsec owns (priority band or reqid) or flushed a
+ * table, and was not caused by own_portid: the caller should check for drift.
+ */
+bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, struct mc_records *out);
+
+/* True when counters that need the kernel's policies and SAs to attribute have moved. */
+bool mc_mon_needs_dump(const struct mc_monitor *m, const struct mc_stats *now);
+
+/*
+ * Counter deltas since the previous snapshot become drop records: block drops attributed to
+ * the DISCARD policy whose last use moved when only one did (else the candidates are named),
+ * plaintext-for-PROTECT to the inbound PROTECT policy likewise, ICV and replay failures to the
+ * SA (and its policy) whose own counter moved, the rest as totals. k may be NULL when
+ * mc_mon_needs_dump() said no. The first call only records the baseline.
+ */
+void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *st, const struct mc_kstate *k,
+		     struct mc_records *out);
+
+/* Adds a record (totals always count it); false when the rate limit holds it back. */
+bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now);
+/* When records were held back and the bucket has refilled: a "suppressed N" record. */
+bool mc_mon_suppressed_record(struct mc_monitor *m, int64_t now, struct mc_record *ret);
+
+/* {"since", "events", "records", "suppressed", "overruns", "resyncs", "drifts", "repairs",
+ *  "by_reason": {...}, "by_policy": {...}} */
+void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out);
+
+/* The same for people: "  dropped packets by reason: policy-block 3, no-sa 1" ... */
+void mc_mon_totals_text(const struct mc_monitor *m, struct mc_buf *out);
+
+/* A record as one JSON line (with netns, may be NULL) and back; as a line of text. */
+void mc_record_json(const struct mc_record *r, const char *netns, struct mc_buf *out);
+bool mc_record_parse(const char *line, struct mc_record *ret);
+void mc_record_text(const struct mc_record *r, struct mc_buf *out);
+
+/* "udp fec0::100 port 40000 -> fec0::127 port 21" for an exact flow selector. */
+void mc_flow_str(const struct mc_sel *flow, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# mcpsecd on the host kernel, in network namespaces: drop records by observation (EPERM,
+# counters, ACQUIRE), drift repair, signals, overruns. SAs and ICV failures: tests/lab.
+load helpers
+
+DISCARDBNA_PRIO=536875776 # DISCARDBNAOUT's priority in bypass-discard.yaml (third user policy)
+
+setup() {
+	basic_setup
+	two_ns
+	SITE=$(site_copy "$FIX/bypass-discard.yaml")
+	mc_a apply "$SITE" >/dev/null
+}
+teardown() {
+	stop_daemon
+	basic_teardown
+}
+
+@test "mcpsecd: a DISCARD hit is reported within 2 s, attributed to its policy, in log and status" {
+	start_daemon
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "EPERM" ]
+	ms=$(wait_record 2 '.event == "drop" and .reason == "policy-block" and .policy == "DISCARDFTPOUT" and .direction == "out"')
+	echo "# reported after $ms ms"
+	run mc_a log
+	[[ "$output" == *"drop policy-block out policy DISCARDFTPOUT"* ]]
+	[ "$(daemon_totals | jq '.by_policy.DISCARDFTPOUT')" -eq 1 ]
+	run mc_a status ipsec all
+	echo "status $status: $output" | tail -6
+	[[ "$output" == *"dropped packets by policy: DISCARDFTPOUT 1"* ]]
+}
+
+@test "mcpsecd: two DISCARD policies hit in the same second are named as candidates, not guessed" {
+	start_daemon
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "EPERM" ]
+	[ "$(in_a "$NET" raw-send "$B_ADDR" 49)" = "EPERM" ]
+	wait_record 3 '.reason == "policy-block" and (.detail | test("one of: DISCARDBNAOUT,DISCARDFTPOUT|one of: DISCARDFTPOUT,DISCARDBNAOUT")) or .policy == "DISCARDBNAOUT"'
+	# Whatever the split across seconds, the totals count both packets.
+	for _ in $(seq 40); do [ "$(daemon_totals | jq '.by_reason["policy-block"]')" = 2 ] && break; sleep 0.05; done
+	[ "$(daemon_totals | jq '.by_reason["policy-block"]')" -eq 2 ]
+}
+
+@test "mcpsecd: ACQUIRE (a PROTECT policy without its SA) names the policy, the flow and the missing SA" {
+	start_daemon --report-only
+	# This kernel cannot hold ESP SAs: make DISCARDBNAOUT a PROTECT whose SA is missing, as
+	# someone editing by hand would (report-only: the daemon logs the change, keeps it).
+	ip -n "$NS_A" xfrm policy update src "$A_ADDR/128" dst "$B_ADDR/128" proto 49 dir out \
+		priority "$DISCARDBNA_PRIO" tmpl proto esp spi 24577 reqid 0x6d637300 mode transport
+	wait_record 2 '.event == "drift" and .reason == "policy-changed" and .policy == "DISCARDBNAOUT" and (.detail | test("report only"))'
+	in_a "$NET" raw-send "$B_ADDR" 49
+	ms=$(wait_record 2 '.event == "acquire" and .policy == "DISCARDBNAOUT" and .flow == "bip '"$A_ADDR -> $B_ADDR"'" and (.detail | test("esp spi 24577 \\(0x6001\\)"))')
+	echo "# ACQUIRE reported after $ms ms"
+	wait_record 2 '.event == "drop" and .reason == "no-sa" and .count == 1'
+}
+
+@test "mcpsecd: ip xfrm policy flush is repaired within 1 s and logged" {
+	before=$(xfrm_canon "$NS_A")
+	start_daemon
+	ip -n "$NS_A" xfrm policy flush
+	start=$(date +%s%N)
+	for _ in $(seq 40); do
+		[ "$(xfrm_canon "$NS_A")" = "$before" ] && break
+		sleep 0.025
+	done
+	took=$((($(date +%s%N) - start) / 1000000))
+	echo "# restored after $took ms"
+	[ "$(xfrm_canon "$NS_A")" = "$before" ]
+	[ "$took" -lt 1000 ]
+	wait_record 1 '.event == "drift" and .reason == "policy-missing" and .policy == "DISCARDFTPOUT"'
+	wait_record 1 '.event == "repair" and .reason == "restored"'
+}
+
+@test "mcpsecd --report-only logs a deleted policy and leaves it deleted; SIGHUP re-applies" {
+	before=$(xfrm_canon "$NS_A")
+	start_daemon --report-only
+	ip -n "$NS_A" xfrm policy delete src ::/0 dst "$B_ADDR/128" proto tcp dport 20 dir out 2>/dev/null ||
+		ip -n "$NS_A" xfrm policy flush
+	wait_record 2 '.event == "drift" and (.detail | test("report only"))'
+	sleep 0.5
+	[ "$(xfrm_canon "$NS_A")" != "$before" ]
+	kill -HUP "$DAEMON"
+	wait_record 2 '.event == "repair" and .reason == "reapplied"'
+	[ "$(xfrm_canon "$NS_A")" = "$before" ]
+}
+
+@test "mcpsecd never fights mcpsec apply: a changed site applied while it runs stays as applied" {
+	start_daemon
+	sed -i 's/remote-ports: 20-21/remote-ports: 20-23/' "$SITE"
+	mc_a apply "$SITE"
+	after=$(xfrm_canon "$NS_A")
+	sleep 1.5
+	[ "$(xfrm_canon "$NS_A")" = "$after" ]
+	! jq -e 'select(.event == "drift" or .event == "repair")' "$STATE/log.jsonl" | grep -q .
+}
+
+@test "mcpsecd: SIGTERM exits cleanly and leaves every policy installed (fail closed)" {
+	before=$(xfrm_canon "$NS_A")
+	start_daemon
+	kill -TERM "$DAEMON"
+	wait "$DAEMON"
+	[ "$(xfrm_canon "$NS_A")" = "$before" ]
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "EPERM" ]
+	jq -e 'select(.event == "daemon" and .reason == "stop")' "$STATE/log.jsonl"
+	run mc_a status ipsec all
+	[[ "$output" == *"no mcpsecd watches this namespace"* ]]
+}
+
+@test "mcpsecd: 10,000 distinct flows in a burst: no crash, overruns counted, exact totals" {
+	# A hand-made PROTECT policy (no SA) for a /112 of remotes: each destination its own ACQUIRE.
+	ip -n "$NS_A" xfrm policy add src ::/0 dst fec0::2222:a00:bff:fe3a:0/112 proto udp dir out priority 100 \
+		tmpl proto esp reqid 7 mode transport
+	start_daemon --netlink-buffer 4096 --burst 50
+	"$PY" - "$NS_A" <<'PY'
+import socket, subprocess, sys
+# Inside namespace A: 10,000 datagrams to 10,000 addresses; each one is dropped for want of an SA.
+code = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for i in range(10000):
+    try: s.sendto(b"x", ("fec0::2222:a00:bff:fe3a:%x" % (0x1000 + i), 9))
+    except OSError: pass
+"""
+subprocess.run(["ip", "netns", "exec", sys.argv[1], "/usr/bin/python3", "-c", code], check=True)
+PY
+	want=$(xfrm_stat "$NS_A" XfrmOutNoStates)
+	[ "$want" -ge 10000 ]
+	for _ in $(seq 100); do [ "$(daemon_totals | jq '.by_reason["no-sa"]')" = "$want" ] && break; sleep 0.1; done
+	totals=$(daemon_totals)
+	echo "# $totals"
+	[ "$(jq '.by_reason["no-sa"]' <<<"$totals")" -eq "$want" ]
+	[ "$(jq '.overruns' <<<"$totals")" -ge 1 ]
+	kill -0 "$DAEMON"
+	wait_record 2 '.event == "overrun"'
+	wait_record 3 '.event == "suppressed" and .count > 0'
+	# The log stayed bounded by the rate limit, not by the 10,000 events.
+	[ "$(wc -l <"$STATE/log.jsonl")" -lt 1000 ]
+}
+
+@test "mcpsecd: the log rotates past --log-max; mcpsec log reads both files, --since and --json filter" {
+	start_daemon --log-max 4096
+	for _ in 1 2 3; do
+		ip -n "$NS_A" xfrm policy flush
+		wait_record 2 '.event == "repair"' >/dev/null
+		sleep 0.3
+	done
+	[ -f "$STATE/log.jsonl.1" ]
+	[ "$(stat -c %s "$STATE/log.jsonl")" -lt 8192 ]
+	[ "$(mc_a log | grep -c ' repair restored')" -ge 2 ]
+	[ "$(mc_a log --json | jq -s 'length')" -eq "$(cat "$STATE/log.jsonl.1" "$STATE/log.jsonl" | wc -l)" ]
+	[ -z "$(mc_a log --since "$(( $(date +%s) + 60 ))")" ]
+	run mc_a log --since yesterday
+	[ "$status" -eq 1 ]
+}
+
+@test "mcpsecd: one daemon per namespace; a second one refuses to start" {
+	start_daemon
+	run "$MCPSECD" --netns "$NS_A" --state-dir "$STATE" --foreground
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"another mcpsecd already watches"* ]]
+}
