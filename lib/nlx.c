@@ -804,10 +804,11 @@ static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
 		ev->proto = a->id.proto;
 		if (nlmsg_parse(h, sizeof(*a), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_TMPL] &&
 		    nla_len(tb[XFRMA_TMPL]) >= (int)sizeof(struct xfrm_user_tmpl)) {
-			const struct xfrm_user_tmpl *t = nla_data(tb[XFRMA_TMPL]);
-			ev->spi = ntohl(t->id.spi);
-			ev->reqid = t->reqid;
-			ev->proto = t->id.proto;
+			struct xfrm_user_tmpl t;
+			memcpy(&t, nla_data(tb[XFRMA_TMPL]), sizeof(t));
+			ev->spi = ntohl(t.id.spi);
+			ev->reqid = t.reqid;
+			ev->proto = t.id.proto;
 		}
 		return true;
 	}
@@ -837,8 +838,11 @@ static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
 		ev->spi = ntohl(id->spi);
 		ev->proto = id->proto;
 		if (nlmsg_parse(h, sizeof(*id), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_SA] &&
-		    nla_len(tb[XFRMA_SA]) >= (int)sizeof(struct xfrm_usersa_info))
-			ev_sa(nla_data(tb[XFRMA_SA]), ev);
+		    nla_len(tb[XFRMA_SA]) >= (int)sizeof(struct xfrm_usersa_info)) {
+			struct xfrm_usersa_info info; /* attributes are only 4-byte aligned */
+			memcpy(&info, nla_data(tb[XFRMA_SA]), sizeof(info));
+			ev_sa(&info, ev);
+		}
 		return true;
 	}
 	case XFRM_MSG_FLUSHSA:
@@ -862,8 +866,11 @@ static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
 		ev->dir = id->dir == XFRM_POLICY_IN ? MC_DIR_IN : MC_DIR_OUT;
 		ev->index = id->index;
 		if (nlmsg_parse(h, sizeof(*id), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_POLICY] &&
-		    nla_len(tb[XFRMA_POLICY]) >= (int)sizeof(struct xfrm_userpolicy_info))
-			ev_policy(nla_data(tb[XFRMA_POLICY]), ev);
+		    nla_len(tb[XFRMA_POLICY]) >= (int)sizeof(struct xfrm_userpolicy_info)) {
+			struct xfrm_userpolicy_info info;
+			memcpy(&info, nla_data(tb[XFRMA_POLICY]), sizeof(info));
+			ev_policy(&info, ev);
+		}
 		return true;
 	}
 	case XFRM_MSG_FLUSHPOLICY:
@@ -882,6 +889,11 @@ static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
 		ev->kind = MC_EV_OTHER;
 		return true;
 	}
+}
+
+int mc_nl_decode_event(const void *msg, struct mc_event *ret)
+{
+	return decode_event((struct nlmsghdr *)msg, ret) ? 0 : -EINVAL;
 }
 
 int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc_event *ev), void *ctx)

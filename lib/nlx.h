@@ -96,5 +96,6 @@ int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc
 size_t mc_nl_encode(const struct mc_op *op, uint32_t seq, void *buf, size_t cap);
 int mc_nl_decode_sa(const void *msg, struct mc_ksa *ret);
 int mc_nl_decode_policy(const void *msg, struct mc_kpolicy *ret);
+int mc_nl_decode_event(const void *msg, struct mc_event *ret);
 
 #endif

@@ -154,8 +154,75 @@ static void test_policy(void)
 	     "policy: discard is block, without template");
 }
 
+/* Event messages as the kernel multicasts them (uapi layout), decoded for the daemon. */
+static void test_events(void)
+{
+	uint8_t buf[512] __attribute__((aligned(8)));
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	struct mc_event ev;
+
+	/* ACQUIRE: the packet's flow, the policy's priority, the template's SPI and reqid. */
+	memset(buf, 0, sizeof(buf));
+	struct xfrm_user_acquire *a = (struct xfrm_user_acquire *)(buf + NLMSG_HDRLEN);
+	a->sel.family = AF_INET6;
+	inet_pton(AF_INET6, "fec0::100", &a->sel.saddr);
+	inet_pton(AF_INET6, "fec0::127", &a->sel.daddr);
+	a->sel.prefixlen_s = a->sel.prefixlen_d = 128;
+	a->sel.proto = MC_PROTO_TCP;
+	a->sel.sport = htons(40000);
+	a->sel.dport = htons(21);
+	a->policy.priority = MC_PRIO_USER_LO + 0x500;
+	a->policy.dir = XFRM_POLICY_OUT;
+	a->id.proto = MC_PROTO_ESP;
+	struct nlattr *at = (struct nlattr *)(buf + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*a)));
+	at->nla_type = XFRMA_TMPL;
+	at->nla_len = (uint16_t)(NLA_HDRLEN + sizeof(struct xfrm_user_tmpl));
+	struct xfrm_user_tmpl t;
+	memset(&t, 0, sizeof(t));
+	t.id.spi = htonl(24577);
+	t.id.proto = MC_PROTO_ESP;
+	t.reqid = MC_REQID;
+	memcpy((uint8_t *)at + NLA_HDRLEN, &t, sizeof(t)); /* attribute payloads are 4-byte aligned */
+	h->nlmsg_type = XFRM_MSG_ACQUIRE;
+	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*a)) + NLA_ALIGN(at->nla_len));
+	h->nlmsg_pid = 0;
+	T_OK(mc_nl_decode_event(buf, &ev) == 0 && ev.kind == MC_EV_ACQUIRE, "ACQUIRE decodes");
+	char s1[64], s2[64];
+	T_OK(ev.flow.sport == 40000 && ev.flow.dport == 21 && ev.flow.proto == MC_PROTO_TCP &&
+	     !strcmp(mc_addr_str(&ev.flow.saddr, s1, sizeof(s1)), "fec0::100") &&
+	     !strcmp(mc_addr_str(&ev.flow.daddr, s2, sizeof(s2)), "fec0::127"), "ACQUIRE: the flow, ports in host order");
+	T_OK(ev.priority == MC_PRIO_USER_LO + 0x500 && ev.dir == MC_DIR_OUT && ev.spi == 24577 &&
+	     ev.reqid == MC_REQID && ev.proto == MC_PROTO_ESP, "ACQUIRE: priority, and the template's spi and reqid");
+
+	/* DELPOLICY: the id, then the whole policy (with its priority) as XFRMA_POLICY. */
+	memset(buf, 0, sizeof(buf));
+	struct xfrm_userpolicy_id *id = (struct xfrm_userpolicy_id *)(buf + NLMSG_HDRLEN);
+	id->dir = XFRM_POLICY_IN;
+	id->sel.family = AF_INET6;
+	at = (struct nlattr *)(buf + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*id)));
+	at->nla_type = XFRMA_POLICY;
+	at->nla_len = (uint16_t)(NLA_HDRLEN + sizeof(struct xfrm_userpolicy_info));
+	struct xfrm_userpolicy_info pi;
+	memset(&pi, 0, sizeof(pi));
+	pi.priority = MC_PRIO_DEFAULT;
+	pi.dir = XFRM_POLICY_IN;
+	pi.sel.family = AF_INET6;
+	memcpy((uint8_t *)at + NLA_HDRLEN, &pi, sizeof(pi));
+	h->nlmsg_type = XFRM_MSG_DELPOLICY;
+	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*id)) + NLA_ALIGN(at->nla_len));
+	h->nlmsg_pid = 4242;
+	T_OK(mc_nl_decode_event(buf, &ev) == 0 && ev.kind == MC_EV_POL_DEL && ev.priority == MC_PRIO_DEFAULT &&
+	     ev.dir == MC_DIR_IN && ev.portid == 4242, "DELPOLICY: priority from XFRMA_POLICY, the sender's port");
+
+	/* A truncated message is refused, not read past its end. */
+	h->nlmsg_type = XFRM_MSG_ACQUIRE;
+	h->nlmsg_len = NLMSG_HDRLEN + 8;
+	T_OK(mc_nl_decode_event(buf, &ev) < 0, "a truncated ACQUIRE is refused");
+}
+
 int main(void)
 {
+	test_events();
 	test_sa("hmac-sha1-96", NULL, 20, 0, MC_PROTO_AH, "hmac(sha1)", 96, "AH hmac-sha1-96");
 	test_sa("hmac-sha512-256", NULL, 64, 0, MC_PROTO_AH, "hmac(sha512)", 256, "AH hmac-sha512-256");
 	test_sa("hmac-sha256-128", "aes-cbc", 32, 16, MC_PROTO_ESP, "hmac(sha256)", 128,

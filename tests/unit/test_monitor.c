@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* mcpsecd's pure logic: events, counter attribution, rate limit, records as JSON and back. */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "../../lib/compile.h"
+#include "../../lib/monitor.h"
+#include "../../lib/nlx.h"
+#include "../../lib/util.h"
+#include "t.h"
+
+#define PRIO_FTP (MC_PRIO_USER_LO + 0x300)
+#define PRIO_BNA (MC_PRIO_USER_LO + 0x400)
+#define PRIO_IN (MC_PRIO_USER_LO + 0x500)
+
+static const char *namer(void *ctx, uint32_t prio, enum mc_dir dir, int family)
+{
+	(void)ctx;
+	(void)family;
+	if (prio == PRIO_FTP && dir == MC_DIR_OUT)
+		return "DISCARDFTPOUT";
+	if (prio == PRIO_BNA && dir == MC_DIR_OUT)
+		return "DISCARDBNAOUT";
+	if (prio == PRIO_IN && dir == MC_DIR_IN)
+		return "PROTECTFTPIN";
+	return NULL;
+}
+
+static struct mc_kpolicy kpol(uint32_t prio, enum mc_dir dir, enum mc_action action, uint64_t use_time)
+{
+	struct mc_kpolicy p;
+	memset(&p, 0, sizeof(p));
+	p.x.priority = prio;
+	p.x.dir = dir;
+	p.x.action = action;
+	p.x.sel.family = AF_INET6;
+	p.use_time = use_time;
+	if (action == MC_PROTECT) {
+		p.ntmpl = 1;
+		p.x.tmpl_spi = 24578;
+		p.x.tmpl_proto = MC_PROTO_ESP;
+	}
+	return p;
+}
+
+static void stats(struct mc_stats *st, uint64_t outblock, uint64_t icv, uint64_t nostates)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "XfrmInError 0\nXfrmOutPolBlock %llu\nXfrmInStateProtoError %llu\n"
+		 "XfrmOutNoStates %llu\nXfrmOutNoQueueSpace 0\n", (unsigned long long)outblock,
+		 (unsigned long long)icv, (unsigned long long)nostates);
+	mc_stats_parse(text, st);
+}
+
+int main(void)
+{
+	struct mc_monitor m;
+	struct mc_records out = { 0 };
+	struct mc_event ev;
+
+	mc_mon_init(&m, 1000);
+	m.namer = namer;
+	m.own_portid = 4242;
+
+	/* xfrm_stat text */
+	struct mc_stats st;
+	stats(&st, 7, 0, 0);
+	T_EQ_INT(st.n, 5, "five counters parsed");
+	T_EQ_INT(mc_stats_get(&st, "XfrmOutPolBlock"), 7, "values read by name");
+	mc_stats_free(&st);
+
+	/* ACQUIRE: named, the flow, the missing SA; once per flow per interval */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = MC_EV_ACQUIRE;
+	ev.priority = PRIO_FTP;
+	ev.family = AF_INET6;
+	ev.flow.family = AF_INET6;
+	ev.flow.proto = MC_PROTO_TCP;
+	mc_addr_parse("fec0::100", &ev.flow.saddr);
+	mc_addr_parse("fec0::127", &ev.flow.daddr);
+	ev.flow.sport = 40000;
+	ev.flow.dport = 21;
+	ev.saddr = ev.flow.saddr;
+	ev.daddr = ev.flow.daddr;
+	ev.spi = 24577;
+	ev.proto = MC_PROTO_ESP;
+	T_OK(!mc_mon_event(&m, &ev, 1000, &out), "an ACQUIRE is not drift");
+	T_EQ_INT(out.n, 1, "an ACQUIRE gives one record");
+	T_EQ_STR(out.r[0].policy, "DISCARDFTPOUT", "named from the policy's priority");
+	T_EQ_STR(out.r[0].flow, "tcp fec0::100 port 40000 -> fec0::127 port 21", "the flow");
+	T_OK(strstr(out.r[0].detail, "esp spi 24577 (0x6001) fec0::100 -> fec0::127") != NULL, "the missing SA: %s",
+	     out.r[0].detail);
+	mc_mon_event(&m, &ev, 1030, &out);
+	T_EQ_INT(out.n, 1, "the same flow within the interval: not again");
+	ev.flow.sport = 40001;
+	mc_mon_event(&m, &ev, 1030, &out);
+	T_EQ_INT(out.n, 2, "another flow: reported");
+	ev.flow.sport = 40000;
+	mc_mon_event(&m, &ev, 1061, &out);
+	T_EQ_INT(out.n, 3, "the first flow after the interval: reported again");
+	ev.priority = 100;
+	ev.flow.sport = 40005;
+	mc_mon_event(&m, &ev, 1061, &out);
+	T_OK(out.r[3].policy[0] == '\0' && strstr(out.r[3].detail, "does not own"), "a foreign policy's ACQUIRE says so");
+	out.n = 0;
+
+	/* expiries */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = MC_EV_SA_EXPIRE;
+	ev.hard = true;
+	mc_mon_event(&m, &ev, 1100, &out);
+	T_EQ_INT(out.n, 0, "a larval (spi 0) expiry is ACQUIRE's own: ignored");
+	ev.spi = 2001;
+	ev.reqid = MC_REQID;
+	ev.proto = MC_PROTO_AH;
+	T_OK(mc_mon_event(&m, &ev, 1100, &out) && out.n == 1 && !strcmp(out.r[0].event, "sa-expire"),
+	     "a hard expiry of our SA: a record, and a drift check (the SA is gone)");
+	out.n = 0;
+
+	/* what counts as drift */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = MC_EV_POL_DEL;
+	ev.priority = PRIO_FTP;
+	ev.portid = 777;
+	T_OK(mc_mon_event(&m, &ev, 1100, &out), "someone deleted one of our policies: drift");
+	ev.portid = 4242;
+	T_OK(!mc_mon_event(&m, &ev, 1100, &out), "our own change: not drift");
+	ev.portid = 777;
+	ev.priority = 100;
+	T_OK(!mc_mon_event(&m, &ev, 1100, &out), "a foreign policy: not ours");
+	ev.kind = MC_EV_POL_FLUSH;
+	T_OK(mc_mon_event(&m, &ev, 1100, &out), "a flush: drift check");
+	ev.kind = MC_EV_SA_DEL;
+	ev.reqid = MC_REQID;
+	T_OK(mc_mon_event(&m, &ev, 1100, &out), "our SA deleted: drift");
+	ev.reqid = 7;
+	T_OK(!mc_mon_event(&m, &ev, 1100, &out), "a foreign SA: not ours");
+	T_EQ_INT(out.n, 0, "none of these is a drop record");
+
+	/* counters: baseline, then attribution by last use */
+	struct mc_kstate k = { 0 };
+	*MC_PUSH(&k.pols, &k.npols, &k.cappols) = kpol(PRIO_FTP, MC_DIR_OUT, MC_DISCARD, 1190);
+	*MC_PUSH(&k.pols, &k.npols, &k.cappols) = kpol(PRIO_BNA, MC_DIR_OUT, MC_DISCARD, 900);
+	*MC_PUSH(&k.pols, &k.npols, &k.cappols) = kpol(PRIO_IN, MC_DIR_IN, MC_PROTECT, 1199);
+	struct mc_ksa *sa = MC_PUSH(&k.sas, &k.nsas, &k.capsas);
+	memset(sa, 0, sizeof(*sa));
+	sa->x.spi = 24578;
+	sa->x.proto = MC_PROTO_ESP;
+	sa->x.reqid = MC_REQID;
+	mc_addr_parse("fec0::100", &sa->x.daddr);
+	mc_addr_parse("fec0::127", &sa->x.saddr);
+	stats(&st, 10, 0, 0);
+	T_OK(mc_mon_needs_dump(&m, &st), "the first snapshot needs a dump (SA baseline)");
+	mc_mon_counters(&m, 1190, &st, &k, &out);
+	T_EQ_INT(out.n, 0, "the first snapshot is only a baseline");
+	mc_stats_free(&st);
+	stats(&st, 10, 0, 0);
+	T_OK(!mc_mon_needs_dump(&m, &st), "nothing moved: no dump needed");
+	mc_stats_free(&st);
+	stats(&st, 13, 0, 0);
+	T_OK(mc_mon_needs_dump(&m, &st), "a block counter moved: dump");
+	mc_mon_counters(&m, 1191, &st, &k, &out);
+	T_EQ_INT(out.n, 1, "one record for the block delta");
+	T_OK(!strcmp(out.r[0].policy, "DISCARDFTPOUT") && out.r[0].count == 3 && !strcmp(out.r[0].dir, "out"),
+	     "3 blocks attributed to the one DISCARD whose last use moved");
+	out.n = 0;
+	mc_stats_free(&st);
+	k.pols[1].use_time = 1192;
+	k.pols[0].use_time = 1192;
+	stats(&st, 15, 0, 0);
+	mc_mon_counters(&m, 1192, &st, &k, &out);
+	T_OK(out.n == 1 && !out.r[0].policy[0] && strstr(out.r[0].detail, "one of: DISCARDFTPOUT,DISCARDBNAOUT"),
+	     "two moved: both named as candidates, none guessed (%s)", out.n ? out.r[0].detail : "");
+	out.n = 0;
+	mc_stats_free(&st);
+	k.sas[0].integrity_fail = 4;
+	stats(&st, 15, 5, 2);
+	mc_mon_counters(&m, 1193, &st, &k, &out);
+	T_EQ_INT(out.n, 3, "ICV (attributed and rest) and no-sa records");
+	T_OK(!strcmp(out.r[0].reason, "icv-failure") && !strcmp(out.r[0].policy, "PROTECTFTPIN") && out.r[0].count == 4,
+	     "4 ICV failures attributed to the SA's policy");
+	T_OK(!strcmp(out.r[1].reason, "icv-failure") && !out.r[1].policy[0] && out.r[1].count == 1,
+	     "the fifth, not seen on any of our SAs, is a total");
+	T_OK(!strcmp(out.r[2].reason, "no-sa") && out.r[2].count == 2, "no-sa as a total");
+	mc_stats_free(&st);
+	free(k.pols);
+	free(k.sas);
+
+	/* rate limit: totals count everything, the log gets the burst, then a summary */
+	struct mc_monitor r;
+	mc_mon_init(&r, 5000);
+	r.rate = 1;
+	r.burst = 3;
+	r.tokens = 3;
+	int admitted = 0;
+	for (size_t i = 0; i < out.n; i++)
+		admitted += mc_mon_admit(&r, &out.r[i], 5000);
+	admitted += mc_mon_admit(&r, &out.r[0], 5000);
+	admitted += mc_mon_admit(&r, &out.r[0], 5000);
+	T_EQ_INT(admitted, 3, "3 of 5 records admitted at once");
+	T_EQ_INT(r.records, 5, "all 5 counted");
+	struct mc_record sup;
+	T_OK(!mc_mon_suppressed_record(&r, 5000, &sup), "no summary while the bucket is empty");
+	T_OK(mc_mon_suppressed_record(&r, 5002, &sup) && sup.count == 2, "then a summary of the 2 held back");
+	struct mc_buf tj = { 0 };
+	mc_mon_totals_json(&r, &tj);
+	T_OK(strstr(tj.s, "\"by_reason\":{\"icv-failure\":13,\"no-sa\":2}") && strstr(tj.s, "\"PROTECTFTPIN\":12"),
+	     "totals by reason and by policy: %s", tj.s);
+	mc_buf_free(&tj);
+	mc_mon_free(&r);
+
+	/* records as JSON lines and back */
+	struct mc_record rec = out.r[0], back;
+	snprintf(rec.detail, sizeof(rec.detail), "quote \" backslash \\ newline \n tab \t");
+	struct mc_buf line = { 0 };
+	mc_record_json(&rec, "ns\"1", &line);
+	T_OK(strchr(line.s, '\n') == line.s + line.len - 1, "one line, escapes included");
+	T_OK(mc_record_parse(line.s, &back), "parses back");
+	T_OK(!strcmp(back.detail, rec.detail) && !strcmp(back.policy, rec.policy) && back.count == rec.count &&
+	     back.time == rec.time && !strcmp(back.reason, rec.reason) && !strcmp(back.dir, rec.dir),
+	     "every field survives, escapes included");
+	T_OK(!mc_record_parse("{\"event\":\"x\"", &back) && !mc_record_parse("not json", &back), "malformed lines refused");
+	mc_buf_free(&line);
+
+	mc_records_free(&out);
+	mc_mon_free(&m);
+	return t_done();
+}
