@@ -118,14 +118,15 @@ site_copy() {
 # The lab library: lab_has_esp probes whether this kernel can install an ESP SA.
 . "$ROOT/netns-lab/lib.sh"
 
-# mcpsecd for namespace A, in the background (stdout/stderr in $WORK/mcpsecd.out), ready when
-# its control socket answers. Extra arguments go to mcpsecd.
+# mcpsecd for namespace A (or $D_NS with state $D_STATE), in the background (output in
+# $WORK/mcpsecd.out), ready when its control socket answers. Extra arguments go to mcpsecd.
 MCPSECD=${MCPSECD:-$ROOT/build/san/mcpsecd}
+mc_d() { "$MCPSEC" --netns "${D_NS:-$NS_A}" --state-dir "${D_STATE:-$STATE}" "$@"; }
 start_daemon() {
-	"$MCPSECD" --netns "$NS_A" --state-dir "$STATE" --foreground "$@" >"$WORK/mcpsecd.out" 2>&1 3>&- &
+	"$MCPSECD" --netns "${D_NS:-$NS_A}" --state-dir "${D_STATE:-$STATE}" --foreground "$@" >"$WORK/mcpsecd.out" 2>&1 3>&- &
 	DAEMON=$!
-	for _ in $(seq 100); do
-		mc_a status ipsec all --json 2>/dev/null | jq -e '.daemon != null' >/dev/null 2>&1 && return 0
+	for _ in $(seq 200); do
+		mc_d status ipsec all --json 2>/dev/null | jq -e '.daemon != null' >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
 	echo "mcpsecd did not start:" >&2
@@ -133,6 +134,7 @@ start_daemon() {
 	return 1
 }
 stop_daemon() {
+	[ -n "${DAEMON:-}" ] || return 0
 	kill -TERM "$DAEMON" 2>/dev/null || true
 	wait "$DAEMON" 2>/dev/null || true
 }
@@ -142,21 +144,21 @@ wait_record() {
 	start=$(date +%s%N)
 	end=$((start + limit * 1000000000))
 	while [ "$(date +%s%N)" -lt "$end" ]; do
-		if [ -f "$STATE/log.jsonl" ] && jq -e "select($filter)" "$STATE/log.jsonl" 2>/dev/null | grep -q .; then
+		if [ -f "${D_STATE:-$STATE}/log.jsonl" ] && jq -e "select($filter)" "${D_STATE:-$STATE}/log.jsonl" 2>/dev/null | grep -q .; then
 			echo $((($(date +%s%N) - start) / 1000000))
 			return 0
 		fi
 		sleep 0.05
 	done
 	echo "no record matching $filter within ${limit}s; log:" >&2
-	cat "$STATE/log.jsonl" >&2 2>/dev/null
+	cat "${D_STATE:-$STATE}/log.jsonl" >&2 2>/dev/null
 	return 1
 }
 # The daemon's totals (retried: a daemon busy resynchronising answers a moment later).
 daemon_totals() {
 	local t
 	for _ in $(seq 20); do
-		t=$(mc_a status ipsec all --json 2>/dev/null | jq -c '.daemon.totals // empty' 2>/dev/null)
+		t=$(mc_d status ipsec all --json 2>/dev/null | jq -c '.daemon.totals // empty' 2>/dev/null)
 		[ -n "$t" ] && { echo "$t"; return 0; }
 		sleep 0.1
 	done

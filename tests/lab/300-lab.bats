@@ -4,7 +4,10 @@
 load helpers
 
 setup() { lab_setup; }
-teardown() { basic_teardown; }
+teardown() {
+	stop_daemon
+	basic_teardown
+}
 
 @test "lab: ping6 works both ways (ICMPv6 bypass, Neighbor Discovery)" {
 	apply_both
@@ -68,6 +71,19 @@ teardown() { basic_teardown; }
 	grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00006002" "$WORK/cap.txt"
 	grep -q "$A_ADDR > $B_ADDR: AH(spi=0x000007d1" "$WORK/cap.txt"
 	[ "$(cap_text 'tcp port 20 or tcp port 21' | wc -l)" -eq 0 ]
+}
+
+@test "lab: mcpsecd --report-only: A's outbound FTP SA deleted, the ACQUIRE names PROTECTFTPOUT and SPI 24577" {
+	apply_both
+	start_daemon --report-only
+	ip -n "$NS_A" xfrm state delete src "$A_ADDR" dst "$B_ADDR" proto esp spi 24577
+	wait_record 3 '.event == "drift" and .reason == "sa-missing" and .policy == "PROTECTFTPOUT"'
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" != "ok" ]
+	ms=$(wait_record 2 '.event == "acquire" and .policy == "PROTECTFTPOUT" and (.flow | test("^tcp '"$A_ADDR"' port [0-9]+ -> '"$B_ADDR"' port 21$")) and (.detail | test("esp spi 24577 \\(0x6001\\)"))')
+	echo "# ACQUIRE reported after $ms ms"
+	wait_record 3 '.event == "drop" and .reason == "no-sa" and .count > 0'
+	# Report only: the SA stays missing (the kernel's larval ACQUIRE state is no SA).
+	[ "$(mc_a status ipsec PROTECTFTPOUT --json | jq -c '.policies[0].sa')" = null ]
 }
 
 @test "lab: TCP to other ports bypasses IPsec: the marker is visible on the wire" {

@@ -4,7 +4,10 @@
 load helpers
 
 setup() { lab_setup; }
-teardown() { basic_teardown; }
+teardown() {
+	stop_daemon
+	basic_teardown
+}
 
 @test "lab: every algorithm works between two hosts, and scapy verifies and decrypts the captured packets" {
 	"$PY" "$BATS_TEST_DIRNAME/gen-algorithms.py" "$WORK/alg" >"$WORK/combos"
@@ -38,9 +41,10 @@ teardown() { basic_teardown; }
 	while read -r _ _ pk _ vf _ _; do [ "$pk" = "$vf" ]; done < <(grep '^spi ' <<<"$output" | awk '{print $3, $4, $5, $6, $7, $8, $9}')
 }
 
-@test "lab: a wrong key on one side shows up as integrity failures in status" {
+@test "lab: a wrong key on one side shows up as integrity failures in status and in mcpsecd's drop report" {
 	"$PY" "$BATS_TEST_DIRNAME/gen-algorithms.py" "$WORK/alg" wrong-key K_SHA256 >/dev/null
 	apply_both "$WORK/alg/a/site.yaml" "$WORK/alg/b/site.yaml"
+	D_NS=$NS_B D_STATE=$STATE-b start_daemon
 	before=$(xfrm_stat "$NS_B" XfrmInStateProtoError)
 	serve_b 5008 1 12
 	[ "$(in_a "$NET" connect "$B_ADDR" 5008)" = "timeout" ]
@@ -49,6 +53,9 @@ teardown() { basic_teardown; }
 	[ "$(xfrm_stat "$NS_B" XfrmInStateProtoError)" -gt "$before" ]
 	run mc_b status ipsec IN5008
 	[[ "$output" == *"integrity failures "[1-9]* ]]
+	# The daemon attributes them to the SA's policy on B.
+	D_NS=$NS_B D_STATE=$STATE-b wait_record 3 '.event == "drop" and .reason == "icv-failure" and .policy == "IN5008" and .count > 0'
+	stop_daemon
 }
 
 @test "lab: IPv4 under default deny: PROTECT is ESP on the wire and unmatched IPv4 is discarded; under bypass it passes" {
