@@ -11,6 +11,7 @@
 #include "compile.h"
 #include "monitor.h"
 #include "nlx.h"
+#include "plan.h"
 #include "util.h"
 
 /* ---- /proc/net/xfrm_stat ---- */
@@ -87,6 +88,7 @@ void mc_mon_init(struct mc_monitor *m, int64_t now)
 void mc_mon_free(struct mc_monitor *m)
 {
 	free(m->seen);
+	free(m->slots);
 	mc_stats_free(&m->prev);
 	free(m->sa_prev);
 	free(m->by_reason);
@@ -149,23 +151,53 @@ static const char *ipsec_proto(uint8_t p)
 
 /* ---- events ---- */
 
+/* Flows reported in the last acquire_interval: an array, and an open-addressing index over it
+ * (a burst of 10,000 distinct flows must not cost 10,000² comparisons). Expired entries are
+ * dropped and the index rebuilt at most once a second. */
+#define SEEN_MAX 65536
+#define SLOT_EMPTY UINT32_MAX
+
+static void seen_rebuild(struct mc_monitor *m, size_t nslots)
+{
+	free(m->slots);
+	m->nslots = nslots;
+	m->slots = mc_malloc(nslots * sizeof(*m->slots));
+	for (size_t i = 0; i < nslots; i++)
+		m->slots[i] = SLOT_EMPTY;
+	for (size_t i = 0; i < m->nseen; i++) {
+		size_t h = (size_t)mc_sel_hash(MC_DIR_OUT, &m->seen[i].flow) & (nslots - 1);
+		while (m->slots[h] != SLOT_EMPTY)
+			h = (h + 1) & (nslots - 1);
+		m->slots[h] = (uint32_t)i;
+	}
+}
+
 static bool acquire_seen(struct mc_monitor *m, const struct mc_sel *flow, int64_t now)
 {
-	size_t keep = 0;
-	bool seen = false;
-
-	/* Forget flows older than the interval (also bounds the table). */
-	for (size_t i = 0; i < m->nseen; i++) {
-		if (now - m->seen[i].when >= (int64_t)m->acquire_interval)
-			continue;
-		if (!seen && !memcmp(&m->seen[i].flow, flow, sizeof(*flow)))
-			seen = true;
-		m->seen[keep++] = m->seen[i];
+	if (!m->nslots || now != m->seen_expired) {
+		size_t keep = 0;
+		for (size_t i = 0; i < m->nseen; i++)
+			if (now - m->seen[i].when < (int64_t)m->acquire_interval)
+				m->seen[keep++] = m->seen[i];
+		m->nseen = keep;
+		m->seen_expired = now;
+		size_t want = 1024;
+		while (want < 2 * (m->nseen + 1))
+			want *= 2;
+		seen_rebuild(m, want);
 	}
-	m->nseen = keep;
-	if (!seen && m->nseen < 65536)
-		*MC_PUSH(&m->seen, &m->nseen, &m->capseen) = (struct flow_seen){ *flow, now };
-	return seen;
+	size_t h = (size_t)mc_sel_hash(MC_DIR_OUT, flow) & (m->nslots - 1);
+	for (; m->slots[h] != SLOT_EMPTY; h = (h + 1) & (m->nslots - 1))
+		if (!memcmp(&m->seen[m->slots[h]].flow, flow, sizeof(*flow)))
+			return true;
+	if (m->nseen >= SEEN_MAX)
+		return false; /* remembered no more; the rate limit still bounds the log */
+	*MC_PUSH(&m->seen, &m->nseen, &m->capseen) = (struct flow_seen){ *flow, now };
+	if (2 * m->nseen > m->nslots)
+		seen_rebuild(m, m->nslots * 2);
+	else
+		m->slots[h] = (uint32_t)(m->nseen - 1);
+	return false;
 }
 
 static bool owned_event(const struct mc_event *ev)

@@ -71,6 +71,9 @@ struct mc_monitor {
 	uint64_t suppressed_pending;
 	struct flow_seen *seen;
 	size_t nseen, capseen;
+	uint32_t *slots; /* index into seen; a power of two in size */
+	size_t nslots;
+	int64_t seen_expired;
 	struct mc_stats prev;
 	bool have_prev;
 	int64_t prev_time;

@@ -78,6 +78,10 @@ int write_output(const char *cmd, const char *path, const struct mc_buf *b);
  * answer into ret. Returns 0, or -errno when no daemon answers. */
 int ask_daemon(const char *request, struct mc_buf *ret);
 
+/* This namespace's /proc/net/xfrm_stat (empty when the kernel has none). */
+struct mc_stats;
+void read_xfrm_stat(struct mc_stats *ret);
+
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);
 

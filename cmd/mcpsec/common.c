@@ -13,6 +13,7 @@
 #include "../../lib/compile.h"
 #include "../../lib/conf.h"
 #include "../../lib/diag.h"
+#include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/reconcile.h"
 #include "../../lib/state.h"
@@ -313,4 +314,19 @@ out:
 		close(fd);
 	free(path);
 	return rc;
+}
+
+void read_xfrm_stat(struct mc_stats *ret)
+{
+	FILE *f = fopen("/proc/net/xfrm_stat", "re"); /* this namespace's: /proc/net follows setns */
+	struct mc_buf text = { 0 };
+	char line[256];
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			mc_buf_puts(&text, line);
+		fclose(f);
+	}
+	mc_stats_parse(mc_buf_str(&text), ret);
+	mc_buf_free(&text);
 }

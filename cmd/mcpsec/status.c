@@ -9,6 +9,7 @@
 
 #include "../../lib/algo.h"
 #include "../../lib/compile.h"
+#include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
@@ -27,32 +28,6 @@ struct entry {
 	uint64_t last_use;
 	const struct mc_ksa *sa;
 };
-
-struct counter {
-	char name[64];
-	unsigned long long value;
-};
-
-static size_t read_xfrm_stat(struct counter **ret)
-{
-	FILE *f = fopen("/proc/net/xfrm_stat", "re");
-	struct counter *v = NULL;
-	size_t n = 0, cap = 0;
-	char name[64];
-	unsigned long long val;
-
-	*ret = NULL;
-	if (!f)
-		return 0;
-	while (fscanf(f, "%63s %llu", name, &val) == 2) {
-		struct counter *c = MC_PUSH(&v, &n, &cap);
-		snprintf(c->name, sizeof(c->name), "%s", name);
-		c->value = val;
-	}
-	fclose(f);
-	*ret = v;
-	return n;
-}
 
 static int cmp_pol(const void *a, const void *b, void *ctx)
 {
@@ -162,7 +137,7 @@ static void json_selector(struct mc_buf *b, const struct mc_sel *s)
 }
 
 static void render_json(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
-			struct entry *e, size_t ne, const struct counter *c, size_t nc, bool all)
+			struct entry *e, size_t ne, const struct mc_stats *c, bool all)
 {
 	char t[32];
 
@@ -249,8 +224,8 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 		json_sa(b, &k->sas[i], NULL);
 	}
 	mc_buf_puts(b, "]},\"counters\":{");
-	for (size_t i = 0; i < nc; i++)
-		mc_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", c[i].name, c[i].value);
+	for (size_t i = 0; i < c->n; i++)
+		mc_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", c->v[i].name, (unsigned long long)c->v[i].value);
 	/* The daemon's drop totals, or null when no mcpsecd watches this namespace. */
 	struct mc_buf dm = { 0 };
 	mc_buf_puts(b, "},\"daemon\":");
@@ -266,7 +241,7 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 }
 
 static void render_text(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
-			struct entry *e, size_t ne, const struct counter *c, size_t nc, bool all)
+			struct entry *e, size_t ne, const struct mc_stats *c, bool all)
 {
 	char t[32], a1[64], a2[64];
 	size_t nforeign_p = 0, nforeign_s = 0;
@@ -347,9 +322,9 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 	}
 	mc_buf_puts(b, "\nXFRM counters (/proc/net/xfrm_stat, this namespace; zero ones omitted):\n");
 	size_t shown = 0;
-	for (size_t i = 0; i < nc; i++)
-		if (c[i].value)
-			mc_buf_printf(b, "  %-28s %llu\n", c[i].name, c[i].value), shown++;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].value)
+			mc_buf_printf(b, "  %-28s %llu\n", c->v[i].name, (unsigned long long)c->v[i].value), shown++;
 	if (!shown)
 		mc_buf_puts(b, "  all zero\n");
 	struct mc_buf dm = { 0 };
@@ -371,8 +346,8 @@ int status_main(int argc, char **argv)
 	struct mc_kstate k = { 0 };
 	struct mc_nl *nl = NULL;
 	struct entry *e = NULL;
-	size_t ne = 0, cape = 0, nc;
-	struct counter *c = NULL;
+	size_t ne = 0, cape = 0;
+	struct mc_stats c = { 0 };
 	int rc, r;
 
 	for (int i = 1; i < argc; i++) {
@@ -451,12 +426,12 @@ int status_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	nc = read_xfrm_stat(&c);
+	read_xfrm_stat(&c);
 	struct mc_buf b = { 0 };
 	if (json)
-		render_json(&b, &st, &k, e, ne, c, nc, all);
+		render_json(&b, &st, &k, e, ne, &c, all);
 	else
-		render_text(&b, &st, &k, e, ne, c, nc, all);
+		render_text(&b, &st, &k, e, ne, &c, all);
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
 out:
@@ -465,7 +440,7 @@ out:
 		free(e[i].unknown_name);
 	}
 	free(e);
-	free(c);
+	mc_stats_free(&c);
 	mc_kstate_free(&k);
 	mc_state_free(&st);
 	mc_nl_close(nl);

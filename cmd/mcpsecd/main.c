@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -258,6 +259,7 @@ out:
 	mc_state_free(&st);
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
+	malloc_trim(0); /* compiling and dumping 10,000 policies is a peak, not the daemon's size */
 }
 
 /* ---- events and counters ---- */
@@ -293,21 +295,12 @@ static void read_events(struct daemon *d)
 
 static void tick(struct daemon *d)
 {
-	FILE *f = fopen("/proc/net/xfrm_stat", "re");
-	struct mc_buf text = { 0 };
 	struct mc_stats st;
 	struct mc_kstate k = { 0 }, *kp = NULL;
 	struct mc_record sup;
-	char line[256];
 
 	reload_names(d);
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		mc_buf_puts(&text, line);
-	fclose(f);
-	mc_stats_parse(mc_buf_str(&text), &st);
-	mc_buf_free(&text);
+	read_xfrm_stat(&st);
 	if (mc_mon_needs_dump(&d->mon, &st) && mc_nl_dump(d->nl, &k) == 0)
 		kp = &k;
 	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
@@ -320,8 +313,10 @@ static void tick(struct daemon *d)
 			(void)!write(d->log_fd, b.s, b.len);
 		mc_buf_free(&b);
 	}
-	if (kp)
+	if (kp) {
 		mc_kstate_free(kp);
+		malloc_trim(0);
+	}
 	mc_stats_free(&st);
 }
 

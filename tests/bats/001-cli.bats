@@ -52,3 +52,18 @@ load helpers
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"/run/netns/mct-missing-$$"* ]]
 }
+
+@test "make install puts both programs, both man pages and mcpsecd.service (ordered before the network) under DESTDIR" {
+	run make -s -C "$ROOT" install DESTDIR="$WORK/root" PREFIX=/usr
+	[ "$status" -eq 0 ]
+	for f in usr/sbin/mcpsec usr/sbin/mcpsecd usr/share/man/man8/mcpsec.8 usr/share/man/man8/mcpsecd.8 \
+		lib/systemd/system/mcpsecd.service; do
+		[ -s "$WORK/root/$f" ]
+	done
+	unit="$WORK/root/lib/systemd/system/mcpsecd.service"
+	grep -qx 'ExecStart=/usr/sbin/mcpsecd --foreground' "$unit"
+	grep -qx 'ExecStartPre=-/usr/sbin/mcpsec enable' "$unit"
+	grep -qx 'Before=network-pre.target shutdown.target' "$unit"
+	! grep -q '@BINDIR@' "$unit"
+	"$WORK/root/usr/sbin/mcpsecd" --help | grep -q -- '--report-only'
+}

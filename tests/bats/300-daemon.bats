@@ -157,3 +157,16 @@ PY
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"another mcpsecd already watches"* ]]
 }
+
+@test "mcpsec log --follow prints new records as the daemon writes them" {
+	start_daemon
+	"$MCPSEC" --netns "$NS_A" --state-dir "$STATE" log --follow >"$WORK/follow.out" 2>&1 3>&- &
+	follower=$!
+	sleep 0.5
+	[ "$(in_a "$NET" connect "$B_ADDR" 20)" = "EPERM" ]
+	for _ in $(seq 60); do grep -q "drop policy-block out policy DISCARDFTPOUT" "$WORK/follow.out" && break; sleep 0.05; done
+	kill "$follower"
+	wait "$follower" 2>/dev/null || true
+	grep -q "daemon start" "$WORK/follow.out"
+	grep -q "drop policy-block out policy DISCARDFTPOUT" "$WORK/follow.out"
+}
