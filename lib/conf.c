@@ -806,3 +806,16 @@ out:
 	*ret = c.site;
 	return ds->errors > errors_before ? -EINVAL : 0;
 }
+
+int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret)
+{
+	struct ctx c = { .ds = ds };
+	size_t errors_before = ds->errors;
+
+	c.site = mc_calloc(1, sizeof(*c.site));
+	c.site->file = mc_strdup(path);
+	c.file = c.site->file;
+	load_keys(&c, c.site->file, strict_perms);
+	*ret = c.site;
+	return ds->errors > errors_before ? -EINVAL : 0;
+}

@@ -24,6 +24,9 @@ struct mc_conf_opts {
 int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_diags *ds,
 		 struct mc_site **ret);
 
+/* Loads a key file on its own (the returned site has only keys). Same diagnostics as above. */
+int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret);
+
 /* Parses a hex key ("0x" prefix, spaces and colons allowed) into bytes; false when malformed. */
 bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len);
 

@@ -113,10 +113,11 @@ static int mkdir_private(const char *dir)
 	return 0;
 }
 
-static int write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
 	char *tmp = mc_asprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	(void)unlink(tmp); /* left over by a crash: O_EXCL below must not fail on it */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
 	int r = 0;
 
 	if (fd < 0) {
@@ -132,7 +133,7 @@ static int write_atomic(const char *path, const void *data, size_t len, mode_t m
 		}
 		off += (size_t)w;
 	}
-	if (!r && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+	if (!r && (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0))
 		r = -errno;
 	close(fd);
 	if (!r && rename(tmp, path) < 0)
@@ -164,7 +165,7 @@ static int copy_file(const char *from, const char *to, mode_t mode)
 		free(buf);
 		return -EIO;
 	}
-	r = write_atomic(to, buf, (size_t)got, mode);
+	r = mc_file_write_atomic(to, buf, (size_t)got, mode);
 	mc_wipe(buf, (size_t)st.st_size); /* may be a key file */
 	free(buf);
 	return r;
@@ -183,7 +184,7 @@ static int write_state(struct mc_state *st)
 	for (size_t i = 0; i < st->nnames; i++)
 		mc_buf_printf(&b, "rule %u %s %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
 			      st->names[i].name);
-	r = write_atomic(p, b.s, b.len, 0600);
+	r = mc_file_write_atomic(p, b.s, b.len, 0600);
 	free(p);
 	mc_buf_free(&b);
 	return r;

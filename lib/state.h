@@ -46,6 +46,10 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 /* Records the enabled flag only. */
 int mc_state_set_enabled(struct mc_state *st, bool enabled);
 
+/* Replaces path with data: a temporary file in the same directory (created with mode, never
+ * readable by others in between), fsync, rename. Returns 0 or -errno. */
+int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
 /*
  * The state directory's lock (flock on DIR/lock, created with the directory if needed): apply,
  * enable and disable hold it while they change the kernel and commit; mcpsecd takes it before

@@ -169,3 +169,11 @@ bool mc_parse_range(const char *s, unsigned max, unsigned *lo, unsigned *hi)
 	return true;
 }
 
+
+void mc_wipe_free(void *p, size_t n)
+{
+	if (!p)
+		return;
+	mc_wipe(p, n);
+	free(p);
+}

@@ -47,6 +47,8 @@ char *mc_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	 &(*(arr))[(*(n))++])
 
 void mc_wipe(void *p, size_t n);
+/* Wipes n bytes at p, then frees p (NULL is fine): for buffers that held secrets. */
+void mc_wipe_free(void *p, size_t n);
 
 /* Strict unsigned parse: decimal or 0x-hex, the whole string, <= max. */
 bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret);

@@ -34,6 +34,7 @@ int mirror_main(int argc, char **argv);
 int check_peer_main(int argc, char **argv);
 int import_main(int argc, char **argv);
 int log_main(int argc, char **argv);
+int key_main(int argc, char **argv);
 
 /* Enters --netns, if any. Returns 0 or an exit code after printing why. */
 int enter_netns(void);

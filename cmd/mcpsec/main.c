@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* mcpsec: declarative, ordered, manually keyed IPsec host policy for Linux XFRM. */
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ static const struct {
 	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
 	{ "log", log_main, "log [--follow] [--since TIME] [--json]     mcpsecd's drop records" },
+	{ "key", key_main, "key generate|set|list|show|export|import|delete ...  named manual keys" },
 	{ "enable", enable_main, "enable                                     install the committed configuration" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },
 };
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
 	char *default_state = NULL;
 
 	mc_set_oom_handler(die_oom);
+	/* Key material passes through this process: no core dumps, no ptrace by other users. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (!args)
 		die_oom();
 	/* Global options may come anywhere; everything else goes to the subcommand. */

@@ -86,6 +86,55 @@ teardown() {
 	[ "$(mc_a status ipsec PROTECTFTPOUT --json | jq -c '.policies[0].sa')" = null ]
 }
 
+@test "lab: keys generated on A, exported and imported on B with a passphrase, protect FTP both ways" {
+	ka="$(dirname "$SITE_A")/gen-keys.yaml"
+	kb="$(dirname "$SITE_B")/gen-keys.yaml"
+	"$MCPSEC" key generate GENINT --alg sha256 --keys "$ka"
+	"$MCPSEC" key generate GENENC --alg aes256 --keys "$ka"
+	echo "lab passphrase, long enough" >"$WORK/pass"
+	"$MCPSEC" key export GENINT GENENC --out "$WORK/keys.export" --keys "$ka" --passphrase-file "$WORK/pass"
+	"$MCPSEC" key import "$WORK/keys.export" --keys "$kb" --passphrase-file "$WORK/pass"
+	site="$(dirname "$SITE_A")/gen.yaml"
+	cp "$SITE_A" "$site"
+	sed -i 's/^  keys: keys.yaml.*/  keys: gen-keys.yaml/' "$site"
+	with_policies "$site" <<'YAML'
+  - name: FTPOUT
+    direction: out
+    remote: fec0::2222:a00:bff:fe3a:127
+    protocol: tcp
+    remote-ports: 20-21
+    action: protect
+    spi: 4660
+    esp: { confidentiality: aes-cbc, confidentiality-key: GENENC, integrity: hmac-sha256-128, integrity-key: GENINT }
+  - name: FTPIN
+    direction: in
+    remote: fec0::2222:a00:bff:fe3a:127
+    protocol: tcp
+    remote-ports: 20-21
+    action: protect
+    spi: 4661
+    esp: { confidentiality: aes-cbc, confidentiality-key: GENENC, integrity: hmac-sha256-128, integrity-key: GENINT }
+YAML
+	mirrored="$(dirname "$SITE_B")/gen.yaml"
+	"$MCPSEC" mirror "$site" --peer "$B_ADDR" --self "$A_ADDR" --out "$mirrored"
+	"$MCPSEC" check-peer "$site" "$mirrored"
+	apply_both "$site" "$mirrored"
+	capture_start
+	serve_b 21
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "ok" ]
+	[ "$(served 21)" = "got 1" ]
+	capture_stop
+	cap_text | grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00001234"
+	cap_text | grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00001235"
+	! grep -aq "mcpsec-marker" "$WORK/cap.pcap"
+	# No byte of the generated keys in status, on either host.
+	{ mc_a status ipsec all; mc_a status ipsec all --json; mc_b status ipsec all; } >"$WORK/status.txt"
+	for k in GENINT GENENC; do
+		hex=$("$MCPSEC" key show "$k" --reveal --keys "$ka" | cut -c3-)
+		! grep -qi "${hex:0:16}" "$WORK/status.txt"
+	done
+}
+
 @test "lab: TCP to other ports bypasses IPsec: the marker is visible on the wire" {
 	apply_both
 	capture_start

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* Key values, weak 3DES keys, keys.yaml text edits (see keys.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "keys.h"
+#include "util.h"
+
+static const struct mc_keyalg keyalgs[] = {
+	{ "sha1", "sha1", 20, false },	   { "sha256", "sha256", 32, false }, { "sha512", "sha512", 64, false },
+	{ "aes128", "aes", 16, false },	   { "aes256", "aes", 32, false },    { "tdes", "tdes", 24, true },
+};
+
+const struct mc_keyalg *mc_keyalg_find(const char *cli)
+{
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		if (!strcmp(keyalgs[i].cli, cli))
+			return &keyalgs[i];
+	return NULL;
+}
+
+const char *mc_keyalg_names(void)
+{
+	return "sha1, sha256, sha512, aes128, aes256, tdes";
+}
+
+uint8_t *mc_key_value_parse(const char *input, bool hex, const struct mc_keyalg *alg, size_t *ret_len,
+			    const char **err)
+{
+	uint8_t *bytes = NULL;
+	size_t len;
+
+	if (hex) {
+		if (!mc_hex_parse(input, &bytes, &len)) {
+			*err = "not a hex value (an even number of hex digits; 0x, spaces and colons allowed)";
+			return NULL;
+		}
+	} else {
+		len = strlen(input);
+		bytes = (uint8_t *)mc_strndup(input, len);
+	}
+	if (len != alg->len) {
+		*err = hex ? "wrong length for the algorithm (see 'mcpsec key --help' for the lengths)"
+			   : "an ASCII key must have exactly the algorithm's length in characters";
+		mc_wipe_free(bytes, len);
+		return NULL;
+	}
+	*ret_len = len;
+	return bytes;
+}
+
+/* The 4 weak and 12 semi-weak DES keys (FIPS 74), parity bits included. */
+static const uint8_t des_weak[16][8] = {
+	{ 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01 }, { 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe },
+	{ 0xe0, 0xe0, 0xe0, 0xe0, 0xf1, 0xf1, 0xf1, 0xf1 }, { 0x1f, 0x1f, 0x1f, 0x1f, 0x0e, 0x0e, 0x0e, 0x0e },
+	{ 0x01, 0xfe, 0x01, 0xfe, 0x01, 0xfe, 0x01, 0xfe }, { 0xfe, 0x01, 0xfe, 0x01, 0xfe, 0x01, 0xfe, 0x01 },
+	{ 0x1f, 0xe0, 0x1f, 0xe0, 0x0e, 0xf1, 0x0e, 0xf1 }, { 0xe0, 0x1f, 0xe0, 0x1f, 0xf1, 0x0e, 0xf1, 0x0e },
+	{ 0x01, 0xe0, 0x01, 0xe0, 0x01, 0xf1, 0x01, 0xf1 }, { 0xe0, 0x01, 0xe0, 0x01, 0xf1, 0x01, 0xf1, 0x01 },
+	{ 0x1f, 0xfe, 0x1f, 0xfe, 0x0e, 0xfe, 0x0e, 0xfe }, { 0xfe, 0x1f, 0xfe, 0x1f, 0xfe, 0x0e, 0xfe, 0x0e },
+	{ 0x01, 0x1f, 0x01, 0x1f, 0x01, 0x0e, 0x01, 0x0e }, { 0x1f, 0x01, 0x1f, 0x01, 0x0e, 0x01, 0x0e, 0x01 },
+	{ 0xe0, 0xfe, 0xe0, 0xfe, 0xf1, 0xfe, 0xf1, 0xfe }, { 0xfe, 0xe0, 0xfe, 0xe0, 0xfe, 0xf1, 0xfe, 0xf1 },
+};
+
+static bool des_eq(const uint8_t *a, const uint8_t *b)
+{
+	for (int i = 0; i < 8; i++)
+		if ((a[i] & 0xfe) != (b[i] & 0xfe))
+			return false;
+	return true;
+}
+
+bool mc_tdes_weak(const uint8_t key[24])
+{
+	for (int part = 0; part < 3; part++)
+		for (size_t w = 0; w < MC_ARRAY_SIZE(des_weak); w++)
+			if (des_eq(key + 8 * part, des_weak[w]))
+				return true;
+	return des_eq(key, key + 8) || des_eq(key + 8, key + 16);
+}
+
+/* ---- keys.yaml as text ---- */
+
+static size_t indent_of(const char *line, size_t n)
+{
+	size_t i = 0;
+	while (i < n && line[i] == ' ')
+		i++;
+	return i;
+}
+
+static bool blank_or_comment(const char *line, size_t n)
+{
+	size_t i = indent_of(line, n);
+	return i == n || line[i] == '#' || line[i] == '\r';
+}
+
+int mc_keyfile_append(const char *text, const char *name, const char *type, const uint8_t *bytes, size_t len,
+		      struct mc_buf *out)
+{
+	bool found = false;
+
+	if (!*text)
+		mc_buf_puts(out, "# mcpsec key file: mode 0600, never world-readable. Edit with 'mcpsec key'.\nkeys:\n");
+	for (const char *s = text; *s;) {
+		const char *eol = strchr(s, '\n');
+		size_t n = eol ? (size_t)(eol - s + 1) : strlen(s);
+		if (!strncmp(s, "keys:", 5)) {
+			const char *r = s + 5;
+			while (*r == ' ' || *r == '\t')
+				r++;
+			if (*r == '{') {
+				const char *close = r + 1;
+				while (*close == ' ')
+					close++;
+				if (*close != '}')
+					return -EINVAL; /* a flow mapping with keys in it */
+				mc_buf_puts(out, "keys:\n"); /* "keys: {}" becomes a block mapping */
+				s += n;
+				found = true;
+				continue;
+			}
+			found = true;
+		}
+		mc_buf_printf(out, "%.*s", (int)n, s);
+		s += n;
+	}
+	if (*text && !found)
+		return -EINVAL;
+	if (out->len && out->s[out->len - 1] != '\n')
+		mc_buf_puts(out, "\n");
+	mc_buf_printf(out, "  %s:\n    algorithm: %s\n    hex: \"0x", name, type);
+	for (size_t i = 0; i < len; i++)
+		mc_buf_printf(out, "%02x", bytes[i]);
+	mc_buf_puts(out, "\"\n");
+	return 0;
+}
+
+int mc_keyfile_remove(const char *text, int line, struct mc_buf *out)
+{
+	int no = 0;
+	bool removing = false, done = false;
+	size_t key_indent = 0;
+
+	for (const char *s = text; *s;) {
+		const char *eol = strchr(s, '\n');
+		size_t n = eol ? (size_t)(eol - s + 1) : strlen(s);
+		size_t content = n - (eol ? 1 : 0);
+		no++;
+		if (no == line) {
+			removing = true;
+			key_indent = indent_of(s, content);
+		} else if (removing && !blank_or_comment(s, content) && indent_of(s, content) <= key_indent) {
+			removing = false;
+			done = true;
+		} else if (removing && blank_or_comment(s, content) && indent_of(s, content) <= key_indent &&
+			   s[indent_of(s, content)] == '#') {
+			removing = false; /* a comment at the key's own level belongs to what follows */
+			done = true;
+		}
+		if (!removing)
+			mc_buf_printf(out, "%.*s", (int)n, s);
+		s += n;
+	}
+	return done || removing || line <= no ? 0 : -ENOENT;
+}
