@@ -19,6 +19,7 @@
 #include "algo.h"
 #include "conf.h"
 #include "diag.h"
+#include "keys.h"
 #include "model.h"
 #include "util.h"
 
@@ -692,6 +693,9 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 	if (type && !mc_key_len_ok(type, len)) {
 		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is %zu byte%s; algorithm %s needs %s bytes",
 		       name, len, len == 1 ? "" : "s", type, mc_key_lens_text(type));
+	} else if (type && !strcmp(type, "tdes") && mc_tdes_weak(bytes)) {
+		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is a weak or degenerate 3DES key (a weak DES third, "
+		       "or K1 = K2 or K2 = K3); generate another with 'mcpsec key generate'", name);
 	}
 	struct mc_key *key = MC_PUSH(&c->site->keys, &c->site->nkeys, &c->site->capkeys);
 	*key = (struct mc_key){ mc_strdup(name), mc_strdup(type ? type : "?"), bytes, len, loc_of(c, k) };
