@@ -694,6 +694,7 @@ int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret)
 struct mc_nlmon {
 	int fd;
 	struct nl_sock *sk;
+	struct nl_sock *addr; /* rtnetlink IPv6 address events (the own-address bypass) */
 };
 
 uint32_t mc_nl_portid(const struct mc_nl *nl)
@@ -720,6 +721,14 @@ int mc_nl_monitor_open(int rcvbuf, struct mc_nlmon **ret)
 		return nlerr(r);
 	}
 	m->fd = nl_socket_get_fd(m->sk);
+	if ((m->addr = nl_socket_alloc())) {
+		nl_socket_disable_seq_check(m->addr);
+		if (nl_connect(m->addr, NETLINK_ROUTE) < 0 || nl_socket_add_memberships(m->addr, RTNLGRP_IPV6_IFADDR, 0) < 0 ||
+		    nl_socket_set_nonblocking(m->addr) < 0) {
+			nl_socket_free(m->addr);
+			m->addr = NULL; /* not fatal: addresses are then seen at start and on SIGHUP */
+		}
+	}
 	/* FORCE: root may exceed net.core.rmem_max; a burst of events must fit or we resync. */
 	if (setsockopt(m->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		(void)setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
@@ -737,7 +746,38 @@ void mc_nl_monitor_close(struct mc_nlmon *m)
 	if (!m)
 		return;
 	nl_socket_free(m->sk);
+	if (m->addr)
+		nl_socket_free(m->addr);
 	free(m);
+}
+
+int mc_nl_monitor_addr_fd(const struct mc_nlmon *m)
+{
+	return m->addr ? nl_socket_get_fd(m->addr) : -1;
+}
+
+bool mc_nl_monitor_addr_changed(struct mc_nlmon *m)
+{
+	char buf[8192];
+	bool changed = false;
+	ssize_t n;
+
+	if (!m->addr)
+		return false;
+	/* The content does not matter: any IPv6 address added or removed means "look again";
+	 * an overrun (ENOBUFS) means the same. */
+	while ((n = recv(nl_socket_get_fd(m->addr), buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			changed |= errno == ENOBUFS;
+			break;
+		}
+		int left = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; nlmsg_ok(h, left); h = nlmsg_next(h, &left))
+			changed |= h->nlmsg_type == RTM_NEWADDR || h->nlmsg_type == RTM_DELADDR;
+	}
+	return changed;
 }
 
 static void addr_from_uapi(const xfrm_address_t *a, int family, struct mc_addr *ret)

@@ -84,6 +84,10 @@ uint32_t mc_nl_portid(const struct mc_nl *nl);
 int mc_nl_monitor_open(int rcvbuf, struct mc_nlmon **ret);
 int mc_nl_monitor_fd(const struct mc_nlmon *m);
 void mc_nl_monitor_close(struct mc_nlmon *m);
+/* IPv6 address changes (rtnetlink), which move the own-address bypass: a second fd to poll
+ * (-1 when unavailable), and whether anything changed since the last call (drains it). */
+int mc_nl_monitor_addr_fd(const struct mc_nlmon *m);
+bool mc_nl_monitor_addr_changed(struct mc_nlmon *m);
 /* Decodes every pending message and calls cb for each. Returns the number of events, or
  * -ENOBUFS when the kernel had to drop some (the caller must resync), or another -errno. */
 int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc_event *ev), void *ctx);

@@ -3,8 +3,8 @@
  * mcpsecd: watches XFRM events and counters in one namespace, writes drop records (the SUMLOG
  * of mcpsec), and restores the committed configuration when someone else changes it.
  *
- * One thread, one poll loop: the XFRM event socket, the control socket, a signalfd and a 1 s
- * timerfd. Everything that decides is in lib/monitor.c; this file does the I/O.
+ * One thread, one poll loop: the XFRM event socket, the control socket, a signalfd, a 1 s
+ * timerfd and an rtnetlink socket for IPv6 address changes. Everything that decides is in lib/monitor.c; this file does the I/O.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -496,20 +496,24 @@ int main(int argc, char **argv)
 	d.drift_due = now_ms(); /* enforce the committed configuration at start */
 
 	for (;;) {
-		struct pollfd p[4] = { { mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 },
-				       { d.sig, POLLIN, 0 }, { d.timer, POLLIN, 0 } };
+		struct pollfd p[5] = { { mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 },
+				       { d.sig, POLLIN, 0 }, { d.timer, POLLIN, 0 },
+				       { mc_nl_monitor_addr_fd(d.events), POLLIN, 0 } };
 		int timeout = -1;
 		if (d.drift_due) {
 			int64_t wait = d.drift_due - now_ms();
 			timeout = wait < 0 ? 0 : (int)wait;
 		}
-		if (poll(p, 4, timeout) < 0 && errno != EINTR)
+		if (poll(p, 5, timeout) < 0 && errno != EINTR)
 			break;
 		d.now = time(NULL);
 		if (p[0].revents & (POLLIN | POLLERR))
 			read_events(&d);
 		if (p[1].revents & POLLIN)
 			serve_control(&d);
+		/* A new or removed IPv6 address moves the own-address bypass: check soon. */
+		if ((p[4].revents & POLLIN) && mc_nl_monitor_addr_changed(d.events) && !d.drift_due)
+			d.drift_due = now_ms() + 100;
 		if (p[2].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			bool stop = false;

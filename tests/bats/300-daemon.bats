@@ -170,3 +170,15 @@ PY
 	grep -q "daemon start" "$WORK/follow.out"
 	grep -q "drop policy-block out policy DISCARDFTPOUT" "$WORK/follow.out"
 }
+
+@test "mcpsecd: a new IPv6 address gets its own-address bypass within 1 s, logged as an address change" {
+	start_daemon
+	ip -n "$NS_A" addr add fec0::2222:a00:bff:fe3a:200/64 dev eth0 nodad
+	for _ in $(seq 40); do
+		ip -n "$NS_A" xfrm policy list | grep -q "src fec0::2222:a00:bff:fe3a:200/128 dst fec0::2222:a00:bff:fe3a:200/128" && break
+		sleep 0.025
+	done
+	ip -n "$NS_A" xfrm policy list | grep -q "src fec0::2222:a00:bff:fe3a:200/128 dst fec0::2222:a00:bff:fe3a:200/128"
+	wait_record 1 '.event == "drift" and .reason == "own-addresses-changed" and (.detail | test("fe3a:200"))'
+	! jq -e 'select(.reason == "policy-missing")' "$STATE/log.jsonl" | grep -q .
+}
