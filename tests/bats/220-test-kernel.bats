@@ -19,6 +19,7 @@ udp6_noports() { ip netns exec "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc
 
 @test "differential: the kernel, test --kernel and test site.yaml agree on random policy lists and flows" {
 	two_ns
+	RANDOM=20261126 # fixed flows too (the lists have fixed seeds): every outcome below is covered
 	for round in 1 2 3 4; do
 		f="$WORK/r$round/site.yaml"
 		mkdir -p "$WORK/r$round"
