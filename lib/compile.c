@@ -217,7 +217,7 @@ static void emit_family(struct rule_builder *b, const struct mc_policy *p, int f
 	struct mc_prefix *lp = NULL, *rp = NULL;
 	size_t nl = 0, capl = 0, nr = 0, capr = 0;
 	struct field16 f1, f2; /* sport-side and dport-side values */
-	bool icmp = p->proto == MC_PROTO_ICMP || p->proto == MC_PROTO_ICMPV6;
+	bool icmp = mc_proto_is_icmp(p->proto);
 
 	prefix_list(&p->local, family, &lp, &nl, &capl);
 	prefix_list(&p->remote, family, &rp, &nr, &capr);

@@ -27,16 +27,6 @@ static bool prefix_has(const struct mc_addr *p, unsigned plen, const struct mc_a
 
 /* The packet's (sport, dport) value ranges for this direction: sport is the local port on the
  * way out and the remote port on the way in; ICMP type/code are always sport/dport. */
-static bool is_icmp(int proto)
-{
-	return proto == MC_PROTO_ICMP || proto == MC_PROTO_ICMPV6;
-}
-
-static bool has_ports(int proto)
-{
-	return proto == MC_PROTO_TCP || proto == MC_PROTO_UDP || proto == 132 || proto == 33 || proto == 136;
-}
-
 static bool addr_proto_match(const struct mc_xpolicy *x, const struct mc_query *q)
 {
 	const struct mc_addr *src = q->dir == MC_DIR_OUT ? &q->local : &q->remote;
@@ -50,10 +40,10 @@ static bool addr_proto_match(const struct mc_xpolicy *x, const struct mc_query *
 /* Field values as the kernel sees them: local/remote in query terms → sport/dport. */
 static void fields(const struct mc_query *q, unsigned l, unsigned r, unsigned *sport, unsigned *dport)
 {
-	if (is_icmp(q->proto)) {
+	if (mc_proto_is_icmp(q->proto)) {
 		*sport = l;
 		*dport = r;
-	} else if (!has_ports(q->proto)) {
+	} else if (!mc_proto_has_ports(q->proto)) {
 		*sport = *dport = 0;
 	} else if (q->dir == MC_DIR_OUT) {
 		*sport = l;
@@ -182,8 +172,8 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 	qsort_r(cand, ncand, sizeof(*cand), cmp_pol_prio, (void *)p);
 
 	/* Which selector field each query dimension lands in. */
-	bool l_is_s = is_icmp(q->proto) || q->dir == MC_DIR_OUT;
-	bool ports = is_icmp(q->proto) || has_ports(q->proto);
+	bool l_is_s = mc_proto_is_icmp(q->proto) || q->dir == MC_DIR_OUT;
+	bool ports = mc_proto_is_icmp(q->proto) || mc_proto_has_ports(q->proto);
 	unsigned llo = ports ? q->local_lo : 0, lhi = ports ? q->local_hi : 0;
 	unsigned rlo = ports ? q->remote_lo : 0, rhi = ports ? q->remote_hi : 0;
 	for (size_t i = 0; i < ncand && ports; i++) {

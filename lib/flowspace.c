@@ -113,11 +113,6 @@ static int icmp_proto(int family)
 	return family == AF_INET ? MC_PROTO_ICMP : MC_PROTO_ICMPV6;
 }
 
-static bool proto_has_ports(unsigned p)
-{
-	return p == MC_PROTO_TCP || p == MC_PROTO_UDP || p == 33 || p == 132 || p == 136;
-}
-
 struct mc_box mc_box_reverse(const struct mc_box *a)
 {
 	struct mc_box r = *a;
@@ -154,7 +149,7 @@ void mc_box_realizable(const struct mc_box *a, struct mc_boxes *out)
 	unsigned icmp = (unsigned)icmp_proto(a->family), next = 0;
 
 	for (unsigned p = 0; p <= 255; p++) {
-		bool ports = proto_has_ports(p);
+		bool ports = mc_proto_has_ports((int)p);
 		if (!ports && p != icmp)
 			continue;
 		if (next < p)
@@ -290,7 +285,7 @@ void mc_box_str(const struct mc_box *b, struct mc_buf *out)
 	bool one = b->lo[MC_D_PROTO] == b->hi[MC_D_PROTO];
 	unsigned p = (unsigned)b->lo[MC_D_PROTO];
 	bool icmp = one && p == (unsigned)icmp_proto(b->family);
-	bool ports = one && proto_has_ports(p);
+	bool ports = one && mc_proto_has_ports((int)p);
 	char pb[16];
 
 	if (one)

@@ -169,3 +169,13 @@ bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret)
 	*ret = (struct mc_icmpspec){ false, (uint8_t)tlo, (uint8_t)thi, (uint8_t)clo, (uint8_t)chi, { 0 } };
 	return true;
 }
+
+bool mc_proto_has_ports(int proto)
+{
+	return proto == MC_PROTO_TCP || proto == MC_PROTO_UDP || proto == 33 || proto == 132 || proto == 136;
+}
+
+bool mc_proto_is_icmp(int proto)
+{
+	return proto == MC_PROTO_ICMP || proto == MC_PROTO_ICMPV6;
+}

@@ -121,6 +121,11 @@ void mc_portset_merge(struct mc_portset *set);
 /* "any" | TYPE | TYPE-TYPE | TYPE/CODE | TYPE/CODE-CODE; false when malformed (loc untouched). */
 bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret);
 
+/* Protocols whose selectors match ports (TCP, UDP, DCCP, SCTP, UDP-Lite), and ICMP/ICMPv6,
+ * whose type and code the kernel matches in the port fields. */
+bool mc_proto_has_ports(int proto);
+bool mc_proto_is_icmp(int proto);
+
 /* Names mcpsec reserves for its built-in policies. */
 bool mc_name_reserved(const char *name);
 

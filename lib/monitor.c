@@ -129,9 +129,7 @@ static const char *name_of(const struct mc_monitor *m, uint32_t prio, enum mc_di
 void mc_flow_str(const struct mc_sel *f, char *buf, size_t len)
 {
 	char s[64], d[64], pb[16];
-	bool icmp = f->proto == MC_PROTO_ICMP || f->proto == MC_PROTO_ICMPV6;
-	bool ports = f->proto == MC_PROTO_TCP || f->proto == MC_PROTO_UDP || f->proto == 132 || f->proto == 33 ||
-		     f->proto == 136;
+	bool icmp = mc_proto_is_icmp(f->proto), ports = mc_proto_has_ports(f->proto);
 
 	mc_addr_str(&f->saddr, s, sizeof(s));
 	mc_addr_str(&f->daddr, d, sizeof(d));
@@ -456,6 +454,16 @@ remember:
 
 /* ---- rate limit and totals ---- */
 
+static void refill(struct mc_monitor *m, int64_t now)
+{
+	if (now > m->last_refill) {
+		m->tokens += (double)(now - m->last_refill) * m->rate;
+		if (m->tokens > m->burst)
+			m->tokens = m->burst;
+		m->last_refill = now;
+	}
+}
+
 bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now)
 {
 	m->records++;
@@ -463,12 +471,7 @@ bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now)
 		tally(&m->by_reason, &m->nreason, &m->capreason, r->reason, r->count);
 	if (r->policy[0] && (!strcmp(r->event, "drop") || !strcmp(r->event, "acquire")))
 		tally(&m->by_policy, &m->npolicy, &m->cappolicy, r->policy, r->count);
-	if (now > m->last_refill) {
-		m->tokens += (double)(now - m->last_refill) * m->rate;
-		if (m->tokens > m->burst)
-			m->tokens = m->burst;
-		m->last_refill = now;
-	}
+	refill(m, now);
 	if (m->tokens >= 1) {
 		m->tokens -= 1;
 		return true;
@@ -482,12 +485,7 @@ bool mc_mon_suppressed_record(struct mc_monitor *m, int64_t now, struct mc_recor
 {
 	if (!m->suppressed_pending)
 		return false;
-	if (now > m->last_refill) {
-		m->tokens += (double)(now - m->last_refill) * m->rate;
-		if (m->tokens > m->burst)
-			m->tokens = m->burst;
-		m->last_refill = now;
-	}
+	refill(m, now);
 	if (m->tokens < 1)
 		return false;
 	m->tokens -= 1;

@@ -106,7 +106,7 @@ static void check_spis(const struct mc_site *s, struct mc_diags *ds)
 static void check_policy(const struct mc_site *s, struct mc_diags *ds, const struct mc_policy *p)
 {
 	bool ports = !p->local_ports.any || !p->remote_ports.any;
-	bool is_icmp = p->proto == MC_PROTO_ICMP || p->proto == MC_PROTO_ICMPV6;
+	bool is_icmp = mc_proto_is_icmp(p->proto);
 	unsigned lf = families(&p->local), rf = families(&p->remote);
 	char pb[8];
 

@@ -111,12 +111,11 @@ static void log_check(struct daemon *d)
 	}
 }
 
-static void write_record(struct daemon *d, const struct mc_record *r)
+/* One record to the log file and syslog (the rate limit has already let it through). */
+static void emit_record(struct daemon *d, const struct mc_record *r)
 {
 	struct mc_buf line = { 0 }, text = { 0 };
 
-	if (!mc_mon_admit(&d->mon, r, r->time))
-		return;
 	log_check(d);
 	mc_record_json(r, d->netns, &line);
 	if (d->log_fd >= 0 && write(d->log_fd, line.s, line.len) != (ssize_t)line.len)
@@ -128,6 +127,12 @@ static void write_record(struct daemon *d, const struct mc_record *r)
 	       d->netns ? ": " : "", mc_buf_str(&text));
 	mc_buf_free(&line);
 	mc_buf_free(&text);
+}
+
+static void write_record(struct daemon *d, const struct mc_record *r)
+{
+	if (mc_mon_admit(&d->mon, r, r->time))
+		emit_record(d, r);
 }
 
 static void flush_records(struct daemon *d, struct mc_records *rs)
@@ -305,14 +310,8 @@ static void tick(struct daemon *d)
 		kp = &k;
 	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
 	flush_records(d, &d->pending);
-	if (mc_mon_suppressed_record(&d->mon, d->now, &sup)) {
-		log_check(d);
-		struct mc_buf b = { 0 };
-		mc_record_json(&sup, d->netns, &b);
-		if (d->log_fd >= 0)
-			(void)!write(d->log_fd, b.s, b.len);
-		mc_buf_free(&b);
-	}
+	if (mc_mon_suppressed_record(&d->mon, d->now, &sup))
+		emit_record(d, &sup);
 	if (kp) {
 		mc_kstate_free(kp);
 		malloc_trim(0);
