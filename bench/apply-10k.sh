@@ -35,7 +35,7 @@ best() { sort -n | head -1; }
 fresh_ns() { ip netns del "$ns" 2>/dev/null || true; ip netns add "$ns"; ip -n "$ns" link set lo up; }
 
 t_check=() t_apply=() t_noop=() t_ip=()
-for run in 1 2 3; do
+for _ in 1 2 3; do
 	s=$(now); "$MCPSEC" check "$work/site.yaml" >/dev/null; e=$(now)
 	t_check+=("$(echo "$e - $s" | bc)")
 	fresh_ns

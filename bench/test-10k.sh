@@ -12,11 +12,11 @@ trap 'rm -rf "$work"' EXIT
 	printf 'policies:\n'
 	for ((i = 0; i < N; i++)); do
 		printf '  - name: P%d\n    direction: out\n    remote: fec0::2\n    protocol: tcp\n    remote-ports: %d\n    action: %s\n' \
-			"$i" $((1 + i * 6)) $([ $((i % 2)) = 0 ] && echo discard || echo bypass)
+			"$i" $((1 + i * 6)) "$([ $((i % 2)) = 0 ] && echo discard || echo bypass)"
 	done
 } >"$work/site.yaml"
 best=
-for run in 1 2 3; do
+for _ in 1 2 3; do
 	s=$(date +%s.%N)
 	out=$("$MCPSEC" test "$work/site.yaml" --ulp tcp --dir out --local-ip fec0::1 --remote-ip fec0::2 --json)
 	e=$(date +%s.%N)

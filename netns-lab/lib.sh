@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # netns-lab/lib.sh: build labs of N hosts as network namespaces joined by veth pairs.
 # Source it; every function works on names given to it, so several labs can coexist.
 #

@@ -64,6 +64,6 @@ load helpers
 	grep -qx 'ExecStart=/usr/sbin/mcpsecd --foreground' "$unit"
 	grep -qx 'ExecStartPre=-/usr/sbin/mcpsec enable' "$unit"
 	grep -qx 'Before=network-pre.target shutdown.target' "$unit"
-	! grep -q '@BINDIR@' "$unit"
+	refute_in_file '@BINDIR@' "$unit"
 	"$WORK/root/usr/sbin/mcpsecd" --help | grep -q -- '--report-only'
 }

@@ -38,7 +38,7 @@ B=fec0::2222:a00:bff:fe3a:127
 	"$MCPSEC" mirror "$a" --peer fec0::55 --self "$A" --out "$WORK/other.yaml"
 	grep -q "^# 4 policies not towards fec0::55 left out" "$WORK/other.yaml"
 	[ "$(grep -c '^  - name:' "$WORK/other.yaml")" -eq 4 ]
-	! grep -q PROTECT "$WORK/other.yaml"
+	refute_in_file PROTECT "$WORK/other.yaml"
 }
 
 @test "check-peer: the seed's hosts agree; a changed SPI and key name on B are reported, exit 1" {

@@ -37,9 +37,9 @@ load helpers
 	# Every test key, as hex (with and without separators) and as ASCII.
 	for k in 6d63707365632d746573742d626e612d61682d31 6d63707365632d746573742d70726f64 \
 		 6d63707365632d746573742d647273797374656d2d6b65792d32353662697421; do
-		! grep -qi "$k" "$out"
-		! grep -qi "${k:0:16}" "$out"
+		refute_in_file "$k" "$out"
+		refute_in_file "${k:0:16}" "$out"
 	done
-	! grep -q "mcpsec-test-drsystem-key" "$out"
-	! grep -qi "6d:63:70:73" "$out"
+	refute_in_file "mcpsec-test-drsystem-key" "$out"
+	refute_in_file "6d:63:70:73" "$out"
 }

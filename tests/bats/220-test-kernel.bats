@@ -4,6 +4,7 @@
 # `test --kernel` and `test site.yaml` agree.
 load helpers
 
+# shellcheck disable=SC2016 # $1 and $2 are awk's, not the shell's
 udp6_noports() { ip netns exec "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6; }
 
 @test "test --kernel answers from the installed policies, by name" {
@@ -43,7 +44,7 @@ if r.random() < 0.5:
 open(path, "w").write(out)
 PY
 		mc_a apply "$f" >/dev/null 2>&1
-		for flow in $(seq 16); do
+		for _ in $(seq 16); do
 			rport=$((1000 + (RANDOM % 80)))
 			lport=$((2000 + (RANDOM % 40)))
 			dir=$([ $((RANDOM % 2)) -eq 0 ] && echo out || echo in)

@@ -89,7 +89,7 @@ teardown() {
 	after=$(xfrm_canon "$NS_A")
 	sleep 1.5
 	[ "$(xfrm_canon "$NS_A")" = "$after" ]
-	! jq -e 'select(.event == "drift" or .event == "repair")' "$STATE/log.jsonl" | grep -q .
+	[ "$(jq -c 'select(.event == "drift" or .event == "repair")' "$STATE/log.jsonl" | wc -l)" -eq 0 ]
 }
 
 @test "mcpsecd: SIGTERM exits cleanly and leaves every policy installed (fail closed)" {
@@ -180,5 +180,5 @@ PY
 	done
 	ip -n "$NS_A" xfrm policy list | grep -q "src fec0::2222:a00:bff:fe3a:200/128 dst fec0::2222:a00:bff:fe3a:200/128"
 	wait_record 1 '.event == "drift" and .reason == "own-addresses-changed" and (.detail | test("fe3a:200"))'
-	! jq -e 'select(.reason == "policy-missing")' "$STATE/log.jsonl" | grep -q .
+	[ "$(jq -c 'select(.reason == "policy-missing")' "$STATE/log.jsonl" | wc -l)" -eq 0 ]
 }

@@ -23,14 +23,14 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	run key generate AHKEY --alg sha1 --keys "$WORK/keys.yaml"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"already has a key 'AHKEY'"* ]]
-	! ls "$WORK" | grep -q tmp
+	[ -z "$(find "$WORK" -name '*tmp*')" ]
 }
 
 @test "key set reads the value from stdin (hex with 0x, colons, spaces; ASCII of exact length), never from argv" {
 	echo "0x00:11:22:33 44:55:66:77 88:99:aa:bb cc:dd:ee:ff" | key set HEXKEY --alg aes128 --hex --keys "$WORK/k.yaml"
 	echo "sixteen-chars-ok" | key set ASCIIKEY --alg aes128 --ascii --keys "$WORK/k.yaml"
 	[ "$(key show HEXKEY --reveal --keys "$WORK/k.yaml")" = 0x00112233445566778899aabbccddeeff ]
-	[ "$(key show ASCIIKEY --reveal --keys "$WORK/k.yaml")" = 0x$(printf sixteen-chars-ok | od -An -tx1 | tr -d ' \n') ]
+	[ "$(key show ASCIIKEY --reveal --keys "$WORK/k.yaml")" = "0x$(printf sixteen-chars-ok | od -An -tx1 | tr -d ' \n')" ]
 	run bash -c "echo 'fifteen-chars-x' | '$MCPSEC' key set SHORT --alg aes128 --ascii --keys '$WORK/k.yaml'"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"exactly the algorithm's length"* ]]
@@ -75,8 +75,8 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	echo "a long enough passphrase" >"$WORK/pass"
 	key export A1 A2 --out "$WORK/export.txt" --keys "$WORK/a.yaml" --passphrase-file "$WORK/pass"
 	[ "$(stat -c %a "$WORK/export.txt")" = 600 ]
-	for k in A1 A2; do ! grep -q "$(key show $k --reveal --keys "$WORK/a.yaml" | cut -c3-)" "$WORK/export.txt"; done
-	! grep -q "A1 sha256" "$WORK/export.txt" # with a space: base64 cannot contain it by chance
+	for k in A1 A2; do refute_in_file "$(key show $k --reveal --keys "$WORK/a.yaml" | cut -c3-)" "$WORK/export.txt"; done
+	refute_in_file "A1 sha256" "$WORK/export.txt" # with a space: base64 cannot contain it by chance
 	printf '# B keys\nkeys:\n  OTHER: { algorithm: sha1, ascii: "twenty-byte-ascii-ok" }\n' >"$WORK/b.yaml"
 	chmod 600 "$WORK/b.yaml"
 	run key import "$WORK/export.txt" --keys "$WORK/b.yaml" --passphrase-file "$WORK/pass"
@@ -95,7 +95,7 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	[[ "$output" == *"wrong passphrase, or the file was changed"* ]]
 	[ ! -e "$WORK/c.yaml" ]
 	sed '4s/^./X/;4s/^XX/Y/' "$WORK/export.txt" >"$WORK/tampered.txt"
-	! cmp -s "$WORK/export.txt" "$WORK/tampered.txt"
+	run ! cmp -s "$WORK/export.txt" "$WORK/tampered.txt"
 	run key import "$WORK/tampered.txt" --keys "$WORK/c.yaml" --passphrase-file "$WORK/pass"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"wrong passphrase, or the file was changed"* ]]
@@ -119,7 +119,7 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	grep -q BNAAHKEY "$d/keys.yaml"
 	echo "0x00112233445566778899aabbccddeeff" | key set SPARE --alg aes128 --hex --keys "$d/keys.yaml"
 	key delete SPARE --keys "$d/keys.yaml" --site "$d/site.yaml"
-	! grep -q SPARE "$d/keys.yaml"
+	refute_in_file SPARE "$d/keys.yaml"
 	# The comments of the file are still there.
 	grep -q "TEST KEYS for the examples" "$d/keys.yaml"
 	"$MCPSEC" check "$d/site.yaml"
@@ -141,8 +141,8 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	for k in BNAAHKEY PRODUCTIONKEY DRSYSTEMKEY; do
 		hex=$(key show "$k" --reveal --keys "$(dirname "$a")/keys.yaml" | cut -c3-)
 		[ ${#hex} -ge 32 ]
-		! grep -qi "$hex" "$out"
-		! grep -qi "${hex:0:16}" "$out"
+		refute_in_file "$hex" "$out"
+		refute_in_file "${hex:0:16}" "$out"
 	done
-	! grep -q "mcpsec-test-drsystem" "$out"
+	refute_in_file "mcpsec-test-drsystem" "$out"
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # variables here are used by the .bats files that load it
 # Shared setup for the bats suites. Every test gets its own namespaces and state directory;
 # teardown always removes them.
 bats_require_minimum_version 1.5.0
@@ -87,6 +88,16 @@ listener_result() {
 	grep -v '^ready' "$1"
 }
 
+# The "never in clear / never in output" check: fails when FILE (text or a capture) holds
+# STRING, case-insensitively. It never prints the string (it may be key material).
+# 005-selftest.bats and the lab's bypass test show that it fails when the thing does leak.
+refute_in_file() {
+	if grep -aqiF -- "$1" "$2"; then
+		echo "refute_in_file: a forbidden string (${#1} characters) is in $2" >&2
+		return 1
+	fi
+}
+
 # mcpsec against namespace A with this test's state directory.
 mc_a() { "$MCPSEC" --netns "$NS_A" --state-dir "$STATE" "$@"; }
 
@@ -94,6 +105,7 @@ in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
 
 # Value of one /proc/net/xfrm_stat counter in a namespace.
+# shellcheck disable=SC2016 # $1 and $2 are awk's
 xfrm_stat() { ip netns exec "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/xfrm_stat; }
 
 # The kernel's XFRM state as text, for byte-for-byte comparisons.
@@ -107,7 +119,8 @@ xfrm_canon() {
 
 # A copy of a fixture or example in the work directory (key files 0600, as apply requires).
 site_copy() {
-	local src=$1 dst="$WORK/$(basename "$(dirname "$1")")"
+	local src=$1 dst
+	dst="$WORK/$(basename "$(dirname "$1")")"
 	mkdir -p "$dst"
 	cp "$(dirname "$src")"/*.yaml "$dst"/ 2>/dev/null
 	cp "$(dirname "$src")"/*.keys "$dst"/ 2>/dev/null

@@ -30,7 +30,7 @@ teardown() {
 	cap_text >"$WORK/cap.txt"
 	grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00006001" "$WORK/cap.txt"
 	grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00006002" "$WORK/cap.txt"
-	! grep -aq "mcpsec-marker" "$WORK/cap.pcap"
+	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
 	[ "$(cap_text 'tcp port 20 or tcp port 21' | wc -l)" -eq 0 ]
 	# And the SA counters moved on both sides.
 	[ "$(mc_a status ipsec PROTECTFTPOUT --json | jq '.policies[0].sa.packets')" -gt 0 ]
@@ -126,12 +126,12 @@ YAML
 	capture_stop
 	cap_text | grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00001234"
 	cap_text | grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00001235"
-	! grep -aq "mcpsec-marker" "$WORK/cap.pcap"
+	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
 	# No byte of the generated keys in status, on either host.
 	{ mc_a status ipsec all; mc_a status ipsec all --json; mc_b status ipsec all; } >"$WORK/status.txt"
 	for k in GENINT GENENC; do
 		hex=$("$MCPSEC" key show "$k" --reveal --keys "$ka" | cut -c3-)
-		! grep -qi "${hex:0:16}" "$WORK/status.txt"
+		refute_in_file "${hex:0:16}" "$WORK/status.txt"
 	done
 }
 
@@ -142,8 +142,10 @@ YAML
 	[ "$(in_a "$NET" connect "$B_ADDR" 2222)" = "ok" ]
 	served 2222
 	capture_stop
-	grep -aq "mcpsec-marker" "$WORK/cap.pcap"
-	! cap_text | grep -q ESP
+	# The check every "never in clear" test uses fails on this capture: it can see a leak.
+	run refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
+	[ "$status" -eq 1 ]
+	[ "$(cap_text | grep -c ESP)" -eq 0 ]
 }
 
 @test "lab: without BYPASSALLIN/OUT unmatched IPv6 is discarded, while ND and FTP still work" {

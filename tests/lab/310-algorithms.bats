@@ -22,7 +22,7 @@ teardown() {
 	specs=()
 	while read -r port proto integ conf sab sba ikey ckey; do
 		i=${integ#hmac-}; i=${i%%-*}            # sha1 | sha256 | sha512 | none
-		c=none; ck=""
+		c=none
 		case $conf in aes128|aes256) c=aes ;; tdes) c=tdes ;; esac
 		spec="$sab:$proto:$i"; [ "$i" = none ] || spec="$spec:$ikey"
 		[ "$proto" = ah ] || { spec="$spec:$c"; [ "$c" = none ] || spec="$spec:$ckey"; }
@@ -37,7 +37,7 @@ teardown() {
 	[ "$status" -eq 0 ]
 	# Every A->B SA: packets seen, all verified, the marker found after decryption.
 	[ "$(grep -c '^spi ' <<<"$output")" -eq 8 ]
-	! grep -E '^spi ' <<<"$output" | grep -E 'packets 0 |marker 0$'
+	! grep -E '^spi ' <<<"$output" | grep -E 'packets 0 |marker 0$' || false
 	while read -r _ _ pk _ vf _ _; do [ "$pk" = "$vf" ]; done < <(grep '^spi ' <<<"$output" | awk '{print $3, $4, $5, $6, $7, $8, $9}')
 }
 
@@ -105,7 +105,7 @@ EOF2
 	served 6000
 	capture_stop
 	cap_text | grep -q "IP $A4 > $B4: ESP(spi=0x00006001"
-	! grep -aq "mcpsec-marker" "$WORK/cap.pcap"
+	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
 	# Unmatched IPv4 (UDP) is discarded by DEFAULT-DISCARD-OUT4.
 	before=$(xfrm_stat "$NS_A" XfrmOutPolBlock)
 	[ "$(in_a "$NET" udp-send "$B4" 9)" = "EPERM" ]
@@ -136,7 +136,7 @@ EOF2
 	capture_stop
 	cap_text | grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00006001"
 	cap_text | grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00006002"
-	! grep -aq "mcpsec-marker" "$WORK/cap.pcap"
+	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
 }
 
 @test "lab: apply of a changed file while FTP traffic flows never lets a protected port out in clear" {
@@ -169,6 +169,6 @@ PY
 	capture_stop
 	[ "$(cat "$WORK/conns")" = "ok 30" ]
 	[ "$(cap_text 'tcp port 21' | wc -l)" -eq 0 ]
-	! grep -aq "mcpsec-marker" "$WORK/cap.pcap"
+	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
 	[ "$(cap_text | grep -c 'ESP(spi=0x00006001')" -gt 30 ]
 }

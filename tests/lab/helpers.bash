@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # variables here are used by the .bats files that load it
 # Lab helpers: two hosts with real SAs. Runs where the kernel has ESP/AH (the lab VM).
 load ../bats/helpers
 
