@@ -7,7 +7,7 @@ UNITDIR ?= /lib/systemd/system
 BUILD ?= build
 
 CC ?= cc
-PKGS = libnl-xfrm-3.0 libnl-route-3.0 libnl-3.0 yaml-0.1 libcrypto
+PKGS = libnl-route-3.0 libnl-3.0 yaml-0.1 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WERROR ?= 1

@@ -28,6 +28,8 @@
 struct ctx {
 	yaml_document_t doc;
 	const char *file;
+	bool secret; /* a key file: messages never quote what is in it but key names */
+	bool strict; /* a key file others can read is an error (apply), not a warning (check) */
 	struct mc_diags *ds;
 	struct mc_site *site;
 };
@@ -45,11 +47,25 @@ static const char *node_kind(const yaml_node_t *n)
 	       n->type == YAML_SEQUENCE_NODE ? "a list" : "a scalar";
 }
 
-/* The scalar text of n, or NULL with an error that says what was expected. */
+static bool valid_name(const char *s);
+
+/* Text from the file as a message may quote it. A key file's text is shown only where it is a
+ * plain name: a key path that points at another file (say /etc/shadow) must not print it. */
+static const char *shown(const struct ctx *c, const char *s)
+{
+	return !c->secret || valid_name(s) ? s : "(not shown: text of a key file)";
+}
+
+/* The scalar text of n, or NULL with an error that says what was expected. A NUL inside the
+ * value would silently cut it short, so it is an error. */
 static const char *scalar(struct ctx *c, yaml_node_t *n, const char *what)
 {
 	if (n->type != YAML_SCALAR_NODE) {
 		mc_err(c->ds, loc_of(c, n), "%s must be a scalar, not %s", what, node_kind(n));
+		return NULL;
+	}
+	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
+		mc_err(c->ds, loc_of(c, n), "%s contains a NUL character", what);
 		return NULL;
 	}
 	return (const char *)n->data.scalar.value;
@@ -63,34 +79,50 @@ static bool expect_mapping(struct ctx *c, yaml_node_t *n, const char *what)
 	return false;
 }
 
+static int cmp_key_nodes(const void *a, const void *b)
+{
+	const yaml_node_t *x = *(yaml_node_t *const *)a, *y = *(yaml_node_t *const *)b;
+	int r = strcmp((const char *)x->data.scalar.value, (const char *)y->data.scalar.value);
+	/* Equal names keep file order, so the later one is reported as the duplicate. */
+	return r ? r : (x < y ? -1 : x > y);
+}
+
 /*
  * Reports unknown and duplicate keys of a mapping. allowed is NULL-terminated; NULL allows any
- * key (name tables) but still catches duplicates.
+ * key (name tables) but still catches duplicates. Duplicates are found by sorting: a mapping
+ * of 40,000 names costs n log n, not n².
  */
 static void check_keys(struct ctx *c, yaml_node_t *map, const char *const *allowed, const char *what)
 {
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start), nk = 0;
+	yaml_node_t **ks = mc_calloc(n ? n : 1, sizeof(*ks));
+
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
-		const char *ks = scalar(c, k, "a key");
+		const char *s = scalar(c, k, "a key");
 
-		if (!ks)
+		if (!s)
 			continue;
+		ks[nk++] = k;
 		if (allowed) {
 			bool ok = false;
 			for (const char *const *a = allowed; *a && !ok; a++)
-				ok = !strcmp(*a, ks);
+				ok = !strcmp(*a, s);
 			if (!ok)
-				mc_err(c->ds, loc_of(c, k), "unknown key '%s' in %s", ks, what);
-		}
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *k2 = yaml_document_get_node(&c->doc, q->key);
-			if (k2->type == YAML_SCALAR_NODE && !strcmp((const char *)k2->data.scalar.value, ks)) {
-				mc_err(c->ds, loc_of(c, k), "duplicate key '%s' (first at line %d)", ks,
-				       (int)k2->start_mark.line + 1);
-				break;
-			}
+				mc_err(c->ds, loc_of(c, k), "unknown key '%s' in %s", shown(c, s), what);
 		}
 	}
+	/* Nodes are allocated in document order, so their addresses order them as in the file. */
+	qsort(ks, nk, sizeof(*ks), cmp_key_nodes);
+	for (size_t i = 1; i < nk; i++) {
+		size_t first = i - 1;
+		while (i < nk && !strcmp((const char *)ks[first]->data.scalar.value, (const char *)ks[i]->data.scalar.value)) {
+			mc_err(c->ds, loc_of(c, ks[i]), "duplicate key '%s' (first at line %d)",
+			       shown(c, (const char *)ks[i]->data.scalar.value), (int)ks[first]->start_mark.line + 1);
+			i++;
+		}
+	}
+	free(ks);
 }
 
 /* Value node for key in a mapping (the first, if duplicated), or NULL. */
@@ -128,7 +160,7 @@ static bool parse_bool(struct ctx *c, yaml_node_t *n, const char *what, bool *re
 		*ret = false;
 		return true;
 	}
-	mc_err(c->ds, loc_of(c, n), "%s must be true or false, not '%s'", what, s);
+	mc_err(c->ds, loc_of(c, n), "%s must be true or false, not '%s'", what, shown(c, s));
 	return false;
 }
 
@@ -530,31 +562,56 @@ static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 	}
 }
 
-/* Reads a whole file; NULL with errno set on failure. */
-static char *read_file(const char *path, size_t *ret_len)
+/*
+ * Reads a whole regular file; NULL with errno set on failure. Opened non-blocking so that a FIFO
+ * in its place cannot hang the caller (it is then refused as not a regular file). A key file is
+ * checked on the opened descriptor, not by name, so nothing can be swapped in between: no
+ * symlink, owned by root or the caller, no access for group or others.
+ */
+static char *read_file(struct ctx *c, const char *path, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (c->secret ? O_NOFOLLOW : 0));
 	struct stat st;
 	char *buf;
 	size_t len = 0;
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == ELOOP && c->secret)
+			mc_err(c->ds, mc_loc_file(c->file), "the key file is a symbolic link: name the file itself");
+		else
+			mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s", strerror(errno));
 		return NULL;
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_SIZE) {
-		int e = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s",
+		       !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
 		close(fd);
-		errno = e;
 		return NULL;
+	}
+	if (c->secret) {
+		enum mc_severity sev = c->strict ? MC_ERROR : MC_WARNING;
+		if (st.st_mode & 0077)
+			mc_diag_add(c->ds, sev, mc_loc_file(c->file),
+				    "key file mode is %04o: group and others must not have access (chmod 600)",
+				    (unsigned)(st.st_mode & 07777));
+		if (st.st_uid != 0 && st.st_uid != getuid())
+			mc_diag_add(c->ds, sev, mc_loc_file(c->file), "key file is owned by uid %u, not by root or you",
+				    (unsigned)st.st_uid);
+		if (c->strict && ((st.st_mode & 0077) || (st.st_uid != 0 && st.st_uid != getuid()))) {
+			close(fd);
+			return NULL;
+		}
 	}
 	buf = mc_malloc((size_t)st.st_size + 1);
 	while (len < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0) {
-			int e = r < 0 ? errno : EIO;
+			mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s", r < 0 ? strerror(errno) : "file shrank");
 			mc_wipe(buf, len);
 			free(buf);
 			close(fd);
-			errno = e;
 			return NULL;
 		}
 		len += (size_t)r;
@@ -565,37 +622,45 @@ static char *read_file(const char *path, size_t *ret_len)
 	return buf;
 }
 
-/* Parses a file into c->doc; false (with diagnostics) on I/O or syntax errors. */
-static bool load_doc(struct ctx *c, const char *path, char **ret_buf, size_t *ret_len)
+/* Line and column (1-based) of a byte offset. */
+static struct mc_loc loc_at_offset(const struct ctx *c, const char *buf, size_t len, size_t off)
+{
+	struct mc_loc l = { c->file, 1, 1 };
+
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			l.line++;
+			l.col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			l.col++;
+		}
+	}
+	return l;
+}
+
+/* Parses buf into c->doc; false (with diagnostics) on syntax errors. */
+static bool parse_doc(struct ctx *c, const char *buf, size_t len)
 {
 	yaml_parser_t parser;
-	size_t len;
-	char *buf = read_file(path, &len);
 
-	if (!buf) {
-		mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s", strerror(errno));
-		return false;
-	}
 	if (!yaml_parser_initialize(&parser)) {
-		free(buf);
+		mc_err(c->ds, mc_loc_file(c->file), "out of memory");
 		return false;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &c->doc)) {
-		struct mc_loc l = { c->file, (int)parser.problem_mark.line + 1,
-				    (int)parser.problem_mark.column + 1 };
+		/* The reader (bad UTF-8, control characters) gives an offset, not a mark. */
+		struct mc_loc l = parser.error == YAML_READER_ERROR ?
+			loc_at_offset(c, buf, len, parser.problem_offset) :
+			(struct mc_loc){ c->file, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1 };
 		const char *hint = strstr(parser.problem ? parser.problem : "", "tab") ?
 			" (YAML indentation must use spaces, not tabs)" : "";
 		mc_err(c->ds, l, "YAML syntax: %s%s%s%s", parser.problem ? parser.problem : "error",
 		       parser.context ? " " : "", parser.context ? parser.context : "", hint);
 		yaml_parser_delete(&parser);
-		mc_wipe(buf, len);
-		free(buf);
 		return false;
 	}
 	yaml_parser_delete(&parser);
-	*ret_buf = buf;
-	*ret_len = len;
 	return true;
 }
 
@@ -606,44 +671,6 @@ static void wipe_doc(yaml_document_t *doc)
 		if (n->type == YAML_SCALAR_NODE)
 			mc_wipe(n->data.scalar.value, n->data.scalar.length);
 	yaml_document_delete(doc);
-}
-
-bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len)
-{
-	size_t n = 0, cap = strlen(s) / 2 + 1;
-	uint8_t *out = mc_malloc(cap);
-	int half = -1;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		s += 2;
-	for (; *s; s++) {
-		int v;
-		if (*s == ' ' || *s == ':')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			v = *s - 'a' + 10;
-		else if (*s >= 'A' && *s <= 'F')
-			v = *s - 'A' + 10;
-		else
-			goto bad;
-		if (half < 0) {
-			half = v;
-		} else {
-			out[n++] = (uint8_t)(half << 4 | v);
-			half = -1;
-		}
-	}
-	if (half >= 0 || n == 0)
-		goto bad;
-	*ret = out;
-	*ret_len = n;
-	return true;
-bad:
-	mc_wipe(out, cap);
-	free(out);
-	return false;
 }
 
 static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char *name)
@@ -701,112 +728,144 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 	*key = (struct mc_key){ mc_strdup(name), mc_strdup(type ? type : "?"), bytes, len, loc_of(c, k) };
 }
 
-static void check_key_file_perms(struct ctx *c, const char *path, bool strict)
+/* A key file's text → c->site's keys. */
+static void parse_keys_text(struct ctx *c, const char *buf, size_t len)
 {
-	struct stat st;
+	yaml_node_t *root, *keys;
 
-	if (stat(path, &st) < 0)
-		return; /* reported when reading */
-	if (st.st_mode & 0077)
-		mc_diag_add(c->ds, strict ? MC_ERROR : MC_WARNING, mc_loc_file(c->file),
-			    "key file mode is %04o: group and others must not have access (chmod 600)",
-			    (unsigned)(st.st_mode & 07777));
-	if (st.st_uid != 0 && st.st_uid != getuid())
-		mc_diag_add(c->ds, strict ? MC_ERROR : MC_WARNING, mc_loc_file(c->file),
-			    "key file is owned by uid %u, not by root or you", (unsigned)st.st_uid);
+	if (!parse_doc(c, buf, len))
+		return;
+	root = yaml_document_get_root_node(&c->doc);
+	if (!root) {
+		mc_err(c->ds, mc_loc_file(c->file), "empty key file");
+		goto out;
+	}
+	static const char *const top[] = { "keys", NULL };
+	if (!expect_mapping(c, root, "the key file"))
+		goto out;
+	check_keys(c, root, top, "the key file");
+	if (!(keys = get(c, root, "keys"))) {
+		mc_err(c->ds, loc_of(c, root), "key file needs a 'keys' mapping");
+		goto out;
+	}
+	if (keys->type == YAML_SCALAR_NODE && !*keys->data.scalar.value)
+		goto out; /* "keys:" with nothing: an empty key file */
+	if (!expect_mapping(c, keys, "keys"))
+		goto out;
+	check_keys(c, keys, NULL, "keys");
+	for (yaml_node_pair_t *p = keys->data.mapping.pairs.start; p < keys->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+		const char *name = scalar(c, k, "a key name");
+		if (name && !mc_site_key(c->site, name))
+			parse_key(c, k, yaml_document_get_node(&c->doc, p->value), name);
+	}
+out:
+	wipe_doc(&c->doc);
 }
 
 static void load_keys(struct ctx *sc, const char *path, bool strict)
 {
 	/* Locations point at strings the site owns, so the model outlives the diagnostics. */
-	struct ctx c = { .file = path, .ds = sc->ds, .site = sc->site };
-	char *buf;
-	size_t len;
-	yaml_node_t *root, *keys;
+	struct ctx c = { .file = path, .ds = sc->ds, .site = sc->site, .secret = true, .strict = strict };
+	size_t len = 0;
+	char *buf = read_file(&c, path, &len);
 
-	check_key_file_perms(&c, path, strict);
-	if (!load_doc(&c, path, &buf, &len))
+	if (!buf)
 		return;
-	root = yaml_document_get_root_node(&c.doc);
-	if (!root) {
-		mc_err(c.ds, mc_loc_file(c.file), "empty key file");
-		goto out;
-	}
-	static const char *const top[] = { "keys", NULL };
-	if (!expect_mapping(&c, root, "the key file"))
-		goto out;
-	check_keys(&c, root, top, "the key file");
-	if (!(keys = get(&c, root, "keys"))) {
-		mc_err(c.ds, loc_of(&c, root), "key file needs a 'keys' mapping");
-		goto out;
-	}
-	if (keys->type == YAML_SCALAR_NODE && !*keys->data.scalar.value)
-		goto out; /* "keys:" with nothing: an empty key file */
-	if (!expect_mapping(&c, keys, "keys"))
-		goto out;
-	check_keys(&c, keys, NULL, "keys");
-	for (yaml_node_pair_t *p = keys->data.mapping.pairs.start; p < keys->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(&c.doc, p->key);
-		const char *name = scalar(&c, k, "a key name");
-		if (name && !mc_site_key(c.site, name))
-			parse_key(&c, k, yaml_document_get_node(&c.doc, p->value), name);
-	}
-out:
-	wipe_doc(&c.doc);
+	parse_keys_text(&c, buf, len);
 	mc_wipe(buf, len);
 	free(buf);
+}
+
+static struct mc_site *site_new(const char *name)
+{
+	struct mc_site *s = mc_calloc(1, sizeof(*s));
+	s->file = mc_strdup(name);
+	s->enabled = true;
+	s->def = MC_DEF_IPV6_ONLY;
+	return s;
+}
+
+/* A site file's text → c->site (its key file is not read here). */
+static void parse_site_text(struct ctx *c, const char *buf, size_t len)
+{
+	yaml_node_t *root, *v;
+
+	if (!parse_doc(c, buf, len))
+		return;
+	root = yaml_document_get_root_node(&c->doc);
+	if (!root) {
+		mc_err(c->ds, mc_loc_file(c->file), "empty configuration file");
+		goto out;
+	}
+	static const char *const top[] = { "ipsec", "selectors", "policies", NULL };
+	if (!expect_mapping(c, root, "the site file"))
+		goto out;
+	check_keys(c, root, top, "the site file");
+	if ((v = get(c, root, "ipsec")))
+		parse_ipsec(c, v);
+	/* Selectors first: policies may name them wherever they appear in the file. */
+	if ((v = get(c, root, "selectors")))
+		parse_selectors(c, v);
+	if (!(v = get(c, root, "policies"))) {
+		mc_err(c->ds, loc_of(c, root), "the site file needs a 'policies' list");
+	} else if (v->type != YAML_SEQUENCE_NODE) {
+		mc_err(c->ds, loc_of(c, v), "policies must be a list, not %s", node_kind(v));
+	} else {
+		for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++)
+			parse_policy(c, yaml_document_get_node(&c->doc, *i));
+	}
+out:
+	yaml_document_delete(&c->doc);
 }
 
 int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_diags *ds,
 		 struct mc_site **ret)
 {
 	struct ctx c = { .ds = ds };
-	size_t errors_before = ds->errors;
-	yaml_node_t *root, *v;
-	char *buf = NULL;
-	size_t len = 0;
+	size_t errors_before = ds->errors, len = 0;
+	char *buf;
 
 	*ret = NULL;
-	c.site = mc_calloc(1, sizeof(*c.site));
-	c.site->file = mc_strdup(path);
+	c.site = site_new(path);
 	c.file = c.site->file;
-	c.site->enabled = true;
-	c.site->def = MC_DEF_IPV6_ONLY;
-	if (!load_doc(&c, path, &buf, &len)) {
+	if (!(buf = read_file(&c, path, &len))) {
 		mc_site_free(c.site);
 		return -EINVAL;
 	}
-	root = yaml_document_get_root_node(&c.doc);
-	if (!root) {
-		mc_err(ds, mc_loc_file(c.file), "empty configuration file");
-		goto out;
-	}
-	static const char *const top[] = { "ipsec", "selectors", "policies", NULL };
-	if (!expect_mapping(&c, root, "the site file"))
-		goto out;
-	check_keys(&c, root, top, "the site file");
-	if ((v = get(&c, root, "ipsec")))
-		parse_ipsec(&c, v);
-	/* Selectors first: policies may name them wherever they appear in the file. */
-	if ((v = get(&c, root, "selectors")))
-		parse_selectors(&c, v);
-	if (!(v = get(&c, root, "policies"))) {
-		mc_err(ds, loc_of(&c, root), "the site file needs a 'policies' list");
-	} else if (v->type != YAML_SEQUENCE_NODE) {
-		mc_err(ds, loc_of(&c, v), "policies must be a list, not %s", node_kind(v));
-	} else {
-		for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++)
-			parse_policy(&c, yaml_document_get_node(&c.doc, *i));
-	}
-out:
-	yaml_document_delete(&c.doc);
+	parse_site_text(&c, buf, len);
 	free(buf);
 	if (opts && opts->keys_path) {
 		free(c.site->keys_file);
 		c.site->keys_file = mc_strdup(opts->keys_path);
 	}
-	if (c.site->keys_file)
+	if (c.site->keys_file && !(opts && opts->skip_keys))
 		load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms);
+	*ret = c.site;
+	return ds->errors > errors_before ? -EINVAL : 0;
+}
+
+int mc_conf_parse(const char *name, const char *buf, size_t len, struct mc_diags *ds, struct mc_site **ret)
+{
+	struct ctx c = { .ds = ds };
+	size_t errors_before = ds->errors;
+
+	c.site = site_new(name);
+	c.file = c.site->file;
+	parse_site_text(&c, buf, len);
+	*ret = c.site;
+	return ds->errors > errors_before ? -EINVAL : 0;
+}
+
+int mc_conf_parse_keys(const char *name, const char *buf, size_t len, struct mc_diags *ds, struct mc_site **ret)
+{
+	struct ctx c = { .ds = ds, .secret = true };
+	size_t errors_before = ds->errors;
+
+	c.site = mc_calloc(1, sizeof(*c.site));
+	c.site->file = mc_strdup(name);
+	c.file = c.site->file;
+	parse_keys_text(&c, buf, len);
 	*ret = c.site;
 	return ds->errors > errors_before ? -EINVAL : 0;
 }

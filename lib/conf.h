@@ -13,6 +13,7 @@ struct mc_site;
 struct mc_conf_opts {
 	const char *keys_path;  /* use this key file instead of the one the site names */
 	bool strict_key_perms;  /* refuse (not just warn about) a key file others can read */
+	bool skip_keys;         /* read no key file (callers that need only names) */
 };
 
 /*
@@ -27,7 +28,11 @@ int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_di
 /* Loads a key file on its own (the returned site has only keys). Same diagnostics as above. */
 int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret);
 
-/* Parses a hex key ("0x" prefix, spaces and colons allowed) into bytes; false when malformed. */
-bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len);
+/*
+ * The same from text in memory (fuzzers, tests): name is used in diagnostics. A site's key file
+ * is not read. Each returns 0, or -EINVAL when it added errors; *ret is always set.
+ */
+int mc_conf_parse(const char *name, const char *buf, size_t len, struct mc_diags *ds, struct mc_site **ret);
+int mc_conf_parse_keys(const char *name, const char *buf, size_t len, struct mc_diags *ds, struct mc_site **ret);
 
 #endif

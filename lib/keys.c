@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
 #include "keys.h"
 #include "util.h"
 
@@ -164,4 +163,42 @@ int mc_keyfile_remove(const char *text, int line, struct mc_buf *out)
 		s += n;
 	}
 	return done || removing || line <= no ? 0 : -ENOENT;
+}
+
+bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len)
+{
+	size_t n = 0, cap = strlen(s) / 2 + 1;
+	uint8_t *out = mc_malloc(cap);
+	int half = -1;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	for (; *s; s++) {
+		int v;
+		if (*s == ' ' || *s == ':')
+			continue;
+		if (*s >= '0' && *s <= '9')
+			v = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			v = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			v = *s - 'A' + 10;
+		else
+			goto bad;
+		if (half < 0) {
+			half = v;
+		} else {
+			out[n++] = (uint8_t)(half << 4 | v);
+			half = -1;
+		}
+	}
+	if (half >= 0 || n == 0)
+		goto bad;
+	*ret = out;
+	*ret_len = n;
+	return true;
+bad:
+	mc_wipe(out, cap);
+	free(out);
+	return false;
 }

@@ -40,4 +40,7 @@ int mc_keyfile_append(const char *text, const char *name, const char *type, cons
  * (more indented, or blank/comment lines between). Returns 0 or -ENOENT. */
 int mc_keyfile_remove(const char *text, int line, struct mc_buf *out);
 
+/* Parses a hex key ("0x" prefix, spaces and colons allowed) into bytes; false when malformed. */
+bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len);
+
 #endif

@@ -22,10 +22,6 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/socket.h>
-#include <netlink/xfrm/sa.h>
-#include <netlink/xfrm/selector.h>
-#include <netlink/xfrm/sp.h>
-#include <netlink/xfrm/template.h>
 
 #include "algo.h"
 #include "nlx.h"
@@ -103,154 +99,285 @@ void mc_nl_close(struct mc_nl *nl)
 	free(nl);
 }
 
-/* ---- decoding (libnl-xfrm objects → our types) ---- */
+/* ---- decoding: one checked decoder for dumps and events ----
+ *
+ * Every kernel message is decoded here from its uapi layout, never by libnl-xfrm's object
+ * parsers: those leak two address objects per policy in libnl 3.7 (a daemon that dumps every
+ * second grew without bound) and read attribute payloads without checking their lengths.
+ * Each function takes the buffer's length and refuses a message that does not fit in it, an
+ * attribute that runs past its message, or a payload shorter than the structure it holds.
+ * Payloads are copied out before use: netlink only aligns attributes to 4 bytes.
+ */
 
-static void addr_from_nl(struct nl_addr *a, int family, struct mc_addr *ret)
+/* The attributes of a message body, at most one per type (the last wins, as in the kernel's
+ * nla_parse). Returns false when an attribute header or length is malformed. */
+struct attrs {
+	const struct nlattr *tb[XFRMA_MAX + 1];
+};
+
+static bool attrs_parse(const uint8_t *p, size_t len, struct attrs *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	ret->family = (uint8_t)family;
+	while (len >= sizeof(struct nlattr)) {
+		struct nlattr a;
+		memcpy(&a, p, sizeof(a));
+		if (a.nla_len < sizeof(a) || a.nla_len > len)
+			return false;
+		uint16_t type = a.nla_type & NLA_TYPE_MASK;
+		if (type <= XFRMA_MAX)
+			ret->tb[type] = (const struct nlattr *)p;
+		size_t step = NLA_ALIGN(a.nla_len);
+		if (step >= len)
+			break;
+		p += step;
+		len -= step;
+	}
+	return true;
+}
+
+/* The payload of attribute type, copied into out when it holds at least min bytes; returns its
+ * length (0 when absent or too short). */
+static size_t attr_get(const struct attrs *at, int type, void *out, size_t min, size_t cap)
+{
+	const struct nlattr *a = at->tb[type];
+	struct nlattr h;
+
 	if (!a)
-		return;
-	size_t len = nl_addr_get_len(a);
-	if (len > 16)
-		len = 16;
-	memcpy(ret->a, nl_addr_get_binary_addr(a), len);
+		return 0;
+	memcpy(&h, a, sizeof(h));
+	size_t len = h.nla_len - sizeof(h);
+	if (len < min)
+		return 0;
+	memcpy(out, (const uint8_t *)a + sizeof(h), len < cap ? len : cap);
+	return len;
 }
 
-static void sel_from_nl(struct xfrmnl_sel *s, struct mc_sel *ret)
+/* The message's body (after the fixed header of size fixed) and its attributes; false when the
+ * message does not fit in buflen or its body is shorter than fixed. */
+static bool msg_open(const void *msg, size_t buflen, size_t fixed, void *body, struct attrs *at)
 {
-	int family = xfrmnl_sel_get_family(s);
+	struct nlmsghdr h;
 
+	if (buflen < sizeof(h))
+		return false;
+	memcpy(&h, msg, sizeof(h));
+	if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > buflen || h.nlmsg_len - NLMSG_HDRLEN < fixed)
+		return false;
+	const uint8_t *d = (const uint8_t *)msg + NLMSG_HDRLEN;
+	size_t dlen = h.nlmsg_len - NLMSG_HDRLEN;
+	memcpy(body, d, fixed);
+	size_t off = NLMSG_ALIGN(fixed);
+	return attrs_parse(d + off, dlen > off ? dlen - off : 0, at);
+}
+
+static void addr_from_uapi(const xfrm_address_t *a, int family, struct mc_addr *ret)
+{
 	memset(ret, 0, sizeof(*ret));
 	ret->family = (uint8_t)family;
-	addr_from_nl(xfrmnl_sel_get_saddr(s), family, &ret->saddr);
-	addr_from_nl(xfrmnl_sel_get_daddr(s), family, &ret->daddr);
-	ret->plen_s = (uint8_t)xfrmnl_sel_get_prefixlen_s(s);
-	ret->plen_d = (uint8_t)xfrmnl_sel_get_prefixlen_d(s);
-	ret->proto = (uint8_t)xfrmnl_sel_get_proto(s);
-	ret->sport = (uint16_t)xfrmnl_sel_get_sport(s);
-	ret->sport_mask = (uint16_t)xfrmnl_sel_get_sportmask(s);
-	ret->dport = (uint16_t)xfrmnl_sel_get_dport(s);
-	ret->dport_mask = (uint16_t)xfrmnl_sel_get_dportmask(s);
+	memcpy(ret->a, a, family == AF_INET ? 4 : 16);
 }
 
-static void kpolicy_from_nl(struct xfrmnl_sp *sp, struct mc_kpolicy *k)
+static void sel_from_uapi(const struct xfrm_selector *k, struct mc_sel *s)
 {
-	unsigned long long bytes, packets, add, use;
+	memset(s, 0, sizeof(*s));
+	s->family = (uint8_t)k->family;
+	addr_from_uapi(&k->saddr, k->family, &s->saddr);
+	addr_from_uapi(&k->daddr, k->family, &s->daddr);
+	s->plen_s = k->prefixlen_s;
+	s->plen_d = k->prefixlen_d;
+	s->proto = k->proto;
+	s->sport = ntohs(k->sport);
+	s->sport_mask = ntohs(k->sport_mask);
+	s->dport = ntohs(k->dport);
+	s->dport_mask = ntohs(k->dport_mask);
+}
+
+static int decode_policy(const void *msg, size_t buflen, struct mc_kpolicy *k)
+{
+	struct xfrm_userpolicy_info info;
+	struct attrs at;
 
 	memset(k, 0, sizeof(*k));
-	sel_from_nl(xfrmnl_sp_get_sel(sp), &k->x.sel);
-	k->x.dir = (enum mc_dir)xfrmnl_sp_get_dir(sp);
-	k->x.priority = (uint32_t)xfrmnl_sp_get_priority(sp);
+	if (!msg_open(msg, buflen, sizeof(info), &info, &at))
+		return -EINVAL;
+	sel_from_uapi(&info.sel, &k->x.sel);
+	k->x.dir = (enum mc_dir)info.dir; /* 2 (forward) stays 2: never one of ours */
+	k->x.priority = info.priority;
 	k->x.rule = SIZE_MAX;
-	k->index = (uint32_t)xfrmnl_sp_get_index(sp);
-	k->ntmpl = xfrmnl_sp_get_nusertemplates(sp);
-	if (xfrmnl_sp_get_curlifetime(sp, &bytes, &packets, &add, &use) == 0) {
-		k->add_time = add;
-		k->use_time = use;
-	}
-	if (xfrmnl_sp_get_action(sp) == XFRM_POLICY_BLOCK) {
+	k->index = info.index;
+	k->add_time = info.curlft.add_time;
+	k->use_time = info.curlft.use_time;
+	struct xfrm_user_tmpl t;
+	size_t tlen = attr_get(&at, XFRMA_TMPL, &t, sizeof(t), sizeof(t));
+	k->ntmpl = (int)(tlen / sizeof(t));
+	if (info.action == XFRM_POLICY_BLOCK) {
 		k->x.action = MC_DISCARD;
 	} else if (k->ntmpl > 0) {
-		struct xfrmnl_user_tmpl *t = xfrmnl_sp_usertemplate_n(sp, 0);
 		k->x.action = MC_PROTECT;
-		k->x.tmpl_proto = (uint8_t)xfrmnl_user_tmpl_get_proto(t);
-		k->x.tmpl_spi = (uint32_t)xfrmnl_user_tmpl_get_spi(t);
-		k->x.tmpl_reqid = (uint32_t)xfrmnl_user_tmpl_get_reqid(t);
-		k->tmpl_mode = (uint8_t)xfrmnl_user_tmpl_get_mode(t);
+		k->x.tmpl_proto = t.id.proto;
+		k->x.tmpl_spi = ntohl(t.id.spi);
+		k->x.tmpl_reqid = t.reqid;
+		k->tmpl_mode = t.mode;
 	} else {
 		k->x.action = MC_BYPASS;
 	}
+	return 0;
 }
 
-static void ksa_from_nl(struct xfrmnl_sa *sa, struct mc_ksa *k)
+/* An algorithm attribute: name, key (bits → bytes, must fit the payload and cap) and, for
+ * XFRMA_ALG_AUTH_TRUNC, the truncation. Returns false when absent or malformed. */
+static bool algo_get(const struct attrs *at, int type, char name[64], uint8_t *key, size_t cap, size_t *keylen,
+		     unsigned *trunc)
 {
-	unsigned long long a, b, c, d;
-	unsigned int keybits = 0, trunc = 0;
-	char key[512];
-	int family = xfrmnl_sa_get_family(sa);
+	uint8_t buf[sizeof(struct xfrm_algo_auth) + 512];
+	size_t hdr = type == XFRMA_ALG_AUTH_TRUNC ? sizeof(struct xfrm_algo_auth) : sizeof(struct xfrm_algo);
+	size_t len = attr_get(at, type, buf, hdr, sizeof(buf));
+	unsigned bits;
+	bool ok = false;
+
+	if (!len)
+		return false;
+	if (type == XFRMA_ALG_AUTH_TRUNC) {
+		struct xfrm_algo_auth a;
+		memcpy(&a, buf, sizeof(a));
+		bits = a.alg_key_len;
+		*trunc = a.alg_trunc_len;
+		memcpy(name, a.alg_name, 64);
+	} else {
+		struct xfrm_algo a;
+		memcpy(&a, buf, sizeof(a));
+		bits = a.alg_key_len;
+		*trunc = 0;
+		memcpy(name, a.alg_name, 64);
+	}
+	name[63] = '\0';
+	size_t bytes = (bits + 7u) / 8u;
+	if (bytes <= cap && hdr + bytes <= len && hdr + bytes <= sizeof(buf)) {
+		memcpy(key, buf + hdr, bytes);
+		*keylen = bytes;
+		ok = true;
+	}
+	mc_wipe(buf, sizeof(buf));
+	return ok;
+}
+
+static int decode_sa(const void *msg, size_t buflen, struct mc_ksa *k)
+{
+	struct xfrm_usersa_info info;
+	struct attrs at;
+	char name[64];
+	unsigned trunc;
 
 	memset(k, 0, sizeof(*k));
-	k->x.family = (uint8_t)family;
-	addr_from_nl(xfrmnl_sa_get_saddr(sa), family, &k->x.saddr);
-	addr_from_nl(xfrmnl_sa_get_daddr(sa), family, &k->x.daddr);
-	k->x.spi = (uint32_t)xfrmnl_sa_get_spi(sa);
-	k->x.proto = (uint8_t)xfrmnl_sa_get_proto(sa);
-	k->x.reqid = (uint32_t)xfrmnl_sa_get_reqid(sa);
+	if (!msg_open(msg, buflen, sizeof(info), &info, &at))
+		return -EINVAL;
+	k->x.family = info.family;
+	addr_from_uapi(&info.saddr, info.family, &k->x.saddr);
+	addr_from_uapi(&info.id.daddr, info.family, &k->x.daddr);
+	k->x.spi = ntohl(info.id.spi);
+	k->x.proto = info.id.proto;
+	k->x.reqid = info.reqid;
 	k->x.rule = SIZE_MAX;
-	k->mode = (uint8_t)xfrmnl_sa_get_mode(sa);
-	k->replay_window = (uint32_t)xfrmnl_sa_get_replay_window(sa);
-	if (xfrmnl_sa_get_curlifetime(sa, &a, &b, &c, &d) == 0) {
-		k->bytes = a;
-		k->packets = b;
-		k->add_time = c;
-		k->use_time = d;
-	}
-	if (xfrmnl_sa_get_stats(sa, &a, &b, &c) == 0) {
-		k->replay_fail = b;
-		k->integrity_fail = c;
-	}
-	if (xfrmnl_sa_get_auth_params(sa, NULL, &keybits, &trunc, NULL) == 0 && keybits / 8 <= sizeof(key) &&
-	    keybits / 8 <= sizeof(k->x.ikey)) {
-		char name[64] = "";
-		xfrmnl_sa_get_auth_params(sa, name, &keybits, &trunc, key);
+	k->mode = info.mode;
+	k->replay_window = info.replay_window;
+	k->bytes = info.curlft.bytes;
+	k->packets = info.curlft.packets;
+	k->add_time = info.curlft.add_time;
+	k->use_time = info.curlft.use_time;
+	k->replay_fail = info.stats.replay;
+	k->integrity_fail = info.stats.integrity_failed;
+	/* The kernel sends an HMAC both ways; the truncating form says how many bits go on the wire. */
+	if (algo_get(&at, XFRMA_ALG_AUTH_TRUNC, name, k->x.ikey, sizeof(k->x.ikey), &k->x.ikey_len, &trunc) ||
+	    algo_get(&at, XFRMA_ALG_AUTH, name, k->x.ikey, sizeof(k->x.ikey), &k->x.ikey_len, &trunc)) {
 		snprintf(k->auth_name, sizeof(k->auth_name), "%s", name);
 		k->auth_trunc = trunc;
-		k->x.ikey_len = keybits / 8;
-		memcpy(k->x.ikey, key, k->x.ikey_len);
 		k->x.integrity = mc_alg_from_kernel(name, trunc, MC_ALG_INTEGRITY);
 	}
-	keybits = 0;
-	if (xfrmnl_sa_get_crypto_params(sa, NULL, &keybits, NULL) == 0 && keybits / 8 <= sizeof(k->x.ekey)) {
-		char name[64] = "";
-		xfrmnl_sa_get_crypto_params(sa, name, &keybits, key);
+	uint8_t ekey[sizeof(k->x.ekey)];
+	size_t elen = 0;
+	if (algo_get(&at, XFRMA_ALG_CRYPT, name, ekey, sizeof(ekey), &elen, &trunc)) {
 		snprintf(k->enc_name, sizeof(k->enc_name), "%s", name);
 		if (strcmp(name, MC_NULL_CIPHER) && strcmp(name, "cipher_null")) {
-			k->x.ekey_len = keybits / 8;
-			memcpy(k->x.ekey, key, k->x.ekey_len);
+			memcpy(k->x.ekey, ekey, elen);
+			k->x.ekey_len = elen;
 			k->x.confidentiality = mc_alg_from_kernel(name, 0, MC_ALG_CONFIDENTIALITY);
 		}
 	}
-	mc_wipe(key, sizeof(key));
+	mc_wipe(ekey, sizeof(ekey));
+	return 0;
+}
+
+struct dump_ctx {
+	struct mc_kstate *k;
+	bool sas;
+	int err;
+};
+
+static int dump_cb(struct nl_msg *m, void *arg)
+{
+	struct dump_ctx *c = arg;
+	struct nlmsghdr *h = nlmsg_hdr(m);
+
+	if (c->sas && h->nlmsg_type == XFRM_MSG_NEWSA) {
+		struct mc_ksa *k = MC_PUSH(&c->k->sas, &c->k->nsas, &c->k->capsas);
+		if (decode_sa(h, h->nlmsg_len, k) < 0) {
+			c->err = -EBADMSG;
+			c->k->nsas--;
+		} else if (!k->auth_name[0] && !k->enc_name[0]) {
+			/* A larval state an ACQUIRE left behind (no algorithm at all) is no SA: it
+			 * expires by itself (net.core.xfrm_acq_expires) and must not look like drift. */
+			mc_wipe(k, sizeof(*k));
+			c->k->nsas--;
+		}
+	} else if (!c->sas && h->nlmsg_type == XFRM_MSG_NEWPOLICY) {
+		struct mc_kpolicy *k = MC_PUSH(&c->k->pols, &c->k->npols, &c->k->cappols);
+		if (decode_policy(h, h->nlmsg_len, k) < 0) {
+			c->err = -EBADMSG;
+			c->k->npols--;
+		}
+	}
+	return NL_OK;
+}
+
+/* One dump (policies or SAs) into k; a dump interrupted by a concurrent change starts again:
+ * never diff a partial dump. */
+static int dump_one(struct mc_nl *nl, bool sas, struct mc_kstate *k)
+{
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	int r = -NLE_DUMP_INTR;
+
+	if (!cb)
+		return -ENOMEM;
+	for (int tries = 0; tries < 5 && r == -NLE_DUMP_INTR; tries++) {
+		struct dump_ctx c = { k, sas, 0 };
+		if (sas) {
+			mc_wipe(k->sas, k->capsas * sizeof(*k->sas));
+			k->nsas = 0;
+		} else {
+			k->npols = 0;
+		}
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, dump_cb, &c);
+		r = nl_send_simple(nl->xfrm, sas ? XFRM_MSG_GETSA : XFRM_MSG_GETPOLICY, NLM_F_DUMP, NULL, 0);
+		if (r >= 0)
+			r = nl_recvmsgs(nl->xfrm, cb);
+		if (r >= 0 && c.err) {
+			nl_cb_put(cb);
+			return c.err;
+		}
+	}
+	nl_cb_put(cb);
+	return r < 0 ? nlerr(r) : 0;
 }
 
 int mc_nl_dump(struct mc_nl *nl, struct mc_kstate *ret)
 {
-	struct nl_cache *sp_cache = NULL, *sa_cache = NULL;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	/* A dump interrupted by a concurrent change is retried: never diff a partial dump. */
-	for (int tries = 0; tries < 5; tries++) {
-		r = xfrmnl_sp_alloc_cache(nl->xfrm, &sp_cache);
-		if (r != -NLE_DUMP_INTR)
-			break;
+	if ((r = dump_one(nl, false, ret)) < 0 || (r = dump_one(nl, true, ret)) < 0) {
+		mc_kstate_free(ret);
+		return r;
 	}
-	if (r < 0)
-		return nlerr(r);
-	for (int tries = 0; tries < 5; tries++) {
-		r = xfrmnl_sa_alloc_cache(nl->xfrm, &sa_cache);
-		if (r != -NLE_DUMP_INTR)
-			break;
-	}
-	if (r < 0) {
-		nl_cache_free(sp_cache);
-		return nlerr(r);
-	}
-	for (struct nl_object *o = nl_cache_get_first(sp_cache); o; o = nl_cache_get_next(o))
-		kpolicy_from_nl((struct xfrmnl_sp *)o, MC_PUSH(&ret->pols, &ret->npols, &ret->cappols));
-	for (struct nl_object *o = nl_cache_get_first(sa_cache); o; o = nl_cache_get_next(o)) {
-		struct mc_ksa *k = MC_PUSH(&ret->sas, &ret->nsas, &ret->capsas);
-		ksa_from_nl((struct xfrmnl_sa *)o, k);
-		/* A larval state an ACQUIRE left behind (no algorithm at all) is no SA: it expires
-		 * by itself (net.core.xfrm_acq_expires) and must not look like drift. */
-		if (!k->auth_name[0] && !k->enc_name[0]) {
-			mc_wipe(k, sizeof(*k));
-			ret->nsas--;
-		}
-	}
-	nl_cache_free(sp_cache);
-	nl_cache_free(sa_cache);
 	return 0;
 }
 
@@ -443,28 +570,14 @@ size_t mc_nl_encode(const struct mc_op *op, uint32_t seq, void *buf, size_t cap)
 	return NLMSG_ALIGN(len);
 }
 
-int mc_nl_decode_sa(const void *msg, struct mc_ksa *ret)
+int mc_nl_decode_sa(const void *msg, size_t len, struct mc_ksa *ret)
 {
-	struct xfrmnl_sa *sa = NULL;
-	int r = xfrmnl_sa_parse((struct nlmsghdr *)msg, &sa);
-
-	if (r < 0)
-		return nlerr(r);
-	ksa_from_nl(sa, ret);
-	xfrmnl_sa_put(sa);
-	return 0;
+	return decode_sa(msg, len, ret);
 }
 
-int mc_nl_decode_policy(const void *msg, struct mc_kpolicy *ret)
+int mc_nl_decode_policy(const void *msg, size_t len, struct mc_kpolicy *ret)
 {
-	struct xfrmnl_sp *sp = NULL;
-	int r = xfrmnl_sp_parse((struct nlmsghdr *)msg, &sp);
-
-	if (r < 0)
-		return nlerr(r);
-	kpolicy_from_nl(sp, ret);
-	xfrmnl_sp_put(sp);
-	return 0;
+	return decode_policy(msg, len, ret);
 }
 
 /* ---- batched execution ---- */
@@ -672,7 +785,9 @@ int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret)
 
 		if (rtnl_addr_get_family(a) != AF_INET6 || !local || nl_addr_get_len(local) != 16)
 			continue;
-		addr_from_nl(local, AF_INET6, &x);
+		memset(&x, 0, sizeof(x));
+		x.family = AF_INET6;
+		memcpy(x.a, nl_addr_get_binary_addr(local), 16);
 		struct mc_addr lo;
 		mc_addr_parse("::1", &lo);
 		if (mc_addr_eq(&x, &lo))
@@ -780,28 +895,6 @@ bool mc_nl_monitor_addr_changed(struct mc_nlmon *m)
 	return changed;
 }
 
-static void addr_from_uapi(const xfrm_address_t *a, int family, struct mc_addr *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	ret->family = (uint8_t)family;
-	memcpy(ret->a, a, family == AF_INET ? 4 : 16);
-}
-
-static void sel_from_uapi(const struct xfrm_selector *k, struct mc_sel *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->family = (uint8_t)k->family;
-	addr_from_uapi(&k->saddr, k->family, &s->saddr);
-	addr_from_uapi(&k->daddr, k->family, &s->daddr);
-	s->plen_s = k->prefixlen_s;
-	s->plen_d = k->prefixlen_d;
-	s->proto = k->proto;
-	s->sport = ntohs(k->sport);
-	s->sport_mask = ntohs(k->sport_mask);
-	s->dport = ntohs(k->dport);
-	s->dport_mask = ntohs(k->dport_mask);
-}
-
 static void ev_policy(const struct xfrm_userpolicy_info *p, struct mc_event *ev)
 {
 	sel_from_uapi(&p->sel, &ev->sel);
@@ -821,31 +914,32 @@ static void ev_sa(const struct xfrm_usersa_info *s, struct mc_event *ev)
 	ev->reqid = s->reqid;
 }
 
-/* One message → one event; false when it is not one we decode (too short, unknown type). */
-static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
+/* One message → one event; false when it is not one we decode (malformed, or too short for its
+ * type). Unknown types are MC_EV_OTHER. */
+static bool decode_event(const void *msg, size_t buflen, struct mc_event *ev)
 {
-	struct nlattr *tb[XFRMA_MAX + 1];
-	size_t len = (size_t)nlmsg_datalen(h);
-	void *d = nlmsg_data(h);
+	struct nlmsghdr h;
+	struct attrs at;
 
 	memset(ev, 0, sizeof(*ev));
-	ev->portid = h->nlmsg_pid;
-	switch (h->nlmsg_type) {
+	if (buflen < sizeof(h))
+		return false;
+	memcpy(&h, msg, sizeof(h));
+	ev->portid = h.nlmsg_pid;
+	switch (h.nlmsg_type) {
 	case XFRM_MSG_ACQUIRE: {
-		const struct xfrm_user_acquire *a = d;
-		if (len < sizeof(*a))
+		struct xfrm_user_acquire a;
+		if (!msg_open(msg, buflen, sizeof(a), &a, &at))
 			return false;
 		ev->kind = MC_EV_ACQUIRE;
-		ev_policy(&a->policy, ev);
-		sel_from_uapi(&a->sel, &ev->flow);
-		ev->family = a->sel.family;
-		addr_from_uapi(&a->saddr, a->sel.family, &ev->saddr);
-		addr_from_uapi(&a->id.daddr, a->sel.family, &ev->daddr);
-		ev->proto = a->id.proto;
-		if (nlmsg_parse(h, sizeof(*a), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_TMPL] &&
-		    nla_len(tb[XFRMA_TMPL]) >= (int)sizeof(struct xfrm_user_tmpl)) {
-			struct xfrm_user_tmpl t;
-			memcpy(&t, nla_data(tb[XFRMA_TMPL]), sizeof(t));
+		ev_policy(&a.policy, ev);
+		sel_from_uapi(&a.sel, &ev->flow);
+		ev->family = a.sel.family;
+		addr_from_uapi(&a.saddr, a.sel.family, &ev->saddr);
+		addr_from_uapi(&a.id.daddr, a.sel.family, &ev->daddr);
+		ev->proto = a.id.proto;
+		struct xfrm_user_tmpl t;
+		if (attr_get(&at, XFRMA_TMPL, &t, sizeof(t), sizeof(t))) {
 			ev->spi = ntohl(t.id.spi);
 			ev->reqid = t.reqid;
 			ev->proto = t.id.proto;
@@ -853,76 +947,76 @@ static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
 		return true;
 	}
 	case XFRM_MSG_EXPIRE: {
-		const struct xfrm_user_expire *e = d;
-		if (len < sizeof(*e))
+		struct xfrm_user_expire e;
+		if (!msg_open(msg, buflen, sizeof(e), &e, &at))
 			return false;
 		ev->kind = MC_EV_SA_EXPIRE;
-		ev_sa(&e->state, ev);
-		ev->hard = e->hard;
+		ev_sa(&e.state, ev);
+		ev->hard = e.hard;
 		return true;
 	}
 	case XFRM_MSG_NEWSA:
-	case XFRM_MSG_UPDSA:
-		if (len < sizeof(struct xfrm_usersa_info))
+	case XFRM_MSG_UPDSA: {
+		struct xfrm_usersa_info info;
+		if (!msg_open(msg, buflen, sizeof(info), &info, &at))
 			return false;
-		ev->kind = h->nlmsg_type == XFRM_MSG_NEWSA ? MC_EV_SA_NEW : MC_EV_SA_UPD;
-		ev_sa(d, ev);
-		return true;
-	case XFRM_MSG_DELSA: {
-		const struct xfrm_usersa_id *id = d;
-		if (len < sizeof(*id))
-			return false;
-		ev->kind = MC_EV_SA_DEL;
-		ev->family = (uint8_t)id->family;
-		addr_from_uapi(&id->daddr, id->family, &ev->daddr);
-		ev->spi = ntohl(id->spi);
-		ev->proto = id->proto;
-		if (nlmsg_parse(h, sizeof(*id), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_SA] &&
-		    nla_len(tb[XFRMA_SA]) >= (int)sizeof(struct xfrm_usersa_info)) {
-			struct xfrm_usersa_info info; /* attributes are only 4-byte aligned */
-			memcpy(&info, nla_data(tb[XFRMA_SA]), sizeof(info));
-			ev_sa(&info, ev);
-		}
+		ev->kind = h.nlmsg_type == XFRM_MSG_NEWSA ? MC_EV_SA_NEW : MC_EV_SA_UPD;
+		ev_sa(&info, ev);
 		return true;
 	}
-	case XFRM_MSG_FLUSHSA:
-		ev->kind = MC_EV_SA_FLUSH;
-		if (len >= sizeof(struct xfrm_usersa_flush))
-			ev->proto = ((const struct xfrm_usersa_flush *)d)->proto;
-		return true;
-	case XFRM_MSG_NEWPOLICY:
-	case XFRM_MSG_UPDPOLICY:
-		if (len < sizeof(struct xfrm_userpolicy_info))
+	case XFRM_MSG_DELSA: {
+		struct xfrm_usersa_id id;
+		if (!msg_open(msg, buflen, sizeof(id), &id, &at))
 			return false;
-		ev->kind = h->nlmsg_type == XFRM_MSG_NEWPOLICY ? MC_EV_POL_NEW : MC_EV_POL_UPD;
-		ev_policy(d, ev);
+		ev->kind = MC_EV_SA_DEL;
+		ev->family = (uint8_t)id.family;
+		addr_from_uapi(&id.daddr, id.family, &ev->daddr);
+		ev->spi = ntohl(id.spi);
+		ev->proto = id.proto;
+		struct xfrm_usersa_info info;
+		if (attr_get(&at, XFRMA_SA, &info, sizeof(info), sizeof(info)))
+			ev_sa(&info, ev);
 		return true;
+	}
+	case XFRM_MSG_FLUSHSA: {
+		struct xfrm_usersa_flush fl;
+		ev->kind = MC_EV_SA_FLUSH;
+		if (msg_open(msg, buflen, sizeof(fl), &fl, &at))
+			ev->proto = fl.proto;
+		return true;
+	}
+	case XFRM_MSG_NEWPOLICY:
+	case XFRM_MSG_UPDPOLICY: {
+		struct xfrm_userpolicy_info info;
+		if (!msg_open(msg, buflen, sizeof(info), &info, &at))
+			return false;
+		ev->kind = h.nlmsg_type == XFRM_MSG_NEWPOLICY ? MC_EV_POL_NEW : MC_EV_POL_UPD;
+		ev_policy(&info, ev);
+		return true;
+	}
 	case XFRM_MSG_DELPOLICY: {
-		const struct xfrm_userpolicy_id *id = d;
-		if (len < sizeof(*id))
+		struct xfrm_userpolicy_id id;
+		if (!msg_open(msg, buflen, sizeof(id), &id, &at))
 			return false;
 		ev->kind = MC_EV_POL_DEL;
-		sel_from_uapi(&id->sel, &ev->sel);
-		ev->dir = id->dir == XFRM_POLICY_IN ? MC_DIR_IN : MC_DIR_OUT;
-		ev->index = id->index;
-		if (nlmsg_parse(h, sizeof(*id), tb, XFRMA_MAX, NULL) == 0 && tb[XFRMA_POLICY] &&
-		    nla_len(tb[XFRMA_POLICY]) >= (int)sizeof(struct xfrm_userpolicy_info)) {
-			struct xfrm_userpolicy_info info;
-			memcpy(&info, nla_data(tb[XFRMA_POLICY]), sizeof(info));
+		sel_from_uapi(&id.sel, &ev->sel);
+		ev->dir = id.dir == XFRM_POLICY_IN ? MC_DIR_IN : MC_DIR_OUT;
+		ev->index = id.index;
+		struct xfrm_userpolicy_info info;
+		if (attr_get(&at, XFRMA_POLICY, &info, sizeof(info), sizeof(info)))
 			ev_policy(&info, ev);
-		}
 		return true;
 	}
 	case XFRM_MSG_FLUSHPOLICY:
 		ev->kind = MC_EV_POL_FLUSH;
 		return true;
 	case XFRM_MSG_POLEXPIRE: {
-		const struct xfrm_user_polexpire *e = d;
-		if (len < sizeof(*e))
+		struct xfrm_user_polexpire e;
+		if (!msg_open(msg, buflen, sizeof(e), &e, &at))
 			return false;
 		ev->kind = MC_EV_POL_EXPIRE;
-		ev_policy(&e->pol, ev);
-		ev->hard = e->hard;
+		ev_policy(&e.pol, ev);
+		ev->hard = e.hard;
 		return true;
 	}
 	default:
@@ -931,9 +1025,9 @@ static bool decode_event(struct nlmsghdr *h, struct mc_event *ev)
 	}
 }
 
-int mc_nl_decode_event(const void *msg, struct mc_event *ret)
+int mc_nl_decode_event(const void *msg, size_t len, struct mc_event *ret)
 {
-	return decode_event((struct nlmsghdr *)msg, ret) ? 0 : -EINVAL;
+	return decode_event(msg, len, ret) ? 0 : -EINVAL;
 }
 
 int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc_event *ev), void *ctx)
@@ -955,7 +1049,8 @@ int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc
 		int left = (int)n;
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; nlmsg_ok(h, left); h = nlmsg_next(h, &left)) {
 			struct mc_event ev;
-			if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE || !decode_event(h, &ev))
+			if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE ||
+			    !decode_event(h, (size_t)left, &ev))
 				continue;
 			cb(ctx, &ev);
 			total++;

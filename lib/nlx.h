@@ -93,13 +93,14 @@ bool mc_nl_monitor_addr_changed(struct mc_nlmon *m);
 int mc_nl_monitor_read(struct mc_nlmon *m, void (*cb)(void *ctx, const struct mc_event *ev), void *ctx);
 
 /*
- * Encodes one op as a netlink message into buf (returns its length, 0 if buf is too small)
- * and decodes an SA or policy message back with libnl-xfrm's own parser: used by tests to
- * check the encoding without a kernel.
+ * Encodes one op as a netlink message into buf (returns its length, 0 if buf is too small).
+ * The decoders read one message of a buffer of len bytes (a dump's SA or policy, or an event)
+ * and refuse (-EINVAL) any message that does not fit in len or holds a malformed attribute:
+ * the daemon and the dumps use them, tests and fuzzers feed them raw bytes.
  */
 size_t mc_nl_encode(const struct mc_op *op, uint32_t seq, void *buf, size_t cap);
-int mc_nl_decode_sa(const void *msg, struct mc_ksa *ret);
-int mc_nl_decode_policy(const void *msg, struct mc_kpolicy *ret);
-int mc_nl_decode_event(const void *msg, struct mc_event *ret);
+int mc_nl_decode_sa(const void *msg, size_t len, struct mc_ksa *ret);
+int mc_nl_decode_policy(const void *msg, size_t len, struct mc_kpolicy *ret);
+int mc_nl_decode_event(const void *msg, size_t len, struct mc_event *ret);
 
 #endif

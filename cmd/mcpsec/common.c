@@ -73,7 +73,7 @@ void print_diags(struct mc_diags *ds)
 struct mc_site *load_site(const char *path, const char *keys_override, bool strict_perms,
 			  struct mc_diags *ds)
 {
-	struct mc_conf_opts o = { keys_override, strict_perms };
+	struct mc_conf_opts o = { .keys_path = keys_override, .strict_key_perms = strict_perms };
 	struct mc_site *s = NULL;
 
 	mc_conf_load(path, &o, ds, &s);

@@ -252,7 +252,7 @@ static void policies_using(const struct key_opts *o, const char *name, struct mc
 	for (size_t i = 0; i < n; i++) {
 		struct mc_diags ds = { 0 };
 		struct mc_site *s = NULL;
-		struct mc_conf_opts co = { "/dev/null", false }; /* names only: no key file needed */
+		struct mc_conf_opts co = { .skip_keys = true }; /* names only: no key file needed */
 		mc_conf_load(paths[i], &co, &ds, &s);
 		for (size_t p = 0; s && p < s->npol; p++) {
 			const struct mc_policy *pol = &s->pol[p];

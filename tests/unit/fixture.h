@@ -40,7 +40,7 @@ static inline char *diagnose(const char *path, size_t *ret_errors)
 	struct mc_diags ds = { 0 };
 	struct mc_site *s = NULL;
 	struct mc_buf out = { 0 };
-	struct mc_conf_opts o = { NULL, false };
+	struct mc_conf_opts o = { 0 };
 
 	mc_conf_load(path, &o, &ds, &s);
 	if (s)

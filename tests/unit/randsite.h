@@ -84,7 +84,7 @@ static void write_site(const char *path, int npol)
  * when it does not compile (some random lists repeat an SPI...); nothing is left to free then. */
 static bool random_site(const char *path, int npol, struct mc_diags *ds, struct mc_site **s, struct mc_plan *plan)
 {
-	struct mc_conf_opts o = { NULL, false };
+	struct mc_conf_opts o = { 0 };
 
 	write_site(path, npol);
 	*s = NULL;

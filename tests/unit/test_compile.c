@@ -16,7 +16,7 @@ static struct mc_site *load(const char *path)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_site *s = NULL;
-	struct mc_conf_opts o = { NULL, false };
+	struct mc_conf_opts o = { 0 };
 
 	mc_conf_load(path, &o, &ds, &s);
 	if (s && mc_site_validate(s, &ds) < 0) {

@@ -8,6 +8,7 @@
 
 #include "../../lib/compile.h"
 #include "../../lib/conf.h"
+#include "../../lib/keys.h"
 #include "../../lib/diag.h"
 #include "../../lib/model.h"
 #include "../../lib/plan.h"
@@ -35,7 +36,7 @@ int main(void)
 	/* The seed's examples load cleanly, in order, with the values the seed gives. */
 	struct mc_diags ds = { 0 };
 	struct mc_site *s = NULL;
-	struct mc_conf_opts o = { NULL, false };
+	struct mc_conf_opts o = { 0 };
 	int r = mc_conf_load("examples/host-a/site.yaml", &o, &ds, &s);
 	T_OK(r == 0 && s && mc_site_validate(s, &ds) == 0 && ds.errors == 0, "examples/host-a loads without errors");
 	if (s) {

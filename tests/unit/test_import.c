@@ -31,7 +31,7 @@ static char *import_file(const char *path, size_t *errors, char **ret_diags)
 
 static bool load(const char *path, struct mc_site **s, struct mc_plan *plan)
 {
-	struct mc_conf_opts o = { NULL, false };
+	struct mc_conf_opts o = { 0 };
 	struct mc_diags ds = { 0 };
 	bool ok = mc_conf_load(path, &o, &ds, s) == 0 && mc_site_validate(*s, &ds) == 0 &&
 		  mc_compile(*s, NULL, &ds, plan) == 0 && ds.errors == 0;

@@ -74,7 +74,9 @@ static void test_sa(const char *integ, const char *conf, size_t ilen, size_t ele
 	T_OK(info->mode == XFRM_MODE_TRANSPORT && info->replay_window == 0 && info->id.spi == htonl(24577) &&
 	     info->reqid == MC_REQID, "%s: transport mode, no replay window, SPI in network order, reqid", label);
 
-	T_EQ_INT(mc_nl_decode_sa(buf, &k), 0, "%s: libnl-xfrm parses it", label);
+	T_EQ_INT(mc_nl_decode_sa(buf, len, &k), 0, "%s: the checked decoder reads it back", label);
+	struct mc_ksa scratch;
+	T_OK(mc_nl_decode_sa(buf, len - 4, &scratch) < 0, "%s: a message longer than its buffer is refused", label);
 	char a[64], b[64];
 	T_OK(k.x.spi == 24577 && k.x.proto == proto && k.x.reqid == MC_REQID && k.x.family == AF_INET6 &&
 	     !strcmp(mc_addr_str(&k.x.saddr, a, sizeof(a)), "fec0::2222:a00:bff:fe3a:100") &&
@@ -137,7 +139,11 @@ static void test_policy(void)
 	T_OK(t && t->aalgos == ~0u && t->ealgos == ~0u && t->calgos == ~0u && t->optional == 0 &&
 	     t->mode == XFRM_MODE_TRANSPORT && t->id.spi == htonl(24578) && t->reqid == MC_REQID,
 	     "policy: template required, transport, SPI pinned, algorithm masks ~0");
-	T_EQ_INT(mc_nl_decode_policy(buf, &k), 0, "policy: libnl-xfrm parses it");
+	T_EQ_INT(mc_nl_decode_policy(buf, len, &k), 0, "policy: the checked decoder reads it back");
+	((struct nlattr *)at)->nla_len = (uint16_t)(len + 8); /* runs past the message */
+	struct mc_kpolicy scratch;
+	T_OK(mc_nl_decode_policy(buf, len, &scratch) < 0, "policy: an attribute running past the message is refused");
+	((struct nlattr *)at)->nla_len = (uint16_t)(NLA_HDRLEN + sizeof(struct xfrm_user_tmpl));
 	T_OK(k.x.priority == op.pol.priority && k.x.action == MC_PROTECT && k.x.tmpl_spi == 24578 &&
 	     mc_sel_eq(&k.x.sel, &op.pol.sel), "policy: decoded selector, priority and template match");
 
@@ -186,7 +192,7 @@ static void test_events(void)
 	h->nlmsg_type = XFRM_MSG_ACQUIRE;
 	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*a)) + NLA_ALIGN(at->nla_len));
 	h->nlmsg_pid = 0;
-	T_OK(mc_nl_decode_event(buf, &ev) == 0 && ev.kind == MC_EV_ACQUIRE, "ACQUIRE decodes");
+	T_OK(mc_nl_decode_event(buf, sizeof(buf), &ev) == 0 && ev.kind == MC_EV_ACQUIRE, "ACQUIRE decodes");
 	char s1[64], s2[64];
 	T_OK(ev.flow.sport == 40000 && ev.flow.dport == 21 && ev.flow.proto == MC_PROTO_TCP &&
 	     !strcmp(mc_addr_str(&ev.flow.saddr, s1, sizeof(s1)), "fec0::100") &&
@@ -211,13 +217,13 @@ static void test_events(void)
 	h->nlmsg_type = XFRM_MSG_DELPOLICY;
 	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*id)) + NLA_ALIGN(at->nla_len));
 	h->nlmsg_pid = 4242;
-	T_OK(mc_nl_decode_event(buf, &ev) == 0 && ev.kind == MC_EV_POL_DEL && ev.priority == MC_PRIO_DEFAULT &&
+	T_OK(mc_nl_decode_event(buf, sizeof(buf), &ev) == 0 && ev.kind == MC_EV_POL_DEL && ev.priority == MC_PRIO_DEFAULT &&
 	     ev.dir == MC_DIR_IN && ev.portid == 4242, "DELPOLICY: priority from XFRMA_POLICY, the sender's port");
 
 	/* A truncated message is refused, not read past its end. */
 	h->nlmsg_type = XFRM_MSG_ACQUIRE;
 	h->nlmsg_len = NLMSG_HDRLEN + 8;
-	T_OK(mc_nl_decode_event(buf, &ev) < 0, "a truncated ACQUIRE is refused");
+	T_OK(mc_nl_decode_event(buf, sizeof(buf), &ev) < 0, "a truncated ACQUIRE is refused");
 }
 
 int main(void)

@@ -19,7 +19,7 @@ struct loaded {
 
 static bool load(const char *path, struct loaded *l)
 {
-	struct mc_conf_opts o = { NULL, false };
+	struct mc_conf_opts o = { 0 };
 
 	memset(l, 0, sizeof(*l));
 	return mc_conf_load(path, &o, &l->ds, &l->s) == 0 && mc_site_validate(l->s, &l->ds) == 0 &&
