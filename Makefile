@@ -31,7 +31,17 @@ DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 SDAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
-.PHONY: all check unit bats lab clean install deps check-headers bench
+# Fuzzing: libFuzzer targets built with clang. make fuzz searches; make check runs every
+# committed corpus input and crash reproducer once through the same binaries (-runs=0).
+FUZZ_TARGETS = site keys import unseal record netlink
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
+FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+
+.PHONY: all check unit bats lab clean install deps check-headers bench fuzz fuzz-build replay
 all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
@@ -59,6 +69,29 @@ $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS)
 
+$(BUILD)/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC [fuzz] $<"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FLIB_OBJ)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FLIB_OBJ) $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS (new inputs go to build/fuzz/corpus, crashes to
+# tests/fuzz/crashes/TARGET/ to be kept as regression inputs once fixed).
+fuzz: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$t tests/fuzz/crashes/$$t; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=1 -rss_limit_mb=2048 \
+			-max_len=65536 -print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/$$t/ \
+			$(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+replay: $(FUZZ_BIN)
+	@tests/run-suites replay
+
 deps:
 	scripts/install-deps
 
@@ -73,7 +106,7 @@ lab: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 	@tests/run-suites lab
 
 # Every suite, then one summary line: "N passed, N failed, N skipped".
-check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN)
+check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run-suites all $(UNIT_BIN)
 
 check-headers:

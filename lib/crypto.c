@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* OpenSSL: RAND_bytes, SHA-256, scrypt, AES-256-GCM (see crypto.h for the export format). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,34 +83,53 @@ out:
 	return rc;
 }
 
-int mc_unseal(const char *pass, size_t passlen, const char *text, uint8_t **pt, size_t *ptlen)
+int mc_unseal_armor(const char *text, uint8_t **ret, size_t *ret_len)
 {
-	const char *b = strstr(text, BEGIN HEADER), *e = strstr(text, END);
-	uint8_t key[32], *blob = NULL, *plain = NULL;
-	EVP_CIPHER_CTX *c = NULL;
-	char *b64 = NULL;
-	size_t w = 0, blen, clen = 0;
-	int n, rc = -EINVAL;
+	const char *b = strstr(text, BEGIN HEADER), *e = b ? strstr(b, END) : NULL;
+	uint8_t *blob = NULL;
+	char *b64;
+	size_t w = 0;
 
-	*pt = NULL;
-	*ptlen = 0;
-	if (!b || !e || e < b)
+	*ret = NULL;
+	*ret_len = 0;
+	if (!b || !e)
 		return -EINVAL;
 	b += strlen(BEGIN HEADER);
+	if (e < b)
+		return -EINVAL;
 	b64 = mc_malloc((size_t)(e - b) + 1);
 	for (const char *s = b; s < e; s++)
 		if (*s != '\n' && *s != '\r')
 			b64[w++] = *s;
 	b64[w] = '\0';
-	if (w % 4 || w < 4)
-		goto out;
-	blob = mc_malloc(w / 4 * 3 + 1);
-	int dl = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)w);
-	if (dl < 0)
-		goto out;
-	blen = (size_t)dl - (w >= 2 && b64[w - 1] == '=') - (w >= 2 && b64[w - 2] == '=');
-	if (blen < SALT_LEN + NONCE_LEN + TAG_LEN)
-		goto out;
+	int dl = -1;
+	if (w % 4 == 0 && w >= 4 && w <= INT_MAX) {
+		blob = mc_malloc(w / 4 * 3 + 1);
+		dl = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)w);
+	}
+	/* EVP_DecodeBlock counts padding as bytes: take them off. */
+	size_t blen = dl < 0 ? 0 : (size_t)dl - (b64[w - 1] == '=') - (b64[w - 2] == '=');
+	mc_wipe_free(b64, w);
+	if (dl < 0 || blen < SALT_LEN + NONCE_LEN + TAG_LEN) {
+		mc_wipe_free(blob, w / 4 * 3 + 1);
+		return -EINVAL;
+	}
+	*ret = blob;
+	*ret_len = blen;
+	return 0;
+}
+
+int mc_unseal(const char *pass, size_t passlen, const char *text, uint8_t **pt, size_t *ptlen)
+{
+	uint8_t key[32], *blob = NULL, *plain = NULL;
+	EVP_CIPHER_CTX *c = NULL;
+	size_t blen, clen = 0;
+	int n, rc;
+
+	*pt = NULL;
+	*ptlen = 0;
+	if ((rc = mc_unseal_armor(text, &blob, &blen)) < 0)
+		return rc;
 	clen = blen - SALT_LEN - NONCE_LEN - TAG_LEN;
 	rc = -EIO;
 	if (derive(pass, passlen, blob, key) < 0)
@@ -135,7 +155,6 @@ out:
 	EVP_CIPHER_CTX_free(c);
 	mc_wipe(key, sizeof(key));
 	mc_wipe_free(plain, clen + 1);
-	mc_wipe_free(blob, w / 4 * 3 + 1);
-	mc_wipe_free(b64, w);
+	mc_wipe_free(blob, blen);
 	return rc;
 }

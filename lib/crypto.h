@@ -30,6 +30,9 @@ void mc_key_fingerprint(const uint8_t *key, size_t len, char out[9]);
 int mc_seal(const char *pass, size_t passlen, const uint8_t *pt, size_t ptlen, struct mc_buf *out);
 /* Returns 0 (plaintext in *pt, caller wipes and frees), -EBADMSG when the passphrase is wrong
  * or the file was changed, -EINVAL when it is not an export file, -EIO on a library failure. */
+/* The armored text → the binary blob (salt, nonce, ciphertext, tag); -EINVAL when it is not
+ * an export file. No key derivation: the part of mc_unseal that reads untrusted text. */
+int mc_unseal_armor(const char *text, uint8_t **blob, size_t *blen);
 int mc_unseal(const char *pass, size_t passlen, const char *text, uint8_t **pt, size_t *ptlen);
 
 #endif

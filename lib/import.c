@@ -298,6 +298,11 @@ static void conv_protect(struct importer *im, const struct block *b, struct mc_p
 		p->integrity = conv_alg(im, &v[F_IALG], MC_ALG_INTEGRITY);
 	if (v[F_CALG].text)
 		p->confidentiality = conv_alg(im, &v[F_CALG], MC_ALG_CONFIDENTIALITY);
+	/* Key names are written into site.yaml: only what keys.yaml can name, so that what import
+	 * writes always loads again. */
+	for (int f = F_IKEY; f <= F_CKEY; f += F_CKEY - F_IKEY)
+		if (v[f].text && !valid_name(v[f].text))
+			mc_err(im->ds, v[f].loc, "bad key name (1-64 letters, digits, '_', '.', '-')");
 	if (v[F_IKEY].text)
 		p->integrity_key = mc_strdup(v[F_IKEY].text);
 	if (v[F_CKEY].text)

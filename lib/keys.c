@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Key values, weak 3DES keys, keys.yaml text edits (see keys.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "algo.h"
 #include "keys.h"
 #include "util.h"
 
@@ -201,4 +203,70 @@ bad:
 	mc_wipe(out, cap);
 	free(out);
 	return false;
+}
+
+bool mc_key_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("_.-", *s)))
+			return false;
+	return true;
+}
+
+static int cmp_export_name(const void *a, const void *b)
+{
+	return strcmp(((const struct mc_export_key *)a)->name, ((const struct mc_export_key *)b)->name);
+}
+
+void mc_export_keys_free(struct mc_export_key *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mc_wipe_free(k[i].bytes, k[i].len);
+	free(k);
+}
+
+int mc_export_parse(const uint8_t *text, size_t len, struct mc_export_key **ret)
+{
+	struct mc_export_key *e = NULL;
+	size_t n = 0, cap = 0;
+	char *copy = mc_malloc(len + 1), *save = NULL;
+	int rc = 0;
+
+	*ret = NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if (strlen(copy) != len)
+		rc = -EINVAL; /* a NUL inside */
+	for (char *line = strtok_r(copy, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		struct mc_export_key *x = MC_PUSH(&e, &n, &cap);
+		char hex[200];
+		memset(x, 0, sizeof(*x));
+		bool ok = sscanf(line, "%79s %15s %199s", x->name, x->type, hex) == 3 && mc_key_name_ok(x->name) &&
+			  mc_key_type_known(x->type) && mc_hex_parse(hex, &x->bytes, &x->len) &&
+			  mc_key_len_ok(x->type, x->len) && !(!strcmp(x->type, "tdes") && mc_tdes_weak(x->bytes));
+		mc_wipe(hex, sizeof(hex));
+		if (!ok)
+			rc = -EINVAL;
+	}
+	if (!rc) {
+		/* Sorted copies of the names find a duplicate in n log n. */
+		struct mc_export_key *s = mc_calloc(n ? n : 1, sizeof(*s));
+		for (size_t i = 0; i < n; i++)
+			memcpy(s[i].name, e[i].name, sizeof(s[i].name));
+		qsort(s, n, sizeof(*s), cmp_export_name);
+		for (size_t i = 1; i < n && !rc; i++)
+			if (!strcmp(s[i - 1].name, s[i].name))
+				rc = -EEXIST;
+		free(s);
+	}
+	mc_wipe_free(copy, len + 1);
+	if (rc) {
+		mc_export_keys_free(e, n);
+		return rc;
+	}
+	*ret = e;
+	return (int)n;
 }

@@ -40,6 +40,23 @@ int mc_keyfile_append(const char *text, const char *name, const char *type, cons
  * (more indented, or blank/comment lines between). Returns 0 or -ENOENT. */
 int mc_keyfile_remove(const char *text, int line, struct mc_buf *out);
 
+/* Whether s is a key name: 1-64 of A-Z a-z 0-9 _ . - */
+bool mc_key_name_ok(const char *s);
+
+/* One key of an export's plaintext ("NAME TYPE HEX" lines). */
+struct mc_export_key {
+	char name[80], type[16];
+	uint8_t *bytes; /* caller wipes and frees (mc_export_keys_free) */
+	size_t len;
+};
+/*
+ * Parses an export's plaintext (not NUL-terminated: len bytes). Returns the number of keys, or
+ * -EINVAL for a malformed line or a weak key, -EEXIST for a name given twice (an import must
+ * never write a key file with a duplicate key). Messages are the caller's: never the text.
+ */
+int mc_export_parse(const uint8_t *text, size_t len, struct mc_export_key **ret);
+void mc_export_keys_free(struct mc_export_key *k, size_t n);
+
 /* Parses a hex key ("0x" prefix, spaces and colons allowed) into bytes; false when malformed. */
 bool mc_hex_parse(const char *s, uint8_t **ret, size_t *ret_len);
 

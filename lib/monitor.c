@@ -2,6 +2,7 @@
 /* mcpsecd's logic: events and counters to records, rate limit, totals (see monitor.h). */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,8 +528,9 @@ static void iso_time(int64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* A time gmtime cannot represent (a damaged log line) must not format garbage. */
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "invalid-time");
 }
 
 void mc_record_json(const struct mc_record *r, const char *netns, struct mc_buf *out)
@@ -633,9 +635,10 @@ bool mc_record_parse(const char *line, struct mc_record *ret)
 			s += 4;
 		} else {
 			char *end;
+			errno = 0;
 			long long v = strtoll(s, &end, 10);
-			if (end == s)
-				return false;
+			if (end == s || errno == ERANGE || v < 0)
+				return false; /* times and counts are never negative or out of range */
 			s = end;
 			if (!strcmp(key, "ts"))
 				ret->time = v;

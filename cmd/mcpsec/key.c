@@ -209,17 +209,6 @@ static const struct mc_key *find_key(const struct keyfile *kf, const struct key_
 	return k;
 }
 
-static bool valid_key_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (!n || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("_.-", *s)))
-			return false;
-	return true;
-}
-
 /* Text with key `name` replaced by (or extended with) the given value. */
 static int put_key(const struct keyfile *kf, const char *name, const char *type, const uint8_t *bytes, size_t len,
 		   struct mc_buf *out)
@@ -283,7 +272,7 @@ static int cmd_generate_or_set(const struct key_opts *o, bool generate)
 			       : "say whether the value is --hex or --ascii");
 		return EXIT_CONFIG;
 	}
-	if (!valid_key_name(o->names[0])) {
+	if (!mc_key_name_ok(o->names[0])) {
 		fprintf(stderr, "mcpsec key: bad key name '%s' (1-64 letters, digits, '_', '.', '-')\n", o->names[0]);
 		return EXIT_CONFIG;
 	}
@@ -440,6 +429,12 @@ static int cmd_export(const struct key_opts *o)
 		fprintf(stderr, "mcpsec key export: give the key names and --out FILE\n" KEY_USAGE);
 		return EXIT_CONFIG;
 	}
+	for (size_t i = 0; i < o->nnames; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(o->names[i], o->names[j])) {
+				fprintf(stderr, "mcpsec key export: '%s' is named twice\n", o->names[i]);
+				return EXIT_CONFIG;
+			}
 	if ((rc = keyfile_load(o->keys, false, &kf)))
 		return rc;
 	for (size_t i = 0; i < o->nnames; i++) {
@@ -544,20 +539,23 @@ static int cmd_import(const struct key_opts *o)
 		goto out;
 	}
 	/* Check everything first: an import is all or nothing. */
-	char *save = NULL;
-	for (char *line = strtok_r((char *)pt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	struct mc_export_key *xk = NULL;
+	int nk = mc_export_parse(pt, ptlen, &xk);
+	if (nk < 0) {
+		fprintf(stderr, "mcpsec key: %s %s; nothing was imported\n", o->names[0],
+			nk == -EEXIST ? "holds one key name twice" : "holds a malformed or weak key");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (int i = 0; i < nk; i++) {
 		struct import_entry *x = MC_PUSH(&e, &ne, &cape);
-		char hex[200];
 		memset(x, 0, sizeof(*x));
-		bool ok = sscanf(line, "%79s %15s %199s", x->name, x->type, hex) == 3 && valid_key_name(x->name) &&
-			  mc_key_type_known(x->type) && mc_hex_parse(hex, &x->bytes, &x->len) &&
-			  mc_key_len_ok(x->type, x->len) && !(!strcmp(x->type, "tdes") && mc_tdes_weak(x->bytes));
-		mc_wipe(hex, sizeof(hex));
-		if (!ok) {
-			fprintf(stderr, "mcpsec key: %s holds a malformed or weak key; nothing was imported\n", o->names[0]);
-			rc = EXIT_CONFIG;
-			goto out;
-		}
+		memcpy(x->name, xk[i].name, sizeof(x->name));
+		memcpy(x->type, xk[i].type, sizeof(x->type));
+		x->bytes = xk[i].bytes;
+		x->len = xk[i].len;
+		xk[i].bytes = NULL; /* moved */
+		xk[i].len = 0;
 		x->old = mc_site_key(kf.site, x->name);
 		bool equal = x->old && x->old->len == x->len && !strcmp(x->old->type, x->type) &&
 			     !memcmp(x->old->bytes, x->bytes, x->len);
@@ -569,10 +567,12 @@ static int cmd_import(const struct key_opts *o)
 		} else if (x->old && !o->replace) {
 			fprintf(stderr, "mcpsec key: %s already has a different key '%s' (use --replace); nothing was "
 				"imported\n", o->keys, x->name);
+			mc_export_keys_free(xk, (size_t)nk);
 			rc = EXIT_CONFIG;
 			goto out;
 		}
 	}
+	mc_export_keys_free(xk, (size_t)nk);
 	/* Take out the keys being replaced, bottom up so that line numbers stay right, then append. */
 	qsort(e, ne, sizeof(*e), cmp_old_line_desc);
 	mc_buf_puts(&text, kf.text);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* MCP listings → site.yaml, and the property that whatever import writes, mcpsec reads back
+ * without a YAML or type error (mirror writes through the same emitter). */
+#include <stdio.h>
+
+#include "../../lib/conf.h"
+#include "../../lib/diag.h"
+#include "../../lib/import.h"
+#include "../../lib/model.h"
+#include "../../lib/util.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mc_diags ds = { 0 }, ds2 = { 0 };
+	struct mc_import_opts o = { NULL, MC_DEF_IPV6_ONLY };
+	struct mc_buf out = { 0 };
+
+	if (size > FUZZ_MAX_INPUT)
+		return 0;
+	char *text = fuzz_cstr(data, size);
+	int n = mc_import("fuzz.txt", text, &o, &out, &ds);
+	if (n >= 0) {
+		struct mc_site *s = NULL;
+		int r = mc_conf_parse("imported.yaml", mc_buf_str(&out), out.len, &ds2, &s);
+		if (r < 0) {
+			struct mc_buf b = { 0 };
+			mc_diags_render(&ds2, &b);
+			fprintf(stderr, "import wrote YAML that does not load:\n%s\n---\n%s", mc_buf_str(&b),
+				mc_buf_str(&out));
+			mc_buf_free(&b);
+		}
+		FUZZ_ASSERT(r == 0);
+		FUZZ_ASSERT(s && (int)s->npol == n);
+		mc_site_free(s);
+	}
+	mc_diags_free(&ds);
+	mc_diags_free(&ds2);
+	mc_buf_free(&out);
+	free(text);
+	return 0;
+}
