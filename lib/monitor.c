@@ -11,7 +11,7 @@
 
 #include "compile.h"
 #include "monitor.h"
-#include "nlx.h"
+#include "kobj.h"
 #include "plan.h"
 #include "util.h"
 

@@ -7,6 +7,7 @@
  * avoids: unset addresses, zero lifetimes, zero template algorithm masks, implicit truncation.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -635,6 +636,47 @@ static int send_batch(struct mc_nl *nl, struct mc_op *ops, size_t first, size_t 
 	return 0;
 }
 
+/*
+ * Test-only fault injection in the send path, compiled into the sanitizer build only
+ * (-DMC_FAULT_INJECTION), never into the release binary. MCPSEC_FAULT=fail:N makes the Nth
+ * operation this process sends fail as a kernel refusal would (EPERM, without sending it);
+ * kill:N kills the process just before sending it, with operations 1..N-1 sent and acknowledged.
+ * While it is set, every operation goes in a batch of its own so that N is exact.
+ */
+enum fault { FAULT_NONE, FAULT_FAIL, FAULT_KILL };
+#ifdef MC_FAULT_INJECTION
+static bool fault_active(void)
+{
+	return getenv("MCPSEC_FAULT") != NULL;
+}
+
+static enum fault fault_next(void)
+{
+	static unsigned long count;
+	const char *f = getenv("MCPSEC_FAULT");
+	unsigned long n;
+
+	if (!f)
+		return FAULT_NONE;
+	count++;
+	if (sscanf(f, "fail:%lu", &n) == 1 && n == count)
+		return FAULT_FAIL;
+	if (sscanf(f, "kill:%lu", &n) == 1 && n == count)
+		return FAULT_KILL;
+	return FAULT_NONE;
+}
+#else
+static bool fault_active(void)
+{
+	return false;
+}
+
+static enum fault fault_next(void)
+{
+	return FAULT_NONE;
+}
+#endif
+
 static bool is_sa_op(const struct mc_op *op)
 {
 	return op->kind == MC_OP_SA_ADD || op->kind == MC_OP_SA_DEL;
@@ -653,6 +695,8 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 	uint8_t *buf = mc_malloc(BATCH_BYTES);
 	size_t len = 0, first = 0;
 	int r = 0, first_err = 0;
+	bool one_by_one = fault_active();
+	enum fault fault = FAULT_NONE;
 
 	for (size_t i = 0; i <= n; i++) {
 		uint8_t one[4096];
@@ -672,7 +716,7 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 		 * phase change is a barrier, and an SA failure cancels the rest. */
 		bool barrier = i < n && i > 0 && is_sa_op(&ops[i - 1]) && !is_sa_op(&ops[i]);
 		/* Flush the batch when full, at a barrier or at the end. */
-		if ((i == n || barrier || len + l > BATCH_BYTES) && len) {
+		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len) {
 			uint32_t seq0 = nl->seq;
 			for (size_t off = 0, k = 0; off < len; k++) {
 				struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
@@ -699,6 +743,16 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 				ops[k].err = -ECANCELED;
 			mc_wipe(one, l);
 			break;
+		}
+		if (i < n && (fault = fault_next()) == FAULT_KILL)
+			raise(SIGKILL);
+		if (i < n && fault == FAULT_FAIL) {
+			/* Recorded as refused and never sent; the batch that follows starts after it. */
+			ops[i].err = -EPERM;
+			snprintf(ops[i].errmsg, sizeof(ops[i].errmsg), "injected fault (MCPSEC_FAULT)");
+			mc_wipe(one, l);
+			first = i + 1;
+			continue;
 		}
 		if (i < n) {
 			memcpy(buf + len, one, l);

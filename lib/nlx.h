@@ -8,50 +8,11 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "kobj.h"
 #include "plan.h"
 
 struct mc_nl;
 struct mc_nlmon;
-
-/* A policy as the kernel holds it. */
-struct mc_kpolicy {
-	struct mc_xpolicy x; /* x.rule is SIZE_MAX */
-	uint32_t index;
-	int ntmpl;
-	uint8_t tmpl_mode;
-	uint64_t add_time, use_time; /* seconds since the epoch; use_time 0 = never */
-};
-
-/* An SA as the kernel holds it (keys included: needed to diff and to roll back). */
-struct mc_ksa {
-	struct mc_xsa x; /* x.integrity / x.confidentiality NULL when not one of ours */
-	char auth_name[64], enc_name[64];
-	unsigned auth_trunc;
-	uint8_t mode;
-	uint32_t replay_window;
-	uint64_t bytes, packets, add_time, use_time;
-	uint64_t replay_fail, integrity_fail;
-};
-
-struct mc_kstate {
-	struct mc_kpolicy *pols;
-	size_t npols, cappols;
-	struct mc_ksa *sas;
-	size_t nsas, capsas;
-};
-
-enum mc_op_kind { MC_OP_SA_ADD, MC_OP_SA_DEL, MC_OP_POL_ADD, MC_OP_POL_UPD, MC_OP_POL_DEL };
-
-/* One kernel operation. Objects are copies so that an op list outlives plan and dump. */
-struct mc_op {
-	enum mc_op_kind kind;
-	struct mc_xpolicy pol;
-	struct mc_xpolicy old_pol; /* POL_UPD: what it replaces (for rollback) */
-	struct mc_xsa sa;
-	const char *name; /* rule name for messages (borrowed) */
-	int err;          /* after mc_nl_exec: 0 or -errno */
-	char errmsg[128]; /* the kernel's extended ack text, when it gave one */
-};
 
 /* Opens the XFRM and route sockets of the current network namespace. Returns 0 or -errno. */
 int mc_nl_open(struct mc_nl **ret);
@@ -59,7 +20,6 @@ void mc_nl_close(struct mc_nl *nl);
 
 /* Dumps every policy and SA (not only mcpsec's). Returns 0 or -errno. */
 int mc_nl_dump(struct mc_nl *nl, struct mc_kstate *ret);
-void mc_kstate_free(struct mc_kstate *k);
 
 /*
  * Sends ops in batches (many messages per send), checks every ack and records each op's

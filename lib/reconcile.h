@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "nlx.h"
+#include "kobj.h"
 
 struct mc_diags;
 struct mc_plan;

@@ -1,5 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* State directory I/O. Every file is replaced atomically: temp file, fsync, rename. */
+/*
+ * State directory I/O, crash-consistent at every point.
+ *
+ *   DIR/current  -> gen-N        the committed configuration (a relative symlink)
+ *   DIR/gen-N/   site.yaml, keys.yaml (0600), state
+ *   DIR/pending  -> gen-M        a change being applied to the kernel (the intent)
+ *   DIR/lock                     flock: apply, enable, disable and mcpsecd's repair
+ *
+ * A commit writes a whole new generation (every file fsynced, then the directory), records the
+ * intent, changes the kernel, and only then renames a new `current` link over the old one: the
+ * single atomic step. A reader resolves `current` once and reads that generation, so it never
+ * sees half of a commit. Whoever takes the lock next finds a `pending` left by a killed process
+ * and drops it: the committed configuration stays the one `current` names, and the kernel is
+ * then brought to it (enable, mcpsecd) or to a new one (apply).
+ * A directory from mcpsec 0.1 (site.yaml, keys.yaml, state at the top) is read as it is and
+ * replaced by a generation at the next commit.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +25,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #include "compile.h"
 #include "plan.h"
@@ -34,9 +51,60 @@ static void index_by_prio(struct mc_state *st)
 	qsort(st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
 }
 
+/* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION): with
+ * MCPSEC_FAULT=commit-kill:K the process dies at step K of a commit, to prove that no step
+ * leaves the directory half-written. Never compiled into the release binary. */
+#ifdef MC_FAULT_INJECTION
+#include <signal.h>
+static void commit_step(void)
+{
+	static int step;
+	const char *f = getenv("MCPSEC_FAULT");
+	int k;
+
+	if (f && sscanf(f, "commit-kill:%d", &k) == 1 && ++step == k)
+		raise(SIGKILL);
+}
+#else
+static void commit_step(void) {}
+#endif
+
 static char *path_in(const struct mc_state *st, const char *name)
 {
-	return mc_asprintf("%s/%s", st->dir, name);
+	return st->gen ? mc_asprintf("%s/%s/%s", st->dir, st->gen, name) : mc_asprintf("%s/%s", st->dir, name);
+}
+
+/* The generation a link (current or pending) names, or NULL. */
+static char *read_gen_link(const char *dir, const char *link)
+{
+	char *p = mc_asprintf("%s/%s", dir, link), target[64];
+	ssize_t n = readlink(p, target, sizeof(target) - 1);
+
+	free(p);
+	if (n <= 0 || (size_t)n >= sizeof(target) - 1)
+		return NULL;
+	target[n] = '\0';
+	unsigned g;
+	char extra;
+	if (sscanf(target, "gen-%u%c", &g, &extra) != 1)
+		return NULL;
+	return mc_strdup(target);
+}
+
+/* Opens a state file for reading: a regular file only (a FIFO put there must not hang us). */
+static FILE *open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	struct stat st;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	return fdopen(fd, "re");
 }
 
 char *mc_state_site_path(const struct mc_state *st) { return path_in(st, "site.yaml"); }
@@ -50,8 +118,9 @@ int mc_state_load(const char *dir, struct mc_state *ret)
 
 	memset(ret, 0, sizeof(*ret));
 	ret->dir = mc_strdup(dir);
+	ret->gen = read_gen_link(dir, "current"); /* NULL: nothing committed, or a 0.1 directory */
 	p = path_in(ret, "state");
-	f = fopen(p, "re");
+	f = open_regular(p);
 	free(p);
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
@@ -85,6 +154,7 @@ void mc_state_free(struct mc_state *st)
 	free(st->names);
 	free(st->by_prio);
 	free(st->default_name);
+	free(st->gen);
 	free(st->dir);
 	memset(st, 0, sizeof(*st));
 }
@@ -106,11 +176,32 @@ static int mkdir_private(const char *dir)
 		*p = '/';
 	}
 	free(copy);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
 		return -errno;
-	if (chmod(dir, 0700) < 0)
+	/* Someone else's directory keeps its mode: mcpsec never changes what it did not create.
+	 * But keys and the lock must not live where others can write (or swap files). */
+	struct stat st;
+	if (lstat(dir, &st) < 0)
 		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((st.st_mode & 0022) || (st.st_uid != 0 && st.st_uid != getuid()))
+		return -EPERM;
 	return 0;
+}
+
+const char *mc_state_dir_error(int err)
+{
+	switch (-err) {
+	case EPERM:
+		return "it is writable by others or owned by someone else (the state directory holds keys)";
+	case ENOTDIR:
+		return "it is not a directory";
+	default:
+		return strerror(-err);
+	}
 }
 
 int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
@@ -144,18 +235,55 @@ int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigne
 	return r;
 }
 
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Writes a new file (it must not exist) with mode, and fsyncs it. */
+static int write_new(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (!r && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 static int copy_file(const char *from, const char *to, mode_t mode)
 {
-	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	int fd = open(from, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	char *buf;
 	int r;
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size > (16 << 20)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
 		close(fd);
-		return -EFBIG;
+		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
 	}
 	buf = mc_malloc((size_t)st.st_size + 1);
 	ssize_t got = read(fd, buf, (size_t)st.st_size);
@@ -165,81 +293,208 @@ static int copy_file(const char *from, const char *to, mode_t mode)
 		free(buf);
 		return -EIO;
 	}
-	r = mc_file_write_atomic(to, buf, (size_t)got, mode);
+	r = write_new(to, buf, (size_t)got, mode);
 	mc_wipe(buf, (size_t)st.st_size); /* may be a key file */
 	free(buf);
 	return r;
 }
 
-static int write_state(struct mc_state *st)
+static void state_text(const struct mc_state *st, struct mc_buf *b)
 {
-	struct mc_buf b = { 0 };
-	char *p = path_in(st, "state");
-	int r;
-
-	mc_buf_printf(&b, "# mcpsec state: written by mcpsec, do not edit\n");
-	mc_buf_printf(&b, "enabled %s\n", st->enabled ? "yes" : "no");
+	mc_buf_printf(b, "# mcpsec state: written by mcpsec, do not edit\n");
+	mc_buf_printf(b, "enabled %s\n", st->enabled ? "yes" : "no");
 	if (st->default_name)
-		mc_buf_printf(&b, "default %s\n", st->default_name);
+		mc_buf_printf(b, "default %s\n", st->default_name);
 	for (size_t i = 0; i < st->nnames; i++)
-		mc_buf_printf(&b, "rule %u %s %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
+		mc_buf_printf(b, "rule %u %s %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
 			      st->names[i].name);
-	r = mc_file_write_atomic(p, b.s, b.len, 0600);
+}
+
+/* Removes a generation directory and what is in it. */
+static void remove_gen(const char *dir, const char *gen)
+{
+	static const char *const files[] = { "site.yaml", "keys.yaml", "state" };
+	char *g = mc_asprintf("%s/%s", dir, gen);
+
+	for (size_t i = 0; i < MC_ARRAY_SIZE(files); i++) {
+		char *p = mc_asprintf("%s/%s", g, files[i]);
+		(void)unlink(p);
+		free(p);
+	}
+	(void)rmdir(g);
+	free(g);
+}
+
+/* Points link (current or pending) at gen atomically: a new symlink renamed over it. */
+static int set_link(const char *dir, const char *link, const char *gen)
+{
+	char *tmp = mc_asprintf("%s/%s.new", dir, link), *p = mc_asprintf("%s/%s", dir, link);
+	int r = 0;
+
+	(void)unlink(tmp);
+	if (symlink(gen, tmp) < 0 || rename(tmp, p) < 0)
+		r = -errno;
+	if (r)
+		(void)unlink(tmp);
+	free(tmp);
 	free(p);
-	mc_buf_free(&b);
+	return r ? r : fsync_dir(dir);
+}
+
+int mc_state_prepare(const struct mc_state *st, const char *site_file, const char *keys_file,
+		     const struct mc_plan *plan, bool enabled, struct mc_state *next)
+{
+	int r;
+	unsigned n = 0;
+
+	memset(next, 0, sizeof(*next));
+	if ((r = mkdir_private(st->dir)) < 0)
+		return r;
+	if (st->gen)
+		(void)sscanf(st->gen, "gen-%u", &n);
+	next->dir = mc_strdup(st->dir);
+	next->gen = mc_asprintf("gen-%u", n + 1);
+	next->enabled = enabled;
+	next->committed = true;
+	next->default_name = mc_strdup(mc_default_str(plan->def));
+	for (size_t i = 0; i < plan->nrules; i++) {
+		const struct mc_rule *rule = &plan->rules[i];
+		if (rule->kind != MC_RULE_USER)
+			continue;
+		struct mc_state_name *nm = MC_PUSH(&next->names, &next->nnames, &next->capnames);
+		nm->priority = rule->priority;
+		nm->dir = rule->dir;
+		nm->name = mc_strdup(rule->name);
+	}
+	index_by_prio(next);
+
+	char *g = mc_asprintf("%s/%s", st->dir, next->gen);
+	remove_gen(st->dir, next->gen); /* a leftover of a killed commit of the same number */
+	if (mkdir(g, 0700) < 0) {
+		r = -errno;
+		free(g);
+		goto fail;
+	}
+	free(g);
+	commit_step();
+	char *p = path_in(next, "site.yaml");
+	r = copy_file(site_file, p, 0600);
+	free(p);
+	commit_step();
+	if (!r && keys_file) {
+		p = path_in(next, "keys.yaml");
+		r = copy_file(keys_file, p, 0600);
+		free(p);
+		commit_step();
+	}
+	if (!r) {
+		struct mc_buf b = { 0 };
+		state_text(next, &b);
+		p = path_in(next, "state");
+		r = write_new(p, b.s, b.len, 0600);
+		free(p);
+		mc_buf_free(&b);
+		commit_step();
+	}
+	if (!r) {
+		g = mc_asprintf("%s/%s", st->dir, next->gen);
+		r = fsync_dir(g);
+		free(g);
+	}
+	/* The intent: a process killed from here on leaves `pending`, which the next holder of the
+	 * lock drops. */
+	if (!r)
+		r = set_link(st->dir, "pending", next->gen);
+	commit_step();
+	if (!r)
+		return 0;
+fail:
+	mc_state_abandon(next);
 	return r;
+}
+
+void mc_state_abandon(struct mc_state *next)
+{
+	if (next->dir && next->gen) {
+		char *p = mc_asprintf("%s/pending", next->dir);
+		(void)unlink(p);
+		free(p);
+		remove_gen(next->dir, next->gen);
+	}
+	mc_state_free(next);
+}
+
+int mc_state_switch(struct mc_state *st, struct mc_state *next)
+{
+	int r = set_link(st->dir, "current", next->gen);
+
+	commit_step();
+	if (r < 0)
+		return r;
+	/* Committed. What follows only tidies up; a kill here leaves files the next lock removes. */
+	char *p = mc_asprintf("%s/pending", st->dir);
+	(void)unlink(p);
+	free(p);
+	commit_step();
+	if (st->gen) {
+		remove_gen(st->dir, st->gen);
+	} else {
+		static const char *const legacy[] = { "site.yaml", "keys.yaml", "state" };
+		for (size_t i = 0; i < MC_ARRAY_SIZE(legacy); i++) {
+			p = mc_asprintf("%s/%s", st->dir, legacy[i]);
+			(void)unlink(p);
+			free(p);
+		}
+	}
+	mc_state_free(st);
+	*st = *next;
+	memset(next, 0, sizeof(*next));
+	return 0;
 }
 
 int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys_file,
 		    const struct mc_plan *plan)
 {
-	int r;
-	char *p;
+	struct mc_state next;
+	int r = mc_state_prepare(st, site_file, keys_file, plan, plan->enabled, &next);
 
-	if ((r = mkdir_private(st->dir)) < 0)
-		return r;
-	p = mc_state_site_path(st);
-	r = copy_file(site_file, p, 0600);
-	free(p);
 	if (r < 0)
 		return r;
-	p = mc_state_keys_path(st);
-	if (keys_file)
-		r = copy_file(keys_file, p, 0600);
-	else if (unlink(p) < 0 && errno != ENOENT)
-		r = -errno;
-	free(p);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < st->nnames; i++)
-		free(st->names[i].name);
-	st->nnames = 0;
-	st->sorted = false;
-	for (size_t i = 0; i < plan->nrules; i++) {
-		const struct mc_rule *rule = &plan->rules[i];
-		if (rule->kind != MC_RULE_USER)
-			continue;
-		struct mc_state_name *n = MC_PUSH(&st->names, &st->nnames, &st->capnames);
-		n->priority = rule->priority;
-		n->dir = rule->dir;
-		n->name = mc_strdup(rule->name);
-	}
-	free(st->default_name);
-	st->default_name = mc_strdup(mc_default_str(plan->def));
-	st->enabled = plan->enabled;
-	st->committed = true;
-	index_by_prio(st);
-	return write_state(st);
+	if ((r = mc_state_switch(st, &next)) < 0)
+		mc_state_abandon(&next);
+	return r;
 }
 
-int mc_state_set_enabled(struct mc_state *st, bool enabled)
+/* Drops what a killed process left: a pending intent, generations that are neither current nor
+ * pending, and temporary files. Called with the lock held, so nobody is writing. */
+static void recover(const char *dir)
 {
-	int r = mkdir_private(st->dir);
+	char *cur = read_gen_link(dir, "current");
+	char *pend = read_gen_link(dir, "pending");
+	DIR *d;
 
-	if (r < 0)
-		return r;
-	st->enabled = enabled;
-	return write_state(st);
+	if (pend) {
+		char *p = mc_asprintf("%s/pending", dir);
+		(void)unlink(p);
+		free(p);
+	}
+	if ((d = opendir(dir))) {
+		for (struct dirent *e; (e = readdir(d));) {
+			unsigned g;
+			char extra;
+			if (sscanf(e->d_name, "gen-%u%c", &g, &extra) == 1 && !(cur && !strcmp(cur, e->d_name)))
+				remove_gen(dir, e->d_name);
+			else if (!strcmp(e->d_name, "current.new") || !strcmp(e->d_name, "pending.new") ||
+				 strstr(e->d_name, ".tmp.")) {
+				char *p = mc_asprintf("%s/%s", dir, e->d_name);
+				(void)unlink(p);
+				free(p);
+			}
+		}
+		closedir(d);
+	}
+	free(cur);
+	free(pend);
 }
 
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family)
@@ -304,6 +559,7 @@ int mc_state_lock(const char *dir, bool wait)
 		close(fd);
 		return r;
 	}
+	recover(dir);
 	return fd;
 }
 

@@ -20,6 +20,7 @@ struct mc_state_name {
 
 struct mc_state {
 	char *dir;
+	char *gen;      /* the generation read ("gen-N"), NULL for a 0.1 directory or nothing */
 	bool committed; /* a configuration was applied */
 	bool enabled;
 	char *default_name; /* ipsec.default of the committed site */
@@ -38,13 +39,21 @@ char *mc_state_site_path(const struct mc_state *st);
 char *mc_state_keys_path(const struct mc_state *st);
 
 /*
- * Commits: copies the site and key files (key file 0600, directory 0700, each written to a
- * temporary file, fsynced and renamed) and records the plan's rule names. Returns 0 or -errno.
+ * A commit in two steps around the kernel change (see state.c for the layout):
+ * mc_state_prepare writes the new generation (the site and key files copied, key file 0600,
+ * directory 0700, rule names from plan, the enabled flag) and records it as pending;
+ * mc_state_switch makes it the committed one in one atomic rename (st becomes next);
+ * mc_state_abandon drops a prepared generation (the kernel change was refused).
+ * Each returns 0 or -errno. mc_state_commit does all three without a kernel step.
  */
+int mc_state_prepare(const struct mc_state *st, const char *site_file, const char *keys_file,
+		     const struct mc_plan *plan, bool enabled, struct mc_state *next);
+int mc_state_switch(struct mc_state *st, struct mc_state *next);
+void mc_state_abandon(struct mc_state *next);
 int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys_file,
 		    const struct mc_plan *plan);
-/* Records the enabled flag only. */
-int mc_state_set_enabled(struct mc_state *st, bool enabled);
+/* Words for a -errno from the functions above that concern the directory itself. */
+const char *mc_state_dir_error(int err);
 
 /* Replaces path with data: a temporary file in the same directory (created with mode, never
  * readable by others in between), fsync, rename. Returns 0 or -errno. */
@@ -53,8 +62,10 @@ int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigne
 /*
  * The state directory's lock (flock on DIR/lock, created with the directory if needed): apply,
  * enable and disable hold it while they change the kernel and commit; mcpsecd takes it before
- * repairing, so the two never fight. Returns the lock's fd, or -EWOULDBLOCK when !wait and it
- * is held, or another -errno.
+ * repairing, so the two never fight. Taking it drops what a killed holder left (a pending
+ * change, unfinished generations, temporary files). An existing directory is never chmodded:
+ * one that others can write is refused (-EPERM). Returns the lock's fd, or -EWOULDBLOCK when
+ * !wait and it is held, or another -errno.
  */
 int mc_state_lock(const char *dir, bool wait);
 void mc_state_unlock(int fd);

@@ -8,6 +8,7 @@
 #include "../../lib/diag.h"
 #include "../../lib/lint.h"
 #include "../../lib/util.h"
+#include "../../lib/engine.h"
 #include "cmd.h"
 
 #define CHECK_USAGE "usage: mcpsec check [--plan] [--json] SITE.yaml\n"
@@ -69,7 +70,7 @@ int check_main(int argc, char **argv)
 				     : CHECK_USAGE);
 		return EXIT_CONFIG;
 	}
-	s = load_site(file, NULL, false, &ds);
+	s = mc_engine_load_site(file, NULL, false, &ds);
 	if (s && mc_compile(s, NULL, &ds, &plan) == 0 && !ds.errors)
 		mc_lint(s, &plan, &ds);
 	if (!s || ds.errors)

@@ -14,8 +14,11 @@ struct mc_state;
 struct mc_diags;
 
 /* Exit codes (also in the man page). */
-#define EXIT_CONFIG 1 /* usage, configuration or validation error: nothing was changed */
-#define EXIT_KERNEL 2 /* the kernel refused, or could not be reached */
+#define EXIT_CONFIG 1  /* usage, configuration or validation error: nothing was changed */
+#define EXIT_KERNEL 2  /* the kernel refused or could not be reached: the previous state was restored */
+#define EXIT_LOCAL 3   /* a local failure (state directory or key file not written, out of memory):
+			* nothing was changed, or the kernel was put back as it was */
+#define EXIT_PARTIAL 4 /* the kernel refused and undoing failed too: it holds a partial configuration */
 
 struct global_opts {
 	const char *netns;     /* NULL: the current namespace */
@@ -38,38 +41,9 @@ int key_main(int argc, char **argv);
 
 /* Enters --netns, if any. Returns 0 or an exit code after printing why. */
 int enter_netns(void);
-/* Loads and validates a site; prints diagnostics. Returns NULL on errors (nothing printed twice). */
-struct mc_site *load_site(const char *path, const char *keys_override, bool strict_perms,
-			  struct mc_diags *ds);
 void print_diags(struct mc_diags *ds);
 /* Opens netlink, printing why on failure. */
 int open_kernel(struct mc_nl **ret);
-
-/* Host facts for the compiler, from the kernel (route lookups, own addresses, prior state). */
-struct host_facts {
-	struct mc_addr *own6;
-	size_t nown6;
-};
-int gather_host(struct mc_nl *nl, struct host_facts *ret);
-void free_host(struct host_facts *h);
-int route_src_cb(void *ctx, const struct mc_addr *remote, struct mc_addr *ret);
-
-/* Compiles a site against this host (route lookups, own addresses, committed priorities).
- * Diagnostics go to ds. Returns 0 or an exit code. */
-int compile_for_host(const struct mc_site *s, struct mc_nl *nl, struct mc_state *st, struct mc_diags *ds,
-		     struct mc_plan *plan);
-/* Loads the committed site and keys of state directory dir: 0, -ENOENT when nothing is
- * committed, or EXIT_CONFIG (ds says why). */
-int load_committed(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret);
-/* "policy 'NAME' (out, fec0::/64 ...)": an operation in words. */
-struct mc_op;
-void describe_op(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b);
-/* The rule an operation belongs to (stale policies are named from the committed state). */
-const char *op_name(const struct mc_op *o, const struct mc_state *st);
-
-/* Reconciles and sends; rolls back on failure. Prints what happened. Returns an exit code. */
-int sync_kernel(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies, bool dry_run,
-		bool ip_cmds, const struct mc_state *st, size_t *ret_changes);
 
 /* Writes b to path, or to stdout when path is NULL; prints why on failure. Returns an exit code. */
 struct mc_buf;

@@ -9,6 +9,7 @@
 #include "../../lib/diag.h"
 #include "../../lib/peer.h"
 #include "../../lib/util.h"
+#include "../../lib/engine.h"
 #include "cmd.h"
 
 #define MIRROR_USAGE "usage: mcpsec mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]\n"
@@ -60,7 +61,7 @@ int mirror_main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	o.source = file;
-	struct mc_site *s = load_site(file, NULL, false, &ds);
+	struct mc_site *s = mc_engine_load_site(file, NULL, false, &ds);
 	if (!s || mc_mirror(s, &o, &out, &ds) < 0) {
 		print_diags(&ds);
 		rc = EXIT_CONFIG;
@@ -118,7 +119,7 @@ int check_peer_main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	for (int k = 0; k < 2; k++) {
-		s[k] = load_site(files[k], NULL, false, &ds);
+		s[k] = mc_engine_load_site(files[k], NULL, false, &ds);
 		if (s[k] && mc_compile(s[k], NULL, &ds, &plan[k]) < 0)
 			rc = EXIT_CONFIG;
 	}

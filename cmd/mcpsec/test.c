@@ -13,6 +13,7 @@
 #include "../../lib/nlx.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
+#include "../../lib/engine.h"
 #include "cmd.h"
 
 static const char usage_text[] =
@@ -205,7 +206,7 @@ int test_main(int argc, char **argv)
 		if (rc)
 			return rc;
 	} else {
-		if (!(s = load_site(file, NULL, false, &ds))) {
+		if (!(s = mc_engine_load_site(file, NULL, false, &ds))) {
 			print_diags(&ds);
 			mc_diags_free(&ds);
 			return EXIT_CONFIG;

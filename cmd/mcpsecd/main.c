@@ -26,6 +26,7 @@
 
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
+#include "../../lib/engine.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/reconcile.h"
@@ -183,7 +184,6 @@ static void check_drift(struct daemon *d)
 	struct mc_state st = { 0 };
 	struct mc_site *s = NULL;
 	struct mc_plan plan = { 0 };
-	struct mc_kstate have = { 0 };
 	struct mc_diff diff = { 0 };
 	bool apply = d->repair || d->force_apply;
 	int lock, r;
@@ -195,10 +195,10 @@ static void check_drift(struct daemon *d)
 	}
 	d->drift_due = 0;
 	reload_names(d);
-	r = load_committed(g_opts.state_dir, &st, &ds, &s);
+	r = mc_engine_load_committed(g_opts.state_dir, &st, &ds, &s);
 	if (r == -ENOENT)
 		goto out; /* nothing committed: nothing to enforce */
-	if (r || compile_for_host(s, d->nl, &st, &ds, &plan)) {
+	if (r || mc_engine_compile(d->nl, s, &st, &ds, &plan)) {
 		struct mc_buf b = { 0 };
 		mc_diags_render(&ds, &b);
 		note(d, "drift", "config-error", NULL, 0, "the committed configuration does not compile: %.200s",
@@ -206,15 +206,13 @@ static void check_drift(struct daemon *d)
 		mc_buf_free(&b);
 		goto out;
 	}
-	if ((r = mc_nl_dump(d->nl, &have)) < 0) {
-		note(d, "drift", "kernel-error", NULL, 0, "reading the kernel's policies and SAs: %s", strerror(-r));
-		goto out;
-	}
 	mc_diags_free(&ds);
-	if (mc_reconcile(&plan, &have, st.enabled, &ds, &diff) < 0) {
+	enum mc_engine_status es = mc_engine_diff(d->nl, &plan, st.enabled, &st, &ds, &diff);
+	if (es != MC_ENGINE_OK) {
 		struct mc_buf b = { 0 };
 		mc_diags_render(&ds, &b);
-		note(d, "drift", "foreign-conflict", NULL, 0, "%.220s", mc_buf_str(&b));
+		note(d, "drift", es == MC_ENGINE_CONFLICT ? "foreign-conflict" : "kernel-error", NULL, 0, "%.220s",
+		     mc_buf_str(&b));
 		mc_buf_free(&b);
 		goto out;
 	}
@@ -224,17 +222,17 @@ static void check_drift(struct daemon *d)
 		/* One record per rule and kind of change, with its first kernel object as example. */
 		d->mon.drifts++;
 		for (size_t i = 0; i < diff.n; i++) {
-			const char *name = op_name(&diff.ops[i], &st);
+			const char *name = mc_op_name(&diff.ops[i], &st);
 			size_t same = 0, j;
 			for (j = 0; j < i; j++)
-				if (diff.ops[j].kind == diff.ops[i].kind && !strcmp(op_name(&diff.ops[j], &st), name))
+				if (diff.ops[j].kind == diff.ops[i].kind && !strcmp(mc_op_name(&diff.ops[j], &st), name))
 					break;
 			if (j < i)
 				continue; /* reported with the first */
 			for (j = i; j < diff.n; j++)
-				same += diff.ops[j].kind == diff.ops[i].kind && !strcmp(op_name(&diff.ops[j], &st), name);
+				same += diff.ops[j].kind == diff.ops[i].kind && !strcmp(mc_op_name(&diff.ops[j], &st), name);
 			struct mc_buf b = { 0 };
-			describe_op(&diff.ops[i], &st, &b);
+			mc_op_describe(&diff.ops[i], &st, &b);
 			/* The own-address bypass follows the host's addresses: not someone's edit. */
 			bool own = !strncmp(name, "BUILTIN-OWN-ADDR", 16);
 			note(d, "drift", own ? "own-addresses-changed" : drift_reason(diff.ops[i].kind), name, same, "%zu kernel object%s to fix, e.g. %s%s",
@@ -244,12 +242,17 @@ static void check_drift(struct daemon *d)
 	}
 	if (!apply)
 		goto out;
-	if ((r = mc_nl_exec(d->nl, diff.ops, diff.n)) < 0) {
-		size_t failed = 0;
-		for (size_t i = 0; i < diff.n; i++)
-			failed += diff.ops[i].err != 0;
-		note(d, "repair", "failed", NULL, failed, "restoring the committed configuration: %zu of %zu operations "
-		     "failed (%s)", failed, diff.n, strerror(-r));
+	/* The same transaction as apply, without a commit: a refused repair is undone and its
+	 * kernel reasons are recorded, never left half-done. */
+	size_t done;
+	mc_diags_free(&ds);
+	es = mc_engine_send(d->nl, &st, &diff, &plan, NULL, &ds, &done);
+	if (es != MC_ENGINE_OK) {
+		struct mc_buf b = { 0 };
+		mc_diags_render(&ds, &b);
+		note(d, "repair", es == MC_ENGINE_PARTIAL ? "partial" : "failed", NULL, diff.n - done,
+		     "restoring the committed configuration: %.300s", mc_buf_str(&b));
+		mc_buf_free(&b);
 	} else {
 		d->mon.repairs++;
 		note(d, "repair", d->force_apply ? "reapplied" : "restored", NULL, diff.n,
@@ -258,7 +261,6 @@ static void check_drift(struct daemon *d)
 out:
 	d->force_apply = false;
 	mc_diff_free(&diff);
-	mc_kstate_free(&have);
 	mc_plan_free(&plan);
 	mc_site_free(s);
 	mc_state_free(&st);

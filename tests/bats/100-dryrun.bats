@@ -15,7 +15,7 @@ load helpers
 	planned=$(grep -oE '[0-9]+ kernel policies, 4 SAs' <<<"$output" | awk '{print $1}')
 	[[ "$output" == *"policies $planned add, 0 update, 0 delete, 0 unchanged; SAs 4 add"* ]]
 	[ "$(xfrm_snapshot "$NS_A")" = "$before" ]
-	[ ! -e "$STATE/state" ]
+	[ ! -e "$STATE/current" ]
 }
 
 @test "dry-run --ip-xfrm prints ip commands with key placeholders" {

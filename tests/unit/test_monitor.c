@@ -5,7 +5,7 @@
 
 #include "../../lib/compile.h"
 #include "../../lib/monitor.h"
-#include "../../lib/nlx.h"
+#include "../../lib/kobj.h"
 #include "../../lib/util.h"
 #include "t.h"
 

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The apply transaction, one for the CLI (apply, enable, disable) and mcpsecd's repair:
+ * load and compile for this host, diff against the kernel, record the intent, send, undo on
+ * refusal, commit atomically. Never prints: every problem is a diagnostic in ds.
+ */
+#ifndef MCPSEC_ENGINE_H
+#define MCPSEC_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kobj.h"
+#include "reconcile.h"
+
+struct mc_buf;
+struct mc_diags;
+struct mc_nl;
+struct mc_site;
+struct mc_state;
+
+/* How a transaction ended. Each has its own exit code in mcpsec (see cmd.h). */
+enum mc_engine_status {
+	MC_ENGINE_OK = 0,
+	MC_ENGINE_CONFLICT, /* a foreign kernel object holds what the plan needs: nothing was changed */
+	MC_ENGINE_REFUSED, /* the kernel refused an operation; everything done was undone */
+	MC_ENGINE_PARTIAL, /* ...and undoing failed too: the kernel holds a partial configuration */
+	MC_ENGINE_LOCAL,   /* the kernel could not be read or the state directory written: the kernel
+			    * was left (or put back) as it was */
+};
+
+/* A site file loaded and validated (key file permissions: errors when strict, else warnings).
+ * NULL when it has errors; ds says why. */
+struct mc_site *mc_engine_load_site(const char *path, const char *keys_override, bool strict_perms,
+				    struct mc_diags *ds);
+
+/* The committed site and keys of state directory dir: 0, -ENOENT when nothing is committed, or
+ * -EINVAL (ds says why). st is loaded either way. */
+int mc_engine_load_committed(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret);
+
+/* Compiles s for the host behind nl: its own addresses, routes for `local: any`, and the
+ * priorities st last committed. Returns 0, or -EINVAL (ds says why), or -errno from the kernel. */
+int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
+		      struct mc_plan *plan);
+
+/* The operations that bring the kernel to plan, each named by its rule (stale ones by the
+ * committed state). */
+enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies,
+				     const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret);
+
+/* What to commit with a change: NULL commits nothing (mcpsecd's repair). */
+struct mc_engine_commit {
+	const char *site_file, *keys_file;
+	bool enabled;
+};
+
+/*
+ * Sends diff (from mc_engine_diff) as one transaction. With commit, the new generation is
+ * written and recorded as pending before the kernel changes, and made the committed one after;
+ * a refusal undoes every operation that took effect and drops the pending generation; a failed
+ * commit undoes the kernel change too. *done counts the operations that took effect (before any
+ * undo). The kernel's own reason for a refusal is in ds, with the object named.
+ */
+enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
+				     struct mc_diags *ds, size_t *done);
+
+/* "adding policy 'NAME' (dir out, priority N, selector)": an operation in words. */
+void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b);
+/* The rule an operation belongs to (stale policies are named from the committed state). */
+const char *mc_op_name(const struct mc_op *o, const struct mc_state *st);
+
+#endif
