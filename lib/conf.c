@@ -683,14 +683,14 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 		return;
 	check_keys(c, v, keys, "a key");
 	if (!valid_name(name)) {
-		mc_err(c->ds, loc_of(c, k), "bad key name '%s'", name);
+		mc_err(c->ds, loc_of(c, k), "bad key name '%s'", shown(c, name));
 		return;
 	}
 	if (!(a = get(c, v, "algorithm"))) {
 		mc_err(c->ds, loc_of(c, k), "key '%s' needs an 'algorithm' (sha1, sha256, sha512, aes or tdes)", name);
 	} else if ((type = scalar(c, a, "algorithm")) && !mc_key_type_known(type)) {
 		mc_err(c->ds, loc_of(c, a), "key '%s': unknown algorithm '%s' (expected sha1, sha256, sha512, aes or tdes)",
-		       name, type);
+		       name, shown(c, type));
 		type = NULL;
 	}
 	hx = get(c, v, "hex");

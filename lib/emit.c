@@ -57,6 +57,22 @@ void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out)
 	}
 }
 
+/* "    key: fec0::1, fec0::/64\n". An IPv6 text ending in ':' (fec0::) would read as a mapping key
+ * in plain YAML, so such a list is written quoted. */
+static void addrset_line(struct mc_buf *out, const char *key, const struct mc_addrset *a)
+{
+	struct mc_buf t = { 0 };
+
+	mc_addrset_str(a, &t);
+	mc_buf_printf(out, "    %s: ", key);
+	if (t.len && (t.s[t.len - 1] == ':' || strstr(t.s, ": ")))
+		mc_buf_json_str(out, t.s);
+	else
+		mc_buf_puts(out, mc_buf_str(&t));
+	mc_buf_puts(out, "\n");
+	mc_buf_free(&t);
+}
+
 static void ports_str(const struct mc_portset *p, struct mc_buf *out)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -92,16 +108,10 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 	if (comment)
 		mc_buf_printf(out, "  # %s", comment);
 	mc_buf_printf(out, "\n    direction: %s\n", mc_dir_str(p->dir));
-	if (!p->local.any) {
-		mc_buf_puts(out, "    local: ");
-		mc_addrset_str(&p->local, out);
-		mc_buf_puts(out, "\n");
-	}
-	if (!p->remote.any) {
-		mc_buf_puts(out, "    remote: ");
-		mc_addrset_str(&p->remote, out);
-		mc_buf_puts(out, "\n");
-	}
+	if (!p->local.any)
+		addrset_line(out, "local", &p->local);
+	if (!p->remote.any)
+		addrset_line(out, "remote", &p->remote);
 	if (p->proto != MC_PROTO_ANY)
 		mc_buf_printf(out, "    protocol: %s\n", mc_proto_str(p->proto, pb, sizeof(pb)));
 	if (!p->local_ports.any) {

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <signal.h>
 
 #include "compile.h"
 #include "plan.h"
@@ -204,8 +205,38 @@ const char *mc_state_dir_error(int err)
 	}
 }
 
+/* Removes PATH.tmp.PID files whose process is gone: a killed writer's leftovers (a key file's
+ * hold keys). A live writer's file is left alone. */
+static void remove_stale_tmp(const char *path)
+{
+	char *copy = mc_strdup(path), *slash = strrchr(copy, '/');
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".", *base = slash ? slash + 1 : copy;
+	size_t blen = strlen(base);
+	DIR *d;
+
+	if (slash)
+		*slash = '\0';
+	if ((d = opendir(dir))) {
+		for (struct dirent *e; (e = readdir(d));) {
+			long pid;
+			char extra;
+			if (strncmp(e->d_name, base, blen) || strncmp(e->d_name + blen, ".tmp.", 5) ||
+			    sscanf(e->d_name + blen + 5, "%ld%c", &pid, &extra) != 1 || pid <= 0)
+				continue;
+			if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+				char *p = mc_asprintf("%s/%s", dir, e->d_name);
+				(void)unlink(p);
+				free(p);
+			}
+		}
+		closedir(d);
+	}
+	free(copy);
+}
+
 int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
+	remove_stale_tmp(path);
 	char *tmp = mc_asprintf("%s.tmp.%ld", path, (long)getpid());
 	(void)unlink(tmp); /* left over by a crash: O_EXCL below must not fail on it */
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);

@@ -6,6 +6,7 @@
  * can read it or it belongs to someone else.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,10 +95,28 @@ static int read_secret(const char *prompt, struct secret *ret)
 static int read_passphrase(const struct key_opts *o, bool confirm, struct secret *ret)
 {
 	if (o->passfile) {
-		FILE *f = fopen(o->passfile, "re");
-		if (!f) {
+		/* Non-blocking (a FIFO must not hang us), checked on the descriptor: a regular file
+		 * that only its owner (root or the caller) can read, like the key file itself. */
+		int fd = open(o->passfile, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		struct stat st;
+		FILE *f = NULL;
+		if (fd < 0 || fstat(fd, &st) < 0) {
 			fprintf(stderr, "mcpsec key: %s: %s\n", o->passfile, strerror(errno));
+			if (fd >= 0)
+				close(fd);
 			return EXIT_CONFIG;
+		}
+		if (!S_ISREG(st.st_mode) || (st.st_mode & 0077) || (st.st_uid != 0 && st.st_uid != getuid())) {
+			fprintf(stderr, "mcpsec key: %s: %s\n", o->passfile,
+				!S_ISREG(st.st_mode) ? "not a regular file" :
+				(st.st_mode & 0077) ? "group and others must not have access to a passphrase file (chmod 600)" :
+						      "owned by someone else");
+			close(fd);
+			return EXIT_CONFIG;
+		}
+		if (!(f = fdopen(fd, "re"))) {
+			close(fd);
+			return EXIT_LOCAL;
 		}
 		ret->cap = 4096;
 		ret->s = mc_calloc(1, ret->cap);
@@ -195,7 +214,7 @@ static int keyfile_write(const char *path, struct mc_buf *text)
 	mc_buf_wipe(text);
 	if (r < 0) {
 		fprintf(stderr, "mcpsec key: writing %s: %s\n", path, strerror(-r));
-		return EXIT_KERNEL;
+		return EXIT_LOCAL;
 	}
 	return 0;
 }
@@ -291,7 +310,7 @@ static int cmd_generate_or_set(const struct key_opts *o, bool generate)
 		for (int tries = 0; tries < 16; tries++) {
 			if (mc_random(bytes, len) < 0) {
 				fprintf(stderr, "mcpsec key: the random generator failed; no key was made\n");
-				rc = EXIT_KERNEL;
+				rc = EXIT_LOCAL;
 				goto out;
 			}
 			if (strcmp(alg->type, "tdes") || !mc_tdes_weak(bytes))
@@ -452,13 +471,13 @@ static int cmd_export(const struct key_opts *o)
 		goto out;
 	if (mc_seal(pass.s, pass.len, (const uint8_t *)pt.s, pt.len, &out) < 0) {
 		fprintf(stderr, "mcpsec key: encryption failed (OpenSSL)\n");
-		rc = EXIT_KERNEL;
+		rc = EXIT_LOCAL;
 		goto out;
 	}
 	int r = mc_file_write_atomic(o->out, out.s, out.len, 0600);
 	if (r < 0) {
 		fprintf(stderr, "mcpsec key: writing %s: %s\n", o->out, strerror(-r));
-		rc = EXIT_KERNEL;
+		rc = EXIT_LOCAL;
 		goto out;
 	}
 	printf("exported %zu key%s to %s (scrypt + AES-256-GCM); import it on the peer with "

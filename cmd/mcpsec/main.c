@@ -41,7 +41,10 @@ static void usage(FILE *f)
 		   "                   or /var/lib/mcpsec/netns/NAME with --netns)\n"
 		   "  --help, --version\n"
 		   "\nexit status: 0 ok, 1 usage or configuration error (nothing changed),\n"
-		   "             2 kernel error (previous state restored)\n"
+		   "             2 the kernel refused or holds a conflicting object (previous state restored),\n"
+		   "             3 local failure: state directory or file not written, out of memory\n"
+		   "               (nothing changed, or the kernel put back as it was),\n"
+		   "             4 the kernel refused and undoing failed: a partial configuration is installed\n"
 		   "See mcpsec(8).\n");
 }
 

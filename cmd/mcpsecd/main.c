@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -378,8 +380,9 @@ static int open_control(struct daemon *d)
 static bool num_arg(const char *flag, const char *v, double min, double *ret)
 {
 	char *end;
-	if (!v || (*ret = strtod(v, &end), *end) || *ret < min) {
-		fprintf(stderr, "mcpsecd: %s needs a number >= %g\n" USAGE, flag, min);
+	/* isfinite: strtod takes "nan" and "inf", which would disable the limit they set. */
+	if (!v || (*ret = strtod(v, &end), *end) || !isfinite(*ret) || *ret < min || *ret > 1e12) {
+		fprintf(stderr, "mcpsecd: %s needs a finite number >= %g\n" USAGE, flag, min);
 		return false;
 	}
 	return true;
@@ -393,6 +396,9 @@ int main(int argc, char **argv)
 	int pidlock = -1, rc = 1;
 
 	mc_set_oom_handler(die_oom);
+	/* The daemon reads key material (it compiles the committed keys): no core dumps, no ptrace
+	 * by other users, as mcpsec. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (is_flag(argv[i], "--netns") && v)
