@@ -14,7 +14,14 @@ WERROR ?= 1
 WARN = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
        -Wmissing-prototypes -Wformat=2 -Wundef -Wpointer-arith -Wimplicit-fallthrough -fno-common
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+# Release hardening (the sanitizer test build has its own instrumentation instead).
+HARDEN = -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+HARDEN_LD = -pie -Wl,-z,relro,-z,now
+# The clang build that make check runs: warnings beyond -Wall -Wextra, as errors.
+CLANG_WARN = -Wextra-semi -Wunreachable-code-aggressive -Wcomma -Wassign-enum -Wconditional-uninitialized \
+	-Wmissing-variable-declarations -Wduplicate-enum -Wshadow-all -Wloop-analysis -Wstring-conversion \
+	-Wnewline-eof -Wcovered-switch-default -Wshorten-64-to-32 -Wformat-nonliteral
 # The test build: sanitizers on, same warnings, and the test-only fault injection hooks
 # (MCPSEC_FAULT; never in the release binaries).
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DMC_FAULT_INJECTION
@@ -42,18 +49,18 @@ FLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 
-.PHONY: all check unit bats lab clean install deps check-headers bench fuzz fuzz-build replay
+.PHONY: all check unit bats lab clean install deps check-headers bench fuzz fuzz-build replay clang-warnings
 all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 mcpsecd: $(LIB_OBJ) $(DAEMON_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) $(HARDEN) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,21 +68,27 @@ $(BUILD)/san/%.o: %.c
 
 # Sanitized binary used by the bats suites.
 $(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ)
-	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/san/mcpsecd: $(SLIB_OBJ) $(SDAEMON_OBJ)
-	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS)
+	@echo "  LD [san] $@"; $(CC) $(ALL_CFLAGS) $(SAN) $(LDFLAGS) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS) $(LDLIBS)
+
+# Every source through clang with CLANG_WARN as errors (make check runs it; no binary made).
+clang-warnings:
+	@for f in $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
+		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -fsyntax-only $$f || exit 1; \
+	done; echo "clang $(words $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
 
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC [fuzz] $<"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FLIB_OBJ)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FLIB_OBJ) $(PKG_LIBS)
+	@echo "  LD [fuzz] $@"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FLIB_OBJ) $(PKG_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

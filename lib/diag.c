@@ -18,6 +18,9 @@ const char *mc_diags_intern(struct mc_diags *ds, const char *name)
 }
 
 static void diag_vadd(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *code,
+		      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void diag_vadd(struct mc_diags *ds, enum mc_severity sev, struct mc_loc loc, const char *code,
 		      const char *fmt, va_list ap)
 {
 	struct mc_buf b = { 0 };

@@ -436,8 +436,10 @@ static void parse(struct importer *im, const char *text)
 			normalise(s + lead, flen, name, sizeof(name));
 			const char *val = eq + 1;
 			size_t vlen = n - (size_t)(val - s);
-			while (vlen && isspace((unsigned char)*val))
-				val++, vlen--;
+			while (vlen && isspace((unsigned char)*val)) {
+				val++;
+				vlen--;
+			}
 			while (vlen && isspace((unsigned char)val[vlen - 1]))
 				vlen--;
 			int f = lookup_field(name);

@@ -140,8 +140,10 @@ void mc_portset_merge(struct mc_portset *set)
 		}
 	}
 	set->n = out + 1;
-	if (set->n == 1 && set->r[0].lo == 0 && set->r[0].hi == 65535)
-		set->any = true, set->n = 0;
+	if (set->n == 1 && set->r[0].lo == 0 && set->r[0].hi == 65535) {
+		set->any = true;
+		set->n = 0;
+	}
 }
 
 bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret)

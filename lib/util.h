@@ -17,7 +17,7 @@ struct mc_buf {
 };
 
 void mc_buf_printf(struct mc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void mc_buf_vprintf(struct mc_buf *b, const char *fmt, va_list ap);
+void mc_buf_vprintf(struct mc_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void mc_buf_puts(struct mc_buf *b, const char *s);
 /* JSON string literal, quotes included. */
 void mc_buf_json_str(struct mc_buf *b, const char *s);

@@ -54,8 +54,10 @@ int import_main(int argc, char **argv)
 			const char *d = argv[++i];
 			bool ok = false;
 			for (int k = MC_DEF_IPV6_ONLY; k <= MC_DEF_DENY_ALL; k++)
-				if (!strcmp(d, mc_default_str((enum mc_default)k)))
-					o.def = (enum mc_default)k, ok = true;
+				if (!strcmp(d, mc_default_str((enum mc_default)k))) {
+					o.def = (enum mc_default)k;
+					ok = true;
+				}
 			if (!ok) {
 				fprintf(stderr, "mcpsec import: --default must be ipv6-only, bypass, deny or deny-all\n");
 				return EXIT_CONFIG;

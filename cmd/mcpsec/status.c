@@ -323,8 +323,10 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 	mc_buf_puts(b, "\nXFRM counters (/proc/net/xfrm_stat, this namespace; zero ones omitted):\n");
 	size_t shown = 0;
 	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i].value)
-			mc_buf_printf(b, "  %-28s %llu\n", c->v[i].name, (unsigned long long)c->v[i].value), shown++;
+		if (c->v[i].value) {
+			mc_buf_printf(b, "  %-28s %llu\n", c->v[i].name, (unsigned long long)c->v[i].value);
+			shown++;
+		}
 	if (!shown)
 		mc_buf_puts(b, "  all zero\n");
 	struct mc_buf dm = { 0 };

@@ -379,9 +379,11 @@ static int open_control(struct daemon *d)
 
 static bool num_arg(const char *flag, const char *v, double min, double *ret)
 {
-	char *end;
+	char *end = NULL;
+	if (v)
+		*ret = strtod(v, &end);
 	/* isfinite: strtod takes "nan" and "inf", which would disable the limit they set. */
-	if (!v || (*ret = strtod(v, &end), *end) || !isfinite(*ret) || *ret < min || *ret > 1e12) {
+	if (!v || *end || !isfinite(*ret) || *ret < min || *ret > 1e12) {
 		fprintf(stderr, "mcpsecd: %s needs a finite number >= %g\n" USAGE, flag, min);
 		return false;
 	}

@@ -67,3 +67,13 @@ load helpers
 	refute_in_file '@BINDIR@' "$unit"
 	"$WORK/root/usr/sbin/mcpsecd" --help | grep -q -- '--report-only'
 }
+
+@test "the release binaries are hardened: PIE, full RELRO, fortified calls, stack protector" {
+	for b in "$ROOT/mcpsec" "$ROOT/mcpsecd"; do
+		readelf -h "$b" | grep -q 'Type:.*DYN'
+		readelf -lW "$b" | grep -q GNU_RELRO
+		readelf -d "$b" | grep -q 'BIND_NOW'
+		nm -D "$b" | grep -q '__.*_chk'
+		nm -D "$b" | grep -q '__stack_chk_fail'
+	done
+}
