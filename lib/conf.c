@@ -638,11 +638,47 @@ static struct mc_loc loc_at_offset(const struct ctx *c, const char *buf, size_t 
 	return l;
 }
 
+/* Deeper than any site or key file needs (they nest 5 levels); libyaml's scanner costs grow
+ * with the square of the depth, so a deeper file is refused before it is loaded. */
+#define MAX_DEPTH 32
+
+/* Walks buf's events and stops at the first collection deeper than MAX_DEPTH: true when
+ * there is none (syntax errors are left for the loader to report). */
+static bool depth_ok(struct ctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0;
+	bool ok = true, done = false;
+
+	if (!yaml_parser_initialize(&parser))
+		return true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done && yaml_parser_parse(&parser, &ev)) {
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > MAX_DEPTH) {
+				struct mc_loc l = { c->file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1 };
+				mc_err(c->ds, l, "nested deeper than %d levels", MAX_DEPTH);
+				ok = false;
+				done = true;
+			}
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		done |= ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ok;
+}
+
 /* Parses buf into c->doc; false (with diagnostics) on syntax errors. */
 static bool parse_doc(struct ctx *c, const char *buf, size_t len)
 {
 	yaml_parser_t parser;
 
+	if (!depth_ok(c, buf, len))
+		return false;
 	if (!yaml_parser_initialize(&parser)) {
 		mc_err(c->ds, mc_loc_file(c->file), "out of memory");
 		return false;

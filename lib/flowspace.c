@@ -182,6 +182,157 @@ static int cmp_prio(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_u128(const void *a, const void *b)
+{
+	mc_u128 x = *(const mc_u128 *)a, y = *(const mc_u128 *)b;
+	return x < y ? -1 : x > y;
+}
+
+static const struct mc_box *g_sort_boxes;
+static int g_sort_dim;
+
+static int cmp_lo(const void *a, const void *b)
+{
+	mc_u128 x = g_sort_boxes[*(const size_t *)a].lo[g_sort_dim], y = g_sort_boxes[*(const size_t *)b].lo[g_sort_dim];
+	return x < y ? -1 : x > y;
+}
+
+static void ivindex_build(const struct mc_box *boxes, size_t n, int dim, struct mc_ivindex *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->n = n;
+	ix->size = 1;
+	while (ix->size < n)
+		ix->size *= 2;
+	ix->pos = mc_calloc(n + 1, sizeof(*ix->pos));
+	ix->lo = mc_calloc(n + 1, sizeof(*ix->lo));
+	ix->hi = mc_calloc(n + 1, sizeof(*ix->hi));
+	ix->maxhi = mc_calloc(2 * ix->size, sizeof(*ix->maxhi));
+	for (size_t i = 0; i < n; i++)
+		ix->pos[i] = i;
+	g_sort_boxes = boxes;
+	g_sort_dim = dim;
+	qsort(ix->pos, n, sizeof(*ix->pos), cmp_lo);
+	for (size_t i = 0; i < n; i++) {
+		ix->lo[i] = boxes[ix->pos[i]].lo[dim];
+		ix->maxhi[ix->size + i] = boxes[ix->pos[i]].hi[dim];
+	}
+	for (size_t i = 0; i < n; i++)
+		ix->hi[i] = boxes[i].hi[dim];
+	qsort(ix->hi, n, sizeof(*ix->hi), cmp_u128);
+	for (size_t i = ix->size - 1; i >= 1; i--)
+		ix->maxhi[i] = ix->maxhi[2 * i] > ix->maxhi[2 * i + 1] ? ix->maxhi[2 * i] : ix->maxhi[2 * i + 1];
+}
+
+static void ivindex_free(struct mc_ivindex *ix)
+{
+	free(ix->pos);
+	free(ix->lo);
+	free(ix->hi);
+	free(ix->maxhi);
+	memset(ix, 0, sizeof(*ix));
+}
+
+/* Appends the positions among sorted entries [0, m) whose hi >= qlo, below tree node `node`
+ * (covering leaves [l, r)); false once more than cap were found (the caller then uses another
+ * dimension or none). */
+static bool ivindex_collect(const struct mc_ivindex *ix, size_t node, size_t l, size_t r, size_t m, mc_u128 qlo,
+			    size_t cap, size_t **out, size_t *n, size_t *outcap)
+{
+	if (l >= m || ix->maxhi[node] < qlo)
+		return true;
+	if (r - l == 1) {
+		if (*n >= cap)
+			return false;
+		*MC_PUSH(out, n, outcap) = ix->pos[l];
+		return true;
+	}
+	size_t mid = (l + r) / 2;
+	return ivindex_collect(ix, 2 * node, l, mid, m, qlo, cap, out, n, outcap) &&
+	       ivindex_collect(ix, 2 * node + 1, mid, r, m, qlo, cap, out, n, outcap);
+}
+
+/* How many entries have lo <= qhi (m, a prefix of the lo order), and an upper bound on how
+ * many meet [qlo, qhi]: both m and the count of hi >= qlo bound it. Two binary searches. */
+static size_t ivindex_bound(const struct mc_ivindex *ix, mc_u128 qlo, mc_u128 qhi, size_t *m)
+{
+	size_t lo = 0, hi = ix->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (ix->lo[mid] <= qhi)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*m = lo;
+	size_t a = 0, b = ix->n; /* the first hi >= qlo */
+	while (a < b) {
+		size_t mid = (a + b) / 2;
+		if (ix->hi[mid] < qlo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return ix->n - a < lo ? ix->n - a : lo;
+}
+
+/* Positions of the boxes that meet [qlo, qhi]: at most cap of them, else false (often without
+ * looking at any: the bound tells). */
+static bool ivindex_query(const struct mc_ivindex *ix, mc_u128 qlo, mc_u128 qhi, size_t cap, size_t **out, size_t *n,
+			  size_t *outcap)
+{
+	size_t m;
+
+	*n = 0;
+	if (ix->n == 0)
+		return true;
+	if (ivindex_bound(ix, qlo, qhi, &m) == 0)
+		return true;
+	return ivindex_collect(ix, 1, 0, ix->size, m, qlo, cap, out, n, outcap);
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The boxes meeting b, found through whichever dimension's index names fewest (addresses for
+ * policies to distinct hosts, ports for policies to one host): sorted positions in *best, or
+ * false when every dimension names more than limit. Caps grow by 4 from 16, so a search costs
+ * about what its answer does, never a walk over all boxes.
+ */
+static bool query_best(const struct mc_ivindex ix[MC_NDIM], const struct mc_box *b, size_t limit, size_t **best,
+		       size_t *nbest, size_t *capbest, size_t **tmp, size_t *captmp)
+{
+	bool found = false;
+
+	for (size_t cap = 16;; cap *= 4) {
+		if (cap > limit)
+			cap = limit;
+		for (int d = 0; d < MC_NDIM; d++) {
+			size_t n, *t, tc;
+			if (!ivindex_query(&ix[d], b->lo[d], b->hi[d], found ? *nbest : cap, tmp, &n, captmp))
+				continue;
+			t = *best;
+			tc = *capbest;
+			*best = *tmp;
+			*capbest = *captmp;
+			*tmp = t;
+			*captmp = tc;
+			*nbest = n;
+			found = true;
+		}
+		if (found || cap == limit)
+			break;
+	}
+	if (found && *nbest)
+		qsort(*best, *nbest, sizeof(**best), cmp_size);
+	return found;
+}
+
+
 void mc_porder_build(const struct mc_plan *plan, struct mc_porder *ret)
 {
 	memset(ret, 0, sizeof(*ret));
@@ -195,6 +346,8 @@ void mc_porder_build(const struct mc_plan *plan, struct mc_porder *ret)
 		ret->box[d] = mc_calloc(ret->n[d] + 1, sizeof(struct mc_box));
 		for (size_t k = 0; k < ret->n[d]; k++)
 			ret->box[d][k] = mc_box_from_sel(&plan->pols[ret->idx[d][k]].sel);
+		for (int dim = 0; dim < MC_NDIM; dim++)
+			ivindex_build(ret->box[d], ret->n[d], dim, &ret->by_dim[d][dim]);
 	}
 }
 
@@ -203,6 +356,8 @@ void mc_porder_free(struct mc_porder *o)
 	for (int d = 0; d < 2; d++) {
 		free(o->idx[d]);
 		free(o->box[d]);
+		for (int dim = 0; dim < MC_NDIM; dim++)
+			ivindex_free(&o->by_dim[d][dim]);
 	}
 	memset(o, 0, sizeof(*o));
 }
@@ -212,46 +367,97 @@ int mc_partition(const struct mc_plan *plan, const struct mc_porder *o, enum mc_
 		 struct mc_pieces *ret)
 {
 	struct mc_boxes cur = { 0 };
+	size_t *cand = NULL, ncand = 0, capcand = 0, *alt = NULL, capalt = 0;
+	bool all = true;
 	int rc = 0;
 
 	for (size_t i = 0; i < nin; i++)
 		mc_boxes_push(&cur, &in[i]);
-	for (size_t k = 0; k < o->n[dir] && cur.n; k++) {
+	/* Only policies that meet the input's bounding box can take any of it (the residue stays
+	 * inside it). Find them by the dimension that names fewest (addresses for policies to
+	 * distinct hosts, ports for policies to one host): 20,000 policies then cost n log n to
+	 * lint, not n². */
+	if (nin) {
+		struct mc_box bb = in[0];
+		for (size_t i = 1; i < nin; i++)
+			for (int d = 0; d < MC_NDIM; d++) {
+				if (in[i].lo[d] < bb.lo[d])
+					bb.lo[d] = in[i].lo[d];
+				if (in[i].hi[d] > bb.hi[d])
+					bb.hi[d] = in[i].hi[d];
+			}
+		all = !query_best(o->by_dim[dir], &bb, o->n[dir] / 2, &cand, &ncand, &capcand, &alt, &capalt);
+	}
+	/*
+	 * The residue can grow to thousands of boxes (a hole per policy in a wide input), and
+	 * testing each policy against all of it would be n². So the residue's boxes [0, indexed)
+	 * are indexed by source and destination address, and a policy narrow in one of them tests
+	 * only the indexed boxes it meets, plus the unindexed tail. The index is rebuilt when the
+	 * tail has grown to about the square root of (r log r): n·sqrt(r log r) in all.
+	 * Boxes die in place (family 0) and are compacted at a rebuild, so that the order of the
+	 * boxes, and so of the pieces found, is the same as a full scan's.
+	 */
+	struct mc_ivindex rix[MC_NDIM];
+	memset(rix, 0, sizeof(rix));
+	size_t indexed = 0, alive = cur.n, *hits = NULL, nhits = 0, caphits = 0;
+	for (size_t c = 0; c < (all ? o->n[dir] : ncand) && alive; c++) {
+		size_t k = all ? c : cand[c];
 		const struct mc_xpolicy *x = &plan->pols[o->idx[dir][k]];
 		const struct mc_box *pb = &o->box[dir][k];
-		size_t n0 = cur.n, dead = 0;
+		size_t n0 = cur.n, from = 0;
 
 		if (x->priority >= below)
 			break;
-		/* In place: most policies miss most of the residue, so nothing is copied for them.
-		 * What a policy takes is recorded and its box marked dead (family 0); the rest of
-		 * it is appended, past n0, and not tested against this policy again. */
-		for (size_t i = 0; i < n0; i++) {
+		nhits = 0;
+		if (indexed) {
+			if (query_best(rix, pb, indexed / 4, &hits, &nhits, &caphits, &alt, &capalt))
+				from = indexed;
+			else
+				nhits = 0; /* wide everywhere: scan everything */
+		}
+		/* In place: what a policy takes is recorded and its box marked dead; the rest of it
+		 * is appended, past n0, and not tested against this policy again. */
+		for (size_t h = 0, i; h < nhits + (n0 - from); h++) {
 			struct mc_box hit, r;
+			i = h < nhits ? hits[h] : from + (h - nhits);
 			if (!mc_box_intersect(&cur.b[i], pb, &hit))
 				continue;
 			*MC_PUSH(&ret->p, &ret->n, &ret->cap) = (struct mc_piece){ hit, x->rule };
 			r = cur.b[i];
 			cur.b[i].family = 0;
-			dead++;
+			alive--;
+			size_t before = cur.n;
 			mc_box_subtract(&r, pb, &cur);
+			alive += cur.n - before;
 		}
-		if (dead) {
+		if (alive > max_pieces) {
+			rc = -E2BIG;
+			break;
+		}
+		size_t tail = cur.n - indexed, r = cur.n;
+		if (tail > 64 && tail * tail > 16 * r * (size_t)(64 - __builtin_clzll((unsigned long long)r | 1))) {
 			size_t w = 0;
 			for (size_t i = 0; i < cur.n; i++)
 				if (cur.b[i].family)
 					cur.b[w++] = cur.b[i];
 			cur.n = w;
-		}
-		if (cur.n > max_pieces) {
-			rc = -E2BIG;
-			break;
+			for (int d = 0; d < MC_NDIM; d++) {
+				ivindex_free(&rix[d]);
+				ivindex_build(cur.b, cur.n, d, &rix[d]);
+			}
+			indexed = cur.n;
 		}
 	}
 	if (!rc)
 		for (size_t i = 0; i < cur.n; i++)
-			*MC_PUSH(&ret->p, &ret->n, &ret->cap) = (struct mc_piece){ cur.b[i], SIZE_MAX };
+			if (cur.b[i].family)
+				*MC_PUSH(&ret->p, &ret->n, &ret->cap) = (struct mc_piece){ cur.b[i], SIZE_MAX };
+	for (int d = 0; d < MC_NDIM; d++)
+		ivindex_free(&rix[d]);
 	mc_boxes_free(&cur);
+	free(hits);
+	free(cand);
+	free(alt);
 	return rc;
 }
 

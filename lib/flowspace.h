@@ -69,11 +69,23 @@ struct mc_pieces {
 
 void mc_pieces_free(struct mc_pieces *p);
 
-/* The plan's kernel policies of each direction, in the kernel's first-match order. */
+/* Positions of boxes by their interval in one dimension: sorted by lo, with a max-hi segment
+ * tree, so that "which boxes meet [a, b] here" costs log n plus the answer. */
+struct mc_ivindex {
+	size_t n, size;  /* entries; leaves of the tree (a power of two) */
+	size_t *pos;     /* positions sorted by lo */
+	mc_u128 *lo;     /* lo of each, in that order */
+	mc_u128 *hi;     /* every hi, sorted (for a quick bound on the answer's size) */
+	mc_u128 *maxhi;  /* tree: node i covers its leaves' highest hi */
+};
+
+/* The plan's kernel policies of each direction, in the kernel's first-match order, indexed by
+ * every dimension (a partition then tests only policies that can meet its input). */
 struct mc_porder {
 	size_t *idx[2]; /* indexes into plan->pols */
 	struct mc_box *box[2];
 	size_t n[2];
+	struct mc_ivindex by_dim[2][MC_NDIM];
 };
 
 void mc_porder_build(const struct mc_plan *plan, struct mc_porder *ret);

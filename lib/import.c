@@ -86,6 +86,9 @@ struct importer {
 	struct mc_site *site;
 	struct selector { char *name, *addr; } *sels; /* selector names seen, for consistency */
 	size_t nsels, capsels;
+	struct mc_strset names; /* policy names so far: a name is looked up, never searched for */
+	struct base_next { char *base; unsigned next; } *nexts; /* generated bases, next suffix */
+	size_t nnexts, capnexts;
 };
 
 static void block_clear(struct block *b)
@@ -274,10 +277,22 @@ static char *generated_name(struct importer *im, const struct mc_policy *p)
 		 p->dir == MC_DIR_IN ? "IN" : "OUT");
 	for (char *c = base; *c; c++)
 		*c = (char)toupper((unsigned char)*c);
-	for (unsigned k = 1;; k++) {
-		char *name = k == 1 ? mc_strdup(base) : mc_asprintf("%s-%u", base, k);
-		if (!mc_site_policy(im->site, name))
+	/* Each base remembers where its suffixes got to (there are a few dozen bases at most), so
+	 * 3,000 unnamed policies of one kind cost one name lookup each, not a walk from -2 up. */
+	struct base_next *bn = NULL;
+	for (size_t i = 0; i < im->nnexts && !bn; i++)
+		if (!strcmp(im->nexts[i].base, base))
+			bn = &im->nexts[i];
+	if (!bn) {
+		bn = MC_PUSH(&im->nexts, &im->nnexts, &im->capnexts);
+		*bn = (struct base_next){ mc_strdup(base), 1 };
+	}
+	for (;; bn->next++) {
+		char *name = bn->next == 1 ? mc_strdup(base) : mc_asprintf("%s-%u", base, bn->next);
+		if (!mc_strset_has(&im->names, name)) {
+			bn->next++;
 			return name;
+		}
 		free(name);
 	}
 }
@@ -400,10 +415,12 @@ static void finish_block(struct importer *im, struct block *b)
 	if (v[F_NAME].text && !valid_name(v[F_NAME].text))
 		mc_err(im->ds, v[F_NAME].loc, "Policy Name '%s': use 1-64 letters, digits, '_', '.' or '-'",
 		       v[F_NAME].text);
-	else if (v[F_NAME].text && mc_site_policy(im->site, v[F_NAME].text))
+	else if (v[F_NAME].text && mc_strset_has(&im->names, v[F_NAME].text))
 		mc_err(im->ds, v[F_NAME].loc, "Policy Name '%s' is used twice", v[F_NAME].text);
-	else
+	else {
 		p->name = v[F_NAME].text ? mc_strdup(v[F_NAME].text) : generated_name(im, p);
+		mc_strset_add(&im->names, p->name);
+	}
 }
 
 static void parse(struct importer *im, const char *text)
@@ -499,6 +516,10 @@ int mc_import(const char *file, const char *text, const struct mc_import_opts *o
 		free(im.sels[i].addr);
 	}
 	free(im.sels);
+	for (size_t i = 0; i < im.nnexts; i++)
+		free(im.nexts[i].base);
+	free(im.nexts);
+	mc_strset_free(&im.names);
 	mc_site_free(im.site);
 	return rc;
 }

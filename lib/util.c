@@ -177,3 +177,58 @@ void mc_wipe_free(void *p, size_t n)
 	mc_wipe(p, n);
 	free(p);
 }
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+bool mc_strset_has(const struct mc_strset *set, const char *s)
+{
+	if (!set->cap)
+		return false;
+	for (size_t i = fnv1a(s) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+		if (!set->slot[i])
+			return false;
+		if (!strcmp(set->slot[i], s))
+			return true;
+	}
+}
+
+bool mc_strset_add(struct mc_strset *set, const char *s)
+{
+	if (mc_strset_has(set, s))
+		return false;
+	if (2 * (set->n + 1) > set->cap) {
+		struct mc_strset bigger = { mc_calloc(set->cap ? 2 * set->cap : 64, sizeof(char *)), 0,
+					    set->cap ? 2 * set->cap : 64 };
+		for (size_t i = 0; i < set->cap; i++) {
+			if (!set->slot[i])
+				continue;
+			size_t j = fnv1a(set->slot[i]) & (bigger.cap - 1);
+			while (bigger.slot[j])
+				j = (j + 1) & (bigger.cap - 1);
+			bigger.slot[j] = set->slot[i];
+			bigger.n++;
+		}
+		free(set->slot);
+		*set = bigger;
+	}
+	size_t i = fnv1a(s) & (set->cap - 1);
+	while (set->slot[i])
+		i = (i + 1) & (set->cap - 1);
+	set->slot[i] = mc_strdup(s);
+	set->n++;
+	return true;
+}
+
+void mc_strset_free(struct mc_strset *set)
+{
+	for (size_t i = 0; i < set->cap; i++)
+		free(set->slot[i]);
+	free(set->slot);
+	memset(set, 0, sizeof(*set));
+}

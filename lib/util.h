@@ -56,4 +56,15 @@ bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret);
 /* "N" or "N-M" (spaces around '-' allowed), each <= max, N <= M. */
 bool mc_parse_range(const char *s, unsigned max, unsigned *lo, unsigned *hi);
 
+/* A set of strings (open addressing, FNV-1a): membership in O(1) where names are counted in
+ * thousands. The set keeps its own copies. */
+struct mc_strset {
+	char **slot;
+	size_t n, cap;
+};
+/* Adds s; false when it was already there. */
+bool mc_strset_add(struct mc_strset *set, const char *s);
+bool mc_strset_has(const struct mc_strset *set, const char *s);
+void mc_strset_free(struct mc_strset *set);
+
 #endif

@@ -117,3 +117,21 @@ site_with_keys() { # site_with_keys KEYPATH OUT
 	[ ! -e "$WORK/k.yaml.tmp.99999999" ]
 	[ -e "$WORK/k.yaml.tmp.$$" ]
 }
+
+@test "hostile: YAML nested deeper than 32 levels is refused where it gets too deep, at once" {
+	awk 'BEGIN { printf "policies: "; for (i = 0; i < 100000; i++) printf "["; for (i = 0; i < 100000; i++) printf "]"; print "" }' >"$WORK/deep.yaml"
+	run timeout 10 "$MCPSEC" check "$WORK/deep.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"deep.yaml:1:42: error: nested deeper than 32 levels"* ]]
+}
+
+@test "hostile: 3,000 unnamed imported policies get distinct names; 2,000 copies of one name are each reported once" {
+	awk 'BEGIN { for (i = 0; i < 3000; i++) printf "Direction = OUT\nDisposition = BYPASS\nNext Layer Protocol = TCP\nRemote Port = %d\n\n", 1 + i }' >"$WORK/l.txt"
+	"$MCPSEC" import "$WORK/l.txt" --out "$WORK/imported.yaml"
+	[ "$(grep -c '^  - name: BYPASS-TCP-OUT' "$WORK/imported.yaml")" -eq 3000 ]
+	[ "$(grep '^  - name:' "$WORK/imported.yaml" | sort -u | wc -l)" -eq 3000 ]
+	grep -q '^  - name: BYPASS-TCP-OUT-3000$' "$WORK/imported.yaml"
+	awk 'BEGIN { print "policies:"; for (i = 0; i < 2000; i++) printf "  - name: SAME\n    direction: out\n    action: bypass\n" }' >"$WORK/dup.yaml"
+	run "$MCPSEC" check "$WORK/dup.yaml"
+	[ "$(grep -c "duplicate policy name 'SAME' (first at line 2)" <<<"$output")" -eq 1999 ]
+}
