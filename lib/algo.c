@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Algorithm table. RFC 4868 truncations are explicit: the kernel's default for
  * hmac(sha256) is 96 bits, not 128 (xfrm-kernel.md §7). */
+#include <stdio.h>
 #include <string.h>
 
 #include "algo.h"
@@ -14,16 +15,12 @@ static const struct mc_alg algs[] = {
 	{ "tdes-cbc", MC_ALG_CONFIDENTIALITY, "cbc(des3_ede)", 0, "tdes", true },
 };
 
-static const struct {
-	const char *type;
-	size_t len1, len2; /* allowed byte lengths; len2 0 when only one */
-	const char *text;
-} key_types[] = {
-	{ "sha1", 20, 0, "20" },
-	{ "sha256", 32, 0, "32" },
-	{ "sha512", 64, 0, "64" },
-	{ "aes", 16, 32, "16 or 32" },
-	{ "tdes", 24, 0, "24" },
+/* Every key mcpsec knows: the `mcpsec key --alg` name, the keys.yaml algorithm and its exact
+ * length. The only list of them: everything else (lengths allowed per type, names in messages,
+ * help) is derived from it and from algs[] above. */
+static const struct mc_keyalg keyalgs[] = {
+	{ "sha1", "sha1", 20, false },	 { "sha256", "sha256", 32, false }, { "sha512", "sha512", 64, false },
+	{ "aes128", "aes", 16, false },	 { "aes256", "aes", 32, false },    { "tdes", "tdes", 24, true },
 };
 
 const struct mc_alg *mc_alg_find(const char *name, enum mc_alg_kind kind)
@@ -43,32 +40,113 @@ const struct mc_alg *mc_alg_from_kernel(const char *kernel, unsigned trunc_bits,
 	return NULL;
 }
 
+/* A list of names joined as text once, kept for the life of the process. */
+static const char *joined(char *buf, size_t cap, const char *const *names, size_t n, const char *last_sep)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == n ? last_sep : ", ";
+		len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s", sep, names[i]);
+	}
+	return buf;
+}
+
 const char *mc_alg_names(enum mc_alg_kind kind)
 {
-	return kind == MC_ALG_INTEGRITY ? "hmac-sha1-96, hmac-sha256-128, hmac-sha512-256"
-					: "aes-cbc, tdes-cbc";
+	static char text[2][256];
+	const char *names[MC_ARRAY_SIZE(algs)];
+	size_t n = 0;
+
+	if (!text[kind][0]) {
+		for (size_t i = 0; i < MC_ARRAY_SIZE(algs); i++)
+			if (algs[i].kind == kind)
+				names[n++] = algs[i].name;
+		joined(text[kind], sizeof(text[kind]), names, n, ", ");
+	}
+	return text[kind];
+}
+
+const struct mc_keyalg *mc_keyalg_find(const char *cli)
+{
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		if (!strcmp(keyalgs[i].cli, cli))
+			return &keyalgs[i];
+	return NULL;
+}
+
+const char *mc_keyalg_names(void)
+{
+	static char text[256];
+	const char *names[MC_ARRAY_SIZE(keyalgs)];
+
+	if (!text[0]) {
+		for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+			names[i] = keyalgs[i].cli;
+		joined(text, sizeof(text), names, MC_ARRAY_SIZE(keyalgs), ", ");
+	}
+	return text;
+}
+
+const char *mc_keyalg_help(void)
+{
+	static char text[512];
+	size_t len = 0;
+
+	if (text[0])
+		return text;
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s (%zu bytes)", i ? ", " : "", keyalgs[i].cli,
+					keyalgs[i].len);
+	return text;
+}
+
+const char *mc_key_type_names(void)
+{
+	static char text[256];
+	const char *names[MC_ARRAY_SIZE(keyalgs)];
+	size_t n = 0;
+
+	if (!text[0]) {
+		for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+			if (!n || strcmp(names[n - 1], keyalgs[i].type))
+				names[n++] = keyalgs[i].type;
+		joined(text, sizeof(text), names, n, " or ");
+	}
+	return text;
 }
 
 bool mc_key_type_known(const char *type)
 {
-	for (size_t i = 0; i < MC_ARRAY_SIZE(key_types); i++)
-		if (!strcmp(key_types[i].type, type))
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		if (!strcmp(keyalgs[i].type, type))
 			return true;
 	return false;
 }
 
 bool mc_key_len_ok(const char *type, size_t len)
 {
-	for (size_t i = 0; i < MC_ARRAY_SIZE(key_types); i++)
-		if (!strcmp(key_types[i].type, type))
-			return len == key_types[i].len1 || (key_types[i].len2 && len == key_types[i].len2);
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		if (!strcmp(keyalgs[i].type, type) && keyalgs[i].len == len)
+			return true;
 	return false;
 }
 
 const char *mc_key_lens_text(const char *type)
 {
-	for (size_t i = 0; i < MC_ARRAY_SIZE(key_types); i++)
-		if (!strcmp(key_types[i].type, type))
-			return key_types[i].text;
+	static char text[MC_ARRAY_SIZE(keyalgs)][64];
+
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++) {
+		if (strcmp(keyalgs[i].type, type))
+			continue;
+		if (!text[i][0]) {
+			size_t len = 0;
+			for (size_t j = i; j < MC_ARRAY_SIZE(keyalgs) && !strcmp(keyalgs[j].type, type); j++)
+				len += (size_t)snprintf(text[i] + len, sizeof(text[i]) - len, "%s%zu", j == i ? "" : " or ",
+							keyalgs[j].len);
+		}
+		return text[i];
+	}
 	return "?";
 }

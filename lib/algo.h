@@ -24,7 +24,19 @@ const struct mc_alg *mc_alg_from_kernel(const char *kernel, unsigned trunc_bits,
 /* "hmac-sha1-96, hmac-sha256-128, ..." for error messages. */
 const char *mc_alg_names(enum mc_alg_kind kind);
 
-/* Key types of keys.yaml and their exact lengths in bytes (aes: 16 or 32). */
+/* `mcpsec key --alg` names → keys.yaml algorithm and length: aes128 → ("aes", 16). */
+struct mc_keyalg {
+	const char *cli, *type;
+	size_t len;
+	bool legacy;
+};
+const struct mc_keyalg *mc_keyalg_find(const char *cli);
+const char *mc_keyalg_names(void); /* "sha1, sha256, ..., tdes" */
+const char *mc_keyalg_help(void);  /* "sha1 (20 bytes), ..." */
+
+/* Key types of keys.yaml and their exact lengths in bytes (aes: 16 or 32), all derived from
+ * the table of --alg names. */
+const char *mc_key_type_names(void); /* "sha1, sha256, sha512, aes or tdes" */
 bool mc_key_type_known(const char *type);
 bool mc_key_len_ok(const char *type, size_t len);
 /* "20", "16 or 32": for messages. */

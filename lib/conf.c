@@ -723,10 +723,10 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 		return;
 	}
 	if (!(a = get(c, v, "algorithm"))) {
-		mc_err(c->ds, loc_of(c, k), "key '%s' needs an 'algorithm' (sha1, sha256, sha512, aes or tdes)", name);
+		mc_err(c->ds, loc_of(c, k), "key '%s' needs an 'algorithm' (%s)", name, mc_key_type_names());
 	} else if ((type = scalar(c, a, "algorithm")) && !mc_key_type_known(type)) {
-		mc_err(c->ds, loc_of(c, a), "key '%s': unknown algorithm '%s' (expected sha1, sha256, sha512, aes or tdes)",
-		       name, shown(c, type));
+		mc_err(c->ds, loc_of(c, a), "key '%s': unknown algorithm '%s' (expected %s)", name, shown(c, type),
+		       mc_key_type_names());
 		type = NULL;
 	}
 	hx = get(c, v, "hex");

@@ -9,24 +9,6 @@
 #include "keys.h"
 #include "util.h"
 
-static const struct mc_keyalg keyalgs[] = {
-	{ "sha1", "sha1", 20, false },	   { "sha256", "sha256", 32, false }, { "sha512", "sha512", 64, false },
-	{ "aes128", "aes", 16, false },	   { "aes256", "aes", 32, false },    { "tdes", "tdes", 24, true },
-};
-
-const struct mc_keyalg *mc_keyalg_find(const char *cli)
-{
-	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
-		if (!strcmp(keyalgs[i].cli, cli))
-			return &keyalgs[i];
-	return NULL;
-}
-
-const char *mc_keyalg_names(void)
-{
-	return "sha1, sha256, sha512, aes128, aes256, tdes";
-}
-
 uint8_t *mc_key_value_parse(const char *input, bool hex, const struct mc_keyalg *alg, size_t *ret_len,
 			    const char **err)
 {

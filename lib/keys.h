@@ -9,15 +9,7 @@
 #include <stdint.h>
 
 struct mc_buf;
-
-/* `mcpsec key --alg` names → keys.yaml algorithm and length: aes128 → ("aes", 16). */
-struct mc_keyalg {
-	const char *cli, *type;
-	size_t len;
-	bool legacy;
-};
-const struct mc_keyalg *mc_keyalg_find(const char *cli);
-const char *mc_keyalg_names(void); /* "sha1, sha256, ..." */
+struct mc_keyalg;
 
 /*
  * A value as typed: hex ("0x" prefix, spaces and colons allowed) or ASCII (exactly the

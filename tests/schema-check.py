@@ -36,12 +36,27 @@ pairs = [
     ("parse_ipsec(", set(site["properties"]["ipsec"]["properties"])),
     ("parse_ah(", set(pol["ah"]["properties"])),
     ("parse_esp(", set(pol["esp"]["properties"])),
-    ("int mc_conf_load(", set(site["properties"])),
+    ("parse_site_text(", set(site["properties"])),
     ("parse_key(", set(keys["properties"]["keys"]["additionalProperties"]["properties"])),
 ]
 for func, schema_keys in pairs:
     ck = c_keys(func)
     ok(ck == schema_keys, f"{func.strip('(')}: C keys {sorted(ck)} == schema keys {sorted(schema_keys)}")
+
+# Enum values: the algorithm names in lib/algo.c's two tables (the only lists of them) equal the
+# schemas' enums, so that a new algorithm cannot be added to one and forgotten in the other.
+algo = open(f"{root}/lib/algo.c").read()
+c_algs = re.findall(r'\{\s*"([^"]+)",\s*MC_ALG_(INTEGRITY|CONFIDENTIALITY)', algo)
+for kind, schema_enum in (("INTEGRITY", site["definitions"]["integrity"]["enum"]),
+                          ("CONFIDENTIALITY", site["definitions"]["confidentiality"]["enum"])):
+    names = [n for n, k in c_algs if k == kind]
+    ok(names == schema_enum, f"{kind.lower()} algorithms: C {names} == schema enum {schema_enum}")
+keytab = algo[algo.index("keyalgs[] = {"):]
+keytab = keytab[:keytab.index("};")]
+c_types = list(dict.fromkeys(re.findall(r'\{\s*"[^"]+",\s*"([^"]+)",\s*\d+', keytab)))
+k_enum = keys["properties"]["keys"]["additionalProperties"]["properties"]["algorithm"]["enum"]
+ok(c_types == k_enum, f"key algorithms: C {c_types} == keys.schema enum {k_enum}")
+ok(len(c_algs) >= 5 and len(c_types) >= 5, "the C tables were found and read")
 
 for f in sorted(glob.glob(f"{root}/examples/*/site.yaml")) + sorted(glob.glob(f"{root}/tests/bats/fixtures/*.yaml")) + \
         sorted(glob.glob(f"{root}/tests/unit/fixtures/good/*.yaml")):

@@ -33,8 +33,13 @@
 	"       mcpsec key export NAME... --out FILE [--keys FILE] [--passphrase-file F]\n"         \
 	"       mcpsec key import FILE [--keys FILE] [--passphrase-file F] [--replace]\n"           \
 	"       mcpsec key delete NAME [--keys FILE] [--site FILE]...\n"                            \
-	"  ALG: sha1 (20 bytes), sha256 (32), sha512 (64), aes128 (16), aes256 (32), tdes (24)\n"  \
 	"  FILE defaults to " DEFAULT_KEYS "\n"
+
+/* The usage, with the --alg names from the one algorithm table. */
+static void key_usage(void)
+{
+	fprintf(stderr, KEY_USAGE "  ALG: %s\n", mc_keyalg_help());
+}
 
 struct key_opts {
 	const char *keys, *alg, *out, *passfile;
@@ -285,10 +290,11 @@ static int cmd_generate_or_set(const struct key_opts *o, bool generate)
 	int rc;
 
 	if (o->nnames != 1 || !alg || (!generate && o->hex == o->ascii)) {
-		fprintf(stderr, "mcpsec key: %s\n" KEY_USAGE,
+		fprintf(stderr, "mcpsec key: %s\n",
 			o->nnames != 1 ? "give one key name"
-			: !alg ? "--alg must be one of sha1, sha256, sha512, aes128, aes256, tdes"
+			: !alg ? "--alg must be one of the ALG names below"
 			       : "say whether the value is --hex or --ascii");
+		key_usage();
 		return EXIT_CONFIG;
 	}
 	if (!mc_key_name_ok(o->names[0])) {
@@ -415,7 +421,7 @@ static int cmd_show(const struct key_opts *o)
 	int rc;
 
 	if (o->nnames != 1) {
-		fprintf(stderr, KEY_USAGE);
+		key_usage();
 		return EXIT_CONFIG;
 	}
 	if (!o->reveal) {
@@ -445,7 +451,8 @@ static int cmd_export(const struct key_opts *o)
 	int rc;
 
 	if (!o->nnames || !o->out) {
-		fprintf(stderr, "mcpsec key export: give the key names and --out FILE\n" KEY_USAGE);
+		fprintf(stderr, "mcpsec key export: give the key names and --out FILE\n");
+		key_usage();
 		return EXIT_CONFIG;
 	}
 	for (size_t i = 0; i < o->nnames; i++)
@@ -548,7 +555,8 @@ static int cmd_import(const struct key_opts *o)
 	int rc;
 
 	if (o->nnames != 1) {
-		fprintf(stderr, "mcpsec key import: give the export file\n" KEY_USAGE);
+		fprintf(stderr, "mcpsec key import: give the export file\n");
+		key_usage();
 		return EXIT_CONFIG;
 	}
 	if ((rc = keyfile_load(o->keys, true, &kf)))
@@ -638,7 +646,7 @@ static int cmd_delete(const struct key_opts *o)
 	int rc;
 
 	if (o->nnames != 1) {
-		fprintf(stderr, KEY_USAGE);
+		key_usage();
 		return EXIT_CONFIG;
 	}
 	if ((rc = keyfile_load(o->keys, false, &kf)))
@@ -695,13 +703,14 @@ int key_main(int argc, char **argv)
 		else if (argv[i][0] != '-' && o.nnames < MC_ARRAY_SIZE(o.names))
 			o.names[o.nnames++] = argv[i];
 		else {
-			fprintf(stderr, "mcpsec key: unexpected argument '%s'%s\n" KEY_USAGE, argv[i],
+			fprintf(stderr, "mcpsec key: unexpected argument '%s'%s\n", argv[i],
 				argv[i][0] == '-' && !v ? " (or its value is missing)" : "");
+		key_usage();
 			return EXIT_CONFIG;
 		}
 	}
 	if (!sub) {
-		fprintf(stderr, KEY_USAGE);
+		key_usage();
 		return EXIT_CONFIG;
 	}
 	if (!strcmp(sub, "generate"))
@@ -718,6 +727,7 @@ int key_main(int argc, char **argv)
 		return cmd_import(&o);
 	if (!strcmp(sub, "delete"))
 		return cmd_delete(&o);
-	fprintf(stderr, "mcpsec key: unknown subcommand '%s'\n" KEY_USAGE, sub);
+	fprintf(stderr, "mcpsec key: unknown subcommand '%s'\n", sub);
+		key_usage();
 	return EXIT_CONFIG;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "../../lib/crypto.h"
+#include "../../lib/algo.h"
 #include "../../lib/keys.h"
 #include "../../lib/util.h"
 #include "t.h"
