@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Algorithm table. RFC 4868 truncations are explicit: the kernel's default for
- * hmac(sha256) is 96 bits, not 128 (xfrm-kernel.md §7). */
+/* Algorithm table. RFC 4868 truncations are explicit: the kernel's default for hmac(sha256)
+ * is 96 bits, not 128 (net/xfrm/xfrm_algo.c aalg_list[]; doc/kernel-notes.md §7). */
 #include <stdio.h>
 #include <string.h>
 

@@ -316,7 +316,7 @@ static void add_builtins(struct rule_builder *b, const struct mc_host *host)
 		struct mc_range r;
 		struct mc_policy p;
 
-		/* ::1 ↔ ::1: a v6 catch-all block would otherwise drop loopback (xfrm-kernel.md §5). */
+		/* ::1 ↔ ::1: a v6 catch-all block would otherwise drop loopback (doc/kernel-notes.md §5). */
 		memset(&p, 0, sizeof(p));
 		r = host_range(&lo6);
 		p.local = (struct mc_addrset){ .r = &r, .n = 1 };

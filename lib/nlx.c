@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Netlink edge. Dumps go through libnl-xfrm's caches and object getters. Writes are built as
- * raw libnl messages because libnl-xfrm sends one message and waits for one ack at a time
- * (10 000 policies would be 10 000 round trips), gives no extended-ack text, and leaves key
- * copies in objects it does not wipe. See xfrm-kernel.md §8 for the libnl-xfrm 3.7 traps this
- * avoids: unset addresses, zero lifetimes, zero template algorithm masks, implicit truncation.
+ * Netlink edge, on plain libnl-3 sockets and messages. Writes are built by hand because
+ * libnl-xfrm sends one message and waits for one ack at a time (10 000 policies would be 10 000
+ * round trips), gives no extended-ack text, and leaves key copies in objects it does not wipe;
+ * dumps and events are decoded by the checked decoder below because its parsers leak and trust
+ * attribute lengths. doc/kernel-notes.md §7-8 lists the traps this avoids: unset addresses, zero
+ * lifetimes, zero template algorithm masks, implicit truncation.
  */
 #include <errno.h>
 #include <signal.h>

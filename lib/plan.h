@@ -14,7 +14,7 @@ struct mc_alg;
 struct mc_buf;
 
 /* A kernel selector, normalised: host bits and port bits outside the masks are zero, so that
- * byte equality is the kernel's identity (xfrm-kernel.md §1). */
+ * byte equality is the kernel's identity (net/xfrm/xfrm_policy.c selector_cmp(); doc/kernel-notes.md §1). */
 struct mc_sel {
 	uint8_t family;
 	uint8_t plen_s, plen_d;
