@@ -37,6 +37,7 @@ site_with_keys() { # site_with_keys KEYPATH OUT
 }
 
 @test "hostile: a key path that is a symlink is refused, and a key file's text is never quoted" {
+	# shellcheck disable=SC2016 # the dollars are the file's text
 	printf 'root:$y$j9T$SECRETHASHMARKER:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n' >"$WORK/shadow"
 	chmod 600 "$WORK/shadow"
 	ln -s "$WORK/shadow" "$WORK/sh.yaml"
@@ -53,6 +54,7 @@ site_with_keys() { # site_with_keys KEYPATH OUT
 	refute_in_file SECRETHASHMARKER <(printf '%s' "$output")
 	refute_in_file 'daemon:*' <(printf '%s' "$output")
 	# Valid YAML whose keys and values are not names: the messages say where, never what.
+	# shellcheck disable=SC2016 # the dollars are the file's text
 	printf 'root:$y$SECRETHASHMARKER$x: 1\nkeys:\n  "bad SECRETHASHMARKER": {algorithm: SECRETHASHMARKER, hex: "00"}\n' >"$WORK/k3.yaml"
 	chmod 600 "$WORK/k3.yaml"
 	site_with_keys "$WORK/k3.yaml" "$WORK/site3.yaml"
