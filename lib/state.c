@@ -52,11 +52,11 @@ static void index_by_prio(struct mc_state *st)
 	qsort(st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
 }
 
-/* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION): with
- * MCPSEC_FAULT=commit-kill:K the process dies at step K of a commit, to prove that no step
- * leaves the directory half-written. Never compiled into the release binary. */
+/* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION), never compiled
+ * into the release binary. MCPSEC_FAULT=commit-kill:K kills the process at step K of a commit,
+ * to prove that no step leaves the directory half-written; prepare-fail and switch-fail make
+ * those steps fail as a full disk or a broken directory would. */
 #ifdef MC_FAULT_INJECTION
-#include <signal.h>
 static void commit_step(void)
 {
 	static int step;
@@ -66,8 +66,19 @@ static void commit_step(void)
 	if (f && sscanf(f, "commit-kill:%d", &k) == 1 && ++step == k)
 		raise(SIGKILL);
 }
+
+static int injected(const char *what)
+{
+	const char *f = getenv("MCPSEC_FAULT");
+	return f && !strcmp(f, what) ? -ENOSPC : 0;
+}
 #else
 static void commit_step(void) {}
+static int injected(const char *what)
+{
+	(void)what;
+	return 0;
+}
 #endif
 
 static char *path_in(const struct mc_state *st, const char *name)
@@ -432,6 +443,8 @@ int mc_state_prepare(const struct mc_state *st, const char *site_file, const cha
 		r = fsync_dir(g);
 		free(g);
 	}
+	if (!r)
+		r = injected("prepare-fail");
 	/* The intent: a process killed from here on leaves `pending`, which the next holder of the
 	 * lock drops. */
 	if (!r)
@@ -457,7 +470,10 @@ void mc_state_abandon(struct mc_state *next)
 
 int mc_state_switch(struct mc_state *st, struct mc_state *next)
 {
-	int r = set_link(st->dir, "current", next->gen);
+	int r = injected("switch-fail");
+
+	if (!r)
+		r = set_link(st->dir, "current", next->gen);
 
 	commit_step();
 	if (r < 0)

@@ -68,3 +68,18 @@ setup() {
 	echo "# killed at each of $steps commit steps" >&3
 	[ "$steps" -ge 6 ]
 }
+
+@test "faults: a commit that cannot be written changes nothing; one that cannot be switched undoes the kernel (exit 3)" {
+	mc_a apply "$WORK/before.yaml" >/dev/null
+	k0=$(sweep_canon)
+	s0=$(state_fingerprint)
+	for f in prepare-fail switch-fail; do
+		run env MCPSEC_FAULT=$f "$MCPSEC" --netns "$NS_A" --state-dir "$STATE" apply "$WORK/after.yaml"
+		[ "$status" -eq 3 ]
+		[[ "$output" == *"No space left on device"* ]]
+		[ "$(sweep_canon)" = "$k0" ]
+		[ "$(state_fingerprint)" = "$s0" ]
+		state_clean
+	done
+	[[ "$output" == *"the change could not be committed; the previous state was restored"* ]]
+}

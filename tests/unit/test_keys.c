@@ -161,8 +161,28 @@ static void test_keyfile(void)
 	mc_buf_free(&out);
 }
 
+/* An export's plaintext: every line checked, a name given twice refused (an import must never
+ * write a key file with a duplicate key), nothing quoted. */
+static void test_export_parse(void)
+{
+	struct mc_export_key *k = NULL;
+	const char *good = "A1 sha1 00112233445566778899aabbccddeeff00112233\nA2 aes 000102030405060708090a0b0c0d0e0f\n";
+	int n = mc_export_parse((const uint8_t *)good, strlen(good), &k);
+	T_EQ_INT(n, 2, "two keys parsed");
+	T_OK(n == 2 && !strcmp(k[1].name, "A2") && k[1].len == 16 && k[1].bytes[15] == 0x0f, "names, lengths, bytes");
+	if (n > 0)
+		mc_export_keys_free(k, (size_t)n);
+	const char *dup = "K1 sha1 00112233445566778899aabbccddeeff00112233\nK1 sha1 00112233445566778899aabbccddeeff00112233\n";
+	T_EQ_INT(mc_export_parse((const uint8_t *)dup, strlen(dup), &k), -EEXIST, "a name given twice is refused");
+	const char *weak = "T tdes 0101010101010101fefefefefefefefe0123456789abcdef\n";
+	T_EQ_INT(mc_export_parse((const uint8_t *)weak, strlen(weak), &k), -EINVAL, "a weak 3DES key is refused");
+	const char nul[] = "A1 sha1 0011223344556677\0" "8899aabbccddeeff00112233\n";
+	T_EQ_INT(mc_export_parse((const uint8_t *)nul, sizeof(nul) - 1, &k), -EINVAL, "a NUL inside is refused");
+}
+
 int main(void)
 {
+	test_export_parse();
 	test_generation();
 	test_values();
 	test_tdes();
