@@ -5,9 +5,10 @@
 load helpers
 load ../bats/sweep
 
-# PROTECT policies P<i> to hosts fec0::1:<i>, with SPIs from $3, plus BYPASS/DISCARD ones.
+# PROTECT policies P<i> to hosts fec0::1:<i>, with SPIs from $3, plus BYPASS/DISCARD ones on
+# ports from $4.
 gen_sa_site() {
-	local from=$1 to=$2 spi=$3 out=$4
+	local from=$1 to=$2 spi=$3 port=$4 out=$5
 	{
 		printf 'ipsec:\n  default: ipv6-only\n  keys: %s\npolicies:\n' "$WORK/keys.yaml"
 		for ((p = from; p <= to; p++)); do
@@ -15,7 +16,7 @@ gen_sa_site() {
 			printf '    action: protect\n    spi: %d\n    esp: { integrity: hmac-sha256-128, integrity-key: I1, confidentiality: aes-cbc, confidentiality-key: C1 }\n' $((spi + p))
 			printf '  - name: Q%d\n    direction: in\n    local: fec0::1\n    remote: fec0::1:%x\n    protocol: tcp\n' "$p" "$p"
 			printf '    action: protect\n    spi: %d\n    ah: { integrity: hmac-sha1-96, key: A1 }\n' $((spi + 1000 + p))
-			printf '  - name: B%d\n    direction: out\n    protocol: udp\n    remote-ports: %d\n    action: %s\n' "$p" $((2000 + p)) "$([ $((p % 2)) = 0 ] && echo discard || echo bypass)"
+			printf '  - name: B%d\n    direction: out\n    protocol: udp\n    remote-ports: %d\n    action: %s\n' "$p" $((port + p)) "$([ $((p % 2)) = 0 ] && echo discard || echo bypass)"
 		done
 		printf '  - name: REST\n    direction: out\n    action: bypass\n'
 	} >"$out"
@@ -28,10 +29,11 @@ setup() {
 	"$MCPSEC" key generate I1 --alg sha256 --keys "$WORK/keys.yaml" >/dev/null
 	"$MCPSEC" key generate C1 --alg aes128 --keys "$WORK/keys.yaml" >/dev/null
 	"$MCPSEC" key generate A1 --alg sha1 --keys "$WORK/keys.yaml" >/dev/null
-	# P1-P3 kept, P4-P6 re-keyed under new SPIs (SAs replaced), P7-P8 added; policies follow.
-	gen_sa_site 1 6 4096 "$WORK/before.yaml"
-	gen_sa_site 1 3 4096 "$WORK/after.yaml.head"
-	gen_sa_site 4 8 8192 "$WORK/after.yaml.tail"
+	# P1-P3 kept (B1-B3 moved to other ports), P4-P6 re-keyed under new SPIs (SAs replaced),
+	# P7-P8 added: 34 kernel operations.
+	gen_sa_site 1 6 4096 2000 "$WORK/before.yaml"
+	gen_sa_site 1 3 4096 2500 "$WORK/after.yaml.head"
+	gen_sa_site 4 8 8192 2000 "$WORK/after.yaml.tail"
 	{ sed '/^  - name: REST/,$d' "$WORK/after.yaml.head"; sed -n '/^policies:/,$p' "$WORK/after.yaml.tail" | sed 1d; } >"$WORK/after.yaml"
 }
 
