@@ -73,6 +73,7 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	key generate A1 --alg sha256 --keys "$WORK/a.yaml"
 	key generate A2 --alg aes128 --keys "$WORK/a.yaml"
 	echo "a long enough passphrase" >"$WORK/pass"
+	chmod 600 "$WORK/pass"
 	key export A1 A2 --out "$WORK/export.txt" --keys "$WORK/a.yaml" --passphrase-file "$WORK/pass"
 	[ "$(stat -c %a "$WORK/export.txt")" = 600 ]
 	for k in A1 A2; do refute_in_file "$(key show $k --reveal --keys "$WORK/a.yaml" | cut -c3-)" "$WORK/export.txt"; done
@@ -90,6 +91,7 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	run key import "$WORK/export.txt" --keys "$WORK/b.yaml" --passphrase-file "$WORK/pass"
 	[[ "$output" == *"0 new, 0 replaced, 2 already there"* ]]
 	echo "not the passphrase" >"$WORK/wrong"
+	chmod 600 "$WORK/wrong"
 	run key import "$WORK/export.txt" --keys "$WORK/c.yaml" --passphrase-file "$WORK/wrong"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"wrong passphrase, or the file was changed"* ]]

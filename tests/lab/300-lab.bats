@@ -92,6 +92,7 @@ teardown() {
 	"$MCPSEC" key generate GENINT --alg sha256 --keys "$ka"
 	"$MCPSEC" key generate GENENC --alg aes256 --keys "$ka"
 	echo "lab passphrase, long enough" >"$WORK/pass"
+	chmod 600 "$WORK/pass"
 	"$MCPSEC" key export GENINT GENENC --out "$WORK/keys.export" --keys "$ka" --passphrase-file "$WORK/pass"
 	"$MCPSEC" key import "$WORK/keys.export" --keys "$kb" --passphrase-file "$WORK/pass"
 	site="$(dirname "$SITE_A")/gen.yaml"
