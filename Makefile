@@ -90,6 +90,10 @@ $(BUILD)/fuzz/%.o: %.c
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FLIB_OBJ)
 	@echo "  LD [fuzz] $@"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FLIB_OBJ) $(PKG_LIBS)
 
+# Kept: make would otherwise delete these objects after a build (pattern-rule intermediates),
+# and its "rm" line would follow make check's summary line.
+.SECONDARY: $(FLIB_OBJ)
+
 fuzz-build: $(FUZZ_BIN)
 
 # Each target for FUZZ_SECONDS (new inputs go to build/fuzz/corpus, crashes to
