@@ -182,12 +182,6 @@ static int cmp_prio(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int cmp_u128(const void *a, const void *b)
-{
-	mc_u128 x = *(const mc_u128 *)a, y = *(const mc_u128 *)b;
-	return x < y ? -1 : x > y;
-}
-
 static const struct mc_box *g_sort_boxes;
 static int g_sort_dim;
 
@@ -206,7 +200,6 @@ static void ivindex_build(const struct mc_box *boxes, size_t n, int dim, struct 
 		ix->size *= 2;
 	ix->pos = mc_calloc(n + 1, sizeof(*ix->pos));
 	ix->lo = mc_calloc(n + 1, sizeof(*ix->lo));
-	ix->hi = mc_calloc(n + 1, sizeof(*ix->hi));
 	ix->maxhi = mc_calloc(2 * ix->size, sizeof(*ix->maxhi));
 	for (size_t i = 0; i < n; i++)
 		ix->pos[i] = i;
@@ -217,9 +210,6 @@ static void ivindex_build(const struct mc_box *boxes, size_t n, int dim, struct 
 		ix->lo[i] = boxes[ix->pos[i]].lo[dim];
 		ix->maxhi[ix->size + i] = boxes[ix->pos[i]].hi[dim];
 	}
-	for (size_t i = 0; i < n; i++)
-		ix->hi[i] = boxes[i].hi[dim];
-	qsort(ix->hi, n, sizeof(*ix->hi), cmp_u128);
 	for (size_t i = ix->size - 1; i >= 1; i--)
 		ix->maxhi[i] = ix->maxhi[2 * i] > ix->maxhi[2 * i + 1] ? ix->maxhi[2 * i] : ix->maxhi[2 * i + 1];
 }
@@ -228,7 +218,6 @@ static void ivindex_free(struct mc_ivindex *ix)
 {
 	free(ix->pos);
 	free(ix->lo);
-	free(ix->hi);
 	free(ix->maxhi);
 	memset(ix, 0, sizeof(*ix));
 }
@@ -252,43 +241,23 @@ static bool ivindex_collect(const struct mc_ivindex *ix, size_t node, size_t l, 
 	       ivindex_collect(ix, 2 * node + 1, mid, r, m, qlo, cap, out, n, outcap);
 }
 
-/* How many entries have lo <= qhi (m, a prefix of the lo order), and an upper bound on how
- * many meet [qlo, qhi]: both m and the count of hi >= qlo bound it. Two binary searches. */
-static size_t ivindex_bound(const struct mc_ivindex *ix, mc_u128 qlo, mc_u128 qhi, size_t *m)
-{
-	size_t lo = 0, hi = ix->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (ix->lo[mid] <= qhi)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*m = lo;
-	size_t a = 0, b = ix->n; /* the first hi >= qlo */
-	while (a < b) {
-		size_t mid = (a + b) / 2;
-		if (ix->hi[mid] < qlo)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	return ix->n - a < lo ? ix->n - a : lo;
-}
-
-/* Positions of the boxes that meet [qlo, qhi]: at most cap of them, else false (often without
- * looking at any: the bound tells). */
+/* Positions of the boxes that meet [qlo, qhi]: at most cap of them, else false. Those with
+ * lo <= qhi are a prefix of the lo order (a binary search); the tree then finds the ones among
+ * them whose hi >= qlo. */
 static bool ivindex_query(const struct mc_ivindex *ix, mc_u128 qlo, mc_u128 qhi, size_t cap, size_t **out, size_t *n,
 			  size_t *outcap)
 {
-	size_t m;
+	size_t m = 0, hi = ix->n;
 
 	*n = 0;
-	if (ix->n == 0)
-		return true;
-	if (ivindex_bound(ix, qlo, qhi, &m) == 0)
-		return true;
-	return ivindex_collect(ix, 1, 0, ix->size, m, qlo, cap, out, n, outcap);
+	while (m < hi) {
+		size_t mid = (m + hi) / 2;
+		if (ix->lo[mid] <= qhi)
+			m = mid + 1;
+		else
+			hi = mid;
+	}
+	return m == 0 || ivindex_collect(ix, 1, 0, ix->size, m, qlo, cap, out, n, outcap);
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -391,8 +360,8 @@ int mc_partition(const struct mc_plan *plan, const struct mc_porder *o, enum mc_
 	/*
 	 * The residue can grow to thousands of boxes (a hole per policy in a wide input), and
 	 * testing each policy against all of it would be n². So the residue's boxes [0, indexed)
-	 * are indexed by source and destination address, and a policy narrow in one of them tests
-	 * only the indexed boxes it meets, plus the unindexed tail. The index is rebuilt when the
+	 * are indexed by every dimension, and a policy narrow in one of them tests only the
+	 * indexed boxes it meets, plus the unindexed tail. The index is rebuilt when the
 	 * tail has grown to about the square root of (r log r): n·sqrt(r log r) in all.
 	 * Boxes die in place (family 0) and are compacted at a rebuild, so that the order of the
 	 * boxes, and so of the pieces found, is the same as a full scan's.

@@ -75,7 +75,6 @@ struct mc_ivindex {
 	size_t n, size;  /* entries; leaves of the tree (a power of two) */
 	size_t *pos;     /* positions sorted by lo */
 	mc_u128 *lo;     /* lo of each, in that order */
-	mc_u128 *hi;     /* every hi, sorted (for a quick bound on the answer's size) */
 	mc_u128 *maxhi;  /* tree: node i covers its leaves' highest hi */
 };
 

@@ -198,9 +198,9 @@ bool mc_key_name_ok(const char *s)
 	return true;
 }
 
-static int cmp_export_name(const void *a, const void *b)
+static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(((const struct mc_export_key *)a)->name, ((const struct mc_export_key *)b)->name);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 void mc_export_keys_free(struct mc_export_key *k, size_t n)
@@ -234,13 +234,13 @@ int mc_export_parse(const uint8_t *text, size_t len, struct mc_export_key **ret)
 			rc = -EINVAL;
 	}
 	if (!rc) {
-		/* Sorted copies of the names find a duplicate in n log n. */
-		struct mc_export_key *s = mc_calloc(n ? n : 1, sizeof(*s));
+		/* The names sorted find a duplicate in n log n. */
+		const char **s = mc_calloc(n ? n : 1, sizeof(*s));
 		for (size_t i = 0; i < n; i++)
-			memcpy(s[i].name, e[i].name, sizeof(s[i].name));
-		qsort(s, n, sizeof(*s), cmp_export_name);
+			s[i] = e[i].name;
+		qsort(s, n, sizeof(*s), cmp_str);
 		for (size_t i = 1; i < n && !rc; i++)
-			if (!strcmp(s[i - 1].name, s[i].name))
+			if (!strcmp(s[i - 1], s[i]))
 				rc = -EEXIST;
 		free(s);
 	}

@@ -86,6 +86,14 @@ static char *path_in(const struct mc_state *st, const char *name)
 	return st->gen ? mc_asprintf("%s/%s/%s", st->dir, st->gen, name) : mc_asprintf("%s/%s", st->dir, name);
 }
 
+/* Whether name is a generation directory's: "gen-N" and nothing more. */
+static bool is_gen(const char *name)
+{
+	unsigned g;
+	char extra;
+	return sscanf(name, "gen-%u%c", &g, &extra) == 1;
+}
+
 /* The generation a link (current or pending) names, or NULL. */
 static char *read_gen_link(const char *dir, const char *link)
 {
@@ -96,11 +104,7 @@ static char *read_gen_link(const char *dir, const char *link)
 	if (n <= 0 || (size_t)n >= sizeof(target) - 1)
 		return NULL;
 	target[n] = '\0';
-	unsigned g;
-	char extra;
-	if (sscanf(target, "gen-%u%c", &g, &extra) != 1)
-		return NULL;
-	return mc_strdup(target);
+	return is_gen(target) ? mc_strdup(target) : NULL;
 }
 
 /* Opens a state file for reading: a regular file only (a FIFO put there must not hang us). */
@@ -527,9 +531,7 @@ static void recover(const char *dir)
 	}
 	if ((d = opendir(dir))) {
 		for (struct dirent *e; (e = readdir(d));) {
-			unsigned g;
-			char extra;
-			if (sscanf(e->d_name, "gen-%u%c", &g, &extra) == 1 && !(cur && !strcmp(cur, e->d_name)))
+			if (is_gen(e->d_name) && !(cur && !strcmp(cur, e->d_name)))
 				remove_gen(dir, e->d_name);
 			else if (!strcmp(e->d_name, "current.new") || !strcmp(e->d_name, "pending.new") ||
 				 strstr(e->d_name, ".tmp.")) {

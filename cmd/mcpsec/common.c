@@ -10,15 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../../lib/compile.h"
-#include "../../lib/conf.h"
 #include "../../lib/diag.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
-#include "../../lib/reconcile.h"
-#include "../../lib/state.h"
 #include "../../lib/util.h"
-#include "../../lib/validate.h"
 #include "cmd.h"
 
 struct global_opts g_opts;
