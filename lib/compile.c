@@ -363,14 +363,18 @@ static void add_defaults(struct rule_builder *b, enum mc_default def)
 					   { "DEFAULT-DISCARD-IN4", "DEFAULT-DISCARD-OUT4" } };
 	struct mc_policy p;
 
+	static const char *pass4[2] = { "DEFAULT-BYPASS-IN4", "DEFAULT-BYPASS-OUT4" };
+
 	for (int fam = 0; fam < 2; fam++) {
-		if (fam == 1 && (def == MC_DEF_IPV6_ONLY || def == MC_DEF_BYPASS))
-			continue; /* unmatched IPv4 passes (ipv6-only: IPv4 is outside IPsec) */
+		/* Unmatched IPv4 passes (ipv6-only: IPv4 is outside IPsec; bypass): by an explicit
+		 * catch-all, because the kernel's own default blocks while mcpsec enforces. */
+		bool pass = fam == 1 && (def == MC_DEF_IPV6_ONLY || def == MC_DEF_BYPASS);
 		for (int d = 0; d < 2; d++) {
 			memset(&p, 0, sizeof(p));
 			p.local.any = p.remote.any = p.local_ports.any = p.remote_ports.any = p.icmp.any = true;
-			add_synthetic(b, names[fam][d], MC_RULE_DEFAULT, d ? MC_DIR_OUT : MC_DIR_IN, MC_DISCARD,
-				      MC_PRIO_DEFAULT, &p, fam ? AF_INET : AF_INET6);
+			add_synthetic(b, pass ? pass4[d] : names[fam][d], MC_RULE_DEFAULT, d ? MC_DIR_OUT : MC_DIR_IN,
+				      pass ? MC_BYPASS : MC_DISCARD, pass ? MC_PRIO_DEFAULT_BYPASS : MC_PRIO_DEFAULT, &p,
+				      fam ? AF_INET : AF_INET6);
 		}
 	}
 }
@@ -444,6 +448,7 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 	memset(plan, 0, sizeof(*plan));
 	plan->def = s->def;
 	plan->enabled = s->enabled;
+	plan->on_failure = s->on_failure;
 
 	if (s->def != MC_DEF_DENY_ALL)
 		add_builtins(&b, host);

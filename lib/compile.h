@@ -25,6 +25,9 @@ struct mc_plan;
  *   | 0x1000 + 0x100 * (i + 1)     | user policy i (0-based, file order), fresh plan     |
  *   | between two kept neighbours  | a policy inserted later (evenly spaced in the gap)  |
  *   | 0x0fffff00                   | DEFAULT-DISCARD-* (per family and direction)        |
+ *   | 0x0fffff10                   | DEFAULT-BYPASS-IN4/OUT4: unmatched IPv4 passes      |
+ *   |                              | (ipv6-only, bypass), said explicitly so that the    |
+ *   |                              | kernel's default can block (a flush then closes)    |
  *
  * Fragments of one rule (address prefixes × port blocks) share its priority; they never
  * overlap, so no tie can arise between them. The band sits far below strongSwan's
@@ -39,6 +42,7 @@ struct mc_plan;
 #define MC_PRIO_USER_HI (MC_PRIO_BASE + 0x0ffff000u)
 #define MC_PRIO_STRIDE 0x100u
 #define MC_PRIO_DEFAULT (MC_PRIO_BASE + 0x0fffff00u)
+#define MC_PRIO_DEFAULT_BYPASS (MC_PRIO_BASE + 0x0fffff10u)
 
 /* Every mcpsec SA and template carries this reqid: it marks the SA as mcpsec's. Templates also
  * pin the SPI, so one reqid for all SAs never makes the kernel pick the wrong SA. */

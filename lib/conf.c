@@ -533,7 +533,7 @@ static char *resolve_relative(const char *base_file, const char *path)
 
 static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 {
-	static const char *const keys[] = { "enabled", "default", "keys", NULL };
+	static const char *const keys[] = { "enabled", "default", "keys", "on-failure", NULL };
 	yaml_node_t *v;
 	const char *s;
 
@@ -554,6 +554,14 @@ static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 		if (!found)
 			mc_err(c->ds, loc_of(c, v),
 			       "ipsec.default must be ipv6-only, bypass, deny or deny-all, not '%s'", s);
+	}
+	if ((v = get(c, n, "on-failure")) && (s = scalar(c, v, "ipsec.on-failure"))) {
+		if (!strcasecmp(s, "lockdown"))
+			c->site->on_failure = MC_ON_FAILURE_LOCKDOWN;
+		else if (!strcasecmp(s, "open"))
+			c->site->on_failure = MC_ON_FAILURE_OPEN;
+		else
+			mc_err(c->ds, loc_of(c, v), "ipsec.on-failure must be lockdown or open, not '%s'", s);
 	}
 	if ((v = get(c, n, "keys")) && (s = scalar(c, v, "ipsec.keys"))) {
 		c->site->keys_file = resolve_relative(c->file, s);
@@ -877,6 +885,7 @@ int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_di
 	}
 	if (c.site->keys_file && !(opts && opts->skip_keys))
 		load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms);
+	c.site->keys_skipped = opts && opts->skip_keys;
 	*ret = c.site;
 	return ds->errors > errors_before ? -EINVAL : 0;
 }

@@ -95,6 +95,18 @@ void mc_diags_render(const struct mc_diags *ds, struct mc_buf *out)
 	}
 }
 
+void mc_diags_truncate(struct mc_diags *ds, size_t n)
+{
+	while (ds->n > n) {
+		struct mc_diag *d = &ds->d[--ds->n];
+		if (d->sev == MC_ERROR)
+			ds->errors--;
+		else
+			ds->warnings--;
+		free(d->msg);
+	}
+}
+
 void mc_diags_free(struct mc_diags *ds)
 {
 	for (size_t i = 0; i < ds->n; i++)

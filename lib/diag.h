@@ -53,5 +53,7 @@ void mc_diags_sort(struct mc_diags *ds);
 /* "file:line:col: error: msg" lines, one per diagnostic. */
 void mc_diags_render(const struct mc_diags *ds, struct mc_buf *out);
 void mc_diags_free(struct mc_diags *ds);
+/* Drops the diagnostics added after the first n (a path that was retried another way). */
+void mc_diags_truncate(struct mc_diags *ds, size_t n);
 
 #endif

@@ -36,6 +36,8 @@ void mc_emit_header(const struct mc_site *s, const char *keys_text, struct mc_bu
 {
 	mc_buf_printf(out, "ipsec:\n  enabled: %s\n  default: %s\n", s->enabled ? "true" : "false",
 		      mc_default_str(s->def));
+	if (s->on_failure == MC_ON_FAILURE_OPEN)
+		mc_buf_puts(out, "  on-failure: open\n");
 	if (keys_text) {
 		mc_buf_puts(out, "  keys: ");
 		scalar(out, keys_text);

@@ -2,8 +2,10 @@
 /* The apply transaction (see engine.h). The kernel edge is nlx.c; the state directory's
  * crash-consistent commit is state.c; this file puts them in the one safe order. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compile.h"
@@ -18,14 +20,13 @@
 
 static const struct mc_loc NOWHERE = { NULL, 0, 0 };
 
-struct mc_site *mc_engine_load_site(const char *path, const char *keys_override, bool strict_perms,
-				    struct mc_diags *ds)
+/* Loads and validates a site with the given options; NULL when it has errors. */
+static struct mc_site *load_site(const char *path, const struct mc_conf_opts *o, struct mc_diags *ds)
 {
-	struct mc_conf_opts o = { .keys_path = keys_override, .strict_key_perms = strict_perms };
 	struct mc_site *s = NULL;
 	size_t errors = ds->errors;
 
-	mc_conf_load(path, &o, ds, &s);
+	mc_conf_load(path, o, ds, &s);
 	if (s)
 		mc_site_validate(s, ds);
 	if (ds->errors > errors) {
@@ -35,20 +36,30 @@ struct mc_site *mc_engine_load_site(const char *path, const char *keys_override,
 	return s;
 }
 
-int mc_engine_load_committed(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret)
+struct mc_site *mc_engine_load_site(const char *path, const char *keys_override, bool strict_perms,
+				    struct mc_diags *ds)
+{
+	struct mc_conf_opts o = { .keys_path = keys_override, .strict_key_perms = strict_perms };
+
+	return load_site(path, &o, ds);
+}
+
+int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *st, struct mc_diags *ds,
+			     struct mc_site **ret)
 {
 	int r;
 
 	*ret = NULL;
 	if ((r = mc_state_load(dir, st)) < 0) {
-		mc_err(ds, mc_loc_file(dir), "cannot read the state directory: %s", strerror(-r));
+		mc_err(ds, mc_loc_file(dir), "cannot read the state directory: %s", mc_state_dir_error(r));
 		return -EINVAL;
 	}
 	if (!st->committed)
 		return -ENOENT;
 	char *site = mc_state_site_path(st), *keys = mc_state_keys_path(st);
-	bool have_keys = access(keys, F_OK) == 0;
-	*ret = mc_engine_load_site(site, have_keys ? keys : NULL, true, ds);
+	struct mc_conf_opts o = { .keys_path = access(keys, F_OK) == 0 ? keys : NULL, .strict_key_perms = true,
+				  .skip_keys = skip_keys };
+	*ret = load_site(site, &o, ds);
 	free(site);
 	free(keys);
 	return *ret ? 0 : -EINVAL;
@@ -127,6 +138,7 @@ enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *pla
 	}
 	r = mc_reconcile(plan, &have, with_policies, ds, ret);
 	mc_kstate_free(&have);
+	ret->with_policies = with_policies;
 	if (r < 0)
 		return MC_ENGINE_CONFLICT;
 	for (size_t i = 0; i < ret->n; i++)
@@ -175,6 +187,29 @@ static enum mc_engine_status undo(struct mc_nl *nl, const struct mc_diff *diff, 
 	return MC_ENGINE_REFUSED;
 }
 
+/*
+ * The kernel's default for packets no policy matches: block, both ways, while mcpsec enforces,
+ * so that a flush of its policies (`ip xfrm policy flush`) closes the host until they are back,
+ * never opens it. Nothing changes while the policies are in: every plan ends in catch-alls
+ * (DEFAULT-DISCARD-*, DEFAULT-BYPASS-*4) that decide all traffic first. Forwarding's own
+ * default is never touched. Accept again when mcpsec enforces nothing (disable). Read first,
+ * so that a daemon repairing it does not set it again and again.
+ */
+static void set_kernel_default(struct mc_nl *nl, bool block, struct mc_diags *ds)
+{
+	bool in, out;
+	int r = mc_nl_get_default(nl, &in, &out);
+
+	if (!r && in == block && out == block)
+		return;
+	if (!r)
+		r = mc_nl_set_default(nl, block, block);
+	if (r < 0 && block)
+		mc_warnc(ds, NOWHERE, "no-default-policy", "the kernel's default policy cannot be set (%s; "
+			 "XFRM_MSG_SETDEFAULT needs Linux 5.15): a flush of the policies opens this host until "
+			 "they are restored", strerror(-r));
+}
+
 enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
 				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				     struct mc_diags *ds, size_t *done)
@@ -199,13 +234,282 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 		return undo(nl, diff, *done, ds, "the kernel refused the change");
 	}
 	*done = diff->n;
-	if (!commit)
+	if (!commit) {
+		set_kernel_default(nl, diff->with_policies, ds);
 		return MC_ENGINE_OK;
+	}
+	if (commit->trial_deadline && (r = mc_state_trial_begin(st, &next, commit->trial_deadline,
+								 commit->trial_token)) < 0) {
+		mc_state_abandon(&next);
+		mc_err(ds, mc_loc_file(st->dir), "recording the trial: %s", mc_state_dir_error(r));
+		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
+		return u == MC_ENGINE_PARTIAL ? u : MC_ENGINE_LOCAL;
+	}
 	if ((r = mc_state_switch(st, &next)) < 0) {
 		mc_state_abandon(&next);
 		mc_err(ds, mc_loc_file(st->dir), "committing the new configuration: %s", mc_state_dir_error(r));
 		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
 		return u == MC_ENGINE_PARTIAL ? u : MC_ENGINE_LOCAL;
 	}
+	if (!commit->trial_deadline)
+		(void)mc_state_trial_end(st->dir); /* a plain commit keeps what it committed */
+	(void)mc_state_set_enforcement(st->dir, NULL);
+	set_kernel_default(nl, diff->with_policies, ds); /* committed: no undo can follow */
 	return MC_ENGINE_OK;
+}
+
+/* ---- enforcing, failing closed ---- */
+
+/* Keeps the kernel's SAs as they are: a plan whose keys could not be read installs its
+ * policies only (the templates then find no SA and the kernel drops, never sends in clear). */
+static void drop_sa_ops(struct mc_diff *d)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ops[i].kind != MC_OP_SA_ADD && d->ops[i].kind != MC_OP_SA_DEL)
+			d->ops[k++] = d->ops[i];
+	d->n = k;
+	d->sa_add = d->sa_del = d->sa_replace = d->sa_same = 0;
+}
+
+/* The first error of ds, for a one-line reason. */
+static void first_error(const struct mc_diags *ds, size_t from, char *buf, size_t len)
+{
+	for (size_t i = from; i < ds->n; i++)
+		if (ds->d[i].sev == MC_ERROR) {
+			snprintf(buf, len, "%s%s%s", ds->d[i].loc.file ? ds->d[i].loc.file : "",
+				 ds->d[i].loc.file ? ": " : "", ds->d[i].msg);
+			return;
+		}
+	snprintf(buf, len, "unknown error");
+}
+
+/* Whether a refusal hit an SA (then the policies alone may still go in). */
+static bool refused_sa(const struct mc_diff *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ops[i].err && d->ops[i].err != -ECANCELED &&
+		    (d->ops[i].kind == MC_OP_SA_ADD || d->ops[i].kind == MC_OP_SA_DEL))
+			return true;
+	return false;
+}
+
+/* Compiles s, diffs and sends: SAs too unless ret->level is already NO_SAS; when the kernel
+ * refuses an SA, again with the policies only (ret says so). */
+static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st, const struct mc_site *s,
+					  const struct mc_engine_commit *commit, bool with_policies,
+					  const struct mc_enforce_opts *o, struct mc_diags *ds,
+					  struct mc_enforcement *ret)
+{
+	struct mc_plan plan;
+	struct mc_diff diff;
+	size_t done, from = ds->n;
+	int r = mc_engine_compile(nl, s, st, ds, &plan);
+	enum mc_engine_status es = MC_ENGINE_OK;
+
+	if (r < 0)
+		return r == -EINVAL ? MC_ENGINE_CONFLICT : MC_ENGINE_LOCAL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		from = ds->n;
+		if ((es = mc_engine_diff(nl, &plan, with_policies, st, ds, &diff)) != MC_ENGINE_OK)
+			break;
+		if (ret->level == MC_ENFORCE_NO_SAS)
+			drop_sa_ops(&diff);
+		if (o && o->report && diff.n)
+			o->report(o->ctx, &diff, st);
+		if (o && o->report_only) {
+			mc_diff_free(&diff);
+			break;
+		}
+		es = mc_engine_send(nl, st, &diff, &plan, commit, ds, &done);
+		ret->changes = done;
+		bool retry = es == MC_ENGINE_REFUSED && ret->level == MC_ENFORCE_FULL && refused_sa(&diff);
+		mc_diff_free(&diff);
+		if (!retry)
+			break;
+		/* The kernel refused an SA (no ESP/AH, an algorithm it lacks): fail closed with the
+		 * policies. The refusal stays in ds as the reason. */
+		ret->level = MC_ENFORCE_NO_SAS;
+		first_error(ds, from, ret->reason, sizeof(ret->reason));
+		mc_diags_truncate(ds, from);
+	}
+	ret->npols = with_policies ? plan.npols : 0;
+	mc_plan_free(&plan);
+	return es;
+}
+
+/* The lockdown set: built-in bypasses (loopback, own addresses, ND, MLD) and the default
+ * discard of both families, both directions. Nothing is committed. */
+static enum mc_engine_status lockdown(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
+				      struct mc_diags *ds, struct mc_enforcement *ret)
+{
+	struct mc_site s = { .file = "(lockdown)", .enabled = true, .def = MC_DEF_DENY };
+	struct mc_state none = { .dir = (char *)dir };
+
+	return enforce_site(nl, &none, &s, NULL, true, o, ds, ret);
+}
+
+/* What to do when the committed configuration cannot be used: the site's ipsec.on-failure,
+ * recorded outside the generations (lockdown when that cannot be read either). */
+static enum mc_enforce_level failure_level(const char *dir)
+{
+	return mc_state_on_failure(dir) == MC_ON_FAILURE_OPEN ? MC_ENFORCE_OPEN : MC_ENFORCE_LOCKDOWN;
+}
+
+enum mc_engine_status mc_engine_fail_closed(struct mc_nl *nl, const char *dir, const char *why,
+					    struct mc_diags *ds, struct mc_enforcement *ret)
+{
+	enum mc_engine_status es = MC_ENGINE_OK;
+
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->reason, sizeof(ret->reason), "%s", why);
+	ret->level = failure_level(dir);
+	if (ret->level == MC_ENFORCE_LOCKDOWN)
+		es = lockdown(nl, dir, NULL, ds, ret);
+	return es;
+}
+
+enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
+					struct mc_diags *ds, struct mc_enforcement *ret)
+{
+	struct mc_state st = { 0 };
+	struct mc_site *s = NULL;
+	enum mc_engine_status es = MC_ENGINE_OK;
+	size_t from;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	from = ds->n;
+	if (mc_engine_settle(nl, dir, ds, &ret->rolled_back) != MC_ENGINE_OK) {
+		/* The unconfirmed change must not stay, and the confirmed one cannot be restored. */
+		first_error(ds, from, ret->reason, sizeof(ret->reason));
+		ret->level = failure_level(dir);
+		r = 1;
+	} else {
+		from = ds->n;
+		r = mc_engine_load_committed(dir, false, &st, ds, &s);
+	}
+	if (r == -ENOENT) {
+		ret->level = MC_ENFORCE_NOTHING;
+		mc_state_free(&st);
+		(void)mc_state_set_enforcement(dir, NULL);
+		return MC_ENGINE_OK;
+	}
+	if (r < 0) {
+		/* Which part is broken: the key file (the policies can still go in) or the rest. */
+		first_error(ds, from, ret->reason, sizeof(ret->reason));
+		struct mc_diags quiet = { 0 };
+		mc_state_free(&st);
+		if (mc_engine_load_committed(dir, true, &st, &quiet, &s) == 0)
+			ret->level = MC_ENFORCE_NO_SAS;
+		else
+			ret->level = failure_level(dir);
+		mc_diags_free(&quiet);
+	}
+	if (s) {
+		bool with_policies = o && o->commit_enabled ? true : st.enabled;
+		char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
+		struct mc_engine_commit commit = { site, access(keys, F_OK) == 0 ? keys : NULL, true, 0, NULL };
+		ret->enabled = with_policies;
+		es = enforce_site(nl, &st, s, o && o->commit_enabled ? &commit : NULL, with_policies, o, ds, ret);
+		free(site);
+		free(keys);
+		if (es == MC_ENGINE_CONFLICT && ds->errors > from && ret->level == MC_ENFORCE_FULL) {
+			/* It loads but does not compile here (a route for local any missing at boot). */
+			first_error(ds, from, ret->reason, sizeof(ret->reason));
+			ret->level = failure_level(dir);
+		}
+	}
+	if (ret->level == MC_ENFORCE_LOCKDOWN) {
+		ret->enabled = true;
+		es = lockdown(nl, dir, o, ds, ret);
+	} else if (ret->level == MC_ENFORCE_OPEN) {
+		es = MC_ENGINE_OK;
+	}
+	mc_site_free(s);
+	mc_state_free(&st);
+	if (es == MC_ENGINE_OK && !(o && o->report_only)) {
+		char line[sizeof(ret->reason) + 80];
+		mc_enforcement_str(ret, line, sizeof(line));
+		(void)mc_state_set_enforcement(dir, line[0] ? line : NULL);
+	}
+	return es;
+}
+
+void mc_enforcement_str(const struct mc_enforcement *e, char *buf, size_t len)
+{
+	switch (e->level) {
+	case MC_ENFORCE_NO_SAS:
+		snprintf(buf, len, "no SAs installed, PROTECT traffic is dropped: %s", e->reason);
+		break;
+	case MC_ENFORCE_LOCKDOWN:
+		snprintf(buf, len, "lockdown (built-in bypasses only, everything else discarded): %s", e->reason);
+		break;
+	case MC_ENFORCE_OPEN:
+		snprintf(buf, len, "on-failure open, the kernel was left as it was: %s", e->reason);
+		break;
+	default:
+		buf[0] = '\0';
+	}
+}
+
+enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, struct mc_diags *ds)
+{
+	struct mc_trial t;
+	struct mc_state st = { 0 };
+	struct mc_site *s = NULL;
+	struct mc_enforcement e = { 0 };
+	enum mc_engine_status es;
+	int r;
+
+	if ((r = mc_state_trial_get(dir, &t)) != 1) {
+		mc_err(ds, mc_loc_file(dir), r < 0 ? "reading the trial: %s" : "no change is waiting for confirmation%s",
+		       r < 0 ? strerror(-r) : "");
+		return MC_ENGINE_LOCAL;
+	}
+	/* The confirmed generation with its own names: the same priorities, so the same kernel. */
+	if ((r = mc_state_load_gen(dir, t.confirmed, &st)) < 0) {
+		mc_err(ds, mc_loc_file(dir), "reading the confirmed configuration %s: %s", t.confirmed, strerror(-r));
+		mc_state_free(&st);
+		return MC_ENGINE_LOCAL;
+	}
+	char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
+	s = mc_engine_load_site(site, access(keys, F_OK) == 0 ? keys : NULL, true, ds);
+	free(site);
+	free(keys);
+	if (!s) {
+		mc_state_free(&st);
+		return MC_ENGINE_LOCAL;
+	}
+	es = enforce_site(nl, &st, s, NULL, st.enabled, NULL, ds, &e);
+	mc_site_free(s);
+	mc_state_free(&st);
+	if (es != MC_ENGINE_OK)
+		return es;
+	if ((r = mc_state_trial_revert(dir)) < 0) {
+		mc_err(ds, mc_loc_file(dir), "switching back to %s: %s", t.confirmed, mc_state_dir_error(r));
+		return MC_ENGINE_LOCAL;
+	}
+	char line[sizeof(e.reason) + 80];
+	mc_enforcement_str(&e, line, sizeof(line));
+	(void)mc_state_set_enforcement(dir, line[0] ? line : NULL);
+	return MC_ENGINE_OK;
+}
+
+enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct mc_diags *ds, bool *done)
+{
+	struct mc_trial t;
+	char boot[40];
+
+	*done = false;
+	if (mc_state_trial_get(dir, &t) != 1)
+		return MC_ENGINE_OK;
+	mc_boot_id(boot, sizeof(boot));
+	bool other_boot = boot[0] && strcmp(boot, t.boot);
+	if (!other_boot && time(NULL) < t.deadline)
+		return MC_ENGINE_OK;
+	enum mc_engine_status es = mc_engine_rollback(nl, dir, ds);
+	*done = es == MC_ENGINE_OK;
+	return es;
 }

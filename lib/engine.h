@@ -34,9 +34,11 @@ enum mc_engine_status {
 struct mc_site *mc_engine_load_site(const char *path, const char *keys_override, bool strict_perms,
 				    struct mc_diags *ds);
 
-/* The committed site and keys of state directory dir: 0, -ENOENT when nothing is committed, or
- * -EINVAL (ds says why). st is loaded either way. */
-int mc_engine_load_committed(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret);
+/* The committed site and keys of state directory dir (skip_keys: the site alone, for what
+ * needs no key bytes): 0, -ENOENT when nothing is committed, or -EINVAL (ds says why). st is
+ * loaded either way. */
+int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *st, struct mc_diags *ds,
+			     struct mc_site **ret);
 
 /* Compiles s for the host behind nl: its own addresses, routes for `local: any`, and the
  * priorities st last committed. Returns 0, or -EINVAL (ds says why), or -errno from the kernel. */
@@ -52,6 +54,10 @@ enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *pla
 struct mc_engine_commit {
 	const char *site_file, *keys_file;
 	bool enabled;
+	/* apply --confirm: a trial until deadline (seconds since the epoch), token naming its
+	 * timer; 0: a plain commit, which also ends a trial in progress (apply --force). */
+	int64_t trial_deadline;
+	const char *trial_token;
 };
 
 /*
@@ -64,6 +70,59 @@ struct mc_engine_commit {
 enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
 				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				     struct mc_diags *ds, size_t *done);
+
+/* How much of the committed configuration the kernel enforces (mc_engine_enforce). */
+enum mc_enforce_level {
+	MC_ENFORCE_FULL,     /* every policy and SA (or nothing: IPsec disabled) */
+	MC_ENFORCE_NO_SAS,   /* every policy, but no SA could be installed: PROTECT traffic is
+			      * dropped (ACQUIRE), never sent in clear */
+	MC_ENFORCE_LOCKDOWN, /* the committed configuration cannot be read: the built-in bypasses
+			      * and a discard of everything else, both directions */
+	MC_ENFORCE_OPEN,     /* ...and the site chose on-failure: open: the kernel is left alone */
+	MC_ENFORCE_NOTHING,  /* nothing committed */
+};
+
+struct mc_enforce_opts {
+	bool commit_enabled; /* enable: commit the enabled flag as a new generation */
+	bool report_only;    /* mcpsecd --report-only: diff and report, change nothing */
+	/* Called with the operations about to be sent (mcpsecd reports them as drift). */
+	void (*report)(void *ctx, const struct mc_diff *diff, const struct mc_state *st);
+	void *ctx;
+};
+
+struct mc_enforcement {
+	enum mc_enforce_level level;
+	char reason[400]; /* why not FULL, for `NOT ENFORCED: <reason>` (never key bytes) */
+	size_t changes, npols;
+	bool enabled;
+	bool rolled_back; /* an expired or pre-boot trial was rolled back first */
+};
+
+/*
+ * Brings the kernel to the committed configuration of dir (the caller holds the lock), and
+ * never opens what it should close: when the SAs cannot be installed (key file missing or
+ * invalid, no ESP/AH in the kernel) every policy is installed anyway; when the configuration
+ * itself cannot be read, the lockdown set (or nothing, with on-failure: open). A trial that
+ * expired or belongs to an earlier boot is rolled back first. Records DIR/enforcement.
+ * MC_ENGINE_OK also for a degraded level: ret->level says which.
+ */
+enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
+					struct mc_diags *ds, struct mc_enforcement *ret);
+
+/* When the state directory itself cannot be used (not even locked): the lockdown set (or
+ * nothing, if DIR/on-failure says open), why being the reason. Writes nothing to dir. */
+enum mc_engine_status mc_engine_fail_closed(struct mc_nl *nl, const char *dir, const char *why,
+					    struct mc_diags *ds, struct mc_enforcement *ret);
+
+/* "lockdown (...): reason" for NOT ENFORCED lines; "" when fully enforced. */
+void mc_enforcement_str(const struct mc_enforcement *e, char *buf, size_t len);
+
+/* Rolls the trial of dir back (lock held): the kernel to the confirmed generation, then
+ * `current` to it. -ENOENT when there is no trial. */
+enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, struct mc_diags *ds);
+
+/* Rolls back a trial whose deadline passed or whose boot is over; *done says whether. */
+enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct mc_diags *ds, bool *done);
 
 /* "adding policy 'NAME' (dir out, priority N, selector)": an operation in words. */
 void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b);

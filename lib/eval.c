@@ -109,6 +109,10 @@ static size_t eval_point(const struct mc_plan *p, const size_t *cand, size_t nca
 
 	for (size_t i = 0; i < ncand; i++) {
 		const struct mc_xpolicy *x = &p->pols[cand[i]];
+		/* The explicit "unmatched IPv4 passes" is ipsec.default, not a policy: the answer
+		 * names no policy for it, as MCP's test does (see fill()). */
+		if (p->rules[x->rule].kind == MC_RULE_DEFAULT && x->action == MC_BYPASS)
+			continue;
 		if (!field_match(x->sel.sport, x->sel.sport_mask, sport) ||
 		    !field_match(x->sel.dport, x->sel.dport_mask, dport))
 			continue;

@@ -18,6 +18,10 @@ enum mc_action { MC_BYPASS, MC_DISCARD, MC_PROTECT };
 /* ipsec.default, MCP's IPSECDefault. */
 enum mc_default { MC_DEF_IPV6_ONLY, MC_DEF_BYPASS, MC_DEF_DENY, MC_DEF_DENY_ALL };
 
+/* ipsec.on-failure: what enable and mcpsecd install when the committed configuration itself
+ * cannot be read. lockdown: the built-in bypasses and a discard of everything else. */
+enum mc_on_failure { MC_ON_FAILURE_LOCKDOWN, MC_ON_FAILURE_OPEN };
+
 #define MC_PROTO_ANY 0
 #define MC_PROTO_ICMP 1
 #define MC_PROTO_TCP 6
@@ -92,6 +96,8 @@ struct mc_site {
 	bool enabled;
 	enum mc_default def;
 	struct mc_loc def_loc; /* of ipsec.default; line 0 when implied */
+	enum mc_on_failure on_failure;
+	bool keys_skipped; /* loaded without its key file (mc_conf_opts.skip_keys): keys not checked */
 	char *keys_file; /* resolved path, or NULL when the site names none */
 	char *keys_text; /* ipsec.keys as written (mirror writes it back) */
 	struct mc_loc keys_loc;

@@ -867,6 +867,62 @@ struct mc_nlmon {
 	struct nl_sock *addr; /* rtnetlink IPv6 address events (the own-address bypass) */
 };
 
+/* ---- the kernel's default policy (XFRM_MSG_GETDEFAULT / SETDEFAULT, Linux >= 5.15) ---- */
+
+static int default_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct xfrm_userpolicy_default *ret = arg;
+
+	if (h->nlmsg_type == XFRM_MSG_GETDEFAULT && h->nlmsg_len >= NLMSG_LENGTH(sizeof(*ret)))
+		memcpy(ret, NLMSG_DATA(h), sizeof(*ret));
+	return NL_OK;
+}
+
+int mc_nl_get_default(struct mc_nl *nl, bool *in_block, bool *out_block)
+{
+	struct xfrm_userpolicy_default d = { 0 }, got = { 0 };
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	int r;
+
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, default_cb, &got);
+	/* The reply, then libnl's ACK (which also moves its expected sequence number on). */
+	r = nl_send_simple(nl->xfrm, XFRM_MSG_GETDEFAULT, 0, &d, sizeof(d));
+	if (r >= 0)
+		r = nl_recvmsgs(nl->xfrm, cb);
+	if (r >= 0)
+		r = nl_wait_for_ack(nl->xfrm);
+	nl_cb_put(cb);
+	if (r < 0)
+		return nlerr(r);
+	if (!got.in || !got.out)
+		return -EOPNOTSUPP; /* no reply of that type: a kernel without the message */
+	*in_block = got.in == XFRM_USERPOLICY_BLOCK;
+	*out_block = got.out == XFRM_USERPOLICY_BLOCK;
+	return 0;
+}
+
+int mc_nl_set_default(struct mc_nl *nl, bool in_block, bool out_block)
+{
+	/* fwd stays UNSPEC (0): the kernel leaves it as it is; mcpsec owns no forwarding. */
+	struct xfrm_userpolicy_default d = {
+		.in = in_block ? XFRM_USERPOLICY_BLOCK : XFRM_USERPOLICY_ACCEPT,
+		.fwd = XFRM_USERPOLICY_UNSPEC,
+		.out = out_block ? XFRM_USERPOLICY_BLOCK : XFRM_USERPOLICY_ACCEPT,
+	};
+	struct nl_msg *m = nlmsg_alloc_simple(XFRM_MSG_SETDEFAULT, NLM_F_REQUEST | NLM_F_ACK);
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	if ((r = nlmsg_append(m, &d, sizeof(d), NLMSG_ALIGNTO)) >= 0 && (r = nl_send_auto(nl->xfrm, m)) >= 0)
+		r = nl_wait_for_ack(nl->xfrm);
+	nlmsg_free(m);
+	return r < 0 ? nlerr(r) : 0;
+}
+
 uint32_t mc_nl_portid(const struct mc_nl *nl)
 {
 	return nl_socket_get_local_port(nl->xfrm);

@@ -63,4 +63,9 @@ int mc_nl_decode_sa(const void *msg, size_t len, struct mc_ksa *ret);
 int mc_nl_decode_policy(const void *msg, size_t len, struct mc_kpolicy *ret);
 int mc_nl_decode_event(const void *msg, size_t len, struct mc_event *ret);
 
+/* The kernel's default policy for packets no policy matches, inbound and outbound (forwarding
+ * is never touched). -EOPNOTSUPP (or the kernel's error) on kernels before 5.15. */
+int mc_nl_get_default(struct mc_nl *nl, bool *in_block, bool *out_block);
+int mc_nl_set_default(struct mc_nl *nl, bool in_block, bool out_block);
+
 #endif

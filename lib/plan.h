@@ -73,6 +73,7 @@ struct mc_plan {
 	struct mc_xsa *sas;
 	size_t nsas, capsas;
 	enum mc_default def;
+	enum mc_on_failure on_failure;
 	bool enabled;
 };
 

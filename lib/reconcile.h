@@ -16,6 +16,7 @@ struct mc_diff {
 	size_t n, cap;
 	size_t pol_add, pol_upd, pol_del, pol_same;
 	size_t sa_add, sa_del, sa_replace, sa_same;
+	bool with_policies; /* the plan's policies are wanted (IPsec enabled) */
 };
 
 /*

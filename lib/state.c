@@ -25,6 +25,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 #include <dirent.h>
 #include <signal.h>
 
@@ -128,18 +129,36 @@ char *mc_state_keys_path(const struct mc_state *st) { return path_in(st, "keys.y
 
 int mc_state_load(const char *dir, struct mc_state *ret)
 {
+	char *gen = read_gen_link(dir, "current"); /* NULL: nothing committed, or a 0.1 directory */
+	char *cur = mc_asprintf("%s/current", dir);
+	struct stat sb;
+	/* A `current` that names no generation is damage, never "nothing committed". */
+	bool broken = !gen && lstat(cur, &sb) == 0;
+	int r = broken ? -EUCLEAN : mc_state_load_gen(dir, gen, ret);
+
+	if (broken) {
+		memset(ret, 0, sizeof(*ret));
+		ret->dir = mc_strdup(dir);
+	}
+	free(cur);
+	free(gen);
+	return r;
+}
+
+int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
+{
 	char *p;
 	FILE *f;
 	char line[512];
 
 	memset(ret, 0, sizeof(*ret));
 	ret->dir = mc_strdup(dir);
-	ret->gen = read_gen_link(dir, "current"); /* NULL: nothing committed, or a 0.1 directory */
+	ret->gen = gen ? mc_strdup(gen) : NULL;
 	p = path_in(ret, "state");
 	f = open_regular(p);
 	free(p);
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
+	if (!f) /* a generation without its state file is damage too */
+		return errno == ENOENT && !gen ? 0 : errno == ENOENT ? -EUCLEAN : -errno;
 	while (fgets(line, sizeof(line), f)) {
 		char name[256], dirs[8];
 		unsigned prio;
@@ -215,6 +234,8 @@ const char *mc_state_dir_error(int err)
 		return "it is writable by others or owned by someone else (the state directory holds keys)";
 	case ENOTDIR:
 		return "it is not a directory";
+	case EUCLEAN:
+		return "it is damaged: 'current' names no complete generation";
 	default:
 		return strerror(-err);
 	}
@@ -402,6 +423,7 @@ int mc_state_prepare(const struct mc_state *st, const char *site_file, const cha
 	next->gen = mc_asprintf("gen-%u", n + 1);
 	next->enabled = enabled;
 	next->committed = true;
+	next->on_failure = plan->on_failure;
 	next->default_name = mc_strdup(mc_default_str(plan->def));
 	for (size_t i = 0; i < plan->nrules; i++) {
 		const struct mc_rule *rule = &plan->rules[i];
@@ -487,8 +509,17 @@ int mc_state_switch(struct mc_state *st, struct mc_state *next)
 	(void)unlink(p);
 	free(p);
 	commit_step();
+	/* Outside the generations: enable reads it when they cannot be read. */
+	const char *on_failure = next->on_failure == MC_ON_FAILURE_OPEN ? "open\n" : "lockdown\n";
+	p = mc_asprintf("%s/on-failure", st->dir);
+	(void)mc_file_write_atomic(p, on_failure, strlen(on_failure), 0600);
+	free(p);
+	char *confirmed = read_gen_link(st->dir, "confirmed");
+	bool keep = confirmed && st->gen && !strcmp(confirmed, st->gen); /* a trial's way back */
+	free(confirmed);
 	if (st->gen) {
-		remove_gen(st->dir, st->gen);
+		if (!keep)
+			remove_gen(st->dir, st->gen);
 	} else {
 		static const char *const legacy[] = { "site.yaml", "keys.yaml", "state" };
 		for (size_t i = 0; i < MC_ARRAY_SIZE(legacy); i++) {
@@ -522,6 +553,8 @@ static void recover(const char *dir)
 {
 	char *cur = read_gen_link(dir, "current");
 	char *pend = read_gen_link(dir, "pending");
+	struct mc_trial trial;
+	bool in_trial = mc_state_trial_get(dir, &trial) == 1;
 	DIR *d;
 
 	if (pend) {
@@ -529,11 +562,23 @@ static void recover(const char *dir)
 		(void)unlink(p);
 		free(p);
 	}
+	if (!in_trial) {
+		/* A confirm, rollback or trial that a kill interrupted: the generation `current`
+		 * names is the committed one; the rest of the trial goes. */
+		static const char *const leftovers[] = { "trial", "confirmed" };
+		for (size_t i = 0; i < MC_ARRAY_SIZE(leftovers); i++) {
+			char *p = mc_asprintf("%s/%s", dir, leftovers[i]);
+			(void)unlink(p);
+			free(p);
+		}
+	}
 	if ((d = opendir(dir))) {
 		for (struct dirent *e; (e = readdir(d));) {
-			if (is_gen(e->d_name) && !(cur && !strcmp(cur, e->d_name)))
+			if (is_gen(e->d_name) && !(cur && !strcmp(cur, e->d_name)) &&
+			    !(in_trial && !strcmp(trial.confirmed, e->d_name)))
 				remove_gen(dir, e->d_name);
 			else if (!strcmp(e->d_name, "current.new") || !strcmp(e->d_name, "pending.new") ||
+				 !strcmp(e->d_name, "confirmed.new") ||
 				 strstr(e->d_name, ".tmp.")) {
 				char *p = mc_asprintf("%s/%s", dir, e->d_name);
 				(void)unlink(p);
@@ -546,6 +591,201 @@ static void recover(const char *dir)
 	free(pend);
 }
 
+/* ---- trials (apply --confirm) ---- */
+
+static bool gen_exists(const char *dir, const char *gen)
+{
+	char *p = mc_asprintf("%s/%s/state", dir, gen);
+	struct stat sb;
+	bool ok = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+
+	free(p);
+	return ok;
+}
+
+int mc_state_trial_get(const char *dir, struct mc_trial *ret)
+{
+	char *p = mc_asprintf("%s/trial", dir), line[256];
+	FILE *f = open_regular(p);
+	int fields = 0;
+
+	free(p);
+	memset(ret, 0, sizeof(*ret));
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		long long v;
+		fields += sscanf(line, "gen %31s", ret->gen) == 1;
+		fields += sscanf(line, "confirmed %31s", ret->confirmed) == 1;
+		fields += sscanf(line, "boot %39s", ret->boot) == 1;
+		fields += sscanf(line, "token %39s", ret->token) == 1;
+		if (sscanf(line, "deadline %lld", &v) == 1) {
+			ret->deadline = v;
+			fields++;
+		}
+		if (sscanf(line, "started %lld", &v) == 1)
+			ret->started = v;
+	}
+	fclose(f);
+	/* Valid only while `confirmed` names that generation, it exists, and it is not current. */
+	char *link = read_gen_link(dir, "confirmed"), *cur = read_gen_link(dir, "current");
+	bool valid = fields == 5 && link && !strcmp(link, ret->confirmed) && is_gen(ret->confirmed) &&
+		     gen_exists(dir, ret->confirmed) && !(cur && !strcmp(cur, ret->confirmed));
+	free(link);
+	free(cur);
+	if (!valid)
+		memset(ret, 0, sizeof(*ret));
+	return valid ? 1 : 0;
+}
+
+int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next, int64_t deadline,
+			 const char *token)
+{
+	struct mc_trial old;
+	struct mc_buf b = { 0 };
+	char boot[40];
+	int r;
+
+	if (mc_state_trial_get(st->dir, &old) != 1) {
+		if (!st->gen)
+			return -ENOENT; /* nothing confirmed to go back to (a trial needs a committed base) */
+		snprintf(old.confirmed, sizeof(old.confirmed), "%s", st->gen);
+		if ((r = set_link(st->dir, "confirmed", st->gen)) < 0)
+			return r;
+	}
+	mc_boot_id(boot, sizeof(boot));
+	mc_buf_printf(&b, "# mcpsec trial: written by mcpsec, do not edit\ngen %s\nconfirmed %s\n"
+		      "deadline %lld\nstarted %lld\nboot %s\ntoken %s\n", next->gen, old.confirmed,
+		      (long long)deadline, (long long)time(NULL), boot[0] ? boot : "-", token);
+	char *p = mc_asprintf("%s/trial", st->dir);
+	r = mc_file_write_atomic(p, b.s, b.len, 0600);
+	free(p);
+	mc_buf_free(&b);
+	return r ? r : fsync_dir(st->dir);
+}
+
+int mc_state_trial_end(const char *dir)
+{
+	struct mc_trial t;
+	int have = mc_state_trial_get(dir, &t);
+	char *p = mc_asprintf("%s/trial", dir);
+	int r = unlink(p) < 0 && errno != ENOENT ? -errno : 0; /* the decision: nothing to go back to */
+
+	free(p);
+	if (r)
+		return r;
+	(void)fsync_dir(dir);
+	p = mc_asprintf("%s/confirmed", dir);
+	(void)unlink(p);
+	free(p);
+	if (have == 1)
+		remove_gen(dir, t.confirmed);
+	return 0;
+}
+
+int mc_state_trial_revert(const char *dir)
+{
+	struct mc_trial t;
+	char *cur = read_gen_link(dir, "current");
+	int r = mc_state_trial_get(dir, &t);
+
+	if (r != 1) {
+		free(cur);
+		return r < 0 ? r : -ENOENT;
+	}
+	/* The one step: from here `current` is the confirmed generation, and the trial is over
+	 * (recover() drops what is left of it if a kill comes next). */
+	if ((r = set_link(dir, "current", t.confirmed)) < 0) {
+		free(cur);
+		return r;
+	}
+	char *p = mc_asprintf("%s/trial", dir);
+	(void)unlink(p);
+	free(p);
+	p = mc_asprintf("%s/confirmed", dir);
+	(void)unlink(p);
+	free(p);
+	if (cur && strcmp(cur, t.confirmed))
+		remove_gen(dir, cur);
+	free(cur);
+	return fsync_dir(dir);
+}
+
+void mc_boot_id(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)len, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+void mc_random_token(char *buf, size_t len)
+{
+	unsigned char raw[16] = { 0 };
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)!read(fd, raw, sizeof(raw));
+		close(fd);
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(raw) && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	if (!raw[0] && !raw[1]) /* no /dev/urandom: time and pid still tell timers apart */
+		snprintf(buf, len, "%lx%lx", (long)time(NULL), (long)getpid());
+}
+
+enum mc_on_failure mc_state_on_failure(const char *dir)
+{
+	char *p = mc_asprintf("%s/on-failure", dir), line[32] = "";
+	FILE *f = open_regular(p);
+
+	free(p);
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	return !strcmp(line, "open\n") ? MC_ON_FAILURE_OPEN : MC_ON_FAILURE_LOCKDOWN;
+}
+
+int mc_state_set_enforcement(const char *dir, const char *reason)
+{
+	char *p = mc_asprintf("%s/enforcement", dir);
+	int r = 0;
+
+	if (!reason) {
+		if (unlink(p) < 0 && errno != ENOENT)
+			r = -errno;
+	} else {
+		char *text = mc_asprintf("%s\n", reason);
+		r = mc_file_write_atomic(p, text, strlen(text), 0644);
+		free(text);
+	}
+	free(p);
+	return r;
+}
+
+int mc_state_get_enforcement(const char *dir, char *buf, size_t len)
+{
+	char *p = mc_asprintf("%s/enforcement", dir);
+	FILE *f = open_regular(p);
+
+	free(p);
+	buf[0] = '\0';
+	if (!f)
+		return 0;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf[0] != '\0';
+}
+
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family)
 {
 	static const char *builtin[][2] = {
@@ -556,6 +796,8 @@ const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enu
 	};
 	int d = dir == MC_DIR_OUT;
 
+	if (priority == MC_PRIO_DEFAULT_BYPASS && family == AF_INET)
+		return d ? "DEFAULT-BYPASS-OUT4" : "DEFAULT-BYPASS-IN4";
 	if (priority == MC_PRIO_DEFAULT)
 		return family == AF_INET ? (d ? "DEFAULT-DISCARD-OUT4" : "DEFAULT-DISCARD-IN4")
 					 : (d ? "DEFAULT-DISCARD-OUT6" : "DEFAULT-DISCARD-IN6");

@@ -20,6 +20,7 @@ struct mc_state_name {
 
 struct mc_state {
 	char *dir;
+	enum mc_on_failure on_failure; /* of the site prepared (written to DIR/on-failure) */
 	char *gen;      /* the generation read ("gen-N"), NULL for a 0.1 directory or nothing */
 	bool committed; /* a configuration was applied */
 	bool enabled;
@@ -32,6 +33,8 @@ struct mc_state {
 
 /* Reads dir (missing files mean "nothing committed"). Returns 0 or -errno. */
 int mc_state_load(const char *dir, struct mc_state *ret);
+/* Reads one generation of dir ("gen-N"), committed or not. Returns 0 or -errno. */
+int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret);
 void mc_state_free(struct mc_state *st);
 
 /* Paths of the committed copies (caller frees). */
@@ -75,5 +78,46 @@ void mc_state_unlock(int fd);
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family);
 /* The priority a user policy had when last committed, 0 if none (struct mc_state *). */
 uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir);
+
+/*
+ * A trial (apply --confirm): the new generation is committed as `current`, and
+ *
+ *   DIR/confirmed -> gen-K   the last confirmed generation, kept until confirm or rollback
+ *   DIR/trial                the deadline, the boot it belongs to, a token for its timer
+ *
+ * A trial is valid only while `confirmed` names an existing generation other than `current`
+ * and the trial file agrees with it; anything else (a process killed half-way) is dropped by
+ * the next holder of the lock, which never leaves an unconfirmed generation in place of the
+ * confirmed one: see state.c.
+ */
+struct mc_trial {
+	char gen[32], confirmed[32]; /* gen: the generation on trial (informational) */
+	int64_t deadline, started;   /* seconds since the epoch */
+	char boot[40];               /* /proc/sys/kernel/random/boot_id when it started */
+	char token[40];              /* identifies this trial to its timer */
+};
+
+/* The valid trial of dir: 1 (ret filled), 0 when there is none, or -errno. */
+int mc_state_trial_get(const char *dir, struct mc_trial *ret);
+/* Records a trial before next is switched in: confirmed is the existing trial's confirmed
+ * generation, or st's current one. */
+int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next, int64_t deadline,
+			 const char *token);
+/* confirm: keeps current; the confirmed generation is dropped. */
+int mc_state_trial_end(const char *dir);
+/* rollback: `current` names the confirmed generation again, in one atomic step. */
+int mc_state_trial_revert(const char *dir);
+/* This boot's id ("" when unknown), and a fresh random token. */
+void mc_boot_id(char *buf, size_t len);
+void mc_random_token(char *buf, size_t len);
+
+/* DIR/on-failure, written at every commit outside the generations (so that it can be read when
+ * they cannot): lockdown unless a site chose open, and when the file cannot be read. */
+enum mc_on_failure mc_state_on_failure(const char *dir);
+
+/* DIR/enforcement: why the committed configuration is not (fully) enforced, or nothing. */
+int mc_state_set_enforcement(const char *dir, const char *reason);
+/* 1 with the reason in buf, 0 when fully enforced (or nothing recorded). */
+int mc_state_get_enforcement(const char *dir, char *buf, size_t len);
 
 #endif

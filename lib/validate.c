@@ -36,7 +36,7 @@ static void check_key(const struct mc_site *s, struct mc_diags *ds, const struct
 {
 	const struct mc_key *k;
 
-	if (!alg || !keyname)
+	if (!alg || !keyname || s->keys_skipped)
 		return;
 	if (!s->keys_file) {
 		mc_err(ds, loc, "policy '%s' uses key '%s' but the site names no key file (ipsec.keys)",

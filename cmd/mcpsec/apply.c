@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* mcpsec apply | enable | disable: the engine's transaction (lib/engine.c), and what to say. */
+/* mcpsec apply | enable | disable | confirm | rollback: the engine's transactions
+ * (lib/engine.c), the lockout guard, the trial timer, and what to say. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../../lib/diag.h"
 #include "../../lib/engine.h"
@@ -12,7 +20,7 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define APPLY_USAGE "usage: mcpsec apply [--dry-run [--ip-xfrm]] SITE.yaml\n"
+#define APPLY_USAGE "usage: mcpsec apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] SITE.yaml\n"
 
 /* An engine status as mcpsec's exit code. */
 static int exit_code(enum mc_engine_status s)
@@ -25,6 +33,131 @@ static int exit_code(enum mc_engine_status s)
 	case MC_ENGINE_LOCAL: return EXIT_LOCAL;
 	}
 	return EXIT_KERNEL;
+}
+
+/* The trial's timer: `mcpsec rollback --at DEADLINE --token T`, detached (its own session,
+ * no terminal, SIGHUP ignored) so that it outlives the session that ran apply, even when the
+ * new policies cut that session. It inherits this process's namespace. */
+static int start_timer(int64_t deadline, const char *token)
+{
+	char dir[PATH_MAX], at[32];
+	pid_t pid;
+	int status;
+
+	if (!realpath(g_opts.state_dir, dir))
+		return -errno;
+	snprintf(at, sizeof(at), "%lld", (long long)deadline);
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return -errno;
+	if (pid == 0) {
+		if (setsid() < 0)
+			_exit(1);
+		signal(SIGHUP, SIG_IGN);
+		pid_t p2 = fork();
+		if (p2)
+			_exit(p2 < 0);
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || chdir("/") < 0)
+			_exit(1);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		execl("/proc/self/exe", "mcpsec", "--state-dir", dir, "rollback", "--at", at, "--token", token,
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -ECHILD;
+	return 0;
+}
+
+static bool parse_seconds(const char *v, long *ret)
+{
+	char *end;
+
+	if (!v)
+		return false;
+	errno = 0;
+	*ret = strtol(v, &end, 10);
+	return !errno && end != v && !*end && *ret >= 1 && *ret <= 86400;
+}
+
+/* The namespace, the kernel and the state directory's lock, in that order. Returns 0 or an
+ * exit code, having said why. */
+static int open_locked(struct mc_nl **nl, int *lock)
+{
+	int rc;
+
+	if ((rc = enter_netns()) || (rc = open_kernel(nl)))
+		return rc;
+	if ((*lock = mc_state_lock(g_opts.state_dir, true)) < 0) {
+		fprintf(stderr, "mcpsec: cannot lock %s: %s\n", g_opts.state_dir, mc_state_dir_error(*lock));
+		return EXIT_LOCAL;
+	}
+	return 0;
+}
+
+/* Rolls back a trial whose deadline passed (its timer died) before anything else. */
+static int settle(struct mc_nl *nl)
+{
+	struct mc_diags ds = { 0 };
+	bool done;
+	enum mc_engine_status es = mc_engine_settle(nl, g_opts.state_dir, &ds, &done);
+
+	print_diags(&ds);
+	mc_diags_free(&ds);
+	if (done)
+		fprintf(stderr, "mcpsec: a change that was not confirmed in time was rolled back first\n");
+	return exit_code(es);
+}
+
+/* Refuses to work over a change that waits for confirmation. */
+static int refuse_in_trial(const char *what)
+{
+	struct mc_trial tr;
+
+	if (mc_state_trial_get(g_opts.state_dir, &tr) != 1)
+		return 0;
+	fprintf(stderr, "mcpsec: %s: a change is waiting for confirmation (%s, %lld s left): run 'mcpsec confirm' "
+		"or 'mcpsec rollback' first%s\n", what, tr.gen, (long long)(tr.deadline - time(NULL)),
+		strcmp(what, "apply") ? "" : ", or add --force");
+	return EXIT_CONFIG;
+}
+
+/* The plan the kernel enforces now, as far as mcpsec knows: the committed one when enabled
+ * (even_disabled: also when not). The plan points into *site; free both. Returns false when
+ * there is none (nothing committed, disabled, or unreadable). */
+static bool enforced_plan(struct mc_nl *nl, bool even_disabled, struct mc_plan *ret, struct mc_site **site)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_state st = { 0 };
+	bool ok = mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, site) == 0 && (st.enabled || even_disabled) &&
+		  mc_engine_compile(nl, *site, &st, &ds, ret) == 0;
+
+	if (!ok) {
+		mc_site_free(*site);
+		*site = NULL;
+	}
+	mc_diags_free(&ds);
+	mc_state_free(&st);
+	return ok;
+}
+
+/* Evaluates the namespace's connections against plan; returns how many it would cut. */
+static size_t guard(struct mc_nl *nl, const struct mc_plan *plan, const char *verdict)
+{
+	struct mc_plan old;
+	struct mc_site *s = NULL;
+	bool have_old = enforced_plan(nl, false, &old, &s);
+	size_t cuts = lockout_check(plan, have_old ? &old : NULL, verdict);
+
+	if (have_old)
+		mc_plan_free(&old);
+	mc_site_free(s);
+	return cuts;
 }
 
 static void print_dry_run(const struct mc_plan *plan, const struct mc_diff *diff, bool ip_cmds)
@@ -53,14 +186,15 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 	struct mc_diags ds = { 0 };
 	int rc, r;
 
-	if ((rc = enter_netns()) || (rc = open_kernel(nl)))
+	if (lock_it)
+		rc = open_locked(nl, lock);
+	else if (!(rc = enter_netns()))
+		rc = open_kernel(nl);
+	if (rc || (lock_it && (rc = settle(*nl))))
 		return rc;
-	if (lock_it && (*lock = mc_state_lock(g_opts.state_dir, true)) < 0) {
-		fprintf(stderr, "mcpsec: cannot lock %s: %s\n", g_opts.state_dir, mc_state_dir_error(*lock));
-		return EXIT_LOCAL;
-	}
 	if (!s) {
-		r = mc_engine_load_committed(g_opts.state_dir, st, &ds, committed);
+		/* Only disable loads the committed site here: it needs no key (SAs are kept). */
+		r = mc_engine_load_committed(g_opts.state_dir, true, st, &ds, committed);
 		if (r == -ENOENT) {
 			fprintf(stderr, "mcpsec: nothing committed in %s: run 'mcpsec apply SITE.yaml' first\n",
 				g_opts.state_dir);
@@ -68,8 +202,18 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 		}
 		s = *committed;
 	} else if ((r = mc_state_load(g_opts.state_dir, st)) < 0) {
-		fprintf(stderr, "mcpsec: cannot read state directory %s: %s\n", g_opts.state_dir, strerror(-r));
-		return EXIT_LOCAL;
+		if (!lock_it) {
+			fprintf(stderr, "mcpsec: cannot read state directory %s: %s\n", g_opts.state_dir, strerror(-r));
+			return EXIT_LOCAL;
+		}
+		/* A damaged directory is replaced by this commit (under the lock): that is how it is
+		 * repaired, and how a host in lockdown gets its policies back. */
+		fprintf(stderr, "mcpsec: warning: the committed configuration in %s cannot be read (%s); this apply "
+			"replaces it\n", g_opts.state_dir, mc_state_dir_error(r));
+		mc_state_free(st);
+		memset(st, 0, sizeof(*st));
+		st->dir = mc_strdup(g_opts.state_dir);
+		r = 0;
 	}
 	if (!r)
 		r = mc_engine_compile(*nl, s, st, &ds, plan);
@@ -107,7 +251,8 @@ static int transact(struct mc_nl *nl, struct mc_state *st, const struct mc_plan 
 
 int apply_main(int argc, char **argv)
 {
-	bool dry_run = false, ip_cmds = false;
+	bool dry_run = false, ip_cmds = false, force = false;
+	long confirm = 0;
 	const char *file = NULL;
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 };
@@ -122,7 +267,15 @@ int apply_main(int argc, char **argv)
 			dry_run = true;
 		else if (is_flag(argv[i], "--ip-xfrm"))
 			ip_cmds = true;
-		else if (argv[i][0] == '-' || file) {
+		else if (is_flag(argv[i], "--force"))
+			force = true;
+		else if (is_flag(argv[i], "--confirm")) {
+			if (!parse_seconds(i + 1 < argc ? argv[i + 1] : NULL, &confirm)) {
+				fprintf(stderr, "mcpsec apply: --confirm needs a number of seconds from 1 to 86400\n" APPLY_USAGE);
+				return EXIT_CONFIG;
+			}
+			i++;
+		} else if (argv[i][0] == '-' || file) {
 			fprintf(stderr, "mcpsec apply: unexpected argument '%s'\n" APPLY_USAGE, argv[i]);
 			return EXIT_CONFIG;
 		} else
@@ -146,6 +299,16 @@ int apply_main(int argc, char **argv)
 			fprintf(stderr, "mcpsec: nothing was applied\n");
 		goto out;
 	}
+	if (!dry_run && !force && (rc = refuse_in_trial("apply")))
+		goto out;
+	/* The lockout guard: what this change would cut, judged before the kernel changes. */
+	size_t cuts = guard(nl, s->enabled ? &plan : NULL, dry_run ? "warning" : confirm || force ? "warning" : "error");
+	if (cuts && !dry_run && !confirm && !force) {
+		fprintf(stderr, "mcpsec: nothing was applied. Fix the policies, or try the change with "
+			"'apply --confirm SECONDS' (rolled back unless confirmed), or apply it anyway with --force\n");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
 	if (dry_run) {
 		struct mc_diff diff;
 		enum mc_engine_status es = mc_engine_diff(nl, &plan, s->enabled, &st, &ds, &diff);
@@ -158,7 +321,27 @@ int apply_main(int argc, char **argv)
 		mc_diff_free(&diff);
 		goto out;
 	}
-	struct mc_engine_commit commit = { file, s->keys_file, s->enabled };
+	char token[40];
+	int64_t deadline = 0;
+	if (confirm) {
+		if (!st.committed || !st.gen) {
+			fprintf(stderr, "mcpsec: --confirm needs a committed configuration to go back to, and %s has none: "
+				"commit one first (for a first rollout, a site with 'enabled: false' commits without "
+				"enforcing); nothing was applied\n", g_opts.state_dir);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		mc_random_token(token, sizeof(token));
+		deadline = (int64_t)time(NULL) + confirm;
+		/* The timer first: if it cannot start, nothing changes. */
+		int r = start_timer(deadline, token);
+		if (r < 0) {
+			fprintf(stderr, "mcpsec: cannot start the rollback timer: %s; nothing was applied\n", strerror(-r));
+			rc = EXIT_LOCAL;
+			goto out;
+		}
+	}
+	struct mc_engine_commit commit = { file, s->keys_file, s->enabled, deadline, confirm ? token : NULL };
 	if ((rc = transact(nl, &st, &plan, s->enabled, &commit, &changes)))
 		goto out;
 	if (!changes)
@@ -167,6 +350,13 @@ int apply_main(int argc, char **argv)
 	if (!s->enabled)
 		printf("ipsec.enabled is false: the configuration is committed but not enforced "
 		       "(run 'mcpsec enable')\n");
+	if (confirm) {
+		char when[32];
+		time_t d = (time_t)deadline;
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&d));
+		printf("on trial: unless 'mcpsec confirm' runs within %ld s (by %s), the previous configuration "
+		       "is restored\n", confirm, when);
+	}
 out:
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
@@ -177,7 +367,7 @@ out:
 	return rc;
 }
 
-static int set_enabled(bool enable)
+static int disable(void)
 {
 	struct mc_state st = { 0 };
 	struct mc_site *s = NULL;
@@ -188,17 +378,15 @@ static int set_enabled(bool enable)
 
 	if ((rc = begin(NULL, true, &nl, &st, &lock, &s, &plan)))
 		goto out;
+	if ((rc = refuse_in_trial("disable")))
+		goto out;
 	/* The committed files again, with the flag changed: a new generation like any commit. */
 	char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
-	struct mc_engine_commit commit = { site, s->keys_file ? keys : NULL, enable };
-	rc = transact(nl, &st, &plan, enable, &commit, &changes);
+	struct mc_engine_commit commit = { site, s->keys_file ? keys : NULL, false, 0, NULL };
+	rc = transact(nl, &st, &plan, false, &commit, &changes);
 	free(site);
 	free(keys);
-	if (rc)
-		goto out;
-	if (enable)
-		printf("IPsec enabled: %zu kernel policies enforce the committed configuration\n", plan.npols);
-	else
+	if (!rc)
 		fprintf(stderr, "mcpsec: warning: IPsec disabled: mcpsec's policies are removed and traffic "
 			"now flows without IPsec protection or discard rules (SAs are kept)\n");
 out:
@@ -210,12 +398,192 @@ out:
 	return rc;
 }
 
+/* enable: the committed configuration, failing closed (lib/engine.c mc_engine_enforce). */
+static int enable(bool force)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_nl *nl = NULL;
+	struct mc_enforcement e;
+	int rc, lock = -1;
+
+	if ((rc = open_locked(&nl, &lock))) {
+		/* A state directory that cannot even be locked cannot be read either: fail closed. */
+		if (rc == EXIT_LOCAL && nl) {
+			char why[256];
+			snprintf(why, sizeof(why), "state directory %s: %s", g_opts.state_dir, mc_state_dir_error(lock));
+			if (mc_engine_fail_closed(nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK)
+				goto report;
+			print_diags(&ds);
+		}
+		goto out;
+	}
+	if ((rc = settle(nl)) || (rc = refuse_in_trial("enable")))
+		goto out;
+	/* The guard, when the committed configuration can be judged (at boot nothing is connected). */
+	struct mc_plan now, next;
+	struct mc_site *snow = NULL, *snext = NULL;
+	if (enforced_plan(nl, true, &next, &snext)) {
+		bool have_now = enforced_plan(nl, false, &now, &snow);
+		size_t cuts = lockout_check(&next, have_now ? &now : NULL, force ? "warning" : "error");
+		if (have_now)
+			mc_plan_free(&now);
+		mc_plan_free(&next);
+		mc_site_free(snow);
+		mc_site_free(snext);
+		if (cuts && !force) {
+			fprintf(stderr, "mcpsec: nothing was enabled; add --force to enable it anyway\n");
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+	}
+	struct mc_enforce_opts o = { .commit_enabled = true };
+	enum mc_engine_status es = mc_engine_enforce(nl, g_opts.state_dir, &o, &ds, &e);
+	print_diags(&ds);
+	if (e.rolled_back)
+		fprintf(stderr, "mcpsec: a change that was not confirmed (or belonged to an earlier boot) was rolled "
+			"back first\n");
+	if (es != MC_ENGINE_OK) {
+		rc = exit_code(es);
+		goto out;
+	}
+report:
+	rc = 0;
+	char why[sizeof(e.reason) + 80];
+	mc_enforcement_str(&e, why, sizeof(why));
+	switch (e.level) {
+	case MC_ENFORCE_FULL:
+		printf("IPsec enabled: %zu kernel policies enforce the committed configuration\n", e.npols);
+		break;
+	case MC_ENFORCE_NOTHING:
+		fprintf(stderr, "mcpsec: nothing committed in %s: run 'mcpsec apply SITE.yaml' first\n", g_opts.state_dir);
+		rc = EXIT_CONFIG;
+		break;
+	default:
+		fprintf(stderr, "mcpsec: NOT ENFORCED: %s\n", why);
+		if (e.level == MC_ENFORCE_NO_SAS)
+			fprintf(stderr, "mcpsec: %zu kernel policies are installed; traffic they would protect is "
+				"dropped, never sent in clear\n", e.npols);
+		else if (e.level == MC_ENFORCE_LOCKDOWN)
+			fprintf(stderr, "mcpsec: lockdown: only loopback, the host's own addresses, Neighbor Discovery "
+				"and MLD pass; everything else is discarded until the state directory is repaired "
+				"(or a site is applied)\n");
+		rc = EXIT_NOT_ENFORCED;
+	}
+out:
+	mc_diags_free(&ds);
+	mc_state_unlock(lock);
+	mc_nl_close(nl);
+	return rc;
+}
+
 /* mcpsec enable | disable: the command's own name says which. */
 int enable_main(int argc, char **argv)
 {
-	if (argc != 1) {
-		fprintf(stderr, "usage: mcpsec %s\n", argv[0]);
+	bool enabling = !strcmp(argv[0], "enable"), force = argc == 2 && is_flag(argv[1], "--force");
+
+	if (argc != 1 && !(enabling && force)) {
+		fprintf(stderr, "usage: mcpsec %s%s\n", argv[0], enabling ? " [--force]" : "");
 		return EXIT_CONFIG;
 	}
-	return set_enabled(!strcmp(argv[0], "enable"));
+	return enabling ? enable(force) : disable();
+}
+
+/* confirm: keep the change on trial. */
+static int confirm(void)
+{
+	struct mc_nl *nl = NULL;
+	struct mc_trial tr;
+	int rc, lock = -1, r;
+
+	if ((rc = open_locked(&nl, &lock)))
+		goto out;
+	if ((rc = settle(nl)))
+		goto out;
+	if ((r = mc_state_trial_get(g_opts.state_dir, &tr)) != 1) {
+		fprintf(stderr, "mcpsec: no change is waiting for confirmation in %s\n", g_opts.state_dir);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if ((r = mc_state_trial_end(g_opts.state_dir)) < 0) {
+		fprintf(stderr, "mcpsec: confirming: %s\n", mc_state_dir_error(r));
+		rc = EXIT_LOCAL;
+		goto out;
+	}
+	printf("confirmed: %s is the committed configuration\n", tr.gen);
+out:
+	mc_state_unlock(lock);
+	mc_nl_close(nl);
+	return rc;
+}
+
+/* rollback: now, or (the trial's timer) at the deadline if that trial is still waiting. */
+static int rollback(long long at, const char *token)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_nl *nl = NULL;
+	struct mc_trial tr;
+	int rc, lock = -1;
+
+	if (token) {
+		/* The timer: sleep to the deadline, leaving early when the trial ends another way. */
+		openlog("mcpsec", LOG_PID, LOG_DAEMON);
+		for (;;) {
+			if (mc_state_trial_get(g_opts.state_dir, &tr) != 1 || strcmp(tr.token, token))
+				return 0;
+			long long left = at - (long long)time(NULL);
+			if (left <= 0)
+				break;
+			sleep(left > 1 ? 1 : (unsigned)left);
+		}
+	}
+	if ((rc = open_locked(&nl, &lock)))
+		goto out;
+	if (mc_state_trial_get(g_opts.state_dir, &tr) != 1 || (token && strcmp(tr.token, token))) {
+		if (!token)
+			fprintf(stderr, "mcpsec: no change is waiting for confirmation in %s\n", g_opts.state_dir);
+		rc = token ? 0 : EXIT_CONFIG;
+		goto out;
+	}
+	enum mc_engine_status es = mc_engine_rollback(nl, g_opts.state_dir, &ds);
+	print_diags(&ds);
+	rc = exit_code(es);
+	if (token)
+		syslog(rc ? LOG_ERR : LOG_WARNING, "%s: the change %s was not confirmed in time: %s %s",
+		       g_opts.state_dir, tr.gen, rc ? "rolling back failed; still on" : "rolled back to", tr.confirmed);
+	else if (!rc)
+		printf("rolled back: %s is the committed configuration again\n", tr.confirmed);
+out:
+	mc_diags_free(&ds);
+	mc_state_unlock(lock);
+	mc_nl_close(nl);
+	return rc;
+}
+
+int confirm_main(int argc, char **argv)
+{
+	long long at = 0;
+	const char *token = NULL;
+
+	if (!strcmp(argv[0], "confirm")) {
+		if (argc != 1) {
+			fprintf(stderr, "usage: mcpsec confirm\n");
+			return EXIT_CONFIG;
+		}
+		return confirm();
+	}
+	for (int i = 1; i < argc; i++) {
+		if (is_flag(argv[i], "--at") && i + 1 < argc)
+			at = strtoll(argv[++i], NULL, 10);
+		else if (is_flag(argv[i], "--token") && i + 1 < argc)
+			token = argv[++i];
+		else {
+			fprintf(stderr, "usage: mcpsec rollback\n");
+			return EXIT_CONFIG;
+		}
+	}
+	if (!token != !at) {
+		fprintf(stderr, "mcpsec rollback: --at and --token go together (the trial timer's own options)\n");
+		return EXIT_CONFIG;
+	}
+	return rollback(at, token);
 }

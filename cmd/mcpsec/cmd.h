@@ -19,6 +19,9 @@ struct mc_diags;
 #define EXIT_LOCAL 3   /* a local failure (state directory or key file not written, out of memory):
 			* nothing was changed, or the kernel was put back as it was */
 #define EXIT_PARTIAL 4 /* the kernel refused and undoing failed too: it holds a partial configuration */
+#define EXIT_NOT_ENFORCED 5 /* enable: the committed configuration is not fully enforced; what could
+			     * be was installed, failing closed (no SAs: PROTECT traffic dropped;
+			     * unreadable: the lockdown set) */
 
 struct global_opts {
 	const char *netns;     /* NULL: the current namespace */
@@ -30,6 +33,8 @@ extern struct global_opts g_opts;
 int apply_main(int argc, char **argv);
 /* enable and disable both: argv[0] says which. */
 int enable_main(int argc, char **argv);
+/* confirm and rollback both: argv[0] says which. */
+int confirm_main(int argc, char **argv);
 int check_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int test_main(int argc, char **argv);
@@ -56,6 +61,10 @@ int ask_daemon(const char *request, struct mc_buf *ret);
 /* This namespace's /proc/net/xfrm_stat (empty when the kernel has none). */
 struct mc_stats;
 void read_xfrm_stat(struct mc_stats *ret);
+
+/* The lockout guard: prints the established connections moving from old_plan (NULL: nothing
+ * enforced) to new_plan (NULL: nothing) would cut, as "error" or "warning"; returns how many. */
+size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_plan, const char *verdict);
 
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);

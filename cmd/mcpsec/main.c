@@ -17,7 +17,10 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *usage;
 } commands[] = {
-	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] SITE.yaml   compile, diff and install; commit" },
+	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] SITE.yaml\n"
+			       "                                             compile, diff, install, commit (--confirm: on trial)" },
+	{ "confirm", confirm_main, "confirm                                    keep the change made with apply --confirm" },
+	{ "rollback", confirm_main, "rollback                                   undo the change made with apply --confirm, now" },
 	{ "check", check_main, "check [--plan|--json] SITE.yaml           validate and lint; never touches the kernel" },
 	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
 	{ "mirror", mirror_main, "mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]  the peer's site.yaml" },
@@ -26,7 +29,7 @@ static const struct {
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
 	{ "log", log_main, "log [--follow] [--since TIME] [--json]     mcpsecd's drop records" },
 	{ "key", key_main, "key generate|set|list|show|export|import|delete ...  named manual keys" },
-	{ "enable", enable_main, "enable                                     install the committed configuration" },
+	{ "enable", enable_main, "enable [--force]                           install the committed configuration, failing closed" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },
 };
 
@@ -45,6 +48,7 @@ static void usage(FILE *f)
 		   "             3 local failure: state directory or file not written, out of memory\n"
 		   "               (nothing changed, or the kernel put back as it was),\n"
 		   "             4 the kernel refused and undoing failed: a partial configuration is installed\n"
+		   "             5 enable: not fully enforced (failing closed: see 'mcpsec status ipsec all')\n"
 		   "See mcpsec(8).\n");
 }
 

@@ -136,6 +136,45 @@ static void json_selector(struct mc_buf *b, const struct mc_sel *s)
 	mc_buf_puts(b, "}");
 }
 
+/* A change waiting for confirmation, and what is not enforced: first, since they matter most. */
+static void render_safety_text(struct mc_buf *b)
+{
+	struct mc_trial tr;
+	char why[512];
+
+	if (mc_state_get_enforcement(g_opts.state_dir, why, sizeof(why)))
+		mc_buf_printf(b, "NOT ENFORCED: %s\n", why);
+	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
+		long long left = (long long)(tr.deadline - time(NULL));
+		mc_buf_printf(b, "PENDING CHANGE: %s is on trial; %s %s unless 'mcpsec confirm' runs\n", tr.gen,
+			      left > 0 ? "it is rolled back to" : "the deadline passed: rolling back to", tr.confirmed);
+		if (left > 0)
+			mc_buf_printf(b, "  time left: %lld s\n", left);
+	}
+}
+
+static void render_safety_json(struct mc_buf *b)
+{
+	struct mc_trial tr;
+	char why[512];
+
+	mc_buf_puts(b, ",\"enforced\":");
+	if (mc_state_get_enforcement(g_opts.state_dir, why, sizeof(why))) {
+		mc_buf_puts(b, "false,\"not_enforced\":");
+		mc_buf_json_str(b, why);
+	} else {
+		mc_buf_puts(b, "true");
+	}
+	mc_buf_puts(b, ",\"pending\":");
+	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
+		long long left = (long long)(tr.deadline - time(NULL));
+		mc_buf_printf(b, "{\"generation\":\"%s\",\"rolls_back_to\":\"%s\",\"deadline\":%lld,"
+			      "\"seconds_left\":%lld}", tr.gen, tr.confirmed, (long long)tr.deadline, left > 0 ? left : 0);
+	} else {
+		mc_buf_puts(b, "null");
+	}
+}
+
 static void render_json(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
 			struct entry *e, size_t ne, const struct mc_stats *c, bool all)
 {
@@ -154,6 +193,7 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 		mc_buf_puts(b, "null");
 	mc_buf_puts(b, ",\"state_dir\":");
 	mc_buf_json_str(b, g_opts.state_dir);
+	render_safety_json(b);
 	mc_buf_puts(b, ",\"policies\":[");
 	for (size_t i = 0; i < ne; i++) {
 		mc_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
@@ -250,6 +290,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 		      !st->committed ? "not configured by mcpsec" : st->enabled ? "enabled" : "disabled",
 		      st->default_name ? st->default_name : "-", g_opts.netns ? g_opts.netns : "(current)",
 		      g_opts.state_dir);
+	render_safety_text(b);
 	for (int d = 1; d >= 0; d--) {
 		bool header = false;
 		for (size_t i = 0; i < ne; i++) {
@@ -397,7 +438,7 @@ int status_main(int argc, char **argv)
 			cur->dir = p->x.dir;
 			cur->priority = p->x.priority;
 			cur->action = p->x.action;
-			cur->kind = p->x.priority == MC_PRIO_DEFAULT ? "default" :
+			cur->kind = p->x.priority >= MC_PRIO_DEFAULT ? "default" :
 				    p->x.priority < MC_PRIO_USER_LO ? "builtin" : "user";
 			if (p->x.action == MC_PROTECT)
 				cur->sa = find_sa(&k, p);

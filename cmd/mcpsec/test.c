@@ -69,7 +69,7 @@ static int kernel_plan(struct mc_plan *plan)
 			nr->dir = kp->x.dir;
 			nr->action = kp->x.action;
 			nr->priority = kp->x.priority;
-			nr->kind = kp->x.priority == MC_PRIO_DEFAULT ? MC_RULE_DEFAULT :
+			nr->kind = kp->x.priority >= MC_PRIO_DEFAULT ? MC_RULE_DEFAULT :
 				   kp->x.priority < MC_PRIO_USER_LO ? MC_RULE_BUILTIN : MC_RULE_USER;
 			rule = plan->nrules - 1;
 		}

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,7 +48,6 @@ struct daemon {
 	int64_t now;
 	struct mc_monitor mon;
 	struct mc_state st;  /* committed names, reloaded when the state file changes */
-	struct timespec state_mtime;
 	struct mc_nl *nl;
 	struct mc_nlmon *events;
 	int ctl, sig, timer, log_fd;
@@ -56,6 +57,11 @@ struct daemon {
 	bool force_apply;    /* SIGHUP: re-apply even in --report-only */
 	bool debug;          /* MCPSECD_DEBUG set: every event on stderr */
 	struct mc_records pending;
+	size_t drift_ops;          /* operations of the last check (for its records) */
+	char not_enforced[480];   /* why the configuration is not enforced in full; "" when it is */
+	bool enforced;
+	int inotify, wd_dir, wd_gen; /* the state directory and the committed generation */
+	char watched_gen[32];
 };
 
 static int64_t now_ms(void)
@@ -71,20 +77,81 @@ static const char *state_namer(void *ctx, uint32_t prio, enum mc_dir dir, int fa
 	return mc_state_rule_name(&d->st, prio, dir, family);
 }
 
-/* Re-reads the committed names when the state file changed (an apply happened). */
+/* Re-reads the committed names when `current` names another generation (an apply happened). */
 static void reload_names(struct daemon *d)
 {
-	char *path = mc_asprintf("%s/state", g_opts.state_dir);
-	struct stat sb;
-	bool changed = stat(path, &sb) == 0 && (sb.st_mtim.tv_sec != d->state_mtime.tv_sec ||
-						 sb.st_mtim.tv_nsec != d->state_mtime.tv_nsec);
-	free(path);
-	if (!changed && d->st.dir)
+	struct mc_state st;
+
+	if (mc_state_load(g_opts.state_dir, &st) < 0)
 		return;
+	if (d->st.dir && ((!st.gen && !d->st.gen) || (st.gen && d->st.gen && !strcmp(st.gen, d->st.gen)))) {
+		mc_state_free(&st);
+		return;
+	}
 	mc_state_free(&d->st);
-	memset(&d->st, 0, sizeof(d->st));
-	if (mc_state_load(g_opts.state_dir, &d->st) == 0 && changed)
-		d->state_mtime = sb.st_mtim;
+	d->st = st;
+}
+
+/* inotify on the state directory and the committed generation: a fixed key file, a new commit
+ * or a repaired directory makes the daemon try to enforce again at once. */
+static void watch_state(struct daemon *d)
+{
+	const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB;
+
+	if (d->inotify < 0)
+		return;
+	if (d->wd_dir < 0)
+		d->wd_dir = inotify_add_watch(d->inotify, g_opts.state_dir, mask | IN_DONT_FOLLOW);
+	const char *gen = d->st.gen ? d->st.gen : "";
+	if (d->wd_gen >= 0 && strcmp(gen, d->watched_gen)) {
+		inotify_rm_watch(d->inotify, d->wd_gen);
+		d->wd_gen = -1;
+	}
+	if (d->wd_gen < 0 && gen[0]) {
+		char *p = mc_asprintf("%s/%s", g_opts.state_dir, gen);
+		d->wd_gen = inotify_add_watch(d->inotify, p, mask | IN_DONT_FOLLOW);
+		free(p);
+		snprintf(d->watched_gen, sizeof(d->watched_gen), "%s", gen);
+	}
+}
+
+/* Drains inotify; true when something other than the daemon's own files changed. */
+static bool state_changed(struct daemon *d)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool changed = false;
+	ssize_t n;
+
+	while ((n = read(d->inotify, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			/* log.jsonl, the lock and the enforcement note are the daemon's own doing */
+			if (!ev->len || (strncmp(ev->name, "log.jsonl", 9) && strcmp(ev->name, "lock") &&
+					 strncmp(ev->name, "enforcement", 11) && strncmp(ev->name, "mcpsecd.", 8)))
+				changed = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return changed;
+}
+
+/* systemd's readiness protocol (Type=notify) without libsystemd: one datagram. */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, path);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)));
+	close(fd);
 }
 
 /* ---- the log ---- */
@@ -180,15 +247,46 @@ static const char *drift_reason(enum mc_op_kind k)
 	return "changed";
 }
 
+/* The operations a repair is about to send, as drift records: one per rule and kind of change,
+ * with its first kernel object as example. */
+static void report_drift(void *ctx, const struct mc_diff *diff, const struct mc_state *st)
+{
+	struct daemon *d = ctx;
+	bool apply = d->repair || d->force_apply;
+
+	if (d->force_apply)
+		return; /* SIGHUP asked for it: not drift */
+	d->mon.drifts++;
+	for (size_t i = 0; i < diff->n; i++) {
+		const char *name = mc_op_name(&diff->ops[i], st);
+		size_t same = 0, j;
+		for (j = 0; j < i; j++)
+			if (diff->ops[j].kind == diff->ops[i].kind && !strcmp(mc_op_name(&diff->ops[j], st), name))
+				break;
+		if (j < i)
+			continue; /* reported with the first */
+		for (j = i; j < diff->n; j++)
+			same += diff->ops[j].kind == diff->ops[i].kind && !strcmp(mc_op_name(&diff->ops[j], st), name);
+		struct mc_buf b = { 0 };
+		mc_op_describe(&diff->ops[i], st, &b);
+		/* The own-address bypass follows the host's addresses: not someone's edit. */
+		bool own = !strncmp(name, "BUILTIN-OWN-ADDR", 16);
+		note(d, "drift", own ? "own-addresses-changed" : drift_reason(diff->ops[i].kind), name, same,
+		     "%zu kernel object%s to fix, e.g. %s%s", same, same == 1 ? "" : "s", mc_buf_str(&b),
+		     apply ? "" : " (report only: not restored)");
+		mc_buf_free(&b);
+	}
+	d->drift_ops = diff->n;
+}
+
+/* Enforces the committed configuration (failing closed, lib/engine.c) and says what changed:
+ * repairs, a trial rolled back, and NOT ENFORCED when it cannot be enforced in full. */
 static void check_drift(struct daemon *d)
 {
 	struct mc_diags ds = { 0 };
-	struct mc_state st = { 0 };
-	struct mc_site *s = NULL;
-	struct mc_plan plan = { 0 };
-	struct mc_diff diff = { 0 };
+	struct mc_enforcement e;
 	bool apply = d->repair || d->force_apply;
-	int lock, r;
+	int lock;
 
 	/* Never fight an apply: if one holds the lock, look again shortly, after its commit. */
 	if ((lock = mc_state_lock(g_opts.state_dir, false)) < 0) {
@@ -196,79 +294,49 @@ static void check_drift(struct daemon *d)
 		return;
 	}
 	d->drift_due = 0;
+	d->drift_ops = 0;
+	struct mc_enforce_opts o = { .report_only = !apply, .report = report_drift, .ctx = d };
+	enum mc_engine_status es = mc_engine_enforce(d->nl, g_opts.state_dir, &o, &ds, &e);
 	reload_names(d);
-	r = mc_engine_load_committed(g_opts.state_dir, &st, &ds, &s);
-	if (r == -ENOENT)
-		goto out; /* nothing committed: nothing to enforce */
-	if (r || mc_engine_compile(d->nl, s, &st, &ds, &plan)) {
-		struct mc_buf b = { 0 };
-		mc_diags_render(&ds, &b);
-		note(d, "drift", "config-error", NULL, 0, "the committed configuration does not compile: %.200s",
-		     mc_buf_str(&b));
-		mc_buf_free(&b);
-		goto out;
-	}
-	mc_diags_free(&ds);
-	enum mc_engine_status es = mc_engine_diff(d->nl, &plan, st.enabled, &st, &ds, &diff);
+	if (e.rolled_back)
+		note(d, "trial", "rolled-back", NULL, 0, "a change was not confirmed in time (or belonged to an earlier "
+		     "boot): the confirmed configuration is restored");
 	if (es != MC_ENGINE_OK) {
 		struct mc_buf b = { 0 };
 		mc_diags_render(&ds, &b);
-		note(d, "drift", es == MC_ENGINE_CONFLICT ? "foreign-conflict" : "kernel-error", NULL, 0, "%.220s",
-		     mc_buf_str(&b));
+		note(d, "repair", es == MC_ENGINE_PARTIAL ? "partial" : es == MC_ENGINE_CONFLICT ? "foreign-conflict" : "failed",
+		     NULL, d->drift_ops, "enforcing the committed configuration: %.300s", mc_buf_str(&b));
 		mc_buf_free(&b);
-		goto out;
-	}
-	if (!diff.n)
-		goto out;
-	if (!d->force_apply) {
-		/* One record per rule and kind of change, with its first kernel object as example. */
-		d->mon.drifts++;
-		for (size_t i = 0; i < diff.n; i++) {
-			const char *name = mc_op_name(&diff.ops[i], &st);
-			size_t same = 0, j;
-			for (j = 0; j < i; j++)
-				if (diff.ops[j].kind == diff.ops[i].kind && !strcmp(mc_op_name(&diff.ops[j], &st), name))
-					break;
-			if (j < i)
-				continue; /* reported with the first */
-			for (j = i; j < diff.n; j++)
-				same += diff.ops[j].kind == diff.ops[i].kind && !strcmp(mc_op_name(&diff.ops[j], &st), name);
-			struct mc_buf b = { 0 };
-			mc_op_describe(&diff.ops[i], &st, &b);
-			/* The own-address bypass follows the host's addresses: not someone's edit. */
-			bool own = !strncmp(name, "BUILTIN-OWN-ADDR", 16);
-			note(d, "drift", own ? "own-addresses-changed" : drift_reason(diff.ops[i].kind), name, same, "%zu kernel object%s to fix, e.g. %s%s",
-			     same, same == 1 ? "" : "s", mc_buf_str(&b), apply ? "" : " (report only: not restored)");
-			mc_buf_free(&b);
-		}
-	}
-	if (!apply)
-		goto out;
-	/* The same transaction as apply, without a commit: a refused repair is undone and its
-	 * kernel reasons are recorded, never left half-done. */
-	size_t done;
-	mc_diags_free(&ds);
-	es = mc_engine_send(d->nl, &st, &diff, &plan, NULL, &ds, &done);
-	if (es != MC_ENGINE_OK) {
-		struct mc_buf b = { 0 };
-		mc_diags_render(&ds, &b);
-		note(d, "repair", es == MC_ENGINE_PARTIAL ? "partial" : "failed", NULL, diff.n - done,
-		     "restoring the committed configuration: %.300s", mc_buf_str(&b));
-		mc_buf_free(&b);
-	} else {
+	} else if (apply && e.changes) {
 		d->mon.repairs++;
-		note(d, "repair", d->force_apply ? "reapplied" : "restored", NULL, diff.n,
-		     "the committed configuration is enforced again (%zu operations)", diff.n);
+		note(d, "repair", d->force_apply ? "reapplied" : "restored", NULL, e.changes,
+		     "the committed configuration is enforced again (%zu operations)", e.changes);
 	}
-out:
+	char why[sizeof(e.reason) + 80];
+	mc_enforcement_str(&e, why, sizeof(why));
+	if (es == MC_ENGINE_OK && strcmp(why, d->not_enforced)) {
+		if (why[0])
+			note(d, "daemon", "not-enforced", NULL, 0, "NOT ENFORCED: %s (retrying when the state "
+			     "directory changes, or on SIGHUP)", why);
+		else if (d->not_enforced[0])
+			note(d, "daemon", "enforced", NULL, 0, "the committed configuration is enforced in full again");
+		snprintf(d->not_enforced, sizeof(d->not_enforced), "%s", why);
+		d->enforced = !why[0];
+	}
 	d->force_apply = false;
-	mc_diff_free(&diff);
-	mc_plan_free(&plan);
-	mc_site_free(s);
-	mc_state_free(&st);
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
+	watch_state(d);
 	malloc_trim(0); /* compiling and dumping 10,000 policies is a peak, not the daemon's size */
+}
+
+/* A trial's deadline: mcpsecd owns it while it runs (the trial's own timer is the backstop). */
+static void check_trial(struct daemon *d)
+{
+	struct mc_trial tr;
+
+	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && time(NULL) >= tr.deadline && !d->drift_due)
+		d->drift_due = now_ms(); /* check_drift settles it under the lock */
 }
 
 /* ---- events and counters ---- */
@@ -342,11 +410,18 @@ static void serve_control(struct daemon *d)
 			mc_buf_json_str(&b, d->netns);
 		else
 			mc_buf_puts(&b, "null");
+		mc_buf_printf(&b, ",\"enforced\":%s", d->enforced ? "true" : "false");
+		if (!d->enforced) {
+			mc_buf_puts(&b, ",\"not_enforced\":");
+			mc_buf_json_str(&b, d->not_enforced);
+		}
 		mc_buf_puts(&b, ",\"totals\":");
 		mc_mon_totals_json(&d->mon, &b);
 		mc_buf_puts(&b, "}\n");
 	} else if (n > 0 && !strncmp(req, "summary", 7)) {
 		mc_buf_printf(&b, "mcpsecd (pid %ld, %s) reports:\n", (long)getpid(), d->repair ? "repairing drift" : "report only");
+		if (!d->enforced)
+			mc_buf_printf(&b, "  NOT ENFORCED: %s\n", d->not_enforced);
 		mc_mon_totals_text(&d->mon, &b);
 	} else {
 		mc_buf_puts(&b, "{\"error\":\"unknown request; send 'totals' or 'summary'\"}\n");
@@ -392,7 +467,8 @@ static bool num_arg(const char *flag, const char *v, double min, double *ret)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20 };
+	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
+			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true };
 	bool foreground = false;
 	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
 	int pidlock = -1, rc = 1;
@@ -450,7 +526,21 @@ int main(int argc, char **argv)
 	/* One daemon per namespace (state directory): the pid file's lock says who. */
 	int r = mc_state_lock(g_opts.state_dir, true); /* creates the directory; released at once */
 	if (r < 0) {
-		fprintf(stderr, "mcpsecd: state directory %s: %s\n", g_opts.state_dir, strerror(-r));
+		/* Unusable, so unreadable: fail closed before giving up (systemd restarts us, and
+		 * the lockdown set is the same each time). */
+		char why[256];
+		struct mc_diags ds = { 0 };
+		struct mc_enforcement e;
+		snprintf(why, sizeof(why), "state directory %s: %s", g_opts.state_dir, mc_state_dir_error(r));
+		if (!enter_netns() && mc_nl_open(&d.nl) == 0 &&
+		    mc_engine_fail_closed(d.nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
+			char line[sizeof(e.reason) + 80];
+			mc_enforcement_str(&e, line, sizeof(line));
+			fprintf(stderr, "mcpsecd: NOT ENFORCED: %s\n", line);
+		} else {
+			fprintf(stderr, "mcpsecd: %s\n", why);
+		}
+		mc_diags_free(&ds);
 		goto out;
 	}
 	mc_state_unlock(r);
@@ -502,18 +592,25 @@ int main(int argc, char **argv)
 	note(&d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d.netns ? d.netns : "the current namespace",
 	     g_opts.state_dir, d.repair ? "repairing drift" : "report only");
 	tick(&d);             /* counter baseline */
-	d.drift_due = now_ms(); /* enforce the committed configuration at start */
+	d.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* Enforce the committed configuration before saying "ready": the unit orders the network
+	 * after this, so nothing leaves before the policies (or the lockdown set) are in. */
+	check_drift(&d);
+	char *ready = mc_asprintf("READY=1\nSTATUS=%s%s", d.not_enforced[0] ? "NOT ENFORCED: " : "enforcing the committed configuration",
+				  d.not_enforced);
+	sd_notify_msg(ready);
+	free(ready);
 
 	for (;;) {
-		struct pollfd p[5] = { { mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 },
+		struct pollfd p[6] = { { mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 },
 				       { d.sig, POLLIN, 0 }, { d.timer, POLLIN, 0 },
-				       { mc_nl_monitor_addr_fd(d.events), POLLIN, 0 } };
+				       { mc_nl_monitor_addr_fd(d.events), POLLIN, 0 }, { d.inotify, POLLIN, 0 } };
 		int timeout = -1;
 		if (d.drift_due) {
 			int64_t wait = d.drift_due - now_ms();
 			timeout = wait < 0 ? 0 : (int)wait;
 		}
-		if (poll(p, 5, timeout) < 0 && errno != EINTR)
+		if (poll(p, 6, timeout) < 0 && errno != EINTR)
 			break;
 		d.now = time(NULL);
 		if (p[0].revents & (POLLIN | POLLERR))
@@ -523,6 +620,9 @@ int main(int argc, char **argv)
 		/* A new or removed IPv6 address moves the own-address bypass: check soon. */
 		if ((p[4].revents & POLLIN) && mc_nl_monitor_addr_changed(d.events) && !d.drift_due)
 			d.drift_due = now_ms() + 100;
+		/* A change in the state directory (a fixed key file, a commit): enforce again. */
+		if ((p[5].revents & POLLIN) && state_changed(&d) && !d.drift_due)
+			d.drift_due = now_ms() + 200;
 		if (p[2].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			bool stop = false;
@@ -546,6 +646,7 @@ int main(int argc, char **argv)
 			uint64_t expirations;
 			(void)!read(d.timer, &expirations, sizeof(expirations));
 			tick(&d);
+			check_trial(&d);
 		}
 		if (d.drift_due && now_ms() >= d.drift_due)
 			check_drift(&d);
@@ -561,6 +662,8 @@ out:
 		close(d.sig);
 	if (d.timer >= 0)
 		close(d.timer);
+	if (d.inotify >= 0)
+		close(d.inotify);
 	mc_nl_monitor_close(d.events);
 	mc_nl_close(d.nl);
 	mc_mon_free(&d.mon);

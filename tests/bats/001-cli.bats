@@ -36,8 +36,9 @@ load helpers
 @test "check --plan shows the seed's policies in first-match order with built-ins first" {
 	run "$MCPSEC" check --plan "$ROOT/examples/host-a/site.yaml"
 	[ "$status" -eq 0 ]
-	order=$(grep -oE '^  (BUILTIN|ALLOW|PROTECT|BYPASS|DEFAULT)[A-Z0-9-]*OUT6?' <<<"$output" | tr -d ' ' | tr '\n' ' ')
-	[ "$order" = "BUILTIN-LOOPBACK-OUT BUILTIN-ND-OUT BUILTIN-MLD-OUT ALLOWICMPV6OUT PROTECTBNAOUT PROTECTFTPOUT BYPASSALLOUT DEFAULT-DISCARD-OUT6 " ]
+	order=$(grep -oE '^  (BUILTIN|ALLOW|PROTECT|BYPASS|DEFAULT)[A-Z0-9-]*OUT[46]?' <<<"$output" | tr -d ' ' | tr '\n' ' ')
+	# Last, unmatched IPv4 passes (ipv6-only) by an explicit catch-all: the kernel's default blocks.
+	[ "$order" = "BUILTIN-LOOPBACK-OUT BUILTIN-ND-OUT BUILTIN-MLD-OUT ALLOWICMPV6OUT PROTECTBNAOUT PROTECTFTPOUT BYPASSALLOUT DEFAULT-DISCARD-OUT6 DEFAULT-BYPASS-OUT4 " ]
 }
 
 @test "apply without a file is a usage error" {
@@ -62,7 +63,9 @@ load helpers
 	done
 	unit="$WORK/root/lib/systemd/system/mcpsecd.service"
 	grep -qx 'ExecStart=/usr/sbin/mcpsecd --foreground' "$unit"
-	grep -qx 'ExecStartPre=-/usr/sbin/mcpsec enable' "$unit"
+	# Fail closed: no ignored ExecStartPre; the daemon enforces first and then says ready.
+	refute_in_file 'ExecStartPre' "$unit"
+	grep -qx 'Type=notify' "$unit"
 	grep -qx 'Before=network-pre.target shutdown.target' "$unit"
 	refute_in_file '@BINDIR@' "$unit"
 	"$WORK/root/usr/sbin/mcpsecd" --help | grep -q -- '--report-only'

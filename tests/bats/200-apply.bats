@@ -11,12 +11,12 @@ names() { mc_a status ipsec all --json | jq -r --arg d "$1" '.policies[] | selec
 	one_ns
 	run mc_a apply "$(site)"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"policies 21 added"* ]]
-	[ "$(names out)" = "BUILTIN-LOOPBACK-OUT BUILTIN-ND-OUT BUILTIN-MLD-OUT ALLOWICMPV6OUT DISCARDBNAOUT DISCARDFTPOUT BYPASSALLOUT " ]
-	[ "$(names in)" = "BUILTIN-LOOPBACK-IN BUILTIN-ND-IN BUILTIN-MLD-IN ALLOWICMPV6IN DISCARDFTPIN BYPASSALLIN " ]
+	[[ "$output" == *"policies 23 added"* ]]
+	[ "$(names out)" = "BUILTIN-LOOPBACK-OUT BUILTIN-ND-OUT BUILTIN-MLD-OUT ALLOWICMPV6OUT DISCARDBNAOUT DISCARDFTPOUT BYPASSALLOUT DEFAULT-BYPASS-OUT4 " ]
+	[ "$(names in)" = "BUILTIN-LOOPBACK-IN BUILTIN-ND-IN BUILTIN-MLD-IN ALLOWICMPV6IN DISCARDFTPIN BYPASSALLIN DEFAULT-BYPASS-IN4 " ]
 	# Rising priorities, read back from the kernel itself (ip, not mcpsec).
 	prios=$(ip -n "$NS_A" xfrm policy list dir out | grep -oE 'priority [0-9]+' | awk '{print $2}' | sort -un)
-	[ "$(wc -l <<<"$prios")" -eq 7 ]
+	[ "$(wc -l <<<"$prios")" -eq 8 ]
 	run mc_a status ipsec DISCARDFTPOUT --json
 	[ "$(jq -r '.policies[0].selectors[0].dport | join("-")' <<<"$output")" = "20-21" ]
 }
@@ -165,7 +165,8 @@ PY
 	run mc_a status ipsec all --json
 	[ "$status" -eq 0 ]
 	jq -e '.enabled == true and .committed == true and .default == "ipv6-only"
-	       and (.policies | length) == 13 and (.sas | type) == "array"
+	       and (.policies | length) == 15 and (.sas | type) == "array"
+	       and .enforced == true and .pending == null
 	       and (.counters | has("XfrmOutPolBlock")) and (.foreign.policies | length) == 0
 	       and ([.policies[] | select(.kind == "builtin")] | length) == 6
 	       and (.policies[] | select(.name == "DISCARDBNAOUT") | .action == "discard" and .direction == "out"

@@ -9,12 +9,25 @@
   net.py udp-recv PORT SECONDS [MAX]   -> ready, then got N (datagrams received; stops at MAX)
   net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
   net.py raw-recv PROTO SECONDS [MAX]  -> ready, then got N (marker packets of that next header)
+  net.py echo-serve PORT SECONDS       -> ready; echoes every line of every TCP connection
+  net.py hold ADDR PORT SECONDS        -> a held "management" connection: sends a numbered line
+                                          every 0.2 s and prints "echo N" for each echo that comes
+                                          back (flushed), "connected" first, "closed" at the end
 Only ever used inside the project's own network namespaces.
 """
 import errno, socket, sys
 
 def family(addr):
     return socket.AF_INET6 if ':' in addr else socket.AF_INET
+
+def listen_dual(port):
+    """A TCP listener on port for IPv6 and IPv4 (mapped)."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
+    s.listen(64)
+    return s
 
 def outcome(e):
     if e.errno == errno.EPERM:
@@ -53,11 +66,7 @@ def main(a):
             s.close()
         print("ok %d" % ok)
     elif cmd == "serve":
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(("::", int(a[1])))
-        s.listen(64)
+        s = listen_dual(int(a[1]))
         print("ready", flush=True)
         s.settimeout(float(a[3]) if len(a) > 3 else 20)
         n = 0
@@ -112,6 +121,57 @@ def main(a):
         except socket.timeout:
             pass
         print("got %d" % n)
+    elif cmd == "echo-serve":
+        import selectors, time
+        s = listen_dual(int(a[1]))
+        sel = selectors.DefaultSelector()
+        sel.register(s, selectors.EVENT_READ)
+        print("ready", flush=True)
+        end = time.time() + float(a[2])
+        while time.time() < end:
+            for key, _ in sel.select(0.2):
+                if key.fileobj is s:
+                    c, _ = s.accept()
+                    sel.register(c, selectors.EVENT_READ)
+                    continue
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    continue
+                try:
+                    key.fileobj.sendall(data)
+                except OSError:
+                    pass
+    elif cmd == "hold":
+        import time
+        s = socket.socket(family(a[1]), socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect((a[1], int(a[2])))
+        s.setblocking(False)
+        print("connected", flush=True)
+        end, n, buf = time.time() + float(a[3]), 0, b""
+        while time.time() < end:
+            n += 1
+            try:
+                s.send(b"%d\n" % n)
+            except OSError:
+                pass
+            time.sleep(0.2)
+            try:
+                buf += s.recv(65536)
+            except BlockingIOError:
+                pass
+            except OSError as e:
+                print("error " + outcome(e), flush=True)
+                break
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                print("echo %s" % line.decode(), flush=True)
+        print("closed", flush=True)
     else:
         sys.exit("unknown command " + cmd)
 

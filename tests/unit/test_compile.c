@@ -140,11 +140,17 @@ static void test_examples(void)
 	     "the default discard is shadowed by BYPASSALLIN's identical any/any selector");
 	T_OK(!rule(&p, "DEFAULT-DISCARD-IN4"), "ipv6-only installs no IPv4 default discard");
 
-	/* Every IPv6-only: no IPv4 kernel policy at all. */
+	/* IPv6-only: no IPv4 kernel policy but the two catch-alls that let IPv4 pass explicitly
+	 * (the kernel's default blocks while mcpsec enforces). */
 	int v6 = 1;
 	for (size_t i = 0; i < p.npols; i++)
-		v6 &= p.pols[i].sel.family == AF_INET6;
-	T_OK(v6, "ipv6-only: every kernel policy is IPv6");
+		v6 &= p.pols[i].sel.family == AF_INET6 ||
+		      (p.rules[p.pols[i].rule].kind == MC_RULE_DEFAULT && p.pols[i].action == MC_BYPASS &&
+		       p.pols[i].sel.plen_s == 0 && p.pols[i].sel.plen_d == 0 && p.pols[i].sel.proto == 0);
+	T_OK(v6, "ipv6-only: every kernel policy is IPv6 but the IPv4 catch-all bypasses");
+	const struct mc_rule *pass4 = rule(&p, "DEFAULT-BYPASS-OUT4");
+	T_OK(pass4 && pass4->nfrag == 1 && pass4->action == MC_BYPASS && pass4->priority == MC_PRIO_DEFAULT_BYPASS,
+	     "DEFAULT-BYPASS-OUT4: one IPv4 any/any bypass below every other rule");
 
 	/* SAs: outbound to the remote with its SPI; inbound to the resolved local address. */
 	const struct mc_xsa *out = sa_of(&p, "PROTECTFTPOUT"), *in = sa_of(&p, "PROTECTFTPIN");

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* The lockout guard's impure half: this namespace's sockets, and what to say about cuts. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../../lib/guard.h"
+#include "../../lib/plan.h"
+#include "../../lib/util.h"
+#include "cmd.h"
+
+/* Established TCP and connected UDP sockets of the current namespace (/proc/net follows
+ * setns). A table that cannot be read is skipped: the guard then knows less, never more. */
+static void read_conns(struct mc_conns *ret)
+{
+	static const struct { const char *file; int proto; } tables[] = {
+		{ "/proc/net/tcp", MC_PROTO_TCP }, { "/proc/net/tcp6", MC_PROTO_TCP },
+		{ "/proc/net/udp", MC_PROTO_UDP }, { "/proc/net/udp6", MC_PROTO_UDP },
+	};
+
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = 0; i < MC_ARRAY_SIZE(tables); i++) {
+		FILE *f = fopen(tables[i].file, "re");
+		struct mc_buf text = { 0 };
+		char line[512];
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			mc_buf_puts(&text, line);
+		fclose(f);
+		(void)mc_conns_parse_proc(mc_buf_str(&text), tables[i].proto, ret);
+		mc_buf_free(&text);
+	}
+}
+
+size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_plan, const char *verdict)
+{
+	struct mc_conns cs;
+	struct mc_cuts cuts;
+	const char *ssh = getenv("SSH_CONNECTION");
+	char l[64], r[64];
+
+	read_conns(&cs);
+	mc_guard_check(new_plan, old_plan, &cs, &cuts);
+	if (cuts.n)
+		fprintf(stderr, "mcpsec: %s: this change would cut %zu established connection%s:\n", verdict, cuts.n,
+			cuts.n == 1 ? "" : "s");
+	for (size_t i = 0; i < cuts.n; i++) {
+		const struct mc_cut *c = &cuts.c[i];
+		const struct mc_conn *k = &cs.c[c->conn];
+		bool v6 = k->local.family == AF_INET6;
+		fprintf(stderr, "  %s %s%s%s:%u <-> %s%s%s:%u%s: ", k->proto == MC_PROTO_TCP ? "tcp" : "udp",
+			v6 ? "[" : "", mc_addr_str(&k->local, l, sizeof(l)), v6 ? "]" : "", k->lport, v6 ? "[" : "",
+			mc_addr_str(&k->remote, r, sizeof(r)), v6 ? "]" : "", k->rport,
+			mc_conn_is_ssh(k, ssh) ? " (YOUR SSH SESSION)" : "");
+		if (c->action == MC_DISCARD && c->policy)
+			fprintf(stderr, "%s traffic discarded by policy '%s'\n", c->dir == MC_DIR_IN ? "inbound" : "outbound",
+				c->policy);
+		else if (c->action == MC_DISCARD)
+			fprintf(stderr, "%s traffic discarded: no policy matches\n", c->dir == MC_DIR_IN ? "inbound" : "outbound");
+		else
+			fprintf(stderr, "%s traffic newly protected by policy '%s' (spi %u): cut until the peer has that SA\n",
+				c->dir == MC_DIR_IN ? "inbound" : "outbound", c->policy ? c->policy : "?", c->spi);
+	}
+	size_t n = cuts.n;
+	mc_cuts_free(&cuts);
+	mc_conns_free(&cs);
+	return n;
+}

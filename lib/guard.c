@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* The lockout guard (see guard.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "eval.h"
+#include "guard.h"
+#include "plan.h"
+#include "util.h"
+
+/*
+ * /proc/net/tcp6 prints an address as 32 hex digits: four 32-bit words, each the host-order
+ * value of 4 network-order bytes (%08X), so on a little-endian host every word's bytes come
+ * out reversed. IPv4 is one such word. Ports are plain hex. (net/ipv6/tcp_ipv6.c get_tcp6_sock)
+ */
+/* ::ffff:a.b.c.d on a dual-stack socket: the kernel decides it as IPv4. */
+static void unmap(struct mc_addr *a)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (a->family == AF_INET6 && !memcmp(a->a, mapped, 12)) {
+		memmove(a->a, a->a + 12, 4);
+		memset(a->a + 4, 0, 12);
+		a->family = AF_INET;
+	}
+}
+
+static bool parse_hex_addr(const char *s, size_t len, struct mc_addr *ret)
+{
+	if (len != 8 && len != 32)
+		return false;
+	memset(ret, 0, sizeof(*ret));
+	ret->family = len == 8 ? AF_INET : AF_INET6;
+	for (size_t w = 0; w < len / 8; w++) {
+		char word[9];
+		char *end;
+		memcpy(word, s + 8 * w, 8);
+		word[8] = '\0';
+		unsigned long v = strtoul(word, &end, 16);
+		if (*end)
+			return false;
+		uint32_t host = (uint32_t)v;
+		memcpy(ret->a + 4 * w, &host, 4); /* the host-order value's bytes are the wire bytes */
+	}
+	unmap(ret);
+	return true;
+}
+
+static bool parse_endpoint(const char *s, struct mc_addr *addr, uint16_t *port)
+{
+	const char *colon = strchr(s, ':');
+	char *end;
+
+	if (!colon || !parse_hex_addr(s, (size_t)(colon - s), addr))
+		return false;
+	unsigned long p = strtoul(colon + 1, &end, 16);
+	if (end == colon + 1 || p > 0xffff)
+		return false;
+	*port = (uint16_t)p;
+	return true;
+}
+
+int mc_conns_parse_proc(const char *text, int proto, struct mc_conns *ret)
+{
+	const char *line = text, *nl;
+	int added = 0;
+
+	if (strncmp(text, "  sl", 4) && strncmp(text, "   sl", 5) && strncmp(text, "sl", 2))
+		return -EINVAL;
+	for (line = strchr(text, '\n'); line && line[1]; line = nl) {
+		char local[64], remote[64];
+		unsigned state;
+		line++;
+		nl = strchr(line, '\n');
+		/* "  0: 0100007F:0016 0100007F:C350 01 ..." */
+		if (sscanf(line, " %*u: %63s %63s %x", local, remote, &state) != 3)
+			continue;
+		if (state != 1) /* TCP_ESTABLISHED: an established TCP connection or a connected UDP socket */
+			continue;
+		struct mc_conn c = { .proto = proto };
+		if (!parse_endpoint(local, &c.local, &c.lport) || !parse_endpoint(remote, &c.remote, &c.rport))
+			continue;
+		if (mc_addr_is_any(&c.remote))
+			continue;
+		*MC_PUSH(&ret->c, &ret->n, &ret->cap) = c;
+		added++;
+	}
+	return added;
+}
+
+void mc_conns_free(struct mc_conns *c)
+{
+	free(c->c);
+	memset(c, 0, sizeof(*c));
+}
+
+void mc_cuts_free(struct mc_cuts *c)
+{
+	free(c->c);
+	memset(c, 0, sizeof(*c));
+}
+
+/* What plan decides for c in direction dir: the action, the rule (NULL: none) and its SPI. */
+static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c, enum mc_dir dir,
+			     const char **rule, uint32_t *spi)
+{
+	struct mc_query q = { .proto = c->proto, .dir = dir, .local = c->local, .remote = c->remote,
+			      .local_lo = c->lport, .local_hi = c->lport, .remote_lo = c->rport, .remote_hi = c->rport };
+	struct mc_results res;
+	enum mc_action a;
+
+	*rule = NULL;
+	*spi = 0;
+	if (!plan)
+		return MC_BYPASS; /* nothing enforced: everything passes */
+	mc_eval(plan, &q, &res);
+	a = res.n ? res.r[0].result : MC_BYPASS;
+	if (res.n && res.r[0].first) {
+		*rule = res.r[0].first;
+		for (size_t i = 0; i < plan->nrules; i++)
+			if (plan->rules[i].name == *rule && plan->rules[i].src)
+				*spi = plan->rules[i].src->spi;
+	}
+	mc_results_free(&res);
+	return a;
+}
+
+void mc_guard_check(const struct mc_plan *new_plan, const struct mc_plan *old_plan, const struct mc_conns *cs,
+		    struct mc_cuts *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = 0; i < cs->n; i++) {
+		for (int d = 0; d < 2; d++) {
+			enum mc_dir dir = d ? MC_DIR_OUT : MC_DIR_IN;
+			const char *nrule, *orule;
+			uint32_t nspi, ospi;
+			enum mc_action na = decide(new_plan, &cs->c[i], dir, &nrule, &nspi);
+			enum mc_action oa = decide(old_plan, &cs->c[i], dir, &orule, &ospi);
+			bool cut = (na == MC_DISCARD && oa != MC_DISCARD) ||
+				   (na == MC_PROTECT && !(oa == MC_PROTECT && ospi == nspi));
+			if (!cut)
+				continue;
+			struct mc_cut *c = MC_PUSH(&ret->c, &ret->n, &ret->cap);
+			*c = (struct mc_cut){ i, dir, na, nrule, nspi };
+			break; /* one cut names the connection; the first direction found is enough */
+		}
+	}
+}
+
+bool mc_conn_is_ssh(const struct mc_conn *c, const char *ssh_connection)
+{
+	char client[64], server[64];
+	unsigned cport, sport;
+	struct mc_addr ca, sa;
+
+	if (!ssh_connection || c->proto != MC_PROTO_TCP ||
+	    sscanf(ssh_connection, "%63s %u %63s %u", client, &cport, server, &sport) != 4)
+		return false;
+	if (!mc_addr_parse(client, &ca) || !mc_addr_parse(server, &sa))
+		return false;
+	unmap(&ca);
+	unmap(&sa);
+	return c->lport == sport && c->rport == cport && mc_addr_eq(&c->local, &sa) && mc_addr_eq(&c->remote, &ca);
+}

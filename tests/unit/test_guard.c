@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* The lockout guard: /proc/net socket tables as the kernel prints them (captured in a lab
+ * namespace), and which connections a change from one plan to another cuts. */
+#include <sys/socket.h>
+
+#include "../../lib/compile.h"
+#include "../../lib/conf.h"
+#include "../../lib/diag.h"
+#include "../../lib/guard.h"
+#include "../../lib/plan.h"
+#include "../../lib/util.h"
+#include "../../lib/validate.h"
+#include "t.h"
+
+/* /proc/net/tcp6 of namespace A: a listener, a connection closing (FIN_WAIT1, 04) and one
+ * established (01) from fec0::2 port 0x8E92 to fec0::1 port 2223; plus a v4-mapped one. */
+static const char tcp6[] =
+	"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	"   0: 00000000000000000000000000000000:08AF 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
+	"   1: 0000C0FE000000000000000001000000:08AE 0000C0FE000000000000000002000000:B772 04 00000001:00000000 01:00000000 00000000     0        0 2 1\n"
+	"   2: 0000C0FE000000000000000001000000:08AF 0000C0FE000000000000000002000000:8E92 01 00000000:00000000 00:00000000 00000000     0        0 3 1\n"
+	"   3: 0000000000000000FFFF00006400000A:0016 0000000000000000FFFF00007F00000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 4 1\n";
+/* /proc/net/udp: a connected socket 127.0.0.1:48084 -> 127.0.0.1:5353 and an unconnected one. */
+static const char udp[] =
+	"   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
+	"  819: 0100007F:BBD4 0100007F:14E9 01 00000000:00000000 00:00000000 00000000     0        0 431907 2 0 0\n"
+	"  820: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 431908 2 0 0\n";
+
+static void test_parse(void)
+{
+	struct mc_conns cs = { 0 };
+	char a[64];
+
+	T_EQ_INT(mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs), 2, "tcp6: only the established connections");
+	T_EQ_STR(mc_addr_str(&cs.c[0].local, a, sizeof(a)), "fec0::1", "tcp6: local address, word by word");
+	T_EQ_STR(mc_addr_str(&cs.c[0].remote, a, sizeof(a)), "fec0::2", "tcp6: remote address");
+	T_EQ_INT(cs.c[0].lport, 2223, "tcp6: local port");
+	T_EQ_INT(cs.c[0].rport, 0x8E92, "tcp6: remote port");
+	T_EQ_INT(cs.c[1].local.family, AF_INET, "a v4-mapped address is IPv4, as the kernel decides it");
+	T_EQ_STR(mc_addr_str(&cs.c[1].local, a, sizeof(a)), "10.0.0.100", "v4-mapped local address");
+	T_EQ_STR(mc_addr_str(&cs.c[1].remote, a, sizeof(a)), "10.0.0.127", "v4-mapped remote address");
+	T_EQ_INT(mc_conns_parse_proc(udp, MC_PROTO_UDP, &cs), 1, "udp: only the connected socket");
+	T_EQ_STR(mc_addr_str(&cs.c[2].local, a, sizeof(a)), "127.0.0.1", "udp: IPv4 address");
+	T_EQ_INT(cs.c[2].rport, 5353, "udp: remote port");
+	T_EQ_INT(mc_conns_parse_proc("garbage\n", MC_PROTO_TCP, &cs), -22, "not a socket table: -EINVAL");
+	T_EQ_INT(cs.n, 3, "nothing added from garbage");
+	mc_conns_free(&cs);
+}
+
+static void compile_text(const char *text, struct mc_site **s, struct mc_plan *plan)
+{
+	struct mc_diags ds = { 0 };
+
+	mc_conf_parse("guard.yaml", text, strlen(text), &ds, s);
+	(*s)->keys_skipped = true; /* the guard never needs key bytes */
+	mc_site_validate(*s, &ds);
+	mc_compile(*s, NULL, &ds, plan);
+	T_EQ_INT(ds.errors, 0, "fixture site compiles");
+	if (ds.errors) {
+		struct mc_buf b = { 0 };
+		mc_diags_render(&ds, &b);
+		printf("# %s", mc_buf_str(&b));
+		mc_buf_free(&b);
+	}
+	mc_diags_free(&ds);
+}
+
+#define HEAD "ipsec: {default: deny}\npolicies:\n"
+#define ICMP "  - {name: ICMPOUT, direction: out, protocol: icmpv6, action: bypass}\n" \
+	     "  - {name: ICMPIN, direction: in, protocol: icmpv6, action: bypass}\n"
+#define ALL "  - {name: ALLOUT, direction: out, action: bypass}\n  - {name: ALLIN, direction: in, action: bypass}\n"
+
+static void test_check(void)
+{
+	struct mc_conns cs = { 0 };
+	struct mc_site *s_base, *s_cut, *s_prot, *s_prot2, *s_none;
+	struct mc_plan base, cut, prot, prot2, none;
+	struct mc_cuts cuts;
+
+	mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs);
+	compile_text(HEAD ICMP ALL, &s_base, &base);
+	compile_text(HEAD ICMP "  - {name: DENYMGMT, direction: in, protocol: tcp, local-ports: 2223, action: discard}\n" ALL,
+		     &s_cut, &cut);
+	compile_text(HEAD ICMP "  - {name: PROTMGMT, direction: out, protocol: tcp, remote: fec0::2, local-ports: 2223, "
+			       "action: protect, spi: 300, esp: {integrity: hmac-sha256-128, integrity-key: K}}\n" ALL, &s_prot, &prot);
+	compile_text(HEAD ICMP "  - {name: PROTMGMT, direction: out, protocol: tcp, remote: fec0::2, local-ports: 2223, "
+			       "action: protect, spi: 301, esp: {integrity: hmac-sha256-128, integrity-key: K}}\n" ALL, &s_prot2, &prot2);
+	compile_text(HEAD ICMP, &s_none, &none);
+
+	mc_guard_check(&cut, &base, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "a discard of the management port cuts that connection only");
+	T_OK(cuts.n && cuts.c[0].conn == 0 && cuts.c[0].dir == MC_DIR_IN && cuts.c[0].action == MC_DISCARD &&
+	     !strcmp(cuts.c[0].policy, "DENYMGMT"), "named: inbound, DENYMGMT");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&cut, &cut, &cs, &cuts);
+	T_EQ_INT(cuts.n, 0, "what the kernel already does cuts nothing new");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&base, NULL, &cs, &cuts);
+	T_EQ_INT(cuts.n, 0, "bypassing everything from nothing enforced cuts nothing");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&none, &base, &cs, &cuts);
+	T_EQ_INT(cuts.n, 2, "the default discard (no policy matches) cuts both connections (deny: IPv4 too)");
+	T_OK(cuts.n && cuts.c[0].policy && !strcmp(cuts.c[0].policy, "DEFAULT-DISCARD-IN6"), "...named by the default discard");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&prot, &base, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "newly required protection cuts (the peer may have no SA yet)");
+	T_OK(cuts.n && cuts.c[0].action == MC_PROTECT && cuts.c[0].spi == 300 && cuts.c[0].dir == MC_DIR_OUT,
+	     "named: outbound, protect, spi 300");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&prot, &prot, &cs, &cuts);
+	T_EQ_INT(cuts.n, 0, "protection with the same SA as now cuts nothing");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&prot2, &prot, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "protection with another SPI cuts");
+	mc_cuts_free(&cuts);
+
+	mc_plan_free(&base);
+	mc_plan_free(&cut);
+	mc_plan_free(&prot);
+	mc_plan_free(&prot2);
+	mc_plan_free(&none);
+	mc_site_free(s_base);
+	mc_site_free(s_cut);
+	mc_site_free(s_prot);
+	mc_site_free(s_prot2);
+	mc_site_free(s_none);
+	mc_conns_free(&cs);
+}
+
+static void test_ssh(void)
+{
+	struct mc_conns cs = { 0 };
+
+	mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs);
+	T_OK(mc_conn_is_ssh(&cs.c[0], "fec0::2 36498 fec0::1 2223"), "SSH_CONNECTION names the connection");
+	T_OK(!mc_conn_is_ssh(&cs.c[0], "fec0::2 36499 fec0::1 2223"), "another client port is not it");
+	T_OK(!mc_conn_is_ssh(&cs.c[0], NULL), "no SSH_CONNECTION: not it");
+	T_OK(mc_conn_is_ssh(&cs.c[1], "::ffff:10.0.0.127 50000 ::ffff:10.0.0.100 22"),
+	     "a v4-mapped SSH_CONNECTION matches the IPv4 connection");
+	mc_conns_free(&cs);
+}
+
+int main(void)
+{
+	test_parse();
+	test_check();
+	test_ssh();
+	return t_done();
+}
