@@ -238,8 +238,9 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 		set_kernel_default(nl, diff->with_policies, ds);
 		return MC_ENGINE_OK;
 	}
-	if (commit->trial_deadline && (r = mc_state_trial_begin(st, &next, commit->trial_deadline,
-								 commit->trial_token)) < 0) {
+	/* The window counts from here: a slow change does not eat into the time to confirm it. */
+	if (commit->trial_seconds && (r = mc_state_trial_begin(st, &next, (int64_t)time(NULL) + commit->trial_seconds,
+								commit->trial_token)) < 0) {
 		mc_state_abandon(&next);
 		mc_err(ds, mc_loc_file(st->dir), "recording the trial: %s", mc_state_dir_error(r));
 		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
@@ -251,7 +252,7 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
 		return u == MC_ENGINE_PARTIAL ? u : MC_ENGINE_LOCAL;
 	}
-	if (!commit->trial_deadline)
+	if (!commit->trial_seconds)
 		(void)mc_state_trial_end(st->dir); /* a plain commit keeps what it committed */
 	(void)mc_state_set_enforcement(st->dir, NULL);
 	set_kernel_default(nl, diff->with_policies, ds); /* committed: no undo can follow */

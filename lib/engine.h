@@ -54,9 +54,9 @@ enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *pla
 struct mc_engine_commit {
 	const char *site_file, *keys_file;
 	bool enabled;
-	/* apply --confirm: a trial until deadline (seconds since the epoch), token naming its
+	/* apply --confirm: a trial for this many seconds from the commit, token naming its
 	 * timer; 0: a plain commit, which also ends a trial in progress (apply --force). */
-	int64_t trial_deadline;
+	long trial_seconds;
 	const char *trial_token;
 };
 

@@ -35,18 +35,20 @@ static int exit_code(enum mc_engine_status s)
 	return EXIT_KERNEL;
 }
 
-/* The trial's timer: `mcpsec rollback --at DEADLINE --token T`, detached (its own session,
- * no terminal, SIGHUP ignored) so that it outlives the session that ran apply, even when the
- * new policies cut that session. It inherits this process's namespace. */
-static int start_timer(int64_t deadline, const char *token)
+/* The trial's timer: `mcpsec rollback --token T --after PID`, detached (its own session, no
+ * terminal, SIGHUP ignored) so that it outlives the session that ran apply, even when the new
+ * policies cut that session. It inherits this process's namespace, and waits for the trial
+ * with its token to appear (this process records it after the kernel change), then for its
+ * deadline. */
+static int start_timer(const char *token)
 {
-	char dir[PATH_MAX], at[32];
+	char dir[PATH_MAX], after[32];
 	pid_t pid;
 	int status;
 
 	if (!realpath(g_opts.state_dir, dir))
 		return -errno;
-	snprintf(at, sizeof(at), "%lld", (long long)deadline);
+	snprintf(after, sizeof(after), "%ld", (long)getpid());
 	fflush(NULL);
 	if ((pid = fork()) < 0)
 		return -errno;
@@ -65,7 +67,7 @@ static int start_timer(int64_t deadline, const char *token)
 		dup2(null, 2);
 		for (int fd = 3; fd < 1024; fd++)
 			close(fd);
-		execl("/proc/self/exe", "mcpsec", "--state-dir", dir, "rollback", "--at", at, "--token", token,
+		execl("/proc/self/exe", "mcpsec", "--state-dir", dir, "rollback", "--token", token, "--after", after,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -322,7 +324,6 @@ int apply_main(int argc, char **argv)
 		goto out;
 	}
 	char token[40];
-	int64_t deadline = 0;
 	if (confirm) {
 		if (!st.committed || !st.gen) {
 			fprintf(stderr, "mcpsec: --confirm needs a committed configuration to go back to, and %s has none: "
@@ -332,16 +333,15 @@ int apply_main(int argc, char **argv)
 			goto out;
 		}
 		mc_random_token(token, sizeof(token));
-		deadline = (int64_t)time(NULL) + confirm;
 		/* The timer first: if it cannot start, nothing changes. */
-		int r = start_timer(deadline, token);
+		int r = start_timer(token);
 		if (r < 0) {
 			fprintf(stderr, "mcpsec: cannot start the rollback timer: %s; nothing was applied\n", strerror(-r));
 			rc = EXIT_LOCAL;
 			goto out;
 		}
 	}
-	struct mc_engine_commit commit = { file, s->keys_file, s->enabled, deadline, confirm ? token : NULL };
+	struct mc_engine_commit commit = { file, s->keys_file, s->enabled, confirm, confirm ? token : NULL };
 	if ((rc = transact(nl, &st, &plan, s->enabled, &commit, &changes)))
 		goto out;
 	if (!changes)
@@ -350,9 +350,10 @@ int apply_main(int argc, char **argv)
 	if (!s->enabled)
 		printf("ipsec.enabled is false: the configuration is committed but not enforced "
 		       "(run 'mcpsec enable')\n");
-	if (confirm) {
+	struct mc_trial tr;
+	if (confirm && mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
 		char when[32];
-		time_t d = (time_t)deadline;
+		time_t d = (time_t)tr.deadline;
 		strftime(when, sizeof(when), "%H:%M:%S", localtime(&d));
 		printf("on trial: unless 'mcpsec confirm' runs within %ld s (by %s), the previous configuration "
 		       "is restored\n", confirm, when);
@@ -516,8 +517,10 @@ out:
 	return rc;
 }
 
-/* rollback: now, or (the trial's timer) at the deadline if that trial is still waiting. */
-static int rollback(long long at, const char *token)
+/* rollback: now, or (the trial's timer, token set) at the deadline of the trial with that token,
+ * if it still waits then. The timer waits for the trial to be recorded while the apply process
+ * (after) lives, and leaves when the trial ends another way or never comes. */
+static int rollback(const char *token, pid_t after)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_nl *nl = NULL;
@@ -525,15 +528,18 @@ static int rollback(long long at, const char *token)
 	int rc, lock = -1;
 
 	if (token) {
-		/* The timer: sleep to the deadline, leaving early when the trial ends another way. */
 		openlog("mcpsec", LOG_PID, LOG_DAEMON);
-		for (;;) {
-			if (mc_state_trial_get(g_opts.state_dir, &tr) != 1 || strcmp(tr.token, token))
+		for (bool seen = false;; sleep(1)) {
+			/* Whether apply lives is read first: a trial it records before leaving is then
+			 * seen below. */
+			bool applying = kill(after, 0) == 0 || errno != ESRCH;
+			if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && !strcmp(tr.token, token)) {
+				seen = true;
+				if (time(NULL) >= tr.deadline)
+					break;
+			} else if (seen || !applying) {
 				return 0;
-			long long left = at - (long long)time(NULL);
-			if (left <= 0)
-				break;
-			sleep(left > 1 ? 1 : (unsigned)left);
+			}
 		}
 	}
 	if ((rc = open_locked(&nl, &lock)))
@@ -561,8 +567,8 @@ out:
 
 int confirm_main(int argc, char **argv)
 {
-	long long at = 0;
 	const char *token = NULL;
+	long long after = 0;
 
 	if (!strcmp(argv[0], "confirm")) {
 		if (argc != 1) {
@@ -572,8 +578,8 @@ int confirm_main(int argc, char **argv)
 		return confirm();
 	}
 	for (int i = 1; i < argc; i++) {
-		if (is_flag(argv[i], "--at") && i + 1 < argc)
-			at = strtoll(argv[++i], NULL, 10);
+		if (is_flag(argv[i], "--after") && i + 1 < argc)
+			after = strtoll(argv[++i], NULL, 10);
 		else if (is_flag(argv[i], "--token") && i + 1 < argc)
 			token = argv[++i];
 		else {
@@ -581,9 +587,9 @@ int confirm_main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 	}
-	if (!token != !at) {
-		fprintf(stderr, "mcpsec rollback: --at and --token go together (the trial timer's own options)\n");
+	if (!token != (after <= 0)) {
+		fprintf(stderr, "mcpsec rollback: --token and --after go together (the trial timer's own options)\n");
 		return EXIT_CONFIG;
 	}
-	return rollback(at, token);
+	return rollback(token, (pid_t)after);
 }

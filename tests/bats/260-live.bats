@@ -127,7 +127,7 @@ wait_reverted() {
 	sleep 5
 	[ "$(xfrm_canon "$NS_A")" = "$after" ]
 	# The timer has gone; nothing is left to roll back or confirm.
-	run pgrep -f -- "--state-dir $(realpath "$STATE") rollback --at"
+	run pgrep -f -- "--state-dir $(realpath "$STATE") rollback --token"
 	[ "$status" -eq 1 ]
 	run mc_a rollback
 	[ "$status" -eq 1 ]
@@ -194,12 +194,12 @@ revert_after_kill() {
 	before=$(xfrm_canon "$NS_A")
 	setsid bash -c "'$MCPSEC' --netns '$NS_A' --state-dir '$STATE' apply --confirm 3 '$CUT' >'$WORK/apply.out' 2>&1; sleep 60" 3>&- &
 	local sess=$!
-	for _ in $(seq 100); do grep -q 'on trial' "$WORK/apply.out" 2>/dev/null && break; sleep 0.05; done
-	grep -q 'on trial' "$WORK/apply.out"
+	for _ in $(seq 400); do grep -q 'on trial' "$WORK/apply.out" 2>/dev/null && break; sleep 0.05; done
+	grep -q 'on trial' "$WORK/apply.out" || { cat "$WORK/apply.out" >&2; false; }
 	kill "-$sig" -- "-$sess"
 	if [ "$daemon" = only ]; then
 		# mcpsecd owns the deadline: without the trial's own timer it still reverts.
-		pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --at"
+		pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --token"
 	fi
 	[ "$(xfrm_canon "$NS_A")" != "$before" ]
 	wait_reverted 15 "$before"
@@ -222,10 +222,27 @@ revert_after_kill() {
 	revert_after_kill HUP yes
 }
 
+@test "confirm: a slow apply (4,000 policies) never races its timer: the window counts from the commit" {
+	{
+		sed -n '1,/^policies:/p' "$BASE"
+		for ((i = 0; i < 4000; i++)); do
+			printf '  - {name: P%d, direction: out, remote: "fec0::9:%x", protocol: tcp, action: discard}\n' "$i" "$i"
+		done
+		sed -n '/^policies:/,$p' "$BASE" | tail -n +2
+	} >"$WORK/live/big.yaml"
+	before=$(xfrm_canon "$NS_A")
+	start=$(date +%s)
+	run mc_a apply --confirm 2 "$WORK/live/big.yaml"
+	[ "$status" -eq 0 ]
+	echo "# apply took $(($(date +%s) - start)) s"
+	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -gt 4000 ]
+	wait_reverted 60 "$before"
+}
+
 @test "confirm: a trial from an earlier boot is rolled back by enable, never enforced" {
 	before=$(xfrm_canon "$NS_A")
 	mc_a apply --confirm 600 "$CUT" >/dev/null
-	pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --at"
+	pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --token"
 	# As after a reboot: the kernel forgot everything, and the boot id differs.
 	ip -n "$NS_A" xfrm policy flush
 	sed -i 's/^boot .*/boot 00000000-0000-0000-0000-000000000000/' "$STATE/trial"
@@ -243,7 +260,7 @@ revert_after_kill() {
 		mc_a apply --force "$BASE" >/dev/null 2>&1
 		if [ -e "$STATE/trial" ]; then mc_a rollback >/dev/null; fi
 		MCPSEC_FAULT="commit-kill:$k" run mc_a apply --confirm 60 "$CUT"
-		pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --at" || true
+		pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --token" || true
 		json=$(mc_a status ipsec all --json)
 		# Either the trial is recorded (and reverts to the base), or the base is committed.
 		if [ "$(jq '.pending' <<<"$json")" = "null" ]; then
