@@ -120,11 +120,7 @@ YAML
 	"$MCPSEC" mirror "$site" --peer "$B_ADDR" --self "$A_ADDR" --out "$mirrored"
 	"$MCPSEC" check-peer "$site" "$mirrored"
 	apply_both "$site" "$mirrored"
-	capture_start
-	serve_b 21
-	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "ok" ]
-	[ "$(served 21)" = "got 1" ]
-	capture_stop
+	ftp_captured
 	cap_text | grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00001234"
 	cap_text | grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00001235"
 	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"

@@ -129,11 +129,7 @@ EOF2
 		ip -n "$NS_B" xfrm policy add src "$A_ADDR" dst "$B_ADDR" proto tcp dport $p dir in tmpl proto esp mode transport
 		ip -n "$NS_B" xfrm policy add src "$B_ADDR" dst "$A_ADDR" proto tcp sport $p dir out tmpl proto esp spi 24578 mode transport
 	done
-	capture_start
-	serve_b 21
-	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "ok" ]
-	[ "$(served 21)" = "got 1" ]
-	capture_stop
+	ftp_captured
 	cap_text | grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00006001"
 	cap_text | grep -q "$B_ADDR > $A_ADDR: ESP(spi=0x00006002"
 	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"

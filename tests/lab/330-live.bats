@@ -70,11 +70,7 @@ probe_flows() {
 	cp "$WORK/good-keys.yaml" "$STATE/$(readlink "$STATE/current")/keys.yaml"
 	wait_record 5 '.reason == "enforced"' >/dev/null
 	[ "$(mc_a status ipsec all --json | jq '.enforced')" = "true" ]
-	capture_start
-	serve_b 21
-	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "ok" ]
-	[ "$(served 21)" = "got 1" ]
-	capture_stop
+	ftp_captured
 	cap_text | grep -q "$A_ADDR > $B_ADDR: ESP(spi=0x00006001"
 	refute_in_file "mcpsec-marker" "$WORK/cap.pcap"
 }

@@ -39,6 +39,16 @@ serve_b() { start_listener "$WORK/serve-$1.out" in_b "$NET" serve "$1" "${2:-1}"
 serve_a() { start_listener "$WORK/serve-$1.out" in_a "$NET" serve "$1" "${2:-1}" "${3:-30}"; }
 served() { listener_result "$WORK/serve-$1.out"; }
 
+# One FTP control connection from A to B, which must be delivered, captured on B's side into
+# $WORK/cap.pcap (what it looked like on the wire is the caller's to check).
+ftp_captured() {
+	capture_start
+	serve_b 21
+	[ "$(in_a "$NET" connect "$B_ADDR" 21)" = "ok" ] || return 1
+	[ "$(served 21)" = "got 1" ] || return 1
+	capture_stop
+}
+
 # Replaces the policy list of a site file (keeps its ipsec: and selectors: header).
 with_policies() {
 	local f=$1
