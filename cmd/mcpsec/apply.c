@@ -132,13 +132,16 @@ static int refuse_in_trial(const char *what)
 /* The plan the kernel enforces now, as far as mcpsec knows: the committed one when enabled
  * (even_disabled: also when not). The plan points into *site; free both. Returns false when
  * there is none (nothing committed, disabled, or unreadable). */
-static bool enforced_plan(struct mc_nl *nl, bool even_disabled, struct mc_plan *ret, struct mc_site **site)
+static bool enforced_plan(struct mc_nl *nl, bool even_disabled, struct mc_plan *ret, struct mc_site **site,
+			  bool *enabled)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 };
 	bool ok = mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, site) == 0 && (st.enabled || even_disabled) &&
 		  mc_engine_compile(nl, *site, &st, &ds, ret) == 0;
 
+	if (enabled)
+		*enabled = st.enabled;
 	if (!ok) {
 		mc_site_free(*site);
 		*site = NULL;
@@ -153,7 +156,7 @@ static size_t guard(struct mc_nl *nl, const struct mc_plan *plan, const char *ve
 {
 	struct mc_plan old;
 	struct mc_site *s = NULL;
-	bool have_old = enforced_plan(nl, false, &old, &s);
+	bool have_old = enforced_plan(nl, false, &old, &s, NULL);
 	size_t cuts = lockout_check(plan, have_old ? &old : NULL, verdict);
 
 	if (have_old)
@@ -421,15 +424,13 @@ static int enable(bool force)
 	if ((rc = settle(nl)) || (rc = refuse_in_trial("enable")))
 		goto out;
 	/* The guard, when the committed configuration can be judged (at boot nothing is connected). */
-	struct mc_plan now, next;
-	struct mc_site *snow = NULL, *snext = NULL;
-	if (enforced_plan(nl, true, &next, &snext)) {
-		bool have_now = enforced_plan(nl, false, &now, &snow);
-		size_t cuts = lockout_check(&next, have_now ? &now : NULL, force ? "warning" : "error");
-		if (have_now)
-			mc_plan_free(&now);
+	struct mc_plan next;
+	struct mc_site *snext = NULL;
+	bool enabled;
+	if (enforced_plan(nl, true, &next, &snext, &enabled)) {
+		/* Already enabled, the kernel enforces this same plan: compiled once, compared with itself. */
+		size_t cuts = lockout_check(&next, enabled ? &next : NULL, force ? "warning" : "error");
 		mc_plan_free(&next);
-		mc_site_free(snow);
 		mc_site_free(snext);
 		if (cuts && !force) {
 			fprintf(stderr, "mcpsec: nothing was enabled; add --force to enable it anyway\n");
