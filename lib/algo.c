@@ -76,6 +76,14 @@ const struct mc_keyalg *mc_keyalg_find(const char *cli)
 	return NULL;
 }
 
+const struct mc_keyalg *mc_keyalg_of(const char *type, size_t len)
+{
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		if (!strcmp(keyalgs[i].type, type) && keyalgs[i].len == len)
+			return &keyalgs[i];
+	return NULL;
+}
+
 const char *mc_keyalg_names(void)
 {
 	static char text[256];
@@ -149,4 +157,21 @@ const char *mc_key_lens_text(const char *type)
 		return text[i];
 	}
 	return "?";
+}
+
+unsigned mc_alg_block_bits(const struct mc_alg *a)
+{
+	if (!a || a->kind != MC_ALG_CONFIDENTIALITY)
+		return 0;
+	return !strcmp(a->key_type, "tdes") ? 64 : 128;
+}
+
+bool mc_sa_block_warning(const struct mc_alg *a, unsigned long long bytes, char *buf, size_t len)
+{
+	if (mc_alg_block_bits(a) != 64 || bytes < MC_SWEET32_WARN_BYTES)
+		return false;
+	snprintf(buf, len, "%s (64-bit blocks) has carried %.1f GiB under this key; past %llu GiB (2^32 "
+		 "blocks) block collisions leak plaintext (Sweet32): roll the key over now (mcpsec rekey)",
+		 a->name, (double)bytes / (double)(1ull << 30), MC_SWEET32_LIMIT_BYTES >> 30);
+	return true;
 }

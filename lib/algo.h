@@ -31,6 +31,8 @@ struct mc_keyalg {
 	bool legacy;
 };
 const struct mc_keyalg *mc_keyalg_find(const char *cli);
+/* The --alg entry for a key of keys.yaml type and length (aes, 32 → aes256); NULL when none. */
+const struct mc_keyalg *mc_keyalg_of(const char *type, size_t len);
 const char *mc_keyalg_names(void); /* "sha1, sha256, ..., tdes" */
 const char *mc_keyalg_help(void);  /* "sha1 (20 bytes), ..." */
 
@@ -41,6 +43,20 @@ bool mc_key_type_known(const char *type);
 bool mc_key_len_ok(const char *type, size_t len);
 /* "20", "16 or 32": for messages. */
 const char *mc_key_lens_text(const char *type);
+
+/*
+ * Ciphers with 64-bit blocks (3DES): under one key, after about 2^32 blocks (32 GiB) block
+ * collisions leak plaintext (Sweet32, CVE-2016-2183); the odds grow with the square of the data,
+ * about q^2 / 2^65 for q blocks. Warned from 2^28 blocks (2 GiB, odds about 1 in 500), well
+ * before the limit, so that there is time to roll the key over (mcpsec rekey).
+ */
+#define MC_SWEET32_WARN_BYTES (2ull << 30)
+#define MC_SWEET32_LIMIT_BYTES (32ull << 30)
+
+/* The block size of a cipher in bits (64 for 3DES, 128 for AES); 0 for none. */
+unsigned mc_alg_block_bits(const struct mc_alg *a);
+/* A warning for an SA that has carried bytes with cipher a, into buf; false when none is due. */
+bool mc_sa_block_warning(const struct mc_alg *a, unsigned long long bytes, char *buf, size_t len);
 
 /* The cipher the kernel needs for ESP integrity-only ("ecb(cipher_null)", zero-length key). */
 #define MC_NULL_CIPHER "ecb(cipher_null)"

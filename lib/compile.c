@@ -392,8 +392,9 @@ static void copy_key(const struct mc_site *s, const char *name, uint8_t *dst, si
 	}
 }
 
-static int derive_sa(struct mc_plan *plan, size_t rule, const struct mc_site *s,
-		     const struct mc_host *host, struct mc_diags *ds)
+/* The SAs of a PROTECT policy: the current one and, during a rollover, the next one. */
+static int derive_sas(struct mc_plan *plan, size_t rule, const struct mc_site *s,
+		      const struct mc_host *host, struct mc_diags *ds)
 {
 	const struct mc_policy *p = plan->rules[rule].src;
 	struct mc_addr remote, local;
@@ -419,21 +420,68 @@ static int derive_sa(struct mc_plan *plan, size_t rule, const struct mc_site *s,
 		local.family = remote.family;
 		unresolved = true;
 	}
-	struct mc_xsa *sa = MC_PUSH(&plan->sas, &plan->nsas, &plan->capsas);
-	memset(sa, 0, sizeof(*sa));
-	sa->family = remote.family;
-	sa->saddr = p->dir == MC_DIR_OUT ? local : remote;
-	sa->daddr = p->dir == MC_DIR_OUT ? remote : local;
-	sa->spi = p->spi;
-	sa->proto = (uint8_t)p->ipsec_proto;
-	sa->reqid = MC_REQID;
-	sa->integrity = p->integrity;
-	sa->confidentiality = p->confidentiality;
-	sa->rule = rule;
-	sa->local_unresolved = unresolved;
-	copy_key(s, p->integrity_key, sa->ikey, sizeof(sa->ikey), &sa->ikey_len);
-	copy_key(s, p->confidentiality_key, sa->ekey, sizeof(sa->ekey), &sa->ekey_len);
+	for (int k = 0; k < 1 + p->next.given; k++) {
+		struct mc_xsa *sa = MC_PUSH(&plan->sas, &plan->nsas, &plan->capsas);
+		memset(sa, 0, sizeof(*sa));
+		sa->family = remote.family;
+		sa->saddr = p->dir == MC_DIR_OUT ? local : remote;
+		sa->daddr = p->dir == MC_DIR_OUT ? remote : local;
+		sa->spi = k ? p->next.spi : p->spi;
+		sa->proto = (uint8_t)p->ipsec_proto;
+		sa->reqid = plan->rules[rule].reqid;
+		sa->integrity = p->integrity;
+		sa->confidentiality = p->confidentiality;
+		sa->rule = rule;
+		sa->next = k == 1;
+		sa->local_unresolved = unresolved;
+		sa->oseq_may_wrap = p->dir == MC_DIR_OUT; /* RFC 4303 §3.3.3: no anti-replay, so it may cycle */
+		sa->lft = p->lifetime;
+		copy_key(s, k ? p->next.integrity_key : p->integrity_key, sa->ikey, sizeof(sa->ikey), &sa->ikey_len);
+		copy_key(s, k ? p->next.confidentiality_key : p->confidentiality_key, sa->ekey, sizeof(sa->ekey),
+			 &sa->ekey_len);
+	}
 	return 0;
+}
+
+/* Reqids (compile.h): the committed ones where they still are unique, then the lowest free. */
+static int assign_reqids(const struct mc_site *s, const struct mc_host *host, uint32_t *ret, struct mc_diags *ds)
+{
+	uint8_t *used = mc_calloc(MC_REQID_COUNT / 8, 1);
+	uint32_t next = 1;
+	int r = 0;
+
+#define USED(n) (used[(n) / 8] & (1u << ((n) % 8)))
+#define USE(n) (used[(n) / 8] |= (uint8_t)(1u << ((n) % 8)))
+	USE(0);
+	USE(MC_REQID_LEGACY - MC_REQID_BASE);
+	for (size_t i = 0; i < s->npol; i++) {
+		const struct mc_policy *p = &s->pol[i];
+		uint32_t prev = p->action == MC_PROTECT && host && host->prev_reqid ?
+			host->prev_reqid(host->prev_ctx, p->name, p->dir) : 0;
+		ret[i] = 0;
+		if (mc_reqid_owned(prev) && !USED(prev - MC_REQID_BASE)) {
+			ret[i] = prev;
+			USE(prev - MC_REQID_BASE);
+		}
+	}
+	for (size_t i = 0; i < s->npol && r == 0; i++) {
+		if (s->pol[i].action != MC_PROTECT || ret[i])
+			continue;
+		while (next < MC_REQID_COUNT && USED(next))
+			next++;
+		if (next == MC_REQID_COUNT) {
+			mc_err(ds, s->pol[i].loc, "more than %u protect policies: mcpsec's reqid band is full",
+			       MC_REQID_COUNT - 2);
+			r = -EINVAL;
+			break;
+		}
+		USE(next);
+		ret[i] = MC_REQID_BASE + next;
+	}
+#undef USED
+#undef USE
+	free(used);
+	return r;
 }
 
 int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_diags *ds,
@@ -444,6 +492,7 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 	struct rule_builder b = { plan, &ids, ds, 0 };
 	size_t errors_before = ds->errors;
 	uint32_t *prev = mc_calloc(s->npol, sizeof(uint32_t)), *prio = mc_calloc(s->npol, sizeof(uint32_t));
+	uint32_t *reqid = mc_calloc(s->npol + 1, sizeof(uint32_t));
 
 	memset(plan, 0, sizeof(*plan));
 	plan->def = s->def;
@@ -457,6 +506,7 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 		prev[i] = host && host->prev_priority ?
 			host->prev_priority(host->prev_ctx, s->pol[i].name, s->pol[i].dir) : 0;
 	mc_assign_priorities(prev, s->npol, prio);
+	assign_reqids(s, host, reqid, ds);
 
 	for (size_t i = 0; i < s->npol; i++) {
 		const struct mc_policy *p = &s->pol[i];
@@ -464,10 +514,12 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 
 		if (p->action == MC_PROTECT) {
 			proto.tmpl_proto = (uint8_t)p->ipsec_proto;
-			proto.tmpl_spi = p->spi;
-			proto.tmpl_reqid = MC_REQID;
+			/* Inbound: any SA of this policy's reqid; outbound: the one it sends with. */
+			proto.tmpl_spi = p->dir == MC_DIR_OUT ? mc_policy_send_spi(p) : 0;
+			proto.tmpl_reqid = reqid[i];
 		}
 		b.rule = add_rule(plan, p->name, MC_RULE_USER, p->dir, p->action, prio[i], p);
+		plan->rules[b.rule].reqid = reqid[i];
 		for (int f = 0; f < 2; f++) {
 			int family = f ? AF_INET : AF_INET6;
 			if (family == AF_INET && s->def == MC_DEF_IPV6_ONLY)
@@ -491,11 +543,12 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 			mc_warnc(ds, p->loc, "shadowed-selectors", "policy '%s': %zu of its selectors repeat '%s' exactly and are "
 				"left out (they could never match first)", p->name, r->nshadowed, r->shadowed_by);
 		if (p->action == MC_PROTECT && p->remote.n == 1 && mc_range_is_host(&p->remote.r[0]))
-			derive_sa(plan, b.rule, s, host, ds);
+			derive_sas(plan, b.rule, s, host, ds);
 	}
 	add_defaults(&b, s->def);
 	free(ids.slot);
 	free(prev);
 	free(prio);
+	free(reqid);
 	return ds->errors > errors_before ? -EINVAL : 0;
 }

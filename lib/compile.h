@@ -44,9 +44,35 @@ struct mc_plan;
 #define MC_PRIO_DEFAULT (MC_PRIO_BASE + 0x0fffff00u)
 #define MC_PRIO_DEFAULT_BYPASS (MC_PRIO_BASE + 0x0fffff10u)
 
-/* Every mcpsec SA and template carries this reqid: it marks the SA as mcpsec's. Templates also
- * pin the SPI, so one reqid for all SAs never makes the kernel pick the wrong SA. */
-#define MC_REQID 0x6d637300u /* "mcs\0" */
+/*
+ * Reqids: every PROTECT policy has its own, carried by its template and its SAs. An inbound
+ * template names SPI 0 (any) and the policy's reqid, so it accepts exactly that policy's SAs: the
+ * current one and, during a key rollover, the next one (xfrm_state_ok() compares the template's
+ * SPI, 0 = any, and reqid). Another policy's SA between the same hosts has another reqid and is
+ * refused; so is plaintext (the template is not optional). An outbound template pins the SPI it
+ * sends with (xfrm_state_find() compares reqid and SPI): switching is one policy update.
+ *
+ *   reqid = MC_REQID_BASE + n, n = 1..0xffff                band 0x6d630000 .. 0x6d63ffff ("mc")
+ *
+ *   | n                              | policy                                              |
+ *   |--------------------------------|-----------------------------------------------------|
+ *   | the committed plan's           | a policy that keeps its name and direction: its SAs |
+ *   |                                | are never replaced for a new reqid                  |
+ *   | lowest free, in file order     | a new policy (or one whose reqid another kept)      |
+ *   | 0x7300 (MC_REQID_LEGACY)       | never assigned: mcpsec before per-policy reqids     |
+ *   |                                | gave every SA this one; such SAs are owned, and     |
+ *   |                                | replaced by the first apply                         |
+ *
+ * mcpsec owns the SAs whose reqid lies in the band, and only those.
+ */
+#define MC_REQID_BASE 0x6d630000u
+#define MC_REQID_LEGACY 0x6d637300u
+#define MC_REQID_COUNT 0x10000u
+
+static inline bool mc_reqid_owned(uint32_t reqid)
+{
+	return (reqid & 0xffff0000u) == MC_REQID_BASE && reqid != MC_REQID_BASE;
+}
 
 #define MC_EXPANSION_WARN 256
 
@@ -65,6 +91,8 @@ struct mc_host {
 	size_t nown6;
 	/* Priority a user policy had in the committed plan (0: none), to keep it stable. */
 	uint32_t (*prev_priority)(void *ctx, const char *name, enum mc_dir dir);
+	/* Reqid a PROTECT policy had in the committed plan (0: none), to keep its SAs. */
+	uint32_t (*prev_reqid)(void *ctx, const char *name, enum mc_dir dir);
 	void *prev_ctx;
 };
 

@@ -41,6 +41,34 @@ static struct mc_loc loc_of(const struct ctx *c, const yaml_node_t *n)
 	return (struct mc_loc){ c->file, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1 };
 }
 
+/* The last line of a node that holds content: a block collection's own end mark lies at the next
+ * token, past trailing comments, so the deepest last scalar decides. */
+static int last_content_line(struct ctx *c, yaml_node_t *n, int depth)
+{
+	yaml_node_t *last = NULL;
+
+	if (!n || depth > 64)
+		return 0;
+	if (n->type == YAML_SEQUENCE_NODE && n->data.sequence.items.top > n->data.sequence.items.start)
+		last = yaml_document_get_node(&c->doc, n->data.sequence.items.top[-1]);
+	else if (n->type == YAML_MAPPING_NODE && n->data.mapping.pairs.top > n->data.mapping.pairs.start)
+		last = yaml_document_get_node(&c->doc, n->data.mapping.pairs.top[-1].value);
+	if (last)
+		return last_content_line(c, last, depth + 1);
+	return (int)n->end_mark.line + 1 - (n->end_mark.column == 0 && n->end_mark.line > n->start_mark.line);
+}
+
+static struct mc_span span_of(struct ctx *c, yaml_node_t *n)
+{
+	if (!n)
+		return (struct mc_span){ 0, 0, 0, 0 };
+	struct mc_span s = { (int)n->start_mark.line + 1, (int)n->start_mark.column + 1,
+			     (int)n->end_mark.line + 1, (int)n->end_mark.column + 1 };
+	if (n->type != YAML_SCALAR_NODE)
+		s.end_line = last_content_line(c, n, 0);
+	return s;
+}
+
 static const char *node_kind(const yaml_node_t *n)
 {
 	return n->type == YAML_MAPPING_NODE ? "a mapping" :
@@ -325,9 +353,10 @@ static void parse_ah(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
 		p->integrity = parse_alg(c, v, MC_ALG_INTEGRITY, &p->integrity_loc);
 	else
 		mc_err(c->ds, loc_of(c, n), "ah needs 'integrity' (AH always authenticates)");
-	if ((v = get(c, n, "key")))
+	if ((v = get(c, n, "key"))) {
 		p->integrity_key = parse_keyname(c, v, "key");
-	else
+		p->ikey_span = span_of(c, v);
+	} else
 		mc_err(c->ds, loc_of(c, n), "ah needs 'key' (the name of a key in the key file)");
 }
 
@@ -344,12 +373,16 @@ static void parse_esp(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
 	p->integrity_loc = p->confidentiality_loc = loc_of(c, n);
 	if ((v = get(c, n, "integrity")))
 		p->integrity = parse_alg(c, v, MC_ALG_INTEGRITY, &p->integrity_loc);
-	if ((v = get(c, n, "integrity-key")))
+	if ((v = get(c, n, "integrity-key"))) {
 		p->integrity_key = parse_keyname(c, v, "integrity-key");
+		p->ikey_span = span_of(c, v);
+	}
 	if ((v = get(c, n, "confidentiality")))
 		p->confidentiality = parse_alg(c, v, MC_ALG_CONFIDENTIALITY, &p->confidentiality_loc);
-	if ((v = get(c, n, "confidentiality-key")))
+	if ((v = get(c, n, "confidentiality-key"))) {
 		p->confidentiality_key = parse_keyname(c, v, "confidentiality-key");
+		p->ekey_span = span_of(c, v);
+	}
 	if (!get(c, n, "integrity") && !get(c, n, "confidentiality"))
 		mc_err(c->ds, loc_of(c, n), "esp needs 'integrity' and/or 'confidentiality'");
 	if (get(c, n, "integrity") && !p->integrity_key)
@@ -360,6 +393,119 @@ static void parse_esp(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
 		mc_err(c->ds, loc_of(c, v), "'integrity-key' without 'integrity'");
 	if (!get(c, n, "confidentiality") && (v = get(c, n, "confidentiality-key")))
 		mc_err(c->ds, loc_of(c, v), "'confidentiality-key' without 'confidentiality'");
+}
+
+/* next: the SA a key rollover moves to. Its key names follow the policy's own protocol (ah: key;
+ * esp: integrity-key and/or confidentiality-key, as the policy has them); algorithms stay. */
+static void parse_next(struct ctx *c, yaml_node_t *key, yaml_node_t *n, struct mc_policy *p)
+{
+	static const char *const keys[] = { "phase", "spi", "key", "integrity-key", "confidentiality-key", NULL };
+	struct mc_next *x = &p->next;
+	yaml_node_t *v;
+	const char *s;
+
+	x->loc = loc_of(c, n);
+	x->key_span = span_of(c, key);
+	x->value_span = span_of(c, n);
+	x->spi_loc = x->phase_loc = x->integrity_loc = x->confidentiality_loc = x->loc;
+	if (!expect_mapping(c, n, "next"))
+		return;
+	check_keys(c, n, keys, "next");
+	x->given = true;
+	if (!(v = get(c, n, "phase"))) {
+		mc_err(c->ds, x->loc, "next needs a 'phase' (accept or switch)");
+	} else if ((s = scalar(c, v, "phase"))) {
+		x->phase_loc = loc_of(c, v);
+		x->phase_span = span_of(c, v);
+		if (!strcasecmp(s, "accept"))
+			x->phase = MC_PHASE_ACCEPT;
+		else if (!strcasecmp(s, "switch"))
+			x->phase = MC_PHASE_SWITCH;
+		else
+			mc_err(c->ds, x->phase_loc, "phase must be accept or switch, not '%s' (to retire the "
+			       "old SA, move next's spi and keys into the policy: mcpsec rekey does)", s);
+	}
+	if (!(v = get(c, n, "spi"))) {
+		mc_err(c->ds, x->loc, "next needs an 'spi' (256-4294967295)");
+	} else if ((s = scalar(c, v, "spi"))) {
+		x->spi_loc = loc_of(c, v);
+		x->spi_span = span_of(c, v);
+		if (!mc_parse_u32(s, UINT32_MAX, &x->spi) || x->spi < 256)
+			mc_err(c->ds, x->spi_loc, "bad spi '%s': expected 256-4294967295, decimal or 0x-hex", s);
+	}
+	bool ah = p->ipsec_proto == MC_PROTO_AH;
+	const char *iname = ah ? "key" : "integrity-key";
+	if ((v = get(c, n, iname))) {
+		x->integrity_key = parse_keyname(c, v, iname);
+		x->integrity_loc = loc_of(c, v);
+		x->ikey_span = span_of(c, v);
+	}
+	if (!ah && (v = get(c, n, "confidentiality-key"))) {
+		x->confidentiality_key = parse_keyname(c, v, "confidentiality-key");
+		x->confidentiality_loc = loc_of(c, v);
+		x->ekey_span = span_of(c, v);
+	}
+	if (ah && (v = get(c, n, "integrity-key")))
+		mc_err(c->ds, loc_of(c, v), "next of an ah policy names its key as 'key'");
+	if (ah && (v = get(c, n, "confidentiality-key")))
+		mc_err(c->ds, loc_of(c, v), "ah has no confidentiality: next needs no 'confidentiality-key'");
+	if (!ah && (v = get(c, n, "key")))
+		mc_err(c->ds, loc_of(c, v), "next of an esp policy names 'integrity-key' and/or 'confidentiality-key'");
+	if (p->integrity && !x->integrity_key)
+		mc_err(c->ds, x->loc, "next needs '%s': the policy uses integrity %s", iname, p->integrity->name);
+	if (p->confidentiality && !x->confidentiality_key)
+		mc_err(c->ds, x->loc, "next needs 'confidentiality-key': the policy uses confidentiality %s",
+		       p->confidentiality->name);
+	if (!p->integrity && x->integrity_key && p->ipsec_proto)
+		mc_err(c->ds, x->integrity_loc, "next names an integrity key, but the policy has no integrity");
+	if (!p->confidentiality && x->confidentiality_key && p->ipsec_proto)
+		mc_err(c->ds, x->confidentiality_loc, "next names a confidentiality key, but the policy has no confidentiality");
+}
+
+/* One limit of lifetime: a value (the hard limit; the soft one at 90% of it) or {soft, hard}. */
+static void parse_limit(struct ctx *c, yaml_node_t *n, const char *what, enum mc_unit unit, uint64_t *soft,
+			uint64_t *hard)
+{
+	static const char *const keys[] = { "soft", "hard", NULL };
+	const char *example = unit == MC_UNIT_SECONDS ? "90s, 15m, 24h, 30d" : unit == MC_UNIT_BYTES ? "4096, 512MiB, 30GiB"
+											   : "a whole number";
+	yaml_node_t *v;
+	const char *s;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		if ((s = scalar(c, n, what)) && !mc_parse_quantity(s, unit, hard))
+			mc_err(c->ds, loc_of(c, n), "bad %s '%s' (expected %s)", what, s, example);
+		*soft = *hard - *hard / 10;
+		return;
+	}
+	if (!expect_mapping(c, n, what))
+		return;
+	check_keys(c, n, keys, what);
+	uint64_t *dst[2] = { soft, hard };
+	for (int i = 0; i < 2; i++)
+		if ((v = get(c, n, keys[i])) && (s = scalar(c, v, keys[i])) && !mc_parse_quantity(s, unit, dst[i]))
+			mc_err(c->ds, loc_of(c, v), "bad %s %s '%s' (expected %s)", what, keys[i], s, example);
+	if (*soft && *hard && *soft > *hard)
+		mc_err(c->ds, loc_of(c, n), "%s: the soft limit is above the hard one", what);
+}
+
+/* lifetime: {time, bytes, packets}; absent limits are none (the default: SAs live forever). */
+static void parse_lifetime(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
+{
+	static const char *const keys[] = { "time", "bytes", "packets", NULL };
+	struct mc_lifetime *l = &p->lifetime;
+	yaml_node_t *v;
+
+	p->lifetime_loc = loc_of(c, n);
+	if (!expect_mapping(c, n, "lifetime"))
+		return;
+	check_keys(c, n, keys, "lifetime");
+	if ((v = get(c, n, "time")))
+		parse_limit(c, v, "lifetime time", MC_UNIT_SECONDS, &l->soft_secs, &l->hard_secs);
+	if ((v = get(c, n, "bytes")))
+		parse_limit(c, v, "lifetime bytes", MC_UNIT_BYTES, &l->soft_bytes, &l->hard_bytes);
+	if ((v = get(c, n, "packets")))
+		parse_limit(c, v, "lifetime packets", MC_UNIT_COUNT, &l->soft_packets, &l->hard_packets);
 }
 
 /* ---- policies ---- */
@@ -381,7 +527,7 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 {
 	static const char *const keys[] = { "name", "description", "direction", "protocol", "local",
 					    "remote", "local-ports", "remote-ports", "icmp", "action",
-					    "spi", "ah", "esp", "mode", NULL };
+					    "spi", "ah", "esp", "mode", "next", "lifetime", NULL };
 	struct mc_policy *p = MC_PUSH(&c->site->pol, &c->site->npol, &c->site->cappol);
 	yaml_node_t *v;
 	const char *s;
@@ -392,6 +538,8 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 	p->local.loc = p->remote.loc = p->local_ports.loc = p->remote_ports.loc = p->icmp.loc = p->loc;
 	p->proto_loc = p->spi_loc = p->loc;
 	p->action = MC_BYPASS;
+	p->span = span_of(c, n);
+	p->block_style = n->type == YAML_MAPPING_NODE && n->data.mapping.style != YAML_FLOW_MAPPING_STYLE;
 	if (!expect_mapping(c, n, "a policy"))
 		return;
 	check_keys(c, n, keys, "a policy");
@@ -478,6 +626,7 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 	if ((v = get(c, n, "spi")) && (s = scalar(c, v, "spi"))) {
 		uint32_t spi;
 		p->spi_loc = loc_of(c, v);
+		p->spi_span = span_of(c, v);
 		p->spi_given = true;
 		if (!mc_parse_u32(s, UINT32_MAX, &spi) || spi < 256)
 			mc_err(c->ds, p->spi_loc, "bad spi '%s': expected 256-4294967295, decimal or 0x-hex "
@@ -494,6 +643,10 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 		else
 			parse_esp(c, v, p);
 	}
+	if ((v = get(c, n, "next")))
+		parse_next(c, key_node(c, n, "next"), v, p);
+	if ((v = get(c, n, "lifetime")))
+		parse_lifetime(c, v, p);
 }
 
 /* ---- top level ---- */

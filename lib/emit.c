@@ -101,6 +101,31 @@ static void icmp_str(const struct mc_icmpspec *c, struct mc_buf *out)
 		mc_buf_printf(out, "%u/%u-%u", c->type_lo, c->code_lo, c->code_hi);
 }
 
+/* lifetime: in base units (seconds, bytes, packets), each limit as {soft, hard}. */
+static void emit_lifetime(const struct mc_lifetime *l, struct mc_buf *out)
+{
+	const uint64_t v[3][2] = { { l->soft_secs, l->hard_secs }, { l->soft_bytes, l->hard_bytes },
+				   { l->soft_packets, l->hard_packets } };
+	static const char *name[3] = { "time", "bytes", "packets" };
+	bool first = true;
+
+	if (!mc_lifetime_set(l))
+		return;
+	mc_buf_puts(out, "    lifetime: {");
+	for (int i = 0; i < 3; i++) {
+		if (!v[i][0] && !v[i][1])
+			continue;
+		mc_buf_printf(out, "%s %s: {", first ? "" : ",", name[i]);
+		if (v[i][0])
+			mc_buf_printf(out, " soft: %llu%s", (unsigned long long)v[i][0], v[i][1] ? "," : "");
+		if (v[i][1])
+			mc_buf_printf(out, " hard: %llu", (unsigned long long)v[i][1]);
+		mc_buf_puts(out, " }");
+		first = false;
+	}
+	mc_buf_puts(out, " }\n");
+}
+
 void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_buf *out)
 {
 	char pb[16];
@@ -135,10 +160,12 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 	if (p->action != MC_PROTECT)
 		return;
 	mc_buf_printf(out, "    spi: %u\n    mode: transport\n", p->spi);
+	emit_lifetime(&p->lifetime, out);
 	if (p->ipsec_proto == MC_PROTO_AH) {
 		mc_buf_printf(out, "    ah: { integrity: %s, key: ", p->integrity ? p->integrity->name : "?");
 		scalar(out, p->integrity_key ? p->integrity_key : "");
 		mc_buf_puts(out, " }\n");
+		mc_emit_next(p, "    ", out);
 		return;
 	}
 	mc_buf_puts(out, "    esp:\n");
@@ -150,6 +177,27 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 	if (p->integrity) {
 		mc_buf_printf(out, "      integrity: %s\n      integrity-key: ", p->integrity->name);
 		scalar(out, p->integrity_key ? p->integrity_key : "");
+		mc_buf_puts(out, "\n");
+	}
+	mc_emit_next(p, "    ", out);
+}
+
+void mc_emit_next(const struct mc_policy *p, const char *indent, struct mc_buf *out)
+{
+	const struct mc_next *x = &p->next;
+
+	if (!x->given)
+		return;
+	mc_buf_printf(out, "%snext:                     # key rollover in progress (mcpsec rekey)\n", indent);
+	mc_buf_printf(out, "%s  phase: %s\n%s  spi: %u\n", indent, mc_phase_str(x->phase), indent, x->spi);
+	if (x->integrity_key) {
+		mc_buf_printf(out, "%s  %s: ", indent, p->ipsec_proto == MC_PROTO_AH ? "key" : "integrity-key");
+		scalar(out, x->integrity_key);
+		mc_buf_puts(out, "\n");
+	}
+	if (x->confidentiality_key) {
+		mc_buf_printf(out, "%s  confidentiality-key: ", indent);
+		scalar(out, x->confidentiality_key);
 		mc_buf_puts(out, "\n");
 	}
 }

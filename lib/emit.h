@@ -11,6 +11,8 @@ struct mc_buf;
 void mc_emit_header(const struct mc_site *s, const char *keys_text, struct mc_buf *out);
 /* One list item under `policies:`; comment (may be NULL) goes on the name line. */
 void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_buf *out);
+/* A PROTECT policy's `next:` block (nothing without one), its lines starting with indent. */
+void mc_emit_next(const struct mc_policy *p, const char *indent, struct mc_buf *out);
 /* "fec0::1, 10.0.0.0/24, 10.0.1.1-10.0.1.9" or "any" */
 void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out);
 

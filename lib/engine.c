@@ -82,7 +82,7 @@ int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state
 		mc_err(ds, NOWHERE, "listing the host's addresses: %s", strerror(-r));
 		return r;
 	}
-	struct mc_host host = { route_src, nl, own6, nown6, mc_state_prev_priority, st };
+	struct mc_host host = { route_src, nl, own6, nown6, mc_state_prev_priority, mc_state_prev_reqid, st };
 	r = mc_compile(s, &host, ds, plan);
 	free(own6);
 	if (r < 0) {
@@ -111,8 +111,10 @@ void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_
 	switch (o->kind) {
 	case MC_OP_SA_ADD:
 	case MC_OP_SA_DEL:
+	case MC_OP_SA_UPD:
 		mc_buf_printf(b, "%s SA of '%s' (spi %u/0x%08x %s %s -> %s)",
-			      o->kind == MC_OP_SA_ADD ? "adding" : "deleting", mc_op_name(o, st), o->sa.spi,
+			      o->kind == MC_OP_SA_ADD ? "adding" : o->kind == MC_OP_SA_UPD ? "updating" : "deleting",
+			      mc_op_name(o, st), o->sa.spi,
 			      o->sa.spi, o->sa.proto == 51 ? "ah" : "esp", mc_addr_str(&o->sa.saddr, a1, sizeof(a1)),
 			      mc_addr_str(&o->sa.daddr, a2, sizeof(a2)));
 		break;
@@ -268,10 +270,26 @@ static void drop_sa_ops(struct mc_diff *d)
 	size_t k = 0;
 
 	for (size_t i = 0; i < d->n; i++)
-		if (d->ops[i].kind != MC_OP_SA_ADD && d->ops[i].kind != MC_OP_SA_DEL)
+		if (!mc_op_is_sa(d->ops[i].kind))
 			d->ops[k++] = d->ops[i];
 	d->n = k;
-	d->sa_add = d->sa_del = d->sa_replace = d->sa_same = 0;
+	d->sa_add = d->sa_del = d->sa_replace = d->sa_upd = d->sa_same = 0;
+}
+
+/* Drops the additions of SAs o->keep_out names (an SA the kernel removed at its hard lifetime
+ * stays removed: putting the same key back would void the limit). */
+static void keep_out_sas(struct mc_diff *d, const struct mc_enforce_opts *o)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->ops[i].kind == MC_OP_SA_ADD && o->keep_out(o->ctx, &d->ops[i].sa)) {
+			d->sa_add -= d->sa_add > 0;
+			continue;
+		}
+		d->ops[k++] = d->ops[i];
+	}
+	d->n = k;
 }
 
 /* The first error of ds, for a one-line reason. */
@@ -291,7 +309,7 @@ static bool refused_sa(const struct mc_diff *d)
 {
 	for (size_t i = 0; i < d->n; i++)
 		if (d->ops[i].err && d->ops[i].err != -ECANCELED &&
-		    (d->ops[i].kind == MC_OP_SA_ADD || d->ops[i].kind == MC_OP_SA_DEL))
+		    mc_op_is_sa(d->ops[i].kind))
 			return true;
 	return false;
 }
@@ -317,6 +335,8 @@ static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st,
 			break;
 		if (ret->level == MC_ENFORCE_NO_SAS)
 			drop_sa_ops(&diff);
+		if (o && o->keep_out)
+			keep_out_sas(&diff, o);
 		if (o && o->report && diff.n)
 			o->report(o->ctx, &diff, st);
 		if (o && o->report_only) {

@@ -87,6 +87,8 @@ struct mc_enforce_opts {
 	bool report_only;    /* mcpsecd --report-only: diff and report, change nothing */
 	/* Called with the operations about to be sent (mcpsecd reports them as drift). */
 	void (*report)(void *ctx, const struct mc_diff *diff, const struct mc_state *st);
+	/* SAs not to put back (mcpsecd: those the kernel removed at their hard lifetime). */
+	bool (*keep_out)(void *ctx, const struct mc_xsa *sa);
 	void *ctx;
 };
 

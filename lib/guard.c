@@ -103,9 +103,10 @@ void mc_cuts_free(struct mc_cuts *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* What plan decides for c in direction dir: the action, the rule (NULL: none) and its SPI. */
+/* What plan decides for c in direction dir: the action, the rule (NULL: none) and, for PROTECT,
+ * its policy. */
 static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c, enum mc_dir dir,
-			     const char **rule, uint32_t *spi)
+			     const char **rule, const struct mc_policy **pol)
 {
 	struct mc_query q = { .proto = c->proto, .dir = dir, .local = c->local, .remote = c->remote,
 			      .local_lo = c->lport, .local_hi = c->lport, .remote_lo = c->rport, .remote_hi = c->rport };
@@ -113,7 +114,7 @@ static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c
 	enum mc_action a;
 
 	*rule = NULL;
-	*spi = 0;
+	*pol = NULL;
 	if (!plan)
 		return MC_BYPASS; /* nothing enforced: everything passes */
 	mc_eval(plan, &q, &res);
@@ -122,10 +123,29 @@ static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c
 		*rule = res.r[0].first;
 		for (size_t i = 0; i < plan->nrules; i++)
 			if (plan->rules[i].name == *rule && plan->rules[i].src)
-				*spi = plan->rules[i].src->spi;
+				*pol = plan->rules[i].src;
 	}
 	mc_results_free(&res);
 	return a;
+}
+
+/*
+ * Whether the SA new uses for a flow was already one old knew: the one it sends with (out), or
+ * one of those it accepts (in), among old's current and next SAs. A key rollover's steps keep
+ * this true (accept adds, switch sends with the SA accept installed, retire keeps the next one);
+ * a new SPI out of the blue does not. Whether the peer took the same step is check-peer's.
+ */
+static bool sa_known(const struct mc_policy *np, const struct mc_policy *op, enum mc_dir dir)
+{
+	if (!np || !op)
+		return np == op;
+	uint32_t used[2] = { dir == MC_DIR_OUT ? mc_policy_send_spi(np) : np->spi, 0 };
+	if (dir == MC_DIR_IN && np->next.given)
+		used[1] = np->next.spi;
+	for (int i = 0; i < 2; i++)
+		if (used[i] && (used[i] == op->spi || (op->next.given && used[i] == op->next.spi)))
+			return true;
+	return false;
 }
 
 void mc_guard_check(const struct mc_plan *new_plan, const struct mc_plan *old_plan, const struct mc_conns *cs,
@@ -136,15 +156,16 @@ void mc_guard_check(const struct mc_plan *new_plan, const struct mc_plan *old_pl
 		for (int d = 0; d < 2; d++) {
 			enum mc_dir dir = d ? MC_DIR_OUT : MC_DIR_IN;
 			const char *nrule, *orule;
-			uint32_t nspi, ospi;
-			enum mc_action na = decide(new_plan, &cs->c[i], dir, &nrule, &nspi);
-			enum mc_action oa = decide(old_plan, &cs->c[i], dir, &orule, &ospi);
+			const struct mc_policy *np, *op;
+			enum mc_action na = decide(new_plan, &cs->c[i], dir, &nrule, &np);
+			enum mc_action oa = decide(old_plan, &cs->c[i], dir, &orule, &op);
 			bool cut = (na == MC_DISCARD && oa != MC_DISCARD) ||
-				   (na == MC_PROTECT && !(oa == MC_PROTECT && ospi == nspi));
+				   (na == MC_PROTECT && !(oa == MC_PROTECT && sa_known(np, op, dir)));
 			if (!cut)
 				continue;
 			struct mc_cut *c = MC_PUSH(&ret->c, &ret->n, &ret->cap);
-			*c = (struct mc_cut){ i, dir, na, nrule, nspi };
+			*c = (struct mc_cut){ i, dir, na, nrule,
+					      np ? (dir == MC_DIR_OUT ? mc_policy_send_spi(np) : np->spi) : 0 };
 			break; /* one cut names the connection; the first direction found is enough */
 		}
 	}

@@ -37,7 +37,13 @@ struct mc_kstate {
 	size_t nsas, capsas;
 };
 
-enum mc_op_kind { MC_OP_SA_ADD, MC_OP_SA_DEL, MC_OP_POL_ADD, MC_OP_POL_UPD, MC_OP_POL_DEL };
+/* SA_UPD changes an SA's lifetimes in place (UPDSA): its counters run on. */
+enum mc_op_kind { MC_OP_SA_ADD, MC_OP_SA_DEL, MC_OP_SA_UPD, MC_OP_POL_ADD, MC_OP_POL_UPD, MC_OP_POL_DEL };
+
+static inline bool mc_op_is_sa(enum mc_op_kind k)
+{
+	return k == MC_OP_SA_ADD || k == MC_OP_SA_DEL || k == MC_OP_SA_UPD;
+}
 
 /* One kernel operation. Objects are copies so that an op list outlives plan and dump. */
 struct mc_op {
@@ -45,6 +51,7 @@ struct mc_op {
 	struct mc_xpolicy pol;
 	struct mc_xpolicy old_pol; /* POL_UPD: what it replaces (for rollback) */
 	struct mc_xsa sa;
+	struct mc_xsa old_sa; /* SA_UPD: what it replaces (for rollback) */
 	const char *name; /* rule name for messages (borrowed) */
 	int err;          /* after mc_nl_exec: 0 or -errno */
 	char errmsg[128]; /* the kernel's extended ack text, when it gave one */

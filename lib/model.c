@@ -37,6 +37,8 @@ void mc_site_free(struct mc_site *s)
 		free(p->remote_ports.r);
 		free(p->integrity_key);
 		free(p->confidentiality_key);
+		free(p->next.integrity_key);
+		free(p->next.confidentiality_key);
 	}
 	free(s->pol);
 	for (size_t i = 0; i < s->nsels; i++) {
@@ -70,6 +72,11 @@ const char *mc_action_str(enum mc_action a)
 const char *mc_action_upper(enum mc_action a)
 {
 	return a == MC_BYPASS ? "BYPASS" : a == MC_DISCARD ? "DISCARD" : "PROTECT";
+}
+
+const char *mc_phase_str(enum mc_phase ph)
+{
+	return ph == MC_PHASE_SWITCH ? "switch" : "accept";
 }
 
 const char *mc_default_str(enum mc_default d)

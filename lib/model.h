@@ -66,6 +66,42 @@ struct mc_key {
 	struct mc_loc loc;
 };
 
+/* Where rekey edits a policy's text: a node's first character and the one after its last
+ * (1-based lines and columns, as libyaml marks them); line 0 when the node is absent. */
+struct mc_span {
+	int line, col, end_line, end_col;
+};
+
+/* SA lifetimes (lifetime: of a PROTECT policy): 0 is no limit, the default (manual SAs live
+ * forever). A soft limit makes the kernel report EXPIRE (mcpsecd logs rekey-due); a hard one
+ * removes the SA. */
+struct mc_lifetime {
+	uint64_t soft_bytes, hard_bytes, soft_packets, hard_packets, soft_secs, hard_secs;
+};
+
+static inline bool mc_lifetime_set(const struct mc_lifetime *l)
+{
+	return l->soft_bytes || l->hard_bytes || l->soft_packets || l->hard_packets || l->soft_secs || l->hard_secs;
+}
+
+/* Key rollover, make before break: the phases of a PROTECT policy's `next:` SA. Retiring is no
+ * phase: rekey folds `next` into the policy's own spi and keys. */
+enum mc_phase {
+	MC_PHASE_ACCEPT, /* the next SA is installed; inbound accepts both, outbound sends current */
+	MC_PHASE_SWITCH, /* outbound sends with the next SA; inbound still accepts both */
+};
+
+struct mc_next {
+	bool given;
+	enum mc_phase phase;
+	uint32_t spi;
+	char *integrity_key, *confidentiality_key; /* esp's names; ah's `key` is integrity_key */
+	struct mc_loc loc, spi_loc, phase_loc, integrity_loc, confidentiality_loc;
+	struct mc_span key_span;   /* the `next` key: its line starts the block rekey removes */
+	struct mc_span value_span; /* the mapping; end_line is its last line with content */
+	struct mc_span phase_span, spi_span, ikey_span, ekey_span;
+};
+
 struct mc_policy {
 	char *name;
 	struct mc_loc loc; /* the list item */
@@ -84,7 +120,22 @@ struct mc_policy {
 	const struct mc_alg *integrity, *confidentiality;
 	char *integrity_key, *confidentiality_key;
 	struct mc_loc integrity_loc, confidentiality_loc;
+	struct mc_next next; /* key rollover in progress */
+	struct mc_lifetime lifetime;
+	struct mc_loc lifetime_loc;
+	/* For rekey: the policy's own spi and key-name values, the policy mapping (end_line: its
+	 * last line with content) and whether it is in block style (rekey edits only those). */
+	struct mc_span spi_span, ikey_span, ekey_span, span;
+	bool block_style;
 };
+
+/* The SPI a PROTECT policy sends with (outbound): the next one once it switched. */
+static inline uint32_t mc_policy_send_spi(const struct mc_policy *p)
+{
+	return p->next.given && p->next.phase == MC_PHASE_SWITCH ? p->next.spi : p->spi;
+}
+
+const char *mc_phase_str(enum mc_phase ph);
 
 struct mc_selector_name {
 	char *name;

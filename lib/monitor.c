@@ -209,7 +209,7 @@ static bool owned_event(const struct mc_event *ev)
 	case MC_EV_SA_NEW:
 	case MC_EV_SA_UPD:
 	case MC_EV_SA_DEL:
-		return ev->reqid == MC_REQID;
+		return mc_reqid_owned(ev->reqid);
 	case MC_EV_SA_FLUSH:
 	case MC_EV_POL_FLUSH:
 		return true;
@@ -248,14 +248,25 @@ bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, 
 	if (ev->kind == MC_EV_SA_EXPIRE) {
 		if (!ev->spi)
 			return false; /* the larval state of an ACQUIRE timing out */
-		record_init(&r, now, "sa-expire", ev->hard ? "hard" : "soft", -1);
+		/* Soft: time to roll the key over (rekey-due); hard: the kernel removed the SA. */
+		record_init(&r, now, ev->hard ? "sa-expire" : "rekey-due", ev->hard ? "hard-lifetime" : "soft-lifetime", -1);
+		const char *name = mc_reqid_owned(ev->reqid) && m->reqid_namer ? m->reqid_namer(m->namer_ctx, ev->reqid) : NULL;
+		if (name)
+			snprintf(r.policy, sizeof(r.policy), "%s", name);
 		mc_addr_str(&ev->saddr, a, sizeof(a));
 		mc_addr_str(&ev->daddr, b, sizeof(b));
-		snprintf(r.detail, sizeof(r.detail), "%s spi %u (0x%x) %s -> %s reached its %s lifetime%s",
-			 ipsec_proto(ev->proto), ev->spi, ev->spi, a, b, ev->hard ? "hard" : "soft",
-			 ev->hard ? " and was removed" : "");
+		/* The SA first, then what it means, cut to fit: addresses can be long. */
+		int at = snprintf(r.detail, sizeof(r.detail), "%s spi %u (0x%x) %s -> %s", ipsec_proto(ev->proto),
+				  ev->spi, ev->spi, a, b);
+		size_t used = at > 0 && (size_t)at < sizeof(r.detail) ? (size_t)at : sizeof(r.detail) - 1;
+		const char *what = ev->hard ? ": hard lifetime reached, SA removed; its traffic is dropped until the key "
+					      "is rolled over and applied (mcpsecd does not put it back)"
+					    : ": soft lifetime reached; roll the key over (mcpsec rekey)";
+		size_t room = sizeof(r.detail) - 1 - used, n = strlen(what) < room ? strlen(what) : room;
+		memcpy(r.detail + used, what, n);
+		r.detail[used + n] = '\0';
 		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
-		return ev->hard && ev->reqid == MC_REQID;
+		return false;
 	}
 	return owned_event(ev) && ev->portid != m->own_portid;
 }
@@ -336,7 +347,7 @@ static const char *sa_policy_name(const struct mc_monitor *m, const struct mc_ks
 {
 	for (size_t i = 0; i < k->npols; i++) {
 		const struct mc_kpolicy *p = &k->pols[i];
-		if (p->ntmpl && p->x.tmpl_spi == sa->x.spi && p->x.tmpl_proto == sa->x.proto && mc_prio_owned(p->x.priority))
+		if (p->ntmpl && p->x.tmpl_reqid == sa->x.reqid && mc_reqid_owned(sa->x.reqid) && mc_prio_owned(p->x.priority))
 			return name_of(m, p->x.priority, p->x.dir, p->x.sel.family);
 	}
 	return NULL;

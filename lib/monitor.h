@@ -52,6 +52,8 @@ void mc_records_free(struct mc_records *r);
 
 /* Rule names by kernel priority (the committed state). NULL when not one of mcpsec's. */
 typedef const char *(*mc_namer)(void *ctx, uint32_t priority, enum mc_dir dir, int family);
+/* The policy whose SAs carry reqid (NULL: none). */
+typedef const char *(*mc_reqid_namer)(void *ctx, uint32_t reqid);
 
 struct mc_tally {
 	char key[72];
@@ -63,6 +65,7 @@ struct mc_monitor {
 	unsigned acquire_interval; /* seconds: one ACQUIRE report per flow per interval */
 	double rate, burst;        /* records per second written, and the burst allowed */
 	mc_namer namer;
+	mc_reqid_namer reqid_namer; /* may be NULL */
 	void *namer_ctx;
 	uint32_t own_portid;       /* our write socket: its changes are not drift */
 	/* state */

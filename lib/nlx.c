@@ -263,6 +263,22 @@ static bool algo_get(const struct attrs *at, int type, char name[64], uint8_t *k
 	return ok;
 }
 
+/* XFRM_INF (bytes, packets) and 0 (seconds) are no limit: 0 in mcpsec's terms. */
+static uint64_t limit_from_kernel(uint64_t v)
+{
+	return v == XFRM_INF ? 0 : v;
+}
+
+static void lft_from_kernel(const struct xfrm_lifetime_cfg *k, struct mc_lifetime *l)
+{
+	l->soft_bytes = limit_from_kernel(k->soft_byte_limit);
+	l->hard_bytes = limit_from_kernel(k->hard_byte_limit);
+	l->soft_packets = limit_from_kernel(k->soft_packet_limit);
+	l->hard_packets = limit_from_kernel(k->hard_packet_limit);
+	l->soft_secs = k->soft_add_expires_seconds;
+	l->hard_secs = k->hard_add_expires_seconds;
+}
+
 static int decode_sa(const void *msg, size_t buflen, struct mc_ksa *k)
 {
 	struct xfrm_usersa_info info;
@@ -288,6 +304,13 @@ static int decode_sa(const void *msg, size_t buflen, struct mc_ksa *k)
 	k->use_time = info.curlft.use_time;
 	k->replay_fail = info.stats.replay;
 	k->integrity_fail = info.stats.integrity_failed;
+	lft_from_kernel(&info.lft, &k->x.lft);
+	uint32_t xflags = 0;
+	struct xfrm_replay_state rs;
+	if (attr_get(&at, XFRMA_SA_EXTRA_FLAGS, &xflags, sizeof(xflags), sizeof(xflags)))
+		k->x.oseq_may_wrap = (xflags & XFRM_SA_XFLAG_OSEQ_MAY_WRAP) != 0;
+	if (attr_get(&at, XFRMA_REPLAY_VAL, &rs, sizeof(rs), sizeof(rs)))
+		k->x.oseq = rs.oseq;
 	/* The kernel sends an HMAC both ways; the truncating form says how many bits go on the wire. */
 	if (algo_get(&at, XFRMA_ALG_AUTH_TRUNC, name, k->x.ikey, sizeof(k->x.ikey), &k->x.ikey_len, &trunc) ||
 	    algo_get(&at, XFRMA_ALG_AUTH, name, k->x.ikey, sizeof(k->x.ikey), &k->x.ikey_len, &trunc)) {
@@ -416,6 +439,22 @@ static void lft_infinite(struct xfrm_lifetime_cfg *l)
 	l->soft_packet_limit = l->hard_packet_limit = XFRM_INF;
 }
 
+/* An SA's limits; those not set stay infinite. */
+static void lft_to_kernel(const struct mc_lifetime *l, struct xfrm_lifetime_cfg *k)
+{
+	lft_infinite(k);
+	if (l->soft_bytes)
+		k->soft_byte_limit = l->soft_bytes;
+	if (l->hard_bytes)
+		k->hard_byte_limit = l->hard_bytes;
+	if (l->soft_packets)
+		k->soft_packet_limit = l->soft_packets;
+	if (l->hard_packets)
+		k->hard_packet_limit = l->hard_packets;
+	k->soft_add_expires_seconds = l->soft_secs;
+	k->hard_add_expires_seconds = l->hard_secs;
+}
+
 static struct nl_msg *build_policy(const struct mc_op *op)
 {
 	const struct mc_xpolicy *x = &op->pol;
@@ -516,15 +555,26 @@ static struct nl_msg *build_sa(const struct mc_op *op)
 	info.id.spi = htonl(x->spi);
 	info.id.proto = x->proto;
 	memcpy(&info.saddr, x->saddr.a, 16);
-	lft_infinite(&info.lft);
+	lft_to_kernel(&x->lft, &info.lft);
 	info.reqid = x->reqid;
 	info.family = x->family;
 	info.mode = XFRM_MODE_TRANSPORT;
 	info.replay_window = 0; /* manual keys: anti-replay needs automated keying (RFC 4301 §4.5) */
-	if (!(m = nlmsg_alloc_simple(XFRM_MSG_NEWSA, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)))
+	/* UPDSA changes what the kernel updates in place (the lifetimes): counters run on. */
+	bool upd = op->kind == MC_OP_SA_UPD;
+	if (!(m = nlmsg_alloc_simple(upd ? XFRM_MSG_UPDSA : XFRM_MSG_NEWSA,
+				     NLM_F_REQUEST | NLM_F_ACK | (upd ? 0 : NLM_F_CREATE | NLM_F_EXCL))))
 		return NULL;
 	if (nlmsg_append(m, &info, sizeof(info), NLMSG_ALIGNTO) < 0)
 		goto fail;
+	if (x->oseq_may_wrap && nla_put_u32(m, XFRMA_SA_EXTRA_FLAGS, XFRM_SA_XFLAG_OSEQ_MAY_WRAP) < 0)
+		goto fail;
+	if (x->oseq && !upd) {
+		/* A replacement continues the counter of the SA it replaces (read at the dump). */
+		struct xfrm_replay_state rs = { .oseq = x->oseq };
+		if (nla_put(m, XFRMA_REPLAY_VAL, sizeof(rs), &rs) < 0)
+			goto fail;
+	}
 	if (x->integrity && put_algo(m, XFRMA_ALG_AUTH_TRUNC, x->integrity->kernel, x->ikey, x->ikey_len,
 				     x->integrity->trunc_bits) < 0)
 		goto fail;
@@ -544,7 +594,7 @@ fail:
 
 static struct nl_msg *build_op(const struct mc_op *op)
 {
-	return op->kind == MC_OP_SA_ADD || op->kind == MC_OP_SA_DEL ? build_sa(op) : build_policy(op);
+	return mc_op_is_sa(op->kind) ? build_sa(op) : build_policy(op);
 }
 
 static void free_msg_wiped(struct nl_msg *m)
@@ -680,7 +730,7 @@ static enum fault fault_next(void)
 
 static bool is_sa_op(const struct mc_op *op)
 {
-	return op->kind == MC_OP_SA_ADD || op->kind == MC_OP_SA_DEL;
+	return mc_op_is_sa(op->kind);
 }
 
 static bool ops_failed(const struct mc_op *ops, size_t n)

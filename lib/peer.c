@@ -163,30 +163,90 @@ static bool str_eq(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-/* What differs between the sender's PROTECT and the receiver's, as text (empty: nothing). */
-static void protect_diff(const struct mc_policy *x, const struct side *sx, const struct mc_policy *y,
-			 const struct side *sy, struct mc_buf *out)
+/* One SA of a PROTECT policy as its file names it: the current one or a rollover's next one. */
+struct sa_view {
+	uint32_t spi;
+	const char *integrity_key, *confidentiality_key;
+	bool next;
+};
+
+static struct sa_view sa_view(const struct mc_policy *p, bool next)
+{
+	if (next)
+		return (struct sa_view){ p->next.spi, p->next.integrity_key, p->next.confidentiality_key, true };
+	return (struct sa_view){ p->spi, p->integrity_key, p->confidentiality_key, false };
+}
+
+/* What differs between the SA the sender uses and one the receiver accepts, as text (empty:
+ * nothing). */
+static void protect_diff(const struct mc_policy *x, const struct sa_view *vx, const struct side *sx,
+			 const struct mc_policy *y, const struct sa_view *vy, const struct side *sy, struct mc_buf *out)
 {
 #define DIFF(...) mc_buf_printf(out, "%s", out->len ? "; " : ""), mc_buf_printf(out, __VA_ARGS__)
-	if (x->spi != y->spi)
-		DIFF("spi %u vs %u", x->spi, y->spi);
+	if (vx->spi != vy->spi)
+		DIFF("spi %u vs %u", vx->spi, vy->spi);
 	if (x->ipsec_proto != y->ipsec_proto)
 		DIFF("%s vs %s", x->ipsec_proto == MC_PROTO_AH ? "ah" : "esp", y->ipsec_proto == MC_PROTO_AH ? "ah" : "esp");
 	if (x->integrity != y->integrity)
 		DIFF("integrity %s vs %s", alg_name(x->integrity), alg_name(y->integrity));
 	if (x->confidentiality != y->confidentiality)
 		DIFF("confidentiality %s vs %s", alg_name(x->confidentiality), alg_name(y->confidentiality));
-	if (!str_eq(x->integrity_key, y->integrity_key))
-		DIFF("integrity key '%s' vs '%s'", x->integrity_key ? x->integrity_key : "none",
-		     y->integrity_key ? y->integrity_key : "none");
-	else if (!same_key(sx->p->site, x->integrity_key, sy->p->site, y->integrity_key))
-		DIFF("key '%s' has different values in the two key files", x->integrity_key);
-	if (!str_eq(x->confidentiality_key, y->confidentiality_key))
-		DIFF("confidentiality key '%s' vs '%s'", x->confidentiality_key ? x->confidentiality_key : "none",
-		     y->confidentiality_key ? y->confidentiality_key : "none");
-	else if (!same_key(sx->p->site, x->confidentiality_key, sy->p->site, y->confidentiality_key))
-		DIFF("key '%s' has different values in the two key files", x->confidentiality_key);
+	if (!str_eq(vx->integrity_key, vy->integrity_key))
+		DIFF("integrity key '%s' vs '%s'", vx->integrity_key ? vx->integrity_key : "none",
+		     vy->integrity_key ? vy->integrity_key : "none");
+	else if (!same_key(sx->p->site, vx->integrity_key, sy->p->site, vy->integrity_key))
+		DIFF("key '%s' has different values in the two key files", vx->integrity_key);
+	if (!str_eq(vx->confidentiality_key, vy->confidentiality_key))
+		DIFF("confidentiality key '%s' vs '%s'", vx->confidentiality_key ? vx->confidentiality_key : "none",
+		     vy->confidentiality_key ? vy->confidentiality_key : "none");
+	else if (!same_key(sx->p->site, vx->confidentiality_key, sy->p->site, vy->confidentiality_key))
+		DIFF("key '%s' has different values in the two key files", vx->confidentiality_key);
 #undef DIFF
+}
+
+/*
+ * Key rollover phases: the sender uses its current SA, or its next one once it switched; the
+ * receiver accepts its current SA and, from accept on, its next one. Traffic passes when one SA
+ * the receiver accepts is the one sent; otherwise the difference from the closest one goes to
+ * out, with the phases that explain it (A switching before B accepts, A retiring before B
+ * switches).
+ */
+static void rollover_diff(const struct mc_policy *x, const struct side *sx, const struct mc_policy *y,
+			  const struct side *sy, struct mc_buf *out)
+{
+	struct sa_view sent = sa_view(x, x->next.given && x->next.phase == MC_PHASE_SWITCH);
+	struct sa_view acc[2] = { sa_view(y, false), sa_view(y, true) };
+	size_t nacc = y->next.given ? 2 : 1, closest = 0;
+
+	for (size_t i = 0; i < nacc; i++) {
+		struct mc_buf d = { 0 };
+		protect_diff(x, &sent, sx, y, &acc[i], sy, &d);
+		bool same = d.len == 0;
+		mc_buf_free(&d);
+		if (same)
+			return;
+		if (acc[i].spi == sent.spi)
+			closest = i;
+	}
+	protect_diff(x, &sent, sx, y, &acc[closest], sy, out);
+	if (!x->next.given && !y->next.given)
+		return;
+	mc_buf_printf(out, " (key rollover: the sender uses its %s SA, spi %u%s; the receiver accepts spi %u",
+		      sent.next ? "next" : "current", sent.spi,
+		      x->next.given ? (x->next.phase == MC_PHASE_SWITCH ? ", phase switch" : ", phase accept") : ", no next",
+		      acc[0].spi);
+	if (nacc == 2)
+		mc_buf_printf(out, " and %u (phase %s)", acc[1].spi, mc_phase_str(y->next.phase));
+	else
+		mc_buf_puts(out, " only (no next)");
+	if (sent.next && !y->next.given && y->spi != sent.spi)
+		mc_buf_puts(out, ": the sender switched before the receiver accepted; apply accept on the receiver first");
+	else if (!sent.next && x->next.given && !y->next.given && y->spi == x->next.spi)
+		mc_buf_puts(out, ": the receiver retired the old SA while the sender still sends with it; the sender "
+			    "must switch first");
+	else if (!x->next.given && y->next.given && acc[0].spi != sent.spi && acc[1].spi != sent.spi)
+		mc_buf_puts(out, ": neither SA the receiver accepts is the one sent; are both files from one rollover?");
+	mc_buf_puts(out, ")");
 }
 
 struct pair {
@@ -231,7 +291,7 @@ static size_t travel(const struct side *x, const struct side *y, struct mc_diags
 			const char *code = NULL;
 
 			if (ax == MC_PROTECT && ay == MC_PROTECT) {
-				protect_diff(rule_policy(x, rx), x, rule_policy(y, ry), y, &why);
+				rollover_diff(rule_policy(x, rx), x, rule_policy(y, ry), y, &why);
 				code = "peer-sa";
 			} else if (ax == MC_PROTECT) {
 				mc_buf_printf(&why, "sent with IPsec, first matched by a %s, not a PROTECT",

@@ -179,6 +179,14 @@ void mc_xsa_ip_cmd(const struct mc_xsa *x, const char *verb, bool show_keys, con
 		return;
 	}
 	mc_buf_printf(out, " reqid %u mode transport replay-window 0", x->reqid);
+	if (x->oseq_may_wrap)
+		mc_buf_puts(out, " extra-flag oseq-may-wrap");
+	static const char *const lim[] = { "byte-soft", "byte-hard", "packet-soft", "packet-hard", "time-soft", "time-hard" };
+	const uint64_t v[] = { x->lft.soft_bytes, x->lft.hard_bytes, x->lft.soft_packets, x->lft.hard_packets,
+			       x->lft.soft_secs, x->lft.hard_secs };
+	for (size_t i = 0; i < 6; i++)
+		if (v[i])
+			mc_buf_printf(out, " limit %s %llu", lim[i], (unsigned long long)v[i]);
 	if (x->integrity) {
 		mc_buf_printf(out, " auth-trunc '%s' ", x->integrity->kernel);
 		key_arg(out, x->ikey, x->ikey_len, show_keys, "integrity");

@@ -47,6 +47,14 @@ struct mc_xsa {
 	size_t ikey_len, ekey_len;
 	size_t rule;
 	bool local_unresolved; /* local 'any' not resolved (no kernel access): not installable */
+	bool next;             /* a rollover's next SA (the policy's `next:`) */
+	/* Outbound SAs carry XFRM_SA_XFLAG_OSEQ_MAY_WRAP: without it the kernel stops the SA after
+	 * 2^32 - 1 packets. Inbound SAs never carry it (kernel >= 6.10 refuses it there). */
+	bool oseq_may_wrap;
+	struct mc_lifetime lft; /* 0: no limit */
+	/* The send counter: as the kernel dump gives it, or where a replacement SA starts (0: the
+	 * kernel's default), so that replacing a running SA never resets its sequence numbers. */
+	uint32_t oseq;
 };
 
 enum mc_rule_kind { MC_RULE_USER, MC_RULE_BUILTIN, MC_RULE_DEFAULT };
@@ -58,6 +66,7 @@ struct mc_rule {
 	enum mc_dir dir;
 	enum mc_action action;
 	uint32_t priority;
+	uint32_t reqid;    /* PROTECT: its templates' and SAs' (compile.h) */
 	size_t nfrag;      /* kernel policies it became */
 	size_t nshadowed;  /* selectors left out because an earlier rule has them exactly */
 	char *shadowed_by; /* the first such earlier rule, when nshadowed */

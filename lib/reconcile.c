@@ -63,9 +63,15 @@ static bool same_policy(const struct mc_xpolicy *a, const struct mc_xpolicy *b)
 	return a->tmpl_proto == b->tmpl_proto && a->tmpl_spi == b->tmpl_spi && a->tmpl_reqid == b->tmpl_reqid;
 }
 
+static bool same_lifetime(const struct mc_xsa *a, const struct mc_xsa *b)
+{
+	return !memcmp(&a->lft, &b->lft, sizeof(a->lft));
+}
+
+/* Everything but the lifetimes, which UPDSA changes in place. */
 static bool same_sa(const struct mc_xsa *a, const struct mc_xsa *b)
 {
-	return mc_addr_eq(&a->saddr, &b->saddr) && a->reqid == b->reqid &&
+	return mc_addr_eq(&a->saddr, &b->saddr) && a->reqid == b->reqid && a->oseq_may_wrap == b->oseq_may_wrap &&
 	       a->integrity == b->integrity && a->confidentiality == b->confidentiality &&
 	       a->ikey_len == b->ikey_len && !memcmp(a->ikey, b->ikey, a->ikey_len) &&
 	       a->ekey_len == b->ekey_len && !memcmp(a->ekey, b->ekey, a->ekey_len);
@@ -100,7 +106,7 @@ int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool 
 			for (size_t j = 0; j < have->nsas && found == SIZE_MAX; j++)
 				if (sa_id_eq(&have->sas[j].x, w))
 					found = j;
-			if (found != SIZE_MAX && have->sas[found].x.reqid != MC_REQID) {
+			if (found != SIZE_MAX && !mc_reqid_owned(have->sas[found].x.reqid)) {
 				if (pass == 0)
 					mc_err(ds, mc_loc_file(NULL),
 					       "policy '%s': an SA with spi %u (0x%x) to %s already exists and is "
@@ -111,18 +117,33 @@ int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool 
 			}
 			if (found != SIZE_MAX)
 				sa_seen[found] = true;
-			if (found != SIZE_MAX && same_sa(&have->sas[found].x, w)) {
+			if (found != SIZE_MAX && same_sa(&have->sas[found].x, w) && same_lifetime(&have->sas[found].x, w)) {
 				d->sa_same += pass == 0;
 				continue;
 			}
+			if (found != SIZE_MAX && same_sa(&have->sas[found].x, w)) {
+				if (pass == 1) {
+					struct mc_op *op = push_op(d, MC_OP_SA_UPD, name);
+					op->sa = *w;
+					op->old_sa = have->sas[found].x;
+					op->old_sa.oseq = 0;
+					d->sa_upd++;
+				}
+				continue;
+			}
 			if (pass == 0 && found != SIZE_MAX) {
-				/* Keys and algorithms cannot be updated in place (UPDSA ignores them). */
+				/* Keys, algorithms and flags cannot be updated in place (UPDSA ignores them). */
 				push_op(d, MC_OP_SA_DEL, name)->sa = have->sas[found].x;
 				d->sa_replace++;
 			} else if (pass == 1) {
-				push_op(d, MC_OP_SA_ADD, name)->sa = *w;
+				struct mc_op *op = push_op(d, MC_OP_SA_ADD, name);
+				op->sa = *w;
 				if (found == SIZE_MAX)
 					d->sa_add++;
+				else if (have->sas[found].x.oseq)
+					/* The replacement continues the send counter a little ahead of where
+					 * the dump saw it (packets go out until the delete): never a reset. */
+					op->sa.oseq = have->sas[found].x.oseq + MC_OSEQ_CARRY_AHEAD;
 			}
 		}
 	}
@@ -167,7 +188,7 @@ int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool 
 		d->pol_del++;
 	}
 	for (size_t j = 0; j < have->nsas && with_policies; j++) {
-		if (sa_seen[j] || have->sas[j].x.reqid != MC_REQID)
+		if (sa_seen[j] || !mc_reqid_owned(have->sas[j].x.reqid))
 			continue;
 		push_op(d, MC_OP_SA_DEL, "(stale)")->sa = have->sas[j].x;
 		d->sa_del++;
@@ -194,6 +215,11 @@ void mc_diff_inverse(const struct mc_op *ops, size_t n, struct mc_diff *ret)
 		case MC_OP_SA_DEL:
 			push_op(ret, MC_OP_SA_ADD, o->name)->sa = o->sa;
 			break;
+		case MC_OP_SA_UPD:
+			inv = push_op(ret, MC_OP_SA_UPD, o->name);
+			inv->sa = o->old_sa;
+			inv->old_sa = o->sa;
+			break;
 		case MC_OP_POL_ADD:
 			push_op(ret, MC_OP_POL_DEL, o->name)->pol = o->pol;
 			break;
@@ -214,6 +240,7 @@ static const char *op_verb(enum mc_op_kind k)
 	switch (k) {
 	case MC_OP_SA_ADD: return "add SA";
 	case MC_OP_SA_DEL: return "delete SA";
+	case MC_OP_SA_UPD: return "update SA";
 	case MC_OP_POL_ADD: return "add policy";
 	case MC_OP_POL_UPD: return "update policy";
 	case MC_OP_POL_DEL: return "delete policy";
@@ -227,11 +254,11 @@ void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out)
 
 	for (size_t i = 0; i < d->n; i++) {
 		const struct mc_op *o = &d->ops[i];
-		bool sa = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_SA_DEL;
+		bool sa = mc_op_is_sa(o->kind);
 
 		if (ip_cmds) {
 			const char *verb = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_POL_ADD ? "add" :
-					   o->kind == MC_OP_POL_UPD ? "update" : "delete";
+					   o->kind == MC_OP_POL_UPD || o->kind == MC_OP_SA_UPD ? "update" : "delete";
 			if (sa)
 				mc_xsa_ip_cmd(&o->sa, verb, false, o->name, out);
 			else

@@ -9,13 +9,19 @@
 #include "kobj.h"
 
 struct mc_diags;
+
+/* How far ahead of the dumped send counter a replaced SA's successor starts: more packets than
+ * a host sends between the dump and the delete (2^24: 1.6 s at 10 million packets a second). A
+ * forward jump is harmless (a receiver with anti-replay accepts it; ours has none); a reset
+ * would not be. Outbound SAs may wrap, so the sum may too. */
+#define MC_OSEQ_CARRY_AHEAD 0x1000000u
 struct mc_plan;
 
 struct mc_diff {
 	struct mc_op *ops;
 	size_t n, cap;
 	size_t pol_add, pol_upd, pol_del, pol_same;
-	size_t sa_add, sa_del, sa_replace, sa_same;
+	size_t sa_add, sa_del, sa_replace, sa_upd, sa_same;
 	bool with_policies; /* the plan's policies are wanted (IPsec enabled) */
 };
 

@@ -161,7 +161,8 @@ int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
 		return errno == ENOENT && !gen ? 0 : errno == ENOENT ? -EUCLEAN : -errno;
 	while (fgets(line, sizeof(line), f)) {
 		char name[256], dirs[8];
-		unsigned prio;
+		unsigned prio, reqid = 0;
+		int got;
 
 		line[strcspn(line, "\n")] = '\0';
 		if (!strncmp(line, "enabled ", 8)) {
@@ -170,9 +171,10 @@ int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
 		} else if (!strncmp(line, "default ", 8)) {
 			free(ret->default_name);
 			ret->default_name = mc_strdup(line + 8);
-		} else if (sscanf(line, "rule %u %7s %255s", &prio, dirs, name) == 3) {
+		} else if ((got = sscanf(line, "rule %u %7s %255s reqid %u", &prio, dirs, name, &reqid)) >= 3) {
 			struct mc_state_name *n = MC_PUSH(&ret->names, &ret->nnames, &ret->capnames);
 			n->priority = prio;
+			n->reqid = got == 4 ? reqid : 0;
 			n->dir = !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT;
 			n->name = mc_strdup(name);
 		}
@@ -372,9 +374,13 @@ static void state_text(const struct mc_state *st, struct mc_buf *b)
 	mc_buf_printf(b, "enabled %s\n", st->enabled ? "yes" : "no");
 	if (st->default_name)
 		mc_buf_printf(b, "default %s\n", st->default_name);
-	for (size_t i = 0; i < st->nnames; i++)
-		mc_buf_printf(b, "rule %u %s %s\n", st->names[i].priority, mc_dir_str(st->names[i].dir),
+	for (size_t i = 0; i < st->nnames; i++) {
+		mc_buf_printf(b, "rule %u %s %s", st->names[i].priority, mc_dir_str(st->names[i].dir),
 			      st->names[i].name);
+		if (st->names[i].reqid)
+			mc_buf_printf(b, " reqid %u", st->names[i].reqid);
+		mc_buf_puts(b, "\n");
+	}
 }
 
 /* Removes a generation directory and what is in it. */
@@ -431,6 +437,7 @@ int mc_state_prepare(const struct mc_state *st, const char *site_file, const cha
 			continue;
 		struct mc_state_name *nm = MC_PUSH(&next->names, &next->nnames, &next->capnames);
 		nm->priority = rule->priority;
+		nm->reqid = rule->reqid;
 		nm->dir = rule->dir;
 		nm->name = mc_strdup(rule->name);
 	}
@@ -819,20 +826,29 @@ static int cmp_name(const void *a, const void *b)
 	return c ? c : (int)x->dir - (int)y->dir;
 }
 
-uint32_t mc_state_prev_priority(void *stp, const char *name, enum mc_dir dir)
+static const struct mc_state_name *name_find(struct mc_state *st, const char *name, enum mc_dir dir)
 {
-	struct mc_state *st = stp;
-
 	if (!name || !st || !st->nnames)
-		return 0;
+		return NULL;
 	/* Sorted once on first use: apply asks once per policy, 10 000 times. */
 	if (!st->sorted) {
 		qsort(st->names, st->nnames, sizeof(*st->names), cmp_name);
 		st->sorted = true;
 	}
 	struct mc_state_name key = { .name = (char *)name, .dir = dir };
-	const struct mc_state_name *hit = bsearch(&key, st->names, st->nnames, sizeof(*st->names), cmp_name);
+	return bsearch(&key, st->names, st->nnames, sizeof(*st->names), cmp_name);
+}
+
+uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir)
+{
+	const struct mc_state_name *hit = name_find(st, name, dir);
 	return hit ? hit->priority : 0;
+}
+
+uint32_t mc_state_prev_reqid(void *st, const char *name, enum mc_dir dir)
+{
+	const struct mc_state_name *hit = name_find(st, name, dir);
+	return hit ? hit->reqid : 0;
 }
 
 int mc_state_lock(const char *dir, bool wait)

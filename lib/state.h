@@ -14,6 +14,7 @@ struct mc_plan;
 
 struct mc_state_name {
 	uint32_t priority;
+	uint32_t reqid; /* PROTECT policies; 0 for others and for states written before reqids */
 	enum mc_dir dir;
 	char *name;
 };
@@ -78,6 +79,8 @@ void mc_state_unlock(int fd);
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family);
 /* The priority a user policy had when last committed, 0 if none (struct mc_state *). */
 uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir);
+/* The reqid the committed plan gave a PROTECT policy (0: none). */
+uint32_t mc_state_prev_reqid(void *st, const char *name, enum mc_dir dir);
 
 /*
  * A trial (apply --confirm): the new generation is committed as `current`, and

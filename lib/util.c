@@ -113,6 +113,41 @@ void mc_buf_wipe(struct mc_buf *b)
 	mc_buf_free(b);
 }
 
+bool mc_parse_quantity(const char *s, enum mc_unit unit, uint64_t *ret)
+{
+	static const struct {
+		enum mc_unit unit;
+		const char *suffix;
+		uint64_t mult;
+	} suffixes[] = {
+		{ MC_UNIT_SECONDS, "", 1 },	     { MC_UNIT_SECONDS, "s", 1 },	  { MC_UNIT_SECONDS, "m", 60 },
+		{ MC_UNIT_SECONDS, "h", 3600 },	     { MC_UNIT_SECONDS, "d", 86400 },	  { MC_UNIT_BYTES, "", 1 },
+		{ MC_UNIT_BYTES, "B", 1 },	     { MC_UNIT_BYTES, "K", 1ull << 10 },  { MC_UNIT_BYTES, "KiB", 1ull << 10 },
+		{ MC_UNIT_BYTES, "M", 1ull << 20 },  { MC_UNIT_BYTES, "MiB", 1ull << 20 }, { MC_UNIT_BYTES, "G", 1ull << 30 },
+		{ MC_UNIT_BYTES, "GiB", 1ull << 30 }, { MC_UNIT_BYTES, "T", 1ull << 40 }, { MC_UNIT_BYTES, "TiB", 1ull << 40 },
+		{ MC_UNIT_COUNT, "", 1 },
+	};
+	const char *p = s;
+	unsigned long long v = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	while (*p >= '0' && *p <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (unsigned)(*p++ - '0');
+	}
+	for (size_t i = 0; i < MC_ARRAY_SIZE(suffixes); i++) {
+		if (suffixes[i].unit != unit || strcmp(p, suffixes[i].suffix))
+			continue;
+		if (v == 0 || v > UINT64_MAX / suffixes[i].mult)
+			return false;
+		*ret = v * suffixes[i].mult;
+		return true;
+	}
+	return false;
+}
+
 bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret)
 {
 	unsigned long long v;

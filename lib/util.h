@@ -53,6 +53,12 @@ void mc_wipe_free(void *p, size_t n);
 /* Strict unsigned parse: decimal or 0x-hex, the whole string, <= max. */
 bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret);
 
+enum mc_unit { MC_UNIT_SECONDS, MC_UNIT_BYTES, MC_UNIT_COUNT };
+/* A quantity: seconds ("90", "90s", "15m", "24h", "30d"), bytes ("4096", "512K", "32GiB": K, M,
+ * G, T with or without "iB" are powers of 1024) or a plain count. The whole string, > 0, no
+ * overflow. */
+bool mc_parse_quantity(const char *s, enum mc_unit unit, uint64_t *ret);
+
 /* "N" or "N-M" (spaces around '-' allowed), each <= max, N <= M. */
 bool mc_parse_range(const char *s, unsigned max, unsigned *lo, unsigned *hi);
 

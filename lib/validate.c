@@ -58,6 +58,8 @@ struct sa_id {
 	const struct mc_range *dst; /* NULL: this host's address, resolved at apply */
 	int proto;
 	uint32_t spi;
+	struct mc_loc loc; /* of the spi */
+	bool next;
 };
 
 static bool same_dst(const struct sa_id *a, const struct sa_id *b)
@@ -77,22 +79,29 @@ static void check_spis(const struct mc_site *s, struct mc_diags *ds)
 		if (p->action != MC_PROTECT || !p->spi || !p->ipsec_proto || !one_host(&p->remote))
 			continue;
 		const struct mc_range *local = one_host(&p->local) ? &p->local.r[0] : NULL;
-		*MC_PUSH(&ids, &n, &cap) = (struct sa_id){ p, p->dir == MC_DIR_OUT ? &p->remote.r[0] : local,
-							   p->ipsec_proto, p->spi };
+		const struct mc_range *dst = p->dir == MC_DIR_OUT ? &p->remote.r[0] : local;
+		*MC_PUSH(&ids, &n, &cap) = (struct sa_id){ p, dst, p->ipsec_proto, p->spi, p->spi_loc, false };
+		/* A rollover's next SA is an SA of its own: its SPI must be free as well. */
+		if (p->next.given && p->next.spi)
+			*MC_PUSH(&ids, &n, &cap) = (struct sa_id){ p, dst, p->ipsec_proto, p->next.spi,
+								   p->next.spi_loc, true };
 	}
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < i; j++) {
 			if (ids[i].spi != ids[j].spi)
 				continue;
-			if (ids[i].proto == ids[j].proto && same_dst(&ids[i], &ids[j]) &&
-			    ids[i].p->dir == ids[j].p->dir) {
-				mc_err(ds, ids[i].p->spi_loc,
-				       "spi %u (0x%x) of policy '%s' is already used by '%s' for the same "
+			if (ids[i].p == ids[j].p) {
+				mc_err(ds, ids[i].loc, "policy '%s': next spi %u (0x%x) is the policy's own spi: "
+				       "a rollover needs a new SPI", ids[i].p->name, ids[i].spi, ids[i].spi);
+			} else if (ids[i].proto == ids[j].proto && same_dst(&ids[i], &ids[j]) &&
+				   ids[i].p->dir == ids[j].p->dir) {
+				mc_err(ds, ids[i].loc,
+				       "%sspi %u (0x%x) of policy '%s' is already used by '%s' for the same "
 				       "destination and protocol (line %d): the kernel allows one SA per "
-				       "(destination, SPI, protocol)",
+				       "(destination, SPI, protocol)", ids[i].next ? "next " : "",
 				       ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
 			} else {
-				mc_warnc(ds, ids[i].p->spi_loc, "spi-reused",
+				mc_warnc(ds, ids[i].loc, "spi-reused",
 					"spi %u (0x%x) of policy '%s' repeats the SPI of '%s' (line %d): MCP "
 					"requires SPIs to be unique on a host",
 					ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
@@ -148,6 +157,10 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 			mc_err(ds, p->spi_loc, "policy '%s': 'spi' is only for action protect", p->name);
 		if (p->ipsec_proto)
 			mc_err(ds, p->integrity_loc, "policy '%s': 'ah'/'esp' are only for action protect", p->name);
+		if (p->next.given)
+			mc_err(ds, p->next.loc, "policy '%s': 'next' (a key rollover) is only for action protect", p->name);
+		if (mc_lifetime_set(&p->lifetime))
+			mc_err(ds, p->lifetime_loc, "policy '%s': 'lifetime' is only for action protect (SAs)", p->name);
 		return;
 	}
 	if (!p->spi_given)
@@ -163,11 +176,19 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 	if (p->ipsec_proto == MC_PROTO_ESP && p->confidentiality && !p->integrity)
 		mc_warnc(ds, p->confidentiality_loc, "no-integrity", "policy '%s': ESP confidentiality without integrity "
 			"leaves packets open to tampering (RFC 4303 §3.2); consider adding integrity", p->name);
+	if (p->lifetime.hard_bytes || p->lifetime.hard_packets || p->lifetime.hard_secs)
+		mc_warnc(ds, p->lifetime_loc, "hard-lifetime", "policy '%s': a hard lifetime removes the SA when it is "
+			"reached and its traffic is dropped until the key is rolled over (mcpsec rekey) and applied; "
+			"mcpsecd does not put it back", p->name);
 	if (p->confidentiality && p->confidentiality->legacy)
 		mc_warnc(ds, p->confidentiality_loc, "legacy-algorithm", "policy '%s': %s is a legacy algorithm; prefer aes-cbc",
 			p->name, p->confidentiality->name);
 	check_key(s, ds, p, p->integrity, p->integrity_key, p->integrity_loc);
 	check_key(s, ds, p, p->confidentiality, p->confidentiality_key, p->confidentiality_loc);
+	if (p->next.given) {
+		check_key(s, ds, p, p->integrity, p->next.integrity_key, p->next.integrity_loc);
+		check_key(s, ds, p, p->confidentiality, p->next.confidentiality_key, p->next.confidentiality_loc);
+	}
 }
 
 static const struct mc_site *cmp_site;

@@ -36,6 +36,9 @@ pairs = [
     ("parse_ipsec(", set(site["properties"]["ipsec"]["properties"])),
     ("parse_ah(", set(pol["ah"]["properties"])),
     ("parse_esp(", set(pol["esp"]["properties"])),
+    ("parse_next(", set(pol["next"]["properties"])),
+    ("parse_lifetime(", set(pol["lifetime"]["properties"])),
+    ("parse_limit(", set(site["definitions"]["limit"]["oneOf"][1]["properties"])),
     ("parse_site_text(", set(site["properties"])),
     ("parse_key(", set(keys["properties"]["keys"]["additionalProperties"]["properties"])),
 ]
@@ -80,6 +83,19 @@ if binary:
         r = subprocess.run(cmd, capture_output=True, text=True)
         errs = list(jsonschema.Draft7Validator(site).iter_errors(yaml.safe_load(r.stdout))) if r.returncode == 0 else ["exit %d" % r.returncode]
         ok(not errs, f"{what} validates against site.schema.json" + ("" if not errs else f": {errs[0]}"))
+
+    # rekey's edits (each step of a rollover of examples/host-a, in a scratch copy) are valid too.
+    import shutil, tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for f in ("site.yaml", "keys.yaml"):
+            shutil.copy(f"{root}/examples/host-a/{f}", d)
+        os.chmod(f"{d}/keys.yaml", 0o600)
+        for step in ("accept", "switch", "retire"):
+            r = subprocess.run([binary, "--state-dir", f"{d}/state", "rekey", "PROTECTFTPOUT", "PROTECTBNAIN",
+                                "--site", f"{d}/site.yaml", "--force"], capture_output=True, text=True)
+            doc = yaml.safe_load(open(f"{d}/site.yaml"))
+            errs = list(jsonschema.Draft7Validator(site).iter_errors(doc)) if r.returncode == 0 else ["exit %d: %s" % (r.returncode, r.stderr)]
+            ok(not errs, f"rekey {step} of examples/host-a validates against site.schema.json" + ("" if not errs else f": {errs[0]}"))
 
 # Shape errors the C parser reports must be schema errors too.
 for name in ["keys-structure", "ports-icmp", "protect", "nokeyfile", "policies-not-list"]:

@@ -171,9 +171,12 @@ static void print_dry_run(const struct mc_plan *plan, const struct mc_diff *diff
 
 	mc_plan_render(plan, &b);
 	mc_buf_printf(&b, "\noperations (%zu): policies %zu add, %zu update, %zu delete, %zu unchanged; "
-		      "SAs %zu add, %zu replace, %zu delete, %zu unchanged\n", diff->n, diff->pol_add,
+		      "SAs %zu add, %zu replace, %zu delete, %zu unchanged", diff->n, diff->pol_add,
 		      diff->pol_upd, diff->pol_del, diff->pol_same, diff->sa_add, diff->sa_replace, diff->sa_del,
 		      diff->sa_same);
+	if (diff->sa_upd)
+		mc_buf_printf(&b, ", %zu lifetimes updated in place", diff->sa_upd);
+	mc_buf_puts(&b, "\n");
 	mc_diff_render(diff, false, &b);
 	if (ip_cmds) {
 		mc_buf_puts(&b, "\nas ip commands (keys not shown):\n");
@@ -245,9 +248,9 @@ static int transact(struct mc_nl *nl, struct mc_state *st, const struct mc_plan 
 		fprintf(stderr, "mcpsec: nothing was changed\n");
 	else if (es == MC_ENGINE_OK && diff.n)
 		printf("changed: policies %zu added, %zu updated, %zu removed (%zu unchanged); "
-		       "SAs %zu added, %zu replaced, %zu removed (%zu unchanged)\n",
+		       "SAs %zu added, %zu replaced, %zu removed (%zu unchanged)%s\n",
 		       diff.pol_add, diff.pol_upd, diff.pol_del, diff.pol_same, diff.sa_add, diff.sa_replace,
-		       diff.sa_del, diff.sa_same);
+		       diff.sa_del, diff.sa_same, diff.sa_upd ? ", lifetimes updated in place" : "");
 	*changes = diff.n;
 	mc_diff_free(&diff);
 	mc_diags_free(&ds);

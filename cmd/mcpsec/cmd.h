@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../../lib/model.h"
 #include "../../lib/plan.h"
@@ -43,6 +44,11 @@ int check_peer_main(int argc, char **argv);
 int import_main(int argc, char **argv);
 int log_main(int argc, char **argv);
 int key_main(int argc, char **argv);
+int rekey_main(int argc, char **argv);
+
+/* A fresh random key for alg into bytes (alg->len of them; never a weak 3DES key). 0 or -EIO. */
+struct mc_keyalg;
+int key_random(const struct mc_keyalg *alg, uint8_t *bytes);
 
 /* Enters --netns, if any. Returns 0 or an exit code after printing why. */
 int enter_netns(void);

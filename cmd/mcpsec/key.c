@@ -280,6 +280,17 @@ static void policies_using(const struct key_opts *o, const char *name, struct mc
 	mc_state_free(&st);
 }
 
+int key_random(const struct mc_keyalg *alg, uint8_t *bytes)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		if (mc_random(bytes, alg->len) < 0)
+			return -EIO;
+		if (strcmp(alg->type, "tdes") || !mc_tdes_weak(bytes))
+			return 0;
+	}
+	return -EIO;
+}
+
 static int cmd_generate_or_set(const struct key_opts *o, bool generate)
 {
 	const struct mc_keyalg *alg = o->alg ? mc_keyalg_find(o->alg) : NULL;
@@ -313,14 +324,10 @@ static int cmd_generate_or_set(const struct key_opts *o, bool generate)
 		bytes = mc_malloc(alg->len);
 		(void)mlock(bytes, alg->len);
 		len = alg->len;
-		for (int tries = 0; tries < 16; tries++) {
-			if (mc_random(bytes, len) < 0) {
-				fprintf(stderr, "mcpsec key: the random generator failed; no key was made\n");
-				rc = EXIT_LOCAL;
-				goto out;
-			}
-			if (strcmp(alg->type, "tdes") || !mc_tdes_weak(bytes))
-				break;
+		if (key_random(alg, bytes) < 0) {
+			fprintf(stderr, "mcpsec key: the random generator failed; no key was made\n");
+			rc = EXIT_LOCAL;
+			goto out;
 		}
 	} else {
 		struct secret v = { 0 };

@@ -26,7 +26,9 @@ struct entry {
 	size_t *pols; /* indexes into kstate.pols */
 	size_t npols, cappols;
 	uint64_t last_use;
-	const struct mc_ksa *sa;
+	const struct mc_ksa *sa;       /* PROTECT: the SA it sends with (out), or its first (in) */
+	const struct mc_ksa *sas[4];   /* all its SAs: during a rollover, current and next */
+	size_t nsas;
 };
 
 static int cmp_pol(const void *a, const void *b, void *ctx)
@@ -49,20 +51,47 @@ static int cmp_pol(const void *a, const void *b, void *ctx)
 	return c ? c : memcmp(x->x.sel.saddr.a, y->x.sel.saddr.a, 16);
 }
 
-static const struct mc_ksa *find_sa(const struct mc_kstate *k, const struct mc_kpolicy *p)
+/* A PROTECT policy's SAs: those its template accepts (reqid, and the SPI when it names one). The
+ * SA it sends with (outbound) comes first. */
+static void find_sas(const struct mc_kstate *k, const struct mc_kpolicy *p, struct entry *e)
 {
-	const struct mc_ksa *any = NULL;
-
-	for (size_t i = 0; i < k->nsas; i++) {
+	e->nsas = 0;
+	for (size_t i = 0; i < k->nsas && e->nsas < MC_ARRAY_SIZE(e->sas); i++) {
 		const struct mc_ksa *s = &k->sas[i];
-		if (s->x.reqid != MC_REQID || s->x.spi != p->x.tmpl_spi || s->x.proto != p->x.tmpl_proto)
+		if (!mc_reqid_owned(s->x.reqid) || s->x.reqid != p->x.tmpl_reqid || s->x.proto != p->x.tmpl_proto ||
+		    (p->x.tmpl_spi && s->x.spi != p->x.tmpl_spi &&
+		     (p->x.dir != MC_DIR_OUT || s->x.reqid == MC_REQID_LEGACY)))
 			continue;
-		if (p->x.sel.plen_d == (p->x.sel.family == AF_INET ? 32 : 128) &&
-		    mc_addr_eq(&s->x.daddr, &p->x.sel.daddr))
-			return s;
-		any = any ? any : s;
+		if (s->x.spi == p->x.tmpl_spi && e->nsas) {
+			e->sas[e->nsas++] = e->sas[0];
+			e->sas[0] = s;
+		} else {
+			e->sas[e->nsas++] = s;
+		}
 	}
-	return any;
+	e->sa = e->nsas && (p->x.dir != MC_DIR_OUT || e->sas[0]->x.spi == p->x.tmpl_spi) ? e->sas[0] : NULL;
+}
+
+/* "soft 27 GiB / hard 30 GiB, soft 20 h": the limits an SA has, or "" (none: it lives forever). */
+static void lifetime_str(const struct mc_lifetime *l, struct mc_buf *b)
+{
+	const uint64_t v[3][2] = { { l->soft_secs, l->hard_secs }, { l->soft_bytes, l->hard_bytes },
+				   { l->soft_packets, l->hard_packets } };
+	static const char *unit[3] = { "s", "bytes", "packets" };
+
+	for (int i = 0; i < 3; i++)
+		for (int h = 0; h < 2; h++)
+			if (v[i][h])
+				mc_buf_printf(b, "%s%s %llu %s", b->len ? ", " : "", h ? "hard" : "soft",
+					      (unsigned long long)v[i][h], unit[i]);
+}
+
+/* What an SA does for its policy. */
+static const char *sa_role(const struct entry *e, const struct mc_ksa *s)
+{
+	if (e->dir != MC_DIR_OUT)
+		return "accepted";
+	return s == e->sa ? "sending" : "installed, not sending";
 }
 
 static void fmt_time(uint64_t t, char *buf, size_t len)
@@ -87,7 +116,7 @@ static void sa_algs(const struct mc_ksa *s, struct mc_buf *b)
 	mc_buf_printf(b, "%s %s %s", s->x.proto == 51 ? "ah" : "esp", s->enc_name, s->auth_name);
 }
 
-static void json_sa(struct mc_buf *b, const struct mc_ksa *s, const char *policy)
+static void json_sa(struct mc_buf *b, const struct mc_ksa *s, const char *policy, const char *role)
 {
 	char a1[64], a2[64], t[32];
 
@@ -110,8 +139,27 @@ static void json_sa(struct mc_buf *b, const struct mc_ksa *s, const char *policy
 		mc_buf_puts(b, s->enc_name[0] && strcmp(s->enc_name, "ecb(cipher_null)") ? "\"other\"" : "null");
 	fmt_time(s->use_time, t, sizeof(t));
 	mc_buf_printf(b, ",\"bytes\":%llu,\"packets\":%llu,\"integrity_failed\":%llu,\"replay_failed\":%llu,"
-		      "\"reqid\":%u,\"last_use\":", (unsigned long long)s->bytes, (unsigned long long)s->packets,
-		      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, s->x.reqid);
+		      "\"reqid\":%u,\"sequence\":%u,\"sequence_may_wrap\":%s,", (unsigned long long)s->bytes,
+		      (unsigned long long)s->packets, (unsigned long long)s->integrity_fail,
+		      (unsigned long long)s->replay_fail, s->x.reqid, s->x.oseq, s->x.oseq_may_wrap ? "true" : "false");
+	if (role)
+		mc_buf_printf(b, "\"role\":\"%s\",", role);
+	const struct mc_lifetime *l = &s->x.lft;
+	if (mc_lifetime_set(l))
+		mc_buf_printf(b, "\"lifetime\":{\"soft_seconds\":%llu,\"hard_seconds\":%llu,\"soft_bytes\":%llu,"
+			      "\"hard_bytes\":%llu,\"soft_packets\":%llu,\"hard_packets\":%llu},",
+			      (unsigned long long)l->soft_secs, (unsigned long long)l->hard_secs,
+			      (unsigned long long)l->soft_bytes, (unsigned long long)l->hard_bytes,
+			      (unsigned long long)l->soft_packets, (unsigned long long)l->hard_packets);
+	else
+		mc_buf_puts(b, "\"lifetime\":null,");
+	char warn[256];
+	mc_buf_puts(b, "\"warning\":");
+	if (mc_sa_block_warning(s->x.confidentiality, s->bytes, warn, sizeof(warn)))
+		mc_buf_json_str(b, warn);
+	else
+		mc_buf_puts(b, "null");
+	mc_buf_puts(b, ",\"last_use\":");
 	if (s->use_time)
 		mc_buf_printf(b, "\"%s\"}", t);
 	else
@@ -215,30 +263,47 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 		mc_buf_puts(b, "]");
 		if (e[i].action == MC_PROTECT) {
 			const struct mc_kpolicy *p = &k->pols[e[i].pols[0]];
-			mc_buf_printf(b, ",\"spi\":%u,\"spi_hex\":\"0x%08x\",\"protocol\":\"%s\",\"sa\":", p->x.tmpl_spi,
-				      p->x.tmpl_spi, p->x.tmpl_proto == 51 ? "ah" : "esp");
+			/* spi: what it sends with (out), or what it accepts when that is one SA (in). */
+			uint32_t spi = p->x.tmpl_spi ? p->x.tmpl_spi : e[i].nsas == 1 ? e[i].sas[0]->x.spi : 0;
+			mc_buf_puts(b, ",\"spi\":");
+			if (spi)
+				mc_buf_printf(b, "%u,\"spi_hex\":\"0x%08x\"", spi, spi);
+			else
+				mc_buf_puts(b, "null,\"spi_hex\":null");
+			mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"sa\":", p->x.tmpl_proto == 51 ? "ah" : "esp",
+				      p->x.tmpl_reqid);
 			if (e[i].sa)
-				json_sa(b, e[i].sa, e[i].name);
+				json_sa(b, e[i].sa, e[i].name, sa_role(&e[i], e[i].sa));
 			else
 				mc_buf_puts(b, "null");
+			mc_buf_puts(b, ",\"sas\":[");
+			for (size_t j = 0; j < e[i].nsas; j++) {
+				if (j)
+					mc_buf_puts(b, ",");
+				json_sa(b, e[i].sas[j], e[i].name, sa_role(&e[i], e[i].sas[j]));
+			}
+			mc_buf_puts(b, "]");
 		}
 		mc_buf_puts(b, "}");
 	}
 	mc_buf_puts(b, "],\"sas\":[");
 	bool first = true;
 	for (size_t i = 0; i < k->nsas; i++) {
-		if (k->sas[i].x.reqid != MC_REQID)
+		if (!mc_reqid_owned(k->sas[i].x.reqid))
 			continue;
-		const char *owner = NULL;
+		const char *owner = NULL, *role = NULL;
 		for (size_t j = 0; j < ne && !owner; j++)
-			if (e[j].sa == &k->sas[i])
-				owner = e[j].name;
+			for (size_t m = 0; m < e[j].nsas && !owner; m++)
+				if (e[j].sas[m] == &k->sas[i]) {
+					owner = e[j].name;
+					role = sa_role(&e[j], e[j].sas[m]);
+				}
 		if (!all && !owner)
 			continue;
 		if (!first)
 			mc_buf_puts(b, ",");
 		first = false;
-		json_sa(b, &k->sas[i], owner);
+		json_sa(b, &k->sas[i], owner, role);
 	}
 	mc_buf_puts(b, "],\"foreign\":{\"policies\":[");
 	first = true;
@@ -256,12 +321,12 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 	mc_buf_puts(b, "],\"sas\":[");
 	first = true;
 	for (size_t i = 0; all && i < k->nsas; i++) {
-		if (k->sas[i].x.reqid == MC_REQID)
+		if (mc_reqid_owned(k->sas[i].x.reqid))
 			continue;
 		if (!first)
 			mc_buf_puts(b, ",");
 		first = false;
-		json_sa(b, &k->sas[i], NULL);
+		json_sa(b, &k->sas[i], NULL, NULL);
 	}
 	mc_buf_puts(b, "]},\"counters\":{");
 	for (size_t i = 0; i < c->n; i++)
@@ -316,19 +381,36 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 			if (e[i].action == MC_PROTECT) {
 				const struct mc_kpolicy *p = &k->pols[e[i].pols[0]];
 				if (!e[i].sa) {
-					mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
-						      p->x.tmpl_spi, p->x.tmpl_spi, p->x.tmpl_proto == 51 ? "ah" : "esp");
-					continue;
+					if (p->x.tmpl_spi)
+						mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
+							      p->x.tmpl_spi, p->x.tmpl_spi, p->x.tmpl_proto == 51 ? "ah" : "esp");
+					else
+						mc_buf_printf(b, "      SA (%s, reqid %u): MISSING - matching traffic is dropped\n",
+							      p->x.tmpl_proto == 51 ? "ah" : "esp", p->x.tmpl_reqid);
 				}
-				const struct mc_ksa *s = e[i].sa;
-				fmt_time(s->use_time, t, sizeof(t));
-				mc_buf_printf(b, "      SA spi %u (0x%08x) ", s->x.spi, s->x.spi);
-				sa_algs(s, b);
-				mc_buf_printf(b, " %s -> %s: %llu bytes, %llu packets, integrity failures %llu, "
-					      "replay failures %llu, last use %s\n",
-					      mc_addr_str(&s->x.saddr, a1, sizeof(a1)), mc_addr_str(&s->x.daddr, a2, sizeof(a2)),
-					      (unsigned long long)s->bytes, (unsigned long long)s->packets,
-					      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, t);
+				for (size_t j = 0; j < e[i].nsas; j++) {
+					const struct mc_ksa *s = e[i].sas[j];
+					char warn[256];
+					fmt_time(s->use_time, t, sizeof(t));
+					mc_buf_printf(b, "      SA spi %u (0x%08x) ", s->x.spi, s->x.spi);
+					sa_algs(s, b);
+					mc_buf_printf(b, " %s -> %s, %s: %llu bytes, %llu packets, ",
+						      mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
+						      mc_addr_str(&s->x.daddr, a2, sizeof(a2)), sa_role(&e[i], s),
+						      (unsigned long long)s->bytes, (unsigned long long)s->packets);
+					if (e[i].dir == MC_DIR_OUT)
+						mc_buf_printf(b, "sequence %u (%s), ", s->x.oseq,
+							      s->x.oseq_may_wrap ? "may wrap" : "STOPS AT 4294967295: reapply");
+					mc_buf_printf(b, "integrity failures %llu, replay failures %llu, last use %s\n",
+						      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, t);
+					struct mc_buf lt = { 0 };
+					lifetime_str(&s->x.lft, &lt);
+					if (lt.len)
+						mc_buf_printf(b, "        lifetime: %s\n", mc_buf_str(&lt));
+					mc_buf_free(&lt);
+					if (mc_sa_block_warning(s->x.confidentiality, s->bytes, warn, sizeof(warn)))
+						mc_buf_printf(b, "        WARNING: %s\n", warn);
+				}
 			}
 		}
 	}
@@ -339,7 +421,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 	for (size_t i = 0; i < k->npols; i++)
 		nforeign_p += !mc_prio_owned(k->pols[i].x.priority);
 	for (size_t i = 0; i < k->nsas; i++)
-		nforeign_s += k->sas[i].x.reqid != MC_REQID;
+		nforeign_s += !mc_reqid_owned(k->sas[i].x.reqid);
 	if (nforeign_p || nforeign_s) {
 		mc_buf_printf(b, "\nForeign XFRM objects (not mcpsec's; never changed): %zu policies, %zu SAs\n",
 			      nforeign_p, nforeign_s);
@@ -354,7 +436,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 		}
 		for (size_t i = 0; i < k->nsas; i++) {
 			const struct mc_ksa *s = &k->sas[i];
-			if (s->x.reqid == MC_REQID)
+			if (mc_reqid_owned(s->x.reqid))
 				continue;
 			mc_buf_printf(b, "  SA spi %u (0x%08x) %s %s -> %s reqid %u\n", s->x.spi, s->x.spi,
 				      s->x.proto == 51 ? "ah" : "esp", mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
@@ -441,7 +523,7 @@ int status_main(int argc, char **argv)
 			cur->kind = p->x.priority >= MC_PRIO_DEFAULT ? "default" :
 				    p->x.priority < MC_PRIO_USER_LO ? "builtin" : "user";
 			if (p->x.action == MC_PROTECT)
-				cur->sa = find_sa(&k, p);
+				find_sas(&k, p, cur);
 		}
 		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
 		if (p->use_time > cur->last_use)

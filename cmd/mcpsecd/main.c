@@ -58,6 +58,14 @@ struct daemon {
 	bool debug;          /* MCPSECD_DEBUG set: every event on stderr */
 	struct mc_records pending;
 	size_t drift_ops;          /* operations of the last check (for its records) */
+	/* SAs the kernel removed at their hard lifetime: never put back by repair (the same key
+	 * again would void the limit) until another configuration is committed. */
+	struct expired_sa {
+		struct mc_addr daddr;
+		uint32_t spi;
+		uint8_t proto;
+	} expired[64];
+	size_t nexpired;
 	char not_enforced[480];   /* why the configuration is not enforced in full; "" when it is */
 	bool enforced;
 	int inotify, wd_dir, wd_gen; /* the state directory and the committed generation */
@@ -77,6 +85,25 @@ static const char *state_namer(void *ctx, uint32_t prio, enum mc_dir dir, int fa
 	return mc_state_rule_name(&d->st, prio, dir, family);
 }
 
+static const char *reqid_namer(void *ctx, uint32_t reqid)
+{
+	struct daemon *d = ctx;
+	for (size_t i = 0; i < d->st.nnames; i++)
+		if (d->st.names[i].reqid == reqid)
+			return d->st.names[i].name;
+	return NULL;
+}
+
+static bool sa_expired(void *ctx, const struct mc_xsa *sa)
+{
+	struct daemon *d = ctx;
+	for (size_t i = 0; i < d->nexpired; i++)
+		if (d->expired[i].spi == sa->spi && d->expired[i].proto == sa->proto &&
+		    mc_addr_eq(&d->expired[i].daddr, &sa->daddr))
+			return true;
+	return false;
+}
+
 /* Re-reads the committed names when `current` names another generation (an apply happened). */
 static void reload_names(struct daemon *d)
 {
@@ -93,6 +120,7 @@ static void reload_names(struct daemon *d)
 		return;
 	mc_state_free(&d->st);
 	d->st = st;
+	d->nexpired = 0; /* another configuration: its SAs are the operator's to judge */
 }
 
 /* inotify on the state directory and the committed generation: a fixed key file, a new commit
@@ -243,6 +271,7 @@ static const char *drift_reason(enum mc_op_kind k)
 	switch (k) {
 	case MC_OP_SA_ADD: return "sa-missing";
 	case MC_OP_SA_DEL: return "sa-foreign-or-changed";
+	case MC_OP_SA_UPD: return "sa-lifetime-changed";
 	case MC_OP_POL_ADD: return "policy-missing";
 	case MC_OP_POL_UPD: return "policy-changed";
 	case MC_OP_POL_DEL: return "policy-extra";
@@ -298,7 +327,7 @@ static void check_drift(struct daemon *d)
 	}
 	d->drift_due = 0;
 	d->drift_ops = 0;
-	struct mc_enforce_opts o = { .report_only = !apply, .report = report_drift, .ctx = d };
+	struct mc_enforce_opts o = { .report_only = !apply, .report = report_drift, .keep_out = sa_expired, .ctx = d };
 	enum mc_engine_status es = mc_engine_enforce(d->nl, g_opts.state_dir, &o, &ds, &e);
 	reload_names(d);
 	if (e.rolled_back)
@@ -351,6 +380,9 @@ static void on_event(void *ctx, const struct mc_event *ev)
 	if (d->debug)
 		fprintf(stderr, "mcpsecd: event %d from port %u, priority %u, spi %u, reqid %#x\n", (int)ev->kind,
 			ev->portid, ev->priority, ev->spi, ev->reqid);
+	if (ev->kind == MC_EV_SA_EXPIRE && ev->hard && ev->spi && mc_reqid_owned(ev->reqid) &&
+	    d->nexpired < MC_ARRAY_SIZE(d->expired))
+		d->expired[d->nexpired++] = (struct expired_sa){ ev->daddr, ev->spi, ev->proto };
 	if (mc_mon_event(&d->mon, ev, d->now, &d->pending) && !d->drift_due)
 		d->drift_due = now_ms() + 100; /* let a burst of changes settle first */
 }
@@ -589,6 +621,7 @@ int main(int argc, char **argv)
 	d.mon.burst = burst;
 	d.mon.tokens = burst;
 	d.mon.namer = state_namer;
+	d.mon.reqid_namer = reqid_namer;
 	d.mon.namer_ctx = &d;
 	d.mon.own_portid = mc_nl_portid(d.nl);
 	open_log(&d);

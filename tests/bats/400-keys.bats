@@ -96,8 +96,9 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"wrong passphrase, or the file was changed"* ]]
 	[ ! -e "$WORK/c.yaml" ]
-	sed '4s/^./X/;4s/^XX/Y/' "$WORK/export.txt" >"$WORK/tampered.txt"
-	run ! cmp -s "$WORK/export.txt" "$WORK/tampered.txt"
+	# One character of the ciphertext changed, whatever it was (A becomes B, anything else A).
+	sed '4{s/^A/#/;s/^[^#]/A/;s/^#/B/}' "$WORK/export.txt" >"$WORK/tampered.txt"
+	! cmp -s "$WORK/export.txt" "$WORK/tampered.txt" || false
 	run key import "$WORK/tampered.txt" --keys "$WORK/c.yaml" --passphrase-file "$WORK/pass"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"wrong passphrase, or the file was changed"* ]]

@@ -177,3 +177,6 @@ daemon_totals() {
 	done
 	return 1
 }
+
+# The spi of policy NAME in a site file (block style, as the examples write it).
+yq_spi() { awk -v n="$2" '$0 ~ "name: " n "$" { p = 1 } p && /^    spi:/ { print $2; exit }' "$1"; }

@@ -6,6 +6,13 @@
                                           connections, then prints got N
   net.py connect-many ADDR PORT N      -> N connections one after the other; prints ok K (K succeeded)
   net.py udp-send ADDR PORT [SRCPORT]  -> ok | EPERM | error:<errno>
+  net.py udp-burst ADDR PORT COUNT [GAP_MS] -> sent N errors E [first error]
+  net.py udp-stream ADDR PORT STOPFILE [GAP_MS] -> numbered datagrams until STOPFILE exists;
+                                          sent N errors E [first error]
+  net.py udp-seq-recv PORT IDLE        -> ready; counts numbered datagrams until IDLE seconds pass
+                                          without one: got N unique U max M (M + 1 were sent)
+  net.py tcp-stream ADDR PORT STOPFILE -> one TCP connection, 1 KiB writes until STOPFILE: sent N
+  net.py tcp-sink PORT SECONDS         -> ready; one connection's bytes: got N | reset | none
   net.py udp-recv PORT SECONDS [MAX]   -> ready, then got N (datagrams received; stops at MAX)
   net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
   net.py raw-recv PROTO SECONDS [MAX]  -> ready, then got N (marker packets of that next header)
@@ -15,7 +22,7 @@
                                           back (flushed), "connected" first, "closed" at the end
 Only ever used inside the project's own network namespaces.
 """
-import errno, socket, sys
+import errno, os, socket, sys, time
 
 def family(addr):
     return socket.AF_INET6 if ':' in addr else socket.AF_INET
@@ -88,6 +95,86 @@ def main(a):
             print("ok")
         except OSError as e:
             print(outcome(e))
+    elif cmd == "udp-burst":
+        # COUNT datagrams, GAP_MS apart (default 1): prints sent N errors E (the first errno).
+        s = socket.socket(family(a[1]), socket.SOCK_DGRAM)
+        gap = float(a[4]) / 1000 if len(a) > 4 else 0.001
+        sent, errors, first = 0, 0, ""
+        for i in range(int(a[3])):
+            try:
+                s.sendto(b"mcpsec-marker %d\n" % i, (a[1], int(a[2])))
+                sent += 1
+            except OSError as e:
+                errors += 1
+                first = first or outcome(e)
+            time.sleep(gap)
+        print("sent %d errors %d %s" % (sent, errors, first))
+    elif cmd == "udp-stream":
+        s = socket.socket(family(a[1]), socket.SOCK_DGRAM)
+        gap = float(a[4]) / 1000 if len(a) > 4 else 0.005
+        sent, errors, first, i = 0, 0, "", 0
+        while not os.path.exists(a[3]):
+            try:
+                s.sendto(b"mcpsec-marker %d\n" % i, (a[1], int(a[2])))
+                sent += 1
+            except OSError as e:
+                errors += 1
+                first = first or outcome(e)
+            i += 1
+            time.sleep(gap)
+        print("sent %d errors %d %s" % (sent, errors, first))
+    elif cmd == "udp-seq-recv":
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", int(a[1])))
+        s.settimeout(float(a[2]))
+        print("ready", flush=True)
+        seen, n, most = set(), 0, -1
+        try:
+            while True:
+                d, _ = s.recvfrom(2048)
+                n += 1
+                k = int(d.split()[1])
+                seen.add(k)
+                most = max(most, k)
+        except socket.timeout:
+            pass
+        print("got %d unique %d max %d" % (n, len(seen), most))
+    elif cmd == "tcp-stream":
+        s = socket.socket(family(a[1]), socket.SOCK_STREAM)
+        s.settimeout(30)
+        sent = 0
+        try:
+            s.connect((a[1], int(a[2])))
+            chunk = b"mcpsec-marker " + b"x" * 1009 + b"\n"  # 1 KiB
+            while not os.path.exists(a[3]):
+                s.sendall(chunk)
+                sent += len(chunk)
+                time.sleep(0.01)
+            s.shutdown(socket.SHUT_WR)
+            s.recv(1)
+            print("sent %d" % sent)
+        except OSError as e:
+            print(outcome(e))
+    elif cmd == "tcp-sink":
+        s = listen_dual(int(a[1]))
+        print("ready", flush=True)
+        s.settimeout(float(a[2]))
+        try:
+            c, _ = s.accept()
+            c.settimeout(float(a[2]))
+            n = 0
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                n += len(d)
+            c.close()
+            print("got %d" % n)
+        except ConnectionResetError:
+            print("reset")
+        except socket.timeout:
+            print("none")
     elif cmd == "udp-recv":
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -122,7 +209,7 @@ def main(a):
             pass
         print("got %d" % n)
     elif cmd == "echo-serve":
-        import selectors, time
+        import selectors
         s = listen_dual(int(a[1]))
         sel = selectors.DefaultSelector()
         sel.register(s, selectors.EVENT_READ)
@@ -147,7 +234,6 @@ def main(a):
                 except OSError:
                     pass
     elif cmd == "hold":
-        import time
         s = socket.socket(family(a[1]), socket.SOCK_STREAM)
         s.settimeout(5)
         s.connect((a[1], int(a[2])))

@@ -60,3 +60,6 @@ head = s[:s.index("policies:")]
 open(p, "w").write(head + "policies:\n" + open(sys.argv[2]).read())
 PY
 }
+
+# Runs a command silently; on failure shows what it said (so that a failing step explains itself).
+quiet() { "$@" >"$WORK/quiet.out" 2>&1 || { local rc=$?; cat "$WORK/quiet.out"; return "$rc"; }; }

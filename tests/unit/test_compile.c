@@ -106,7 +106,7 @@ static void test_examples(void)
 	if (!s)
 		return;
 	mc_addr_parse("fec0::2222:a00:bff:fe3a:100", &own);
-	struct mc_host host = { fake_route, NULL, &own, 1, NULL, NULL };
+	struct mc_host host = { fake_route, NULL, &own, 1, NULL, NULL, NULL };
 	T_EQ_INT(mc_compile(s, &host, &ds, &p), 0, "examples/host-a compiles");
 
 	/* First-match order: per direction, user rules in file order with increasing priority,
@@ -166,15 +166,32 @@ static void test_examples(void)
 	T_OK(in && in->ekey_len == 32, "PROTECTFTPIN: AES-256 from the 32-byte DRSYSTEMKEY");
 	const struct mc_xsa *bna = sa_of(&p, "PROTECTBNAOUT");
 	T_OK(bna && bna->proto == MC_PROTO_AH && bna->integrity && bna->integrity->trunc_bits == 96 &&
-	     bna->ikey_len == 20 && bna->reqid == MC_REQID, "PROTECTBNAOUT: AH hmac(sha1) 96, 20-byte key, mcpsec reqid");
+	     bna->ikey_len == 20 && mc_reqid_owned(bna->reqid) && bna->reqid == rule(&p, "PROTECTBNAOUT")->reqid,
+	     "PROTECTBNAOUT: AH hmac(sha1) 96, 20-byte key, its policy's reqid");
+	T_OK(out && out->oseq_may_wrap && in && !in->oseq_may_wrap && bna && bna->oseq_may_wrap,
+	     "outbound SAs may wrap their sequence number; inbound SAs never carry the flag");
 	T_OK(rule(&p, "PROTECTFTPOUT")->local_note != NULL, "the chosen local address is reported");
 
-	/* PROTECT templates pin the SPI and the reqid. */
+	/* Outbound templates pin the SPI they send with; inbound ones accept any SA of the policy's
+	 * reqid. Each PROTECT policy has its own reqid, in mcpsec's band. */
 	int tmpl_ok = 0;
-	for (size_t i = 0; i < p.npols; i++)
-		if (p.pols[i].action == MC_PROTECT)
-			tmpl_ok += p.pols[i].tmpl_spi != 0 && p.pols[i].tmpl_reqid == MC_REQID;
-	T_EQ_INT(tmpl_ok, 4, "four PROTECT kernel policies, each pinning SPI and reqid");
+	uint32_t seen[8];
+	size_t nseen = 0;
+	for (size_t i = 0; i < p.npols; i++) {
+		const struct mc_xpolicy *x = &p.pols[i];
+		const struct mc_rule *r = &p.rules[x->rule];
+		if (x->action != MC_PROTECT)
+			continue;
+		tmpl_ok += (x->dir == MC_DIR_OUT ? x->tmpl_spi == r->src->spi : x->tmpl_spi == 0) &&
+			   x->tmpl_reqid == r->reqid && mc_reqid_owned(r->reqid) && r->reqid != MC_REQID_LEGACY;
+		bool dup = false;
+		for (size_t j = 0; j < nseen; j++)
+			dup |= seen[j] == r->reqid;
+		if (!dup && nseen < 8)
+			seen[nseen++] = r->reqid;
+	}
+	T_EQ_INT(tmpl_ok, 4, "four PROTECT kernel policies: out pins its SPI, in names SPI 0, both the policy's reqid");
+	T_EQ_INT((int)nseen, 4, "four PROTECT policies, four distinct reqids");
 
 	/* Remote ports 20-21 outbound: dport 20/0xfffe; inbound: sport 20/0xfffe. */
 	const struct mc_rule *fo = rule(&p, "PROTECTFTPOUT");
@@ -229,10 +246,134 @@ static void test_expansion(void)
 	mc_site_free(s);
 }
 
+/* Committed reqids for the fake host: A keeps 0x6d630009; B claims A's too (taken: B gets a new one). */
+static uint32_t fake_prev_reqid(void *ctx, const char *name, enum mc_dir dir)
+{
+	(void)ctx;
+	(void)dir;
+	return !strcmp(name, "A") || !strcmp(name, "B") ? MC_REQID_BASE + 9 : 0;
+}
+
+static const char ROLL_SITE[] =
+	"ipsec: { default: bypass }\n"
+	"policies:\n"
+	"  - { name: A, direction: out, local: 2001:db8::1, remote: 2001:db8::2, action: protect, spi: 0x1001,\n"
+	"      esp: { integrity: hmac-sha256-128, integrity-key: K1 },\n"
+	"      next: { phase: %s, spi: 0x1002, integrity-key: K2 } }\n"
+	"  - { name: B, direction: in, local: 2001:db8::1, remote: 2001:db8::2, action: protect, spi: 0x2001,\n"
+	"      esp: { integrity: hmac-sha256-128, integrity-key: K1 },\n"
+	"      next: { phase: accept, spi: 0x2002, integrity-key: K2 } }\n"
+	"  - { name: C, direction: in, local: 2001:db8::1, remote: 2001:db8::2, protocol: udp, action: protect,\n"
+	"      spi: 0x3001, esp: { integrity: hmac-sha256-128, integrity-key: K1 } }\n";
+
+/* Rollover: the next SA beside the current one, the outbound template on the phase's SPI. */
+static void test_rollover(void)
+{
+	for (int sw = 0; sw < 2; sw++) {
+		char text[2048];
+		struct mc_diags ds = { 0 };
+		struct mc_site *s = NULL;
+		struct mc_plan p;
+		struct mc_host host = { NULL, NULL, NULL, 0, NULL, fake_prev_reqid, NULL };
+
+		snprintf(text, sizeof(text), ROLL_SITE, sw ? "switch" : "accept");
+		mc_conf_parse("roll.yaml", text, strlen(text), &ds, &s);
+		s->keys_skipped = true;
+		T_EQ_INT(mc_site_validate(s, &ds), 0, "a site with next SAs validates (%s)", sw ? "switch" : "accept");
+		T_EQ_INT(mc_compile(s, &host, &ds, &p), 0, "and compiles");
+		const struct mc_rule *a = rule(&p, "A"), *b = rule(&p, "B"), *c = rule(&p, "C");
+		T_OK(a->reqid == MC_REQID_BASE + 9, "A keeps its committed reqid");
+		T_OK(b->reqid != a->reqid && c->reqid != a->reqid && b->reqid != c->reqid && mc_reqid_owned(b->reqid),
+		     "B, whose committed reqid A holds, and the new C get fresh distinct ones");
+		size_t na = 0, nb = 0, nc = 0;
+		uint32_t out_spi = 0, in_spi = 1;
+		for (size_t i = 0; i < p.nsas; i++) {
+			const struct mc_xsa *x = &p.sas[i];
+			na += x->rule == (size_t)(a - p.rules) && x->reqid == a->reqid && (x->spi == 0x1001 || x->spi == 0x1002);
+			nb += x->rule == (size_t)(b - p.rules) && x->reqid == b->reqid && (x->spi == 0x2001 || x->spi == 0x2002);
+			nc += x->rule == (size_t)(c - p.rules);
+		}
+		for (size_t i = 0; i < p.npols; i++) {
+			if (p.pols[i].rule == (size_t)(a - p.rules))
+				out_spi = p.pols[i].tmpl_spi;
+			if (p.pols[i].rule == (size_t)(b - p.rules))
+				in_spi = p.pols[i].tmpl_spi;
+		}
+		T_OK(na == 2 && nb == 2 && nc == 1, "current and next SA for A and B (one for C), each on its policy's reqid");
+		T_OK(out_spi == (sw ? 0x1002u : 0x1001u), "outbound sends with %s SA (spi 0x%x)", sw ? "the next" : "the current",
+		     out_spi);
+		T_OK(in_spi == 0, "inbound accepts any SA of its reqid: exactly current and next");
+		mc_plan_free(&p);
+		mc_site_free(s);
+		mc_diags_free(&ds);
+	}
+
+	/* Lifetimes: a value is the hard limit with the soft one at 90%; {soft, hard} as given. */
+	{
+		const char *lt = "ipsec: { default: bypass }\npolicies:\n"
+				 "  - { name: L, direction: out, remote: 2001:db8::2, action: protect, spi: 0x1001,\n"
+				 "      esp: { integrity: hmac-sha256-128, integrity-key: K1 },\n"
+				 "      lifetime: { time: 24h, bytes: { soft: 1GiB }, packets: { soft: 100, hard: 200 } } }\n"
+				 "  - { name: M, direction: out, remote: 2001:db8::3, action: bypass, lifetime: { time: 90s } }\n"
+				 "  - { name: N, direction: out, remote: 2001:db8::4, action: protect, spi: 0x1002,\n"
+				 "      esp: { integrity: hmac-sha256-128, integrity-key: K1 },\n"
+				 "      lifetime: { time: 5x, packets: { soft: 300, hard: 200 } } }\n";
+		struct mc_diags ds = { 0 };
+		struct mc_site *s = NULL;
+		struct mc_plan p;
+		struct mc_host host = { NULL, NULL, NULL, 0, NULL, NULL, NULL };
+		mc_conf_parse("lt.yaml", lt, strlen(lt), &ds, &s);
+		s->keys_skipped = true;
+		mc_site_validate(s, &ds);
+		const struct mc_lifetime *l = &mc_site_policy(s, "L")->lifetime;
+		T_OK(l->hard_secs == 86400 && l->soft_secs == 77760 && l->soft_bytes == (1ull << 30) && !l->hard_bytes &&
+		     l->soft_packets == 100 && l->hard_packets == 200, "lifetime values and units as written");
+		struct mc_buf m = { 0 };
+		mc_diags_render(&ds, &m);
+		T_OK(strstr(mc_buf_str(&m), "'lifetime' is only for action protect") && strstr(mc_buf_str(&m), "bad lifetime time '5x'") &&
+		     strstr(mc_buf_str(&m), "the soft limit is above the hard one") && strstr(mc_buf_str(&m), "a hard lifetime removes the SA"),
+		     "lifetime errors: not PROTECT, a bad unit, soft above hard; a hard limit warns");
+		mc_buf_free(&m);
+		mc_diags_free(&ds);
+		memset(&ds, 0, sizeof(ds));
+		T_EQ_INT(mc_compile(s, &host, &ds, &p), 0, "compiles");
+		const struct mc_xsa *lsa = sa_of(&p, "L");
+		T_OK(lsa && lsa->lft.hard_packets == 200 && lsa->lft.hard_secs == 86400, "the SA carries them");
+		mc_plan_free(&p);
+		mc_site_free(s);
+		mc_diags_free(&ds);
+	}
+
+	/* next with the policy's own SPI, or another policy's, is refused. */
+	const char *bad = "ipsec: { default: bypass }\npolicies:\n"
+			  "  - { name: A, direction: out, remote: 2001:db8::2, action: protect, spi: 0x1001,\n"
+			  "      esp: { integrity: hmac-sha256-128, integrity-key: K1 },\n"
+			  "      next: { phase: accept, spi: 0x1001, integrity-key: K2 } }\n"
+			  "  - { name: B, direction: out, remote: 2001:db8::2, protocol: udp, action: protect, spi: 0x1003,\n"
+			  "      esp: { integrity: hmac-sha256-128, integrity-key: K1 },\n"
+			  "      next: { phase: retire, spi: 0x1003 } }\n";
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+	mc_conf_parse("bad.yaml", bad, strlen(bad), &ds, &s);
+	s->keys_skipped = true;
+	mc_site_validate(s, &ds);
+	struct mc_buf m = { 0 };
+	mc_diags_render(&ds, &m);
+	T_OK(strstr(mc_buf_str(&m), "next spi 4097 (0x1001) is the policy's own spi") != NULL,
+	     "next's spi equal to the policy's own is an error");
+	T_OK(strstr(mc_buf_str(&m), "phase must be accept or switch, not 'retire'") != NULL,
+	     "an unknown phase is an error that says how to retire");
+	T_OK(strstr(mc_buf_str(&m), "next needs 'integrity-key'") != NULL, "next without the policy's key kinds is an error");
+	mc_buf_free(&m);
+	mc_site_free(s);
+	mc_diags_free(&ds);
+}
+
 int main(void)
 {
 	test_priorities();
 	test_examples();
+	test_rollover();
 	test_expansion();
 	return t_done();
 }

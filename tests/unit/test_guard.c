@@ -114,6 +114,38 @@ static void test_check(void)
 	T_EQ_INT(cuts.n, 1, "protection with another SPI cuts");
 	mc_cuts_free(&cuts);
 
+	/* A key rollover's steps, in both directions: each step uses an SA the step before knew. */
+	struct mc_site *s_roll[4];
+	struct mc_plan roll[4];
+	static const char *next[4] = { "", ", next: {phase: accept, spi: 301, integrity-key: K}",
+				       ", next: {phase: switch, spi: 301, integrity-key: K}", "" };
+	for (int st = 0; st < 4; st++) {
+		char text[1024];
+		snprintf(text, sizeof(text), HEAD ICMP
+			 "  - {name: PO, direction: out, protocol: tcp, remote: fec0::2, local-ports: 2223, action: protect, "
+			 "spi: %d, esp: {integrity: hmac-sha256-128, integrity-key: K}%s}\n"
+			 "  - {name: PI, direction: in, protocol: tcp, remote: fec0::2, local-ports: 2223, action: protect, "
+			 "spi: %d, esp: {integrity: hmac-sha256-128, integrity-key: K}%s}\n" ALL,
+			 st == 3 ? 301 : 300, next[st], st == 3 ? 301 : 300, next[st]);
+		compile_text(text, &s_roll[st], &roll[st]);
+	}
+	static const char *steps[] = { "accept", "switch", "retire" };
+	for (int st = 0; st < 3; st++) {
+		mc_guard_check(&roll[st + 1], &roll[st], &cs, &cuts);
+		T_EQ_INT(cuts.n, 0, "rollover step %s cuts nothing (its SA was known to the step before)", steps[st]);
+		mc_cuts_free(&cuts);
+	}
+	mc_guard_check(&roll[3], &roll[0], &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "jumping from no rollover to retired (a new SPI out of the blue) cuts");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&roll[2], &roll[0], &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "switching without accept first cuts (the SA it sends with is new)");
+	mc_cuts_free(&cuts);
+	for (int st = 0; st < 4; st++) {
+		mc_plan_free(&roll[st]);
+		mc_site_free(s_roll[st]);
+	}
+
 	mc_plan_free(&base);
 	mc_plan_free(&cut);
 	mc_plan_free(&prot);

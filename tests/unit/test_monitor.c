@@ -39,8 +39,15 @@ static struct mc_kpolicy kpol(uint32_t prio, enum mc_dir dir, enum mc_action act
 		p.ntmpl = 1;
 		p.x.tmpl_spi = 24578;
 		p.x.tmpl_proto = MC_PROTO_ESP;
+		p.x.tmpl_reqid = MC_REQID_BASE + 7;
 	}
 	return p;
+}
+
+static const char *test_reqid_namer(void *ctx, uint32_t reqid)
+{
+	(void)ctx;
+	return reqid == MC_REQID_BASE + 7 ? "PROTECTFTPIN" : NULL;
 }
 
 static void stats(struct mc_stats *st, uint64_t outblock, uint64_t icv, uint64_t nostates)
@@ -111,10 +118,18 @@ int main(void)
 	mc_mon_event(&m, &ev, 1100, &out);
 	T_EQ_INT(out.n, 0, "a larval (spi 0) expiry is ACQUIRE's own: ignored");
 	ev.spi = 2001;
-	ev.reqid = MC_REQID;
+	ev.reqid = MC_REQID_LEGACY;
 	ev.proto = MC_PROTO_AH;
-	T_OK(mc_mon_event(&m, &ev, 1100, &out) && out.n == 1 && !strcmp(out.r[0].event, "sa-expire"),
-	     "a hard expiry of our SA: a record, and a drift check (the SA is gone)");
+	T_OK(!mc_mon_event(&m, &ev, 1100, &out) && out.n == 1 && !strcmp(out.r[0].event, "sa-expire") &&
+	     !strcmp(out.r[0].reason, "hard-lifetime") && strstr(out.r[0].detail, "does not put it back"),
+	     "a hard expiry of our SA: a record saying the traffic drops until a rollover; no repair");
+	out.n = 0;
+	ev.hard = false;
+	ev.reqid = MC_REQID_BASE + 7;
+	m.reqid_namer = test_reqid_namer;
+	T_OK(!mc_mon_event(&m, &ev, 1100, &out) && out.n == 1 && !strcmp(out.r[0].event, "rekey-due") &&
+	     !strcmp(out.r[0].policy, "PROTECTFTPIN") && strstr(out.r[0].detail, "roll the key over"),
+	     "a soft expiry: rekey-due, naming the policy by its reqid");
 	out.n = 0;
 
 	/* what counts as drift */
@@ -131,7 +146,7 @@ int main(void)
 	ev.kind = MC_EV_POL_FLUSH;
 	T_OK(mc_mon_event(&m, &ev, 1100, &out), "a flush: drift check");
 	ev.kind = MC_EV_SA_DEL;
-	ev.reqid = MC_REQID;
+	ev.reqid = MC_REQID_LEGACY;
 	T_OK(mc_mon_event(&m, &ev, 1100, &out), "our SA deleted: drift");
 	ev.reqid = 7;
 	T_OK(!mc_mon_event(&m, &ev, 1100, &out), "a foreign SA: not ours");
@@ -146,7 +161,7 @@ int main(void)
 	memset(sa, 0, sizeof(*sa));
 	sa->x.spi = 24578;
 	sa->x.proto = MC_PROTO_ESP;
-	sa->x.reqid = MC_REQID;
+	sa->x.reqid = MC_REQID_BASE + 7;
 	mc_addr_parse("fec0::100", &sa->x.daddr);
 	mc_addr_parse("fec0::127", &sa->x.saddr);
 	stats(&st, 10, 0, 0);

@@ -41,7 +41,7 @@ static struct mc_op sa_op(const char *integ, const char *conf, size_t ilen, size
 	mc_addr_parse("fec0::2222:a00:bff:fe3a:127", &op.sa.daddr);
 	op.sa.spi = 24577;
 	op.sa.proto = proto;
-	op.sa.reqid = MC_REQID;
+	op.sa.reqid = MC_REQID_LEGACY;
 	op.sa.integrity = integ ? mc_alg_find(integ, MC_ALG_INTEGRITY) : NULL;
 	op.sa.confidentiality = conf ? mc_alg_find(conf, MC_ALG_CONFIDENTIALITY) : NULL;
 	op.sa.ikey_len = ilen;
@@ -72,13 +72,13 @@ static void test_sa(const char *integ, const char *conf, size_t ilen, size_t ele
 	     info->lft.soft_byte_limit == XFRM_INF && info->lft.hard_add_expires_seconds == 0,
 	     "%s: infinite lifetimes (a zero lifetime would expire the SA at once)", label);
 	T_OK(info->mode == XFRM_MODE_TRANSPORT && info->replay_window == 0 && info->id.spi == htonl(24577) &&
-	     info->reqid == MC_REQID, "%s: transport mode, no replay window, SPI in network order, reqid", label);
+	     info->reqid == MC_REQID_LEGACY, "%s: transport mode, no replay window, SPI in network order, reqid", label);
 
 	T_EQ_INT(mc_nl_decode_sa(buf, len, &k), 0, "%s: the checked decoder reads it back", label);
 	struct mc_ksa scratch;
 	T_OK(mc_nl_decode_sa(buf, len - 4, &scratch) < 0, "%s: a message longer than its buffer is refused", label);
 	char a[64], b[64];
-	T_OK(k.x.spi == 24577 && k.x.proto == proto && k.x.reqid == MC_REQID && k.x.family == AF_INET6 &&
+	T_OK(k.x.spi == 24577 && k.x.proto == proto && k.x.reqid == MC_REQID_LEGACY && k.x.family == AF_INET6 &&
 	     !strcmp(mc_addr_str(&k.x.saddr, a, sizeof(a)), "fec0::2222:a00:bff:fe3a:100") &&
 	     !strcmp(mc_addr_str(&k.x.daddr, b, sizeof(b)), "fec0::2222:a00:bff:fe3a:127"),
 	     "%s: decoded SPI, protocol, reqid and addresses match", label);
@@ -126,7 +126,7 @@ static void test_policy(void)
 	op.pol.action = MC_PROTECT;
 	op.pol.tmpl_proto = MC_PROTO_ESP;
 	op.pol.tmpl_spi = 24578;
-	op.pol.tmpl_reqid = MC_REQID;
+	op.pol.tmpl_reqid = MC_REQID_LEGACY;
 
 	size_t len = mc_nl_encode(&op, 1, buf, sizeof(buf));
 	T_OK(len > 0 && ((struct nlmsghdr *)buf)->nlmsg_type == XFRM_MSG_NEWPOLICY, "policy: NEWPOLICY encodes");
@@ -137,7 +137,7 @@ static void test_policy(void)
 	const struct nlattr *at = find_attr(buf, sizeof(*info), XFRMA_TMPL);
 	const struct xfrm_user_tmpl *t = at ? (const struct xfrm_user_tmpl *)(at + 1) : NULL;
 	T_OK(t && t->aalgos == ~0u && t->ealgos == ~0u && t->calgos == ~0u && t->optional == 0 &&
-	     t->mode == XFRM_MODE_TRANSPORT && t->id.spi == htonl(24578) && t->reqid == MC_REQID,
+	     t->mode == XFRM_MODE_TRANSPORT && t->id.spi == htonl(24578) && t->reqid == MC_REQID_LEGACY,
 	     "policy: template required, transport, SPI pinned, algorithm masks ~0");
 	T_EQ_INT(mc_nl_decode_policy(buf, len, &k), 0, "policy: the checked decoder reads it back");
 	((struct nlattr *)at)->nla_len = (uint16_t)(len + 8); /* runs past the message */
@@ -187,7 +187,7 @@ static void test_events(void)
 	memset(&t, 0, sizeof(t));
 	t.id.spi = htonl(24577);
 	t.id.proto = MC_PROTO_ESP;
-	t.reqid = MC_REQID;
+	t.reqid = MC_REQID_LEGACY;
 	memcpy((uint8_t *)at + NLA_HDRLEN, &t, sizeof(t)); /* attribute payloads are 4-byte aligned */
 	h->nlmsg_type = XFRM_MSG_ACQUIRE;
 	h->nlmsg_len = (uint32_t)(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*a)) + NLA_ALIGN(at->nla_len));
@@ -198,7 +198,7 @@ static void test_events(void)
 	     !strcmp(mc_addr_str(&ev.flow.saddr, s1, sizeof(s1)), "fec0::100") &&
 	     !strcmp(mc_addr_str(&ev.flow.daddr, s2, sizeof(s2)), "fec0::127"), "ACQUIRE: the flow, ports in host order");
 	T_OK(ev.priority == MC_PRIO_USER_LO + 0x500 && ev.dir == MC_DIR_OUT && ev.spi == 24577 &&
-	     ev.reqid == MC_REQID && ev.proto == MC_PROTO_ESP, "ACQUIRE: priority, and the template's spi and reqid");
+	     ev.reqid == MC_REQID_LEGACY && ev.proto == MC_PROTO_ESP, "ACQUIRE: priority, and the template's spi and reqid");
 
 	/* DELPOLICY: the id, then the whole policy (with its priority) as XFRMA_POLICY. */
 	memset(buf, 0, sizeof(buf));
@@ -226,9 +226,64 @@ static void test_events(void)
 	T_OK(mc_nl_decode_event(buf, sizeof(buf), &ev) < 0, "a truncated ACQUIRE is refused");
 }
 
+/* Outbound SAs carry OSEQ_MAY_WRAP and, when they replace a running SA, its counter; inbound
+ * SAs carry neither. Read back by the decoder the dump uses. */
+static void test_sa_wrap(void)
+{
+	for (int out = 0; out < 2; out++) {
+		uint8_t buf[4096];
+		struct mc_op op = sa_op("hmac-sha256-128", NULL, 32, 0, MC_PROTO_ESP);
+		struct mc_ksa k;
+		op.sa.oseq_may_wrap = out;
+		op.sa.oseq = out ? 0xfffff000u : 0;
+		size_t len = mc_nl_encode(&op, 1, buf, sizeof(buf));
+		const struct nlattr *xf = find_attr(buf, sizeof(struct xfrm_usersa_info), XFRMA_SA_EXTRA_FLAGS);
+		const struct nlattr *rv = find_attr(buf, sizeof(struct xfrm_usersa_info), XFRMA_REPLAY_VAL);
+		uint32_t flags = 0;
+		struct xfrm_replay_state rs = { 0 };
+		if (xf)
+			memcpy(&flags, xf + 1, sizeof(flags));
+		if (rv)
+			memcpy(&rs, rv + 1, sizeof(rs));
+		if (out) {
+			T_OK(xf && flags == XFRM_SA_XFLAG_OSEQ_MAY_WRAP, "outbound SA: XFRMA_SA_EXTRA_FLAGS = OSEQ_MAY_WRAP");
+			T_OK(rv && rs.oseq == 0xfffff000u && rs.seq == 0, "a replacement carries the send counter in XFRMA_REPLAY_VAL");
+		} else {
+			T_OK(!xf && !rv, "inbound SA: no extra flags (kernel >= 6.10 refuses OSEQ_MAY_WRAP there), no counter");
+		}
+		T_OK(mc_nl_decode_sa(buf, len, &k) == 0 && k.x.oseq_may_wrap == (bool)out && k.x.oseq == op.sa.oseq,
+		     "%s: flag and counter decode back", out ? "outbound" : "inbound");
+	}
+}
+
+/* Lifetimes: the limits set, the others infinite; an update is UPDSA without the counter. */
+static void test_sa_lifetime(void)
+{
+	uint8_t buf[4096];
+	struct mc_op op = sa_op("hmac-sha256-128", NULL, 32, 0, MC_PROTO_ESP);
+	struct mc_ksa k;
+
+	op.kind = MC_OP_SA_UPD;
+	op.sa.oseq = 77;
+	op.sa.lft = (struct mc_lifetime){ .soft_packets = 900, .hard_packets = 1000, .soft_secs = 3600 };
+	size_t len = mc_nl_encode(&op, 1, buf, sizeof(buf));
+	const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+	const struct xfrm_usersa_info *info = (const struct xfrm_usersa_info *)(buf + NLMSG_HDRLEN);
+	T_OK(h->nlmsg_type == XFRM_MSG_UPDSA && !(h->nlmsg_flags & NLM_F_EXCL), "SA_UPD is UPDSA");
+	T_OK(info->lft.soft_packet_limit == 900 && info->lft.hard_packet_limit == 1000 &&
+	     info->lft.soft_add_expires_seconds == 3600 && info->lft.hard_add_expires_seconds == 0 &&
+	     info->lft.soft_byte_limit == XFRM_INF && info->lft.hard_byte_limit == XFRM_INF,
+	     "the limits given, every other one infinite");
+	T_OK(!find_attr(buf, sizeof(struct xfrm_usersa_info), XFRMA_REPLAY_VAL), "an update never sends a counter");
+	T_OK(mc_nl_decode_sa(buf, len, &k) == 0 && k.x.lft.hard_packets == 1000 && k.x.lft.soft_secs == 3600 &&
+	     k.x.lft.hard_bytes == 0, "decoded back, infinite as 0");
+}
+
 int main(void)
 {
 	test_events();
+	test_sa_wrap();
+	test_sa_lifetime();
 	test_sa("hmac-sha1-96", NULL, 20, 0, MC_PROTO_AH, "hmac(sha1)", 96, "AH hmac-sha1-96");
 	test_sa("hmac-sha512-256", NULL, 64, 0, MC_PROTO_AH, "hmac(sha512)", 256, "AH hmac-sha512-256");
 	test_sa("hmac-sha256-128", "aes-cbc", 32, 16, MC_PROTO_ESP, "hmac(sha256)", 128,

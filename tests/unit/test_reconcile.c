@@ -51,8 +51,61 @@ static size_t count(const struct mc_diff *d, enum mc_op_kind k)
 	return n;
 }
 
+/* An outbound SA installed without OSEQ_MAY_WRAP is replaced by one with it, whose counter starts
+ * ahead of the running one: never reset. The undo restores the old SA with its counter. */
+static void test_wrap_upgrade(void)
+{
+	struct mc_plan want;
+	struct mc_kstate have;
+	struct mc_diags ds = { 0 };
+	struct mc_diff d, inv;
+
+	memset(&want, 0, sizeof(want));
+	memset(&have, 0, sizeof(have));
+	struct mc_rule *r = MC_PUSH(&want.rules, &want.nrules, &want.caprules);
+	memset(r, 0, sizeof(*r));
+	r->name = (char *)"OUT";
+	struct mc_xsa w = sa(300, MC_REQID_BASE + 1, 1);
+	w.oseq_may_wrap = true;
+	*MC_PUSH(&want.sas, &want.nsas, &want.capsas) = w;
+	struct mc_ksa *k = MC_PUSH(&have.sas, &have.nsas, &have.capsas);
+	memset(k, 0, sizeof(*k));
+	k->x = sa(300, MC_REQID_BASE + 1, 1);
+	k->x.oseq = 0xffffff00u; /* 256 packets before the end */
+	T_EQ_INT(mc_reconcile(&want, &have, true, &ds, &d), 0, "reconcile an SA without the wrap flag");
+	T_OK(d.n == 2 && d.ops[0].kind == MC_OP_SA_DEL && d.ops[1].kind == MC_OP_SA_ADD && d.sa_replace == 1,
+	     "the SA is replaced (UPDSA cannot set the flag)");
+	T_OK(d.n == 2 && d.ops[1].sa.oseq_may_wrap && d.ops[1].sa.oseq == 0xffffff00u + MC_OSEQ_CARRY_AHEAD,
+	     "the replacement may wrap and continues the counter ahead of it (0x%x)", d.n == 2 ? d.ops[1].sa.oseq : 0);
+	mc_diff_inverse(d.ops, d.n, &inv);
+	T_OK(inv.n == 2 && inv.ops[1].kind == MC_OP_SA_ADD && !inv.ops[1].sa.oseq_may_wrap &&
+	     inv.ops[1].sa.oseq == 0xffffff00u, "undo re-adds the old SA as it was, counter included");
+	mc_diff_free(&inv);
+	mc_diff_free(&d);
+	k->x.oseq_may_wrap = true;
+	T_EQ_INT(mc_reconcile(&want, &have, true, &ds, &d), 0, "reconcile again with the flag set");
+	T_OK(d.n == 0 && d.sa_same == 1, "an SA with the flag and the same keys is left alone (its counter runs on)");
+	mc_diff_free(&d);
+	/* A new lifetime is an update in place (UPDSA keeps counters); its undo puts the old one back. */
+	want.sas[0].lft.soft_packets = 900;
+	want.sas[0].lft.hard_packets = 1000;
+	T_EQ_INT(mc_reconcile(&want, &have, true, &ds, &d), 0, "reconcile a lifetime change");
+	T_OK(d.n == 1 && d.ops[0].kind == MC_OP_SA_UPD && d.sa_upd == 1 && d.ops[0].sa.lft.hard_packets == 1000 &&
+	     d.ops[0].old_sa.lft.hard_packets == 0, "a lifetime change is one in-place update, not a replacement");
+	mc_diff_inverse(d.ops, d.n, &inv);
+	T_OK(inv.n == 1 && inv.ops[0].kind == MC_OP_SA_UPD && inv.ops[0].sa.lft.hard_packets == 0,
+	     "its undo restores the old lifetime in place");
+	mc_diff_free(&inv);
+	mc_diff_free(&d);
+	free(want.rules);
+	free(want.sas);
+	free(have.sas);
+	mc_diags_free(&ds);
+}
+
 int main(void)
 {
+	test_wrap_upgrade();
 	const uint32_t P = MC_PRIO_USER_LO + 0x100;
 	struct mc_plan want;
 	struct mc_kstate have;
@@ -68,8 +121,8 @@ int main(void)
 	*MC_PUSH(&want.pols, &want.npols, &want.cappols) = pol("fec0::a", 80, P, MC_BYPASS);
 	*MC_PUSH(&want.pols, &want.npols, &want.cappols) = pol("fec0::b", 80, P + 1, MC_DISCARD);
 	*MC_PUSH(&want.pols, &want.npols, &want.cappols) = pol("fec0::c", 80, P + 2, MC_DISCARD);
-	*MC_PUSH(&want.sas, &want.nsas, &want.capsas) = sa(300, MC_REQID, 1);
-	*MC_PUSH(&want.sas, &want.nsas, &want.capsas) = sa(301, MC_REQID, 2);
+	*MC_PUSH(&want.sas, &want.nsas, &want.capsas) = sa(300, MC_REQID_LEGACY, 1);
+	*MC_PUSH(&want.sas, &want.nsas, &want.capsas) = sa(301, MC_REQID_LEGACY, 2);
 	/* Kernel: A, B at an old priority, D (ours, stale), F (foreign), SA 300, SA 301 old key,
 	 * SA 302 ours stale, SA 303 foreign. */
 	struct mc_kpolicy k;
@@ -84,11 +137,11 @@ int main(void)
 	*MC_PUSH(&have.pols, &have.npols, &have.cappols) = k;
 	struct mc_ksa ks;
 	memset(&ks, 0, sizeof(ks));
-	ks.x = sa(300, MC_REQID, 1);
+	ks.x = sa(300, MC_REQID_LEGACY, 1);
 	*MC_PUSH(&have.sas, &have.nsas, &have.capsas) = ks;
-	ks.x = sa(301, MC_REQID, 9);
+	ks.x = sa(301, MC_REQID_LEGACY, 9);
 	*MC_PUSH(&have.sas, &have.nsas, &have.capsas) = ks;
-	ks.x = sa(302, MC_REQID, 1);
+	ks.x = sa(302, MC_REQID_LEGACY, 1);
 	*MC_PUSH(&have.sas, &have.nsas, &have.capsas) = ks;
 	ks.x = sa(303, 7, 1);
 	*MC_PUSH(&have.sas, &have.nsas, &have.capsas) = ks;
