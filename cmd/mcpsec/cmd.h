@@ -72,6 +72,10 @@ void read_xfrm_stat(struct mc_stats *ret);
  * enforced) to new_plan (NULL: nothing) would cut, as "error" or "warning"; returns how many. */
 size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_plan, const char *verdict);
 
+/* A whole text file ("-": stdin), or NULL with errno set (EINVAL: it holds a NUL byte). The read
+ * buffer is wiped: key files pass through here. Caller frees. */
+char *read_text_file(const char *path);
+
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);
 

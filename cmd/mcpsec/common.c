@@ -138,3 +138,30 @@ void read_xfrm_stat(struct mc_stats *ret)
 	mc_stats_parse(mc_buf_str(&text), ret);
 	mc_buf_free(&text);
 }
+
+char *read_text_file(const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+	struct mc_buf b = { 0 };
+	char chunk[4096];
+	size_t n;
+	bool binary = false;
+
+	if (!f)
+		return NULL;
+	while (!binary && (n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
+		chunk[n] = '\0';
+		binary = memchr(chunk, '\0', n) != NULL;
+		if (!binary)
+			mc_buf_puts(&b, chunk);
+	}
+	mc_wipe(chunk, sizeof(chunk));
+	if (f != stdin)
+		fclose(f);
+	if (binary) {
+		mc_buf_wipe(&b);
+		errno = EINVAL;
+		return NULL;
+	}
+	return b.s ? b.s : mc_strdup("");
+}

@@ -12,31 +12,6 @@
 
 #define IMPORT_USAGE "usage: mcpsec import POLICIES.txt [--keys FILE] [--default ipv6-only|bypass|deny|deny-all] [--out FILE]\n"
 
-static char *read_all(const char *path)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	struct mc_buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
-		chunk[n] = '\0';
-		if (memchr(chunk, '\0', n)) {
-			errno = EINVAL; /* binary input */
-			mc_buf_free(&b);
-			if (f != stdin)
-				fclose(f);
-			return NULL;
-		}
-		mc_buf_puts(&b, chunk);
-	}
-	if (f != stdin)
-		fclose(f);
-	return b.s ? b.s : mc_strdup("");
-}
-
 int import_main(int argc, char **argv)
 {
 	struct mc_import_opts o = { NULL, MC_DEF_IPV6_ONLY };
@@ -73,7 +48,7 @@ int import_main(int argc, char **argv)
 		fprintf(stderr, IMPORT_USAGE);
 		return EXIT_CONFIG;
 	}
-	char *text = read_all(file);
+	char *text = read_text_file(file);
 	if (!text) {
 		fprintf(stderr, "mcpsec import: cannot read %s: %s\n", file, strerror(errno));
 		return EXIT_CONFIG;

@@ -50,24 +50,6 @@ struct rekey {
 	enum mc_rekey_step step;
 };
 
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	struct mc_buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
-		chunk[n] = '\0';
-		mc_buf_puts(&b, chunk);
-	}
-	mc_wipe(chunk, sizeof(chunk));
-	fclose(f);
-	return b.s ? b.s : mc_strdup("");
-}
-
 static int parse_args(struct rekey *rk, int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -265,7 +247,7 @@ static int make_fresh(struct rekey *rk)
 /* The key file's text with the new keys appended, into out. */
 static int keys_text(struct rekey *rk, struct mc_buf *out)
 {
-	char *text = read_text(rk->site->keys_file);
+	char *text = read_text_file(rk->site->keys_file);
 	struct mc_buf cur = { 0 };
 	int r = 0;
 
@@ -380,7 +362,7 @@ int rekey_main(int argc, char **argv)
 
 	if ((rc = parse_args(&rk, argc, argv)))
 		return rc;
-	if (!(text = read_text(rk.site_path)) || stat(rk.site_path, &sst) < 0) {
+	if (!(text = read_text_file(rk.site_path)) || stat(rk.site_path, &sst) < 0) {
 		fprintf(stderr, "mcpsec rekey: %s: %s\n", rk.site_path, strerror(errno));
 		free(text);
 		return EXIT_CONFIG;

@@ -43,6 +43,21 @@ def outcome(e):
         return "refused"
     return "error:%s" % errno.errorcode.get(e.errno, e.errno)
 
+def udp_numbered(addr, port, gap, more):
+    """Numbered datagrams while more(i); prints sent N errors E [the first error]."""
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    sent, errors, first, i = 0, 0, "", 0
+    while more(i):
+        try:
+            s.sendto(b"mcpsec-marker %d\n" % i, (addr, port))
+            sent += 1
+        except OSError as e:
+            errors += 1
+            first = first or outcome(e)
+        i += 1
+        time.sleep(gap)
+    print("sent %d errors %d %s" % (sent, errors, first))
+
 def main(a):
     cmd = a[0]
     if cmd == "connect":
@@ -96,33 +111,12 @@ def main(a):
         except OSError as e:
             print(outcome(e))
     elif cmd == "udp-burst":
-        # COUNT datagrams, GAP_MS apart (default 1): prints sent N errors E (the first errno).
-        s = socket.socket(family(a[1]), socket.SOCK_DGRAM)
-        gap = float(a[4]) / 1000 if len(a) > 4 else 0.001
-        sent, errors, first = 0, 0, ""
-        for i in range(int(a[3])):
-            try:
-                s.sendto(b"mcpsec-marker %d\n" % i, (a[1], int(a[2])))
-                sent += 1
-            except OSError as e:
-                errors += 1
-                first = first or outcome(e)
-            time.sleep(gap)
-        print("sent %d errors %d %s" % (sent, errors, first))
+        # COUNT datagrams, GAP_MS apart (default 1).
+        count = int(a[3])
+        udp_numbered(a[1], int(a[2]), float(a[4]) / 1000 if len(a) > 4 else 0.001, lambda i: i < count)
     elif cmd == "udp-stream":
-        s = socket.socket(family(a[1]), socket.SOCK_DGRAM)
-        gap = float(a[4]) / 1000 if len(a) > 4 else 0.005
-        sent, errors, first, i = 0, 0, "", 0
-        while not os.path.exists(a[3]):
-            try:
-                s.sendto(b"mcpsec-marker %d\n" % i, (a[1], int(a[2])))
-                sent += 1
-            except OSError as e:
-                errors += 1
-                first = first or outcome(e)
-            i += 1
-            time.sleep(gap)
-        print("sent %d errors %d %s" % (sent, errors, first))
+        udp_numbered(a[1], int(a[2]), float(a[4]) / 1000 if len(a) > 4 else 0.005,
+                     lambda i: not os.path.exists(a[3]))
     elif cmd == "udp-seq-recv":
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)

@@ -10,7 +10,7 @@ SPI=5001
 setup() {
 	lab_setup
 	# A sends UDP to B's port 5000 under ESP; everything else bypasses. B is A's mirror.
-	with_policies "$SITE_A" <<EOF2
+	pair_with_rest <<EOF2
   - name: PROTECTUDPOUT
     direction: out
     remote: $B_ADDR
@@ -19,15 +19,7 @@ setup() {
     action: protect
     spi: $SPI
     esp: { integrity: hmac-sha1-96, integrity-key: BNAAHKEY, confidentiality: aes-cbc, confidentiality-key: PRODUCTIONKEY }
-  - name: RESTOUT
-    direction: out
-    action: bypass
-  - name: RESTIN
-    direction: in
-    action: bypass
 EOF2
-	mc_a mirror "$SITE_A" --peer "$B_ADDR" --self "$A_ADDR" --out "$SITE_B"
-	apply_both
 }
 teardown() {
 	stop_daemon

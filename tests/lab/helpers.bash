@@ -61,5 +61,16 @@ open(p, "w").write(head + "policies:\n" + open(sys.argv[2]).read())
 PY
 }
 
+# A's policies from stdin, then everything else bypassing both ways; B is A's mirror; both applied.
+pair_with_rest() {
+	{
+		cat
+		printf '  - name: RESTOUT\n    direction: out\n    action: bypass\n'
+		printf '  - name: RESTIN\n    direction: in\n    action: bypass\n'
+	} | with_policies "$SITE_A"
+	mc_a mirror "$SITE_A" --peer "$B_ADDR" --self "$A_ADDR" --out "$SITE_B"
+	apply_both "$SITE_A" "$SITE_B"
+}
+
 # Runs a command silently; on failure shows what it said (so that a failing step explains itself).
 quiet() { "$@" >"$WORK/quiet.out" 2>&1 || { local rc=$?; cat "$WORK/quiet.out"; return "$rc"; }; }
