@@ -327,8 +327,11 @@ static void print_next(const struct rekey *rk)
 
 	for (size_t i = 0; i < rk->nnames; i++)
 		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? " " : "", rk->names[i]);
-	printf("\nThis host: %s is now at phase %s; it runs the previous one until applied.\n", rk->site_path,
-	       rk->step == MC_REKEY_RETIRE ? "none (rollover complete)" : mc_rekey_step_str(rk->step));
+	const char *now = rk->step == MC_REKEY_RETIRE ? "none (rollover complete)" : mc_rekey_step_str(rk->step);
+	printf("\nThis host runs phase %s (committed); %s is now at phase %s.\n",
+	       rk->force ? "(not checked: --force)" : mc_rekey_phase_of(rk->pol[0]), rk->site_path, now);
+	if (rk->peer_out)
+		printf("The peer: %s is now at phase %s; the peer runs what it last applied.\n", rk->peer_out, now);
 	printf("Next:\n");
 	int n = 1;
 	if (rk->nkeys) {

@@ -96,7 +96,8 @@ B() { echo "$(dirname "$SITE_B")/b-$1.yaml"; }
 	two_ns
 	sed -i 's/enabled: true/enabled: false/' "$SITE_A" # commits without SAs (this kernel has no ESP)
 	mc_a apply "$SITE_A" >/dev/null 2>&1
-	mc_a rekey "${FTP[@]}" --site "$SITE_A" >/dev/null
+	run mc_a rekey "${FTP[@]}" --site "$SITE_A"
+	[[ "$output" == *"This host runs phase none (committed); $SITE_A is now at phase accept."* ]]
 	grep -q 'phase: accept' "$SITE_A"
 	run mc_a rekey "${FTP[@]}" --site "$SITE_A"
 	[ "$status" -eq 1 ]
