@@ -176,3 +176,23 @@ hexspi() { printf 'spi=0x%08x' "$1"; }
 	[ "$(got udp-b)" -lt "$(sent send-a)" ]
 	[ "$(xfrm_stat "$NS_B" XfrmInNoStates)" -gt 0 ]
 }
+
+@test "lab rekey: an inbound policy accepts only its own SAs: another policy's SA between the same hosts is refused" {
+	# Control: B's UDP to A's port 5001, under the SA of PROTECTUDPIN, arrives.
+	start_listener "$WORK/udp-a.out" in_a "$PY" "$NET" udp-recv 5001 5 20
+	in_b "$PY" "$NET" udp-burst "$A_ADDR" 5001 20 5 >/dev/null
+	[ "$(listener_result "$WORK/udp-a.out")" = "got 20" ]
+	# B now sends that UDP with the SA A's PROTECTTCPIN accepts (SPI 20484, the same keys): A
+	# decrypts it, and PROTECTUDPIN refuses it (another reqid), counted as a template mismatch.
+	sed -i 's/spi: 20484$/spi: 20499/; s/spi: 20482$/spi: 20484/' "$SITE_B"
+	quiet mc_b apply "$SITE_B"
+	before=$(xfrm_stat "$NS_A" XfrmInTmplMismatch)
+	capture_start
+	start_listener "$WORK/udp-a.out" in_a "$PY" "$NET" udp-recv 5001 5 20
+	in_b "$PY" "$NET" udp-burst "$A_ADDR" 5001 20 5 >/dev/null
+	[ "$(listener_result "$WORK/udp-a.out")" = "got 0" ]
+	capture_stop
+	[ "$(cap_text "esp and src $B_ADDR" | grep -c "$(hexspi 20484)")" -ge 20 ]
+	[ "$(xfrm_stat "$NS_A" XfrmInTmplMismatch)" -ge $((before + 20)) ]
+	[ "$(cap_text 'udp port 5001' | wc -l)" -eq 0 ]
+}
