@@ -432,7 +432,6 @@ static int derive_sas(struct mc_plan *plan, size_t rule, const struct mc_site *s
 		sa->integrity = p->integrity;
 		sa->confidentiality = p->confidentiality;
 		sa->rule = rule;
-		sa->next = k == 1;
 		sa->local_unresolved = unresolved;
 		sa->oseq_may_wrap = p->dir == MC_DIR_OUT; /* RFC 4303 §3.3.3: no anti-replay, so it may cycle */
 		sa->lft = p->lifetime;
@@ -444,11 +443,10 @@ static int derive_sas(struct mc_plan *plan, size_t rule, const struct mc_site *s
 }
 
 /* Reqids (compile.h): the committed ones where they still are unique, then the lowest free. */
-static int assign_reqids(const struct mc_site *s, const struct mc_host *host, uint32_t *ret, struct mc_diags *ds)
+static void assign_reqids(const struct mc_site *s, const struct mc_host *host, uint32_t *ret, struct mc_diags *ds)
 {
 	uint8_t *used = mc_calloc(MC_REQID_COUNT / 8, 1);
 	uint32_t next = 1;
-	int r = 0;
 
 #define USED(n) (used[(n) / 8] & (1u << ((n) % 8)))
 #define USE(n) (used[(n) / 8] |= (uint8_t)(1u << ((n) % 8)))
@@ -464,7 +462,7 @@ static int assign_reqids(const struct mc_site *s, const struct mc_host *host, ui
 			USE(prev - MC_REQID_BASE);
 		}
 	}
-	for (size_t i = 0; i < s->npol && r == 0; i++) {
+	for (size_t i = 0; i < s->npol; i++) {
 		if (s->pol[i].action != MC_PROTECT || ret[i])
 			continue;
 		while (next < MC_REQID_COUNT && USED(next))
@@ -472,7 +470,6 @@ static int assign_reqids(const struct mc_site *s, const struct mc_host *host, ui
 		if (next == MC_REQID_COUNT) {
 			mc_err(ds, s->pol[i].loc, "more than %u protect policies: mcpsec's reqid band is full",
 			       MC_REQID_COUNT - 2);
-			r = -EINVAL;
 			break;
 		}
 		USE(next);
@@ -481,7 +478,6 @@ static int assign_reqids(const struct mc_site *s, const struct mc_host *host, ui
 #undef USED
 #undef USE
 	free(used);
-	return r;
 }
 
 int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_diags *ds,

@@ -104,8 +104,8 @@ static void icmp_str(const struct mc_icmpspec *c, struct mc_buf *out)
 /* lifetime: in base units (seconds, bytes, packets), each limit as {soft, hard}. */
 static void emit_lifetime(const struct mc_lifetime *l, struct mc_buf *out)
 {
-	const uint64_t v[3][2] = { { l->soft_secs, l->hard_secs }, { l->soft_bytes, l->hard_bytes },
-				   { l->soft_packets, l->hard_packets } };
+	uint64_t v[3][2];
+	mc_lifetime_table(l, v);
 	static const char *name[3] = { "time", "bytes", "packets" };
 	bool first = true;
 

@@ -265,31 +265,36 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 
 /* Keeps the kernel's SAs as they are: a plan whose keys could not be read installs its
  * policies only (the templates then find no SA and the kernel drops, never sends in clear). */
-static void drop_sa_ops(struct mc_diff *d)
+/* Removes the operations drop() picks from d; returns how many. */
+static size_t drop_ops(struct mc_diff *d, bool (*drop)(const struct mc_op *op, const struct mc_enforce_opts *o),
+		       const struct mc_enforce_opts *o)
 {
-	size_t k = 0;
+	size_t k = 0, n = d->n;
 
-	for (size_t i = 0; i < d->n; i++)
-		if (!mc_op_is_sa(d->ops[i].kind))
+	for (size_t i = 0; i < n; i++)
+		if (!drop(&d->ops[i], o))
 			d->ops[k++] = d->ops[i];
 	d->n = k;
+	return n - k;
+}
+
+static bool is_sa_op(const struct mc_op *op, const struct mc_enforce_opts *o)
+{
+	(void)o;
+	return mc_op_is_sa(op->kind);
+}
+
+static void drop_sa_ops(struct mc_diff *d)
+{
+	drop_ops(d, is_sa_op, NULL);
 	d->sa_add = d->sa_del = d->sa_replace = d->sa_upd = d->sa_same = 0;
 }
 
-/* Drops the additions of SAs o->keep_out names (an SA the kernel removed at its hard lifetime
- * stays removed: putting the same key back would void the limit). */
-static void keep_out_sas(struct mc_diff *d, const struct mc_enforce_opts *o)
+/* An addition of an SA o->keep_out names (one the kernel removed at its hard lifetime stays
+ * removed: putting the same key back would void the limit). */
+static bool kept_out(const struct mc_op *op, const struct mc_enforce_opts *o)
 {
-	size_t k = 0;
-
-	for (size_t i = 0; i < d->n; i++) {
-		if (d->ops[i].kind == MC_OP_SA_ADD && o->keep_out(o->ctx, &d->ops[i].sa)) {
-			d->sa_add -= d->sa_add > 0;
-			continue;
-		}
-		d->ops[k++] = d->ops[i];
-	}
-	d->n = k;
+	return op->kind == MC_OP_SA_ADD && o->keep_out(o->ctx, &op->sa);
 }
 
 /* The first error of ds, for a one-line reason. */
@@ -336,7 +341,7 @@ static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st,
 		if (ret->level == MC_ENFORCE_NO_SAS)
 			drop_sa_ops(&diff);
 		if (o && o->keep_out)
-			keep_out_sas(&diff, o);
+			diff.sa_add -= drop_ops(&diff, kept_out, o);
 		if (o && o->report && diff.n)
 			o->report(o->ctx, &diff, st);
 		if (o && o->report_only) {

@@ -135,11 +135,17 @@ static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c
  * this true (accept adds, switch sends with the SA accept installed, retire keeps the next one);
  * a new SPI out of the blue does not. Whether the peer took the same step is check-peer's.
  */
+/* The SPI a PROTECT policy uses for a flow: the one it sends with (out), its current one (in). */
+static uint32_t flow_spi(const struct mc_policy *p, enum mc_dir dir)
+{
+	return dir == MC_DIR_OUT ? mc_policy_send_spi(p) : p->spi;
+}
+
 static bool sa_known(const struct mc_policy *np, const struct mc_policy *op, enum mc_dir dir)
 {
 	if (!np || !op)
 		return np == op;
-	uint32_t used[2] = { dir == MC_DIR_OUT ? mc_policy_send_spi(np) : np->spi, 0 };
+	uint32_t used[2] = { flow_spi(np, dir), 0 };
 	if (dir == MC_DIR_IN && np->next.given)
 		used[1] = np->next.spi;
 	for (int i = 0; i < 2; i++)
@@ -164,8 +170,7 @@ void mc_guard_check(const struct mc_plan *new_plan, const struct mc_plan *old_pl
 			if (!cut)
 				continue;
 			struct mc_cut *c = MC_PUSH(&ret->c, &ret->n, &ret->cap);
-			*c = (struct mc_cut){ i, dir, na, nrule,
-					      np ? (dir == MC_DIR_OUT ? mc_policy_send_spi(np) : np->spi) : 0 };
+			*c = (struct mc_cut){ i, dir, na, nrule, np ? flow_spi(np, dir) : 0 };
 			break; /* one cut names the connection; the first direction found is enough */
 		}
 	}

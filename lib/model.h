@@ -79,6 +79,17 @@ struct mc_lifetime {
 	uint64_t soft_bytes, hard_bytes, soft_packets, hard_packets, soft_secs, hard_secs;
 };
 
+/* The limits as a table, [time, bytes, packets][soft, hard], for what writes them out. */
+static inline void mc_lifetime_table(const struct mc_lifetime *l, uint64_t v[3][2])
+{
+	v[0][0] = l->soft_secs;
+	v[0][1] = l->hard_secs;
+	v[1][0] = l->soft_bytes;
+	v[1][1] = l->hard_bytes;
+	v[2][0] = l->soft_packets;
+	v[2][1] = l->hard_packets;
+}
+
 static inline bool mc_lifetime_set(const struct mc_lifetime *l)
 {
 	return l->soft_bytes || l->hard_bytes || l->soft_packets || l->hard_packets || l->soft_secs || l->hard_secs;

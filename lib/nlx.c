@@ -728,11 +728,6 @@ static enum fault fault_next(void)
 }
 #endif
 
-static bool is_sa_op(const struct mc_op *op)
-{
-	return mc_op_is_sa(op->kind);
-}
-
 static bool ops_failed(const struct mc_op *ops, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -765,7 +760,7 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 		}
 		/* SAs go first and must all be in before any policy that needs them is sent: a
 		 * phase change is a barrier, and an SA failure cancels the rest. */
-		bool barrier = i < n && i > 0 && is_sa_op(&ops[i - 1]) && !is_sa_op(&ops[i]);
+		bool barrier = i < n && i > 0 && mc_op_is_sa(ops[i - 1].kind) && !mc_op_is_sa(ops[i].kind);
 		/* Flush the batch when full, at a barrier or at the end. */
 		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len) {
 			uint32_t seq0 = nl->seq;

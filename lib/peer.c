@@ -217,19 +217,19 @@ static void rollover_diff(const struct mc_policy *x, const struct side *sx, cons
 	struct sa_view sent = sa_view(x, x->next.given && x->next.phase == MC_PHASE_SWITCH);
 	struct sa_view acc[2] = { sa_view(y, false), sa_view(y, true) };
 	size_t nacc = y->next.given ? 2 : 1, closest = 0;
+	struct mc_buf d[2] = { { 0 }, { 0 } };
 
 	for (size_t i = 0; i < nacc; i++) {
-		struct mc_buf d = { 0 };
-		protect_diff(x, &sent, sx, y, &acc[i], sy, &d);
-		bool same = d.len == 0;
-		mc_buf_free(&d);
-		if (same)
-			return;
+		protect_diff(x, &sent, sx, y, &acc[i], sy, &d[i]);
 		if (acc[i].spi == sent.spi)
 			closest = i;
 	}
-	protect_diff(x, &sent, sx, y, &acc[closest], sy, out);
-	if (!x->next.given && !y->next.given)
+	bool passes = d[0].len == 0 || (nacc == 2 && d[1].len == 0);
+	if (!passes)
+		mc_buf_puts(out, mc_buf_str(&d[closest]));
+	mc_buf_free(&d[0]);
+	mc_buf_free(&d[1]);
+	if (passes || (!x->next.given && !y->next.given))
 		return;
 	mc_buf_printf(out, " (key rollover: the sender uses its %s SA, spi %u%s; the receiver accepts spi %u",
 		      sent.next ? "next" : "current", sent.spi,

@@ -47,7 +47,6 @@ struct mc_xsa {
 	size_t ikey_len, ekey_len;
 	size_t rule;
 	bool local_unresolved; /* local 'any' not resolved (no kernel access): not installable */
-	bool next;             /* a rollover's next SA (the policy's `next:`) */
 	/* Outbound SAs carry XFRM_SA_XFLAG_OSEQ_MAY_WRAP: without it the kernel stops the SA after
 	 * 2^32 - 1 packets. Inbound SAs never carry it (kernel >= 6.10 refuses it there). */
 	bool oseq_may_wrap;

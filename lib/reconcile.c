@@ -117,11 +117,12 @@ int mc_reconcile(const struct mc_plan *want, const struct mc_kstate *have, bool 
 			}
 			if (found != SIZE_MAX)
 				sa_seen[found] = true;
-			if (found != SIZE_MAX && same_sa(&have->sas[found].x, w) && same_lifetime(&have->sas[found].x, w)) {
+			bool same = found != SIZE_MAX && same_sa(&have->sas[found].x, w);
+			if (same && same_lifetime(&have->sas[found].x, w)) {
 				d->sa_same += pass == 0;
 				continue;
 			}
-			if (found != SIZE_MAX && same_sa(&have->sas[found].x, w)) {
+			if (same) {
 				if (pass == 1) {
 					struct mc_op *op = push_op(d, MC_OP_SA_UPD, name);
 					op->sa = *w;

@@ -75,8 +75,8 @@ static void find_sas(const struct mc_kstate *k, const struct mc_kpolicy *p, stru
 /* "soft 27 GiB / hard 30 GiB, soft 20 h": the limits an SA has, or "" (none: it lives forever). */
 static void lifetime_str(const struct mc_lifetime *l, struct mc_buf *b)
 {
-	const uint64_t v[3][2] = { { l->soft_secs, l->hard_secs }, { l->soft_bytes, l->hard_bytes },
-				   { l->soft_packets, l->hard_packets } };
+	uint64_t v[3][2];
+	mc_lifetime_table(l, v);
 	static const char *unit[3] = { "s", "bytes", "packets" };
 
 	for (int i = 0; i < 3; i++)

@@ -43,6 +43,15 @@ def outcome(e):
         return "refused"
     return "error:%s" % errno.errorcode.get(e.errno, e.errno)
 
+def udp_listen(port, timeout):
+    """A dual-stack UDP socket on port, bound, with a receive timeout; says "ready"."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
+    s.settimeout(timeout)
+    print("ready", flush=True)
+    return s
+
 def udp_numbered(addr, port, gap, more):
     """Numbered datagrams while more(i); prints sent N errors E [the first error]."""
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
@@ -118,11 +127,7 @@ def main(a):
         udp_numbered(a[1], int(a[2]), float(a[4]) / 1000 if len(a) > 4 else 0.005,
                      lambda i: not os.path.exists(a[3]))
     elif cmd == "udp-seq-recv":
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(("::", int(a[1])))
-        s.settimeout(float(a[2]))
-        print("ready", flush=True)
+        s = udp_listen(int(a[1]), float(a[2]))
         seen, n, most = set(), 0, -1
         try:
             while True:
@@ -170,11 +175,7 @@ def main(a):
         except socket.timeout:
             print("none")
     elif cmd == "udp-recv":
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(("::", int(a[1])))
-        s.settimeout(float(a[2]))
-        print("ready", flush=True)
+        s = udp_listen(int(a[1]), float(a[2]))
         n, most = 0, int(a[3]) if len(a) > 3 else 1 << 30
         try:
             while n < most:
