@@ -24,7 +24,8 @@ static const struct {
 	{ "check", check_main, "check [--plan|--json] SITE.yaml           validate and lint; never touches the kernel" },
 	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
 	{ "mirror", mirror_main, "mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]  the peer's site.yaml" },
-	{ "rekey", rekey_main, "rekey POLICY... --site SITE.yaml [--peer ADDR --peer-out FILE]  roll keys over, make before break" },
+	{ "rekey", rekey_main, "rekey POLICY... --site SITE.yaml [--peer ADDR [--self ADDR] --peer-out FILE] [--force] [--dry-run]\n"
+	  "                                             roll keys over, make before break: accept, switch, retire" },
 	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
 	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
 	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
