@@ -69,6 +69,18 @@ bool mc_addr_eq(const struct mc_addr *a, const struct mc_addr *b)
 	return a->family == b->family && !memcmp(a->a, b->a, 16);
 }
 
+bool mc_addr_unmap(struct mc_addr *a)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (a->family != AF_INET6 || memcmp(a->a, mapped, 12))
+		return false;
+	memmove(a->a, a->a + 12, 4);
+	memset(a->a + 4, 0, 12);
+	a->family = AF_INET;
+	return true;
+}
+
 bool mc_addr_is_any(const struct mc_addr *a)
 {
 	static const uint8_t zero[16];

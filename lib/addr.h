@@ -41,6 +41,9 @@ const char *mc_addr_str(const struct mc_addr *a, char *buf, size_t len);
 void mc_prefix_str(const struct mc_prefix *p, char *buf, size_t len);
 bool mc_addr_eq(const struct mc_addr *a, const struct mc_addr *b);
 bool mc_addr_is_any(const struct mc_addr *a);
+/* ::ffff:a.b.c.d → a.b.c.d: a dual-stack socket sends to an IPv4-mapped address as IPv4, and the
+ * kernel decides the flow by IPv4 policies. False (a untouched) for any other address. */
+bool mc_addr_unmap(struct mc_addr *a);
 
 /*
  * Parses "ADDR", "ADDR/LEN" or "ADDR-ADDR" into a range. A prefix with host bits set is an

@@ -23,11 +23,31 @@ static const struct mc_keyalg keyalgs[] = {
 	{ "aes128", "aes", 16, false },	 { "aes256", "aes", 32, false },    { "tdes", "tdes", 24, true },
 };
 
+/* Spellings beside the canonical names: MCP's (HMAC_SHA1_96, HMAC-SHA-256, AES_CBC, TDES),
+ * the truncation left out (the RFC's for each hash), and key-type-like names for ciphers. */
+static const struct {
+	const char *squeezed, *name;
+} alg_aliases[] = {
+	{ "hmacsha1", "hmac-sha1-96" },	    { "hmacsha256", "hmac-sha256-128" }, { "hmacsha512", "hmac-sha512-256" },
+	{ "aes", "aes-cbc" },		    { "aes128", "aes-cbc" },		 { "aes256", "aes-cbc" },
+	{ "aescbc128", "aes-cbc" },	    { "aescbc256", "aes-cbc" },		 { "tdes", "tdes-cbc" },
+	{ "3des", "tdes-cbc" },		    { "3descbc", "tdes-cbc" },
+};
+
 const struct mc_alg *mc_alg_find(const char *name, enum mc_alg_kind kind)
 {
-	for (size_t i = 0; i < MC_ARRAY_SIZE(algs); i++)
-		if (algs[i].kind == kind && !strcmp(algs[i].name, name))
+	char sq[64], canon[64];
+
+	mc_squeeze(name, sq, sizeof(sq));
+	for (size_t k = 0; k < MC_ARRAY_SIZE(alg_aliases); k++)
+		if (!strcmp(sq, alg_aliases[k].squeezed))
+			name = alg_aliases[k].name;
+	mc_squeeze(name, sq, sizeof(sq));
+	for (size_t i = 0; i < MC_ARRAY_SIZE(algs); i++) {
+		mc_squeeze(algs[i].name, canon, sizeof(canon));
+		if (algs[i].kind == kind && !strcmp(canon, sq))
 			return &algs[i];
+	}
 	return NULL;
 }
 
@@ -68,11 +88,47 @@ const char *mc_alg_names(enum mc_alg_kind kind)
 	return text[kind];
 }
 
+/* One vocabulary for key algorithms, in keys.yaml and on the command line: the --alg names,
+ * the keys.yaml types, and MCP's spellings (SHA-1, AES, TDES), in any case. "aes" alone is a
+ * type of two lengths: in keys.yaml the key's length decides, `key generate` makes aes256. */
+static const struct {
+	const char *squeezed, *cli;
+} key_aliases[] = {
+	{ "aes", "aes256" },
+	{ "3des", "tdes" },
+	{ "aescbc", "aes256" },
+};
+
 const struct mc_keyalg *mc_keyalg_find(const char *cli)
 {
-	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
-		if (!strcmp(keyalgs[i].cli, cli))
+	char sq[32], canon[32];
+
+	mc_squeeze(cli, sq, sizeof(sq));
+	for (size_t k = 0; k < MC_ARRAY_SIZE(key_aliases); k++)
+		if (!strcmp(sq, key_aliases[k].squeezed))
+			snprintf(sq, sizeof(sq), "%s", key_aliases[k].cli);
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++) {
+		mc_squeeze(keyalgs[i].cli, canon, sizeof(canon));
+		if (!strcmp(canon, sq))
 			return &keyalgs[i];
+	}
+	return NULL;
+}
+
+const char *mc_key_type_parse(const char *written, size_t *exact_len)
+{
+	char sq[32];
+	const struct mc_keyalg *k;
+
+	*exact_len = 0;
+	mc_squeeze(written, sq, sizeof(sq));
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
+		if (!strcmp(keyalgs[i].type, sq) || (sq[0] == '3' && !strcmp(sq, "3des") && !strcmp(keyalgs[i].type, "tdes")))
+			return keyalgs[i].type; /* a type: every length of it */
+	if ((k = mc_keyalg_find(written)) && strcmp(sq, "aes") && strcmp(sq, "aescbc")) {
+		*exact_len = k->len; /* an --alg name that fixes the length: aes128 */
+		return k->type;
+	}
 	return NULL;
 }
 

@@ -31,6 +31,10 @@ struct mc_keyalg {
 	bool legacy;
 };
 const struct mc_keyalg *mc_keyalg_find(const char *cli);
+/* A keys.yaml `algorithm` as written (any spelling of the one vocabulary) → its type ("aes"),
+ * and the exact length an --alg name fixes (aes128: 16; 0 when the type allows each of its
+ * lengths). NULL when unknown. */
+const char *mc_key_type_parse(const char *written, size_t *exact_len);
 /* The --alg entry for a key of keys.yaml type and length (aes, 32 → aes256); NULL when none. */
 const struct mc_keyalg *mc_keyalg_of(const char *type, size_t len);
 const char *mc_keyalg_names(void); /* "sha1, sha256, ..., tdes" */

@@ -190,6 +190,7 @@ static void add_xpolicy(struct rule_builder *b, enum mc_dir dir, const struct mc
 		/* An earlier rule has this exact selector: this fragment can never match first, and
 		 * the kernel would refuse it (EEXIST). */
 		plan->npols--;
+		*MC_PUSH(&plan->shadow, &plan->nshadow, &plan->capshadow) = plan->pols[plan->npols];
 		if (!r->nshadowed++)
 			r->shadowed_by = mc_strdup(plan->rules[plan->pols[dup].rule].name);
 		return;

@@ -19,6 +19,7 @@
 #include "algo.h"
 #include "conf.h"
 #include "diag.h"
+#include "flowtest.h"
 #include "keys.h"
 #include "model.h"
 #include "util.h"
@@ -232,6 +233,8 @@ struct addr_arg {
 	struct mc_addrset *set;
 	bool allow_names;
 	const char *what;
+	size_t items;
+	const char *sel_name; /* the last item's selector name, if it was one */
 };
 
 static void add_addr_item(struct ctx *c, yaml_node_t *at, const char *item, void *argp)
@@ -240,6 +243,8 @@ static void add_addr_item(struct ctx *c, yaml_node_t *at, const char *item, void
 	struct mc_range r;
 	const char *err;
 
+	a->items++;
+	a->sel_name = NULL;
 	if (!strcasecmp(item, "any")) {
 		a->set->any = true;
 		return;
@@ -247,7 +252,8 @@ static void add_addr_item(struct ctx *c, yaml_node_t *at, const char *item, void
 	if (a->allow_names) {
 		for (size_t i = 0; i < c->site->nsels; i++) {
 			struct mc_selector_name *sel = &c->site->sels[i];
-			if (!strcmp(sel->name, item)) {
+			if (!strcasecmp(sel->name, item)) {
+				a->sel_name = sel->name;
 				if (sel->addrs.any)
 					a->set->any = true;
 				for (size_t j = 0; j < sel->addrs.n; j++)
@@ -269,10 +275,12 @@ static void add_addr_item(struct ctx *c, yaml_node_t *at, const char *item, void
 static void parse_addrset(struct ctx *c, yaml_node_t *n, struct mc_addrset *set, bool allow_names,
 			  const char *what)
 {
-	struct addr_arg a = { set, allow_names, what };
+	struct addr_arg a = { set, allow_names, what, 0, NULL };
 
 	set->loc = loc_of(c, n);
 	for_each_item(c, n, what, add_addr_item, &a);
+	if (a.items == 1)
+		set->name = a.sel_name;
 	if (set->any && set->n) {
 		mc_err(c->ds, set->loc, "%s: 'any' cannot be combined with addresses", what);
 		set->n = 0;
@@ -686,7 +694,7 @@ static char *resolve_relative(const char *base_file, const char *path)
 
 static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 {
-	static const char *const keys[] = { "enabled", "default", "keys", "on-failure", NULL };
+	static const char *const keys[] = { "enabled", "default", "keys", "on-failure", "allow-shared-spi", NULL };
 	yaml_node_t *v;
 	const char *s;
 
@@ -695,18 +703,14 @@ static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 	check_keys(c, n, keys, "ipsec");
 	if ((v = get(c, n, "enabled")))
 		parse_bool(c, v, "ipsec.enabled", &c->site->enabled);
+	if ((v = get(c, n, "allow-shared-spi")))
+		parse_bool(c, v, "ipsec.allow-shared-spi", &c->site->allow_shared_spi);
 	if ((v = get(c, n, "default")) && (s = scalar(c, v, "ipsec.default"))) {
-		static const char *names[] = { "ipv6-only", "bypass", "deny", "deny-all" };
-		bool found = false;
-		for (size_t i = 0; i < MC_ARRAY_SIZE(names); i++)
-			if (!strcasecmp(s, names[i])) {
-				c->site->def = (enum mc_default)i;
-				found = true;
-			}
 		c->site->def_loc = loc_of(c, v);
-		if (!found)
+		if (!mc_default_parse(s, &c->site->def))
 			mc_err(c->ds, loc_of(c, v),
-			       "ipsec.default must be ipv6-only, bypass, deny or deny-all, not '%s'", s);
+			       "ipsec.default must be ipv6-only, bypass, deny or deny-all (MCP: IPv6Only, BYPASS, "
+			       "DENY, DENYALL), not '%s'", s);
 	}
 	if ((v = get(c, n, "on-failure")) && (s = scalar(c, v, "ipsec.on-failure"))) {
 		if (!strcasecmp(s, "lockdown"))
@@ -874,7 +878,8 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 {
 	static const char *const keys[] = { "algorithm", "hex", "ascii", "comment", NULL };
 	yaml_node_t *a, *hx, *as;
-	const char *type = NULL;
+	const char *type = NULL, *written = NULL;
+	size_t exact_len = 0;
 
 	if (!expect_mapping(c, v, "a key"))
 		return;
@@ -885,10 +890,10 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 	}
 	if (!(a = get(c, v, "algorithm"))) {
 		mc_err(c->ds, loc_of(c, k), "key '%s' needs an 'algorithm' (%s)", name, mc_key_type_names());
-	} else if ((type = scalar(c, a, "algorithm")) && !mc_key_type_known(type)) {
-		mc_err(c->ds, loc_of(c, a), "key '%s': unknown algorithm '%s' (expected %s)", name, shown(c, type),
+	} else if ((type = scalar(c, a, "algorithm")) && !(type = mc_key_type_parse(written = type, &exact_len))) {
+		mc_err(c->ds, loc_of(c, a), "key '%s': unknown algorithm '%s' (expected %s, in any case and "
+		       "spelling, SHA-1 as sha1; aes128 and aes256 fix the length)", name, shown(c, written),
 		       mc_key_type_names());
-		type = NULL;
 	}
 	hx = get(c, v, "hex");
 	as = get(c, v, "ascii");
@@ -914,15 +919,17 @@ static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char 
 		len = strlen(s);
 		bytes = (uint8_t *)mc_strndup(s, len);
 	}
-	if (type && !mc_key_len_ok(type, len)) {
+	if (type && (!mc_key_len_ok(type, len) || (exact_len && len != exact_len))) {
+		char need[32];
+		snprintf(need, sizeof(need), "%zu", exact_len);
 		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is %zu byte%s; algorithm %s needs %s bytes",
-		       name, len, len == 1 ? "" : "s", type, mc_key_lens_text(type));
+		       name, len, len == 1 ? "" : "s", written, exact_len ? need : mc_key_lens_text(type));
 	} else if (type && !strcmp(type, "tdes") && mc_tdes_weak(bytes)) {
 		mc_err(c->ds, loc_of(c, hx ? hx : as), "key '%s' is a weak or degenerate 3DES key (a weak DES third, "
 		       "or K1 = K2 or K2 = K3); generate another with 'mcpsec key generate'", name);
 	}
 	struct mc_key *key = MC_PUSH(&c->site->keys, &c->site->nkeys, &c->site->capkeys);
-	*key = (struct mc_key){ mc_strdup(name), mc_strdup(type ? type : "?"), bytes, len, loc_of(c, k) };
+	*key = (struct mc_key){ mc_strdup(name), mc_strdup(type ? type : ""), bytes, len, loc_of(c, k) };
 }
 
 /* A key file's text → c->site's keys. */
@@ -1036,8 +1043,16 @@ int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_di
 		free(c.site->keys_file);
 		c.site->keys_file = mc_strdup(opts->keys_path);
 	}
-	if (c.site->keys_file && !(opts && opts->skip_keys))
-		load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms);
+	c.site->keys_optional = opts && opts->keys_optional;
+	if (c.site->keys_file && !(opts && opts->skip_keys)) {
+		c.site->keys_absent = c.site->keys_optional && access(c.site->keys_file, F_OK) < 0 && errno == ENOENT;
+		if (c.site->keys_absent)
+			mc_warnc(ds, c.site->keys_loc.line ? c.site->keys_loc : mc_loc_file(c.file), "keys-missing",
+				 "key file %s does not exist yet: the policy logic is tested without keys; apply "
+				 "needs them ('mcpsec key generate')", c.site->keys_file);
+		else
+			load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms);
+	}
 	c.site->keys_skipped = opts && opts->skip_keys;
 	*ret = c.site;
 	return ds->errors > errors_before ? -EINVAL : 0;
@@ -1078,5 +1093,104 @@ int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, 
 	c.file = c.site->file;
 	load_keys(&c, c.site->file, strict_perms);
 	*ret = c.site;
+	return ds->errors > errors_before ? -EINVAL : 0;
+}
+
+/* ---- test suites (tests.yaml) ---- */
+
+/* A scalar field of a test or expectation, copied into the suite (NULL when absent). */
+static const char *suite_field(struct ctx *c, struct mc_suite *su, yaml_node_t *map, const char *key)
+{
+	yaml_node_t *v = get(c, map, key);
+	const char *s = v ? scalar(c, v, key) : NULL;
+
+	if (!s)
+		return NULL;
+	char *copy = mc_strdup(s);
+	*MC_PUSH(&su->strings, &su->nstrings, &su->capstrings) = copy;
+	return copy;
+}
+
+static void suite_range(struct ctx *c, struct mc_suite *su, yaml_node_t *map, struct mc_test_input *in)
+{
+	in->local_ip = suite_field(c, su, map, "local-ip");
+	in->remote_ip = suite_field(c, su, map, "remote-ip");
+	in->local_port = suite_field(c, su, map, "local-port");
+	in->remote_port = suite_field(c, su, map, "remote-port");
+	in->icmp = suite_field(c, su, map, "icmp");
+}
+
+static void parse_suite_test(struct ctx *c, struct mc_suite *su, yaml_node_t *n)
+{
+	static const char *const keys[] = { "name", "description", "ulp", "direction", "local-ip", "local-port",
+					    "remote-ip", "remote-port", "icmp", "expect", NULL };
+	static const char *const ekeys[] = { "local-ip", "local-port", "remote-ip", "remote-port", "icmp",
+					     "result", "first-match", NULL };
+	yaml_node_t *v;
+
+	if (!expect_mapping(c, n, "a test"))
+		return;
+	check_keys(c, n, keys, "a test");
+	struct mc_suite_test *t = MC_PUSH(&su->t, &su->n, &su->cap);
+	memset(t, 0, sizeof(*t));
+	t->loc = loc_of(c, n);
+	const char *name = suite_field(c, su, n, "name");
+	if (!name)
+		mc_err(c->ds, t->loc, "a test needs a 'name'");
+	for (size_t i = 0; name && i + 1 < su->n; i++)
+		if (su->t[i].name && !strcasecmp(su->t[i].name, name))
+			mc_err(c->ds, t->loc, "test name '%s' repeats the test at line %d", name, su->t[i].loc.line);
+	t->name = mc_strdup(name ? name : "?");
+	t->in.ulp = suite_field(c, su, n, "ulp");
+	t->in.dir = suite_field(c, su, n, "direction");
+	suite_range(c, su, n, &t->in);
+	if (!(v = get(c, n, "expect")))
+		return; /* mc_suite_check_expect says it is missing */
+	if (v->type != YAML_SEQUENCE_NODE) {
+		mc_err(c->ds, loc_of(c, v), "expect must be a list, not %s", node_kind(v));
+		return;
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+		yaml_node_t *e = yaml_document_get_node(&c->doc, *i);
+		if (!expect_mapping(c, e, "an expectation"))
+			continue;
+		check_keys(c, e, ekeys, "an expectation");
+		struct mc_test_expect *x = MC_PUSH(&t->expect, &t->nexpect, &t->capexpect);
+		memset(x, 0, sizeof(*x));
+		x->loc = loc_of(c, e);
+		suite_range(c, su, e, &x->range);
+		x->result = suite_field(c, su, e, "result");
+		x->first_match = suite_field(c, su, e, "first-match");
+	}
+}
+
+int mc_conf_load_suite(const char *path, struct mc_diags *ds, struct mc_suite *ret)
+{
+	struct ctx c = { .ds = ds };
+	size_t errors_before = ds->errors, len = 0;
+	char *buf;
+	yaml_node_t *root, *v;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->file = mc_strdup(path);
+	c.file = mc_diags_intern(ds, path);
+	if (!(buf = read_file(&c, path, &len)))
+		return -EINVAL;
+	if (parse_doc(&c, buf, len)) {
+		static const char *const top[] = { "tests", NULL };
+		root = yaml_document_get_root_node(&c.doc);
+		if (!root)
+			mc_err(ds, mc_loc_file(c.file), "empty test suite");
+		else if (expect_mapping(&c, root, "the test suite")) {
+			check_keys(&c, root, top, "the test suite");
+			if (!(v = get(&c, root, "tests")) || v->type != YAML_SEQUENCE_NODE)
+				mc_err(ds, loc_of(&c, v ? v : root), "the test suite needs a 'tests' list");
+			else
+				for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++)
+					parse_suite_test(&c, ret, yaml_document_get_node(&c.doc, *i));
+		}
+		yaml_document_delete(&c.doc);
+	}
+	free(buf);
 	return ds->errors > errors_before ? -EINVAL : 0;
 }

@@ -9,11 +9,14 @@
 
 struct mc_diags;
 struct mc_site;
+struct mc_suite;
 
 struct mc_conf_opts {
 	const char *keys_path;  /* use this key file instead of the one the site names */
 	bool strict_key_perms;  /* refuse (not just warn about) a key file others can read */
 	bool skip_keys;         /* read no key file (callers that need only names) */
+	bool keys_optional;     /* test and check: keys that do not exist yet are warnings (the
+				 * policy logic can be tested before keys are generated) */
 };
 
 /*
@@ -34,5 +37,9 @@ int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, 
  */
 int mc_conf_parse(const char *name, const char *buf, size_t len, struct mc_diags *ds, struct mc_site **ret);
 int mc_conf_parse_keys(const char *name, const char *buf, size_t len, struct mc_diags *ds, struct mc_site **ret);
+
+/* A test suite (tests.yaml: `tests:`, each test in the test command's terms with an `expect`
+ * list) → *ret (caller frees with mc_suite_free). Returns 0, or -EINVAL when it added errors. */
+int mc_conf_load_suite(const char *path, struct mc_diags *ds, struct mc_suite *ret);
 
 #endif

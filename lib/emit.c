@@ -32,20 +32,6 @@ static void scalar(struct mc_buf *out, const char *s)
 		mc_buf_puts(out, s);
 }
 
-void mc_emit_header(const struct mc_site *s, const char *keys_text, struct mc_buf *out)
-{
-	mc_buf_printf(out, "ipsec:\n  enabled: %s\n  default: %s\n", s->enabled ? "true" : "false",
-		      mc_default_str(s->def));
-	if (s->on_failure == MC_ON_FAILURE_OPEN)
-		mc_buf_puts(out, "  on-failure: open\n");
-	if (keys_text) {
-		mc_buf_puts(out, "  keys: ");
-		scalar(out, keys_text);
-		mc_buf_puts(out, "\n");
-	}
-	mc_buf_puts(out, "policies:\n");
-}
-
 void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out)
 {
 	if (a->any) {
@@ -59,20 +45,53 @@ void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out)
 	}
 }
 
-/* "    key: fec0::1, fec0::/64\n". An IPv6 text ending in ':' (fec0::) would read as a mapping key
- * in plain YAML, so such a list is written quoted. */
-static void addrset_line(struct mc_buf *out, const char *key, const struct mc_addrset *a)
+/* An address set's value and newline: its selector name when by_name and it has one. An IPv6
+ * text ending in ':' (fec0::) would read as a mapping key in plain YAML: such a list is quoted. */
+static void addr_value(struct mc_buf *out, const struct mc_addrset *a, bool by_name)
 {
 	struct mc_buf t = { 0 };
 
-	mc_addrset_str(a, &t);
-	mc_buf_printf(out, "    %s: ", key);
+	if (by_name && a->name)
+		mc_buf_puts(&t, a->name);
+	else
+		mc_addrset_str(a, &t);
 	if (t.len && (t.s[t.len - 1] == ':' || strstr(t.s, ": ")))
 		mc_buf_json_str(out, t.s);
 	else
 		mc_buf_puts(out, mc_buf_str(&t));
 	mc_buf_puts(out, "\n");
 	mc_buf_free(&t);
+}
+
+void mc_emit_header(const struct mc_site *s, const char *keys_text, struct mc_buf *out)
+{
+	mc_buf_printf(out, "ipsec:\n  enabled: %s\n  default: %s\n", s->enabled ? "true" : "false",
+		      mc_default_str(s->def));
+	if (s->on_failure == MC_ON_FAILURE_OPEN)
+		mc_buf_puts(out, "  on-failure: open\n");
+	if (s->allow_shared_spi)
+		mc_buf_puts(out, "  allow-shared-spi: true\n");
+	if (keys_text) {
+		mc_buf_puts(out, "  keys: ");
+		scalar(out, keys_text);
+		mc_buf_puts(out, "\n");
+	}
+	if (s->nsels)
+		mc_buf_puts(out, "selectors:\n");
+	for (size_t i = 0; i < s->nsels; i++) {
+		mc_buf_puts(out, "  ");
+		scalar(out, s->sels[i].name);
+		mc_buf_puts(out, ": ");
+		addr_value(out, &s->sels[i].addrs, false);
+	}
+	mc_buf_puts(out, "policies:\n");
+}
+
+/* "    key: fec0::1, fec0::/64\n" */
+static void addrset_line(struct mc_buf *out, const char *key, const struct mc_addrset *a)
+{
+	mc_buf_printf(out, "    %s: ", key);
+	addr_value(out, a, true);
 }
 
 static void ports_str(const struct mc_portset *p, struct mc_buf *out)
@@ -135,9 +154,9 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 	if (comment)
 		mc_buf_printf(out, "  # %s", comment);
 	mc_buf_printf(out, "\n    direction: %s\n", mc_dir_str(p->dir));
-	if (!p->local.any)
+	if (!p->local.any || p->local.name)
 		addrset_line(out, "local", &p->local);
-	if (!p->remote.any)
+	if (!p->remote.any || p->remote.name)
 		addrset_line(out, "remote", &p->remote);
 	if (p->proto != MC_PROTO_ANY)
 		mc_buf_printf(out, "    protocol: %s\n", mc_proto_str(p->proto, pb, sizeof(pb)));

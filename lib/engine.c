@@ -44,6 +44,13 @@ struct mc_site *mc_engine_load_site(const char *path, const char *keys_override,
 	return load_site(path, &o, ds);
 }
 
+struct mc_site *mc_engine_load_site_logic(const char *path, struct mc_diags *ds)
+{
+	struct mc_conf_opts o = { .keys_optional = true };
+
+	return load_site(path, &o, ds);
+}
+
 int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *st, struct mc_diags *ds,
 			     struct mc_site **ret)
 {

@@ -34,6 +34,10 @@ enum mc_engine_status {
 struct mc_site *mc_engine_load_site(const char *path, const char *keys_override, bool strict_perms,
 				    struct mc_diags *ds);
 
+/* The same for test and check: keys that do not exist yet are warnings, so that the policy
+ * logic can be tested before keys are generated. */
+struct mc_site *mc_engine_load_site_logic(const char *path, struct mc_diags *ds);
+
 /* The committed site and keys of state directory dir (skip_keys: the site alone, for what
  * needs no key bytes): 0, -ENOENT when nothing is committed, or -EINVAL (ds says why). st is
  * loaded either way. */

@@ -14,27 +14,44 @@
 #include "plan.h"
 #include "util.h"
 
-static bool prefix_has(const struct mc_addr *p, unsigned plen, const struct mc_addr *a)
+/* The address span [lo, hi] of a prefix. */
+static void prefix_span(const struct mc_addr *p, unsigned plen, int family, mc_u128 *lo, mc_u128 *hi)
 {
-	unsigned bits = mc_family_bits(a->family);
-	mc_u128 x = mc_addr_to_u128(p), y = mc_addr_to_u128(a);
+	unsigned bits = mc_family_bits(family), shift = bits - plen;
+	mc_u128 host = shift >= 128 ? ~(mc_u128)0 : ((mc_u128)1 << shift) - 1;
 
-	if (plen == 0)
-		return true;
-	unsigned shift = bits - plen;
-	return shift >= 128 || (x >> shift) == (y >> shift);
+	*lo = mc_addr_to_u128(p) & ~host;
+	*hi = *lo | host;
 }
 
-/* The packet's (sport, dport) value ranges for this direction: sport is the local port on the
- * way out and the remote port on the way in; ICMP type/code are always sport/dport. */
-static bool addr_proto_match(const struct mc_xpolicy *x, const struct mc_query *q)
+/* One side of the query as a span: the address, or the range to its `last`. */
+static void query_span(const struct mc_addr *a, const struct mc_addr *last, mc_u128 *lo, mc_u128 *hi)
 {
-	const struct mc_addr *src = q->dir == MC_DIR_OUT ? &q->local : &q->remote;
-	const struct mc_addr *dst = q->dir == MC_DIR_OUT ? &q->remote : &q->local;
+	*lo = mc_addr_to_u128(a);
+	*hi = last->family ? mc_addr_to_u128(last) : *lo;
+}
 
-	return x->dir == q->dir && x->sel.family == q->local.family &&
-	       (x->sel.proto == 0 || x->sel.proto == q->proto) &&
-	       prefix_has(&x->sel.saddr, x->sel.plen_s, src) && prefix_has(&x->sel.daddr, x->sel.plen_d, dst);
+/* A kernel policy the query can meet, with its address spans in query terms (local, remote). */
+struct cand {
+	const struct mc_xpolicy *x;
+	bool shadow; /* left out of the kernel: listed, never first */
+	mc_u128 l_lo, l_hi, r_lo, r_hi;
+};
+
+static bool cand_of(const struct mc_xpolicy *x, const struct mc_query *q, bool shadow, struct cand *ret)
+{
+	int fam = q->local.family;
+	bool out = q->dir == MC_DIR_OUT;
+	mc_u128 s_lo, s_hi, d_lo, d_hi, ql_lo, ql_hi, qr_lo, qr_hi;
+
+	if (x->dir != q->dir || x->sel.family != fam || (x->sel.proto != 0 && x->sel.proto != q->proto))
+		return false;
+	prefix_span(&x->sel.saddr, x->sel.plen_s, fam, &s_lo, &s_hi);
+	prefix_span(&x->sel.daddr, x->sel.plen_d, fam, &d_lo, &d_hi);
+	*ret = (struct cand){ x, shadow, out ? s_lo : d_lo, out ? s_hi : d_hi, out ? d_lo : s_lo, out ? d_hi : s_hi };
+	query_span(&q->local, &q->local_last, &ql_lo, &ql_hi);
+	query_span(&q->remote, &q->remote_last, &qr_lo, &qr_hi);
+	return ret->l_lo <= ql_hi && ret->l_hi >= ql_lo && ret->r_lo <= qr_hi && ret->r_hi >= qr_lo;
 }
 
 /* Field values as the kernel sees them: local/remote in query terms → sport/dport. */
@@ -61,30 +78,34 @@ static bool field_match(uint16_t v, uint16_t mask, unsigned x)
 
 /* Sorted unique cut points in [lo, hi]: each is the start of an elementary interval. */
 struct cuts {
-	unsigned *v;
+	mc_u128 *v;
 	size_t n, cap;
 };
 
-static void add_block_cuts(struct cuts *c, uint16_t v, uint16_t mask, unsigned lo, unsigned hi)
+/* Cuts where the span [start, end] begins and where it ends, inside [lo, hi]. */
+static void add_span_cuts(struct cuts *c, mc_u128 start, mc_u128 end, mc_u128 lo, mc_u128 hi)
 {
-	unsigned start = v & mask, end = (unsigned)(v | (uint16_t)~mask);
-
 	if (start > lo && start <= hi)
 		*MC_PUSH(&c->v, &c->n, &c->cap) = start;
-	if (end + 1 > lo && end + 1 <= hi)
+	if (end < hi && end + 1 > lo)
 		*MC_PUSH(&c->v, &c->n, &c->cap) = end + 1;
 }
 
-static int cmp_uint(const void *a, const void *b)
+static void add_block_cuts(struct cuts *c, uint16_t v, uint16_t mask, unsigned lo, unsigned hi)
 {
-	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	add_span_cuts(c, v & mask, (unsigned)(v | (uint16_t)~mask), lo, hi);
+}
+
+static int cmp_u128(const void *a, const void *b)
+{
+	mc_u128 x = *(const mc_u128 *)a, y = *(const mc_u128 *)b;
 	return x < y ? -1 : x > y;
 }
 
-static void finish_cuts(struct cuts *c, unsigned lo)
+static void finish_cuts(struct cuts *c, mc_u128 lo)
 {
 	*MC_PUSH(&c->v, &c->n, &c->cap) = lo;
-	qsort(c->v, c->n, sizeof(*c->v), cmp_uint);
+	qsort(c->v, c->n, sizeof(*c->v), cmp_u128);
 	size_t out = 0;
 	for (size_t i = 0; i < c->n; i++)
 		if (!out || c->v[i] != c->v[out - 1])
@@ -92,23 +113,31 @@ static void finish_cuts(struct cuts *c, unsigned lo)
 	c->n = out;
 }
 
-static int cmp_pol_prio(const void *a, const void *b, void *ctx)
+/* The last value of elementary interval i. */
+static mc_u128 cut_end(const struct cuts *c, size_t i, mc_u128 hi)
 {
-	const struct mc_plan *p = ctx;
-	const struct mc_xpolicy *x = &p->pols[*(const size_t *)a], *y = &p->pols[*(const size_t *)b];
-	if (x->priority != y->priority)
-		return x->priority < y->priority ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	return i + 1 < c->n ? c->v[i + 1] - 1 : hi;
 }
 
-/* Outcome of one point; writes matching rule indexes (plan order of priority) into m. */
-static size_t eval_point(const struct mc_plan *p, const size_t *cand, size_t ncand, unsigned sport,
+/* Kernel order: priority, then installed before left-out, then plan order. */
+static int cmp_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->x->priority != y->x->priority)
+		return x->x->priority < y->x->priority ? -1 : 1;
+	if (x->shadow != y->shadow)
+		return x->shadow ? 1 : -1;
+	return x->x < y->x ? -1 : x->x > y->x;
+}
+
+/* Outcome of one point; writes matching rule indexes (first-match order) into m. */
+static size_t eval_point(const struct mc_plan *p, const struct cand *cand, size_t ncand, unsigned sport,
 			 unsigned dport, size_t *m)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < ncand; i++) {
-		const struct mc_xpolicy *x = &p->pols[cand[i]];
+		const struct mc_xpolicy *x = cand[i].x;
 		/* The explicit "unmatched IPv4 passes" is ipsec.default, not a policy: the answer
 		 * names no policy for it, as MCP's test does (see fill()). */
 		if (p->rules[x->rule].kind == MC_RULE_DEFAULT && x->action == MC_BYPASS)
@@ -140,10 +169,12 @@ static void fill(const struct mc_plan *p, const struct mc_query *q, const size_t
 {
 	r->matching = mc_calloc(nm + 1, sizeof(*r->matching));
 	r->matching_action = mc_calloc(nm + 1, sizeof(*r->matching_action));
+	r->matching_never_first = mc_calloc(nm + 1, sizeof(*r->matching_never_first));
 	r->nmatching = nm;
 	for (size_t i = 0; i < nm; i++) {
 		r->matching[i] = p->rules[m[i]].name;
 		r->matching_action[i] = p->rules[m[i]].action;
+		r->matching_never_first[i] = !p->rules[m[i]].nfrag;
 	}
 	if (nm) {
 		r->first = p->rules[m[0]].name;
@@ -163,25 +194,50 @@ static void fill(const struct mc_plan *p, const struct mc_query *q, const size_t
 	}
 }
 
-int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results *ret)
+static void result_drop(struct mc_result *r)
 {
-	size_t *cand = mc_calloc(p->npols + 1, sizeof(size_t)), ncand = 0;
-	size_t *m = mc_calloc(p->nrules + 1, sizeof(size_t));
+	free(r->matching);
+	free(r->matching_action);
+	free(r->matching_never_first);
+}
+
+/* Drops results [from, ret->n). */
+static void results_truncate(struct mc_results *ret, size_t from)
+{
+	for (size_t k = from; k < ret->n; k++)
+		result_drop(&ret->r[k]);
+	ret->n = from;
+}
+
+/* Whether groups a[0..n) and b[0..n) decide alike over the same sub-ranges; `upto` says how far
+ * the ranges are compared: 0 ports only, 1 ports and the remote address. */
+static bool same_group(const struct mc_result *a, const struct mc_result *b, size_t n, int upto)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct mc_result *x = &a[k], *y = &b[k];
+		if (!same_outcome(x, y) || x->local_lo != y->local_lo || x->local_hi != y->local_hi ||
+		    x->remote_lo != y->remote_lo || x->remote_hi != y->remote_hi)
+			return false;
+		if (upto >= 1 && (!mc_addr_eq(&x->remote_addr_lo, &y->remote_addr_lo) ||
+				  !mc_addr_eq(&x->remote_addr_hi, &y->remote_addr_hi)))
+			return false;
+	}
+	return true;
+}
+
+/* Appends the port/type grid of one address cell (whose candidates all cover it entirely). */
+static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const struct cand *cand, size_t ncand,
+		       const struct mc_result *cell_proto, size_t *m, struct mc_results *ret)
+{
 	struct cuts cl = { 0 }, cr = { 0 };
-
-	memset(ret, 0, sizeof(*ret));
-	for (size_t i = 0; i < p->npols; i++)
-		if (addr_proto_match(&p->pols[i], q))
-			cand[ncand++] = i;
-	qsort_r(cand, ncand, sizeof(*cand), cmp_pol_prio, (void *)p);
-
 	/* Which selector field each query dimension lands in. */
 	bool l_is_s = mc_proto_is_icmp(q->proto) || q->dir == MC_DIR_OUT;
 	bool ports = mc_proto_is_icmp(q->proto) || mc_proto_has_ports(q->proto);
 	unsigned llo = ports ? q->local_lo : 0, lhi = ports ? q->local_hi : 0;
 	unsigned rlo = ports ? q->remote_lo : 0, rhi = ports ? q->remote_hi : 0;
+
 	for (size_t i = 0; i < ncand && ports; i++) {
-		const struct mc_xpolicy *x = &p->pols[cand[i]];
+		const struct mc_xpolicy *x = cand[i].x;
 		add_block_cuts(&cl, l_is_s ? x->sel.sport : x->sel.dport, l_is_s ? x->sel.sport_mask : x->sel.dport_mask,
 			       llo, lhi);
 		add_block_cuts(&cr, l_is_s ? x->sel.dport : x->sel.sport, l_is_s ? x->sel.dport_mask : x->sel.sport_mask,
@@ -194,21 +250,24 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 	 * whose whole row of outcomes is identical. */
 	size_t row_start_prev = 0, row_len_prev = 0;
 	for (size_t i = 0; i < cl.n; i++) {
-		unsigned a = cl.v[i], b = i + 1 < cl.n ? cl.v[i + 1] - 1 : lhi;
+		unsigned a = (unsigned)cl.v[i], b = (unsigned)cut_end(&cl, i, lhi);
 		size_t row_start = ret->n;
 		for (size_t j = 0; j < cr.n; j++) {
-			unsigned c = cr.v[j], d = j + 1 < cr.n ? cr.v[j + 1] - 1 : rhi;
+			unsigned c = (unsigned)cr.v[j], d = (unsigned)cut_end(&cr, j, rhi);
 			unsigned sport, dport;
-			struct mc_result cell = { .local_lo = a, .local_hi = b, .remote_lo = c, .remote_hi = d };
+			struct mc_result cell = *cell_proto;
 
+			cell.local_lo = a;
+			cell.local_hi = b;
+			cell.remote_lo = c;
+			cell.remote_hi = d;
 			fields(q, a, c, &sport, &dport);
 			size_t nm = eval_point(p, cand, ncand, sport, dport, m);
 			fill(p, q, m, nm, &cell);
 			struct mc_result *last = ret->n > row_start ? &ret->r[ret->n - 1] : NULL;
 			if (last && same_outcome(last, &cell)) {
 				last->remote_hi = d;
-				free(cell.matching);
-				free(cell.matching_action);
+				result_drop(&cell);
 			} else {
 				*MC_PUSH(&ret->r, &ret->n, &ret->cap) = cell;
 			}
@@ -220,30 +279,105 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 			same_row = same_outcome(x, y) && x->remote_lo == y->remote_lo && x->remote_hi == y->remote_hi;
 		}
 		if (same_row) {
-			for (size_t k = 0; k < row_len; k++) {
+			for (size_t k = 0; k < row_len; k++)
 				ret->r[row_start_prev + k].local_hi = b;
-				free(ret->r[row_start + k].matching);
-				free(ret->r[row_start + k].matching_action);
-			}
-			ret->n = row_start;
+			results_truncate(ret, row_start);
 		} else {
 			row_start_prev = row_start;
 			row_len_prev = row_len;
 		}
 	}
-	free(cand);
-	free(m);
 	free(cl.v);
 	free(cr.v);
+}
+
+int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results *ret)
+{
+	struct cand *all = mc_calloc(p->npols + p->nshadow + 1, sizeof(*all));
+	struct cand *cell = mc_calloc(p->npols + p->nshadow + 1, sizeof(*cell));
+	size_t nall = 0, *m = mc_calloc(p->nrules + 1, sizeof(size_t));
+	struct cuts al = { 0 }, ar = { 0 };
+	int fam = q->local.family;
+	mc_u128 ql_lo, ql_hi, qr_lo, qr_hi;
+
+	memset(ret, 0, sizeof(*ret));
+	for (size_t i = 0; i < p->npols + p->nshadow; i++) {
+		bool shadow = i >= p->npols;
+		/* A default discard that a "bypass all" covers is no policy of the user's to list. */
+		if (shadow && p->rules[p->shadow[i - p->npols].rule].kind != MC_RULE_USER)
+			continue;
+		if (cand_of(shadow ? &p->shadow[i - p->npols] : &p->pols[i], q, shadow, &all[nall]))
+			nall++;
+	}
+	if (nall > 1)
+		qsort(all, nall, sizeof(*all), cmp_cand);
+
+	/* Address cells: the query's spans cut where any candidate's prefix begins or ends, so
+	 * that every candidate covers a cell entirely or not at all. */
+	query_span(&q->local, &q->local_last, &ql_lo, &ql_hi);
+	query_span(&q->remote, &q->remote_last, &qr_lo, &qr_hi);
+	for (size_t i = 0; i < nall; i++) {
+		add_span_cuts(&al, all[i].l_lo, all[i].l_hi, ql_lo, ql_hi);
+		add_span_cuts(&ar, all[i].r_lo, all[i].r_hi, qr_lo, qr_hi);
+	}
+	finish_cuts(&al, ql_lo);
+	finish_cuts(&ar, qr_lo);
+
+	/* As eval_ports does for ports, one level up: within a local-address row, merge adjacent
+	 * remote cells that decide alike; then merge identical rows. */
+	size_t row_start_prev = 0, row_len_prev = 0;
+	for (size_t i = 0; i < al.n; i++) {
+		mc_u128 a = al.v[i], b = cut_end(&al, i, ql_hi);
+		size_t row_start = ret->n, prev_group = SIZE_MAX, prev_len = 0;
+		for (size_t j = 0; j < ar.n; j++) {
+			mc_u128 c = ar.v[j], d = cut_end(&ar, j, qr_hi);
+			struct mc_result proto = { 0 };
+			size_t ncell = 0, group = ret->n;
+
+			mc_addr_from_u128(fam, a, &proto.local_addr_lo);
+			mc_addr_from_u128(fam, b, &proto.local_addr_hi);
+			mc_addr_from_u128(fam, c, &proto.remote_addr_lo);
+			mc_addr_from_u128(fam, d, &proto.remote_addr_hi);
+			for (size_t k = 0; k < nall; k++)
+				if (all[k].l_lo <= a && a <= all[k].l_hi && all[k].r_lo <= c && c <= all[k].r_hi)
+					cell[ncell++] = all[k];
+			eval_ports(p, q, cell, ncell, &proto, m, ret);
+			size_t len = ret->n - group;
+			if (prev_group != SIZE_MAX && len == prev_len &&
+			    same_group(&ret->r[prev_group], &ret->r[group], len, 0)) {
+				for (size_t k = 0; k < len; k++)
+					ret->r[prev_group + k].remote_addr_hi = proto.remote_addr_hi;
+				results_truncate(ret, group);
+			} else {
+				prev_group = group;
+				prev_len = len;
+			}
+		}
+		size_t row_len = ret->n - row_start;
+		if (i > 0 && row_len == row_len_prev &&
+		    same_group(&ret->r[row_start_prev], &ret->r[row_start], row_len, 1)) {
+			struct mc_addr hi;
+			mc_addr_from_u128(fam, b, &hi);
+			for (size_t k = 0; k < row_len; k++)
+				ret->r[row_start_prev + k].local_addr_hi = hi;
+			results_truncate(ret, row_start);
+		} else {
+			row_start_prev = row_start;
+			row_len_prev = row_len;
+		}
+	}
+	free(all);
+	free(cell);
+	free(m);
+	free(al.v);
+	free(ar.v);
 	return 0;
 }
 
 void mc_results_free(struct mc_results *r)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->r[i].matching);
-		free(r->r[i].matching_action);
-	}
+	for (size_t i = 0; i < r->n; i++)
+		result_drop(&r->r[i]);
 	free(r->r);
 	memset(r, 0, sizeof(*r));
 }

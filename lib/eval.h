@@ -12,11 +12,16 @@
 struct mc_plan;
 
 /* A test flow. Port ranges are inclusive; for ICMP/ICMPv6 the first range is the type and
- * the second the code; for protocols without ports both are ignored (the kernel sees 0). */
+ * the second the code; for protocols without ports both are ignored (the kernel sees 0).
+ * Addresses are one family; each side is the single address `local` (`remote`), or the range
+ * from it to `local_last` (`remote_last`) when that is set (family not 0). IPv4-mapped IPv6
+ * addresses are the caller's to turn into IPv4 (mc_addr_unmap): the kernel decides such flows
+ * by IPv4 policies. */
 struct mc_query {
 	int proto; /* 1..255 */
 	enum mc_dir dir;
 	struct mc_addr local, remote;
+	struct mc_addr local_last, remote_last;
 	unsigned local_lo, local_hi;   /* local port, or ICMP type */
 	unsigned remote_lo, remote_hi; /* remote port, or ICMP code */
 };
@@ -24,11 +29,13 @@ struct mc_query {
 /* One uniform sub-range of the query and what decides it. */
 struct mc_result {
 	enum mc_action result;
+	struct mc_addr local_addr_lo, local_addr_hi, remote_addr_lo, remote_addr_hi;
 	unsigned local_lo, local_hi, remote_lo, remote_hi;
 	const char *first;    /* rule name; NULL when nothing matched (outside IPsec / default) */
 	const char *why_none; /* when first is NULL: why the packet passes or is dropped */
 	const char **matching; /* rule names of every matching rule, in first-match order */
 	enum mc_action *matching_action;
+	bool *matching_never_first; /* the rule repeats an earlier one exactly (not in the kernel) */
 	size_t nmatching;
 };
 
@@ -38,9 +45,11 @@ struct mc_results {
 };
 
 /*
- * Splits the query's two ranges into the maximal sub-ranges over which the outcome is uniform
- * (first by local, then by remote value) and evaluates each against the plan's kernel policies
- * in priority order. Names point into the plan. Returns 0.
+ * Splits the query's address and port ranges into the maximal sub-ranges over which the
+ * outcome is uniform (by local address, remote address, local value, then remote value) and
+ * evaluates each against the plan's kernel policies in priority order; the plan's shadowed
+ * fragments are listed among the matching rules, never first. Names point into the plan.
+ * Returns 0.
  */
 int mc_eval(const struct mc_plan *plan, const struct mc_query *q, struct mc_results *ret);
 void mc_results_free(struct mc_results *r);

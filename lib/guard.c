@@ -16,18 +16,6 @@
  * value of 4 network-order bytes (%08X), so on a little-endian host every word's bytes come
  * out reversed. IPv4 is one such word. Ports are plain hex. (net/ipv6/tcp_ipv6.c get_tcp6_sock)
  */
-/* ::ffff:a.b.c.d on a dual-stack socket: the kernel decides it as IPv4. */
-static void unmap(struct mc_addr *a)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (a->family == AF_INET6 && !memcmp(a->a, mapped, 12)) {
-		memmove(a->a, a->a + 12, 4);
-		memset(a->a + 4, 0, 12);
-		a->family = AF_INET;
-	}
-}
-
 static bool parse_hex_addr(const char *s, size_t len, struct mc_addr *ret)
 {
 	if (len != 8 && len != 32)
@@ -45,7 +33,7 @@ static bool parse_hex_addr(const char *s, size_t len, struct mc_addr *ret)
 		uint32_t host = (uint32_t)v;
 		memcpy(ret->a + 4 * w, &host, 4); /* the host-order value's bytes are the wire bytes */
 	}
-	unmap(ret);
+	(void)mc_addr_unmap(ret);
 	return true;
 }
 
@@ -187,7 +175,7 @@ bool mc_conn_is_ssh(const struct mc_conn *c, const char *ssh_connection)
 		return false;
 	if (!mc_addr_parse(client, &ca) || !mc_addr_parse(server, &sa))
 		return false;
-	unmap(&ca);
-	unmap(&sa);
+	(void)mc_addr_unmap(&ca);
+	(void)mc_addr_unmap(&sa);
 	return c->lport == sport && c->rport == cport && mc_addr_eq(&c->local, &sa) && mc_addr_eq(&c->remote, &ca);
 }

@@ -211,31 +211,10 @@ static void conv_ports(struct importer *im, const struct value *v, struct mc_por
  * compared with everything but letters and digits removed. */
 static const struct mc_alg *conv_alg(struct importer *im, const struct value *v, enum mc_alg_kind kind)
 {
-	static const struct {
-		const char *squeezed, *name;
-	} aliases[] = {
-		{ "hmacsha196", "hmac-sha1-96" },	{ "hmacsha1", "hmac-sha1-96" },
-		{ "hmacsha256128", "hmac-sha256-128" }, { "hmacsha256", "hmac-sha256-128" },
-		{ "hmacsha512256", "hmac-sha512-256" }, { "hmacsha512", "hmac-sha512-256" },
-		{ "aescbc", "aes-cbc" },		{ "aescbc128", "aes-cbc" },
-		{ "aescbc256", "aes-cbc" },		{ "aes", "aes-cbc" },
-		{ "aes128", "aes-cbc" },		{ "aes256", "aes-cbc" },
-		{ "tdescbc", "tdes-cbc" },		{ "3descbc", "tdes-cbc" },
-		{ "tdes", "tdes-cbc" },		{ "3des", "tdes-cbc" },
-	};
-	char sq[64];
-	size_t w = 0;
+	const struct mc_alg *a = mc_alg_find(v->text, kind);
 
-	for (const char *c = v->text; *c && w + 1 < sizeof(sq); c++)
-		if (isalnum((unsigned char)*c))
-			sq[w++] = (char)tolower((unsigned char)*c);
-	sq[w] = '\0';
-	for (size_t i = 0; i < MC_ARRAY_SIZE(aliases); i++)
-		if (!strcmp(sq, aliases[i].squeezed)) {
-			const struct mc_alg *a = mc_alg_find(aliases[i].name, kind);
-			if (a)
-				return a;
-		}
+	if (a)
+		return a;
 	mc_err(im->ds, v->loc, "%s algorithm '%s' is not supported (supported: %s)",
 	       kind == MC_ALG_INTEGRITY ? "integrity" : "confidentiality", v->text, mc_alg_names(kind));
 	return NULL;
@@ -252,19 +231,52 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-/* The same selector name must always stand for the same address. */
-static void note_selector(struct importer *im, const struct value *name, const struct value *addr)
+/*
+ * A policy's address given through a selector name. The same name must always stand for the same
+ * address; a name given alone (no address field) is the selector given earlier. The site keeps
+ * the selectors, and the set their name, so that the output says PRODUCTION, not the addresses.
+ */
+static void use_selector(struct importer *im, const struct value *name, const struct value *addr,
+			 struct mc_addrset *set)
 {
 	const char *a = addr->text ? addr->text : "ANY";
+	struct mc_site *s = im->site;
 
 	for (size_t i = 0; i < im->nsels; i++)
 		if (!strcasecmp(im->sels[i].name, name->text)) {
-			if (strcasecmp(im->sels[i].addr, a))
+			if (!addr->text) {
+				/* By name alone: the addresses it was given before. */
+				const struct mc_addrset *known = &s->sels[i].addrs;
+				free(set->r);
+				*set = *known;
+				set->r = known->n ? mc_memdup(known->r, known->n * sizeof(*known->r)) : NULL;
+				set->cap = set->n;
+				set->loc = name->loc;
+			} else if (strcasecmp(im->sels[i].addr, a)) {
 				mc_err(im->ds, addr->loc.line ? addr->loc : name->loc,
 				       "selector '%s' is '%s' here but '%s' earlier", name->text, a, im->sels[i].addr);
+			}
+			set->name = s->sels[i].name;
 			return;
 		}
+	if (!addr->text) {
+		mc_err(im->ds, name->loc, "selector '%s' has no address: give its IP address where it first "
+		       "appears", name->text);
+		return;
+	}
+	if (!valid_name(name->text) || !strcasecmp(name->text, "any")) {
+		mc_err(im->ds, name->loc, "selector name '%s': use 1-64 letters, digits, '_', '.' or '-'", name->text);
+		return;
+	}
 	*MC_PUSH(&im->sels, &im->nsels, &im->capsels) = (struct selector){ mc_strdup(name->text), mc_strdup(a) };
+	struct mc_selector_name *sel = MC_PUSH(&s->sels, &s->nsels, &s->capsels);
+	memset(sel, 0, sizeof(*sel));
+	sel->name = mc_strdup(name->text);
+	sel->addrs = *set;
+	sel->addrs.r = set->n ? mc_memdup(set->r, set->n * sizeof(*set->r)) : NULL;
+	sel->addrs.cap = set->n;
+	sel->addrs.name = NULL;
+	set->name = sel->name;
 }
 
 /* A stable name for an unnamed block, from what it does: BYPASS-ANY-OUT, then -2, -3 ... */
@@ -394,9 +406,9 @@ static void finish_block(struct importer *im, struct block *b)
 	conv_addrs(im, &v[F_LOCAL], &p->local);
 	conv_addrs(im, &v[F_REMOTE], &p->remote);
 	if (v[F_LOCAL_SEL].text)
-		note_selector(im, &v[F_LOCAL_SEL], &v[F_LOCAL]);
+		use_selector(im, &v[F_LOCAL_SEL], &v[F_LOCAL], &p->local);
 	if (v[F_REMOTE_SEL].text)
-		note_selector(im, &v[F_REMOTE_SEL], &v[F_REMOTE]);
+		use_selector(im, &v[F_REMOTE_SEL], &v[F_REMOTE], &p->remote);
 	conv_ports(im, &v[F_LOCAL_PORTS], &p->local_ports);
 	conv_ports(im, &v[F_REMOTE_PORTS], &p->remote_ports);
 	p->icmp.any = true;

@@ -294,6 +294,31 @@ static void check_clear_traffic(struct lint *l)
 	free(seen);
 }
 
+/* The flows rule r decides: its own, less what an earlier policy takes (MCP's "bypass TLS, then
+ * protect the rest" protects only the rest). False when the analysis stopped short. */
+static bool decided_boxes(struct lint *l, size_t r, struct mc_boxes *out)
+{
+	const struct mc_rule *rule = &l->plan->rules[r];
+	struct mc_boxes own = { 0 };
+	struct mc_pieces pc = { 0 };
+
+	rule_boxes(l, r, &own);
+	bool complete = mc_partition(l->plan, &l->order, rule->dir, own.b, own.n, rule->priority, LINT_MAX_PIECES,
+				     &pc) == 0;
+	for (size_t i = 0; i < pc.n; i++)
+		if (pc.p[i].rule == SIZE_MAX)
+			mc_boxes_push(out, &pc.p[i].box);
+	if (!complete && !l->incomplete) {
+		l->incomplete = true;
+		mc_warnc(l->ds, mc_loc_file(l->s->file), "lint-incomplete",
+			 "the analysis of counterpart policies stopped at %d flow boxes: some warnings may be "
+			 "missing", LINT_MAX_PIECES);
+	}
+	mc_pieces_free(&pc);
+	mc_boxes_free(&own);
+	return complete;
+}
+
 /* ---- PROTECT without a counterpart ---- */
 
 static void check_counterparts(struct lint *l)
@@ -305,7 +330,12 @@ static void check_counterparts(struct lint *l)
 
 		if (rule->kind != MC_RULE_USER || rule->action != MC_PROTECT || !rule->nfrag)
 			continue;
-		rule_boxes(l, r, &fwd);
+		/* Only what this policy decides needs protection coming back: reversing its whole
+		 * selector would also ask for the flows an earlier policy bypasses. */
+		if (!decided_boxes(l, r, &fwd) || !fwd.n) {
+			mc_boxes_free(&fwd);
+			continue;
+		}
 		for (size_t i = 0; i < fwd.n; i++) {
 			struct mc_box rev = mc_box_reverse(&fwd.b[i]);
 			mc_boxes_push(&back, &rev);
@@ -410,6 +440,88 @@ static void check_tls_ports(struct lint *l)
 	}
 }
 
+/* ---- a direction with no policy ---- */
+
+/* MCP: "you must have at least one policy defined for each direction; otherwise, all traffic is
+ * discarded by default". mcpsec installs the same, and says so rather than leave it implied. */
+static void check_directions(struct lint *l)
+{
+	bool has[2] = { false, false };
+
+	if (l->s->def == MC_DEF_BYPASS)
+		return; /* IPv4 passes; IPv6 is still discarded, which the other checks show */
+	for (size_t r = 0; r < l->plan->nrules; r++)
+		if (l->plan->rules[r].kind == MC_RULE_USER)
+			has[l->plan->rules[r].dir] = true;
+	for (int d = 0; d < 2; d++)
+		if (!has[d])
+			mc_warnc(l->ds, mc_loc_file(l->s->file), "no-direction",
+				 "the list has no %s policy: all %s %s traffic is discarded (only the built-in "
+				 "bypasses pass: loopback, Neighbor Discovery%s); MCP requires at least one policy for "
+				 "each direction", dir_word((enum mc_dir)d), dir_word((enum mc_dir)d),
+				 l->s->def == MC_DEF_IPV6_ONLY ? "IPv6" : "IPv6 and IPv4",
+				 l->s->def == MC_DEF_DENY_ALL ? " - not even those with deny-all" : "");
+}
+
+/* ---- ping -6 and its source-address probe ---- */
+
+/*
+ * ping -6 (iputils) first connects a UDP socket to the destination (port 1025) to learn its
+ * source address. connect() makes the kernel look up the outbound policy for that UDP flow: a
+ * list that bypasses ICMPv6 but discards other UDP to the host refuses it with EPERM, and ping
+ * fails with "connect: Operation not permitted" before sending a single echo. Said when ICMPv6
+ * echo requests leave in clear (BYPASS) but the probe to the same hosts is discarded.
+ */
+static void check_ping_probe(struct lint *l)
+{
+	struct mc_box echo = mc_box_all(AF_INET6), probe = mc_box_all(AF_INET6);
+	struct mc_boxes in = { 0 };
+	struct claims c;
+
+	echo.lo[MC_D_PROTO] = echo.hi[MC_D_PROTO] = MC_PROTO_ICMPV6;
+	echo.lo[MC_D_SPORT] = echo.hi[MC_D_SPORT] = 128; /* echo request */
+	echo.lo[MC_D_DPORT] = 0;
+	echo.hi[MC_D_DPORT] = 0;
+	mc_boxes_push(&in, &echo);
+	find_claims(l, "ping", MC_DIR_OUT, &in, UINT32_MAX, &c);
+	mc_boxes_free(&in);
+	for (size_t i = 0; i < c.n; i++) {
+		const struct mc_rule *r = &l->plan->rules[c.c[i].rule];
+		struct claims pc;
+		if (r->action != MC_BYPASS || r->kind != MC_RULE_USER)
+			continue;
+		/* The probe: UDP from any port to port 1025 of the hosts this bypass lets ping. */
+		probe = c.c[i].example;
+		probe.lo[MC_D_PROTO] = probe.hi[MC_D_PROTO] = MC_PROTO_UDP;
+		probe.lo[MC_D_SPORT] = 1;
+		probe.hi[MC_D_SPORT] = 65535;
+		probe.lo[MC_D_DPORT] = probe.hi[MC_D_DPORT] = 1025;
+		mc_boxes_push(&in, &probe);
+		find_claims(l, "ping", MC_DIR_OUT, &in, UINT32_MAX, &pc);
+		mc_boxes_free(&in);
+		for (size_t k = 0; k < pc.n; k++) {
+			const struct mc_rule *d = &l->plan->rules[pc.c[k].rule];
+			if (d->action != MC_DISCARD)
+				continue;
+			struct mc_buf eg = { 0 }, who = { 0 };
+			mc_box_str(&pc.c[k].example, &eg);
+			rule_label(d, &who);
+			mc_warnc(l->ds, rule_loc(l, r), "ping-probe",
+				 "policy '%s' lets ping -6 send echo requests, but %s discards %s: ping -6 first "
+				 "connects a UDP socket to port 1025 of the host to pick its source address, and "
+				 "fails with \"connect: Operation not permitted\"; BYPASS outbound udp to "
+				 "remote-ports 1025 for those hosts (nothing is sent: connect() only asks the "
+				 "policy), or ping with -I ADDRESS", r->name, mc_buf_str(&who), mc_buf_str(&eg));
+			mc_buf_free(&eg);
+			mc_buf_free(&who);
+			break;
+		}
+		claims_free(&pc);
+		break; /* once per list: the advice is the same */
+	}
+	claims_free(&c);
+}
+
 void mc_lint(const struct mc_site *s, const struct mc_plan *plan, struct mc_diags *ds)
 {
 	struct lint l = { .s = s, .plan = plan, .ds = ds };
@@ -421,6 +533,8 @@ void mc_lint(const struct mc_site *s, const struct mc_plan *plan, struct mc_diag
 	check_clear_traffic(&l);
 	check_counterparts(&l);
 	check_tls_ports(&l);
+	check_directions(&l);
+	check_ping_probe(&l);
 	free(l.claim_of);
 	free(l.pol_start);
 	free(l.pol_idx);

@@ -19,7 +19,7 @@ const struct mc_key *mc_site_key(const struct mc_site *s, const char *name)
 const struct mc_policy *mc_site_policy(const struct mc_site *s, const char *name)
 {
 	for (size_t i = 0; i < s->npol; i++)
-		if (s->pol[i].name && !strcmp(s->pol[i].name, name))
+		if (s->pol[i].name && !strcasecmp(s->pol[i].name, name))
 			return &s->pol[i];
 	return NULL;
 }
@@ -79,10 +79,26 @@ const char *mc_phase_str(enum mc_phase ph)
 	return ph == MC_PHASE_SWITCH ? "switch" : "accept";
 }
 
+static const char *const default_names[] = { "ipv6-only", "bypass", "deny", "deny-all" };
+
 const char *mc_default_str(enum mc_default d)
 {
-	static const char *names[] = { "ipv6-only", "bypass", "deny", "deny-all" };
-	return names[d];
+	return default_names[d];
+}
+
+bool mc_default_parse(const char *s, enum mc_default *ret)
+{
+	char sq[32], canon[32];
+
+	mc_squeeze(s, sq, sizeof(sq));
+	for (size_t i = 0; i < MC_ARRAY_SIZE(default_names); i++) {
+		mc_squeeze(default_names[i], canon, sizeof(canon));
+		if (!strcmp(sq, canon)) {
+			*ret = (enum mc_default)i;
+			return true;
+		}
+	}
+	return false;
 }
 
 static const struct {
@@ -169,7 +185,8 @@ bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret)
 	if ((slash = strchr(tmp, '/'))) {
 		uint32_t t;
 		*slash = '\0';
-		if (!mc_parse_u32(tmp, 255, &t) || !mc_parse_range(slash + 1, 255, &clo, &chi))
+		if (!mc_parse_u32(tmp, 255, &t) ||
+		    (strcasecmp(slash + 1, "any") && !mc_parse_range(slash + 1, 255, &clo, &chi)))
 			return false;
 		tlo = thi = t;
 	} else if (!mc_parse_range(tmp, 255, &tlo, &thi)) {

@@ -37,6 +37,9 @@ struct mc_addrset {
 	struct mc_range *r;
 	size_t n, cap;
 	struct mc_loc loc;
+	/* The selector name the set was written as, when it is exactly one name (borrowed from the
+	 * site's selectors): mirror and import write the name back, not the addresses. */
+	const char *name;
 };
 
 struct mc_portrange {
@@ -159,7 +162,10 @@ struct mc_site {
 	enum mc_default def;
 	struct mc_loc def_loc; /* of ipsec.default; line 0 when implied */
 	enum mc_on_failure on_failure;
+	bool allow_shared_spi; /* ipsec.allow-shared-spi: a repeated SPI (other peer) is a warning */
 	bool keys_skipped; /* loaded without its key file (mc_conf_opts.skip_keys): keys not checked */
+	bool keys_optional; /* missing keys are warnings (mc_conf_opts.keys_optional) */
+	bool keys_absent;   /* keys_optional and the key file does not exist (warned once) */
 	char *keys_file; /* resolved path, or NULL when the site names none */
 	char *keys_text; /* ipsec.keys as written (mirror writes it back) */
 	struct mc_loc keys_loc;
@@ -179,6 +185,8 @@ const char *mc_dir_str(enum mc_dir d);
 const char *mc_action_str(enum mc_action a); /* "bypass" */
 const char *mc_action_upper(enum mc_action a); /* "BYPASS" */
 const char *mc_default_str(enum mc_default d);
+/* ipv6-only | bypass | deny | deny-all, or MCP's IPv6Only | BYPASS | DENY | DENYALL, any case. */
+bool mc_default_parse(const char *s, enum mc_default *ret);
 /* "tcp", "bip", or the number; buf of 8 bytes. */
 const char *mc_proto_str(int proto, char *buf, size_t len);
 /* Protocol name or number to its number; -1 when unknown. "any" is MC_PROTO_ANY. */

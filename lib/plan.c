@@ -18,6 +18,7 @@ void mc_plan_free(struct mc_plan *p)
 	}
 	free(p->rules);
 	free(p->pols);
+	free(p->shadow);
 	mc_wipe(p->sas, p->capsas * sizeof(*p->sas));
 	free(p->sas);
 	memset(p, 0, sizeof(*p));
@@ -50,6 +51,43 @@ void mc_sel_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out)
 		mc_buf_printf(out, " %s", mc_proto_str(s->proto, pb, sizeof(pb)));
 	field_str(out, icmp ? "type" : "sport", s->sport, s->sport_mask);
 	field_str(out, icmp ? "code" : "dport", s->dport, s->dport_mask);
+}
+
+/* One side in MCP's terms: "fec0::1 port 20-21", "any", "any port 500". */
+static void side_str(struct mc_buf *out, const struct mc_addr *a, uint8_t plen, uint16_t v, uint16_t mask,
+		     bool ports)
+{
+	char t[64];
+	struct mc_prefix p = { *a, plen };
+
+	if (plen == 0)
+		mc_buf_puts(out, "any");
+	else if (plen == mc_family_bits(a->family))
+		mc_buf_puts(out, mc_addr_str(a, t, sizeof(t)));
+	else {
+		mc_prefix_str(&p, t, sizeof(t));
+		mc_buf_puts(out, t);
+	}
+	if (ports)
+		field_str(out, "port", v, mask);
+}
+
+void mc_sel_local_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out)
+{
+	char pb[8];
+	bool icmp = s->proto == 1 || s->proto == 58, out_dir = dir == MC_DIR_OUT;
+
+	mc_buf_printf(out, "%s local ", s->proto ? mc_proto_str(s->proto, pb, sizeof(pb)) : "any");
+	/* Outbound the local side is the source; inbound it is the destination. */
+	side_str(out, out_dir ? &s->saddr : &s->daddr, out_dir ? s->plen_s : s->plen_d,
+		 out_dir ? s->sport : s->dport, out_dir ? s->sport_mask : s->dport_mask, !icmp);
+	mc_buf_puts(out, " remote ");
+	side_str(out, out_dir ? &s->daddr : &s->saddr, out_dir ? s->plen_d : s->plen_s,
+		 out_dir ? s->dport : s->sport, out_dir ? s->dport_mask : s->sport_mask, !icmp);
+	if (icmp) {
+		field_str(out, "type", s->sport, s->sport_mask);
+		field_str(out, "code", s->dport, s->dport_mask);
+	}
 }
 
 void mc_xsa_algs_str(const struct mc_xsa *x, struct mc_buf *out)

@@ -78,6 +78,10 @@ struct mc_plan {
 	size_t nrules, caprules;
 	struct mc_xpolicy *pols;
 	size_t npols, cappols;
+	/* Fragments left out of the kernel because an earlier rule has the same selector: never
+	 * the first match, but `mcpsec test` lists them among the matching policies, as MCP does. */
+	struct mc_xpolicy *shadow;
+	size_t nshadow, capshadow;
 	struct mc_xsa *sas;
 	size_t nsas, capsas;
 	enum mc_default def;
@@ -89,6 +93,9 @@ void mc_plan_free(struct mc_plan *p);
 
 /* Text forms (no key bytes ever, unless show_keys). */
 void mc_sel_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out);
+/* The same in MCP's terms, as its policy list shows it: "tcp local any remote fec0::7 port 20-21"
+ * (local and remote by direction; ICMP type and code after both). */
+void mc_sel_local_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out);
 void mc_plan_render(const struct mc_plan *p, struct mc_buf *out);
 void mc_xpolicy_ip_cmd(const struct mc_xpolicy *x, const char *verb, struct mc_buf *out);
 void mc_xsa_ip_cmd(const struct mc_xsa *x, const char *verb, bool show_keys, const char *rule_name,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Growable strings, checked allocation, strict number parsing. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,4 +267,21 @@ void mc_strset_free(struct mc_strset *set)
 		free(set->slot[i]);
 	free(set->slot);
 	memset(set, 0, sizeof(*set));
+}
+
+void mc_squeeze(const char *s, char *out, size_t cap)
+{
+	size_t w = 0;
+
+	for (; *s && w + 1 < cap; s++)
+		if (isalnum((unsigned char)*s))
+			out[w++] = (char)tolower((unsigned char)*s);
+	out[w] = '\0';
+}
+
+void *mc_memdup(const void *p, size_t n)
+{
+	void *r = mc_malloc(n ? n : 1);
+	memcpy(r, p, n);
+	return r;
 }

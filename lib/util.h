@@ -37,6 +37,7 @@ void *mc_calloc(size_t n, size_t size);
 void *mc_realloc(void *p, size_t n);
 char *mc_strdup(const char *s);
 char *mc_strndup(const char *s, size_t n);
+void *mc_memdup(const void *p, size_t n);
 char *mc_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Grow an array of *n elements (capacity *cap) so that one more fits; returns the new slot. */
@@ -61,6 +62,9 @@ bool mc_parse_quantity(const char *s, enum mc_unit unit, uint64_t *ret);
 
 /* "N" or "N-M" (spaces around '-' allowed), each <= max, N <= M. */
 bool mc_parse_range(const char *s, unsigned max, unsigned *lo, unsigned *hi);
+/* Letters and digits only, lower case, into out: "HMAC_SHA1_96", "hmac-sha1-96" and "IPv6Only"
+ * compare as MCP's documentation means them, whichever way it spells them. */
+void mc_squeeze(const char *s, char *out, size_t cap);
 
 /* A set of strings (open addressing, FNV-1a): membership in O(1) where names are counted in
  * thousands. The set keeps its own copies. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "algo.h"
@@ -38,15 +39,21 @@ static void check_key(const struct mc_site *s, struct mc_diags *ds, const struct
 
 	if (!alg || !keyname || s->keys_skipped)
 		return;
+	/* test and check work on the policy logic before keys exist: then these are warnings. */
+	enum mc_severity sev = s->keys_optional ? MC_WARNING : MC_ERROR;
 	if (!s->keys_file) {
-		mc_err(ds, loc, "policy '%s' uses key '%s' but the site names no key file (ipsec.keys)",
-		       p->name, keyname);
+		mc_diag_add(ds, sev, loc, "policy '%s' uses key '%s' but the site names no key file (ipsec.keys)%s",
+			    p->name, keyname, s->keys_optional ? "; apply needs it" : "");
 		return;
 	}
 	if (!(k = mc_site_key(s, keyname))) {
-		mc_err(ds, loc, "policy '%s': unknown key '%s' (not in %s)", p->name, keyname, s->keys_file);
+		if (!s->keys_absent)
+			mc_diag_add(ds, sev, loc, "policy '%s': unknown key '%s' (not in %s)%s", p->name, keyname,
+				    s->keys_file, s->keys_optional ? "; apply needs it" : "");
 		return;
 	}
+	if (!mc_key_type_known(k->type))
+		return; /* the key file's own error said what is wrong with its algorithm */
 	if (strcmp(k->type, alg->key_type))
 		mc_err(ds, loc, "policy '%s': key '%s' is a %s key, but %s needs a %s key", p->name,
 		       keyname, k->type, alg->name, alg->key_type);
@@ -100,11 +107,19 @@ static void check_spis(const struct mc_site *s, struct mc_diags *ds)
 				       "destination and protocol (line %d): the kernel allows one SA per "
 				       "(destination, SPI, protocol)", ids[i].next ? "next " : "",
 				       ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
-			} else {
+			} else if (s->allow_shared_spi) {
 				mc_warnc(ds, ids[i].loc, "spi-reused",
 					"spi %u (0x%x) of policy '%s' repeats the SPI of '%s' (line %d): MCP "
-					"requires SPIs to be unique on a host",
+					"requires SPIs to be unique on a host (allowed by ipsec.allow-shared-spi)",
 					ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name, ids[j].p->loc.line);
+			} else {
+				/* The kernel would take it (another destination or protocol), but MCP requires
+				 * SPIs unique on a host, and a shared SPI hides which SA a packet used. */
+				mc_err(ds, ids[i].loc,
+				       "spi %u (0x%x) of policy '%s' repeats the SPI of '%s' (line %d): MCP requires "
+				       "SPIs to be unique on a host; choose another, or set ipsec.allow-shared-spi: "
+				       "true if you need this", ids[i].spi, ids[i].spi, ids[i].p->name, ids[j].p->name,
+				       ids[j].p->loc.line);
 			}
 			break;
 		}
@@ -196,12 +211,12 @@ static const struct mc_site *cmp_site;
 static int cmp_policy_name(const void *a, const void *b)
 {
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(cmp_site->pol[x].name, cmp_site->pol[y].name);
+	int c = strcasecmp(cmp_site->pol[x].name, cmp_site->pol[y].name);
 
 	return c ? c : (x < y ? -1 : x > y);
 }
 
-/* Duplicate names, in O(n log n): 10 000 policies must validate in milliseconds. */
+/* Duplicate names, case-insensitively (MCP's names are; status and test look them up so), in O(n log n): 10 000 policies must validate in milliseconds. */
 static void check_names(const struct mc_site *s, struct mc_diags *ds)
 {
 	size_t *idx = mc_calloc(s->npol + 1, sizeof(size_t)), n = 0;
@@ -215,8 +230,11 @@ static void check_names(const struct mc_site *s, struct mc_diags *ds)
 	 * copies of one name cost n log n. */
 	for (size_t i = 1, first = 0; i < n; i++) {
 		const struct mc_policy *p = &s->pol[idx[i]];
-		if (strcmp(s->pol[idx[first]].name, p->name))
+		if (strcasecmp(s->pol[idx[first]].name, p->name))
 			first = i;
+		else if (strcmp(s->pol[idx[first]].name, p->name))
+			mc_err(ds, p->loc, "policy name '%s' repeats '%s' (line %d): names are case-insensitive, "
+			       "as in MCP", p->name, s->pol[idx[first]].name, s->pol[idx[first]].loc.line);
 		else
 			mc_err(ds, p->loc, "duplicate policy name '%s' (first at line %d)", p->name,
 			       s->pol[idx[first]].loc.line);

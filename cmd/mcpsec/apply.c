@@ -460,7 +460,12 @@ report:
 		printf("IPsec enabled: %zu kernel policies enforce the committed configuration\n", e.npols);
 		break;
 	case MC_ENFORCE_NOTHING:
-		fprintf(stderr, "mcpsec: nothing committed in %s: run 'mcpsec apply SITE.yaml' first\n", g_opts.state_dir);
+		/* MCP's NW TCPIP OPTION IPSEC with no policies discards everything; mcpsec has no list
+		 * to enforce, so it installs nothing and says what a list would do. */
+		fprintf(stderr, "mcpsec: nothing committed in %s: enable installed nothing and traffic flows as "
+			"before.\nmcpsec: run 'mcpsec apply SITE.yaml' first; once a list is committed, enable "
+			"installs it, and a direction with no policy of its own then discards all its traffic "
+			"(built-in bypasses excepted), as MCP does ('mcpsec check' says so)\n", g_opts.state_dir);
 		rc = EXIT_CONFIG;
 		break;
 	default:

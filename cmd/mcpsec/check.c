@@ -70,7 +70,7 @@ int check_main(int argc, char **argv)
 				     : CHECK_USAGE);
 		return EXIT_CONFIG;
 	}
-	s = mc_engine_load_site(file, NULL, false, &ds);
+	s = mc_engine_load_site_logic(file, &ds);
 	if (s && mc_compile(s, NULL, &ds, &plan) == 0 && !ds.errors)
 		mc_lint(s, &plan, &ds);
 	if (!s || ds.errors)

@@ -26,15 +26,9 @@ int import_main(int argc, char **argv)
 		} else if (is_flag(argv[i], "--out") && i + 1 < argc) {
 			out_path = argv[++i];
 		} else if (is_flag(argv[i], "--default") && i + 1 < argc) {
-			const char *d = argv[++i];
-			bool ok = false;
-			for (int k = MC_DEF_IPV6_ONLY; k <= MC_DEF_DENY_ALL; k++)
-				if (!strcmp(d, mc_default_str((enum mc_default)k))) {
-					o.def = (enum mc_default)k;
-					ok = true;
-				}
-			if (!ok) {
-				fprintf(stderr, "mcpsec import: --default must be ipv6-only, bypass, deny or deny-all\n");
+			if (!mc_default_parse(argv[++i], &o.def)) {
+				fprintf(stderr, "mcpsec import: --default must be ipv6-only, bypass, deny or deny-all "
+					"(MCP: IPv6Only, BYPASS, DENY, DENYALL)\n");
 				return EXIT_CONFIG;
 			}
 		} else if ((argv[i][0] == '-' && argv[i][1]) || file) {

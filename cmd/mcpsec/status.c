@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -346,7 +347,7 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 }
 
 static void render_text(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
-			struct entry *e, size_t ne, const struct mc_stats *c, bool all)
+			struct entry *e, size_t ne, const struct mc_stats *c, bool all, bool kernel_view)
 {
 	char t[32], a1[64], a2[64];
 	size_t nforeign_p = 0, nforeign_s = 0;
@@ -364,7 +365,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 			if (!header) {
 				mc_buf_printf(b, "\n%s policies, first match wins:\n", d ? "Outbound" : "Inbound");
 				mc_buf_printf(b, "  %-24s %-8s %-10s %5s  %-20s %s\n", "NAME", "ACTION", "PRIORITY",
-					      "KPOL", "LAST USE", "SELECTORS");
+					      "KPOL", "LAST USE", kernel_view ? "SELECTORS (kernel: src -> dst)" : "SELECTORS");
 				header = true;
 			}
 			fmt_time(e[i].last_use, t, sizeof(t));
@@ -373,7 +374,10 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 			for (size_t j = 0; j < e[i].npols && j < 3; j++) {
 				if (j)
 					mc_buf_puts(b, "; ");
-				mc_sel_str(&k->pols[e[i].pols[j]].x.sel, e[i].dir, b);
+				if (kernel_view)
+					mc_sel_str(&k->pols[e[i].pols[j]].x.sel, e[i].dir, b);
+				else
+					mc_sel_local_str(&k->pols[e[i].pols[j]].x.sel, e[i].dir, b);
 			}
 			if (e[i].npols > 3)
 				mc_buf_printf(b, "; (+%zu more)", e[i].npols - 3);
@@ -465,7 +469,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 
 int status_main(int argc, char **argv)
 {
-	bool json = false;
+	bool json = false, kernel_view = false;
 	const char *what = NULL, *sub = NULL;
 	struct mc_state st = { 0 };
 	struct mc_kstate k = { 0 };
@@ -478,6 +482,8 @@ int status_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (is_flag(argv[i], "--json"))
 			json = true;
+		else if (is_flag(argv[i], "--kernel-view"))
+			kernel_view = true;
 		else if (!sub)
 			sub = argv[i];
 		else if (!what)
@@ -487,11 +493,12 @@ int status_main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 	}
-	if (!sub || strcmp(sub, "ipsec") || !what) {
-		fprintf(stderr, "usage: mcpsec status ipsec all|POLICYNAME [--json]\n");
+	/* MCP's command is NW TCPIP STATUS IPSEC ALL: any case; policy names too. */
+	if (!sub || strcasecmp(sub, "ipsec") || !what) {
+		fprintf(stderr, "usage: mcpsec status ipsec all|POLICYNAME [--json] [--kernel-view]\n");
 		return EXIT_CONFIG;
 	}
-	bool all = !strcmp(what, "all");
+	bool all = !strcasecmp(what, "all");
 	if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
 		goto out;
 	if (mc_state_load(g_opts.state_dir, &st) < 0)
@@ -533,7 +540,7 @@ int status_main(int argc, char **argv)
 	if (!all) {
 		size_t keep = 0;
 		for (size_t i = 0; i < ne; i++) {
-			if (!strcmp(e[i].name, what)) {
+			if (!strcasecmp(e[i].name, what)) {
 				struct entry tmp = e[keep];
 				e[keep++] = e[i];
 				e[i] = tmp;
@@ -556,7 +563,7 @@ int status_main(int argc, char **argv)
 	if (json)
 		render_json(&b, &st, &k, e, ne, &c, all);
 	else
-		render_text(&b, &st, &k, e, ne, &c, all);
+		render_text(&b, &st, &k, e, ne, &c, all, kernel_view);
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
 out:

@@ -10,6 +10,8 @@
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
 #include "../../lib/eval.h"
+#include "../../lib/conf.h"
+#include "../../lib/flowtest.h"
 #include "../../lib/nlx.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
@@ -18,8 +20,10 @@
 
 static const char usage_text[] =
 	"usage: mcpsec test SITE.yaml|--kernel [--name NAME] --ulp tcp|udp|icmp|icmpv6|bip|N --dir in|out\n"
-	"                  --local-ip ADDR --remote-ip ADDR [--local-port P|P-Q|any]\n"
-	"                  [--remote-port P|P-Q|any] [--icmp TYPE[/CODE]|TYPE-TYPE|TYPE/CODE-CODE|any] [--json]\n";
+	"                  --local-ip ADDRS --remote-ip ADDRS [--local-port P|P-Q|any]\n"
+	"                  [--remote-port P|P-Q|any] [--icmp TYPE[/CODE]|TYPE-TYPE|TYPE/CODE-CODE|any] [--json]\n"
+	"       mcpsec test SITE.yaml|--kernel --suite TESTS.yaml [--json]\n"
+	"  ADDRS: any, an address, a prefix, a range A-B, a selector name of the site, or a list of these\n";
 
 /*
  * The plan the kernel holds: mcpsec's policies (its priority band), grouped into rules by
@@ -84,11 +88,26 @@ static int kernel_plan(struct mc_plan *plan)
 	return 0;
 }
 
-static void upper_addr(const struct mc_addr *a, char *buf, size_t len)
+/* "FEC0::1", "FEC0::1 - FEC0::FF", or ANY for a whole family. */
+static void addr_text(const struct mc_addr *lo, const struct mc_addr *hi, bool upper, struct mc_buf *b)
 {
-	mc_addr_str(a, buf, len);
-	for (char *p = buf; *p; p++)
+	char x[64], y[64];
+	struct mc_range all = mc_range_all(lo->family);
+
+	mc_addr_str(lo, x, sizeof(x));
+	mc_addr_str(hi, y, sizeof(y));
+	if (mc_addr_to_u128(lo) == all.lo && mc_addr_to_u128(hi) == all.hi && !mc_addr_eq(lo, hi)) {
+		mc_buf_printf(b, "%s (%s)", upper ? "ANY" : "any", lo->family == AF_INET ? "IPv4" : "IPv6");
+		return;
+	}
+	for (char *p = x; upper && *p; p++)
 		*p = (char)toupper((unsigned char)*p);
+	for (char *p = y; upper && *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	if (mc_addr_eq(lo, hi))
+		mc_buf_puts(b, x);
+	else
+		mc_buf_printf(b, "%s - %s", x, y);
 }
 
 static void range_text(struct mc_buf *b, unsigned lo, unsigned hi)
@@ -99,13 +118,16 @@ static void range_text(struct mc_buf *b, unsigned lo, unsigned hi)
 		mc_buf_printf(b, "%u - %u", lo, hi);
 }
 
+/* MCP lists every matching policy; one that repeats an earlier policy exactly is not in the
+ * kernel and can never be the first match: it is listed, marked. */
 static void names_of(struct mc_buf *b, const struct mc_result *r, enum mc_action a)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->nmatching; i++)
 		if (r->matching_action[i] == a)
-			mc_buf_printf(b, "%s%s", n++ ? ", " : "", r->matching[i]);
+			mc_buf_printf(b, "%s%s%s", n++ ? ", " : "", r->matching[i],
+				      r->matching_never_first[i] ? " (never first: repeats an earlier policy)" : "");
 	if (!n)
 		mc_buf_puts(b, "None");
 }
@@ -124,12 +146,250 @@ static void json_names(struct mc_buf *b, const struct mc_result *r, enum mc_acti
 	mc_buf_puts(b, "]");
 }
 
+static void json_never_first(struct mc_buf *b, const struct mc_result *r)
+{
+	size_t n = 0;
+
+	mc_buf_puts(b, ",\"never_first\":[");
+	for (size_t i = 0; i < r->nmatching; i++)
+		if (r->matching_never_first[i]) {
+			if (n++)
+				mc_buf_puts(b, ",");
+			mc_buf_json_str(b, r->matching[i]);
+		}
+	mc_buf_puts(b, "]");
+}
+
+static void json_addr(struct mc_buf *b, const char *key, const struct mc_addr *lo, const struct mc_addr *hi)
+{
+	char x[64], y[64];
+	struct mc_buf t = { 0 };
+
+	addr_text(lo, hi, false, &t);
+	mc_buf_printf(b, "\"%s\":", key);
+	mc_buf_json_str(b, mc_buf_str(&t));
+	mc_buf_printf(b, ",\"%s_range\":[\"%s\",\"%s\"]", key, mc_addr_str(lo, x, sizeof(x)), mc_addr_str(hi, y, sizeof(y)));
+	mc_buf_free(&t);
+}
+
+static void print_result_json(struct mc_buf *b, const struct mc_query *q, const struct mc_result *r)
+{
+	bool icmp = mc_proto_is_icmp(q->proto), ports = mc_proto_has_ports(q->proto);
+
+	mc_buf_printf(b, "{\"result\":\"%s\",", mc_action_upper(r->result));
+	json_addr(b, "local_ip", &r->local_addr_lo, &r->local_addr_hi);
+	mc_buf_puts(b, ",");
+	json_addr(b, "remote_ip", &r->remote_addr_lo, &r->remote_addr_hi);
+	if (icmp)
+		mc_buf_printf(b, ",\"icmp_type\":[%u,%u],\"icmp_code\":[%u,%u]", r->local_lo, r->local_hi, r->remote_lo,
+			      r->remote_hi);
+	else if (ports)
+		mc_buf_printf(b, ",\"local_port\":[%u,%u],\"remote_port\":[%u,%u]", r->local_lo, r->local_hi,
+			      r->remote_lo, r->remote_hi);
+	mc_buf_puts(b, ",\"first_match\":");
+	if (r->first)
+		mc_buf_json_str(b, r->first);
+	else
+		mc_buf_puts(b, "null");
+	if (r->why_none) {
+		mc_buf_puts(b, ",\"reason\":");
+		mc_buf_json_str(b, r->why_none);
+	}
+	mc_buf_puts(b, ",\"matching\":{\"bypass\":");
+	json_names(b, r, MC_BYPASS);
+	mc_buf_puts(b, ",\"discard\":");
+	json_names(b, r, MC_DISCARD);
+	mc_buf_puts(b, ",\"protect\":");
+	json_names(b, r, MC_PROTECT);
+	mc_buf_puts(b, "}");
+	json_never_first(b, r);
+	mc_buf_puts(b, "}");
+}
+
+/* One result in the layout of MCP's IPsec Test Results. */
+static void print_result_text(struct mc_buf *b, const char *name, const struct mc_query *q, const struct mc_result *r)
+{
+	bool icmp = mc_proto_is_icmp(q->proto), ports = mc_proto_has_ports(q->proto);
+	char pb[8], ub[8];
+
+	snprintf(ub, sizeof(ub), "%s", mc_proto_str(q->proto, pb, sizeof(pb)));
+	for (char *p = ub; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	mc_buf_printf(b, "Test Result for Test = %s\nULP = %s\nDirection = %s\nTest Result = %s\n", name, ub,
+		      q->dir == MC_DIR_IN ? "IN" : "OUT", mc_action_upper(r->result));
+	mc_buf_puts(b, "Local IP Address = ");
+	addr_text(&r->local_addr_lo, &r->local_addr_hi, true, b);
+	mc_buf_puts(b, "\nLocal Port or ICMP Type/Code = ");
+	if (icmp) {
+		range_text(b, r->local_lo, r->local_hi);
+		mc_buf_puts(b, "/");
+		range_text(b, r->remote_lo, r->remote_hi);
+	} else if (ports) {
+		range_text(b, r->local_lo, r->local_hi);
+	} else {
+		mc_buf_printf(b, "None (%s has no ports)", ub);
+	}
+	mc_buf_puts(b, "\nRemote IP Address = ");
+	addr_text(&r->remote_addr_lo, &r->remote_addr_hi, true, b);
+	mc_buf_puts(b, "\n");
+	if (ports) {
+		mc_buf_puts(b, "Remote Port = ");
+		range_text(b, r->remote_lo, r->remote_hi);
+		mc_buf_puts(b, "\n");
+	}
+	if (r->first)
+		mc_buf_printf(b, "First Matched Policy = %s\n", r->first);
+	else
+		mc_buf_printf(b, "First Matched Policy = None (%s)\n", r->why_none);
+	mc_buf_puts(b, "Matching Bypass Policies = ");
+	names_of(b, r, MC_BYPASS);
+	mc_buf_puts(b, "\nMatching Discard Policies = ");
+	names_of(b, r, MC_DISCARD);
+	mc_buf_puts(b, "\nMatching Protect Policies = ");
+	names_of(b, r, MC_PROTECT);
+	mc_buf_puts(b, "\n");
+}
+
+/* The plan a test runs against: the site's compiled, or the kernel's (NULL site). ds is the
+ * caller's: it owns the file names the site's locations point to, so it outlives the site. */
+static int load_plan(const char *file, struct mc_site **s, struct mc_plan *plan, struct mc_diags *ds)
+{
+	size_t mark = ds->n;
+
+	*s = NULL;
+	if (!file)
+		return kernel_plan(plan);
+	/* Keys that do not exist yet are warnings: the policy logic is tested without them. */
+	if (!(*s = mc_engine_load_site_logic(file, ds))) {
+		print_diags(ds);
+		return EXIT_CONFIG;
+	}
+	for (size_t i = mark; i < ds->n; i++)
+		if (ds->d[i].code && !strcmp(ds->d[i].code, "keys-missing"))
+			fprintf(stderr, "mcpsec test: warning: %s\n", ds->d[i].msg);
+	mc_compile(*s, NULL, ds, plan);
+	/* check reports the rest; test answers the question asked. */
+	mc_diags_truncate(ds, mark);
+	return 0;
+}
+
+/* A named test suite: every test, each result in MCP's layout, then the mismatches. */
+static int run_suite(const char *suite_file, const char *file, bool json)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_suite su;
+	struct mc_site *s = NULL;
+	struct mc_plan plan = { 0 };
+	struct mc_buf out = { 0 }, bad = { 0 };
+	size_t failed_tests = 0, mismatches = 0;
+	int rc;
+
+	if (mc_conf_load_suite(suite_file, &ds, &su) < 0) {
+		print_diags(&ds);
+		mc_suite_free(&su);
+		mc_diags_free(&ds);
+		return EXIT_CONFIG;
+	}
+	if ((rc = load_plan(file, &s, &plan, &ds))) {
+		mc_suite_free(&su);
+		mc_diags_free(&ds);
+		return rc;
+	}
+	for (size_t i = 0; i < su.n; i++)
+		(void)mc_suite_check_expect(&su.t[i], s, &ds);
+	for (size_t i = 0; i < su.n; i++) {
+		struct mc_test_queries tq;
+		struct mc_buf notes = { 0 }, err = { 0 };
+		if (!mc_test_build(&su.t[i].in, s, &tq, &notes, &err))
+			mc_err(&ds, su.t[i].loc, "test '%s': %s", su.t[i].name, mc_buf_str(&err));
+		mc_test_queries_free(&tq);
+		mc_buf_free(&notes);
+		mc_buf_free(&err);
+	}
+	if (ds.errors) {
+		print_diags(&ds);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (json)
+		mc_buf_puts(&out, "{\"tests\":[");
+	for (size_t i = 0; i < su.n; i++) {
+		const struct mc_suite_test *t = &su.t[i];
+		struct mc_test_queries tq;
+		struct mc_buf notes = { 0 }, err = { 0 }, why = { 0 };
+		size_t nbad = 0, nres = 0;
+
+		(void)mc_test_build(&t->in, s, &tq, &notes, &err);
+		if (json) {
+			mc_buf_printf(&out, "%s{\"test\":", i ? "," : "");
+			mc_buf_json_str(&out, t->name);
+			mc_buf_puts(&out, ",\"results\":[");
+		}
+		for (size_t k = 0; k < tq.n; k++) {
+			struct mc_results res;
+			mc_eval(&plan, &tq.q[k], &res);
+			for (size_t j = 0; j < res.n; j++) {
+				nbad += mc_test_check_cell(t, s, &tq.q[k], &res.r[j], &why);
+				if (json) {
+					if (nres)
+						mc_buf_puts(&out, ",");
+					print_result_json(&out, &tq.q[k], &res.r[j]);
+				} else {
+					print_result_text(&out, t->name, &tq.q[k], &res.r[j]);
+				}
+				nres++;
+			}
+			mc_results_free(&res);
+		}
+		if (json) {
+			mc_buf_printf(&out, "],\"passed\":%s,\"mismatches\":[", nbad ? "false" : "true");
+			/* One string per mismatch line, without the indentation. */
+			const char *p = mc_buf_str(&why);
+			for (size_t n = 0; *p; n++) {
+				const char *nl = strchr(p, '\n');
+				size_t len = nl ? (size_t)(nl - p) : strlen(p);
+				char *line = mc_strndup(p + 2, len - 2);
+				if (n)
+					mc_buf_puts(&out, ",");
+				mc_buf_json_str(&out, line);
+				free(line);
+				p += len + (nl ? 1 : 0);
+			}
+			mc_buf_puts(&out, "]}");
+		}
+		mc_buf_puts(&bad, mc_buf_str(&why));
+		failed_tests += nbad > 0;
+		mismatches += nbad;
+		mc_test_queries_free(&tq);
+		mc_buf_free(&notes);
+		mc_buf_free(&err);
+		mc_buf_free(&why);
+	}
+	if (json)
+		mc_buf_printf(&out, "],\"passed\":%zu,\"failed\":%zu}\n", su.n - failed_tests, failed_tests);
+	fputs(mc_buf_str(&out), stdout);
+	if (!json) {
+		printf("\n%zu test%s: %zu passed, %zu failed\n", su.n, su.n == 1 ? "" : "s", su.n - failed_tests,
+		       failed_tests);
+		if (mismatches)
+			printf("Mismatches:\n%s", mc_buf_str(&bad));
+	}
+	rc = failed_tests ? EXIT_CONFIG : 0;
+out:
+	mc_buf_free(&out);
+	mc_buf_free(&bad);
+	mc_plan_free(&plan);
+	mc_site_free(s);
+	mc_suite_free(&su);
+	mc_diags_free(&ds);
+	return rc;
+}
+
 int test_main(int argc, char **argv)
 {
-	const char *file = NULL, *name = "TEST", *ulp = NULL, *dir = NULL, *lip = NULL, *rip = NULL;
-	const char *lport = NULL, *rport = NULL, *icmp = NULL;
+	const char *file = NULL, *name = "TEST", *suite = NULL;
+	struct mc_test_input in = { 0 };
 	bool json = false, kernel = false;
-	struct mc_query q = { 0 };
 
 	for (int i = 1; i < argc; i++) {
 		const char **slot = NULL;
@@ -138,13 +398,14 @@ int test_main(int argc, char **argv)
 			continue;
 		}
 		if (is_flag(argv[i], "--name")) slot = &name;
-		else if (is_flag(argv[i], "--ulp")) slot = &ulp;
-		else if (is_flag(argv[i], "--dir")) slot = &dir;
-		else if (is_flag(argv[i], "--local-ip")) slot = &lip;
-		else if (is_flag(argv[i], "--remote-ip")) slot = &rip;
-		else if (is_flag(argv[i], "--local-port")) slot = &lport;
-		else if (is_flag(argv[i], "--remote-port")) slot = &rport;
-		else if (is_flag(argv[i], "--icmp")) slot = &icmp;
+		else if (is_flag(argv[i], "--suite")) slot = &suite;
+		else if (is_flag(argv[i], "--ulp")) slot = &in.ulp;
+		else if (is_flag(argv[i], "--dir")) slot = &in.dir;
+		else if (is_flag(argv[i], "--local-ip")) slot = &in.local_ip;
+		else if (is_flag(argv[i], "--remote-ip")) slot = &in.remote_ip;
+		else if (is_flag(argv[i], "--local-port")) slot = &in.local_port;
+		else if (is_flag(argv[i], "--remote-port")) slot = &in.remote_port;
+		else if (is_flag(argv[i], "--icmp")) slot = &in.icmp;
 		if (slot && i + 1 < argc) {
 			*slot = argv[++i];
 		} else if (!slot && argv[i][0] != '-' && !file) {
@@ -154,144 +415,81 @@ int test_main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 	}
-	if (!!file == kernel || !ulp || !dir || !lip || !rip) {
+	if (!!file == kernel) {
 		fputs(usage_text, stderr);
 		return EXIT_CONFIG;
 	}
-	if ((q.proto = mc_proto_parse(ulp)) <= 0) {
-		fprintf(stderr, "mcpsec test: --ulp '%s': expected tcp, udp, icmp, icmpv6, bip or 1-255\n", ulp);
-		return EXIT_CONFIG;
-	}
-	if (!strcasecmp(dir, "in") || !strcasecmp(dir, "inbound"))
-		q.dir = MC_DIR_IN;
-	else if (!strcasecmp(dir, "out") || !strcasecmp(dir, "outbound"))
-		q.dir = MC_DIR_OUT;
-	else {
-		fprintf(stderr, "mcpsec test: --dir must be in or out\n");
-		return EXIT_CONFIG;
-	}
-	if (!mc_addr_parse(lip, &q.local) || !mc_addr_parse(rip, &q.remote) || q.local.family != q.remote.family) {
-		fprintf(stderr, "mcpsec test: --local-ip and --remote-ip must be addresses of one family\n");
-		return EXIT_CONFIG;
-	}
-	bool is_icmp = q.proto == MC_PROTO_ICMP || q.proto == MC_PROTO_ICMPV6;
-	/* Ports default to 1-65535, as MCP's test does; ICMP type and code to 0-255. */
-	q.local_lo = q.remote_lo = is_icmp ? 0 : 1;
-	q.local_hi = q.remote_hi = is_icmp ? 255 : 65535;
-	if (is_icmp && icmp && strcasecmp(icmp, "any")) {
-		char tmp[32];
-		snprintf(tmp, sizeof(tmp), "%s", icmp);
-		char *slash = strchr(tmp, '/');
-		if (slash)
-			*slash = '\0';
-		if (!mc_parse_range(tmp, 255, &q.local_lo, &q.local_hi) ||
-		    (slash && strcasecmp(slash + 1, "any") &&
-		     !mc_parse_range(slash + 1, 255, &q.remote_lo, &q.remote_hi))) {
-			fprintf(stderr, "mcpsec test: bad --icmp '%s'\n", icmp);
+	if (suite) {
+		if (in.ulp || in.dir || in.local_ip || in.remote_ip || in.local_port || in.remote_port || in.icmp) {
+			fprintf(stderr, "mcpsec test: --suite takes the flows from the suite file: leave out --ulp, "
+				"--dir, the addresses and the ports\n");
 			return EXIT_CONFIG;
 		}
-	} else if (!is_icmp) {
-		if ((lport && strcasecmp(lport, "any") && !mc_parse_range(lport, 65535, &q.local_lo, &q.local_hi)) ||
-		    (rport && strcasecmp(rport, "any") && !mc_parse_range(rport, 65535, &q.remote_lo, &q.remote_hi))) {
-			fprintf(stderr, "mcpsec test: ports are any, P or P-Q (0-65535)\n");
-			return EXIT_CONFIG;
-		}
+		return run_suite(suite, file, json);
+	}
+	if (!in.ulp || !in.dir || !in.local_ip || !in.remote_ip) {
+		fputs(usage_text, stderr);
+		return EXIT_CONFIG;
 	}
 
-	struct mc_diags ds = { 0 };
 	struct mc_site *s = NULL;
 	struct mc_plan plan = { 0 };
-	if (kernel) {
-		int rc = kernel_plan(&plan);
-		if (rc)
-			return rc;
-	} else {
-		if (!(s = mc_engine_load_site(file, NULL, false, &ds))) {
-			print_diags(&ds);
-			mc_diags_free(&ds);
-			return EXIT_CONFIG;
-		}
-		mc_compile(s, NULL, &ds, &plan);
-		mc_diags_free(&ds); /* check reports warnings; test answers the question asked */
+	struct mc_test_queries tq;
+	struct mc_buf notes = { 0 }, err = { 0 };
+	struct mc_diags ds = { 0 };
+	int rc;
+
+	if ((rc = load_plan(file, &s, &plan, &ds))) {
+		mc_diags_free(&ds);
+		return rc;
+	}
+	if (!mc_test_build(&in, s, &tq, &notes, &err)) {
+		fprintf(stderr, "mcpsec test: %s\n", mc_buf_str(&err));
+		mc_buf_free(&err);
+		mc_buf_free(&notes);
+		mc_plan_free(&plan);
+		mc_site_free(s);
+		mc_diags_free(&ds);
+		return EXIT_CONFIG;
+	}
+	/* Notes go to stderr: stdout stays the answer (and valid JSON). */
+	for (const char *p = mc_buf_str(&notes), *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		fprintf(stderr, "mcpsec test: note: %.*s\n", (int)(nl - p), p);
 	}
 
-	struct mc_results res;
-	mc_eval(&plan, &q, &res);
 	struct mc_buf b = { 0 };
-	char la[64], ra[64], pb[8];
-	upper_addr(&q.local, la, sizeof(la));
-	upper_addr(&q.remote, ra, sizeof(ra));
-	const char *ulp_name = mc_proto_str(q.proto, pb, sizeof(pb));
+	char pb[8];
 	if (json) {
 		mc_buf_puts(&b, "{\"test\":");
 		mc_buf_json_str(&b, name);
-		mc_buf_printf(&b, ",\"ulp\":\"%s\",\"direction\":\"%s\",\"results\":[", ulp_name, mc_dir_str(q.dir));
-		for (size_t i = 0; i < res.n; i++) {
-			const struct mc_result *r = &res.r[i];
-			mc_buf_printf(&b, "%s{\"result\":\"%s\",\"local_ip\":\"%s\",\"remote_ip\":\"%s\",", i ? "," : "",
-				      mc_action_upper(r->result), la, ra);
-			if (is_icmp)
-				mc_buf_printf(&b, "\"icmp_type\":[%u,%u],\"icmp_code\":[%u,%u]", r->local_lo, r->local_hi,
-					      r->remote_lo, r->remote_hi);
-			else
-				mc_buf_printf(&b, "\"local_port\":[%u,%u],\"remote_port\":[%u,%u]", r->local_lo, r->local_hi,
-					      r->remote_lo, r->remote_hi);
-			mc_buf_puts(&b, ",\"first_match\":");
-			if (r->first)
-				mc_buf_json_str(&b, r->first);
-			else
-				mc_buf_puts(&b, "null");
-			if (r->why_none) {
-				mc_buf_puts(&b, ",\"reason\":");
-				mc_buf_json_str(&b, r->why_none);
-			}
-			mc_buf_puts(&b, ",\"matching\":{\"bypass\":");
-			json_names(&b, r, MC_BYPASS);
-			mc_buf_puts(&b, ",\"discard\":");
-			json_names(&b, r, MC_DISCARD);
-			mc_buf_puts(&b, ",\"protect\":");
-			json_names(&b, r, MC_PROTECT);
-			mc_buf_puts(&b, "}}");
-		}
-		mc_buf_puts(&b, "]}\n");
-	} else {
-		for (size_t i = 0; i < res.n; i++) {
-			const struct mc_result *r = &res.r[i];
-			char ub[8];
-			snprintf(ub, sizeof(ub), "%s", ulp_name);
-			for (char *p = ub; *p; p++)
-				*p = (char)toupper((unsigned char)*p);
-			mc_buf_printf(&b, "Test Result for Test = %s\nULP = %s\nDirection = %s\nTest Result = %s\n", name, ub,
-				      q.dir == MC_DIR_IN ? "IN" : "OUT", mc_action_upper(r->result));
-			mc_buf_printf(&b, "Local IP Address = %s\nLocal Port or ICMP Type/Code = ", la);
-			range_text(&b, r->local_lo, r->local_hi);
-			if (is_icmp) {
-				mc_buf_puts(&b, "/");
-				range_text(&b, r->remote_lo, r->remote_hi);
-			}
-			mc_buf_printf(&b, "\nRemote IP Address = %s\n", ra);
-			if (!is_icmp) {
-				mc_buf_puts(&b, "Remote Port = ");
-				range_text(&b, r->remote_lo, r->remote_hi);
-				mc_buf_puts(&b, "\n");
-			}
-			if (r->first)
-				mc_buf_printf(&b, "First Matched Policy = %s\n", r->first);
-			else
-				mc_buf_printf(&b, "First Matched Policy = None (%s)\n", r->why_none);
-			mc_buf_puts(&b, "Matching Bypass Policies = ");
-			names_of(&b, r, MC_BYPASS);
-			mc_buf_puts(&b, "\nMatching Discard Policies = ");
-			names_of(&b, r, MC_DISCARD);
-			mc_buf_puts(&b, "\nMatching Protect Policies = ");
-			names_of(&b, r, MC_PROTECT);
-			mc_buf_puts(&b, "\n");
-		}
+		mc_buf_printf(&b, ",\"ulp\":\"%s\",\"direction\":\"%s\",\"results\":[",
+			      mc_proto_str(tq.q[0].proto, pb, sizeof(pb)), mc_dir_str(tq.q[0].dir));
 	}
+	size_t nres = 0;
+	for (size_t k = 0; k < tq.n; k++) {
+		struct mc_results res;
+		mc_eval(&plan, &tq.q[k], &res);
+		for (size_t i = 0; i < res.n; i++, nres++) {
+			if (json) {
+				if (nres)
+					mc_buf_puts(&b, ",");
+				print_result_json(&b, &tq.q[k], &res.r[i]);
+			} else {
+				print_result_text(&b, name, &tq.q[k], &res.r[i]);
+			}
+		}
+		mc_results_free(&res);
+	}
+	if (json)
+		mc_buf_puts(&b, "]}\n");
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
-	mc_results_free(&res);
+	mc_buf_free(&notes);
+	mc_buf_free(&err);
+	mc_test_queries_free(&tq);
 	mc_plan_free(&plan);
 	mc_site_free(s);
+	mc_diags_free(&ds);
 	return 0;
 }

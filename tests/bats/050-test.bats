@@ -55,5 +55,5 @@ seed_test() {
 	[ "$status" -eq 1 ]
 	run "$MCPSEC" test "$ROOT/examples/host-a/site.yaml" --ulp tcp --dir in --local-ip ::1 --remote-ip 10.0.0.1
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"one family"* ]]
+	[[ "$output" == *"no address family in common"* ]]
 }

@@ -6,6 +6,9 @@ load helpers
 
 # shellcheck disable=SC2016 # $1 and $2 are awk's, not the shell's
 udp6_noports() { ip netns exec "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc/net/snmp6; }
+# IPv4's: the NoPorts column of the second "Udp:" line of /proc/net/snmp.
+# shellcheck disable=SC2016
+udp4_noports() { ip netns exec "$1" awk '$1 == "Udp:" && $3 ~ /^[0-9]+$/ { print $3 }' /proc/net/snmp; }
 
 @test "test --kernel answers from the installed policies, by name" {
 	one_ns
@@ -28,8 +31,10 @@ udp6_noports() { ip netns exec "$1" awk '$1 == "Udp6NoPorts" { print $2 }' /proc
 import random, sys
 path, seed = sys.argv[1], int(sys.argv[2])
 r = random.Random(seed)
-remotes = ["fec0::2222:a00:bff:fe3a:127", "fec0::2222:a00:bff:fe3a:0/120", "any", "fec0::9"]
-out = "ipsec:\n  default: ipv6-only\npolicies:\n"
+# IPv4 remotes too: flows to IPv4-mapped addresses (::ffff:192.0.2.127) are decided by them.
+remotes = ["fec0::2222:a00:bff:fe3a:127", "fec0::2222:a00:bff:fe3a:0/120", "any", "fec0::9",
+           "192.0.2.127", "192.0.2.0/24"]
+out = "ipsec:\n  default: bypass\npolicies:\n"  # bypass: lists may name IPv4
 for i in range(r.randint(4, 9)):
     proto = r.choice(["udp", "tcp", "any"])
     out += f"  - name: P{i}\n    direction: {r.choice(['out', 'in'])}\n    protocol: {proto}\n"
@@ -48,34 +53,47 @@ PY
 			rport=$((1000 + (RANDOM % 80)))
 			lport=$((2000 + (RANDOM % 40)))
 			dir=$([ $((RANDOM % 2)) -eq 0 ] && echo out || echo in)
-			args=(--ulp udp --dir "$dir" --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --local-port "$lport" --remote-port "$rport" --json)
-			site=$("$MCPSEC" test "$f" "${args[@]}" | jq -r '.results[0].result + " " + (.results[0].first_match // "-")')
-			kern=$(mc_a test --kernel "${args[@]}" | jq -r '.results[0].result + " " + (.results[0].first_match // "-")')
+			# A third of the flows go to IPv4-mapped addresses from IPv6 sockets: the kernel
+			# sends them as IPv4, and test must decide them as IPv4 too.
+			if [ $((RANDOM % 3)) -eq 0 ]; then
+				fam=mapped la="::ffff:$A4" ra="::ffff:$B4" noports=udp4_noports
+			else
+				fam=v6 la=$A_ADDR ra=$B_ADDR noports=udp6_noports
+			fi
+			args=(--ulp udp --dir "$dir" --local-ip "$la" --remote-ip "$ra" --local-port "$lport" --remote-port "$rport" --json)
+			site=$("$MCPSEC" test "$f" "${args[@]}" 2>/dev/null | jq -r '.results[0].result + " " + (.results[0].first_match // "-")')
+			kern=$(mc_a test --kernel "${args[@]}" 2>/dev/null | jq -r '.results[0].result + " " + (.results[0].first_match // "-")')
 			if [ "$dir" = out ]; then
-				seen=$(in_a "$NET" udp-send "$B_ADDR" "$rport" "$lport")
+				seen=$(in_a "$NET" udp-send "$ra" "$rport" "$lport")
 				observed=$([ "$seen" = EPERM ] && echo DISCARD || echo BYPASS)
 			else
 				# B (no policies) sends 3 datagrams from rport to A's lport, where nothing
 				# listens: A either blocks them by policy (XfrmInPolBlock) or passes the
-				# policy check and counts them as sent to no port (Udp6NoPorts).
+				# policy check and counts them as sent to no port (Udp6NoPorts, or Udp
+				# NoPorts for IPv4).
 				blocked=$(xfrm_stat "$NS_A" XfrmInPolBlock)
-				noport=$(udp6_noports "$NS_A")
-				seen=$(in_b "$NET" udp-send "$A_ADDR" "$lport" "$rport")
+				noport=$($noports "$NS_A")
+				seen=$(in_b "$NET" udp-send "$la" "$lport" "$rport")
 				observed=
 				for _ in $(seq 40); do
 					if [ "$(xfrm_stat "$NS_A" XfrmInPolBlock)" -ge $((blocked + 3)) ]; then observed=DISCARD; break; fi
-					if [ "$(udp6_noports "$NS_A")" -ge $((noport + 3)) ]; then observed=BYPASS; break; fi
+					if [ "$($noports "$NS_A")" -ge $((noport + 3)) ]; then observed=BYPASS; break; fi
 					sleep 0.05
 				done
 			fi
-			echo "# round $round udp $dir local $lport remote $rport: site '$site' kernel '$kern' observed $observed ($seen)"
+			echo "# round $round udp $fam $dir local $lport remote $rport: site '$site' kernel '$kern' observed $observed ($seen)"
 			[ "$site" = "$kern" ]
 			[ "${site%% *}" = "$observed" ]
 			echo "$dir $observed" >>"$WORK/observed"
+			echo "$fam $dir $observed" >>"$WORK/observed-family"
 		done
 	done
 	# The lists and flows must have exercised both outcomes, or nothing was compared.
 	for want in "out DISCARD" "out BYPASS" "in DISCARD" "in BYPASS"; do
 		grep -qx "$want" "$WORK/observed"
 	done
+	# Mapped flows were compared in both directions, and some were discarded by an IPv4 policy.
+	grep -q "^mapped out" "$WORK/observed-family"
+	grep -q "^mapped in" "$WORK/observed-family"
+	grep -q "^mapped .* DISCARD" "$WORK/observed-family"
 }

@@ -117,8 +117,10 @@ static void test_check(void)
 	/* A key rollover's steps, in both directions: each step uses an SA the step before knew. */
 	struct mc_site *s_roll[4];
 	struct mc_plan roll[4];
-	static const char *next[4] = { "", ", next: {phase: accept, spi: 301, integrity-key: K}",
-				       ", next: {phase: switch, spi: 301, integrity-key: K}", "" };
+	static const char *next_out[4] = { "", ", next: {phase: accept, spi: 301, integrity-key: K}",
+					   ", next: {phase: switch, spi: 301, integrity-key: K}", "" };
+	static const char *next_in[4] = { "", ", next: {phase: accept, spi: 401, integrity-key: K}",
+					  ", next: {phase: switch, spi: 401, integrity-key: K}", "" };
 	for (int st = 0; st < 4; st++) {
 		char text[1024];
 		snprintf(text, sizeof(text), HEAD ICMP
@@ -126,7 +128,7 @@ static void test_check(void)
 			 "spi: %d, esp: {integrity: hmac-sha256-128, integrity-key: K}%s}\n"
 			 "  - {name: PI, direction: in, protocol: tcp, remote: fec0::2, local-ports: 2223, action: protect, "
 			 "spi: %d, esp: {integrity: hmac-sha256-128, integrity-key: K}%s}\n" ALL,
-			 st == 3 ? 301 : 300, next[st], st == 3 ? 301 : 300, next[st]);
+			 st == 3 ? 301 : 300, next_out[st], st == 3 ? 401 : 400, next_in[st]);
 		compile_text(text, &s_roll[st], &roll[st]);
 	}
 	static const char *steps[] = { "accept", "switch", "retire" };

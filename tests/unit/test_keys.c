@@ -23,7 +23,17 @@ static void test_generation(void)
 	}
 	T_EQ_INT(sized, 6, "lengths: sha1 20, sha256 32, sha512 64, aes128 16, aes256 32, tdes 24");
 	T_EQ_INT(distinct, 6, "two generated keys of each algorithm differ");
-	T_OK(!mc_keyalg_find("des") && !mc_keyalg_find("aes"), "unknown --alg names are refused");
+	T_OK(!mc_keyalg_find("des") && !mc_keyalg_find("md5") && !mc_keyalg_find("aes512"), "unknown --alg names are refused");
+	/* One vocabulary: MCP's spellings and the keys.yaml types name the same keys. */
+	T_OK(mc_keyalg_find("SHA-1") == mc_keyalg_find("sha1") && mc_keyalg_find("TDES") == mc_keyalg_find("tdes") &&
+	     mc_keyalg_find("AES") == mc_keyalg_find("aes256") && mc_keyalg_find("AES-128") == mc_keyalg_find("aes128"),
+	     "SHA-1, TDES, AES (256 bits) and AES-128 are --alg names");
+	size_t exact = 99;
+	T_OK(mc_key_type_parse("aes128", &exact) && !strcmp(mc_key_type_parse("aes128", &exact), "aes") && exact == 16,
+	     "keys.yaml algorithm aes128 is an aes key of exactly 16 bytes");
+	T_OK(mc_key_type_parse("AES", &exact) && exact == 0 && !strcmp(mc_key_type_parse("SHA-256", &exact), "sha256") &&
+	     !strcmp(mc_key_type_parse("Sha-1", &exact), "sha1") && !mc_key_type_parse("md5", &exact),
+	     "keys.yaml algorithm AES allows each length; SHA-256 and Sha-1 are types; md5 is unknown");
 	/* A crude check that the generator is not stuck: 4096 bytes use most byte values. */
 	uint8_t big[4096];
 	int seen[256] = { 0 }, values = 0;
