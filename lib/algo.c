@@ -118,18 +118,16 @@ const struct mc_keyalg *mc_keyalg_find(const char *cli)
 const char *mc_key_type_parse(const char *written, size_t *exact_len)
 {
 	char sq[32];
-	const struct mc_keyalg *k;
+	const struct mc_keyalg *k = mc_keyalg_find(written);
 
 	*exact_len = 0;
+	if (!k)
+		return NULL;
+	/* "aes" names the type (each length); "aes128" and "aes256" fix the length. */
 	mc_squeeze(written, sq, sizeof(sq));
-	for (size_t i = 0; i < MC_ARRAY_SIZE(keyalgs); i++)
-		if (!strcmp(keyalgs[i].type, sq) || (sq[0] == '3' && !strcmp(sq, "3des") && !strcmp(keyalgs[i].type, "tdes")))
-			return keyalgs[i].type; /* a type: every length of it */
-	if ((k = mc_keyalg_find(written)) && strcmp(sq, "aes") && strcmp(sq, "aescbc")) {
-		*exact_len = k->len; /* an --alg name that fixes the length: aes128 */
-		return k->type;
-	}
-	return NULL;
+	if (strcmp(sq, "aes") && strcmp(sq, "aescbc"))
+		*exact_len = k->len;
+	return k->type;
 }
 
 const struct mc_keyalg *mc_keyalg_of(const char *type, size_t len)

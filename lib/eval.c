@@ -225,6 +225,38 @@ static bool same_group(const struct mc_result *a, const struct mc_result *b, siz
 	return true;
 }
 
+/*
+ * The row just built, ret->r[row_start..n), merged into the row before it when both decide alike
+ * over the same inner sub-ranges; otherwise it becomes the row to compare the next one with.
+ * Rows of local values (addr false) extend local_hi to hi; rows of local address cells (addr
+ * true) extend local_addr_hi to hi_addr.
+ */
+static void merge_row(struct mc_results *ret, size_t *prev, size_t *prev_len, size_t row_start, bool first,
+		      bool addr, unsigned hi, const struct mc_addr *hi_addr)
+{
+	size_t len = ret->n - row_start;
+	bool same = !first && len == *prev_len;
+
+	for (size_t k = 0; same && k < len && !addr; k++) {
+		const struct mc_result *x = &ret->r[*prev + k], *y = &ret->r[row_start + k];
+		same = same_outcome(x, y) && x->remote_lo == y->remote_lo && x->remote_hi == y->remote_hi;
+	}
+	if (same && addr)
+		same = same_group(&ret->r[*prev], &ret->r[row_start], len, 1);
+	if (!same) {
+		*prev = row_start;
+		*prev_len = len;
+		return;
+	}
+	for (size_t k = 0; k < len; k++) {
+		if (addr)
+			ret->r[*prev + k].local_addr_hi = *hi_addr;
+		else
+			ret->r[*prev + k].local_hi = hi;
+	}
+	results_truncate(ret, row_start);
+}
+
 /* Appends the port/type grid of one address cell (whose candidates all cover it entirely). */
 static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const struct cand *cand, size_t ncand,
 		       const struct mc_result *cell_proto, size_t *m, struct mc_results *ret)
@@ -272,20 +304,7 @@ static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const 
 				*MC_PUSH(&ret->r, &ret->n, &ret->cap) = cell;
 			}
 		}
-		size_t row_len = ret->n - row_start;
-		bool same_row = i > 0 && row_len == row_len_prev;
-		for (size_t k = 0; same_row && k < row_len; k++) {
-			const struct mc_result *x = &ret->r[row_start_prev + k], *y = &ret->r[row_start + k];
-			same_row = same_outcome(x, y) && x->remote_lo == y->remote_lo && x->remote_hi == y->remote_hi;
-		}
-		if (same_row) {
-			for (size_t k = 0; k < row_len; k++)
-				ret->r[row_start_prev + k].local_hi = b;
-			results_truncate(ret, row_start);
-		} else {
-			row_start_prev = row_start;
-			row_len_prev = row_len;
-		}
+		merge_row(ret, &row_start_prev, &row_len_prev, row_start, i == 0, false, b, NULL);
 	}
 	free(cl.v);
 	free(cr.v);
@@ -353,18 +372,9 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 				prev_len = len;
 			}
 		}
-		size_t row_len = ret->n - row_start;
-		if (i > 0 && row_len == row_len_prev &&
-		    same_group(&ret->r[row_start_prev], &ret->r[row_start], row_len, 1)) {
-			struct mc_addr hi;
-			mc_addr_from_u128(fam, b, &hi);
-			for (size_t k = 0; k < row_len; k++)
-				ret->r[row_start_prev + k].local_addr_hi = hi;
-			results_truncate(ret, row_start);
-		} else {
-			row_start_prev = row_start;
-			row_len_prev = row_len;
-		}
+		struct mc_addr hi;
+		mc_addr_from_u128(fam, b, &hi);
+		merge_row(ret, &row_start_prev, &row_len_prev, row_start, i == 0, true, 0, &hi);
 	}
 	free(all);
 	free(cell);

@@ -13,6 +13,7 @@ import json, os, re, subprocess, sys, glob, yaml, jsonschema
 root = sys.argv[1] if len(sys.argv) > 1 else "."
 site = json.load(open(f"{root}/schema/site.schema.json"))
 keys = json.load(open(f"{root}/schema/keys.schema.json"))
+suite = json.load(open(f"{root}/schema/tests.schema.json"))
 src = open(f"{root}/lib/conf.c").read()
 n = 0
 failed = 0
@@ -27,6 +28,7 @@ def ok(cond, msg):
 def c_keys(func):
     """The NULL-terminated key table declared inside a C function."""
     body = src[src.index(func):]
+    body = body[:body.index("\n}\n")]  # that function only
     m = re.search(r"keys\[\]\s*=\s*\{(.*?)NULL\s*\}", body, re.S) or re.search(r"top\[\]\s*=\s*\{(.*?)NULL\s*\}", body, re.S)
     return set(re.findall(r'"([^"]+)"', m.group(1)))
 
@@ -41,23 +43,39 @@ pairs = [
     ("parse_limit(", set(site["definitions"]["limit"]["oneOf"][1]["properties"])),
     ("parse_site_text(", set(site["properties"])),
     ("parse_key(", set(keys["properties"]["keys"]["additionalProperties"]["properties"])),
+    ("parse_suite_test(", set(suite["definitions"]["test"]["properties"])),
 ]
 for func, schema_keys in pairs:
     ck = c_keys(func)
     ok(ck == schema_keys, f"{func.strip('(')}: C keys {sorted(ck)} == schema keys {sorted(schema_keys)}")
+# A suite's expectations: the second key table of parse_suite_test.
+body = src[src.index("parse_suite_test("):]
+ek = set(re.findall(r'"([^"]+)"', re.search(r"ekeys\[\]\s*=\s*\{(.*?)NULL\s*\}", body, re.S).group(1)))
+ok(ek == set(suite["definitions"]["expect"]["properties"]),
+   f"suite expectations: C keys {sorted(ek)} == schema keys {sorted(suite['definitions']['expect']['properties'])}")
+# MCP's spellings pass the schema as they pass the parser (tests/bats/280-mcp.bats checks the parser).
+for where, value in ((site["properties"]["ipsec"]["properties"]["default"], ["IPv6Only", "DENYALL", "Deny", "bypass"]),
+                     (site["definitions"]["integrity"], ["HMAC_SHA1_96", "HMAC-SHA-256", "hmac-sha512"]),
+                     (site["definitions"]["confidentiality"], ["AES_CBC", "TDES", "aes"]),
+                     (keys["properties"]["keys"]["additionalProperties"]["properties"]["algorithm"], ["SHA-1", "AES", "TDES", "aes128"])):
+    for v in value:
+        ok(not list(jsonschema.Draft7Validator(where).iter_errors(v)), f"the schema accepts MCP's spelling {v!r}")
+for where, v in ((site["properties"]["ipsec"]["properties"]["default"], "sometimes"),
+                 (site["definitions"]["integrity"], "hmac-md5"), (site["definitions"]["confidentiality"], "aes-gcm")):
+    ok(list(jsonschema.Draft7Validator(where).iter_errors(v)), f"the schema refuses {v!r}")
 
 # Enum values: the algorithm names in lib/algo.c's two tables (the only lists of them) equal the
 # schemas' enums, so that a new algorithm cannot be added to one and forgotten in the other.
 algo = open(f"{root}/lib/algo.c").read()
 c_algs = re.findall(r'\{\s*"([^"]+)",\s*MC_ALG_(INTEGRITY|CONFIDENTIALITY)', algo)
-for kind, schema_enum in (("INTEGRITY", site["definitions"]["integrity"]["enum"]),
-                          ("CONFIDENTIALITY", site["definitions"]["confidentiality"]["enum"])):
+for kind, schema_enum in (("INTEGRITY", site["definitions"]["integrity"]["anyOf"][0]["enum"]),
+                          ("CONFIDENTIALITY", site["definitions"]["confidentiality"]["anyOf"][0]["enum"])):
     names = [n for n, k in c_algs if k == kind]
     ok(names == schema_enum, f"{kind.lower()} algorithms: C {names} == schema enum {schema_enum}")
 keytab = algo[algo.index("keyalgs[] = {"):]
 keytab = keytab[:keytab.index("};")]
 c_types = list(dict.fromkeys(re.findall(r'\{\s*"[^"]+",\s*"([^"]+)",\s*\d+', keytab)))
-k_enum = keys["properties"]["keys"]["additionalProperties"]["properties"]["algorithm"]["enum"]
+k_enum = keys["properties"]["keys"]["additionalProperties"]["properties"]["algorithm"]["anyOf"][0]["enum"]
 ok(c_types == k_enum, f"key algorithms: C {c_types} == keys.schema enum {k_enum}")
 ok(len(c_algs) >= 5 and len(c_types) >= 5, "the C tables were found and read")
 
@@ -65,6 +83,9 @@ for f in sorted(glob.glob(f"{root}/examples/*/site.yaml")) + sorted(glob.glob(f"
         sorted(glob.glob(f"{root}/tests/unit/fixtures/good/*.yaml")):
     errs = list(jsonschema.Draft7Validator(site).iter_errors(yaml.safe_load(open(f))))
     ok(not errs, f"{f[len(root)+1:]} validates against site.schema.json" + ("" if not errs else ": " + errs[0].message))
+for f in sorted(glob.glob(f"{root}/examples/*/tests.yaml")):
+    errs = list(jsonschema.Draft7Validator(suite).iter_errors(yaml.safe_load(open(f))))
+    ok(not errs, f"{f[len(root)+1:]} validates against tests.schema.json" + ("" if not errs else ": " + errs[0].message))
 for f in sorted(glob.glob(f"{root}/examples/*/keys.yaml")):
     errs = list(jsonschema.Draft7Validator(keys).iter_errors(yaml.safe_load(open(f))))
     ok(not errs, f"{f[len(root)+1:]} validates against keys.schema.json")

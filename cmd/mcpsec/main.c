@@ -22,13 +22,14 @@ static const struct {
 	{ "confirm", confirm_main, "confirm                                    keep the change made with apply --confirm" },
 	{ "rollback", confirm_main, "rollback                                   undo the change made with apply --confirm, now" },
 	{ "check", check_main, "check [--plan|--json] SITE.yaml           validate and lint; never touches the kernel" },
-	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides" },
+	{ "test", test_main, "test SITE.yaml|--kernel --ulp P --dir in|out --local-ip A --remote-ip B [...]  which policy decides\n"
+	  "  test SITE.yaml|--kernel --suite TESTS.yaml [--json]  named tests with expected results" },
 	{ "mirror", mirror_main, "mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]  the peer's site.yaml" },
 	{ "rekey", rekey_main, "rekey POLICY... --site SITE.yaml [--peer ADDR [--self ADDR] --peer-out FILE] [--force] [--dry-run]\n"
 	  "                                             roll keys over, make before break: accept, switch, retire" },
 	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
 	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
-	{ "status", status_main, "status ipsec all|NAME [--json]            what the kernel enforces, by name" },
+	{ "status", status_main, "status ipsec all|NAME [--json] [--kernel-view]  what the kernel enforces, by name" },
 	{ "log", log_main, "log [--follow] [--since TIME] [--json]     mcpsecd's drop records" },
 	{ "key", key_main, "key generate|set|list|show|export|import|delete ...  named manual keys" },
 	{ "enable", enable_main, "enable [--force]                           install the committed configuration, failing closed" },

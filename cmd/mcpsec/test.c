@@ -132,27 +132,14 @@ static void names_of(struct mc_buf *b, const struct mc_result *r, enum mc_action
 		mc_buf_puts(b, "None");
 }
 
-static void json_names(struct mc_buf *b, const struct mc_result *r, enum mc_action a)
+/* A JSON list of the matching rules' names: those with action a, or (a < 0) those never first. */
+static void json_names(struct mc_buf *b, const struct mc_result *r, int a)
 {
 	size_t n = 0;
 
 	mc_buf_puts(b, "[");
 	for (size_t i = 0; i < r->nmatching; i++)
-		if (r->matching_action[i] == a) {
-			if (n++)
-				mc_buf_puts(b, ",");
-			mc_buf_json_str(b, r->matching[i]);
-		}
-	mc_buf_puts(b, "]");
-}
-
-static void json_never_first(struct mc_buf *b, const struct mc_result *r)
-{
-	size_t n = 0;
-
-	mc_buf_puts(b, ",\"never_first\":[");
-	for (size_t i = 0; i < r->nmatching; i++)
-		if (r->matching_never_first[i]) {
+		if (a < 0 ? r->matching_never_first[i] : (int)r->matching_action[i] == a) {
 			if (n++)
 				mc_buf_puts(b, ",");
 			mc_buf_json_str(b, r->matching[i]);
@@ -195,14 +182,12 @@ static void print_result_json(struct mc_buf *b, const struct mc_query *q, const 
 		mc_buf_puts(b, ",\"reason\":");
 		mc_buf_json_str(b, r->why_none);
 	}
-	mc_buf_puts(b, ",\"matching\":{\"bypass\":");
-	json_names(b, r, MC_BYPASS);
-	mc_buf_puts(b, ",\"discard\":");
-	json_names(b, r, MC_DISCARD);
-	mc_buf_puts(b, ",\"protect\":");
-	json_names(b, r, MC_PROTECT);
-	mc_buf_puts(b, "}");
-	json_never_first(b, r);
+	for (int a = MC_BYPASS; a <= MC_PROTECT; a++) {
+		mc_buf_printf(b, "%s\"%s\":", a == MC_BYPASS ? ",\"matching\":{" : ",", mc_action_str((enum mc_action)a));
+		json_names(b, r, a);
+	}
+	mc_buf_puts(b, "},\"never_first\":");
+	json_names(b, r, -1);
 	mc_buf_puts(b, "}");
 }
 
@@ -241,13 +226,13 @@ static void print_result_text(struct mc_buf *b, const char *name, const struct m
 		mc_buf_printf(b, "First Matched Policy = %s\n", r->first);
 	else
 		mc_buf_printf(b, "First Matched Policy = None (%s)\n", r->why_none);
-	mc_buf_puts(b, "Matching Bypass Policies = ");
-	names_of(b, r, MC_BYPASS);
-	mc_buf_puts(b, "\nMatching Discard Policies = ");
-	names_of(b, r, MC_DISCARD);
-	mc_buf_puts(b, "\nMatching Protect Policies = ");
-	names_of(b, r, MC_PROTECT);
-	mc_buf_puts(b, "\n");
+	/* "Matching Bypass Policies = ...", then Discard, then Protect, as MCP lists them. */
+	static const char *const word[] = { "Bypass", "Discard", "Protect" };
+	for (int a = MC_BYPASS; a <= MC_PROTECT; a++) {
+		mc_buf_printf(b, "Matching %s Policies = ", word[a]);
+		names_of(b, r, (enum mc_action)a);
+		mc_buf_puts(b, "\n");
+	}
 }
 
 /* The plan a test runs against: the site's compiled, or the kernel's (NULL site). ds is the
@@ -257,8 +242,16 @@ static int load_plan(const char *file, struct mc_site **s, struct mc_plan *plan,
 	size_t mark = ds->n;
 
 	*s = NULL;
-	if (!file)
-		return kernel_plan(plan);
+	if (!file) {
+		int rc = kernel_plan(plan);
+		/* Selector names come from the committed site (names only: keys are not read). */
+		struct mc_state st = { 0 };
+		if (!rc && mc_engine_load_committed(g_opts.state_dir, true, &st, ds, s) < 0)
+			*s = NULL;
+		mc_state_free(&st);
+		mc_diags_truncate(ds, mark);
+		return rc;
+	}
 	/* Keys that do not exist yet are warnings: the policy logic is tested without them. */
 	if (!(*s = mc_engine_load_site_logic(file, ds))) {
 		print_diags(ds);
