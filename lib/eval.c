@@ -131,13 +131,13 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 /* Outcome of one point; writes matching rule indexes (first-match order) into m. */
-static size_t eval_point(const struct mc_plan *p, const struct cand *cand, size_t ncand, unsigned sport,
-			 unsigned dport, size_t *m)
+static size_t eval_point(const struct mc_plan *p, const struct mc_xpolicy *const *cand, size_t ncand,
+			 unsigned sport, unsigned dport, size_t *m)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < ncand; i++) {
-		const struct mc_xpolicy *x = cand[i].x;
+		const struct mc_xpolicy *x = cand[i];
 		/* The explicit "unmatched IPv4 passes" is ipsec.default, not a policy: the answer
 		 * names no policy for it, as MCP's test does (see fill()). */
 		if (p->rules[x->rule].kind == MC_RULE_DEFAULT && x->action == MC_BYPASS)
@@ -258,8 +258,8 @@ static void merge_row(struct mc_results *ret, size_t *prev, size_t *prev_len, si
 }
 
 /* Appends the port/type grid of one address cell (whose candidates all cover it entirely). */
-static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const struct cand *cand, size_t ncand,
-		       const struct mc_result *cell_proto, size_t *m, struct mc_results *ret)
+static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const struct mc_xpolicy *const *cand,
+		       size_t ncand, const struct mc_result *cell_proto, size_t *m, struct mc_results *ret)
 {
 	struct cuts cl = { 0 }, cr = { 0 };
 	/* Which selector field each query dimension lands in. */
@@ -269,7 +269,7 @@ static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const 
 	unsigned rlo = ports ? q->remote_lo : 0, rhi = ports ? q->remote_hi : 0;
 
 	for (size_t i = 0; i < ncand && ports; i++) {
-		const struct mc_xpolicy *x = cand[i].x;
+		const struct mc_xpolicy *x = cand[i];
 		add_block_cuts(&cl, l_is_s ? x->sel.sport : x->sel.dport, l_is_s ? x->sel.sport_mask : x->sel.dport_mask,
 			       llo, lhi);
 		add_block_cuts(&cr, l_is_s ? x->sel.dport : x->sel.sport, l_is_s ? x->sel.dport_mask : x->sel.sport_mask,
@@ -313,7 +313,9 @@ static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const 
 int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results *ret)
 {
 	struct cand *all = mc_calloc(p->npols + p->nshadow + 1, sizeof(*all));
-	struct cand *cell = mc_calloc(p->npols + p->nshadow + 1, sizeof(*cell));
+	/* The candidates covering one address cell, in kernel order: pointers, as the inner loop
+	 * runs over them once per port cell. */
+	const struct mc_xpolicy **cell = mc_calloc(p->npols + p->nshadow + 1, sizeof(*cell));
 	size_t nall = 0, *m = mc_calloc(p->nrules + 1, sizeof(size_t));
 	struct cuts al = { 0 }, ar = { 0 };
 	int fam = q->local.family;
@@ -359,7 +361,7 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 			mc_addr_from_u128(fam, d, &proto.remote_addr_hi);
 			for (size_t k = 0; k < nall; k++)
 				if (all[k].l_lo <= a && a <= all[k].l_hi && all[k].r_lo <= c && c <= all[k].r_hi)
-					cell[ncell++] = all[k];
+					cell[ncell++] = all[k].x;
 			eval_ports(p, q, cell, ncell, &proto, m, ret);
 			size_t len = ret->n - group;
 			if (prev_group != SIZE_MAX && len == prev_len &&
