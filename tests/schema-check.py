@@ -60,7 +60,16 @@ for where, value in ((site["properties"]["ipsec"]["properties"]["default"], ["IP
                      (keys["properties"]["keys"]["additionalProperties"]["properties"]["algorithm"], ["SHA-1", "AES", "TDES", "aes128"])):
     for v in value:
         ok(not list(jsonschema.Draft7Validator(where).iter_errors(v)), f"the schema accepts MCP's spelling {v!r}")
-for where, v in ((site["properties"]["ipsec"]["properties"]["default"], "sometimes"),
+pp = site["definitions"]["policy"]["properties"]
+for where, value in ((pp["direction"], ["IN", "OUTBOUND", "inbound", "out"]), (pp["action"], ["BYPASS", "Protect", "discard"]),
+                     (pp["protocol"], ["ICMPv6", "BIP", "tcp", 58])):
+    for v in value:
+        ok(not list(jsonschema.Draft7Validator(where).iter_errors(v)), f"the schema accepts MCP's spelling {v!r}")
+# An upper-case PROTECT still needs its spi and SA (the schema's if/then follows the spelling).
+doc = {"policies": [{"name": "P", "direction": "OUT", "action": "PROTECT", "remote": "fec0::2"}]}
+ok(list(jsonschema.Draft7Validator(site).iter_errors(doc)), "a PROTECT policy without spi fails the schema in any case")
+for where, v in ((site["properties"]["ipsec"]["properties"]["default"], "sometimes"), (pp["direction"], "sideways"),
+                 (pp["action"], "allow"),
                  (site["definitions"]["integrity"], "hmac-md5"), (site["definitions"]["confidentiality"], "aes-gcm")):
     ok(list(jsonschema.Draft7Validator(where).iter_errors(v)), f"the schema refuses {v!r}")
 
