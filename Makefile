@@ -14,7 +14,11 @@ WERROR ?= 1
 WARN = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
        -Wmissing-prototypes -Wformat=2 -Wundef -Wpointer-arith -Wimplicit-fallthrough -fno-common
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -MMD -MP
+# mcpsecd's per-flow drop hook: a CO-RE BPF object (clang), its skeleton (bpftool), libbpf.
+BPF_CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+BPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
 # Release hardening (the sanitizer test build has its own instrumentation instead).
 HARDEN = -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 HARDEN_LD = -pie -Wl,-z,relro,-z,now
@@ -26,9 +30,10 @@ CLANG_WARN = -Wextra-semi -Wunreachable-code-aggressive -Wcomma -Wassign-enum -W
 # (MCPSEC_FAULT; never in the release binaries).
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DMC_FAULT_INJECTION
 
-LIB_SRC = $(wildcard lib/*.c)
+# lib/dropmon.c (libbpf) is the daemon's alone: the CLI, unit tests and fuzzers need no libbpf.
+LIB_SRC = $(filter-out lib/dropmon.c,$(wildcard lib/*.c))
 CMD_SRC = $(wildcard cmd/mcpsec/*.c)
-DAEMON_SRC = $(wildcard cmd/mcpsecd/*.c) cmd/mcpsec/common.c
+DAEMON_SRC = $(wildcard cmd/mcpsecd/*.c) cmd/mcpsec/common.c lib/dropmon.c
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -56,7 +61,16 @@ mcpsec: $(LIB_OBJ) $(CMD_OBJ)
 	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 mcpsecd: $(LIB_OBJ) $(DAEMON_OBJ)
-	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
+
+$(BUILD)/bpf/drops.bpf.o: lib/bpf/drops.bpf.c lib/bpf/drops.h lib/bpf/kernel-types.h
+	@mkdir -p $(dir $@)
+	@echo "  BPF $<"; $(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ilib/bpf -c -o $@ $<
+
+$(BUILD)/bpf/drops.skel.h: $(BUILD)/bpf/drops.bpf.o
+	@echo "  SKEL $@"; $(BPFTOOL) gen skeleton $< name drops >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/lib/dropmon.o $(BUILD)/san/lib/dropmon.o: $(BUILD)/bpf/drops.skel.h
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -71,17 +85,17 @@ $(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/san/mcpsecd: $(SLIB_OBJ) $(SDAEMON_OBJ)
-	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
 
 $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD [san] $@"; $(CC) $(ALL_CFLAGS) $(SAN) $(LDFLAGS) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS) $(LDLIBS)
 
 # Every source through clang with CLANG_WARN as errors (make check runs it; no binary made).
-clang-warnings:
-	@for f in $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
-		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -fsyntax-only $$f || exit 1; \
-	done; echo "clang $(words $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
+clang-warnings: $(BUILD)/bpf/drops.skel.h
+	@for f in $(LIB_SRC) lib/dropmon.c $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
+		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -fsyntax-only $$f || exit 1; \
+	done; echo "clang $(words $(LIB_SRC) lib/dropmon.c $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
 
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -127,7 +141,7 @@ lab: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run-suites all $(UNIT_BIN)
 
-check-headers:
+check-headers: $(BUILD)/bpf/drops.skel.h
 	@for h in lib/*.h; do $(CC) $(ALL_CFLAGS) -fsyntax-only -x c $$h || exit 1; done
 
 bench: mcpsec

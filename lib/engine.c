@@ -546,3 +546,44 @@ enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct
 	*done = es == MC_ENGINE_OK;
 	return es;
 }
+
+void mc_plan_from_kernel(const struct mc_kstate *k, const struct mc_state *st, struct mc_plan *plan)
+{
+	memset(plan, 0, sizeof(*plan));
+	plan->def = MC_DEF_IPV6_ONLY;
+	for (int d = 0; d < 4; d++)
+		if (st->default_name && !strcmp(st->default_name, mc_default_str((enum mc_default)d)))
+			plan->def = (enum mc_default)d;
+	plan->enabled = st->enabled;
+	for (size_t i = 0; i < k->npols; i++) {
+		const struct mc_kpolicy *kp = &k->pols[i];
+		if (!mc_prio_owned(kp->x.priority) || kp->x.dir > MC_DIR_OUT)
+			continue;
+		const char *name = mc_state_rule_name(st, kp->x.priority, kp->x.dir, kp->x.sel.family);
+		char unknown[48];
+		if (!name) {
+			snprintf(unknown, sizeof(unknown), "UNKNOWN-PRIORITY-%u", kp->x.priority);
+			name = unknown;
+		}
+		size_t rule = SIZE_MAX;
+		for (size_t j = 0; j < plan->nrules && rule == SIZE_MAX; j++)
+			if (plan->rules[j].dir == kp->x.dir && plan->rules[j].priority == kp->x.priority &&
+			    !strcmp(plan->rules[j].name, name))
+				rule = j;
+		if (rule == SIZE_MAX) {
+			struct mc_rule *nr = MC_PUSH(&plan->rules, &plan->nrules, &plan->caprules);
+			memset(nr, 0, sizeof(*nr));
+			nr->name = mc_strdup(name);
+			nr->dir = kp->x.dir;
+			nr->action = kp->x.action;
+			nr->priority = kp->x.priority;
+			nr->kind = kp->x.priority >= MC_PRIO_DEFAULT ? MC_RULE_DEFAULT :
+				   kp->x.priority < MC_PRIO_USER_LO ? MC_RULE_BUILTIN : MC_RULE_USER;
+			rule = plan->nrules - 1;
+		}
+		plan->rules[rule].nfrag++;
+		struct mc_xpolicy *x = MC_PUSH(&plan->pols, &plan->npols, &plan->cappols);
+		*x = kp->x;
+		x->rule = rule;
+	}
+}

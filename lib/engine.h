@@ -18,6 +18,7 @@ struct mc_diags;
 struct mc_nl;
 struct mc_site;
 struct mc_state;
+struct mc_kstate;
 
 /* How a transaction ended. Each has its own exit code in mcpsec (see cmd.h). */
 enum mc_engine_status {
@@ -134,5 +135,13 @@ enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct
 void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b);
 /* The rule an operation belongs to (stale policies are named from the committed state). */
 const char *mc_op_name(const struct mc_op *o, const struct mc_state *st);
+
+/*
+ * The plan the kernel holds: mcpsec's policies (its priority band), grouped into rules by
+ * (direction, priority) and named through the committed state (UNKNOWN-PRIORITY-N when the
+ * state does not know one). Foreign policies take no part. What `test --kernel` evaluates, and
+ * what mcpsecd names a dropped flow's policy with. Pure.
+ */
+void mc_plan_from_kernel(const struct mc_kstate *k, const struct mc_state *st, struct mc_plan *plan);
 
 #endif

@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "compile.h"
+#include "dropmon.h"
+#include "eval.h"
 #include "monitor.h"
 #include "kobj.h"
 #include "plan.h"
@@ -94,6 +97,7 @@ void mc_mon_free(struct mc_monitor *m)
 	free(m->sa_prev);
 	free(m->by_reason);
 	free(m->by_policy);
+	free(m->top);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -118,6 +122,7 @@ static void record_init(struct mc_record *r, int64_t now, const char *event, con
 	if (dir >= 0)
 		snprintf(r->dir, sizeof(r->dir), "%s", dir == MC_DIR_IN ? "in" : "out");
 	r->count = 1;
+	r->sport = r->dport = r->icmp_type = r->icmp_code = -1;
 }
 
 static const char *name_of(const struct mc_monitor *m, uint32_t prio, enum mc_dir dir, int family)
@@ -141,6 +146,24 @@ void mc_flow_str(const struct mc_sel *f, char *buf, size_t len)
 		snprintf(buf, len, "%s %s -> %s type %u code %u", p, s, d, f->sport, f->dport);
 	else
 		snprintf(buf, len, "%s %s -> %s", p, s, d);
+}
+
+void mc_record_set_flow(struct mc_record *r, const struct mc_sel *f)
+{
+	char pb[16];
+
+	mc_flow_str(f, r->flow, sizeof(r->flow));
+	snprintf(r->proto, sizeof(r->proto), "%s", f->proto ? mc_proto_str(f->proto, pb, sizeof(pb)) : "any");
+	mc_addr_str(&f->saddr, r->src, sizeof(r->src));
+	mc_addr_str(&f->daddr, r->dst, sizeof(r->dst));
+	r->sport = r->dport = r->icmp_type = r->icmp_code = -1;
+	if (mc_proto_has_ports(f->proto)) {
+		r->sport = f->sport;
+		r->dport = f->dport;
+	} else if (mc_proto_is_icmp(f->proto)) {
+		r->icmp_type = f->sport;
+		r->icmp_code = f->dport;
+	}
 }
 
 static const char *ipsec_proto(uint8_t p)
@@ -232,7 +255,7 @@ bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, 
 		const char *name = name_of(m, ev->priority, MC_DIR_OUT, ev->family);
 		if (name)
 			snprintf(r.policy, sizeof(r.policy), "%s", name);
-		mc_flow_str(&ev->flow, r.flow, sizeof(r.flow));
+		mc_record_set_flow(&r, &ev->flow);
 		mc_addr_str(&ev->saddr, a, sizeof(a));
 		mc_addr_str(&ev->daddr, b, sizeof(b));
 		if (ev->spi)
@@ -408,9 +431,62 @@ static int known_counter(const char *name)
 	return -1;
 }
 
+/* Which hook counter a kernel counter is, when a hook covers it now; -1 otherwise. */
+static int hooked_counter(const struct mc_monitor *m, const char *name)
+{
+	if (m->hook_in && !strcmp(name, "XfrmInPolBlock"))
+		return MC_HC_IN_BLOCK;
+	if (m->hook_in && !strcmp(name, "XfrmInTmplMismatch"))
+		return MC_HC_IN_TMPL;
+	if (m->hook_out && !strcmp(name, "XfrmOutPolBlock"))
+		return MC_HC_OUT_BLOCK;
+	return -1;
+}
+
+static const char *const hc_counter[MC_HC_N] = { "XfrmInPolBlock", "XfrmInTmplMismatch", "XfrmOutPolBlock" };
+static const char *const hc_reason[MC_HC_N] = { "policy-block", "plaintext-for-protect", "policy-block" };
+
+/*
+ * The hooks and the counters must agree: every packet the kernel counted as blocked was seen as
+ * a flow. A packet is counted a moment before it is freed, so a difference is reported only when
+ * it lasts a second tick unchanged; then the records make up for it and the two start level.
+ */
+static void compare_hooks(struct mc_monitor *m, int64_t now, const struct mc_stats *st, struct mc_records *out)
+{
+	for (int c = 0; c < MC_HC_N; c++) {
+		if (!(c == MC_HC_OUT_BLOCK ? m->hook_out : m->hook_in))
+			continue;
+		uint64_t counted = mc_stats_get(st, hc_counter[c]);
+		if (!m->have_counted) {
+			m->counted[c] = counted;
+			continue;
+		}
+		int64_t gap = (int64_t)(counted - m->counted[c]) - (int64_t)m->hooked[c];
+		if (gap == 0 || (uint64_t)gap != m->gap_prev[c]) {
+			m->gap_prev[c] = (uint64_t)gap;
+			continue;
+		}
+		struct mc_record r;
+		record_init(&r, now, gap > 0 ? "drop" : "daemon", gap > 0 ? hc_reason[c] : "hook-mismatch",
+			    c == MC_HC_OUT_BLOCK ? MC_DIR_OUT : MC_DIR_IN);
+		r.count = (uint64_t)(gap > 0 ? gap : -gap);
+		if (gap > 0)
+			snprintf(r.detail, sizeof(r.detail), "%s counted %llu packets the per-flow hook did not see: "
+				 "their flows are unknown", hc_counter[c], (unsigned long long)r.count);
+		else
+			snprintf(r.detail, sizeof(r.detail), "the per-flow hook saw %llu packets more than %s counted",
+				 (unsigned long long)r.count, hc_counter[c]);
+		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
+		m->hooked[c] = counted - m->counted[c];
+		m->gap_prev[c] = 0;
+	}
+	m->have_counted = true;
+}
+
 void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *st, const struct mc_kstate *k,
 		     struct mc_records *out)
 {
+	compare_hooks(m, now, st, out);
 	if (!m->have_prev)
 		goto remember;
 	for (size_t i = 0; i < st->n; i++) {
@@ -419,6 +495,8 @@ void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *s
 			continue;
 		uint64_t delta = st->v[i].value - before;
 		int c = known_counter(st->v[i].name);
+		if (hooked_counter(m, st->v[i].name) >= 0)
+			continue; /* the per-flow records say it, flow by flow (mc_mon_flows) */
 		struct mc_record r;
 		char lower[40];
 		size_t j;
@@ -462,6 +540,101 @@ remember:
 		remember_sas(m, k);
 	m->have_prev = true;
 	m->prev_time = now;
+}
+
+/* ---- flows from the per-flow hooks ---- */
+
+#define TOP_FLOWS_MAX 512
+
+/* The bounded table of discarded flows by policy that status shows: when full, the smallest
+ * count makes room. */
+static void top_add(struct mc_monitor *m, const struct mc_record *r)
+{
+	for (size_t i = 0; i < m->ntop; i++)
+		if (!strcmp(m->top[i].flow, r->flow) && !strcmp(m->top[i].policy, r->policy) &&
+		    !strcmp(m->top[i].dir, r->dir)) {
+			m->top[i].count += r->count;
+			return;
+		}
+	struct mc_top_flow *t;
+	if (m->ntop < TOP_FLOWS_MAX) {
+		t = MC_PUSH(&m->top, &m->ntop, &m->captop);
+	} else {
+		t = &m->top[0];
+		for (size_t i = 1; i < m->ntop; i++)
+			if (m->top[i].count < t->count)
+				t = &m->top[i];
+		if (t->count >= r->count)
+			return;
+	}
+	snprintf(t->policy, sizeof(t->policy), "%s", r->policy);
+	snprintf(t->dir, sizeof(t->dir), "%s", r->dir);
+	snprintf(t->flow, sizeof(t->flow), "%s", r->flow);
+	t->count = r->count;
+}
+
+/* The query for one flow in `mcpsec test`'s terms: local and remote by direction. */
+static void flow_query(const struct mc_sel *f, enum mc_dir dir, struct mc_query *q)
+{
+	bool out = dir == MC_DIR_OUT;
+
+	memset(q, 0, sizeof(*q));
+	q->proto = f->proto;
+	q->dir = dir;
+	q->local = out ? f->saddr : f->daddr;
+	q->remote = out ? f->daddr : f->saddr;
+	if (mc_proto_is_icmp(f->proto)) {
+		q->local_lo = q->local_hi = f->sport; /* type */
+		q->remote_lo = q->remote_hi = f->dport; /* code */
+	} else if (mc_proto_has_ports(f->proto)) {
+		q->local_lo = q->local_hi = out ? f->sport : f->dport;
+		q->remote_lo = q->remote_hi = out ? f->dport : f->sport;
+	}
+}
+
+void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows *f, const struct mc_plan *plan,
+		  struct mc_records *out)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mc_drop_flow *d = &f->f[i];
+		enum mc_dir dir = d->hook == MC_HOOK_OUT_EPERM ? MC_DIR_OUT : MC_DIR_IN;
+		const char *first = NULL;
+		enum mc_action action = MC_DISCARD;
+		struct mc_record r;
+
+		if (plan) {
+			struct mc_query q;
+			struct mc_results res;
+			flow_query(&d->flow, dir, &q);
+			mc_eval(plan, &q, &res);
+			if (res.n) {
+				first = res.r[0].first;
+				action = res.r[0].result;
+			}
+			/* first points into the plan, which outlives this call */
+			mc_results_free(&res);
+		}
+		/* A closed port the plan lets through: the kernel answered it, IPsec dropped nothing. */
+		if (d->hook == MC_HOOK_IN_NOSOCK && (action == MC_BYPASS || !plan))
+			continue;
+		bool plaintext = dir == MC_DIR_IN && action == MC_PROTECT;
+		record_init(&r, now, "drop", plaintext ? "plaintext-for-protect" : "policy-block", dir);
+		r.count = d->count;
+		mc_record_set_flow(&r, &d->flow);
+		if (!plan)
+			snprintf(r.detail, sizeof(r.detail), "no committed policies to name the policy with");
+		else if (action == MC_BYPASS || !first)
+			snprintf(r.detail, sizeof(r.detail), "refused by a policy mcpsec does not own: mcpsec's own "
+				 "first match lets this flow pass");
+		else
+			snprintf(r.policy, sizeof(r.policy), "%s", first);
+		if (plaintext)
+			snprintf(r.detail, sizeof(r.detail), "arrived in clear; the policy requires IPsec");
+		m->hooked[dir == MC_DIR_OUT ? MC_HC_OUT_BLOCK : plaintext ? MC_HC_IN_TMPL : MC_HC_IN_BLOCK] += d->count;
+		if (r.policy[0])
+			top_add(m, &r);
+		*MC_PUSH(&out->r, &out->n, &out->cap) = r;
+	}
 }
 
 /* ---- rate limit and totals ---- */
@@ -520,6 +693,29 @@ static void tallies_json(const struct mc_tally *v, size_t n, struct mc_buf *out)
 	mc_buf_puts(out, "}");
 }
 
+static const struct mc_top_flow *g_top; /* for qsort */
+
+static int cmp_top(const void *a, const void *b)
+{
+	const struct mc_top_flow *x = &g_top[*(const size_t *)a], *y = &g_top[*(const size_t *)b];
+	int c = strcmp(x->policy, y->policy);
+	if (c)
+		return c;
+	return x->count > y->count ? -1 : x->count < y->count;
+}
+
+/* The top flows by policy, then by count (most first). */
+static size_t *top_order(const struct mc_monitor *m)
+{
+	size_t *order = mc_calloc(m->ntop + 1, sizeof(*order));
+	for (size_t i = 0; i < m->ntop; i++)
+		order[i] = i;
+	g_top = m->top;
+	if (m->ntop > 1)
+		qsort(order, m->ntop, sizeof(*order), cmp_top);
+	return order;
+}
+
 void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out)
 {
 	mc_buf_printf(out, "{\"since\":%lld,\"events\":%llu,\"records\":%llu,\"suppressed\":%llu,\"overruns\":%llu,"
@@ -530,7 +726,19 @@ void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out)
 	tallies_json(m->by_reason, m->nreason, out);
 	mc_buf_puts(out, ",\"by_policy\":");
 	tallies_json(m->by_policy, m->npolicy, out);
-	mc_buf_puts(out, "}");
+	mc_buf_printf(out, ",\"per_flow\":{\"inbound\":%s,\"outbound\":%s},\"top_flows\":[",
+		      m->hook_in ? "true" : "false", m->hook_out ? "true" : "false");
+	size_t *order = top_order(m);
+	for (size_t i = 0; i < m->ntop; i++) {
+		const struct mc_top_flow *t = &m->top[order[i]];
+		mc_buf_puts(out, i ? ",{\"policy\":" : "{\"policy\":");
+		mc_buf_json_str(out, t->policy);
+		mc_buf_printf(out, ",\"direction\":\"%s\",\"flow\":", t->dir);
+		mc_buf_json_str(out, t->flow);
+		mc_buf_printf(out, ",\"count\":%llu}", (unsigned long long)t->count);
+	}
+	free(order);
+	mc_buf_puts(out, "]}");
 }
 
 /* ---- records as JSON lines and text ---- */
@@ -561,6 +769,23 @@ void mc_record_json(const struct mc_record *r, const char *netns, struct mc_buf 
 	for (size_t i = 0; i < MC_ARRAY_SIZE(fields); i++) {
 		mc_buf_printf(out, ",\"%s\":", fields[i].key);
 		mc_buf_json_str(out, fields[i].value);
+	}
+	/* The flow as fields of their own, for tools and `mcpsec log`'s filters. */
+	if (r->src[0]) {
+		mc_buf_puts(out, ",\"protocol\":");
+		mc_buf_json_str(out, r->proto);
+		mc_buf_puts(out, ",\"src\":");
+		mc_buf_json_str(out, r->src);
+		mc_buf_puts(out, ",\"dst\":");
+		mc_buf_json_str(out, r->dst);
+		const struct {
+			const char *key;
+			int32_t v;
+		} nums[] = { { "src_port", r->sport }, { "dst_port", r->dport }, { "icmp_type", r->icmp_type },
+			     { "icmp_code", r->icmp_code } };
+		for (size_t i = 0; i < MC_ARRAY_SIZE(nums); i++)
+			if (nums[i].v >= 0)
+				mc_buf_printf(out, ",\"%s\":%d", nums[i].key, (int)nums[i].v);
 	}
 	mc_buf_printf(out, ",\"count\":%llu}\n", (unsigned long long)r->count);
 }
@@ -610,6 +835,7 @@ bool mc_record_parse(const char *line, struct mc_record *ret)
 	const char *s = line;
 
 	memset(ret, 0, sizeof(*ret));
+	ret->sport = ret->dport = ret->icmp_type = ret->icmp_code = -1;
 	while (isspace((unsigned char)*s))
 		s++;
 	if (*s++ != '{')
@@ -638,7 +864,9 @@ bool mc_record_parse(const char *line, struct mc_record *ret)
 				size_t len;
 			} fields[] = { { "event", ret->event, sizeof(ret->event) }, { "reason", ret->reason, sizeof(ret->reason) },
 				       { "direction", ret->dir, sizeof(ret->dir) }, { "policy", ret->policy, sizeof(ret->policy) },
-				       { "flow", ret->flow, sizeof(ret->flow) }, { "detail", ret->detail, sizeof(ret->detail) } };
+				       { "flow", ret->flow, sizeof(ret->flow) }, { "detail", ret->detail, sizeof(ret->detail) },
+				       { "protocol", ret->proto, sizeof(ret->proto) }, { "src", ret->src, sizeof(ret->src) },
+				       { "dst", ret->dst, sizeof(ret->dst) } };
 			for (size_t i = 0; i < MC_ARRAY_SIZE(fields); i++)
 				if (!strcmp(key, fields[i].key))
 					snprintf(fields[i].dst, fields[i].len, "%s", sval);
@@ -655,6 +883,14 @@ bool mc_record_parse(const char *line, struct mc_record *ret)
 				ret->time = v;
 			else if (!strcmp(key, "count"))
 				ret->count = (uint64_t)v;
+			else if (v <= 65535 && !strcmp(key, "src_port"))
+				ret->sport = (int32_t)v;
+			else if (v <= 65535 && !strcmp(key, "dst_port"))
+				ret->dport = (int32_t)v;
+			else if (v <= 255 && !strcmp(key, "icmp_type"))
+				ret->icmp_type = (int32_t)v;
+			else if (v <= 255 && !strcmp(key, "icmp_code"))
+				ret->icmp_code = (int32_t)v;
 		}
 	}
 }
@@ -704,4 +940,44 @@ void mc_mon_totals_text(const struct mc_monitor *m, struct mc_buf *out)
 	tallies_text(m->by_reason, m->nreason, out);
 	mc_buf_puts(out, "  dropped packets by policy:");
 	tallies_text(m->by_policy, m->npolicy, out);
+	if (!m->hook_in)
+		mc_buf_puts(out, "  per-flow drop records: off (counter records only)\n");
+	else if (!m->hook_out)
+		mc_buf_puts(out, "  per-flow drop records: inbound (outbound by counters only)\n");
+	if (!m->ntop)
+		return;
+	/* The most discarded flows of each policy, three at most. */
+	mc_buf_puts(out, "  top discarded flows by policy:\n");
+	size_t *order = top_order(m);
+	for (size_t i = 0, shown = 0; i < m->ntop; i++) {
+		const struct mc_top_flow *t = &m->top[order[i]];
+		shown = i && !strcmp(t->policy, m->top[order[i - 1]].policy) ? shown + 1 : 0;
+		if (shown < 3)
+			mc_buf_printf(out, "    %s %s: %s x%llu\n", t->policy, t->dir, t->flow, (unsigned long long)t->count);
+	}
+	free(order);
+}
+
+static bool in_range(const char *text, const struct mc_range *range)
+{
+	struct mc_addr a;
+
+	if (!text[0] || !mc_addr_parse(text, &a))
+		return false;
+	(void)mc_addr_unmap(&a);
+	mc_u128 v = mc_addr_to_u128(&a);
+	return a.family == range->family && range->lo <= v && v <= range->hi;
+}
+
+bool mc_record_match(const struct mc_record *r, const struct mc_record_filter *f)
+{
+	if (r->time < f->since)
+		return false;
+	if (f->policy && strcasecmp(r->policy, f->policy))
+		return false;
+	if (f->has_range && !in_range(r->src, &f->range) && !in_range(r->dst, &f->range))
+		return false;
+	if (f->port >= 0 && r->sport != f->port && r->dport != f->port)
+		return false;
+	return true;
 }

@@ -15,6 +15,7 @@
 
 struct mc_buf;
 struct mc_kstate;
+struct mc_plan;
 
 /* /proc/net/xfrm_stat: "XfrmInPolBlock   3" lines. */
 struct mc_stat {
@@ -41,6 +42,11 @@ struct mc_record {
 	char flow[160];      /* "udp fec0::100 port 40000 -> fec0::127 port 21" or "" */
 	char detail[256];
 	uint64_t count;
+	/* The flow's fields, for filters and tools (set with flow when the packet was seen). */
+	char proto[12];      /* "tcp", "icmpv6", or the number */
+	char src[48], dst[48];
+	int32_t sport, dport;         /* -1: the protocol has no ports */
+	int32_t icmp_type, icmp_code; /* -1: not ICMP */
 };
 
 struct mc_records {
@@ -59,6 +65,18 @@ struct mc_tally {
 	char key[72];
 	uint64_t count;
 };
+
+/* Discarded packets of one flow and the policy that decided them, since the daemon started. */
+struct mc_top_flow {
+	char policy[72];
+	char dir[4];
+	char flow[160];
+	uint64_t count;
+};
+
+/* Cumulative packets the per-flow hooks attributed, and what the counters said at the start,
+ * by the counter they must agree with. */
+enum mc_hook_counter { MC_HC_IN_BLOCK, MC_HC_IN_TMPL, MC_HC_OUT_BLOCK, MC_HC_N };
 
 struct mc_monitor {
 	/* configuration */
@@ -87,6 +105,13 @@ struct mc_monitor {
 	uint64_t records, suppressed, overruns, resyncs, drifts, repairs, events;
 	struct mc_tally *by_reason, *by_policy;
 	size_t nreason, capreason, npolicy, cappolicy;
+	/* per-flow hooks (mcpsecd's BPF program): when attached, the block counters they cover
+	 * give no records of their own; a lasting difference between the two is reported */
+	bool hook_in, hook_out;
+	uint64_t hooked[MC_HC_N], counted[MC_HC_N], gap_prev[MC_HC_N];
+	bool have_counted;
+	struct mc_top_flow *top;
+	size_t ntop, captop;
 };
 
 void mc_mon_init(struct mc_monitor *m, int64_t now);
@@ -113,6 +138,17 @@ bool mc_mon_needs_dump(const struct mc_monitor *m, const struct mc_stats *now);
 void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *st, const struct mc_kstate *k,
 		     struct mc_records *out);
 
+/*
+ * Flows the per-flow hooks saw refused (struct mc_drop_flows, lib/dropmon.h) become drop
+ * records naming the policy that decided each: the first match in plan (the kernel's policies,
+ * named; NULL when none could be read), by the same evaluator as `mcpsec test`. A packet freed
+ * as NO_SOCKET is an IPsec drop only when the plan discards (or requires IPsec for) its flow;
+ * a closed port the plan bypasses is not reported.
+ */
+struct mc_drop_flows;
+void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows *f, const struct mc_plan *plan,
+		  struct mc_records *out);
+
 /* Adds a record (totals always count it); false when the rate limit holds it back. */
 bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now);
 /* When records were held back and the bucket has refilled: a "suppressed N" record. */
@@ -127,8 +163,21 @@ void mc_mon_totals_text(const struct mc_monitor *m, struct mc_buf *out);
 
 /* A record as one JSON line (with netns, may be NULL) and back; as a line of text. */
 void mc_record_json(const struct mc_record *r, const char *netns, struct mc_buf *out);
+/* A record's flow fields from an exact flow selector (and its text into flow). */
+void mc_record_set_flow(struct mc_record *r, const struct mc_sel *flow);
 bool mc_record_parse(const char *line, struct mc_record *ret);
 void mc_record_text(const struct mc_record *r, struct mc_buf *out);
+
+/* What `mcpsec log` shows: records since a time, of a policy (any case), with an address (or
+ * one in a range) as source or destination, with a port as source or destination port. */
+struct mc_record_filter {
+	int64_t since;
+	const char *policy;  /* NULL: any */
+	bool has_range;
+	struct mc_range range;
+	int port;            /* -1: any */
+};
+bool mc_record_match(const struct mc_record *r, const struct mc_record_filter *f);
 
 /* "udp fec0::100 port 40000 -> fec0::127 port 21" for an exact flow selector. */
 void mc_flow_str(const struct mc_sel *flow, char *buf, size_t len);

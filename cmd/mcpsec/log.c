@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,8 +13,9 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define LOG_USAGE "usage: mcpsec log [--follow] [--since TIME] [--json]\n" \
-		  "  TIME: 90s, 15m, 2h, 3d (ago), seconds since the epoch, or 2026-11-26T10:00:00Z\n"
+#define LOG_USAGE "usage: mcpsec log [--follow] [--since TIME] [--policy NAME] [--addr ADDR|PREFIX|A-B] [--port N] [--json]\n" \
+		  "  TIME: 90s, 15m, 2h, 3d (ago), seconds since the epoch, or 2026-11-26T10:00:00Z\n" \
+		  "  --addr and --port match a flow's source or destination\n"
 
 /* "15m" (ago), "1795737342", "2026-11-26T10:00:00Z" → seconds since the epoch; -1 if malformed. */
 static int64_t parse_since(const char *s, int64_t now)
@@ -34,7 +36,7 @@ static int64_t parse_since(const char *s, int64_t now)
 }
 
 /* Prints the records of one file from offset on; returns the new offset. */
-static off_t print_from(const char *path, off_t offset, int64_t since, bool json)
+static off_t print_from(const char *path, off_t offset, const struct mc_record_filter *flt, bool json)
 {
 	FILE *f = fopen(path, "re");
 	char line[2048];
@@ -52,7 +54,7 @@ static off_t print_from(const char *path, off_t offset, int64_t since, bool json
 		if (!n || line[n - 1] != '\n')
 			break; /* a line still being written: read it next time */
 		offset += (off_t)n;
-		if (!mc_record_parse(line, &r) || r.time < since)
+		if (!mc_record_parse(line, &r) || !mc_record_match(&r, flt))
 			continue;
 		if (json)
 			mc_buf_puts(&out, line);
@@ -69,7 +71,8 @@ static off_t print_from(const char *path, off_t offset, int64_t since, bool json
 int log_main(int argc, char **argv)
 {
 	bool follow = false, json = false;
-	int64_t since = 0, now = time(NULL);
+	int64_t now = time(NULL);
+	struct mc_record_filter flt = { .port = -1 };
 
 	for (int i = 1; i < argc; i++) {
 		if (is_flag(argv[i], "--follow") || is_flag(argv[i], "-f"))
@@ -77,10 +80,31 @@ int log_main(int argc, char **argv)
 		else if (is_flag(argv[i], "--json"))
 			json = true;
 		else if (is_flag(argv[i], "--since") && i + 1 < argc) {
-			if ((since = parse_since(argv[++i], now)) < 0) {
+			if ((flt.since = parse_since(argv[++i], now)) < 0) {
 				fprintf(stderr, "mcpsec log: cannot read the time '%s'\n" LOG_USAGE, argv[i]);
 				return EXIT_CONFIG;
 			}
+		} else if (is_flag(argv[i], "--policy") && i + 1 < argc) {
+			flt.policy = argv[++i];
+		} else if (is_flag(argv[i], "--addr") && i + 1 < argc) {
+			const char *why;
+			struct mc_addr a;
+			i++;
+			/* An IPv4-mapped address is the IPv4 one, as the records write it. */
+			if (mc_addr_parse(argv[i], &a) && mc_addr_unmap(&a)) {
+				flt.range = (struct mc_range){ AF_INET, mc_addr_to_u128(&a), mc_addr_to_u128(&a) };
+			} else if (!mc_range_parse(argv[i], &flt.range, &why)) {
+				fprintf(stderr, "mcpsec log: --addr '%s': %s\n" LOG_USAGE, argv[i], why);
+				return EXIT_CONFIG;
+			}
+			flt.has_range = true;
+		} else if (is_flag(argv[i], "--port") && i + 1 < argc) {
+			unsigned lo, hi;
+			if (!mc_parse_range(argv[++i], 65535, &lo, &hi) || lo != hi) {
+				fprintf(stderr, "mcpsec log: --port '%s': expected one port, 0-65535\n" LOG_USAGE, argv[i]);
+				return EXIT_CONFIG;
+			}
+			flt.port = (int)lo;
 		} else {
 			fprintf(stderr, "mcpsec log: unexpected argument '%s'\n" LOG_USAGE, argv[i]);
 			return EXIT_CONFIG;
@@ -95,8 +119,8 @@ int log_main(int argc, char **argv)
 		free(old);
 		return 0;
 	}
-	print_from(old, 0, since, json);
-	off_t offset = print_from(path, 0, since, json);
+	print_from(old, 0, &flt, json);
+	off_t offset = print_from(path, 0, &flt, json);
 	ino_t ino = stat(path, &sb) == 0 ? sb.st_ino : 0;
 	while (follow) {
 		usleep(200 * 1000);
@@ -108,7 +132,7 @@ int log_main(int argc, char **argv)
 			offset = 0;
 		}
 		if (sb.st_size > offset)
-			offset = print_from(path, offset, since, json);
+			offset = print_from(path, offset, &flt, json);
 	}
 	free(path);
 	free(old);

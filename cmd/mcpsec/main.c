@@ -30,7 +30,7 @@ static const struct {
 	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
 	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
 	{ "status", status_main, "status ipsec all|NAME [--json] [--kernel-view]  what the kernel enforces, by name" },
-	{ "log", log_main, "log [--follow] [--since TIME] [--json]     mcpsecd's drop records" },
+	{ "log", log_main, "log [--follow] [--since TIME] [--policy NAME] [--addr A] [--port N] [--json]  mcpsecd's drop records" },
 	{ "key", key_main, "key generate|set|list|show|export|import|delete ...  named manual keys" },
 	{ "enable", enable_main, "enable [--force]                           install the committed configuration, failing closed" },
 	{ "disable", enable_main, "disable                                    remove mcpsec's policies (traffic flows unprotected)" },

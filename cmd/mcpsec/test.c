@@ -25,10 +25,7 @@ static const char usage_text[] =
 	"       mcpsec test SITE.yaml|--kernel --suite TESTS.yaml [--json]\n"
 	"  ADDRS: any, an address, a prefix, a range A-B, a selector name of the site, or a list of these\n";
 
-/*
- * The plan the kernel holds: mcpsec's policies (its priority band), grouped into rules by
- * (direction, priority), named through the state directory. Foreign policies take no part.
- */
+/* The plan the kernel holds (mcpsec's policies, named through the state directory). */
 static int kernel_plan(struct mc_plan *plan)
 {
 	struct mc_state st = { 0 };
@@ -46,42 +43,7 @@ static int kernel_plan(struct mc_plan *plan)
 		mc_state_free(&st);
 		return EXIT_KERNEL;
 	}
-	plan->def = MC_DEF_IPV6_ONLY;
-	for (int d = 0; d < 4; d++)
-		if (st.default_name && !strcmp(st.default_name, mc_default_str((enum mc_default)d)))
-			plan->def = (enum mc_default)d;
-	plan->enabled = st.enabled;
-	for (size_t i = 0; i < k.npols; i++) {
-		struct mc_kpolicy *kp = &k.pols[i];
-		if (!mc_prio_owned(kp->x.priority) || kp->x.dir > MC_DIR_OUT)
-			continue;
-		const char *name = mc_state_rule_name(&st, kp->x.priority, kp->x.dir, kp->x.sel.family);
-		char unknown[48];
-		if (!name) {
-			snprintf(unknown, sizeof(unknown), "UNKNOWN-PRIORITY-%u", kp->x.priority);
-			name = unknown;
-		}
-		size_t rule = SIZE_MAX;
-		for (size_t j = 0; j < plan->nrules && rule == SIZE_MAX; j++)
-			if (plan->rules[j].dir == kp->x.dir && plan->rules[j].priority == kp->x.priority &&
-			    !strcmp(plan->rules[j].name, name))
-				rule = j;
-		if (rule == SIZE_MAX) {
-			struct mc_rule *nr = MC_PUSH(&plan->rules, &plan->nrules, &plan->caprules);
-			memset(nr, 0, sizeof(*nr));
-			nr->name = mc_strdup(name);
-			nr->dir = kp->x.dir;
-			nr->action = kp->x.action;
-			nr->priority = kp->x.priority;
-			nr->kind = kp->x.priority >= MC_PRIO_DEFAULT ? MC_RULE_DEFAULT :
-				   kp->x.priority < MC_PRIO_USER_LO ? MC_RULE_BUILTIN : MC_RULE_USER;
-			rule = plan->nrules - 1;
-		}
-		plan->rules[rule].nfrag++;
-		struct mc_xpolicy *x = MC_PUSH(&plan->pols, &plan->npols, &plan->cappols);
-		*x = kp->x;
-		x->rule = rule;
-	}
+	mc_plan_from_kernel(&k, &st, plan);
 	mc_kstate_free(&k);
 	mc_state_free(&st);
 	mc_nl_close(nl);

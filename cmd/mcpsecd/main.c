@@ -31,6 +31,7 @@
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
 #include "../../lib/engine.h"
+#include "../../lib/dropmon.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/reconcile.h"
@@ -40,7 +41,7 @@
 
 #define USAGE                                                                                        \
 	"usage: mcpsecd [--netns NAME] [--state-dir DIR] [--foreground] [--report-only]\n"          \
-	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES]\n"
+	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES] [--no-bpf]\n"
 
 struct daemon {
 	bool repair;
@@ -70,6 +71,11 @@ struct daemon {
 	bool enforced;
 	int inotify, wd_dir, wd_gen; /* the state directory and the committed generation */
 	char watched_gen[32];
+	/* The per-flow drop hook (NULL: counters only) and the kernel's policies, named, that
+	 * name the policy of each dropped flow; rebuilt when the policies may have changed. */
+	struct mc_dropmon *drops;
+	struct mc_plan plan;
+	bool plan_valid, plan_dirty;
 };
 
 static int64_t now_ms(void)
@@ -121,6 +127,7 @@ static void reload_names(struct daemon *d)
 	mc_state_free(&d->st);
 	d->st = st;
 	d->nexpired = 0; /* another configuration: its SAs are the operator's to judge */
+	d->plan_dirty = true;
 }
 
 /* inotify on the state directory and the committed generation: a fixed key file, a new commit
@@ -340,6 +347,7 @@ static void check_drift(struct daemon *d)
 		     NULL, d->drift_ops, "enforcing the committed configuration: %.300s", mc_buf_str(&b));
 		mc_buf_free(&b);
 	} else if (apply && e.changes) {
+		d->plan_dirty = true;
 		d->mon.repairs++;
 		note(d, "repair", d->force_apply ? "reapplied" : "restored", NULL, e.changes,
 		     "the committed configuration is enforced again (%zu operations)", e.changes);
@@ -383,8 +391,11 @@ static void on_event(void *ctx, const struct mc_event *ev)
 	if (ev->kind == MC_EV_SA_EXPIRE && ev->hard && ev->spi && mc_reqid_owned(ev->reqid) &&
 	    d->nexpired < MC_ARRAY_SIZE(d->expired))
 		d->expired[d->nexpired++] = (struct expired_sa){ ev->daddr, ev->spi, ev->proto };
-	if (mc_mon_event(&d->mon, ev, d->now, &d->pending) && !d->drift_due)
-		d->drift_due = now_ms() + 100; /* let a burst of changes settle first */
+	if (mc_mon_event(&d->mon, ev, d->now, &d->pending)) {
+		d->plan_dirty = true;
+		if (!d->drift_due)
+			d->drift_due = now_ms() + 100; /* let a burst of changes settle first */
+	}
 }
 
 static void read_events(struct daemon *d)
@@ -410,11 +421,26 @@ static void tick(struct daemon *d)
 	struct mc_stats st;
 	struct mc_kstate k = { 0 }, *kp = NULL;
 	struct mc_record sup;
+	struct mc_drop_flows flows = { 0 };
 
 	reload_names(d);
+	/* The flows first, then the counters: a packet is counted a moment before it is freed, so
+	 * the counters may run ahead of the flows (never behind); compare_hooks allows for it. */
+	if (d->drops && mc_dropmon_drain(d->drops, &flows) < 0)
+		flows.n = 0;
 	read_xfrm_stat(&st);
-	if (mc_mon_needs_dump(&d->mon, &st) && mc_nl_dump(d->nl, &k) == 0)
+	bool need_plan = flows.n && (!d->plan_valid || d->plan_dirty);
+	if ((mc_mon_needs_dump(&d->mon, &st) || need_plan) && mc_nl_dump(d->nl, &k) == 0)
 		kp = &k;
+	if (need_plan && kp) {
+		mc_plan_free(&d->plan);
+		mc_plan_from_kernel(kp, &d->st, &d->plan);
+		d->plan_valid = true;
+		d->plan_dirty = false;
+	}
+	if (flows.n)
+		mc_mon_flows(&d->mon, d->now, &flows, d->plan_valid ? &d->plan : NULL, &d->pending);
+	mc_drop_flows_free(&flows);
 	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
 	flush_records(d, &d->pending);
 	if (mc_mon_suppressed_record(&d->mon, d->now, &sup))
@@ -424,6 +450,41 @@ static void tick(struct daemon *d)
 		malloc_trim(0);
 	}
 	mc_stats_free(&st);
+}
+
+/*
+ * The per-flow drop hook, said once: which directions give flows, and why one does not (no BTF,
+ * no CAP_BPF, a kernel without trampolines). Without it the counter records stay as they were.
+ */
+static void start_hooks(struct daemon *d, bool no_bpf)
+{
+	struct stat ns;
+	char why[400];
+	const char *out_why = NULL;
+
+	if (no_bpf) {
+		note(d, "daemon", "per-flow-off", NULL, 0, "per-flow drop records off (--no-bpf): drops are "
+		     "reported from the kernel's counters");
+		return;
+	}
+	if (stat("/proc/self/ns/net", &ns) < 0) {
+		note(d, "daemon", "per-flow-off", NULL, 0, "per-flow drop records unavailable: /proc/self/ns/net: %s; "
+		     "drops are reported from the kernel's counters", strerror(errno));
+		return;
+	}
+	if (mc_dropmon_open((uint32_t)ns.st_ino, true, &d->drops, why, sizeof(why)) < 0) {
+		note(d, "daemon", "per-flow-off", NULL, 0, "per-flow drop records unavailable: %s; drops are reported "
+		     "from the kernel's counters", why);
+		return;
+	}
+	d->mon.hook_in = true;
+	d->mon.hook_out = mc_dropmon_outbound(d->drops, &out_why);
+	if (d->mon.hook_out)
+		note(d, "daemon", "per-flow", NULL, 0, "per-flow drop records: inbound by tp_btf/kfree_skb, outbound by "
+		     "fexit/xfrm_lookup_with_ifid");
+	else
+		note(d, "daemon", "per-flow-inbound", NULL, 0, "per-flow drop records: inbound by tp_btf/kfree_skb; "
+		     "outbound drops from the XfrmOutPolBlock counter only: %s", out_why);
 }
 
 /* ---- control socket: one request per connection ---- */
@@ -504,7 +565,7 @@ int main(int argc, char **argv)
 {
 	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
 			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true };
-	bool foreground = false;
+	bool foreground = false, no_bpf = false;
 	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
 	int pidlock = -1, rc = 1;
 
@@ -540,6 +601,8 @@ int main(int argc, char **argv)
 			if (!num_arg("--netlink-buffer", v, 4096, &nlbuf))
 				return 1;
 			i++;
+		} else if (is_flag(argv[i], "--no-bpf")) {
+			no_bpf = true;
 		} else if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
 			fputs(USAGE, stdout);
 			return 0;
@@ -627,6 +690,7 @@ int main(int argc, char **argv)
 	open_log(&d);
 	note(&d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d.netns ? d.netns : "the current namespace",
 	     g_opts.state_dir, d.repair ? "repairing drift" : "report only");
+	start_hooks(&d, no_bpf);
 	tick(&d);             /* counter baseline */
 	d.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	/* Enforce the committed configuration before saying "ready": the unit orders the network
@@ -700,6 +764,8 @@ out:
 		close(d.timer);
 	if (d.inotify >= 0)
 		close(d.inotify);
+	mc_dropmon_close(d.drops);
+	mc_plan_free(&d.plan);
 	mc_nl_monitor_close(d.events);
 	mc_nl_close(d.nl);
 	mc_mon_free(&d.mon);

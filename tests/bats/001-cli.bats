@@ -69,6 +69,9 @@ load helpers
 	grep -qx 'Before=network-pre.target shutdown.target' "$unit"
 	refute_in_file '@BINDIR@' "$unit"
 	"$WORK/root/usr/sbin/mcpsecd" --help | grep -q -- '--report-only'
+	"$WORK/root/usr/sbin/mcpsecd" --help | grep -q -- '--no-bpf'
+	# The per-flow drop hook's capabilities, and no others beyond what enforcing needs.
+	grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_DAC_READ_SEARCH CAP_BPF CAP_PERFMON' "$unit"
 }
 
 @test "the release binaries are hardened: PIE, full RELRO, fortified calls, stack protector" {

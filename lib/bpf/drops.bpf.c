@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mcpsecd's view of XFRM policy drops: every packet the kernel's IPsec policy refused, as a
+ * flow with a count, aggregated in the kernel (an LRU hash of fixed size) and drained by
+ * mcpsecd once a second. Only the daemon's own network namespace counts (netns_ino).
+ *
+ * Inbound: tp_btf/kfree_skb with reason XFRM_POLICY, and NO_SOCKET (a packet blocked on its way
+ * to a closed port is freed with that reason: the kernel checks the policy before it would
+ * answer; mcpsecd tells the two apart with its plan). Outbound: fexit on xfrm_lookup_with_ifid
+ * returning -EPERM, where the kernel allows trampolines (the sender gets EPERM; no skb exists).
+ * The licence is GPL because tracing programs may only call GPL helpers.
+ */
+#include "kernel-types.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "drops.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define AF_INET 2
+#define AF_INET6 10
+#define EPERM 1
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by mcpsecd before loading: the inode of its network namespace. */
+const volatile __u32 netns_ino = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MC_DROP_FLOWS);
+	__type(key, struct mc_drop_key);
+	__type(value, struct mc_drop_val);
+} flows SEC(".maps");
+
+/* Every packet counted, by kind, whatever the flow table kept: the totals to compare with
+ * /proc/net/xfrm_stat. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MC_DROP_KINDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} totals SEC(".maps");
+
+static __always_inline void count(struct mc_drop_key *k)
+{
+	__u32 kind = k->kind;
+	__u64 *t = bpf_map_lookup_elem(&totals, &kind);
+	struct mc_drop_val *v, init = { 1, bpf_ktime_get_ns() };
+
+	if (t)
+		__sync_fetch_and_add(t, 1);
+	v = bpf_map_lookup_elem(&flows, k);
+	if (v) {
+		__sync_fetch_and_add(&v->count, 1);
+		v->last_ns = init.last_ns;
+		return;
+	}
+	/* Another CPU may insert the same flow meanwhile: then add to its entry. */
+	if (bpf_map_update_elem(&flows, k, &init, BPF_NOEXIST) != 0) {
+		v = bpf_map_lookup_elem(&flows, k);
+		if (v)
+			__sync_fetch_and_add(&v->count, 1);
+	}
+}
+
+static __always_inline __u16 be16(__u16 v)
+{
+	return (__u16)((v >> 8) | (v << 8));
+}
+
+static __always_inline bool has_ports(__u8 proto)
+{
+	return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
+}
+
+/* Ports (or ICMP type and code) of the transport header at p. */
+static __always_inline void transport(struct mc_drop_key *k, const unsigned char *p)
+{
+	__u16 ports[2] = { 0, 0 };
+
+	if (has_ports(k->proto)) {
+		bpf_probe_read_kernel(ports, sizeof(ports), p);
+		k->sport = be16(ports[0]);
+		k->dport = be16(ports[1]);
+	} else if (k->proto == 1 || k->proto == 58) {
+		__u8 tc[2] = { 0, 0 };
+		bpf_probe_read_kernel(tc, sizeof(tc), p);
+		k->sport = tc[0];
+		k->dport = tc[1];
+	}
+}
+
+/* The flow of a received packet, from its network header. */
+static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 proto = be16(BPF_CORE_READ(skb, protocol));
+	const unsigned char *p = head + nh;
+
+	if (proto == ETH_P_IPV6) {
+		__u8 hdr[40];
+		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
+			return false;
+		k->family = AF_INET6;
+		__builtin_memcpy(k->saddr, hdr + 8, 16);
+		__builtin_memcpy(k->daddr, hdr + 24, 16);
+		__u8 next = hdr[6];
+		p += 40;
+		/* Hop-by-hop, routing and destination options: skip a few, as the kernel does. */
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			if (next != 0 && next != 43 && next != 60)
+				break;
+			__u8 ext[2];
+			if (bpf_probe_read_kernel(ext, sizeof(ext), p))
+				return false;
+			next = ext[0];
+			p += 8 + ext[1] * 8;
+		}
+		k->proto = next;
+	} else if (proto == ETH_P_IP) {
+		__u8 hdr[20];
+		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
+			return false;
+		k->family = AF_INET;
+		k->proto = hdr[9];
+		__builtin_memcpy(k->saddr, hdr + 12, 4);
+		__builtin_memcpy(k->daddr, hdr + 16, 4);
+		p += (hdr[0] & 0x0f) * 4;
+	} else {
+		return false;
+	}
+	transport(k, p);
+	return true;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(in_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	struct mc_drop_key k = {};
+
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_XFRM_POLICY) &&
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_XFRM_POLICY))
+		k.kind = MC_DROP_IN_POLICY;
+	else if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET) &&
+		 reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NO_SOCKET))
+		k.kind = MC_DROP_IN_NOSOCK;
+	else
+		return 0;
+	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
+		return 0;
+	if (parse_skb(skb, &k))
+		count(&k);
+	return 0;
+}
+
+SEC("fexit/xfrm_lookup_with_ifid")
+int BPF_PROG(out_drop, struct net *net, struct dst_entry *dst_orig, const struct flowi *fl, const struct sock *sk,
+	     int flags, __u32 if_id, struct dst_entry *ret)
+{
+	struct mc_drop_key k = {};
+
+	if ((long)ret != -EPERM || BPF_CORE_READ(net, ns.inum) != netns_ino)
+		return 0;
+	k.kind = MC_DROP_OUT_EPERM;
+	k.family = (__u8)BPF_CORE_READ(dst_orig, ops, family);
+	k.proto = BPF_CORE_READ(fl, u.__fl_common.flowic_proto);
+	/* The flowi member of the family (ip6 or ip4): addresses, then ports or ICMP type/code. */
+#define FLOW_FIELDS(member, alen, icmp_proto)                                                   \
+	do {                                                                                    \
+		bpf_core_read(k.saddr, alen, &fl->u.member.saddr);                              \
+		bpf_core_read(k.daddr, alen, &fl->u.member.daddr);                              \
+		if (has_ports(k.proto)) {                                                       \
+			k.sport = be16(BPF_CORE_READ(fl, u.member.uli.ports.sport));            \
+			k.dport = be16(BPF_CORE_READ(fl, u.member.uli.ports.dport));            \
+		} else if (k.proto == (icmp_proto)) {                                           \
+			k.sport = BPF_CORE_READ(fl, u.member.uli.icmpt.type);                   \
+			k.dport = BPF_CORE_READ(fl, u.member.uli.icmpt.code);                   \
+		}                                                                               \
+	} while (0)
+	if (k.family == AF_INET6)
+		FLOW_FIELDS(ip6, 16, 58);
+	else if (k.family == AF_INET)
+		FLOW_FIELDS(ip4, 4, 1);
+	else
+		return 0;
+	count(&k);
+	return 0;
+}
