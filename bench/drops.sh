@@ -4,8 +4,10 @@
 #     accounted per CPU-second of the daemon, its memory before and after, and whether its total
 #     equals XfrmInPolBlock;
 #  2. the cost on traffic that is not dropped: bypassed unconnected UDP from A to B (every
-#     datagram its own route and policy lookup, where the outbound hook sits) with and without
-#     the daemon, alternately, 3 runs each; the ratio of the medians.
+#     datagram its own route and policy lookup, where the outbound hook sits), with mcpsecd
+#     running with its hooks and with --no-bpf (so that only the hooks differ), alternately,
+#     5 runs each; the ratio of the medians. Delivered inbound traffic never meets the inbound
+#     hook (it is on kfree_skb, which a delivered packet does not pass), so it costs nothing there.
 # Runs on the host (inbound hook only where fexit is refused) and in the lab VM:
 #   netns-lab/vm/run -- bench/drops.sh
 # usage: bench/drops.sh [FLOOD_SECONDS] [STREAM_SECONDS]
@@ -43,7 +45,7 @@ policies:
 EOF2
 "$MCPSEC" --netns "$A" --state-dir "$work/state" apply "$work/site.yaml" >/dev/null
 start_daemon() {
-	"$MCPSECD" --netns "$A" --state-dir "$work/state" --foreground >"$work/d.out" 2>&1 &
+	"$MCPSECD" --netns "$A" --state-dir "$work/state" --foreground "$@" >"$work/d.out" 2>&1 &
 	daemon=$!
 	for _ in $(seq 100); do
 		"$MCPSEC" --netns "$A" --state-dir "$work/state" status ipsec all --json 2>/dev/null |
@@ -83,14 +85,26 @@ stop_daemon
 # 2. The cost on bypassed traffic, A to B (nothing listens on B: B's kernel drops them after
 # A's route and policy lookups, which is what is measured).
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-without=() with=()
-for _ in 1 2 3; do
-	without+=("$(ip netns exec "$A" "$work/udpblast" "$BA" 9999 "$STREAM" | awk '{ print $2 }')")
+# Three daemons: --no-bpf; hooks attached (the outbound one as during a drop episode); hooks
+# with the outbound one detached after 1 s without outbound blocks (the steady state).
+blast() { ip netns exec "$A" "$work/udpblast" "$BA" 9999 "$STREAM" | awk '{ print $2 }'; }
+without=() with=() idle=()
+for _ in 1 2 3 4 5; do
+	start_daemon --no-bpf
+	without+=("$(blast)")
+	stop_daemon
 	start_daemon
-	with+=("$(ip netns exec "$A" "$work/udpblast" "$BA" 9999 "$STREAM" | awk '{ print $2 }')")
+	hooks=$(jq -r 'select(.event == "daemon" and (.reason | startswith("per-flow"))) | .reason' "$work/state/log.jsonl" | tail -1)
+	with+=("$(blast)")
+	stop_daemon
+	start_daemon --out-hook-idle 1
+	sleep 2.5
+	idle+=("$(blast)")
 	stop_daemon
 done
 m0=$(printf '%s\n' "${without[@]}" | median)
 m1=$(printf '%s\n' "${with[@]}" | median)
-printf 'bypassed UDP A->B, %s s each: without the hook %s datagrams (median of %s), with %s (median of %s): ratio %.3f\n' \
-	"$STREAM" "$m0" "${without[*]}" "$m1" "${with[*]}" "$(awk -v a="$m1" -v b="$m0" 'BEGIN { print a / b }')"
+m2=$(printf '%s\n' "${idle[@]}" | median)
+printf 'bypassed UDP A->B, %s s each (medians of 5): mcpsecd --no-bpf %s datagrams (%s); hooks attached (%s) %s (%s): ratio %.3f; outbound hook detached when idle %s (%s): ratio %.3f\n' \
+	"$STREAM" "$m0" "${without[*]}" "$hooks" "$m1" "${with[*]}" "$(awk -v a="$m1" -v b="$m0" 'BEGIN { print a / b }')" \
+	"$m2" "${idle[*]}" "$(awk -v a="$m2" -v b="$m0" 'BEGIN { print a / b }')"

@@ -46,6 +46,7 @@ struct seen {
 struct mc_dropmon {
 	struct drops *skel;
 	struct bpf_link *in_link, *out_link;
+	bool out_loaded; /* the fexit program loaded: it can be attached and detached at will */
 	char out_why[512];
 	struct seen *seen; /* open addressing, 2 × MC_DROP_FLOWS slots */
 	size_t nslots;
@@ -125,6 +126,7 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 		if (!m->out_link)
 			snprintf(m->out_why, sizeof(m->out_why), "fexit/xfrm_lookup_with_ifid refused: %s (this kernel "
 				 "does not allow BPF trampolines)", strerror(errno));
+		m->out_loaded = m->out_link != NULL;
 	}
 	m->nslots = 2 * MC_DROP_FLOWS;
 	m->seen = mc_calloc(m->nslots, sizeof(*m->seen));
@@ -136,7 +138,25 @@ bool mc_dropmon_outbound(const struct mc_dropmon *m, const char **why)
 {
 	if (why)
 		*why = m->out_why;
+	return m->out_loaded;
+}
+
+bool mc_dropmon_outbound_attached(const struct mc_dropmon *m)
+{
 	return m->out_link != NULL;
+}
+
+int mc_dropmon_outbound_attach(struct mc_dropmon *m, bool on)
+{
+	if (!m->out_loaded || on == (m->out_link != NULL))
+		return 0;
+	if (!on) {
+		bpf_link__destroy(m->out_link);
+		m->out_link = NULL;
+		return 0;
+	}
+	m->out_link = bpf_program__attach(m->skel->progs.out_drop);
+	return m->out_link ? 0 : -errno;
 }
 
 static void to_sel(const struct mc_drop_key *k, struct mc_sel *s)

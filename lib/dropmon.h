@@ -40,8 +40,16 @@ struct mc_dropmon;
  * mc_dropmon_outbound()'s answer (where the kernel refuses BPF trampolines it never does).
  */
 int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, char *why, size_t len);
-/* True when the outbound hook is attached; else why (static until close) says why not. */
+/* True when the outbound hook loaded and attached at open; else why (valid until close) says
+ * why not. */
 bool mc_dropmon_outbound(const struct mc_dropmon *m, const char **why);
+/*
+ * The outbound hook runs on every outbound route lookup (a trampoline call per unconnected
+ * datagram), so mcpsecd detaches it while no outbound packet is blocked and attaches it again
+ * when XfrmOutPolBlock moves. 0 or -errno; a no-op where it never loaded.
+ */
+int mc_dropmon_outbound_attach(struct mc_dropmon *m, bool on);
+bool mc_dropmon_outbound_attached(const struct mc_dropmon *m);
 /* The flows and totals since the previous drain (the first drain: since open). 0 or -errno. */
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out);
 void mc_dropmon_close(struct mc_dropmon *m);

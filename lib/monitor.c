@@ -544,6 +544,14 @@ remember:
 
 /* ---- flows from the per-flow hooks ---- */
 
+void mc_mon_hook_out(struct mc_monitor *m, bool on, const struct mc_stats *st)
+{
+	m->hook_out = on;
+	m->counted[MC_HC_OUT_BLOCK] = mc_stats_get(st, hc_counter[MC_HC_OUT_BLOCK]);
+	m->hooked[MC_HC_OUT_BLOCK] = 0;
+	m->gap_prev[MC_HC_OUT_BLOCK] = 0;
+}
+
 #define TOP_FLOWS_MAX 512
 
 /* The bounded table of discarded flows by policy that status shows: when full, the smallest
@@ -726,8 +734,9 @@ void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out)
 	tallies_json(m->by_reason, m->nreason, out);
 	mc_buf_puts(out, ",\"by_policy\":");
 	tallies_json(m->by_policy, m->npolicy, out);
-	mc_buf_printf(out, ",\"per_flow\":{\"inbound\":%s,\"outbound\":%s},\"top_flows\":[",
-		      m->hook_in ? "true" : "false", m->hook_out ? "true" : "false");
+	mc_buf_printf(out, ",\"per_flow\":{\"inbound\":%s,\"outbound\":%s,\"outbound_available\":%s},\"top_flows\":[",
+		      m->hook_in ? "true" : "false", m->hook_out ? "true" : "false",
+		      m->hook_out_available ? "true" : "false");
 	size_t *order = top_order(m);
 	for (size_t i = 0; i < m->ntop; i++) {
 		const struct mc_top_flow *t = &m->top[order[i]];
@@ -942,6 +951,9 @@ void mc_mon_totals_text(const struct mc_monitor *m, struct mc_buf *out)
 	tallies_text(m->by_policy, m->npolicy, out);
 	if (!m->hook_in)
 		mc_buf_puts(out, "  per-flow drop records: off (counter records only)\n");
+	else if (!m->hook_out && m->hook_out_available)
+		mc_buf_puts(out, "  per-flow drop records: inbound; the outbound hook is detached while no outbound "
+				 "packet is blocked\n");
 	else if (!m->hook_out)
 		mc_buf_puts(out, "  per-flow drop records: inbound (outbound by counters only)\n");
 	if (!m->ntop)

@@ -107,7 +107,8 @@ struct mc_monitor {
 	size_t nreason, capreason, npolicy, cappolicy;
 	/* per-flow hooks (mcpsecd's BPF program): when attached, the block counters they cover
 	 * give no records of their own; a lasting difference between the two is reported */
-	bool hook_in, hook_out;
+	bool hook_in, hook_out;  /* attached now */
+	bool hook_out_available; /* the outbound hook loaded (it is detached while idle) */
 	uint64_t hooked[MC_HC_N], counted[MC_HC_N], gap_prev[MC_HC_N];
 	bool have_counted;
 	struct mc_top_flow *top;
@@ -146,6 +147,9 @@ void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *s
  * a closed port the plan bypasses is not reported.
  */
 struct mc_drop_flows;
+/* The outbound hook attached (on) or detached from now on; st: the counters as they are now, the
+ * new baseline the hook's flows are compared with. */
+void mc_mon_hook_out(struct mc_monitor *m, bool on, const struct mc_stats *st);
 void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows *f, const struct mc_plan *plan,
 		  struct mc_records *out);
 

@@ -41,7 +41,8 @@
 
 #define USAGE                                                                                        \
 	"usage: mcpsecd [--netns NAME] [--state-dir DIR] [--foreground] [--report-only]\n"          \
-	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES] [--no-bpf]\n"
+	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES] [--no-bpf]\n"  \
+	"               [--out-hook-idle SECONDS]\n"
 
 struct daemon {
 	bool repair;
@@ -76,7 +77,17 @@ struct daemon {
 	struct mc_dropmon *drops;
 	struct mc_plan plan;
 	bool plan_valid, plan_dirty;
+	uint64_t out_blocked;   /* XfrmOutPolBlock at the last tick */
+	int64_t out_last_block; /* when it last moved (the outbound hook detaches after a quiet while) */
+	int64_t out_hook_idle;  /* seconds; OUT_HOOK_IDLE unless --out-hook-idle */
+	bool out_attach_failed; /* said once */
 };
+
+/* Seconds without a blocked outbound packet after which the outbound hook is detached
+ * (--out-hook-idle): it costs every outbound route lookup a trampoline call (bench/drops.sh), so
+ * it runs only while there is something to see. The first blocks of the next episode are
+ * reported from the counter. */
+#define OUT_HOOK_IDLE 60
 
 static int64_t now_ms(void)
 {
@@ -416,6 +427,33 @@ static void read_events(struct daemon *d)
 	}
 }
 
+/* Attaches the outbound hook when outbound blocks start, detaches it after a quiet while. */
+static void pace_out_hook(struct daemon *d, const struct mc_stats *st)
+{
+	const char *why;
+	uint64_t blocked = mc_stats_get(st, "XfrmOutPolBlock");
+	bool moved = blocked != d->out_blocked;
+
+	d->out_blocked = blocked;
+	if (!d->drops || !mc_dropmon_outbound(d->drops, &why))
+		return;
+	if (moved)
+		d->out_last_block = d->now;
+	bool attached = mc_dropmon_outbound_attached(d->drops);
+	if (attached && d->now - d->out_last_block >= d->out_hook_idle) {
+		(void)mc_dropmon_outbound_attach(d->drops, false);
+		mc_mon_hook_out(&d->mon, false, st);
+	} else if (!attached && moved) {
+		int r = mc_dropmon_outbound_attach(d->drops, true);
+		if (r == 0)
+			mc_mon_hook_out(&d->mon, true, st);
+		else if (!d->out_attach_failed)
+			note(d, "daemon", "per-flow-inbound", NULL, 0, "attaching the outbound hook again failed: %s; "
+			     "outbound drops from the XfrmOutPolBlock counter only", strerror(-r));
+		d->out_attach_failed = r != 0;
+	}
+}
+
 static void tick(struct daemon *d)
 {
 	struct mc_stats st;
@@ -442,6 +480,7 @@ static void tick(struct daemon *d)
 		mc_mon_flows(&d->mon, d->now, &flows, d->plan_valid ? &d->plan : NULL, &d->pending);
 	mc_drop_flows_free(&flows);
 	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
+	pace_out_hook(d, &st);
 	flush_records(d, &d->pending);
 	if (mc_mon_suppressed_record(&d->mon, d->now, &sup))
 		emit_record(d, &sup);
@@ -478,10 +517,12 @@ static void start_hooks(struct daemon *d, bool no_bpf)
 		return;
 	}
 	d->mon.hook_in = true;
-	d->mon.hook_out = mc_dropmon_outbound(d->drops, &out_why);
+	d->mon.hook_out = d->mon.hook_out_available = mc_dropmon_outbound(d->drops, &out_why);
+	d->out_last_block = d->now;
 	if (d->mon.hook_out)
 		note(d, "daemon", "per-flow", NULL, 0, "per-flow drop records: inbound by tp_btf/kfree_skb, outbound by "
-		     "fexit/xfrm_lookup_with_ifid");
+		     "fexit/xfrm_lookup_with_ifid (detached after %d s without outbound blocks, attached again when "
+		     "XfrmOutPolBlock moves)", (int)d->out_hook_idle);
 	else
 		note(d, "daemon", "per-flow-inbound", NULL, 0, "per-flow drop records: inbound by tp_btf/kfree_skb; "
 		     "outbound drops from the XfrmOutPolBlock counter only: %s", out_why);
@@ -566,6 +607,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
 			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true };
 	bool foreground = false, no_bpf = false;
+	double idle = OUT_HOOK_IDLE;
 	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
 	int pidlock = -1, rc = 1;
 
@@ -603,6 +645,10 @@ int main(int argc, char **argv)
 			i++;
 		} else if (is_flag(argv[i], "--no-bpf")) {
 			no_bpf = true;
+		} else if (is_flag(argv[i], "--out-hook-idle")) {
+			if (!num_arg("--out-hook-idle", v, 1, &idle))
+				return 1;
+			i++;
 		} else if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
 			fputs(USAGE, stdout);
 			return 0;
@@ -616,6 +662,7 @@ int main(int argc, char **argv)
 		g_opts.state_dir = default_state = g_opts.netns ? mc_asprintf("/var/lib/mcpsec/netns/%s", g_opts.netns)
 							      : mc_strdup("/var/lib/mcpsec");
 	d.netns = g_opts.netns;
+	d.out_hook_idle = (int64_t)idle;
 	d.debug = getenv("MCPSECD_DEBUG") != NULL;
 	d.log_max = (off_t)logmax;
 	d.log_path = mc_asprintf("%s/log.jsonl", g_opts.state_dir);

@@ -46,3 +46,18 @@ records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
 	in_b "$NET" connect "$A_ADDR" 23 42023 >/dev/null
 	wait_record 20 '.policy == "DISCARDTELNETIN" and .direction == "in" and .src == "'"$B_ADDR"'" and .src_port == 42023 and .dst_port == 23' >/dev/null
 }
+
+@test "lab drops: the outbound hook detaches while idle and attaches again at the next block" {
+	start_daemon --out-hook-idle 8
+	wait_record 30 '.event == "daemon" and .reason == "per-flow"' >/dev/null
+	for _ in $(seq 60); do [ "$(daemon_totals | jq '.per_flow.outbound')" = false ] && break; sleep 0.5; done
+	[ "$(daemon_totals | jq '.per_flow.outbound')" = false ]
+	# Detached: the first block is reported from the counter (its policy by last use), and the
+	# hook attaches again; the next block is a flow.
+	[ "$(in_a "$NET" udp-send "$B_ADDR" 53 43053)" = "EPERM" ]
+	wait_record 20 '.direction == "out" and .reason == "policy-block" and .policy == "DISCARDDNSOUT" and .src == null' >/dev/null
+	for _ in $(seq 40); do [ "$(daemon_totals | jq '.per_flow.outbound')" = true ] && break; sleep 0.5; done
+	[ "$(daemon_totals | jq '.per_flow.outbound')" = true ]
+	[ "$(in_a "$NET" udp-send "$B_ADDR" 53 43054)" = "EPERM" ]
+	wait_record 20 '.policy == "DISCARDDNSOUT" and .src_port == 43054 and .dst_port == 53' >/dev/null
+}
