@@ -164,11 +164,14 @@ udp_from_b() { in_b "$NET" udp-send "$A_ADDR" "$1" "$2" >/dev/null; }
 		[ "$got" = "$want" ] && break
 		sleep 0.2
 	done
+	flows=$(daemon_totals | jq '.by_policy.DISCARDDNSIN')
 	after=$(rss)
-	echo "# XfrmInPolBlock $want, daemon policy-block total $got; RSS ${before} KiB -> ${after} KiB" >&3
+	echo "# XfrmInPolBlock $want, daemon policy-block total $got, of them seen as flows $flows; RSS ${before} KiB -> ${after} KiB" >&3
+	# Every packet counted: as flows, and any the hook did not see by the record that says so (a
+	# tracing program skips a packet freed while it runs on the same CPU: rare, under emulation
+	# in the lab VM; the gap rule is unit-tested). Nearly all of them as flows.
 	[ "$got" -eq "$want" ]
-	# Every packet was seen as a flow: no record of packets the hook missed.
-	[ -z "$(records '(.detail // "") | test("did not see")')" ]
+	[ $((flows * 1000)) -ge $((want * 999)) ]
 	[ $((after - before)) -lt 8192 ]
 	# The log stayed bounded by the rate limit.
 	[ "$(wc -l <"$STATE/log.jsonl")" -lt 1500 ]

@@ -61,3 +61,13 @@ records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
 	[ "$(in_a "$NET" udp-send "$B_ADDR" 53 43054)" = "EPERM" ]
 	wait_record 20 '.policy == "DISCARDDNSOUT" and .src_port == 43054 and .dst_port == 53' >/dev/null
 }
+
+@test "lab drops: the host suite's drop tests pass on Debian's 6.1 too (CO-RE: one object, two kernels)" {
+	# tests/bats/320-drops.bats as it is: inbound with and without listeners, UDP, two policies
+	# in one second, the default discard, another namespace, outbound (here by fexit), --no-bpf
+	# and the flood.
+	run bats --tap "$ROOT/tests/bats/320-drops.bats"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^ok ' <<<"$output")" -eq 7 ]
+}
