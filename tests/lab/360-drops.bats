@@ -67,7 +67,7 @@ records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
 	# in one second, the default discard, another namespace, outbound (here by fexit), --no-bpf
 	# and the flood.
 	run bats --tap "$ROOT/tests/bats/320-drops.bats"
-	echo "$output" | sed 's/^/# /' >&3
+	printf '# %s\n' "${lines[@]}" >&3
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '^ok ' <<<"$output")" -eq 7 ]
 }
