@@ -1145,7 +1145,7 @@ static void parse_suite_test(struct ctx *c, struct mc_suite *su, yaml_node_t *n)
 	t->in.dir = suite_field(c, su, n, "direction");
 	suite_range(c, su, n, &t->in);
 	if (!(v = get(c, n, "expect")))
-		return; /* mc_suite_check_expect says it is missing */
+		return; /* mc_suite_prepare says it is missing */
 	if (v->type != YAML_SEQUENCE_NODE) {
 		mc_err(c->ds, loc_of(c, v), "expect must be a list, not %s", node_kind(v));
 		return;

@@ -212,7 +212,13 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 			f->count = val.count - before;
 		}
 	}
-	/* Forget what the kernel evicted: the table never holds more than the kernel's. */
+	/* Forget what the kernel evicted: the table never holds more than the kernel's. Rebuilt
+	 * only when something was evicted: the common second costs no copy. */
+	bool stale = false;
+	for (size_t i = 0; i < m->nslots && !stale; i++)
+		stale = m->seen[i].used && !m->seen[i].live;
+	if (!stale)
+		return 0;
 	struct seen *old = m->seen;
 	m->seen = mc_calloc(m->nslots, sizeof(*m->seen));
 	for (size_t i = 0; i < m->nslots; i++)

@@ -551,9 +551,8 @@ void mc_plan_from_kernel(const struct mc_kstate *k, const struct mc_state *st, s
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->def = MC_DEF_IPV6_ONLY;
-	for (int d = 0; d < 4; d++)
-		if (st->default_name && !strcmp(st->default_name, mc_default_str((enum mc_default)d)))
-			plan->def = (enum mc_default)d;
+	if (st->default_name)
+		(void)mc_default_parse(st->default_name, &plan->def);
 	plan->enabled = st->enabled;
 	for (size_t i = 0; i < k->npols; i++) {
 		const struct mc_kpolicy *kp = &k->pols[i];

@@ -38,20 +38,24 @@ struct cand {
 	mc_u128 l_lo, l_hi, r_lo, r_hi;
 };
 
-static bool cand_of(const struct mc_xpolicy *x, const struct mc_query *q, bool shadow, struct cand *ret)
+/* The query's address spans, computed once: [0] local, [1] remote. */
+struct qspan {
+	mc_u128 lo[2], hi[2];
+};
+
+static bool cand_of(const struct mc_xpolicy *x, const struct mc_query *q, const struct qspan *qs, bool shadow,
+		    struct cand *ret)
 {
 	int fam = q->local.family;
 	bool out = q->dir == MC_DIR_OUT;
-	mc_u128 s_lo, s_hi, d_lo, d_hi, ql_lo, ql_hi, qr_lo, qr_hi;
+	mc_u128 s_lo, s_hi, d_lo, d_hi;
 
 	if (x->dir != q->dir || x->sel.family != fam || (x->sel.proto != 0 && x->sel.proto != q->proto))
 		return false;
 	prefix_span(&x->sel.saddr, x->sel.plen_s, fam, &s_lo, &s_hi);
 	prefix_span(&x->sel.daddr, x->sel.plen_d, fam, &d_lo, &d_hi);
 	*ret = (struct cand){ x, shadow, out ? s_lo : d_lo, out ? s_hi : d_hi, out ? d_lo : s_lo, out ? d_hi : s_hi };
-	query_span(&q->local, &q->local_last, &ql_lo, &ql_hi);
-	query_span(&q->remote, &q->remote_last, &qr_lo, &qr_hi);
-	return ret->l_lo <= ql_hi && ret->l_hi >= ql_lo && ret->r_lo <= qr_hi && ret->r_hi >= qr_lo;
+	return ret->l_lo <= qs->hi[0] && ret->l_hi >= qs->lo[0] && ret->r_lo <= qs->hi[1] && ret->r_hi >= qs->lo[1];
 }
 
 /* Field values as the kernel sees them: local/remote in query terms → sport/dport. */
@@ -319,15 +323,17 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 	size_t nall = 0, *m = mc_calloc(p->nrules + 1, sizeof(size_t));
 	struct cuts al = { 0 }, ar = { 0 };
 	int fam = q->local.family;
-	mc_u128 ql_lo, ql_hi, qr_lo, qr_hi;
 
 	memset(ret, 0, sizeof(*ret));
+	struct qspan qs;
+	query_span(&q->local, &q->local_last, &qs.lo[0], &qs.hi[0]);
+	query_span(&q->remote, &q->remote_last, &qs.lo[1], &qs.hi[1]);
 	for (size_t i = 0; i < p->npols + p->nshadow; i++) {
 		bool shadow = i >= p->npols;
 		/* A default discard that a "bypass all" covers is no policy of the user's to list. */
 		if (shadow && p->rules[p->shadow[i - p->npols].rule].kind != MC_RULE_USER)
 			continue;
-		if (cand_of(shadow ? &p->shadow[i - p->npols] : &p->pols[i], q, shadow, &all[nall]))
+		if (cand_of(shadow ? &p->shadow[i - p->npols] : &p->pols[i], q, &qs, shadow, &all[nall]))
 			nall++;
 	}
 	if (nall > 1)
@@ -335,8 +341,7 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 
 	/* Address cells: the query's spans cut where any candidate's prefix begins or ends, so
 	 * that every candidate covers a cell entirely or not at all. */
-	query_span(&q->local, &q->local_last, &ql_lo, &ql_hi);
-	query_span(&q->remote, &q->remote_last, &qr_lo, &qr_hi);
+	mc_u128 ql_lo = qs.lo[0], ql_hi = qs.hi[0], qr_lo = qs.lo[1], qr_hi = qs.hi[1];
 	for (size_t i = 0; i < nall; i++) {
 		add_span_cuts(&al, all[i].l_lo, all[i].l_hi, ql_lo, ql_hi);
 		add_span_cuts(&ar, all[i].r_lo, all[i].r_hi, qr_lo, qr_hi);

@@ -276,10 +276,12 @@ static int result_of(const char *s)
 	return -1;
 }
 
-bool mc_suite_check_expect(const struct mc_suite_test *t, const struct mc_site *s, struct mc_diags *ds)
+bool mc_suite_prepare(const struct mc_suite_test *t, const struct mc_site *s, struct mc_diags *ds,
+		      struct mc_test_queries **ret)
 {
 	bool ok = true;
 
+	*ret = mc_calloc(t->nexpect + 1, sizeof(**ret));
 	if (!t->nexpect) {
 		mc_err(ds, t->loc, "test '%s' needs an 'expect' list", t->name);
 		ok = false;
@@ -287,7 +289,6 @@ bool mc_suite_check_expect(const struct mc_suite_test *t, const struct mc_site *
 	for (size_t i = 0; i < t->nexpect; i++) {
 		const struct mc_test_expect *e = &t->expect[i];
 		struct mc_test_input in = narrowed(t, e);
-		struct mc_test_queries q;
 		struct mc_buf notes = { 0 }, err = { 0 };
 
 		if (result_of(e->result) < 0) {
@@ -295,48 +296,45 @@ bool mc_suite_check_expect(const struct mc_suite_test *t, const struct mc_site *
 			       e->result ? e->result : "(none)");
 			ok = false;
 		}
-		if (!mc_test_build(&in, s, &q, &notes, &err)) {
+		if (!mc_test_build(&in, s, &(*ret)[i], &notes, &err)) {
 			mc_err(ds, e->loc, "test '%s': %s", t->name, mc_buf_str(&err));
 			ok = false;
 		}
-		mc_test_queries_free(&q);
 		mc_buf_free(&notes);
 		mc_buf_free(&err);
 	}
 	return ok;
 }
 
-/* A cell or an expectation's flows as a flow-space box: local → source dimension, remote →
- * destination, local port (or ICMP type) → sport, remote port (or code) → dport. Only coverage
- * is asked of it, so the direction need not be applied. */
+/* Flows as a flow-space box: local addresses → source dimension, remote → destination, local
+ * port (or ICMP type) → sport, remote port (or code) → dport. Only overlap and coverage are
+ * asked of it, so the direction need not be applied. */
+static struct mc_box flow_box(const struct mc_addr *l_lo, const struct mc_addr *l_hi, const struct mc_addr *r_lo,
+			      const struct mc_addr *r_hi, unsigned lp_lo, unsigned lp_hi, unsigned rp_lo, unsigned rp_hi)
+{
+	struct mc_box b = { .family = l_lo->family };
+
+	b.lo[MC_D_SRC] = mc_addr_to_u128(l_lo);
+	b.hi[MC_D_SRC] = mc_addr_to_u128(l_hi);
+	b.lo[MC_D_DST] = mc_addr_to_u128(r_lo);
+	b.hi[MC_D_DST] = mc_addr_to_u128(r_hi);
+	b.lo[MC_D_SPORT] = lp_lo;
+	b.hi[MC_D_SPORT] = lp_hi;
+	b.lo[MC_D_DPORT] = rp_lo;
+	b.hi[MC_D_DPORT] = rp_hi;
+	return b;
+}
+
 static struct mc_box cell_box(const struct mc_result *r)
 {
-	struct mc_box b = { .family = r->local_addr_lo.family };
-
-	b.lo[MC_D_SRC] = mc_addr_to_u128(&r->local_addr_lo);
-	b.hi[MC_D_SRC] = mc_addr_to_u128(&r->local_addr_hi);
-	b.lo[MC_D_DST] = mc_addr_to_u128(&r->remote_addr_lo);
-	b.hi[MC_D_DST] = mc_addr_to_u128(&r->remote_addr_hi);
-	b.lo[MC_D_SPORT] = r->local_lo;
-	b.hi[MC_D_SPORT] = r->local_hi;
-	b.lo[MC_D_DPORT] = r->remote_lo;
-	b.hi[MC_D_DPORT] = r->remote_hi;
-	return b;
+	return flow_box(&r->local_addr_lo, &r->local_addr_hi, &r->remote_addr_lo, &r->remote_addr_hi, r->local_lo,
+			r->local_hi, r->remote_lo, r->remote_hi);
 }
 
 static struct mc_box query_box(const struct mc_query *q)
 {
-	struct mc_box b = { .family = q->local.family };
-
-	b.lo[MC_D_SRC] = mc_addr_to_u128(&q->local);
-	b.hi[MC_D_SRC] = mc_addr_to_u128(&q->local_last);
-	b.lo[MC_D_DST] = mc_addr_to_u128(&q->remote);
-	b.hi[MC_D_DST] = mc_addr_to_u128(&q->remote_last);
-	b.lo[MC_D_SPORT] = q->local_lo;
-	b.hi[MC_D_SPORT] = q->local_hi;
-	b.lo[MC_D_DPORT] = q->remote_lo;
-	b.hi[MC_D_DPORT] = q->remote_hi;
-	return b;
+	return flow_box(&q->local, &q->local_last, &q->remote, &q->remote_last, q->local_lo, q->local_hi,
+			q->remote_lo, q->remote_hi);
 }
 
 /* rest := rest minus b. */
@@ -351,17 +349,6 @@ static void subtract_all(struct mc_boxes *rest, const struct mc_box *b)
 			mc_boxes_push(&out, &rest->b[i]);
 	mc_boxes_free(rest);
 	*rest = out;
-}
-
-static bool cell_meets(const struct mc_query *q, const struct mc_result *r)
-{
-	mc_u128 ql = mc_addr_to_u128(&q->local), qlh = mc_addr_to_u128(&q->local_last);
-	mc_u128 qr = mc_addr_to_u128(&q->remote), qrh = mc_addr_to_u128(&q->remote_last);
-
-	return q->local.family == r->local_addr_lo.family && ql <= mc_addr_to_u128(&r->local_addr_hi) &&
-	       qlh >= mc_addr_to_u128(&r->local_addr_lo) && qr <= mc_addr_to_u128(&r->remote_addr_hi) &&
-	       qrh >= mc_addr_to_u128(&r->remote_addr_lo) && q->local_lo <= r->local_hi &&
-	       q->local_hi >= r->local_lo && q->remote_lo <= r->remote_hi && q->remote_hi >= r->remote_lo;
 }
 
 static void addr_span_text(const struct mc_addr *lo, const struct mc_addr *hi, struct mc_buf *out)
@@ -403,8 +390,8 @@ static void cell_text(const struct mc_query *q, const struct mc_result *r, struc
 	}
 }
 
-size_t mc_test_check_cell(const struct mc_suite_test *t, const struct mc_site *s, const struct mc_query *q,
-			  const struct mc_result *r, struct mc_buf *out)
+size_t mc_test_check_cell(const struct mc_suite_test *t, const struct mc_test_queries *expect_q,
+			  const struct mc_query *q, const struct mc_result *r, struct mc_buf *out)
 {
 	size_t bad = 0, met = 0;
 	struct mc_boxes rest = { 0 }; /* the cell's flows no expectation has covered yet */
@@ -413,21 +400,15 @@ size_t mc_test_check_cell(const struct mc_suite_test *t, const struct mc_site *s
 	mc_boxes_push(&rest, &whole);
 	for (size_t i = 0; i < t->nexpect; i++) {
 		const struct mc_test_expect *e = &t->expect[i];
-		struct mc_test_input in = narrowed(t, e);
-		struct mc_test_queries eq;
-		struct mc_buf notes = { 0 }, err = { 0 };
 		bool meets = false;
 
-		if (mc_test_build(&in, s, &eq, &notes, &err))
-			for (size_t k = 0; k < eq.n; k++)
-				if (cell_meets(&eq.q[k], r)) {
-					struct mc_box eb = query_box(&eq.q[k]);
-					meets = true;
-					subtract_all(&rest, &eb);
-				}
-		mc_test_queries_free(&eq);
-		mc_buf_free(&notes);
-		mc_buf_free(&err);
+		for (size_t k = 0; k < expect_q[i].n; k++) {
+			struct mc_box eb = query_box(&expect_q[i].q[k]), common;
+			if (mc_box_intersect(&whole, &eb, &common)) {
+				meets = true;
+				subtract_all(&rest, &eb);
+			}
+		}
 		if (!meets)
 			continue;
 		met++;
@@ -466,4 +447,11 @@ size_t mc_test_check_cell(const struct mc_suite_test *t, const struct mc_site *s
 	}
 	mc_boxes_free(&rest);
 	return bad;
+}
+
+void mc_suite_prepared_free(struct mc_test_queries *expect_q, size_t n)
+{
+	for (size_t i = 0; expect_q && i < n; i++)
+		mc_test_queries_free(&expect_q[i]);
+	free(expect_q);
 }

@@ -66,16 +66,22 @@ struct mc_suite {
 void mc_suite_free(struct mc_suite *s);
 
 /*
- * Checks one result cell of a test against its expectations. Every expectation whose sub-range
- * meets the cell must agree with it; a cell no expectation meets is a mismatch too (a new split
- * of the traffic is a change to look at). Appends one line per mismatch to out ("remote port
- * 20-21: expected protect (first match PROTECTFTPIN), got bypass (first match BYPASSALLIN)").
- * Expectations that cannot be read are reported by mc_suite_check_expect() first.
+ * A test's expectations read once: errors (a bad range, an unknown result) into ds, false if any;
+ * *ret the flows of each expectation (t->nexpect lists), for mc_test_check_cell(); free with
+ * mc_suite_prepared_free().
  */
-size_t mc_test_check_cell(const struct mc_suite_test *t, const struct mc_site *s, const struct mc_query *q,
-			  const struct mc_result *r, struct mc_buf *out);
+bool mc_suite_prepare(const struct mc_suite_test *t, const struct mc_site *s, struct mc_diags *ds,
+		      struct mc_test_queries **ret);
+void mc_suite_prepared_free(struct mc_test_queries *expect_q, size_t n);
 
-/* Errors in a test's expectations (a bad range, an unknown result) into ds; false if any. */
-bool mc_suite_check_expect(const struct mc_suite_test *t, const struct mc_site *s, struct mc_diags *ds);
+/*
+ * Checks one result cell of a test against its expectations (expect_q: mc_suite_prepare()'s).
+ * Every expectation whose sub-range meets the cell must agree with it; a cell, or part of one,
+ * no expectation covers is a mismatch too (a new split of the traffic is a change to look at).
+ * Appends one line per mismatch to out ("remote port 20-21: expected protect (first match
+ * PROTECTFTPIN), got bypass (first match BYPASSALLIN)").
+ */
+size_t mc_test_check_cell(const struct mc_suite_test *t, const struct mc_test_queries *expect_q,
+			  const struct mc_query *q, const struct mc_result *r, struct mc_buf *out);
 
 #endif

@@ -250,14 +250,15 @@ static int run_suite(const char *suite_file, const char *file, bool json)
 		mc_diags_free(&ds);
 		return rc;
 	}
-	for (size_t i = 0; i < su.n; i++)
-		(void)mc_suite_check_expect(&su.t[i], s, &ds);
+	/* Every test and expectation read once, all errors reported before anything runs. */
+	struct prepared {
+		struct mc_test_queries flows, *expect;
+	} *prep = mc_calloc(su.n + 1, sizeof(*prep));
 	for (size_t i = 0; i < su.n; i++) {
-		struct mc_test_queries tq;
 		struct mc_buf notes = { 0 }, err = { 0 };
-		if (!mc_test_build(&su.t[i].in, s, &tq, &notes, &err))
+		(void)mc_suite_prepare(&su.t[i], s, &ds, &prep[i].expect);
+		if (!mc_test_build(&su.t[i].in, s, &prep[i].flows, &notes, &err))
 			mc_err(&ds, su.t[i].loc, "test '%s': %s", su.t[i].name, mc_buf_str(&err));
-		mc_test_queries_free(&tq);
 		mc_buf_free(&notes);
 		mc_buf_free(&err);
 	}
@@ -270,27 +271,26 @@ static int run_suite(const char *suite_file, const char *file, bool json)
 		mc_buf_puts(&out, "{\"tests\":[");
 	for (size_t i = 0; i < su.n; i++) {
 		const struct mc_suite_test *t = &su.t[i];
-		struct mc_test_queries tq;
-		struct mc_buf notes = { 0 }, err = { 0 }, why = { 0 };
+		const struct mc_test_queries *tq = &prep[i].flows;
+		struct mc_buf why = { 0 };
 		size_t nbad = 0, nres = 0;
 
-		(void)mc_test_build(&t->in, s, &tq, &notes, &err);
 		if (json) {
 			mc_buf_printf(&out, "%s{\"test\":", i ? "," : "");
 			mc_buf_json_str(&out, t->name);
 			mc_buf_puts(&out, ",\"results\":[");
 		}
-		for (size_t k = 0; k < tq.n; k++) {
+		for (size_t k = 0; k < tq->n; k++) {
 			struct mc_results res;
-			mc_eval(&plan, &tq.q[k], &res);
+			mc_eval(&plan, &tq->q[k], &res);
 			for (size_t j = 0; j < res.n; j++) {
-				nbad += mc_test_check_cell(t, s, &tq.q[k], &res.r[j], &why);
+				nbad += mc_test_check_cell(t, prep[i].expect, &tq->q[k], &res.r[j], &why);
 				if (json) {
 					if (nres)
 						mc_buf_puts(&out, ",");
-					print_result_json(&out, &tq.q[k], &res.r[j]);
+					print_result_json(&out, &tq->q[k], &res.r[j]);
 				} else {
-					print_result_text(&out, t->name, &tq.q[k], &res.r[j]);
+					print_result_text(&out, t->name, &tq->q[k], &res.r[j]);
 				}
 				nres++;
 			}
@@ -315,9 +315,6 @@ static int run_suite(const char *suite_file, const char *file, bool json)
 		mc_buf_puts(&bad, mc_buf_str(&why));
 		failed_tests += nbad > 0;
 		mismatches += nbad;
-		mc_test_queries_free(&tq);
-		mc_buf_free(&notes);
-		mc_buf_free(&err);
 		mc_buf_free(&why);
 	}
 	if (json)
@@ -331,6 +328,11 @@ static int run_suite(const char *suite_file, const char *file, bool json)
 	}
 	rc = failed_tests ? EXIT_CONFIG : 0;
 out:
+	for (size_t i = 0; i < su.n; i++) {
+		mc_test_queries_free(&prep[i].flows);
+		mc_suite_prepared_free(prep[i].expect, su.t[i].nexpect);
+	}
+	free(prep);
 	mc_buf_free(&out);
 	mc_buf_free(&bad);
 	mc_plan_free(&plan);
