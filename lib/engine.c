@@ -227,6 +227,14 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 	int r;
 
 	*done = 0;
+	/* Nothing to send and nothing new to record: no new generation (an idempotent apply
+	 * writes nothing), unless a trial must end or begin. */
+	if (commit && !diff->n && !commit->trial_seconds && mc_state_trial_get(st->dir, &(struct mc_trial){ 0 }) == 0 &&
+	    mc_state_same(st, commit->site_file, commit->keys_file, plan, commit->enabled)) {
+		if (commit->unchanged)
+			*commit->unchanged = true;
+		return MC_ENGINE_OK;
+	}
 	/* The intent first: a process killed while the kernel changes leaves `pending`, never a
 	 * kernel that no state names (the next apply, enable or mcpsecd takes it from there). */
 	if (commit && (r = mc_state_prepare(st, commit->site_file, commit->keys_file, plan, commit->enabled, &next)) < 0) {
@@ -443,7 +451,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 	if (s) {
 		bool with_policies = o && o->commit_enabled ? true : st.enabled;
 		char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
-		struct mc_engine_commit commit = { site, access(keys, F_OK) == 0 ? keys : NULL, true, 0, NULL };
+		struct mc_engine_commit commit = { site, access(keys, F_OK) == 0 ? keys : NULL, true, 0, NULL, NULL };
 		ret->enabled = with_policies;
 		es = enforce_site(nl, &st, s, o && o->commit_enabled ? &commit : NULL, with_policies, o, ds, ret);
 		free(site);

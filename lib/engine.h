@@ -63,6 +63,9 @@ struct mc_engine_commit {
 	 * timer; 0: a plain commit, which also ends a trial in progress (apply --force). */
 	long trial_seconds;
 	const char *trial_token;
+	/* Set when there was nothing to do: the kernel and the committed configuration already
+	 * were this (no operation sent, no generation written, no trial in progress). May be NULL. */
+	bool *unchanged;
 };
 
 /*

@@ -284,6 +284,42 @@ void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out)
 	}
 }
 
+/* One JSON object per operation, by name: what apply --json reports (never key bytes: the
+ * algorithms are named, their keys are not). */
+void mc_diff_render_json(const struct mc_diff *d, struct mc_buf *out)
+{
+	char a[64], b[64];
+
+	mc_buf_puts(out, "[");
+	for (size_t i = 0; i < d->n; i++) {
+		const struct mc_op *o = &d->ops[i];
+		bool sa = mc_op_is_sa(o->kind);
+		const char *verb = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_POL_ADD ? "add" :
+				   o->kind == MC_OP_POL_UPD || o->kind == MC_OP_SA_UPD ? "update" : "delete";
+		struct mc_buf t = { 0 };
+
+		mc_buf_printf(out, "%s{\"op\":\"%s\",\"object\":\"%s\",\"name\":", i ? "," : "", verb,
+			      sa ? "sa" : "policy");
+		mc_buf_json_str(out, o->name);
+		if (sa) {
+			mc_xsa_algs_str(&o->sa, &t);
+			mc_buf_printf(out, ",\"spi\":%u,\"src\":\"%s\",\"dst\":\"%s\",\"algorithms\":", o->sa.spi,
+				      mc_addr_str(&o->sa.saddr, a, sizeof(a)), mc_addr_str(&o->sa.daddr, b, sizeof(b)));
+		} else {
+			mc_sel_str(&o->pol.sel, o->pol.dir, &t);
+			mc_buf_printf(out, ",\"dir\":\"%s\",\"action\":\"%s\",\"priority\":%u,", mc_dir_str(o->pol.dir),
+				      mc_action_str(o->pol.action), o->pol.priority);
+			if (o->kind == MC_OP_POL_UPD)
+				mc_buf_printf(out, "\"old_priority\":%u,", o->old_pol.priority);
+			mc_buf_puts(out, "\"selector\":");
+		}
+		mc_buf_json_str(out, mc_buf_str(&t));
+		mc_buf_puts(out, "}");
+		mc_buf_free(&t);
+	}
+	mc_buf_puts(out, "]");
+}
+
 void mc_diff_free(struct mc_diff *d)
 {
 	mc_wipe(d->ops, d->cap * sizeof(*d->ops));

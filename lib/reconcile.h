@@ -42,6 +42,8 @@ void mc_diff_inverse(const struct mc_op *ops, size_t n, struct mc_diff *ret);
 
 /* "add policy PROTECTFTPOUT out ..." lines for --dry-run, and the ip-xfrm form. */
 void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out);
+/* The operations as a JSON array of {op, object, name, ...} (apply --json). */
+void mc_diff_render_json(const struct mc_diff *d, struct mc_buf *out);
 void mc_diff_free(struct mc_diff *d);
 
 #endif

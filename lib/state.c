@@ -341,12 +341,13 @@ static int write_new(const char *path, const void *data, size_t len, mode_t mode
 	return r;
 }
 
-static int copy_file(const char *from, const char *to, mode_t mode)
+/* A regular file of at most 16 MiB, whole (the caller wipes and frees: it may be a key file).
+ * Returns 0 or -errno. */
+static int read_small(const char *path, char **ret, size_t *len)
 {
-	int fd = open(from, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	char *buf;
-	int r;
 
 	if (fd < 0)
 		return -errno;
@@ -358,14 +359,37 @@ static int copy_file(const char *from, const char *to, mode_t mode)
 	ssize_t got = read(fd, buf, (size_t)st.st_size);
 	close(fd);
 	if (got != st.st_size) {
-		mc_wipe(buf, (size_t)st.st_size);
-		free(buf);
+		mc_wipe_free(buf, (size_t)st.st_size);
 		return -EIO;
 	}
-	r = write_new(to, buf, (size_t)got, mode);
-	mc_wipe(buf, (size_t)st.st_size); /* may be a key file */
-	free(buf);
+	*ret = buf;
+	*len = (size_t)got;
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	char *buf;
+	size_t len;
+	int r = read_small(from, &buf, &len);
+
+	if (r < 0)
+		return r;
+	r = write_new(to, buf, len, mode);
+	mc_wipe_free(buf, len);
 	return r;
+}
+
+/* Whether path holds exactly len bytes of want (path NULL or missing: want is NULL too). */
+static bool file_holds(const char *path, const char *want, size_t len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	bool missing = !path || read_small(path, &buf, &n) == -ENOENT;
+	bool same = missing ? !want : buf && want && n == len && !memcmp(buf, want, len);
+
+	mc_wipe_free(buf, n);
+	return same;
 }
 
 static void state_text(const struct mc_state *st, struct mc_buf *b)
@@ -414,19 +438,9 @@ static int set_link(const char *dir, const char *link, const char *gen)
 	return r ? r : fsync_dir(dir);
 }
 
-int mc_state_prepare(const struct mc_state *st, const char *site_file, const char *keys_file,
-		     const struct mc_plan *plan, bool enabled, struct mc_state *next)
+/* What a commit of plan records besides the files: the flags and the rule names. */
+static void fill_next(const struct mc_plan *plan, bool enabled, struct mc_state *next)
 {
-	int r;
-	unsigned n = 0;
-
-	memset(next, 0, sizeof(*next));
-	if ((r = mkdir_private(st->dir)) < 0)
-		return r;
-	if (st->gen)
-		(void)sscanf(st->gen, "gen-%u", &n);
-	next->dir = mc_strdup(st->dir);
-	next->gen = mc_asprintf("gen-%u", n + 1);
 	next->enabled = enabled;
 	next->committed = true;
 	next->on_failure = plan->on_failure;
@@ -442,6 +456,48 @@ int mc_state_prepare(const struct mc_state *st, const char *site_file, const cha
 		nm->name = mc_strdup(rule->name);
 	}
 	index_by_prio(next);
+}
+
+bool mc_state_same(const struct mc_state *st, const char *site_file, const char *keys_file,
+		   const struct mc_plan *plan, bool enabled)
+{
+	struct mc_state cand = { 0 };
+	struct mc_buf text = { 0 };
+	char *site = NULL, *keys = NULL;
+	size_t slen = 0, klen = 0;
+	bool same = false;
+
+	if (!st->committed || !st->gen)
+		return false;
+	fill_next(plan, enabled, &cand);
+	state_text(&cand, &text);
+	char *sp = path_in(st, "state"), *cs = path_in(st, "site.yaml"), *ck = path_in(st, "keys.yaml");
+	if (read_small(site_file, &site, &slen) == 0 && (!keys_file || read_small(keys_file, &keys, &klen) == 0))
+		same = file_holds(sp, text.s, text.len) && file_holds(cs, site, slen) && file_holds(ck, keys, klen);
+	free(sp);
+	free(cs);
+	free(ck);
+	mc_wipe_free(site, slen);
+	mc_wipe_free(keys, klen);
+	mc_buf_free(&text);
+	mc_state_free(&cand);
+	return same;
+}
+
+int mc_state_prepare(const struct mc_state *st, const char *site_file, const char *keys_file,
+		     const struct mc_plan *plan, bool enabled, struct mc_state *next)
+{
+	int r;
+	unsigned n = 0;
+
+	memset(next, 0, sizeof(*next));
+	if ((r = mkdir_private(st->dir)) < 0)
+		return r;
+	if (st->gen)
+		(void)sscanf(st->gen, "gen-%u", &n);
+	next->dir = mc_strdup(st->dir);
+	next->gen = mc_asprintf("gen-%u", n + 1);
+	fill_next(plan, enabled, next);
 
 	char *g = mc_asprintf("%s/%s", st->dir, next->gen);
 	remove_gen(st->dir, next->gen); /* a leftover of a killed commit of the same number */

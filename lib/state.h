@@ -42,6 +42,11 @@ void mc_state_free(struct mc_state *st);
 char *mc_state_site_path(const struct mc_state *st);
 char *mc_state_keys_path(const struct mc_state *st);
 
+/* Whether committing these files with plan would record exactly what st holds (the site and
+ * key files byte for byte, the rule names, the flags): then a commit writes nothing new. */
+bool mc_state_same(const struct mc_state *st, const char *site_file, const char *keys_file,
+		   const struct mc_plan *plan, bool enabled);
+
 /*
  * A commit in two steps around the kernel change (see state.c for the layout):
  * mc_state_prepare writes the new generation (the site and key files copied, key file 0600,

@@ -20,7 +20,7 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define APPLY_USAGE "usage: mcpsec apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] SITE.yaml\n"
+#define APPLY_USAGE "usage: mcpsec apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] [--json] SITE.yaml\n"
 
 /* An engine status as mcpsec's exit code. */
 static int exit_code(enum mc_engine_status s)
@@ -232,34 +232,86 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 	return r < 0 ? EXIT_KERNEL : 0;
 }
 
-/* Diff, send, commit; says what happened. */
+/* "policies":{...},"sas":{...},"changes":[...] of apply --json: the counts and every operation by
+ * name (the object names and algorithms, never key bytes). */
+static void json_diff(const struct mc_diff *d, struct mc_buf *b)
+{
+	mc_buf_printf(b, "\"policies\":{\"added\":%zu,\"updated\":%zu,\"removed\":%zu,\"unchanged\":%zu},"
+		      "\"sas\":{\"added\":%zu,\"replaced\":%zu,\"removed\":%zu,\"unchanged\":%zu,"
+		      "\"lifetimes_updated\":%zu},\"changes\":", d->pol_add, d->pol_upd, d->pol_del, d->pol_same,
+		      d->sa_add, d->sa_replace, d->sa_del, d->sa_same, d->sa_upd);
+	mc_diff_render_json(d, b);
+	mc_buf_puts(b, ",");
+}
+
+/* Diff, send, commit; says what happened (into json instead of stdout when given). */
 static int transact(struct mc_nl *nl, struct mc_state *st, const struct mc_plan *plan, bool with_policies,
-		    const struct mc_engine_commit *commit, size_t *changes)
+		    const struct mc_engine_commit *commit, size_t *changes, struct mc_buf *json)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_diff diff;
+	struct mc_buf report = { 0 };
 	size_t done = 0;
 	enum mc_engine_status es = mc_engine_diff(nl, plan, with_policies, st, &ds, &diff);
 
+	/* Rendered before sending: a commit frees the names that deletions borrow from st. */
+	if (es == MC_ENGINE_OK && json)
+		json_diff(&diff, &report);
 	if (es == MC_ENGINE_OK)
 		es = mc_engine_send(nl, st, &diff, plan, commit, &ds, &done);
 	print_diags(&ds);
 	if (es == MC_ENGINE_CONFLICT)
 		fprintf(stderr, "mcpsec: nothing was changed\n");
-	else if (es == MC_ENGINE_OK && diff.n)
+	if (json && (es == MC_ENGINE_OK || es == MC_ENGINE_REFUSED || es == MC_ENGINE_PARTIAL))
+		mc_buf_puts(json, mc_buf_str(&report));
+	else if (!json && es == MC_ENGINE_OK && diff.n)
 		printf("changed: policies %zu added, %zu updated, %zu removed (%zu unchanged); "
 		       "SAs %zu added, %zu replaced, %zu removed (%zu unchanged)%s\n",
 		       diff.pol_add, diff.pol_upd, diff.pol_del, diff.pol_same, diff.sa_add, diff.sa_replace,
 		       diff.sa_del, diff.sa_same, diff.sa_upd ? ", lifetimes updated in place" : "");
-	*changes = diff.n;
+	*changes = es == MC_ENGINE_OK || es == MC_ENGINE_PARTIAL ? diff.n : 0;
+	mc_buf_free(&report);
 	mc_diff_free(&diff);
 	mc_diags_free(&ds);
 	return exit_code(es);
 }
 
+/* apply --json: one object on stdout whatever happened, the errors on stderr as always.
+ * changed: the kernel or the committed configuration changed (a refused change that was undone
+ * did not; a partial one did). */
+static void print_json_result(const char *file, const struct mc_site *s, bool dry_run, long confirm, int rc,
+			      size_t changes, bool committed, const struct mc_buf *diff)
+{
+	struct mc_buf b = { 0 };
+	struct mc_trial tr;
+
+	mc_buf_puts(&b, "{\"site\":");
+	mc_buf_json_str(&b, file);
+	if (g_opts.netns) {
+		mc_buf_puts(&b, ",\"netns\":");
+		mc_buf_json_str(&b, g_opts.netns);
+	}
+	mc_buf_puts(&b, ",\"state_dir\":");
+	mc_buf_json_str(&b, g_opts.state_dir);
+	mc_buf_printf(&b, ",\"dry_run\":%s,\"exit_status\":%d,\"changed\":%s,\"committed\":%s,",
+		      dry_run ? "true" : "false", rc,
+		      ((!rc || rc == EXIT_PARTIAL) && changes) || committed ? "true" : "false",
+		      committed ? "true" : "false");
+	if (s)
+		mc_buf_printf(&b, "\"enabled\":%s,", s->enabled ? "true" : "false");
+	mc_buf_puts(&b, mc_buf_str(diff));
+	if (!dry_run && !rc && confirm && mc_state_trial_get(g_opts.state_dir, &tr) == 1)
+		mc_buf_printf(&b, "\"trial\":{\"generation\":\"%s\",\"seconds\":%ld,\"deadline\":%lld},", tr.gen,
+			      confirm, (long long)tr.deadline);
+	b.len--; /* the last comma */
+	mc_buf_puts(&b, "}\n");
+	fputs(mc_buf_str(&b), stdout);
+	mc_buf_free(&b);
+}
+
 int apply_main(int argc, char **argv)
 {
-	bool dry_run = false, ip_cmds = false, force = false;
+	bool dry_run = false, ip_cmds = false, force = false, json = false;
 	long confirm = 0;
 	const char *file = NULL;
 	struct mc_diags ds = { 0 };
@@ -267,12 +319,16 @@ int apply_main(int argc, char **argv)
 	struct mc_plan plan = { 0 };
 	struct mc_nl *nl = NULL;
 	struct mc_site *s = NULL;
-	size_t changes;
+	struct mc_buf jb = { 0 };
+	size_t changes = 0;
+	bool committed = false;
 	int rc, lock = -1;
 
 	for (int i = 1; i < argc; i++) {
 		if (is_flag(argv[i], "--dry-run") || is_flag(argv[i], "-n"))
 			dry_run = true;
+		else if (is_flag(argv[i], "--json"))
+			json = true;
 		else if (is_flag(argv[i], "--ip-xfrm"))
 			ip_cmds = true;
 		else if (is_flag(argv[i], "--force"))
@@ -289,8 +345,8 @@ int apply_main(int argc, char **argv)
 		} else
 			file = argv[i];
 	}
-	if (!file) {
-		fprintf(stderr, APPLY_USAGE);
+	if (!file || (json && ip_cmds)) {
+		fprintf(stderr, file ? "mcpsec apply: --ip-xfrm and --json do not go together\n" APPLY_USAGE : APPLY_USAGE);
 		return EXIT_CONFIG;
 	}
 	/* Validation first: a broken file never reaches the kernel. A dry run only warns about
@@ -300,7 +356,8 @@ int apply_main(int argc, char **argv)
 	mc_diags_free(&ds);
 	if (!s) {
 		fprintf(stderr, "mcpsec: %s has errors; nothing was applied\n", file);
-		return EXIT_CONFIG;
+		rc = EXIT_CONFIG;
+		goto out;
 	}
 	if ((rc = begin(s, !dry_run, &nl, &st, &lock, NULL, &plan))) {
 		if (rc == EXIT_CONFIG)
@@ -321,7 +378,12 @@ int apply_main(int argc, char **argv)
 		struct mc_diff diff;
 		enum mc_engine_status es = mc_engine_diff(nl, &plan, s->enabled, &st, &ds, &diff);
 		print_diags(&ds);
-		if (es == MC_ENGINE_OK)
+		if (es == MC_ENGINE_OK && json) {
+			json_diff(&diff, &jb);
+			changes = diff.n;
+			/* What apply would do: a new generation unless everything is already so. */
+			committed = diff.n || !mc_state_same(&st, file, s->keys_file, &plan, s->enabled);
+		} else if (es == MC_ENGINE_OK)
 			print_dry_run(&plan, &diff, ip_cmds);
 		else if (es == MC_ENGINE_CONFLICT)
 			fprintf(stderr, "mcpsec: nothing was changed\n");
@@ -347,11 +409,17 @@ int apply_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	struct mc_engine_commit commit = { file, s->keys_file, s->enabled, confirm, confirm ? token : NULL };
-	if ((rc = transact(nl, &st, &plan, s->enabled, &commit, &changes)))
+	bool unchanged = false;
+	struct mc_engine_commit commit = { file, s->keys_file, s->enabled, confirm, confirm ? token : NULL, &unchanged };
+	rc = transact(nl, &st, &plan, s->enabled, &commit, &changes, json ? &jb : NULL);
+	committed = !rc && !unchanged;
+	if (rc || json)
 		goto out;
-	if (!changes)
+	if (!changes && unchanged)
 		printf("no changes: the kernel already enforces %s (%zu kernel policies, %zu SAs)\n", file,
+		       s->enabled ? plan.npols : 0, plan.nsas);
+	else if (!changes)
+		printf("committed %s: the kernel already enforced it (%zu kernel policies, %zu SAs)\n", file,
 		       s->enabled ? plan.npols : 0, plan.nsas);
 	if (!s->enabled)
 		printf("ipsec.enabled is false: the configuration is committed but not enforced "
@@ -365,6 +433,9 @@ int apply_main(int argc, char **argv)
 		       "is restored\n", confirm, when);
 	}
 out:
+	if (json)
+		print_json_result(file, s, dry_run, confirm, rc, changes, committed, &jb);
+	mc_buf_free(&jb);
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
 	mc_plan_free(&plan);
@@ -389,8 +460,8 @@ static int disable(void)
 		goto out;
 	/* The committed files again, with the flag changed: a new generation like any commit. */
 	char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
-	struct mc_engine_commit commit = { site, s->keys_file ? keys : NULL, false, 0, NULL };
-	rc = transact(nl, &st, &plan, false, &commit, &changes);
+	struct mc_engine_commit commit = { site, s->keys_file ? keys : NULL, false, 0, NULL, NULL };
+	rc = transact(nl, &st, &plan, false, &commit, &changes, NULL);
 	free(site);
 	free(keys);
 	if (!rc)

@@ -31,7 +31,7 @@
 	"       mcpsec key list [--keys FILE] [--site FILE]... [--json]\n"                         \
 	"       mcpsec key show NAME --reveal [--keys FILE]\n"                                      \
 	"       mcpsec key export NAME... --out FILE [--keys FILE] [--passphrase-file F]\n"         \
-	"       mcpsec key import FILE [--keys FILE] [--passphrase-file F] [--replace]\n"           \
+	"       mcpsec key import FILE [--keys FILE] [--passphrase-file F] [--replace] [--dry-run] [--json]\n" \
 	"       mcpsec key delete NAME [--keys FILE] [--site FILE]...\n"                            \
 	"  FILE defaults to " DEFAULT_KEYS "\n"
 
@@ -47,7 +47,7 @@ struct key_opts {
 	size_t nsites;
 	const char *names[64];
 	size_t nnames;
-	bool hex, ascii, replace, reveal, json;
+	bool hex, ascii, replace, reveal, json, dry_run;
 };
 
 /* A secret in memory: locked (never swapped) where the system allows, wiped when done. */
@@ -557,7 +557,7 @@ static int cmd_import(const struct key_opts *o)
 	struct keyfile kf = { 0 };
 	struct import_entry *e = NULL;
 	size_t ne = 0, cape = 0, ptlen = 0, added = 0, same = 0, replaced = 0;
-	struct mc_buf text = { 0 };
+	struct mc_buf text = { 0 }, names[3] = { { 0 } }; /* new, replaced, already there: for --json */
 	uint8_t *pt = NULL;
 	int rc;
 
@@ -593,6 +593,9 @@ static int cmd_import(const struct key_opts *o)
 		x->old = mc_site_key(kf.site, x->name);
 		bool equal = x->old && x->old->len == x->len && !strcmp(x->old->type, x->type) &&
 			     !memcmp(x->old->bytes, x->bytes, x->len);
+		struct mc_buf *list = &names[equal ? 2 : x->old ? 1 : 0];
+		mc_buf_puts(list, list->len ? "," : "");
+		mc_buf_json_str(list, x->name);
 		if (equal) {
 			same++;
 			ne--; /* nothing to do for it */
@@ -633,10 +636,24 @@ static int cmd_import(const struct key_opts *o)
 		mc_buf_wipe(&text);
 		text = next;
 	}
-	if (ne && (rc = keyfile_write(o->keys, &text)))
+	if (ne && !o->dry_run && (rc = keyfile_write(o->keys, &text)))
 		goto out;
-	printf("imported into %s: %zu new, %zu replaced, %zu already there\n", o->keys, added, replaced, same);
+	if (o->json) {
+		/* Names only: never a value or a fingerprint. */
+		struct mc_buf j = { 0 };
+		mc_buf_puts(&j, "{\"keys_file\":");
+		mc_buf_json_str(&j, o->keys);
+		mc_buf_printf(&j, ",\"dry_run\":%s,\"changed\":%s,\"new\":[%s],\"replaced\":[%s],\"unchanged\":[%s]}\n",
+			      o->dry_run ? "true" : "false", ne ? "true" : "false", mc_buf_str(&names[0]),
+			      mc_buf_str(&names[1]), mc_buf_str(&names[2]));
+		fputs(mc_buf_str(&j), stdout);
+		mc_buf_free(&j);
+	} else
+		printf("%s %s: %zu new, %zu replaced, %zu already there\n", o->dry_run ? "would import into" : "imported into",
+		       o->keys, added, replaced, same);
 out:
+	for (size_t i = 0; i < MC_ARRAY_SIZE(names); i++)
+		mc_buf_free(&names[i]);
 	for (size_t i = 0; i < ne; i++)
 		mc_wipe_free(e[i].bytes, e[i].len);
 	free(e);
@@ -707,12 +724,14 @@ int key_main(int argc, char **argv)
 			o.reveal = true;
 		else if (is_flag(argv[i], "--json"))
 			o.json = true;
+		else if (is_flag(argv[i], "--dry-run") || is_flag(argv[i], "-n"))
+			o.dry_run = true;
 		else if (argv[i][0] != '-' && o.nnames < MC_ARRAY_SIZE(o.names))
 			o.names[o.nnames++] = argv[i];
 		else {
 			fprintf(stderr, "mcpsec key: unexpected argument '%s'%s\n", argv[i],
 				argv[i][0] == '-' && !v ? " (or its value is missing)" : "");
-		key_usage();
+			key_usage();
 			return EXIT_CONFIG;
 		}
 	}
@@ -735,6 +754,6 @@ int key_main(int argc, char **argv)
 	if (!strcmp(sub, "delete"))
 		return cmd_delete(&o);
 	fprintf(stderr, "mcpsec key: unknown subcommand '%s'\n", sub);
-		key_usage();
+	key_usage();
 	return EXIT_CONFIG;
 }

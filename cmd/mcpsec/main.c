@@ -17,7 +17,7 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *usage;
 } commands[] = {
-	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] SITE.yaml\n"
+	{ "apply", apply_main, "apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] [--json] SITE.yaml\n"
 			       "                                             compile, diff, install, commit (--confirm: on trial)" },
 	{ "confirm", confirm_main, "confirm                                    keep the change made with apply --confirm" },
 	{ "rollback", confirm_main, "rollback                                   undo the change made with apply --confirm, now" },

@@ -69,12 +69,17 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	[ "$(md5sum <"$WORK/k.yaml")" = "$before" ]
 }
 
-@test "key export/import: round trip; wrong passphrase, a changed byte, a conflicting value refused" {
+# Two keys A1, A2 in a.yaml, exported with the passphrase in pass to export.txt.
+export_a1_a2() {
 	key generate A1 --alg sha256 --keys "$WORK/a.yaml"
 	key generate A2 --alg aes128 --keys "$WORK/a.yaml"
 	echo "a long enough passphrase" >"$WORK/pass"
 	chmod 600 "$WORK/pass"
 	key export A1 A2 --out "$WORK/export.txt" --keys "$WORK/a.yaml" --passphrase-file "$WORK/pass"
+}
+
+@test "key export/import: round trip; wrong passphrase, a changed byte, a conflicting value refused" {
+	export_a1_a2
 	[ "$(stat -c %a "$WORK/export.txt")" = 600 ]
 	for k in A1 A2; do refute_in_file "$(key show $k --reveal --keys "$WORK/a.yaml" | cut -c3-)" "$WORK/export.txt"; done
 	refute_in_file "A1 sha256" "$WORK/export.txt" # with a space: base64 cannot contain it by chance
@@ -110,6 +115,30 @@ key() { "$MCPSEC" --state-dir "$STATE" key "$@"; }
 	[[ "$output" == *"1 new, 1 replaced"* ]]
 	[ "$(key show A1 --reveal --keys "$WORK/a.yaml")" = "$(key show A1 --reveal --keys "$WORK/d.yaml")" ]
 	[ "$(grep -c '^  A1:' "$WORK/d.yaml")" -eq 1 ]
+}
+
+@test "key import --json and --dry-run: names only, idempotent, nothing written by a dry run" {
+	export_a1_a2
+	run key import "$WORK/export.txt" --keys "$WORK/b.yaml" --passphrase-file "$WORK/pass" --json --dry-run
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.dry_run, .changed, .new, .replaced, .unchanged]' <<<"$output")" = '[true,true,["A1","A2"],[],[]]' ]
+	[ ! -e "$WORK/b.yaml" ]
+	run key import "$WORK/export.txt" --keys "$WORK/b.yaml" --passphrase-file "$WORK/pass" --json
+	[ "$(jq -c '[.dry_run, .changed, .new]' <<<"$output")" = '[false,true,["A1","A2"]]' ]
+	sum=$(sha256sum <"$WORK/b.yaml")
+	run key import "$WORK/export.txt" --keys "$WORK/b.yaml" --passphrase-file "$WORK/pass" --json
+	[ "$(jq -c '[.changed, .new, .unchanged]' <<<"$output")" = '[false,[],["A1","A2"]]' ]
+	[ "$(sha256sum <"$WORK/b.yaml")" = "$sum" ]
+	# Another value under the same name: refused (exit 1, no JSON) unless --replace, which names it.
+	key generate A1 --alg sha256 --keys "$WORK/c.yaml"
+	run key import "$WORK/export.txt" --keys "$WORK/c.yaml" --passphrase-file "$WORK/pass" --json --replace --dry-run
+	[ "$(jq -c '[.changed, .new, .replaced]' <<<"$output")" = '[true,["A2"],["A1"]]' ]
+	# Never a value or a fingerprint in the answer.
+	for k in A1 A2; do
+		refute_in_file "$(key show $k --reveal --keys "$WORK/a.yaml" | cut -c3-)" <(printf '%s' "$output")
+	done
+	fp=$(key list --keys "$WORK/c.yaml" --json | jq -r '.keys[0].fingerprint')
+	[[ "$output" != *"$fp"* ]]
 }
 
 @test "key delete refuses while a policy uses the key; list shows who uses it" {

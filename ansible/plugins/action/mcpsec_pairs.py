@@ -1,0 +1,407 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: MIT
+"""mcpsec_pairs: the controller's side of a fleet rollout (documented in modules/mcpsec_pairs.py).
+
+Runs on the controller, never on a managed host, and changes no host: it keeps each pair's keys
+(generated once, stored Vault-encrypted), renders both hosts' site files (host A from the
+inventory, host B by `mcpsec mirror`), checks them (`mcpsec check`, `mcpsec check-peer`) and
+returns the texts. Every pair is checked before the answer: one bad pair fails the whole task,
+so no host changes. Key material only ever sits in a private temporary directory, removed at the
+end; the result holds names, SPIs and site texts (which name keys, never hold them).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import yaml
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.parsing.vault import VaultLib
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+KEY_FIELDS = ('key', 'integrity-key', 'confidentiality-key')
+STEPS = ('accept', 'switch', 'retire')
+# A rollover step, by the step last taken (kept in the pair's rollover file): take it, or
+# nothing when it was already taken (a run that resumes), or refuse.
+#   step    | taken after            | nothing after
+#   accept  | none, retire           | accept, switch
+#   switch  | accept                 | switch
+#   retire  | switch                 | retire
+TAKE_AFTER = {'accept': ('none', 'retire'), 'switch': ('accept',), 'retire': ('switch',)}
+DONE_AFTER = {'accept': ('accept', 'switch'), 'switch': ('switch',), 'retire': ('retire',)}
+
+
+def plain(v):
+    """Inventory data as plain Python (Ansible's own string and mapping types do not dump)."""
+    if isinstance(v, dict):
+        return dict((plain(k), plain(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    return str(to_text(v))  # an exact str: the subclasses Ansible uses do not dump
+
+
+def site_dump(header, site):
+    return header + yaml.safe_dump(site, default_flow_style=False, sort_keys=False, width=1000)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(('pairs', 'keystore', 'passphrase', 'binary', 'rekey', 'keys_file', 'serial'))
+
+    # ---- running mcpsec on the controller ----
+
+    def _mcpsec(self, *args, **kw):
+        """Runs mcpsec; returns (rc, stdout, stderr), the work directory's path written as '…'."""
+        p = subprocess.run([self._binary] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           input=kw.get('input'), check=False)
+        out, err = to_text(p.stdout), to_text(p.stderr)
+        return p.returncode, out.replace(self._work + '/', ''), err.replace(self._work + '/', '')
+
+    def _must(self, what, *args):
+        rc, out, err = self._mcpsec(*args)
+        if rc:
+            raise AnsibleActionFail('%s: mcpsec %s failed (exit status %d): %s' % (
+                what, args[0], rc, ' | '.join(l for l in err.splitlines() if l.strip()) or out.strip()))
+        return out
+
+    # ---- keys: generated once, kept as a Vault-encrypted mcpsec export ----
+
+    def _vault(self):
+        secrets = getattr(getattr(self._loader, '_vault', None), 'secrets', None)
+        if not secrets:
+            raise AnsibleActionFail('the pairs\' keys are stored encrypted with Ansible Vault: run with '
+                                    '--vault-password-file or --ask-vault-pass')
+        return VaultLib(secrets)
+
+    def _keys(self, pair, d, changed_pairs):
+        """Brings the pair's keys into d/keys.yaml: imported from the store, missing names
+        generated (and the store rewritten, unless in check mode)."""
+        store = os.path.join(self._keystore, pair['name'] + '.export.vault')
+        keys_file = os.path.join(d, 'keys.yaml')
+        export = os.path.join(d, 'export')
+        have = set()
+        if os.path.exists(store):
+            with open(store, 'rb') as f:
+                plain = self._vault().decrypt(f.read(), filename=store)
+            fd = os.open(export, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'wb') as f:
+                f.write(plain)
+            self._must('pair %s: the key store %s' % (pair['name'], store), 'key', 'import', export,
+                       '--keys', keys_file, '--passphrase-file', self._passfile)
+            os.unlink(export)
+            rc, out, err = self._mcpsec('key', 'list', '--keys', keys_file, '--json')
+            have = set(k['name'] for k in json.loads(out).get('keys', [])) if rc == 0 else set()
+        missing = [n for n in pair['keys'] if n not in have]
+        for name in missing:
+            self._must('pair %s: key %s' % (pair['name'], name), 'key', 'generate', name, '--alg',
+                       str(pair['keys'][name]), '--keys', keys_file)
+        if missing:
+            changed_pairs.add(pair['name'])
+            self._store_keys(pair, d)
+        return missing
+
+    def _store_keys(self, pair, d):
+        """Writes every key of d/keys.yaml to the store: an mcpsec export (passphrase), then
+        Vault. Not in check mode."""
+        if self._play_context.check_mode:
+            return
+        keys_file = os.path.join(d, 'keys.yaml')
+        export = os.path.join(d, 'export.new')
+        rc, out, err = self._mcpsec('key', 'list', '--keys', keys_file, '--json')
+        names = [k['name'] for k in json.loads(out).get('keys', [])]
+        self._must('pair %s: exporting its keys' % pair['name'], 'key', 'export', *(names + [
+            '--keys', keys_file, '--out', export, '--passphrase-file', self._passfile]))
+        with open(export, 'rb') as f:
+            sealed = self._vault().encrypt(f.read())
+        os.unlink(export)
+        store = os.path.join(self._keystore, pair['name'] + '.export.vault')
+        tmp = store + '.tmp'
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(sealed)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, store)
+
+    # ---- a rollover's state: SPIs, key names and the next SA per policy ----
+
+    def _rollover_path(self, pair):
+        return os.path.join(self._keystore, pair['name'] + '.rollover.yml')
+
+    def _rollover(self, pair):
+        """(the step last taken, the policies' state); ('none', {}) before any rollover."""
+        path = self._rollover_path(pair)
+        if not os.path.exists(path):
+            return 'none', {}
+        with open(path) as f:
+            doc = yaml.safe_load(f) or {}
+        return doc.get('step', 'none'), doc.get('policies') or {}
+
+    @staticmethod
+    def _overlay(policies, state):
+        """The inventory's policies with a rollover's SPIs, key names and next SAs."""
+        out = []
+        for p in policies:
+            p = dict(p)
+            s = state.get(p['name'])
+            if s:
+                p['spi'] = s['spi']
+                for proto in ('esp', 'ah'):
+                    if proto in p and proto in s:
+                        p[proto] = dict(p[proto], **s[proto])
+                if s.get('next'):
+                    p['next'] = s['next']
+            out.append(p)
+        return out
+
+    @staticmethod
+    def _state_of(site):
+        """What a rollover changed in site's PROTECT policies (to be kept across runs)."""
+        state = {}
+        for p in site['policies']:
+            if str(p.get('action', '')).lower() != 'protect':
+                continue
+            s = {'spi': p['spi']}
+            for proto in ('esp', 'ah'):
+                if isinstance(p.get(proto), dict):
+                    s[proto] = dict((k, v) for k, v in p[proto].items() if k in KEY_FIELDS)
+            if p.get('next'):
+                s['next'] = p['next']
+            state[p['name']] = s
+        return state
+
+    # ---- rendering ----
+
+    def _render_a(self, pair, policies):
+        site = {'ipsec': {'enabled': bool(pair.get('enabled', True)), 'default': pair.get('default', 'deny')}}
+        if pair.get('keys'):
+            site['ipsec']['keys'] = self._keys_name
+        if pair.get('allow_shared_spi'):
+            site['ipsec']['allow-shared-spi'] = True
+        out = []
+        for p in policies:
+            p = dict(p)
+            p.setdefault('local', pair['a_addr'])
+            p.setdefault('remote', pair['b_addr'])
+            out.append(p)
+        site['policies'] = out
+        return site
+
+    def _host_text(self, pair, host, side, site):
+        """The host's own policies first (mcpsec_host_policies), then the pair's."""
+        site = dict(site)
+        site['policies'] = list(self._host_policies.get(host) or []) + list(site['policies'])
+        header = ('# Written by mcpsec.ipsec.mcpsec_pairs for host %s, side %s of pair %s (peer %s).\n'
+                  '# Edit the inventory, not this file: the next run writes it again.\n' %
+                  (host, side, pair['name'], pair['b' if side == 'a' else 'a']))
+        return site_dump(header, site)
+
+    def _validate(self, pairs, hosts):
+        errors, seen = [], {}
+        for i, pair in enumerate(pairs):
+            where = 'mcpsec_pairs[%d]' % i
+            if not isinstance(pair, dict):
+                errors.append('%s: not a mapping' % where)
+                continue
+            name = pair.get('name')
+            if not name or not NAME_RE.match(str(name)):
+                errors.append('%s: name: letters, digits, _ . - (got %r)' % (where, name))
+                continue
+            where = 'pair %s' % name
+            for k in ('a', 'b', 'a_addr', 'b_addr'):
+                if not pair.get(k):
+                    errors.append('%s: %s is required' % (where, k))
+            if pair.get('a') and pair.get('a') == pair.get('b'):
+                errors.append('%s: a and b are the same host' % where)
+            for side in ('a', 'b'):
+                h = pair.get(side)
+                if h and hosts is not None and h not in hosts:
+                    errors.append('%s: host %s is not in this play' % (where, h))
+                if h in seen:
+                    errors.append('%s: host %s is already in pair %s (a host belongs to one pair)' %
+                                  (where, h, seen[h]))
+                elif h:
+                    seen[h] = name
+            pols = pair.get('policies')
+            if not isinstance(pols, list) or not pols:
+                errors.append('%s: policies: a list of mcpsec policies, host a\'s view' % where)
+                pols = []
+            keys = pair.get('keys') or {}
+            if not isinstance(keys, dict):
+                errors.append('%s: keys: a mapping of key name to algorithm' % where)
+                keys = {}
+            for p in pols:
+                if not isinstance(p, dict) or not p.get('name'):
+                    errors.append('%s: every policy needs a name' % where)
+                    continue
+                for proto in ('esp', 'ah'):
+                    for f in KEY_FIELDS:
+                        ref = (p.get(proto) or {}).get(f) if isinstance(p.get(proto), dict) else None
+                        if ref and ref not in keys:
+                            errors.append('%s: policy %s: key %s is not in the pair\'s keys' % (where, p['name'], ref))
+        if len(set(p.get('name') for p in pairs if isinstance(p, dict))) != len(pairs):
+            errors.append('two pairs have the same name')
+        return errors
+
+    def _batches_warning(self, pairs, hosts, serial):
+        """Pairs whose hosts land in different batches: between the two, the pair's traffic
+        is dropped (one side protects, the other does not yet)."""
+        if not serial or not hosts:
+            return []
+        batch = dict((h, i // serial) for i, h in enumerate(hosts))
+        return ['pair %s: hosts %s and %s are in different batches of %d; list them next to each other '
+                '(and use an even serial) so that they change together' % (p['name'], p['a'], p['b'], serial)
+                for p in pairs if batch.get(p['a']) != batch.get(p['b'])]
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        pairs = plain(args.get('pairs') or [])
+        self._binary = args.get('binary') or shutil.which('mcpsec') or 'mcpsec'
+        self._keystore = os.path.abspath(os.path.expanduser(args.get('keystore') or 'mcpsec-keys'))
+        self._keys_name = args.get('keys_file') or 'keys.yaml'
+        rekey = plain(args.get('rekey')) or None
+        passphrase = args.get('passphrase')
+        # Pairs are checked against the whole inventory (a --limit run still checks every pair).
+        hosts = (task_vars.get('groups') or {}).get('all')
+        hostvars = task_vars.get('hostvars') or {}
+        self._host_policies = dict((h, plain((hostvars.get(h) or {}).get('mcpsec_host_policies') or []))
+                                   for h in (hosts or []))
+        if rekey and rekey not in STEPS:
+            raise AnsibleActionFail('rekey: one of %s' % ', '.join(STEPS))
+        if not passphrase or len(passphrase) < 8:
+            raise AnsibleActionFail('passphrase: the key exports\' passphrase (8 characters or more, from Vault)')
+        errors = self._validate(pairs, hosts)
+        # A rollover step is taken only by pairs whose two hosts are both in this play (a
+        # --limit run steps its own pairs); a pair split by the limit would leave one host a
+        # step behind its peer's next run.
+        play_hosts = set(task_vars.get('ansible_play_hosts_all') or hosts or [])
+        stepping = set()
+        for pair in pairs:
+            inside = [h for h in (pair.get('a'), pair.get('b')) if h in play_hosts]
+            if rekey and len(inside) == 1:
+                errors.append('pair %s: a rollover step needs both its hosts in the play (%s is not)' % (
+                    pair['name'], pair['b'] if inside[0] == pair['a'] else pair['a']))
+            elif len(inside) == 2:
+                stepping.add(pair['name'])
+        if errors:
+            raise AnsibleActionFail('mcpsec_pairs: ' + '; '.join(errors))
+
+        self._work = tempfile.mkdtemp(prefix='mcpsec-pairs.')
+        generated, rekeyed, changed_pairs = [], [], set()
+        sites, host_pair, failures = {}, {}, []
+        try:
+            os.chmod(self._work, 0o700)
+            if not self._play_context.check_mode and not os.path.isdir(self._keystore):
+                os.makedirs(self._keystore, 0o700)
+            self._passfile = os.path.join(self._work, 'passphrase')
+            fd = os.open(self._passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'wb') as f:
+                f.write(to_bytes(passphrase) + b'\n')
+            for pair in pairs:
+                name = pair['name']
+                d = os.path.join(self._work, name)
+                for sub in ('a', 'b', 'state'):
+                    os.makedirs(os.path.join(d, sub), 0o700)
+                keysdir = os.path.join(d, 'a')
+                if pair.get('keys') and self._keys(pair, keysdir, changed_pairs):
+                    generated.append(name)
+                step, state = self._rollover(pair)
+                policies = self._overlay(pair['policies'], state)
+                a_site = os.path.join(d, 'a', 'site.yaml')
+                b_site = os.path.join(d, 'b', 'site.yaml')
+
+                def render(pols):
+                    with open(a_site, 'w') as f:
+                        f.write(site_dump('', self._render_a(pair, pols)))
+                    self._must('pair %s' % name, 'mirror', a_site, '--peer', str(pair['b_addr']), '--self',
+                               str(pair['a_addr']), '--out', b_site)
+
+                render(policies)
+                this_step = rekey if name in stepping else None
+                if this_step and step not in TAKE_AFTER[this_step] + DONE_AFTER[this_step]:
+                    failures.append('pair %s: cannot take the rollover step %s after step %s (the steps are '
+                                    'accept, switch, retire)' % (name, this_step, step))
+                    continue
+                protect = [p['name'] for p in policies if str(p.get('action', '')).lower() == 'protect']
+                if this_step and step in TAKE_AFTER[this_step] and protect:
+                    self._must('pair %s: rekey %s' % (name, rekey), '--state-dir', os.path.join(d, 'state'),
+                               'rekey', *(protect + ['--site', a_site, '--peer', str(pair['b_addr']),
+                                                     '--self', str(pair['a_addr']), '--peer-out', b_site,
+                                                     '--force']))
+                    with open(a_site) as f:
+                        done = yaml.safe_load(f)
+                    state = self._state_of(done)
+                    policies = self._overlay(pair['policies'], state)
+                    render(policies)
+                    rekeyed.append(name)
+                    changed_pairs.add(name)
+                    if not self._play_context.check_mode:
+                        self._store_keys(pair, keysdir)
+                        tmp_state = self._rollover_path(pair) + '.tmp'
+                        with open(tmp_state, 'w') as f:
+                            f.write('# mcpsec.ipsec rollover state of pair %s: SPIs and key names '
+                                    '(no key bytes)\n' % name)
+                            yaml.safe_dump({'step': rekey, 'policies': state}, f,
+                                           default_flow_style=False, sort_keys=True)
+                        os.rename(tmp_state, self._rollover_path(pair))
+                if pair.get('keys'):
+                    shutil.copy(os.path.join(keysdir, 'keys.yaml'), os.path.join(d, 'b', 'keys.yaml'))
+                for side, path in (('a', a_site), ('b', b_site)):
+                    rc, out, err = self._mcpsec('check', path)
+                    if rc:
+                        failures.append('pair %s, host %s: %s' % (name, pair[side], ' | '.join(
+                            l for l in err.splitlines() if 'error' in l)))
+                with open(a_site) as f:
+                    a_doc = yaml.safe_load(f)
+                with open(b_site) as f:
+                    b_doc = yaml.safe_load(f)
+                a_text = self._host_text(pair, pair['a'], 'a', a_doc)
+                b_text = self._host_text(pair, pair['b'], 'b', b_doc)
+                # check-peer on what the hosts will hold (their own policies included).
+                with open(a_site, 'w') as f:
+                    f.write(a_text)
+                with open(b_site, 'w') as f:
+                    f.write(b_text)
+                rc, out, err = self._mcpsec('check-peer', a_site, b_site, '--addr-a', str(pair['a_addr']),
+                                            '--addr-b', str(pair['b_addr']))
+                if rc:
+                    lines = [l.replace('%s/a/site.yaml' % name, '%s:site.yaml' % pair['a'])
+                              .replace('%s/b/site.yaml' % name, '%s:site.yaml' % pair['b'])
+                             for l in (err + out).splitlines() if l.strip()]
+                    failures.append('pair %s (%s, %s) is inconsistent: %s' % (
+                        name, pair['a'], pair['b'], ' | '.join(lines)))
+                sites[pair['a']], sites[pair['b']] = a_text, b_text
+                host_pair[pair['a']] = host_pair[pair['b']] = name
+        finally:
+            shutil.rmtree(self._work, ignore_errors=True)
+        if failures:
+            raise AnsibleActionFail('no host was changed: ' + '; '.join(failures))
+        result.update(changed=bool(changed_pairs), sites=sites, host_pair=host_pair, generated=generated,
+                      rekeyed=rekeyed, pairs=[p['name'] for p in pairs],
+                      keyed=[p['name'] for p in pairs if p.get('keys')],
+                      batch_warnings=self._batches_warning(pairs, task_vars.get('ansible_play_hosts_all'),
+                                                           int(args.get('serial') or 0)))
+        for w in result['batch_warnings']:
+            display.warning(w)
+        return result
