@@ -219,6 +219,17 @@ static void set_kernel_default(struct mc_nl *nl, bool block, struct mc_diags *ds
 			 "they are restored", strerror(-r));
 }
 
+/* Nothing to send and nothing new to record: a commit would write a generation equal to the
+ * committed one (and no trial waits to be ended), so an idempotent apply writes nothing. */
+bool mc_engine_unchanged(const struct mc_state *st, const struct mc_diff *diff, const struct mc_plan *plan,
+			 const char *site_file, const char *keys_file, bool enabled)
+{
+	struct mc_trial tr;
+
+	return !diff->n && mc_state_trial_get(st->dir, &tr) == 0 &&
+	       mc_state_same(st, site_file, keys_file, plan, enabled);
+}
+
 enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
 				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				     struct mc_diags *ds, size_t *done)
@@ -227,10 +238,8 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 	int r;
 
 	*done = 0;
-	/* Nothing to send and nothing new to record: no new generation (an idempotent apply
-	 * writes nothing), unless a trial must end or begin. */
-	if (commit && !diff->n && !commit->trial_seconds && mc_state_trial_get(st->dir, &(struct mc_trial){ 0 }) == 0 &&
-	    mc_state_same(st, commit->site_file, commit->keys_file, plan, commit->enabled)) {
+	if (commit && !commit->trial_seconds &&
+	    mc_engine_unchanged(st, diff, plan, commit->site_file, commit->keys_file, commit->enabled)) {
 		if (commit->unchanged)
 			*commit->unchanged = true;
 		return MC_ENGINE_OK;

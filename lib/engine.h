@@ -55,6 +55,11 @@ int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state
 enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies,
 				     const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret);
 
+/* Whether committing site_file and keys_file with plan would change nothing: no operation in
+ * diff, the committed files, names and flag the same, no trial in progress. */
+bool mc_engine_unchanged(const struct mc_state *st, const struct mc_diff *diff, const struct mc_plan *plan,
+			 const char *site_file, const char *keys_file, bool enabled);
+
 /* What to commit with a change: NULL commits nothing (mcpsecd's repair). */
 struct mc_engine_commit {
 	const char *site_file, *keys_file;

@@ -382,7 +382,7 @@ int apply_main(int argc, char **argv)
 			json_diff(&diff, &jb);
 			changes = diff.n;
 			/* What apply would do: a new generation unless everything is already so. */
-			committed = diff.n || !mc_state_same(&st, file, s->keys_file, &plan, s->enabled);
+			committed = !mc_engine_unchanged(&st, &diff, &plan, file, s->keys_file, s->enabled);
 		} else if (es == MC_ENGINE_OK)
 			print_dry_run(&plan, &diff, ip_cmds);
 		else if (es == MC_ENGINE_CONFLICT)

@@ -116,8 +116,6 @@ def main():
             args.append('--replace')
         if module.check_mode:
             args.append('--dry-run')
-        # mcpsec key takes no --netns/--state-dir: keys are files, not kernel objects.
-        module.params['netns'] = module.params['state_dir'] = None
         rc, answer, err = run_json(module, mcpsec_argv(module, *args))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
