@@ -36,15 +36,16 @@ recap() {
 		END { for (h in c) print h, c[h] }' "$1" | sort
 }
 
-# Everything mcpsec and the kernel hold for every host: policies, SAs, the committed generation
-# and the state directory's files (names, sizes, times).
+# Everything mcpsec and the kernel hold for every host: policies, SAs (hashed), the committed
+# generation and the state directory's files (names, sizes, times).
 snapshot() {
 	local h ns
 	for h in $(seq -f 'h%02g' 1 $((2 * FLEET_PAIRS))); do
 		ns="$FLEET_PREFIX-$h"
 		echo "== $h"
 		ip -n "$ns" xfrm policy list
-		ip -n "$ns" xfrm state list
+		# SAs by hash: a failing diff must not print key material.
+		echo "SAs $(ip -n "$ns" xfrm state list | sha256sum)"
 		[ -d "$FLEET/hosts/$h/state" ] && find "$FLEET/hosts/$h/state" -printf '%P %s %T@ %l\n' | sort
 		[ -f "$FLEET/hosts/$h/site.yaml" ] && sha256sum "$FLEET/hosts/$h/site.yaml"
 	done
