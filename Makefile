@@ -4,7 +4,15 @@ DESTDIR ?=
 BINDIR = $(PREFIX)/sbin
 MANDIR = $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
+DATADIR = $(PREFIX)/share/mcpsec
+DOCDIR = $(PREFIX)/share/doc/mcpsec
+COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+# mcpsecd's default state directory (cmd/mcpsec/main.c, cmd/mcpsecd/main.c): the units name it.
+STATEDIR = /var/lib/mcpsec
 BUILD ?= build
+
+# The version, from one place: the first line of debian/changelog ("mcpsec (1.0.0) ...").
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 
 CC ?= cc
 PKGS = libnl-route-3.0 libnl-3.0 yaml-0.1 libcrypto
@@ -14,7 +22,7 @@ WERROR ?= 1
 WARN = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
        -Wmissing-prototypes -Wformat=2 -Wundef -Wpointer-arith -Wimplicit-fallthrough -fno-common
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -I$(BUILD) -MMD -MP
 # mcpsecd's per-flow drop hook: a CO-RE BPF object (clang), its skeleton (bpftool), libbpf.
 BPF_CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
@@ -54,7 +62,7 @@ FLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 
-.PHONY: all check unit bats lab clean install deps check-headers bench fuzz fuzz-build replay clang-warnings
+.PHONY: all check unit bats lab clean install deb deps check-headers bench fuzz fuzz-build replay clang-warnings
 all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
@@ -71,6 +79,12 @@ $(BUILD)/bpf/drops.skel.h: $(BUILD)/bpf/drops.bpf.o
 	@echo "  SKEL $@"; $(BPFTOOL) gen skeleton $< name drops >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/lib/dropmon.o $(BUILD)/san/lib/dropmon.o: $(BUILD)/bpf/drops.skel.h
+
+# build/version.h: rewritten only when the version changes (so nothing rebuilds needlessly).
+$(BUILD)/version.h: debian/changelog
+	@mkdir -p $(dir $@)
+	@echo '#define MCPSEC_VERSION "$(VERSION)"' >$@.tmp; cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+$(BUILD)/cmd/mcpsec/main.o $(BUILD)/san/cmd/mcpsec/main.o $(BUILD)/cmd/mcpsecd/main.o $(BUILD)/san/cmd/mcpsecd/main.o: $(BUILD)/version.h
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,9 +106,9 @@ $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 	@echo "  LD [san] $@"; $(CC) $(ALL_CFLAGS) $(SAN) $(LDFLAGS) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS) $(LDLIBS)
 
 # Every source through clang with CLANG_WARN as errors (make check runs it; no binary made).
-clang-warnings: $(BUILD)/bpf/drops.skel.h
+clang-warnings: $(BUILD)/bpf/drops.skel.h $(BUILD)/version.h
 	@for f in $(LIB_SRC) lib/dropmon.c $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
-		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -fsyntax-only $$f || exit 1; \
+		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -I$(BUILD) -fsyntax-only $$f || exit 1; \
 	done; echo "clang $(words $(LIB_SRC) lib/dropmon.c $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
 
 $(BUILD)/fuzz/%.o: %.c
@@ -147,14 +161,33 @@ check-headers: $(BUILD)/bpf/drops.skel.h
 bench: mcpsec
 	bench/apply-10k.sh
 
+# Programs, man pages, units, completion, schemas and examples. The package (debian/rules)
+# installs with PREFIX=/usr and adds /etc/mcpsec and /var/lib/mcpsec (0700).
 install: mcpsec mcpsecd
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR) \
+		$(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DOCDIR)/examples/host-a $(DESTDIR)$(DOCDIR)/examples/host-b \
+		$(DESTDIR)$(DOCDIR)/examples/mcp-listing $(DESTDIR)$(DOCDIR)/contrib
 	install -m 0755 mcpsec $(DESTDIR)$(BINDIR)/mcpsec
 	install -m 0755 mcpsecd $(DESTDIR)$(BINDIR)/mcpsecd
-	install -m 0644 doc/mcpsec.8 $(DESTDIR)$(MANDIR)/man8/mcpsec.8
-	install -m 0644 doc/mcpsecd.8 $(DESTDIR)$(MANDIR)/man8/mcpsecd.8
-	sed 's|@BINDIR@|$(BINDIR)|g' systemd/mcpsecd.service >$(DESTDIR)$(UNITDIR)/mcpsecd.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/mcpsecd.service
+	for m in mcpsec mcpsecd; do \
+		sed 's|@VERSION@|$(VERSION)|g' doc/$$m.8 >$(DESTDIR)$(MANDIR)/man8/$$m.8 && chmod 0644 $(DESTDIR)$(MANDIR)/man8/$$m.8 || exit 1; \
+	done
+	for u in mcpsecd.service mcpsecd.path; do \
+		sed 's|@BINDIR@|$(BINDIR)|g; s|@STATEDIR@|$(STATEDIR)|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 completion/mcpsec $(DESTDIR)$(COMPLETIONDIR)/mcpsec
+	install -m 0644 completion/mcpsecd $(DESTDIR)$(COMPLETIONDIR)/mcpsecd
+	install -m 0644 schema/*.schema.json $(DESTDIR)$(DATADIR)/schema/
+	for d in host-a host-b mcp-listing; do install -m 0644 examples/$$d/* $(DESTDIR)$(DOCDIR)/examples/$$d/ || exit 1; done
+	install -m 0644 contrib/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/contrib/grafana-dashboard.json
+
+# The Debian package, built from a copy of this tree (dpkg-buildpackage cleans the tree it runs
+# in): build/deb/mcpsec_VERSION_ARCH.deb.
+deb:
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	tar -cf - --exclude=./build --exclude=./.git --exclude=./mcpsec --exclude=./mcpsecd --exclude='./*.d' . | tar -C $(BUILD)/deb/src -xf -
+	cd $(BUILD)/deb/src && dpkg-buildpackage -us -uc -b
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD) mcpsec mcpsecd

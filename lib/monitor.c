@@ -97,6 +97,7 @@ void mc_mon_free(struct mc_monitor *m)
 	free(m->sa_prev);
 	free(m->by_reason);
 	free(m->by_policy);
+	free(m->by_policy_reason);
 	free(m->top);
 	memset(m, 0, sizeof(*m));
 }
@@ -657,13 +658,31 @@ static void refill(struct mc_monitor *m, int64_t now)
 	}
 }
 
+static void tally_policy_reason(struct mc_monitor *m, const struct mc_record *r)
+{
+	for (size_t i = 0; i < m->npoldrop; i++) {
+		struct mc_policy_drops *t = &m->by_policy_reason[i];
+		if (!strcmp(t->policy, r->policy) && !strcmp(t->dir, r->dir) && !strcmp(t->reason, r->reason)) {
+			t->count += r->count;
+			return;
+		}
+	}
+	struct mc_policy_drops *t = MC_PUSH(&m->by_policy_reason, &m->npoldrop, &m->cappoldrop);
+	snprintf(t->policy, sizeof(t->policy), "%s", r->policy);
+	snprintf(t->dir, sizeof(t->dir), "%s", r->dir);
+	snprintf(t->reason, sizeof(t->reason), "%s", r->reason);
+	t->count = r->count;
+}
+
 bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now)
 {
 	m->records++;
 	if (!strcmp(r->event, "drop"))
 		tally(&m->by_reason, &m->nreason, &m->capreason, r->reason, r->count);
-	if (r->policy[0] && (!strcmp(r->event, "drop") || !strcmp(r->event, "acquire")))
+	if (r->policy[0] && (!strcmp(r->event, "drop") || !strcmp(r->event, "acquire"))) {
 		tally(&m->by_policy, &m->npolicy, &m->cappolicy, r->policy, r->count);
+		tally_policy_reason(m, r);
+	}
 	refill(m, now);
 	if (m->tokens >= 1) {
 		m->tokens -= 1;

@@ -66,6 +66,14 @@ struct mc_tally {
 	uint64_t count;
 };
 
+/* Dropped packets attributed to a policy, by direction and reason (the metrics' series). */
+struct mc_policy_drops {
+	char policy[72];
+	char dir[4];
+	char reason[48];
+	uint64_t count;
+};
+
 /* Discarded packets of one flow and the policy that decided them, since the daemon started. */
 struct mc_top_flow {
 	char policy[72];
@@ -105,6 +113,8 @@ struct mc_monitor {
 	uint64_t records, suppressed, overruns, resyncs, drifts, repairs, events;
 	struct mc_tally *by_reason, *by_policy;
 	size_t nreason, capreason, npolicy, cappolicy;
+	struct mc_policy_drops *by_policy_reason;
+	size_t npoldrop, cappoldrop;
 	/* per-flow hooks (mcpsecd's BPF program): when attached, the block counters they cover
 	 * give no records of their own; a lasting difference between the two is reported */
 	bool hook_in, hook_out;  /* attached now */

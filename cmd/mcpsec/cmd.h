@@ -76,6 +76,9 @@ size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_p
  * buffer is wiped: key files pass through here. Caller frees. */
 char *read_text_file(const char *path);
 
+/* The --help text of a command (cmd/mcpsec/help.c), or NULL. */
+const char *command_help(const char *name);
+
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);
 

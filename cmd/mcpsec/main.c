@@ -8,9 +8,7 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#ifndef MCPSEC_VERSION
-#define MCPSEC_VERSION "0.1.0"
-#endif
+#include "version.h" /* MCPSEC_VERSION, from debian/changelog (Makefile) */
 
 static const struct {
 	const char *name;
@@ -29,7 +27,7 @@ static const struct {
 	  "                                             roll keys over, make before break: accept, switch, retire" },
 	{ "check-peer", check_peer_main, "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]  mismatches between two hosts" },
 	{ "import", import_main, "import POLICIES.txt [--keys F] [--default D] [--out FILE]  MCP policy listings to site.yaml" },
-	{ "status", status_main, "status ipsec all|NAME [--json] [--kernel-view]  what the kernel enforces, by name" },
+	{ "status", status_main, "status ipsec all|NAME [--json|--prometheus] [--kernel-view]  what the kernel enforces, by name" },
 	{ "log", log_main, "log [--follow] [--since TIME] [--policy NAME] [--addr A] [--port N] [--json]  mcpsecd's drop records" },
 	{ "key", key_main, "key generate|set|list|show|export|import|delete ...  named manual keys" },
 	{ "enable", enable_main, "enable [--force]                           install the committed configuration, failing closed" },
@@ -45,7 +43,7 @@ static void usage(FILE *f)
 		   "  --netns NAME     act on network namespace /run/netns/NAME (as 'ip netns')\n"
 		   "  --state-dir DIR  committed configuration (default /var/lib/mcpsec,\n"
 		   "                   or /var/lib/mcpsec/netns/NAME with --netns)\n"
-		   "  --help, --version\n"
+		   "  --help, --version (COMMAND --help: that command's options)\n"
 		   "\nexit status: 0 ok, 1 usage or configuration error (nothing changed),\n"
 		   "             2 the kernel refused or holds a conflicting object (previous state restored),\n"
 		   "             3 local failure: state directory or file not written, out of memory\n"
@@ -102,6 +100,14 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < MC_ARRAY_SIZE(commands); i++) {
 		if (!strcmp(args[0], commands[i].name)) {
+			/* COMMAND --help (or -h) anywhere: that command's synopsis and options. */
+			for (int j = 1; j < nargs; j++)
+				if (is_flag(args[j], "--help") || is_flag(args[j], "-h")) {
+					printf("%s\nglobal options: --netns NAME, --state-dir DIR (see 'mcpsec --help', mcpsec(8))\n",
+					       command_help(args[0]));
+					rc = 0;
+					goto out;
+				}
 			rc = commands[i].fn(nargs, args);
 			goto out;
 		}

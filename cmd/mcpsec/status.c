@@ -10,6 +10,7 @@
 
 #include "../../lib/algo.h"
 #include "../../lib/compile.h"
+#include "../../lib/metrics.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/state.h"
@@ -467,9 +468,31 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 	mc_buf_free(&dm);
 }
 
+/* --prometheus: the kernel's part here, the daemon's from the daemon (or "up 0"). */
+static void render_prometheus(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
+			      const struct mc_stats *c)
+{
+	struct mc_metrics m = { .netns = g_opts.netns ? g_opts.netns : "" };
+	struct mc_buf dm = { 0 };
+	char why[512];
+
+	bool enforced = !mc_state_get_enforcement(g_opts.state_dir, why, sizeof(why));
+	mc_metrics_kernel(&m, st, k, c, st->committed && st->enabled, enforced);
+	mc_metrics_render(&m, MC_METRICS_KERNEL, b);
+	mc_metrics_free(&m);
+	if (ask_daemon("metrics", &dm) == 0 && !strncmp(mc_buf_str(&dm), "# HELP ", 7)) {
+		mc_buf_puts(b, dm.s);
+	} else {
+		mc_metrics_daemon(&m, NULL, false, false);
+		mc_metrics_render(&m, MC_METRICS_DAEMON, b);
+		mc_metrics_free(&m);
+	}
+	mc_buf_free(&dm);
+}
+
 int status_main(int argc, char **argv)
 {
-	bool json = false, kernel_view = false;
+	bool json = false, kernel_view = false, prometheus = false;
 	const char *what = NULL, *sub = NULL;
 	struct mc_state st = { 0 };
 	struct mc_kstate k = { 0 };
@@ -482,6 +505,8 @@ int status_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (is_flag(argv[i], "--json"))
 			json = true;
+		else if (is_flag(argv[i], "--prometheus"))
+			prometheus = true;
 		else if (is_flag(argv[i], "--kernel-view"))
 			kernel_view = true;
 		else if (!sub)
@@ -495,10 +520,14 @@ int status_main(int argc, char **argv)
 	}
 	/* MCP's command is NW TCPIP STATUS IPSEC ALL: any case; policy names too. */
 	if (!sub || strcasecmp(sub, "ipsec") || !what) {
-		fprintf(stderr, "usage: mcpsec status ipsec all|POLICYNAME [--json] [--kernel-view]\n");
+		fprintf(stderr, "usage: mcpsec status ipsec all|POLICYNAME [--json|--prometheus] [--kernel-view]\n");
 		return EXIT_CONFIG;
 	}
 	bool all = !strcasecmp(what, "all");
+	if (prometheus && (json || !all)) {
+		fprintf(stderr, "mcpsec status: --prometheus shows every policy, alone: 'mcpsec status ipsec all --prometheus'\n");
+		return EXIT_CONFIG;
+	}
 	if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
 		goto out;
 	if (mc_state_load(g_opts.state_dir, &st) < 0)
@@ -560,7 +589,9 @@ int status_main(int argc, char **argv)
 	}
 	read_xfrm_stat(&c);
 	struct mc_buf b = { 0 };
-	if (json)
+	if (prometheus)
+		render_prometheus(&b, &st, &k, &c);
+	else if (json)
 		render_json(&b, &st, &k, e, ne, &c, all);
 	else
 		render_text(&b, &st, &k, e, ne, &c, all, kernel_view);

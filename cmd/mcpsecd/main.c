@@ -31,6 +31,7 @@
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
 #include "../../lib/engine.h"
+#include "../../lib/metrics.h"
 #include "../../lib/dropmon.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
@@ -38,11 +39,29 @@
 #include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "../mcpsec/cmd.h"
+#include "version.h" /* MCPSEC_VERSION, from debian/changelog (Makefile) */
 
-#define USAGE                                                                                        \
-	"usage: mcpsecd [--netns NAME] [--state-dir DIR] [--foreground] [--report-only]\n"          \
+/* The options, as in mcpsecd(8) OPTIONS (tests/help-vs-man.py compares the two). */
+#define USAGE                                                                                         \
+	"usage: mcpsecd [--netns NAME] [--state-dir DIR] [--foreground] [--report-only|--repair]\n"       \
 	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES] [--no-bpf]\n"  \
-	"               [--out-hook-idle SECONDS]\n"
+	"               [--out-hook-idle SECONDS] [--metrics-file PATH [--metrics-interval SECONDS]]\n"   \
+	"options:\n"                                                                                      \
+	"  --netns NAME               watch network namespace /run/netns/NAME\n"                          \
+	"  --state-dir DIR            the committed configuration (default /var/lib/mcpsec,\n"            \
+	"                             or /var/lib/mcpsec/netns/NAME with --netns)\n"                      \
+	"  --foreground, -f           do not detach (systemd: Type=notify)\n"                              \
+	"  --report-only              report drift, do not restore it (SIGHUP still re-applies)\n"        \
+	"  --repair                   restore drift (the default)\n"                                       \
+	"  --rate N                   records written per second (default 20)\n"                          \
+	"  --burst N                  records written in a burst (default 200)\n"                         \
+	"  --log-max BYTES            rotate log.jsonl past this size (default 16 MiB)\n"                 \
+	"  --netlink-buffer BYTES     the XFRM event socket's receive buffer (default 8 MiB)\n"           \
+	"  --no-bpf                   no per-flow drop hook: drops from the counters only\n"              \
+	"  --out-hook-idle SECONDS    detach the outbound hook after this long without blocks (default 60)\n" \
+	"  --metrics-file PATH        write Prometheus metrics to PATH, atomically (default: none)\n"     \
+	"  --metrics-interval SECONDS how often (default 15)\n"                                            \
+	"  --help, -h, --version\n"
 
 struct daemon {
 	bool repair;
@@ -81,6 +100,10 @@ struct daemon {
 	int64_t out_last_block; /* when it last moved (the outbound hook detaches after a quiet while) */
 	int64_t out_hook_idle;  /* seconds; OUT_HOOK_IDLE unless --out-hook-idle */
 	bool out_attach_failed; /* said once */
+	/* --metrics-file: the Prometheus text file, rewritten every metrics_interval seconds. */
+	const char *metrics_path;
+	int64_t metrics_interval, metrics_due;
+	char metrics_error[160]; /* the last failure, said once; "" after a success */
 };
 
 /* Seconds without a blocked outbound packet after which the outbound hook is detached
@@ -454,6 +477,56 @@ static void pace_out_hook(struct daemon *d, const struct mc_stats *st)
 	}
 }
 
+/* The daemon's metrics and the kernel's, as `mcpsec status ipsec all --prometheus` shows them. */
+static void render_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc_stats *st,
+			   enum mc_metrics_part part, struct mc_buf *out)
+{
+	struct mc_metrics m = { .netns = d->netns ? d->netns : "" };
+
+	if (part & MC_METRICS_KERNEL)
+		mc_metrics_kernel(&m, &d->st, k, st, d->st.committed && d->st.enabled, d->enforced);
+	mc_metrics_daemon(&m, &d->mon, d->enforced, d->repair);
+	mc_metrics_render(&m, part, out);
+	mc_metrics_free(&m);
+}
+
+/*
+ * --metrics-file, in the node_exporter textfile collector's way: written to PATH.tmp beside it
+ * (a name the collector does not read, on the same file system) and renamed over PATH, so that
+ * a reader sees the old file or the new one, never part of one. A failure is said once.
+ */
+static void write_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc_stats *st)
+{
+	struct mc_buf b = { 0 };
+	char *tmp = mc_asprintf("%s.tmp", d->metrics_path);
+	const char *step = "writing";
+	int fd, err = 0;
+
+	render_metrics(d, k, st, MC_METRICS_ALL, &b);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, b.s, b.len) != (ssize_t)b.len)
+		err = errno ? errno : EIO;
+	if (fd >= 0 && close(fd) < 0 && !err)
+		err = errno;
+	if (!err && rename(tmp, d->metrics_path) < 0) {
+		err = errno;
+		step = "renaming";
+	}
+	if (err) {
+		(void)unlink(tmp);
+		char why[sizeof(d->metrics_error)];
+		snprintf(why, sizeof(why), "%s %s: %s", step, fd < 0 ? tmp : d->metrics_path, strerror(err));
+		if (strcmp(why, d->metrics_error))
+			note(d, "daemon", "metrics-failed", NULL, 0, "metrics file not written: %s (retrying every %lld s)",
+			     why, (long long)d->metrics_interval);
+		snprintf(d->metrics_error, sizeof(d->metrics_error), "%s", why);
+	} else {
+		d->metrics_error[0] = '\0';
+	}
+	free(tmp);
+	mc_buf_free(&b);
+}
+
 static void tick(struct daemon *d)
 {
 	struct mc_stats st;
@@ -484,6 +557,13 @@ static void tick(struct daemon *d)
 	flush_records(d, &d->pending);
 	if (mc_mon_suppressed_record(&d->mon, d->now, &sup))
 		emit_record(d, &sup);
+	if (d->metrics_path && d->now >= d->metrics_due) {
+		d->metrics_due = d->now + d->metrics_interval;
+		if (kp || mc_nl_dump(d->nl, &k) == 0) {
+			kp = &k;
+			write_metrics(d, kp, &st);
+		}
+	}
 	if (kp) {
 		mc_kstate_free(kp);
 		malloc_trim(0);
@@ -555,13 +635,15 @@ static void serve_control(struct daemon *d)
 		mc_buf_puts(&b, ",\"totals\":");
 		mc_mon_totals_json(&d->mon, &b);
 		mc_buf_puts(&b, "}\n");
+	} else if (n > 0 && !strncmp(req, "metrics", 7)) {
+		render_metrics(d, NULL, NULL, MC_METRICS_DAEMON, &b);
 	} else if (n > 0 && !strncmp(req, "summary", 7)) {
 		mc_buf_printf(&b, "mcpsecd (pid %ld, %s) reports:\n", (long)getpid(), d->repair ? "repairing drift" : "report only");
 		if (!d->enforced)
 			mc_buf_printf(&b, "  NOT ENFORCED: %s\n", d->not_enforced);
 		mc_mon_totals_text(&d->mon, &b);
 	} else {
-		mc_buf_puts(&b, "{\"error\":\"unknown request; send 'totals' or 'summary'\"}\n");
+		mc_buf_puts(&b, "{\"error\":\"unknown request; send 'totals', 'summary' or 'metrics'\"}\n");
 	}
 	(void)!write(c, b.s, b.len);
 	mc_buf_free(&b);
@@ -607,7 +689,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
 			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true };
 	bool foreground = false, no_bpf = false;
-	double idle = OUT_HOOK_IDLE;
+	double idle = OUT_HOOK_IDLE, metrics_interval = 15;
 	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
 	int pidlock = -1, rc = 1;
 
@@ -643,6 +725,17 @@ int main(int argc, char **argv)
 			if (!num_arg("--netlink-buffer", v, 4096, &nlbuf))
 				return 1;
 			i++;
+		} else if (is_flag(argv[i], "--metrics-file") && v) {
+			/* The daemon leaves its working directory when it detaches. */
+			if (v[0] != '/') {
+				fprintf(stderr, "mcpsecd: --metrics-file needs an absolute path, not '%s'\n", v);
+				return 1;
+			}
+			d.metrics_path = argv[++i];
+		} else if (is_flag(argv[i], "--metrics-interval")) {
+			if (!num_arg("--metrics-interval", v, 1, &metrics_interval))
+				return 1;
+			i++;
 		} else if (is_flag(argv[i], "--no-bpf")) {
 			no_bpf = true;
 		} else if (is_flag(argv[i], "--out-hook-idle")) {
@@ -651,6 +744,9 @@ int main(int argc, char **argv)
 			i++;
 		} else if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
 			fputs(USAGE, stdout);
+			return 0;
+		} else if (is_flag(argv[i], "--version")) {
+			printf("mcpsecd %s\n", MCPSEC_VERSION);
 			return 0;
 		} else {
 			fprintf(stderr, "mcpsecd: unexpected argument '%s'\n" USAGE, argv[i]);
@@ -663,6 +759,7 @@ int main(int argc, char **argv)
 							      : mc_strdup("/var/lib/mcpsec");
 	d.netns = g_opts.netns;
 	d.out_hook_idle = (int64_t)idle;
+	d.metrics_interval = (int64_t)metrics_interval;
 	d.debug = getenv("MCPSECD_DEBUG") != NULL;
 	d.log_max = (off_t)logmax;
 	d.log_path = mc_asprintf("%s/log.jsonl", g_opts.state_dir);

@@ -54,13 +54,22 @@ load helpers
 	[[ "$output" == *"/run/netns/mct-missing-$$"* ]]
 }
 
-@test "make install puts both programs, both man pages and mcpsecd.service (ordered before the network) under DESTDIR" {
+@test "make install puts the programs, man pages, units (mcpsecd before the network), completion, schemas, examples under DESTDIR" {
 	run make -s -C "$ROOT" install DESTDIR="$WORK/root" PREFIX=/usr
 	[ "$status" -eq 0 ]
 	for f in usr/sbin/mcpsec usr/sbin/mcpsecd usr/share/man/man8/mcpsec.8 usr/share/man/man8/mcpsecd.8 \
-		lib/systemd/system/mcpsecd.service; do
+		lib/systemd/system/mcpsecd.service lib/systemd/system/mcpsecd.path \
+		usr/share/bash-completion/completions/mcpsec usr/share/bash-completion/completions/mcpsecd \
+		usr/share/mcpsec/schema/site.schema.json usr/share/doc/mcpsec/examples/host-a/site.yaml \
+		usr/share/doc/mcpsec/contrib/grafana-dashboard.json; do
 		[ -s "$WORK/root/$f" ]
 	done
+	# The man pages carry the version of debian/changelog, not the placeholder.
+	refute_in_file '@VERSION@' "$WORK/root/usr/share/man/man8/mcpsec.8"
+	grep -q "\"mcpsec $(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Version)\"" "$WORK/root/usr/share/man/man8/mcpsecd.8"
+	# Not started before a site is committed: both units wait for the state directory's current.
+	grep -qx 'ConditionPathExists=/var/lib/mcpsec/current' "$WORK/root/lib/systemd/system/mcpsecd.service"
+	grep -qx 'PathExists=/var/lib/mcpsec/current' "$WORK/root/lib/systemd/system/mcpsecd.path"
 	unit="$WORK/root/lib/systemd/system/mcpsecd.service"
 	grep -qx 'ExecStart=/usr/sbin/mcpsecd --foreground' "$unit"
 	# Fail closed: no ignored ExecStartPre; the daemon enforces first and then says ready.
