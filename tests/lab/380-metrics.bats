@@ -16,10 +16,11 @@ series() {
 	awk -v n="$name" -v want="$*" '
 		index($1, n "{") == 1 { ok = 1; k = split(want, w, " "); for (i = 1; i <= k; i++) if (!index($1, w[i])) ok = 0; if (ok) print $2 }' "$f"
 }
-# The kernel's own byte and packet counters of SA $2 in namespace $1: "BYTES PACKETS".
+# The kernel's own byte and packet counters of SA $2 in namespace $1: "BYTES PACKETS" (ip -s
+# prints "spi 0x00006001(24577)" and, under "lifetime current:", "52(bytes), 1(packets)").
 kernel_sa_counters() {
 	ip -n "$1" -s xfrm state | awk -v spi="$2" '
-		/^src / { s = 0 } $0 ~ "spi " spi " " { s = 1 } s && /lifetime current:/ { c = 1; next }
+		/^src / { s = 0 } $0 ~ "spi " spi "[ (]" { s = 1 } s && /lifetime current:/ { c = 1; next }
 		s && c { gsub(/\(bytes\),|\(packets\)/, ""); print $1, $2; exit }'
 }
 # Fails when a metrics file holds any key's value (hex, either case) or fingerprint from $2.
