@@ -4,22 +4,14 @@
 # usage: bench/apply-10k.sh [N]   (needs root; uses the optimized ./mcpsec)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 N=${1:-10000}
 MCPSEC=${MCPSEC:-./mcpsec}
-work=$(mktemp -d)
-ns="mcbench-$$"
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_scratch
 
 # N outbound DISCARD policies to distinct hosts, then one BYPASS for everything else.
-{
-	printf 'ipsec:\n  default: ipv6-only\npolicies:\n'
-	for ((i = 0; i < N; i++)); do
-		printf '  - name: P%d\n    direction: out\n    remote: fec0::%x:%x\n    protocol: tcp\n    action: discard\n' \
-			"$i" $((i / 65536)) $((i % 65536))
-	done
-	printf '  - name: REST\n    direction: out\n    action: bypass\n'
-} >"$work/site.yaml"
+discard_site "$N" >"$work/site.yaml"
 
 # The same N policies as ip commands, at the priorities mcpsec gives them.
 base=$(( 0x20001000 ))

@@ -4,6 +4,8 @@
 # usage: bench/daemon.sh [EVENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 N=${1:-10000}
 work=$(mktemp -d)
 ns="mcbenchd-$$"
@@ -17,14 +19,7 @@ ip -n "$ns" addr add fec0::1/64 dev "bd0-$$" nodad
 ip -n "$ns" link set "bd0-$$" up
 ip -n "$ns" link set "bd1-$$" up
 
-{
-	printf 'ipsec:\n  default: ipv6-only\npolicies:\n'
-	for ((i = 0; i < 10000; i++)); do
-		printf '  - name: P%d\n    direction: out\n    remote: fec0::%x:%x\n    protocol: tcp\n    action: discard\n' \
-			"$i" $((i / 65536 + 1)) $((i % 65536))
-	done
-	printf '  - name: REST\n    direction: out\n    action: bypass\n'
-} >"$work/site.yaml"
+discard_site 10000 1 >"$work/site.yaml"
 ./mcpsec --netns "$ns" --state-dir "$work/state" apply "$work/site.yaml" >/dev/null
 # A PROTECT policy without SAs for fec0::ffff:0/112: every destination is its own ACQUIRE.
 ip -n "$ns" xfrm policy add src ::/0 dst fec0::ffff:0/112 proto udp dir out priority 100 tmpl proto esp reqid 9 mode transport

@@ -6,20 +6,12 @@
 # usage: bench/metrics.sh [N]   (needs root; uses the optimized ./mcpsec)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 N=${1:-10000}
 MCPSEC=${MCPSEC:-./mcpsec}
-work=$(mktemp -d)
-ns="mcbench-$$"
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-{
-	printf 'ipsec:\n  default: ipv6-only\npolicies:\n'
-	for ((i = 0; i < N; i++)); do
-		printf '  - name: P%d\n    direction: out\n    remote: fec0::%x:%x\n    protocol: tcp\n    action: discard\n' \
-			"$i" $((i / 65536)) $((i % 65536))
-	done
-	printf '  - name: REST\n    direction: out\n    action: bypass\n'
-} >"$work/site.yaml"
+bench_scratch
+discard_site "$N" >"$work/site.yaml"
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 "$MCPSEC" --netns "$ns" --state-dir "$work/state" apply "$work/site.yaml" >/dev/null
