@@ -43,7 +43,7 @@ static const struct {
 	[F_D_REPAIRING] = { "mcpsec_daemon_repairing", "gauge", "1 when mcpsecd restores drift, 0 with --report-only.", MC_METRICS_DAEMON, false },
 	[F_POL_DROPS] = { "mcpsec_policy_drops_total", "counter", "Dropped packets mcpsecd attributed to the policy that decided them, by reason.", MC_METRICS_DAEMON, false },
 	[F_DROPS] = { "mcpsec_drops_total", "counter", "Dropped packets mcpsecd reported, attributed to a policy or not, by reason.", MC_METRICS_DAEMON, false },
-	[F_D_RECORDS] = { "mcpsec_daemon_records_total", "counter", "Records mcpsecd produced (written or held back by the rate limit).", MC_METRICS_DAEMON, false },
+	[F_D_RECORDS] = { "mcpsec_daemon_records_written_total", "counter", "Records mcpsecd wrote to its log (the rate limit let them out).", MC_METRICS_DAEMON, false },
 	[F_D_SUPPRESSED] = { "mcpsec_daemon_records_suppressed_total", "counter", "Records the rate limit held back (their totals still count).", MC_METRICS_DAEMON, false },
 	[F_D_OVERRUNS] = { "mcpsec_daemon_overruns_total", "counter", "Times the kernel dropped XFRM events (receive buffer full).", MC_METRICS_DAEMON, false },
 	[F_D_DRIFTS] = { "mcpsec_daemon_drifts_total", "counter", "Times the kernel was found to differ from the committed configuration.", MC_METRICS_DAEMON, false },
@@ -146,7 +146,7 @@ void mc_metrics_daemon(struct mc_metrics *m, const struct mc_monitor *mon, bool 
 		    "direction", mon->by_policy_reason[i].dir, "reason", mon->by_policy_reason[i].reason, NULL);
 	for (size_t i = 0; i < mon->nreason; i++)
 		add(m, F_DROPS, mon->by_reason[i].count, "reason", mon->by_reason[i].key, NULL);
-	add(m, F_D_RECORDS, mon->records, NULL);
+	add(m, F_D_RECORDS, mon->written, NULL);
 	add(m, F_D_SUPPRESSED, mon->suppressed, NULL);
 	add(m, F_D_OVERRUNS, mon->overruns, NULL);
 	add(m, F_D_DRIFTS, mon->drifts, NULL);

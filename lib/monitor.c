@@ -686,6 +686,7 @@ bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now)
 	refill(m, now);
 	if (m->tokens >= 1) {
 		m->tokens -= 1;
+		m->written++;
 		return true;
 	}
 	m->suppressed++;
@@ -701,6 +702,7 @@ bool mc_mon_suppressed_record(struct mc_monitor *m, int64_t now, struct mc_recor
 	if (m->tokens < 1)
 		return false;
 	m->tokens -= 1;
+	m->written++;
 	record_init(ret, now, "suppressed", "rate-limit", -1);
 	ret->count = m->suppressed_pending;
 	snprintf(ret->detail, sizeof(ret->detail), "%llu records not written (limit %.0f per second, burst %.0f); "

@@ -111,6 +111,7 @@ struct mc_monitor {
 	/* totals, whatever the rate limit let through */
 	int64_t started;
 	uint64_t records, suppressed, overruns, resyncs, drifts, repairs, events;
+	uint64_t written; /* records the rate limit let out, and the "suppressed N" records */
 	struct mc_tally *by_reason, *by_policy;
 	size_t nreason, capreason, npolicy, cappolicy;
 	struct mc_policy_drops *by_policy_reason;

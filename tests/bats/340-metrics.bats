@@ -58,7 +58,7 @@ wait_value() {
 	[ "$(value "$PROM" mcpsec_daemon_up)" = 1 ]
 	[ "$(value "$PROM" mcpsec_daemon_enforced)" = 1 ]
 	[ "$(value "$PROM" mcpsec_enabled)" = 1 ]
-	[ "$(value "$PROM" mcpsec_daemon_records_total)" -ge 1 ]
+	[ "$(value "$PROM" mcpsec_daemon_records_written_total)" -ge 1 ]
 	run promtool check metrics <"$PROM"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
@@ -92,21 +92,27 @@ wait_value() {
 @test "metrics: the file is replaced atomically: every read while mcpsecd rewrites it is whole" {
 	start_daemon --metrics-file "$PROM" --metrics-interval 1
 	wait_value 10 "$PROM" mcpsec_daemon_up "" 1
+	families=$(grep -c '^# TYPE' "$PROM")
+	last=$(tail -1 "$PROM")
+	[ "${last%%\{*}" = mcpsec_daemon_events_total ]
+	# Read as fast as the shell can until mcpsecd has rewritten the file 3 times (a new inode
+	# each time: rename), at most 15 s: every read ends with the last family's sample and
+	# declares every family.
 	ino=$(stat -c %i "$PROM")
-	last=$(tail -1 "$PROM" | cut -d'{' -f1)
-	[ "$last" = mcpsec_daemon_events_total ]
-	# Reads over 3 s (3 rewrites): each ends with the last family's sample, none is empty.
-	end=$(($(date +%s) + 3))
-	reads=0
-	while [ "$(date +%s)" -lt "$end" ]; do
-		t=$(cat "$PROM")
-		[ "$(tail -1 <<<"$t" | cut -d'{' -f1)" = mcpsec_daemon_events_total ]
-		[ "$(grep -c '^# TYPE' <<<"$t")" -eq "$(grep -c '^# TYPE' "$PROM")" ]
+	rewrites=0 reads=0
+	end=$((SECONDS + 15))
+	while [ "$rewrites" -lt 3 ] && [ "$SECONDS" -lt "$end" ]; do
+		t=$(<"$PROM")
+		last=${t##*$'\n'}
+		[ "${last%%\{*}" = mcpsec_daemon_events_total ]
+		types=${t//[!#]/}
+		[ "${#types}" -eq $((2 * families)) ]
 		reads=$((reads + 1))
+		now=$(stat -c %i "$PROM")
+		[ "$now" = "$ino" ] || { rewrites=$((rewrites + 1)); ino=$now; }
 	done
-	[ "$reads" -gt 20 ]
-	# Rewritten by rename: another inode.
-	[ "$(stat -c %i "$PROM")" != "$ino" ]
+	[ "$rewrites" -eq 3 ]
+	[ "$reads" -gt 3 ]
 }
 
 @test "metrics: a directory that cannot take the file is said once and retried; a relative path is refused" {

@@ -133,8 +133,8 @@ int main(void)
 	T_OK(has_line(t, "mcpsec_enabled{namespace=\"lab\\\"1\\\\x\"} 1") && has_line(t, "mcpsec_enforced{namespace=\"lab\\\"1\\\\x\"} 0"),
 	     "enabled and enforced from the state directory's word");
 	T_OK(has_line(t, "mcpsec_daemon_up{namespace=\"lab\\\"1\\\\x\"} 0"), "no daemon: up 0");
-	T_EQ_INT(count_lines(t, "mcpsec_daemon_records_total{"), 0, "no daemon: no totals");
-	T_EQ_INT(count_lines(t, "# TYPE mcpsec_daemon_records_total counter"), 1, "but every family is declared");
+	T_EQ_INT(count_lines(t, "mcpsec_daemon_records_written_total{"), 0, "no daemon: no totals");
+	T_EQ_INT(count_lines(t, "# TYPE mcpsec_daemon_records_written_total counter"), 1, "but every family is declared");
 	T_EQ_INT(count_lines(t, "# HELP "), count_lines(t, "# TYPE "), "every family has HELP and TYPE");
 	T_OK(unique_series(t), "every series appears once");
 	mc_buf_free(&b);
@@ -169,7 +169,14 @@ int main(void)
 	T_OK(has_line(t, "mcpsec_policy_drops_total{namespace=\"\",policy=\"WEBOUT\",direction=\"out\",reason=\"no-sa\"} 1"),
 	     "an ACQUIRE counts as a no-sa drop of its policy");
 	T_OK(has_line(t, "mcpsec_daemon_records_suppressed_total{namespace=\"\"} 2"), "suppressed records");
-	T_OK(has_line(t, "mcpsec_daemon_records_total{namespace=\"\"} 3"), "records produced");
+	T_OK(has_line(t, "mcpsec_daemon_records_written_total{namespace=\"\"} 1"), "records written: the one the limit let out");
+	T_OK(mc_mon_suppressed_record(&mon, 1700000002, &r), "two seconds on, a suppressed record says how many were held back");
+	mc_buf_free(&b);
+	mc_metrics_free(&d);
+	mc_metrics_daemon(&d, &mon, true, true);
+	mc_metrics_render(&d, MC_METRICS_DAEMON, &b);
+	t = mc_buf_str(&b);
+	T_OK(has_line(t, "mcpsec_daemon_records_written_total{namespace=\"\"} 2"), "and it is written too");
 	T_OK(has_line(t, "mcpsec_daemon_up{namespace=\"\"} 1") && has_line(t, "mcpsec_daemon_enforced{namespace=\"\"} 1") &&
 	     has_line(t, "mcpsec_daemon_start_time_seconds{namespace=\"\"} 1700000000"), "up, enforced, started");
 	T_EQ_INT(count_lines(t, "# TYPE mcpsec_sa_bytes_total"), 0, "the daemon part has no kernel families");
