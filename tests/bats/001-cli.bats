@@ -68,7 +68,7 @@ load helpers
 	refute_in_file '@VERSION@' "$WORK/root/usr/share/man/man8/mcpsec.8"
 	grep -q "\"mcpsec $(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Version)\"" "$WORK/root/usr/share/man/man8/mcpsecd.8"
 	# Not started before a site is committed: both units wait for the state directory's current.
-	grep -qx 'ConditionPathExists=/var/lib/mcpsec/current' "$WORK/root/lib/systemd/system/mcpsecd.service"
+	grep -qx 'ConditionPathIsSymbolicLink=|/var/lib/mcpsec/current' "$WORK/root/lib/systemd/system/mcpsecd.service"
 	grep -qx 'PathExists=/var/lib/mcpsec/current' "$WORK/root/lib/systemd/system/mcpsecd.path"
 	unit="$WORK/root/lib/systemd/system/mcpsecd.service"
 	grep -qx 'ExecStart=/usr/sbin/mcpsecd --foreground' "$unit"
