@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		   "  --netns NAME     act on network namespace /run/netns/NAME (as 'ip netns')\n"
 		   "  --state-dir DIR  committed configuration (default /var/lib/mcpsec,\n"
 		   "                   or /var/lib/mcpsec/netns/NAME with --netns)\n"
-		   "  --help, --version (COMMAND --help: that command's options)\n"
+		   "  --help, --version (COMMAND --help or help COMMAND: that command's options)\n"
 		   "\nexit status: 0 ok, 1 usage or configuration error (nothing changed),\n"
 		   "             2 the kernel refused or holds a conflicting object (previous state restored),\n"
 		   "             3 local failure: state directory or file not written, out of memory\n"
@@ -51,6 +51,12 @@ static void usage(FILE *f)
 		   "             4 the kernel refused and undoing failed: a partial configuration is installed\n"
 		   "             5 enable: not fully enforced (failing closed: see 'mcpsec status ipsec all')\n"
 		   "See mcpsec(8).\n");
+}
+
+/* One command's synopsis and options (cmd/mcpsec/help.c). */
+static void print_command_help(const char *name)
+{
+	printf("%s\nglobal options: --netns NAME, --state-dir DIR (see 'mcpsec --help', mcpsec(8))\n", command_help(name));
 }
 
 int main(int argc, char **argv)
@@ -88,6 +94,12 @@ int main(int argc, char **argv)
 					     : mc_strdup("/var/lib/mcpsec");
 		g_opts.state_dir = default_state;
 	}
+	/* help COMMAND: as COMMAND --help. */
+	if (nargs == 2 && !strcmp(args[0], "help") && command_help(args[1])) {
+		print_command_help(args[1]);
+		rc = 0;
+		goto out;
+	}
 	if (nargs == 0 || is_flag(args[0], "--help") || is_flag(args[0], "-h") || is_flag(args[0], "help")) {
 		usage(nargs ? stdout : stderr);
 		rc = nargs ? 0 : EXIT_CONFIG;
@@ -103,8 +115,7 @@ int main(int argc, char **argv)
 			/* COMMAND --help (or -h) anywhere: that command's synopsis and options. */
 			for (int j = 1; j < nargs; j++)
 				if (is_flag(args[j], "--help") || is_flag(args[j], "-h")) {
-					printf("%s\nglobal options: --netns NAME, --state-dir DIR (see 'mcpsec --help', mcpsec(8))\n",
-					       command_help(args[0]));
+					print_command_help(args[0]);
 					rc = 0;
 					goto out;
 				}

@@ -54,6 +54,8 @@ help_flags() {
 	run "$MCPSEC" key show NAME -h
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--reveal"* ]]
+	# help COMMAND says the same.
+	[ "$("$MCPSEC" help rekey)" = "$("$MCPSEC" rekey --help)" ]
 }
 
 @test "mcpsec --version and mcpsecd --version print the version of debian/changelog" {
