@@ -107,6 +107,7 @@ int main(void)
 	kpol(&k, 100, MC_DIR_OUT, AF_INET, 5);                       /* foreign */
 	ksa(&k, 0xfa2, REQID_DB, 12345);
 	ksa(&k, 0xfa9, 77, 999); /* foreign SA */
+	ksa(&k, 0xfb0, MC_REQID_BASE + 9, 5); /* mcpsec's reqid, but no rule of the state has it */
 	mc_stats_parse("XfrmInNoStates            4\nXfrmOutPolBlock           9\n", &xs);
 
 	struct mc_metrics m = { .netns = "lab\"1\\x" };
@@ -128,6 +129,8 @@ int main(void)
 	T_OK(strstr(t, "mcpsec_sa_integrity_failures_total{") && strstr(t, "} 2\n") && strstr(t, "mcpsec_sa_replay_failures_total{"),
 	     "integrity and replay failures per SA");
 	T_OK(!strstr(t, "0x00000fa9"), "foreign SAs are left out");
+	T_OK(has_line(t, "mcpsec_sa_bytes_total{namespace=\"lab\\\"1\\\\x\",policy=\"\",direction=\"\",spi=\"0x00000fb0\",protocol=\"esp\"} 5"),
+	     "an SA of mcpsec's that no committed rule names: empty policy and direction");
 	T_OK(has_line(t, "mcpsec_xfrm_stat_total{namespace=\"lab\\\"1\\\\x\",counter=\"XfrmOutPolBlock\"} 9"),
 	     "xfrm_stat counters by name");
 	T_OK(has_line(t, "mcpsec_enabled{namespace=\"lab\\\"1\\\\x\"} 1") && has_line(t, "mcpsec_enforced{namespace=\"lab\\\"1\\\\x\"} 0"),
