@@ -537,8 +537,10 @@ int status_main(int argc, char **argv)
 		rc = EXIT_KERNEL;
 		goto out;
 	}
+	/* The named view (policies grouped, their SAs found) is text's and JSON's; --prometheus
+	 * groups by itself (lib/metrics.c), so it skips this. */
 	size_t *order = mc_calloc(k.npols + 1, sizeof(size_t)), no = 0;
-	for (size_t i = 0; i < k.npols; i++)
+	for (size_t i = 0; i < k.npols && !prometheus; i++)
 		if (mc_prio_owned(k.pols[i].x.priority))
 			order[no++] = i;
 	qsort_r(order, no, sizeof(size_t), cmp_pol, &k);
