@@ -748,10 +748,11 @@ static size_t *top_order(const struct mc_monitor *m)
 void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out)
 {
 	mc_buf_printf(out, "{\"since\":%lld,\"events\":%llu,\"records\":%llu,\"suppressed\":%llu,\"overruns\":%llu,"
-			   "\"resyncs\":%llu,\"drifts\":%llu,\"repairs\":%llu,\"by_reason\":",
+			   "\"resyncs\":%llu,\"drifts\":%llu,\"repairs\":%llu,\"checks\":%llu,\"by_reason\":",
 		      (long long)m->started, (unsigned long long)m->events, (unsigned long long)m->records,
 		      (unsigned long long)m->suppressed, (unsigned long long)m->overruns,
-		      (unsigned long long)m->resyncs, (unsigned long long)m->drifts, (unsigned long long)m->repairs);
+		      (unsigned long long)m->resyncs, (unsigned long long)m->drifts, (unsigned long long)m->repairs,
+		      (unsigned long long)m->checks);
 	tallies_json(m->by_reason, m->nreason, out);
 	mc_buf_puts(out, ",\"by_policy\":");
 	tallies_json(m->by_policy, m->npolicy, out);

@@ -111,6 +111,7 @@ struct mc_monitor {
 	/* totals, whatever the rate limit let through */
 	int64_t started;
 	uint64_t records, suppressed, overruns, resyncs, drifts, repairs, events;
+	uint64_t checks; /* passes that compared the kernel with the committed configuration */
 	uint64_t written; /* records the rate limit let out, and the "suppressed N" records */
 	struct mc_tally *by_reason, *by_policy;
 	size_t nreason, capreason, npolicy, cappolicy;
@@ -169,7 +170,7 @@ bool mc_mon_admit(struct mc_monitor *m, const struct mc_record *r, int64_t now);
 /* When records were held back and the bucket has refilled: a "suppressed N" record. */
 bool mc_mon_suppressed_record(struct mc_monitor *m, int64_t now, struct mc_record *ret);
 
-/* {"since", "events", "records", "suppressed", "overruns", "resyncs", "drifts", "repairs",
+/* {"since", "events", "records", "suppressed", "overruns", "resyncs", "drifts", "repairs", "checks",
  *  "by_reason": {...}, "by_policy": {...}} */
 void mc_mon_totals_json(const struct mc_monitor *m, struct mc_buf *out);
 

@@ -763,11 +763,13 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 		bool barrier = i < n && i > 0 && mc_op_is_sa(ops[i - 1].kind) && !mc_op_is_sa(ops[i].kind);
 		/* Flush the batch when full, at a barrier or at the end. */
 		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len) {
-			uint32_t seq0 = nl->seq;
+			uint32_t seq0 = nl->seq, port = nl_socket_get_local_port(nl->xfrm);
 			for (size_t off = 0, k = 0; off < len; k++) {
 				struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
 				h->nlmsg_seq = seq0 + (uint32_t)k;
-				h->nlmsg_pid = 0;
+				/* The kernel's XFRM events carry the sender's nlmsg_pid: with our port in it,
+				 * mcpsecd tells its own changes from someone else's (monitor.c). */
+				h->nlmsg_pid = port;
 				off += NLMSG_ALIGN(h->nlmsg_len);
 			}
 			nl->seq += (uint32_t)(i - first);

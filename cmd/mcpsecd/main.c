@@ -368,6 +368,7 @@ static void check_drift(struct daemon *d)
 	}
 	d->drift_due = 0;
 	d->drift_ops = 0;
+	d->mon.checks++;
 	struct mc_enforce_opts o = { .report_only = !apply, .report = report_drift, .keep_out = sa_expired, .ctx = d };
 	enum mc_engine_status es = mc_engine_enforce(d->nl, g_opts.state_dir, &o, &ds, &e);
 	reload_names(d);

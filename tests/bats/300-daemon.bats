@@ -69,6 +69,21 @@ teardown() {
 	wait_record 1 '.event == "repair" and .reason == "restored"'
 }
 
+@test "mcpsecd: a flush is repaired in one pass; the daemon's own changes are never taken for drift" {
+	# A link-local address finishing DAD would make the daemon look again, rightly.
+	for _ in $(seq 100); do [ -z "$(ip -n "$NS_A" -6 addr show tentative)" ] && break; sleep 0.1; done
+	start_daemon
+	checks() { daemon_totals | jq .checks; }
+	c0=$(checks)
+	ip -n "$NS_A" xfrm policy flush
+	wait_record 5 '.event == "repair" and .reason == "restored"' >/dev/null
+	# The repair's own XFRM events (sent from the daemon's port) must not start another pass:
+	# one came from the flush, none from the repair. 1.5 s is 15 times the daemon's debounce.
+	sleep 1.5
+	[ "$(checks)" -eq $((c0 + 1)) ]
+	[ "$(jq -c 'select(.event == "repair")' "$STATE/log.jsonl" | wc -l)" -eq 1 ]
+}
+
 @test "mcpsecd --report-only logs a deleted policy and leaves it deleted; SIGHUP re-applies" {
 	before=$(xfrm_canon "$NS_A")
 	start_daemon --report-only
