@@ -23,16 +23,31 @@ state_clean() {
 		flock -n "$STATE/lock" true
 }
 
-# sweep_fail BEFORE AFTER: for every operation N of BEFORE -> AFTER, a refusal at N leaves the
-# kernel and the state directory as they were, exits 2 and names the object. Prints N swept.
+# The operations of the change to AFTER (from what the kernel holds now) to sweep, 1-based, in
+# the order they are sent: all of them, or with SWEEP=sa those on SAs, the first after every
+# switch between SAs and policies (where a batch ends) and the last. The lab sweeps that way: its
+# policy operations are the same code path the host suite (250-faults) sweeps one by one.
+sweep_ops() {
+	local after=$1
+	# shellcheck disable=SC2016 # jq's own variables
+	mc_a apply --dry-run --json "$after" | jq -r --arg only "${SWEEP:-all}" '
+		[.changes[].object] as $o | range($o | length) |
+		select($only != "sa" or $o[.] == "sa" or . == 0 or $o[. - 1] != $o[.] or . == ($o | length) - 1) | . + 1'
+}
+
+# sweep_fail BEFORE AFTER: for every operation N of BEFORE -> AFTER (sweep_ops), a refusal at N
+# leaves the kernel and the state directory as they were, exits 2 and names the object. Prints
+# "SWEPT of TOTAL".
 sweep_fail() {
-	local before=$1 after=$2 n k0 s0 out rc
+	local before=$1 after=$2 n k0 s0 out rc ops
 	mc_a apply "$before" >/dev/null || return 1
 	k0=$(sweep_canon)
 	s0=$(state_fingerprint)
 	n=$(mc_a apply --dry-run "$after" | sed -n 's/^operations (\([0-9]*\)).*/\1/p')
 	[ "${n:-0}" -ge 1 ] || return 1
-	for ((i = 1; i <= n; i++)); do
+	ops=$(sweep_ops "$after")
+	[ -n "$ops" ] || return 1
+	for i in $ops; do
 		rc=0
 		out=$(MCPSEC_FAULT=fail:$i mc_a apply "$after" 2>&1) || rc=$?
 		[ "$rc" -eq 2 ] || { echo "fail:$i: exit $rc: $out" >&2; return 1; }
@@ -43,15 +58,15 @@ sweep_fail() {
 		[ "$(state_fingerprint)" = "$s0" ] || { echo "fail:$i: the state directory changed" >&2; return 1; }
 		state_clean || { echo "fail:$i: the state directory is not clean" >&2; ls -la "$STATE" >&2; return 1; }
 	done
-	echo "$n"
+	echo "$(wc -w <<<"$ops") of $n"
 }
 
-# sweep_kill BEFORE AFTER [daemon]: for every operation N, the process is killed at N; then
-# a plain apply of AFTER converges to AFTER, enable converges to BEFORE (the last committed),
-# and (with "daemon") mcpsecd started afterwards repairs to BEFORE. Nothing of mcpsec's is left
-# behind and the lock is free every time. Prints N swept.
+# sweep_kill BEFORE AFTER [daemon]: for every operation N (sweep_ops), the process is killed at
+# N; then a plain apply of AFTER converges to AFTER, enable converges to BEFORE (the last
+# committed), and (with "daemon") mcpsecd started afterwards repairs to BEFORE. Nothing of
+# mcpsec's is left behind and the lock is free every time. Prints "SWEPT of TOTAL".
 sweep_kill() {
-	local before=$1 after=$2 daemon=${3:-} n k_before k_after rc
+	local before=$1 after=$2 daemon=${3:-} n k_before k_after rc ops
 	mc_a apply "$after" >/dev/null || return 1
 	k_after=$(sweep_canon)
 	mc_a apply "$before" >/dev/null || return 1
@@ -59,7 +74,9 @@ sweep_kill() {
 	[ "$k_before" != "$k_after" ] || return 1
 	n=$(mc_a apply --dry-run "$after" | sed -n 's/^operations (\([0-9]*\)).*/\1/p')
 	[ "${n:-0}" -ge 1 ] || return 1
-	for ((i = 1; i <= n; i++)); do
+	ops=$(sweep_ops "$after")
+	[ -n "$ops" ] || return 1
+	for i in $ops; do
 		for then in apply enable ${daemon:+daemon}; do
 			mc_a apply "$before" >/dev/null || return 1
 			rc=0
@@ -82,5 +99,5 @@ sweep_kill() {
 			state_clean || { echo "kill:$i then $then: the state directory is not clean" >&2; ls -la "$STATE" >&2; return 1; }
 		done
 	done
-	echo "$n"
+	echo "$(wc -w <<<"$ops") of $n"
 }
