@@ -141,25 +141,28 @@ udp_from_b() { in_b "$NET" udp-send "$A_ADDR" "$1" "$2" >/dev/null; }
 	[[ "$output" == *"per-flow drop records: off (counter records only)"* ]]
 }
 
-@test "drops: a flood of a million discarded packets: memory bounded, the daemon answers, totals equal XfrmInPolBlock" {
+@test "drops: a flood of discarded packets (a million on the host): memory bounded, the daemon answers, totals equal XfrmInPolBlock" {
+	# FLOOD_PACKETS: the lab VM runs this file under emulation with a smaller flood.
+	local flood=${FLOOD_PACKETS:-1000000}
 	# The release build: the sanitizer build's allocator quarantine would be measured instead.
+	t0=$(date +%s)
 	MCPSECD=$ROOT/mcpsecd start_daemon
 	rss() { awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON/status"; }
 	udp_from_b 53 49000
 	wait_record 5 '.policy == "DISCARDDNSIN" and .src_port == 49000' >/dev/null
 	before=$(rss)
-	# At least a million datagrams from 1,000 source ports, as fast as B sends them (a C sender:
-	# bench/udpblast.c), one second at a time until the kernel has blocked a million.
+	# At least $flood datagrams from 1,000 source ports, as fast as B sends them (a C sender:
+	# bench/udpblast.c), one second at a time until the kernel has blocked that many.
 	cc -O2 -o "$WORK/udpblast" "$ROOT/bench/udpblast.c"
-	for _ in $(seq 60); do
-		[ "$(xfrm_stat "$NS_A" XfrmInPolBlock)" -ge 1000003 ] && break
+	for _ in $(seq 300); do
+		[ "$(xfrm_stat "$NS_A" XfrmInPolBlock)" -ge $((flood + 3)) ] && break
 		in_b "$WORK/udpblast" "$A_ADDR" 53 1 1000 >/dev/null
 		kill -0 "$DAEMON"
 	done
 	want=$(xfrm_stat "$NS_A" XfrmInPolBlock)
-	[ "$want" -ge 1000003 ]
+	[ "$want" -ge $((flood + 3)) ]
 	got=
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		got=$(daemon_totals | jq '.by_reason["policy-block"]')
 		[ "$got" = "$want" ] && break
 		sleep 0.2
@@ -173,7 +176,12 @@ udp_from_b() { in_b "$NET" udp-send "$A_ADDR" "$1" "$2" >/dev/null; }
 	[ "$got" -eq "$want" ]
 	[ $((flows * 1000)) -ge $((want * 999)) ]
 	[ $((after - before)) -lt 8192 ]
-	# The log stayed bounded by the rate limit.
-	[ "$(wc -l <"$STATE/log.jsonl")" -lt 1500 ]
+	# The log stayed bounded by the rate limit (mcpsecd's defaults: a burst of 200, then 20 records
+	# a second), over as long as this daemon has run: a bound from this run's own duration, so
+	# that a slower machine, whose flood lasts longer, gets the allowance it is due.
+	logged=$(wc -l <"$STATE/log.jsonl")
+	elapsed=$(($(date +%s) - t0 + 1))
+	echo "# log: $logged lines in $elapsed s; the rate limit allows $((200 + 20 * elapsed))" >&3
+	[ "$logged" -le $((200 + 20 * elapsed)) ]
 	kill -0 "$DAEMON"
 }
