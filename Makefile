@@ -62,7 +62,7 @@ FLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 
-.PHONY: all check unit bats lab clean install deb deps check-headers bench fuzz fuzz-build replay clang-warnings
+.PHONY: all check check-fast unit bats lab clean install deb deps check-headers bench fuzz fuzz-build replay clang-warnings
 all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
@@ -151,9 +151,15 @@ bats: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 lab: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 	@tests/run-suites lab
 
-# Every suite, then one summary line: "N passed, N failed, N skipped".
+# Every suite, then one summary line: "N passed, N failed, N skipped". The lab runs beside the
+# host suites (tests/run-suites).
 check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run-suites all $(UNIT_BIN)
+
+# The inner loop: what needs neither root, namespaces nor the lab VM (unit tests, schema, clang,
+# shellcheck, fuzz replay). Same summary line.
+check-fast: $(UNIT_BIN) $(FUZZ_BIN)
+	@tests/run-suites fast $(UNIT_BIN)
 
 check-headers: $(BUILD)/bpf/drops.skel.h
 	@for h in lib/*.h; do $(CC) $(ALL_CFLAGS) -fsyntax-only -x c $$h || exit 1; done

@@ -2,6 +2,9 @@
 # Shared setup for the bats suites. Every test gets its own namespaces and state directory;
 # teardown always removes them.
 bats_require_minimum_version 1.5.0
+# Every test has a deadline, so that a hang fails that test and the run goes on (bats kills
+# it and says "timeout"). The slowest host test takes about 80 s on a busy machine.
+: "${BATS_TEST_TIMEOUT:=300}"
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 # Debian's python3, whatever PATH says: the tests use its packages (yaml, scapy), and a pyenv

@@ -1,6 +1,8 @@
 # shellcheck shell=bash disable=SC2034 # variables here are used by the .bats files that load it
 # Lab helpers: two hosts with real SAs. Runs where the kernel has ESP/AH (the lab VM).
 load ../bats/helpers
+# Under the lab VM's emulation a test takes up to 3 minutes (an Ansible rollover): each gets 15.
+BATS_TEST_TIMEOUT=${LAB_TEST_TIMEOUT:-900}
 
 VERIFY="$BATS_TEST_DIRNAME/ipsec-verify.py"
 
