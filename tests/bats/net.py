@@ -15,6 +15,9 @@
   net.py tcp-sink PORT SECONDS         -> ready; one connection's bytes: got N | reset | none
   net.py udp-recv PORT SECONDS [MAX]   -> ready, then got N (datagrams received; stops at MAX)
   net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
+  net.py eth-mark IFACE TOKEN          -> ok: one Ethernet frame of type 0x88b5 (local
+                                          experimental) carrying TOKEN out of IFACE, below IP and
+                                          so below XFRM: a capture's end marker
   net.py raw-recv PROTO SECONDS [MAX]  -> ready, then got N (marker packets of that next header)
   net.py echo-serve PORT SECONDS       -> ready; echoes every line of every TCP connection
   net.py hold ADDR PORT SECONDS        -> a held "management" connection: sends a numbered line
@@ -191,6 +194,12 @@ def main(a):
             print("ok")
         except OSError as e:
             print(outcome(e))
+    elif cmd == "eth-mark":
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind((a[1], 0))
+        mac = s.getsockname()[4]
+        s.send(b"\xff" * 6 + mac + b"\x88\xb5" + b"mcpsec-capture-end " + a[2].encode())
+        print("ok")
     elif cmd == "raw-recv":
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, int(a[1]))
         s.settimeout(float(a[2]))

@@ -21,16 +21,28 @@ apply_both() {
 	mc_b apply "${2:-$SITE_B}" >/dev/null 2>&1 || { mc_b apply "${2:-$SITE_B}"; return 1; }
 }
 
-# Capture on B's interface (everything between A and B) into $WORK/cap.pcap.
+# Capture on B's interface (everything between A and B) into $WORK/cap.pcap. tcpdump has written
+# the file's header once its socket captures; --immediate-mode hands it each packet at once
+# (not a ring block a second later), and -U writes each one out.
 capture_start() {
 	rm -f "$WORK/cap.pcap"
-	in_b tcpdump -i eth0 -U -n -w "$WORK/cap.pcap" 2>/dev/null 3>&- &
+	in_b tcpdump -i eth0 --immediate-mode -U -n -w "$WORK/cap.pcap" 2>/dev/null 3>&- &
 	CAP=$!
-	for _ in $(seq 50); do [ -s "$WORK/cap.pcap" ] && break; sleep 0.1; done
-	sleep 0.5
+	for _ in $(seq 300); do [ -s "$WORK/cap.pcap" ] && return 0; sleep 0.1; done
+	echo "capture_start: tcpdump did not start" >&2
+	return 1
 }
+# Stops the capture once it holds everything sent before: an end marker frame goes out of B's
+# interface last, and tcpdump handles packets in order, so when the marker is in the file so is
+# every packet before it. (A fixed wait before the kill lost a packet now and then on a busy
+# machine.)
 capture_stop() {
-	sleep 0.5
+	local token=$RANDOM$RANDOM
+	in_b "$PY" "$NET" eth-mark eth0 "$token" >/dev/null
+	for _ in $(seq 300); do
+		tcpdump -r "$WORK/cap.pcap" -A 'ether proto 0x88b5' 2>/dev/null | grep -q "mcpsec-capture-end $token" && break
+		sleep 0.1
+	done
 	kill "$CAP" 2>/dev/null
 	wait "$CAP" 2>/dev/null || true
 }
