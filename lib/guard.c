@@ -51,6 +51,35 @@ static bool parse_endpoint(const char *s, struct mc_addr *addr, uint16_t *port)
 	return true;
 }
 
+/*
+ * The socket states (include/net/tcp_states.h) in which a change can still cut traffic: TCP
+ * connections being made (SYN-SENT, SYN-RECV), established, or closing with data still to go
+ * either way (FIN-WAIT-1/2: the peer may still send; CLOSE-WAIT: we may; LAST-ACK, CLOSING:
+ * the last segments are under way). A connected UDP socket shows as 1. TIME-WAIT, CLOSE and
+ * LISTEN carry nothing of a connection.
+ */
+bool mc_conn_state_carries(int proto, unsigned state)
+{
+	if (proto != MC_PROTO_TCP)
+		return state == 1;
+	switch (state) {
+	case 1: case 2: case 3: case 4: case 5: case 8: case 9: case 11:
+		return true;
+	default:
+		return false;
+	}
+}
+
+const char *mc_conn_state_str(int proto, unsigned state)
+{
+	static const char *const tcp[] = { "?", "ESTABLISHED", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2",
+					   "TIME-WAIT", "CLOSE", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING" };
+
+	if (proto != MC_PROTO_TCP)
+		return state == 1 ? "connected" : "?";
+	return state < MC_ARRAY_SIZE(tcp) ? tcp[state] : "?";
+}
+
 int mc_conns_parse_proc(const char *text, int proto, struct mc_conns *ret)
 {
 	const char *line = text, *nl;
@@ -66,9 +95,9 @@ int mc_conns_parse_proc(const char *text, int proto, struct mc_conns *ret)
 		/* "  0: 0100007F:0016 0100007F:C350 01 ..." */
 		if (sscanf(line, " %*u: %63s %63s %x", local, remote, &state) != 3)
 			continue;
-		if (state != 1) /* TCP_ESTABLISHED: an established TCP connection or a connected UDP socket */
+		if (!mc_conn_state_carries(proto, state))
 			continue;
-		struct mc_conn c = { .proto = proto };
+		struct mc_conn c = { .proto = proto, .state = (uint8_t)state };
 		if (!parse_endpoint(local, &c.local, &c.lport) || !parse_endpoint(remote, &c.remote, &c.rport))
 			continue;
 		if (mc_addr_is_any(&c.remote))

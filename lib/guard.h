@@ -16,19 +16,27 @@
 
 struct mc_plan;
 
-/* An established TCP connection or a connected UDP socket, from this host's side. */
+/* A TCP connection that still carries traffic (mc_conn_state_carries) or a connected UDP
+ * socket, from this host's side. */
 struct mc_conn {
 	int proto; /* MC_PROTO_TCP or MC_PROTO_UDP */
 	struct mc_addr local, remote; /* IPv4-mapped IPv6 addresses are given as IPv4, as the kernel decides them */
 	uint16_t lport, rport;
+	uint8_t state; /* as /proc/net/tcp gives it (1: ESTABLISHED, 8: CLOSE-WAIT, ...) */
 };
+
+/* Whether a socket in this state (of /proc/net/tcp or udp) can still be cut by a change, and
+ * the state's name. */
+bool mc_conn_state_carries(int proto, unsigned state);
+const char *mc_conn_state_str(int proto, unsigned state);
 
 struct mc_conns {
 	struct mc_conn *c;
 	size_t n, cap;
 };
 
-/* Adds the established (TCP) or connected (UDP) sockets of one /proc/net/{tcp,udp}{,6} text.
+/* Adds the TCP connections that carry traffic and the connected UDP sockets of one
+ * /proc/net/{tcp,udp}{,6} text.
  * Returns the number added, or -EINVAL when the text is not such a table. */
 int mc_conns_parse_proc(const char *text, int proto, struct mc_conns *ret);
 void mc_conns_free(struct mc_conns *c);

@@ -11,7 +11,7 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-/* Established TCP and connected UDP sockets of the current namespace (/proc/net follows
+/* TCP connections that carry traffic and connected UDP sockets of the current namespace (/proc/net follows
  * setns). A table that cannot be read is skipped: the guard then knows less, never more. */
 static void read_conns(struct mc_conns *ret)
 {
@@ -44,16 +44,22 @@ size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_p
 
 	read_conns(&cs);
 	mc_guard_check(new_plan, old_plan, &cs, &cuts);
+	size_t settling = 0;
+	for (size_t i = 0; i < cuts.n; i++)
+		settling += cs.c[cuts.c[i].conn].proto == MC_PROTO_TCP && cs.c[cuts.c[i].conn].state != 1;
 	if (cuts.n)
-		fprintf(stderr, "mcpsec: %s: this change would cut %zu established connection%s:\n", verdict, cuts.n,
-			cuts.n == 1 ? "" : "s");
+		fprintf(stderr, "mcpsec: %s: this change would cut %zu %sconnection%s%s:\n", verdict, cuts.n,
+			settling ? "" : "established ", cuts.n == 1 ? "" : "s",
+			settling ? " (some being made or closing, with data still to go)" : "");
 	for (size_t i = 0; i < cuts.n; i++) {
 		const struct mc_cut *c = &cuts.c[i];
 		const struct mc_conn *k = &cs.c[c->conn];
 		bool v6 = k->local.family == AF_INET6;
-		fprintf(stderr, "  %s %s%s%s:%u <-> %s%s%s:%u%s: ", k->proto == MC_PROTO_TCP ? "tcp" : "udp",
+		bool established = k->proto != MC_PROTO_TCP || k->state == 1;
+		fprintf(stderr, "  %s %s%s%s:%u <-> %s%s%s:%u%s%s%s: ", k->proto == MC_PROTO_TCP ? "tcp" : "udp",
 			v6 ? "[" : "", mc_addr_str(&k->local, l, sizeof(l)), v6 ? "]" : "", k->lport, v6 ? "[" : "",
-			mc_addr_str(&k->remote, r, sizeof(r)), v6 ? "]" : "", k->rport,
+			mc_addr_str(&k->remote, r, sizeof(r)), v6 ? "]" : "", k->rport, established ? "" : " ",
+			established ? "" : mc_conn_state_str(k->proto, k->state),
 			mc_conn_is_ssh(k, ssh) ? " (YOUR SSH SESSION)" : "");
 		if (c->action == MC_DISCARD && c->policy)
 			fprintf(stderr, "%s traffic discarded by policy '%s'\n", c->dir == MC_DIR_IN ? "inbound" : "outbound",

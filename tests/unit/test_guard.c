@@ -12,14 +12,18 @@
 #include "../../lib/validate.h"
 #include "t.h"
 
-/* /proc/net/tcp6 of namespace A: a listener, a connection closing (FIN_WAIT1, 04) and one
- * established (01) from fec0::2 port 0x8E92 to fec0::1 port 2223; plus a v4-mapped one. */
+/* /proc/net/tcp6 of namespace A: a listener (0A), a connection closing with data still to go
+ * (FIN_WAIT1, 04), one established (01) from fec0::2 port 0x8E92 to fec0::1 port 2223, a
+ * v4-mapped one, one in TIME_WAIT (06: nothing left to carry) and one in CLOSE_WAIT (08: the
+ * peer half-closed, this host still sends). */
 static const char tcp6[] =
 	"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 	"   0: 00000000000000000000000000000000:08AF 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
 	"   1: 0000C0FE000000000000000001000000:08AE 0000C0FE000000000000000002000000:B772 04 00000001:00000000 01:00000000 00000000     0        0 2 1\n"
 	"   2: 0000C0FE000000000000000001000000:08AF 0000C0FE000000000000000002000000:8E92 01 00000000:00000000 00:00000000 00000000     0        0 3 1\n"
-	"   3: 0000000000000000FFFF00006400000A:0016 0000000000000000FFFF00007F00000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 4 1\n";
+	"   3: 0000000000000000FFFF00006400000A:0016 0000000000000000FFFF00007F00000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 4 1\n"
+	"   4: 0000C0FE000000000000000001000000:08B0 0000C0FE000000000000000002000000:B773 06 00000000:00000000 00:00000000 00000000     0        0 0 1\n"
+	"   5: 0000C0FE000000000000000001000000:08B1 0000C0FE000000000000000002000000:B774 08 00000000:00000000 00:00000000 00000000     0        0 6 1\n";
 /* /proc/net/udp: a connected socket 127.0.0.1:48084 -> 127.0.0.1:5353 and an unconnected one. */
 static const char udp[] =
 	"   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
@@ -31,19 +35,23 @@ static void test_parse(void)
 	struct mc_conns cs = { 0 };
 	char a[64];
 
-	T_EQ_INT(mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs), 2, "tcp6: only the established connections");
-	T_EQ_STR(mc_addr_str(&cs.c[0].local, a, sizeof(a)), "fec0::1", "tcp6: local address, word by word");
-	T_EQ_STR(mc_addr_str(&cs.c[0].remote, a, sizeof(a)), "fec0::2", "tcp6: remote address");
-	T_EQ_INT(cs.c[0].lport, 2223, "tcp6: local port");
-	T_EQ_INT(cs.c[0].rport, 0x8E92, "tcp6: remote port");
-	T_EQ_INT(cs.c[1].local.family, AF_INET, "a v4-mapped address is IPv4, as the kernel decides it");
-	T_EQ_STR(mc_addr_str(&cs.c[1].local, a, sizeof(a)), "10.0.0.100", "v4-mapped local address");
-	T_EQ_STR(mc_addr_str(&cs.c[1].remote, a, sizeof(a)), "10.0.0.127", "v4-mapped remote address");
+	T_EQ_INT(mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs), 4,
+		 "tcp6: every connection that still carries traffic (FIN-WAIT-1, ESTABLISHED, CLOSE-WAIT), no "
+		 "listener, no TIME-WAIT");
+	T_EQ_STR(mc_conn_state_str(MC_PROTO_TCP, cs.c[0].state), "FIN-WAIT-1", "tcp6: a closing connection, by state");
+	T_EQ_STR(mc_addr_str(&cs.c[1].local, a, sizeof(a)), "fec0::1", "tcp6: local address, word by word");
+	T_EQ_STR(mc_addr_str(&cs.c[1].remote, a, sizeof(a)), "fec0::2", "tcp6: remote address");
+	T_EQ_INT(cs.c[1].lport, 2223, "tcp6: local port");
+	T_EQ_INT(cs.c[1].rport, 0x8E92, "tcp6: remote port");
+	T_EQ_INT(cs.c[2].local.family, AF_INET, "a v4-mapped address is IPv4, as the kernel decides it");
+	T_EQ_STR(mc_addr_str(&cs.c[2].local, a, sizeof(a)), "10.0.0.100", "v4-mapped local address");
+	T_EQ_STR(mc_addr_str(&cs.c[2].remote, a, sizeof(a)), "10.0.0.127", "v4-mapped remote address");
+	T_EQ_STR(mc_conn_state_str(MC_PROTO_TCP, cs.c[3].state), "CLOSE-WAIT", "a half-closed connection counts");
 	T_EQ_INT(mc_conns_parse_proc(udp, MC_PROTO_UDP, &cs), 1, "udp: only the connected socket");
-	T_EQ_STR(mc_addr_str(&cs.c[2].local, a, sizeof(a)), "127.0.0.1", "udp: IPv4 address");
-	T_EQ_INT(cs.c[2].rport, 5353, "udp: remote port");
+	T_EQ_STR(mc_addr_str(&cs.c[4].local, a, sizeof(a)), "127.0.0.1", "udp: IPv4 address");
+	T_EQ_INT(cs.c[4].rport, 5353, "udp: remote port");
 	T_EQ_INT(mc_conns_parse_proc("garbage\n", MC_PROTO_TCP, &cs), -22, "not a socket table: -EINVAL");
-	T_EQ_INT(cs.n, 3, "nothing added from garbage");
+	T_EQ_INT(cs.n, 5, "nothing added from garbage");
 	mc_conns_free(&cs);
 }
 
@@ -78,6 +86,12 @@ static void test_check(void)
 	struct mc_cuts cuts;
 
 	mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs);
+	/* The two established connections (the closing ones are test_parse's). */
+	size_t keep = 0;
+	for (size_t i = 0; i < cs.n; i++)
+		if (cs.c[i].state == 1)
+			cs.c[keep++] = cs.c[i];
+	cs.n = keep;
 	compile_text(HEAD ICMP ALL, &s_base, &base);
 	compile_text(HEAD ICMP "  - {name: DENYMGMT, direction: in, protocol: tcp, local-ports: 2223, action: discard}\n" ALL,
 		     &s_cut, &cut);
@@ -166,10 +180,10 @@ static void test_ssh(void)
 	struct mc_conns cs = { 0 };
 
 	mc_conns_parse_proc(tcp6, MC_PROTO_TCP, &cs);
-	T_OK(mc_conn_is_ssh(&cs.c[0], "fec0::2 36498 fec0::1 2223"), "SSH_CONNECTION names the connection");
-	T_OK(!mc_conn_is_ssh(&cs.c[0], "fec0::2 36499 fec0::1 2223"), "another client port is not it");
-	T_OK(!mc_conn_is_ssh(&cs.c[0], NULL), "no SSH_CONNECTION: not it");
-	T_OK(mc_conn_is_ssh(&cs.c[1], "::ffff:10.0.0.127 50000 ::ffff:10.0.0.100 22"),
+	T_OK(mc_conn_is_ssh(&cs.c[1], "fec0::2 36498 fec0::1 2223"), "SSH_CONNECTION names the connection");
+	T_OK(!mc_conn_is_ssh(&cs.c[1], "fec0::2 36499 fec0::1 2223"), "another client port is not it");
+	T_OK(!mc_conn_is_ssh(&cs.c[1], NULL), "no SSH_CONNECTION: not it");
+	T_OK(mc_conn_is_ssh(&cs.c[2], "::ffff:10.0.0.127 50000 ::ffff:10.0.0.100 22"),
 	     "a v4-mapped SSH_CONNECTION matches the IPv4 connection");
 	mc_conns_free(&cs);
 }
