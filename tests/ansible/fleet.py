@@ -83,6 +83,10 @@ retry_files_enabled = false
 interpreter_python = /usr/bin/python3
 vault_password_file = {d}/vault-pass
 nocows = true
+[connection]
+# Modules run from stdin, not from a file written, chmodded and removed by three more processes
+# each time (fewer starts matter most under the lab VM's emulation).
+pipelining = true
 '''.format(d=d))
     hosts = {}
     for i in range(1, 2 * npairs + 1):
