@@ -78,11 +78,13 @@ static const char *node_kind(const yaml_node_t *n)
 
 static bool valid_name(const char *s);
 
-/* Text from the file as a message may quote it. A key file's text is shown only where it is a
- * plain name: a key path that points at another file (say /etc/shadow) must not print it. */
+/* Text from the file that did not parse as mcpsec's (an unknown or repeated key, a value of the
+ * wrong kind): a message quotes it only where it is a plain name. A site or key path that points
+ * at another file (say /etc/shadow, through a link) must not print that file, whatever its
+ * mode; a misspelt key ('spii') is a name and is still shown. */
 static const char *shown(const struct ctx *c, const char *s)
 {
-	return !c->secret || valid_name(s) ? s : "(not shown: text of a key file)";
+	return valid_name(s) ? s : c->secret ? "(not shown: text of a key file)" : "(not shown: not a name)";
 }
 
 /* The scalar text of n, or NULL with an error that says what was expected. A NUL inside the
@@ -837,6 +839,37 @@ static bool depth_ok(struct ctx *c, const char *buf, size_t len)
 	return ok;
 }
 
+/* Wipes every scalar of the document, then deletes it: key files hold secrets. */
+static void wipe_doc(yaml_document_t *doc)
+{
+	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE)
+			mc_wipe(n->data.scalar.value, n->data.scalar.length);
+	yaml_document_delete(doc);
+}
+
+/* A file of mcpsec's holds one YAML document: anything after a second '---' would otherwise be
+ * ignored without a word (a policy list split in two, the second half never enforced). */
+static bool one_document(struct ctx *c, yaml_parser_t *parser)
+{
+	yaml_document_t extra;
+	bool ok = true;
+
+	if (!yaml_parser_load(parser, &extra)) {
+		struct mc_loc l = { c->file, (int)parser->problem_mark.line + 1, (int)parser->problem_mark.column + 1 };
+		mc_err(c->ds, l, "a second YAML document that does not parse: a file holds one document");
+		return false;
+	}
+	if (yaml_document_get_root_node(&extra)) {
+		struct mc_loc l = { c->file, (int)extra.start_mark.line + 1, (int)extra.start_mark.column + 1 };
+		mc_err(c->ds, l, "a second YAML document ('---'): a file holds one document, and nothing after it "
+		       "would be read");
+		ok = false;
+	}
+	wipe_doc(&extra);
+	return ok;
+}
+
 /* Parses buf into c->doc; false (with diagnostics) on syntax errors. */
 static bool parse_doc(struct ctx *c, const char *buf, size_t len)
 {
@@ -861,18 +894,13 @@ static bool parse_doc(struct ctx *c, const char *buf, size_t len)
 		yaml_parser_delete(&parser);
 		return false;
 	}
+	bool ok = one_document(c, &parser);
 	yaml_parser_delete(&parser);
-	return true;
+	if (!ok)
+		wipe_doc(&c->doc);
+	return ok;
 }
 
-/* Wipes every scalar of the document, then deletes it: key files hold secrets. */
-static void wipe_doc(yaml_document_t *doc)
-{
-	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++)
-		if (n->type == YAML_SCALAR_NODE)
-			mc_wipe(n->data.scalar.value, n->data.scalar.length);
-	yaml_document_delete(doc);
-}
 
 static void parse_key(struct ctx *c, yaml_node_t *k, yaml_node_t *v, const char *name)
 {

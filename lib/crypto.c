@@ -29,6 +29,20 @@ int mc_random(uint8_t *buf, size_t len)
 	return len > (size_t)INT32_MAX || RAND_bytes(buf, (int)len) != 1 ? -EIO : 0;
 }
 
+void mc_sha256_hex(const void *data, size_t len, char out[65])
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	memset(md, 0, sizeof(md));
+	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, data, len))
+		EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 void mc_key_fingerprint(const uint8_t *key, size_t len, char out[9])
 {
 	static const char label[] = "mcpsec-key-fingerprint";
@@ -83,7 +97,36 @@ out:
 	return rc;
 }
 
+/* The export text as it was written: line ends as "\n" (a mailer's "\r\n" undone) and a last
+ * newline (Ansible's lookup('file') and many editors strip it). Caller wipes and frees. */
+static int unseal_armor(const char *text, uint8_t **ret, size_t *ret_len);
+
+static char *armor_text(const char *text, size_t *len)
+{
+	size_t n = strlen(text), w = 0;
+	char *t = mc_malloc(n + 2);
+
+	for (size_t i = 0; i < n; i++)
+		if (text[i] != '\r')
+			t[w++] = text[i];
+	if (!w || t[w - 1] != '\n')
+		t[w++] = '\n';
+	t[w] = '\0';
+	*len = w + 1;
+	return t;
+}
+
 int mc_unseal_armor(const char *text, uint8_t **ret, size_t *ret_len)
+{
+	size_t tlen;
+	char *norm = armor_text(text, &tlen);
+	int r = unseal_armor(norm, ret, ret_len);
+
+	mc_wipe_free(norm, tlen);
+	return r;
+}
+
+static int unseal_armor(const char *text, uint8_t **ret, size_t *ret_len)
 {
 	const char *b = strstr(text, BEGIN HEADER), *e = b ? strstr(b, END) : NULL;
 	uint8_t *blob = NULL;

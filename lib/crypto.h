@@ -11,6 +11,9 @@ struct mc_buf;
 /* len bytes from OpenSSL's CSPRNG. Returns 0, or -EIO when it could not deliver. */
 int mc_random(uint8_t *buf, size_t len);
 
+/* SHA-256 of data as 64 lowercase hex digits (the state directory's integrity sums). */
+void mc_sha256_hex(const void *data, size_t len, char out[65]);
+
 /* A short, non-reversible fingerprint for telling keys apart: 8 hex digits of
  * SHA-256("mcpsec-key-fingerprint" || key). */
 void mc_key_fingerprint(const uint8_t *key, size_t len, char out[9]);

@@ -32,6 +32,19 @@ static void scalar(struct mc_buf *out, const char *s)
 		mc_buf_puts(out, s);
 }
 
+void mc_emit_comment(struct mc_buf *out, const char *s)
+{
+	/* One comment line whatever s holds: a newline in a file name must not start YAML. */
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '\n')
+			mc_buf_puts(out, "\\n");
+		else if (*c < 0x20 || *c == 0x7f)
+			mc_buf_printf(out, "\\x%02x", *c);
+		else
+			mc_buf_printf(out, "%c", *c);
+	}
+}
+
 void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out)
 {
 	if (a->any) {
@@ -151,8 +164,10 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 
 	mc_buf_puts(out, "  - name: ");
 	scalar(out, p->name);
-	if (comment)
-		mc_buf_printf(out, "  # %s", comment);
+	if (comment) {
+		mc_buf_puts(out, "  # ");
+		mc_emit_comment(out, comment);
+	}
 	mc_buf_printf(out, "\n    direction: %s\n", mc_dir_str(p->dir));
 	if (!p->local.any || p->local.name)
 		addrset_line(out, "local", &p->local);

@@ -9,6 +9,8 @@ struct mc_buf;
 
 /* The `ipsec:` section and the `policies:` key; keys_text may be NULL. */
 void mc_emit_header(const struct mc_site *s, const char *keys_text, struct mc_buf *out);
+/* s as the text of a '#' comment: control characters escaped (\n, \xHH), so it stays one line. */
+void mc_emit_comment(struct mc_buf *out, const char *s);
 /* One list item under `policies:`; comment (may be NULL) goes on the name line. */
 void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_buf *out);
 /* A PROTECT policy's `next:` block (nothing without one), its lines starting with indent. */

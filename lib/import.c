@@ -514,8 +514,9 @@ int mc_import(const char *file, const char *text, const struct mc_import_opts *o
 	if (ds->errors > errors) {
 		rc = -EINVAL;
 	} else {
-		mc_buf_printf(out, "# Imported by `mcpsec import` from %s (%zu policies, in order).\n", file,
-			      im.site->npol);
+		mc_buf_puts(out, "# Imported by `mcpsec import` from ");
+		mc_emit_comment(out, file);
+		mc_buf_printf(out, " (%zu policies, in order).\n", im.site->npol);
 		mc_buf_puts(out, "# The key file must define every key name used below, with the same values as\n"
 				 "# the peer's (mcpsec key import, or keys.yaml by hand).\n");
 		mc_emit_header(im.site, o->keys_text ? o->keys_text : "keys.yaml", out);

@@ -110,3 +110,30 @@ help_flags() {
 		[ "$(comp "mcpsec key --keys $keys delete P" "$mode")" = "PRODUCTIONKEY" ]
 	done
 }
+
+@test "completion: names read from a hostile state file or key file are data, never run" {
+	# A state file and a key file as another user could plant them where completion reads:
+	# names that are command substitutions, in both forms, and names outside the grammar.
+	mkdir -p "$WORK/st/gen-1"
+	ln -s gen-1 "$WORK/st/current"
+	# shellcheck disable=SC2016 # the point: text that would run if it were ever expanded
+	printf '%s\n' 'rule 1 out $(touch${IFS}'"$WORK"'/ran1)' 'rule 2 out `touch${IFS}'"$WORK"'/ran2`' \
+		'rule 3 out GOODNAME' 'rule 4 in x;id>'"$WORK"'/ran3' 'rule 5 in SECOND.NAME-2' >"$WORK/st/gen-1/state"
+	# shellcheck disable=SC2016
+	printf 'keys:\n  $(touch${IFS}%s/ran4): { algorithm: sha1, hex: "0x00" }\n  GOODKEY: { algorithm: sha1, hex: "0x00" }\n' \
+		"$WORK" >"$WORK/hostile-keys.yaml"
+	for mode in plain full; do
+		[ "$(comp "mcpsec --state-dir $WORK/st status ipsec " "$mode" | tr '\n' ' ')" = "GOODNAME SECOND.NAME-2 all " ]
+		[ "$(comp "mcpsec --state-dir $WORK/st rekey " "$mode" | tr '\n' ' ')" = "GOODNAME SECOND.NAME-2 " ]
+		[ "$(comp "mcpsec --state-dir $WORK/st log --policy " "$mode" | tr '\n' ' ')" = "GOODNAME SECOND.NAME-2 " ]
+		[ "$(comp "mcpsec key show --keys $WORK/hostile-keys.yaml " "$mode")" = "GOODKEY" ]
+	done
+	# Nothing of what the files said ran.
+	[ -z "$(find "$WORK" -name 'ran*')" ]
+	# A FIFO where the state file should be is never waited on.
+	rm "$WORK/st/gen-1/state"
+	mkfifo "$WORK/st/gen-1/state"
+	run timeout 5 bash -c "$(declare -f comp); ROOT='$ROOT'; comp 'mcpsec --state-dir $WORK/st status ipsec '"
+	[ "$status" -eq 0 ]
+	[ "$output" = "all" ]
+}
