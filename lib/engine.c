@@ -2,9 +2,11 @@
 /* The apply transaction (see engine.h). The kernel edge is nlx.c; the state directory's
  * crash-consistent commit is state.c; this file puts them in the one safe order. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,12 +60,16 @@ int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *s
 
 	*ret = NULL;
 	if ((r = mc_state_load(dir, st)) < 0) {
-		mc_err(ds, mc_loc_file(dir), "cannot read the state directory: %s", mc_state_dir_error(r));
+		if (r == -EUCLEAN)
+			mc_err(ds, mc_loc_file(dir), "the state directory is damaged: %s", st->damage);
+		else
+			mc_err(ds, mc_loc_file(dir), "cannot read the state directory: %s", mc_state_dir_error(r));
 		return -EINVAL;
 	}
 	if (!st->committed)
 		return -ENOENT;
 	char *site = mc_state_site_path(st), *keys = mc_state_keys_path(st);
+
 	struct mc_conf_opts o = { .keys_path = access(keys, F_OK) == 0 ? keys : NULL, .strict_key_perms = true,
 				  .skip_keys = skip_keys };
 	*ret = load_site(site, &o, ds);
@@ -230,12 +236,38 @@ bool mc_engine_unchanged(const struct mc_state *st, const struct mc_diff *diff, 
 	       mc_state_same(st, site_file, keys_file, plan, enabled);
 }
 
+/*
+ * The signals that end a process by default, held back while a change is under way: an apply
+ * interrupted from its terminal (SIGINT), stopped by a service manager (SIGTERM) or cut off with
+ * its session (SIGHUP) finishes or undoes the change first, and dies of the signal afterwards.
+ * Only SIGKILL can cut it short, and the next holder of the lock converges what it left.
+ */
+static void hold_signals(bool hold, sigset_t *saved)
+{
+	sigset_t set;
+
+	if (!hold) {
+		sigprocmask(SIG_SETMASK, saved, NULL);
+		return;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGTSTP);
+	sigprocmask(SIG_BLOCK, &set, saved);
+}
+
+static enum mc_engine_status send_held(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+				       const struct mc_plan *plan, const struct mc_engine_commit *commit,
+				       struct mc_diags *ds, size_t *done);
+
 enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
 				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				     struct mc_diags *ds, size_t *done)
 {
-	struct mc_state next = { 0 };
-	int r;
+	sigset_t saved;
 
 	*done = 0;
 	if (commit && !commit->trial_seconds &&
@@ -244,16 +276,38 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 			*commit->unchanged = true;
 		return MC_ENGINE_OK;
 	}
-	/* The intent first: a process killed while the kernel changes leaves `pending`, never a
-	 * kernel that no state names (the next apply, enable or mcpsecd takes it from there). */
+	hold_signals(true, &saved);
+	enum mc_engine_status es = send_held(nl, st, diff, plan, commit, ds, done);
+	hold_signals(false, &saved);
+	return es;
+}
+
+static enum mc_engine_status send_held(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+				       const struct mc_plan *plan, const struct mc_engine_commit *commit,
+				       struct mc_diags *ds, size_t *done)
+{
+	struct mc_state next = { 0 };
+	int r;
+
+	/* The intent first: a process killed while the kernel changes leaves `pending` (and, for a
+	 * trial, the trial's intent with its token), never a kernel that no state names: the next
+	 * apply, enable, mcpsecd or the trial's timer takes it from there. */
 	if (commit && (r = mc_state_prepare(st, commit->site_file, commit->keys_file, plan, commit->enabled, &next)) < 0) {
 		mc_err(ds, mc_loc_file(st->dir), "writing the new configuration: %s; nothing was changed",
 		       mc_state_dir_error(r));
 		return MC_ENGINE_LOCAL;
 	}
-	if (diff->n && mc_nl_exec(nl, diff->ops, diff->n) < 0) {
+	if (commit && commit->trial_seconds &&
+	    (r = mc_state_trial_begin(st, &next, commit->trial_seconds, commit->trial_token)) < 0) {
+		mc_state_abandon(&next);
+		mc_err(ds, mc_loc_file(st->dir), "recording the trial: %s; nothing was changed", mc_state_dir_error(r));
+		return MC_ENGINE_LOCAL;
+	}
+	if (diff->n && (r = mc_nl_exec(nl, diff->ops, diff->n)) < 0) {
 		for (size_t i = 0; i < diff->n; i++)
 			*done += diff->ops[i].err == 0;
+		if (r == -EINTR && !commit)
+			return MC_ENGINE_STOPPED; /* a repair left when asked: what it sent stays */
 		report_refusals(diff, st, ds);
 		if (commit)
 			mc_state_abandon(&next);
@@ -265,8 +319,7 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 		return MC_ENGINE_OK;
 	}
 	/* The window counts from here: a slow change does not eat into the time to confirm it. */
-	if (commit->trial_seconds && (r = mc_state_trial_begin(st, &next, (int64_t)time(NULL) + commit->trial_seconds,
-								commit->trial_token)) < 0) {
+	if (commit->trial_seconds && (r = mc_state_trial_arm(st->dir, commit->trial_seconds)) < 0) {
 		mc_state_abandon(&next);
 		mc_err(ds, mc_loc_file(st->dir), "recording the trial: %s", mc_state_dir_error(r));
 		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
@@ -345,22 +398,24 @@ static bool refused_sa(const struct mc_diff *d)
 
 /* Compiles s, diffs and sends: SAs too unless ret->level is already NO_SAS; when the kernel
  * refuses an SA, again with the policies only (ret says so). */
-static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st, const struct mc_site *s,
+/* Diffs plan against the kernel and sends: SAs too unless ret->level is already NO_SAS; when
+ * the kernel refuses an SA, again with the policies only (ret says so). */
+static enum mc_engine_status enforce_plan(struct mc_nl *nl, struct mc_state *st, const struct mc_plan *plan,
 					  const struct mc_engine_commit *commit, bool with_policies,
 					  const struct mc_enforce_opts *o, struct mc_diags *ds,
 					  struct mc_enforcement *ret)
 {
-	struct mc_plan plan;
 	struct mc_diff diff;
 	size_t done, from = ds->n;
-	int r = mc_engine_compile(nl, s, st, ds, &plan);
 	enum mc_engine_status es = MC_ENGINE_OK;
-
-	if (r < 0)
-		return r == -EINVAL ? MC_ENGINE_CONFLICT : MC_ENGINE_LOCAL;
+	bool stoppable = o && o->stop && !commit;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		from = ds->n;
-		if ((es = mc_engine_diff(nl, &plan, with_policies, st, ds, &diff)) != MC_ENGINE_OK)
+		if (stoppable && o->stop(o->ctx)) {
+			es = MC_ENGINE_STOPPED;
+			break;
+		}
+		if ((es = mc_engine_diff(nl, plan, with_policies, st, ds, &diff)) != MC_ENGINE_OK)
 			break;
 		if (ret->level == MC_ENFORCE_NO_SAS)
 			drop_sa_ops(&diff);
@@ -372,7 +427,15 @@ static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st,
 			mc_diff_free(&diff);
 			break;
 		}
-		es = mc_engine_send(nl, st, &diff, &plan, commit, ds, &done);
+		if (stoppable && o->stop(o->ctx)) {
+			mc_diff_free(&diff);
+			es = MC_ENGINE_STOPPED;
+			break;
+		}
+		if (stoppable)
+			mc_nl_set_stop(nl, o->stop, o->ctx);
+		es = mc_engine_send(nl, st, &diff, plan, commit, ds, &done);
+		mc_nl_set_stop(nl, NULL, NULL);
 		ret->changes = done;
 		bool retry = es == MC_ENGINE_REFUSED && ret->level == MC_ENFORCE_FULL && refused_sa(&diff);
 		mc_diff_free(&diff);
@@ -384,9 +447,80 @@ static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st,
 		first_error(ds, from, ret->reason, sizeof(ret->reason));
 		mc_diags_truncate(ds, from);
 	}
-	ret->npols = with_policies ? plan.npols : 0;
+	ret->npols = with_policies ? plan->npols : 0;
+	return es;
+}
+
+/* Compiles s and enforces it (enforce_plan). keep, when given, receives the compiled plan
+ * instead of its being freed (mcpsecd's cache). */
+static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st, const struct mc_site *s,
+					  const struct mc_engine_commit *commit, bool with_policies,
+					  const struct mc_enforce_opts *o, struct mc_diags *ds,
+					  struct mc_enforcement *ret)
+{
+	struct mc_plan plan;
+	int r = mc_engine_compile(nl, s, st, ds, &plan);
+
+	if (r < 0)
+		return r == -EINVAL ? MC_ENGINE_CONFLICT : MC_ENGINE_LOCAL;
+	if (o && o->stop && !commit && o->stop(o->ctx)) {
+		mc_plan_free(&plan);
+		return MC_ENGINE_STOPPED;
+	}
+	enum mc_engine_status es = enforce_plan(nl, st, &plan, commit, with_policies, o, ds, ret);
+	struct mc_engine_cache *c = o && !commit ? o->cache : NULL;
+	if (c && es == MC_ENGINE_OK && st->gen && ret->level <= MC_ENFORCE_NO_SAS) {
+		/* Kept for the next pass over the same generation: the plan points into the site. */
+		mc_engine_cache_drop(c);
+		c->plan = plan;
+		c->site = (struct mc_site *)s;
+		c->level = ret->level;
+		snprintf(c->reason, sizeof(c->reason), "%s", ret->reason);
+		snprintf(c->gen, sizeof(c->gen), "%s", st->gen);
+		c->until = mc_boottime() + 60;
+		c->valid = true;
+		return es;
+	}
 	mc_plan_free(&plan);
 	return es;
+}
+
+void mc_engine_cache_drop(struct mc_engine_cache *c)
+{
+	if (!c || !c->valid)
+		return;
+	mc_plan_free(&c->plan);
+	mc_site_free(c->site);
+	memset(c, 0, sizeof(*c));
+}
+
+/* mcpsecd's fast pass: the committed generation is the one the cached plan was compiled from,
+ * so only the kernel is read and compared. 1 when it applied (es set), 0 when it did not. */
+static int enforce_cached(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o, struct mc_diags *ds,
+			  struct mc_enforcement *ret, enum mc_engine_status *es)
+{
+	struct mc_engine_cache *c = o ? o->cache : NULL;
+	struct mc_state st = { 0 };
+
+	if (!c || !c->valid || o->commit_enabled)
+		return 0;
+	if (mc_boottime() >= c->until) {
+		mc_engine_cache_drop(c);
+		return 0;
+	}
+	if (mc_state_load(dir, &st) < 0 || !st.committed || !st.gen || strcmp(st.gen, c->gen)) {
+		mc_state_free(&st);
+		mc_engine_cache_drop(c);
+		return 0;
+	}
+	ret->level = c->level;
+	snprintf(ret->reason, sizeof(ret->reason), "%s", c->reason);
+	ret->enabled = st.enabled;
+	*es = enforce_plan(nl, &st, &c->plan, NULL, st.enabled, o, ds, ret);
+	if (ret->level != c->level) /* an SA refused now: the next pass compiles afresh */
+		mc_engine_cache_drop(c);
+	mc_state_free(&st);
+	return 1;
 }
 
 /* The lockdown set: built-in bypasses (loopback, own addresses, ND, MLD) and the default
@@ -431,7 +565,18 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 
 	memset(ret, 0, sizeof(*ret));
 	from = ds->n;
-	if (mc_engine_settle(nl, dir, ds, &ret->rolled_back) != MC_ENGINE_OK) {
+	bool settled = mc_engine_settle(nl, dir, ds, &ret->rolled_back) == MC_ENGINE_OK;
+	if (settled && !ret->rolled_back && enforce_cached(nl, dir, o, ds, ret, &es)) {
+		if (es == MC_ENGINE_OK && !o->report_only) {
+			char line[sizeof(ret->reason) + 80];
+			mc_enforcement_str(ret, line, sizeof(line));
+			(void)mc_state_set_enforcement(dir, line[0] ? line : NULL);
+		}
+		return es;
+	}
+	if (o && o->cache)
+		mc_engine_cache_drop(o->cache); /* compiled afresh below, and kept again if it is enforced */
+	if (!settled) {
 		/* The unconfirmed change must not stay, and the confirmed one cannot be restored. */
 		first_error(ds, from, ret->reason, sizeof(ret->reason));
 		ret->level = failure_level(dir);
@@ -439,6 +584,11 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 	} else {
 		from = ds->n;
 		r = mc_engine_load_committed(dir, false, &st, ds, &s);
+	}
+	if (o && o->stop && o->stop(o->ctx)) { /* loading 100,000 policies takes a while */
+		mc_site_free(s);
+		mc_state_free(&st);
+		return MC_ENGINE_STOPPED;
 	}
 	if (r == -ENOENT) {
 		ret->level = MC_ENFORCE_NOTHING;
@@ -460,9 +610,23 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 	if (s) {
 		bool with_policies = o && o->commit_enabled ? true : st.enabled;
 		char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
-		struct mc_engine_commit commit = { site, access(keys, F_OK) == 0 ? keys : NULL, true, 0, NULL, NULL };
+		struct stat kb;
+		/* The committed key file goes into the new generation as it is, if it is a file at all. */
+		struct mc_engine_commit commit = { site, lstat(keys, &kb) == 0 && S_ISREG(kb.st_mode) ? keys : NULL, true,
+						   0, NULL, NULL };
 		ret->enabled = with_policies;
+		from = ds->n;
 		es = enforce_site(nl, &st, s, o && o->commit_enabled ? &commit : NULL, with_policies, o, ds, ret);
+		if (es == MC_ENGINE_LOCAL && o && o->commit_enabled) {
+			/* The flag could not be committed (the directory is full, or broken): enforce what
+			 * is committed anyway; a host is never left open for want of a record. */
+			char why[300];
+			first_error(ds, from, why, sizeof(why));
+			mc_diags_truncate(ds, from);
+			mc_warn(ds, mc_loc_file(dir), "the enabled flag could not be committed (%s): the committed "
+				"configuration is enforced as it is", why);
+			es = enforce_site(nl, &st, s, NULL, with_policies, o, ds, ret);
+		}
 		free(site);
 		free(keys);
 		if (es == MC_ENGINE_CONFLICT && ds->errors > from && ret->level == MC_ENFORCE_FULL) {
@@ -477,7 +641,8 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 	} else if (ret->level == MC_ENFORCE_OPEN) {
 		es = MC_ENGINE_OK;
 	}
-	mc_site_free(s);
+	if (!(o && o->cache && o->cache->site == s))
+		mc_site_free(s); /* else the cache holds it */
 	mc_state_free(&st);
 	if (es == MC_ENGINE_OK && !(o && o->report_only)) {
 		char line[sizeof(ret->reason) + 80];
@@ -485,6 +650,32 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 		(void)mc_state_set_enforcement(dir, line[0] ? line : NULL);
 	}
 	return es;
+}
+
+int mc_engine_lock(struct mc_nl *nl, const char *dir, bool wait, struct mc_diags *ds, bool *converged)
+{
+	bool cut = false;
+	int fd = mc_state_lock(dir, wait, &cut);
+
+	if (converged)
+		*converged = false;
+	if (fd < 0 || !cut)
+		return fd;
+	/* The last holder was killed in the middle of a change: the kernel may hold part of it.
+	 * Back to the committed configuration before anything else, whoever we are. */
+	struct mc_enforcement e;
+	size_t from = ds->n;
+	enum mc_engine_status es = mc_engine_enforce(nl, dir, NULL, ds, &e);
+	mc_diags_truncate(ds, from);
+	if (converged)
+		*converged = true;
+	mc_warnc(ds, mc_loc_file(dir), "interrupted", "a change was cut short (its process was killed): %s",
+		 es != MC_ENGINE_OK ? "bringing the kernel back to the committed configuration failed; run "
+				      "'mcpsec enable'" :
+		 e.level == MC_ENFORCE_NOTHING ? "nothing was committed, and it was undone" :
+		 e.changes ? "the kernel was brought back to the committed configuration" :
+			     "the kernel already held the committed configuration");
+	return fd;
 }
 
 void mc_enforcement_str(const struct mc_enforcement *e, char *buf, size_t len)
@@ -550,14 +741,10 @@ enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, stru
 enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct mc_diags *ds, bool *done)
 {
 	struct mc_trial t;
-	char boot[40];
+	int64_t left;
 
 	*done = false;
-	if (mc_state_trial_get(dir, &t) != 1)
-		return MC_ENGINE_OK;
-	mc_boot_id(boot, sizeof(boot));
-	bool other_boot = boot[0] && strcmp(boot, t.boot);
-	if (!other_boot && time(NULL) < t.deadline)
+	if (mc_state_trial_get(dir, &t) != 1 || mc_trial_when(&t, &left) == MC_TRIAL_RUNNING)
 		return MC_ENGINE_OK;
 	enum mc_engine_status es = mc_engine_rollback(nl, dir, ds);
 	*done = es == MC_ENGINE_OK;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kobj.h"
 #include "reconcile.h"
@@ -28,6 +29,7 @@ enum mc_engine_status {
 	MC_ENGINE_PARTIAL, /* ...and undoing failed too: the kernel holds a partial configuration */
 	MC_ENGINE_LOCAL,   /* the kernel could not be read or the state directory written: the kernel
 			    * was left (or put back) as it was */
+	MC_ENGINE_STOPPED, /* mc_enforce_opts.stop asked to stop a repair: what was sent stays */
 };
 
 /* A site file loaded and validated (key file permissions: errors when strict, else warnings).
@@ -95,6 +97,23 @@ enum mc_enforce_level {
 	MC_ENFORCE_NOTHING,  /* nothing committed */
 };
 
+/*
+ * What mcpsecd keeps between enforcement passes: the committed generation's site and plan as
+ * compiled for this host, so that a repair reads and compares the kernel only. Used while the
+ * committed generation is the same; the caller drops it when what the plan depends on changes
+ * (the host's addresses: the own-address bypass and routes) or on SIGHUP.
+ */
+struct mc_engine_cache {
+	bool valid;
+	char gen[32];
+	struct mc_site *site; /* owned; the plan points into it */
+	struct mc_plan plan;
+	enum mc_enforce_level level; /* FULL, or NO_SAS with its reason */
+	char reason[400];
+	int64_t until; /* CLOCK_BOOTTIME seconds: compiled afresh after this (routes can change unseen) */
+};
+void mc_engine_cache_drop(struct mc_engine_cache *c);
+
 struct mc_enforce_opts {
 	bool commit_enabled; /* enable: commit the enabled flag as a new generation */
 	bool report_only;    /* mcpsecd --report-only: diff and report, change nothing */
@@ -102,6 +121,11 @@ struct mc_enforce_opts {
 	void (*report)(void *ctx, const struct mc_diff *diff, const struct mc_state *st);
 	/* SAs not to put back (mcpsecd: those the kernel removed at their hard lifetime). */
 	bool (*keep_out)(void *ctx, const struct mc_xsa *sa);
+	/* Asked between steps and between batches of a repair (mcpsecd: a SIGTERM waiting), so that
+	 * a repair of 100,000 policies can be left within a second: MC_ENGINE_STOPPED. Never asked
+	 * while a commit is under way. */
+	bool (*stop)(void *ctx);
+	struct mc_engine_cache *cache; /* NULL: load and compile every time */
 	void *ctx;
 };
 
@@ -123,6 +147,14 @@ struct mc_enforcement {
  */
 enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
 					struct mc_diags *ds, struct mc_enforcement *ret);
+
+/*
+ * Takes dir's lock (mc_state_lock) for a command that changes the kernel or the state. When the
+ * last holder was killed in the middle of a change, the kernel may hold part of it: it is
+ * brought back to the committed configuration first (mc_engine_enforce), *converged (may be
+ * NULL) says so and ds has a warning. Returns the lock's fd or -errno.
+ */
+int mc_engine_lock(struct mc_nl *nl, const char *dir, bool wait, struct mc_diags *ds, bool *converged);
 
 /* When the state directory itself cannot be used (not even locked): the lockdown set (or
  * nothing, if DIR/on-failure says open), why being the reason. Writes nothing to dir. */

@@ -42,7 +42,15 @@ struct mc_nl {
 	struct nl_sock *xfrm;
 	struct nl_sock *route;
 	uint32_t seq;
+	bool (*stop)(void *ctx); /* mc_nl_set_stop */
+	void *stop_ctx;
 };
+
+void mc_nl_set_stop(struct mc_nl *nl, bool (*stop)(void *ctx), void *ctx)
+{
+	nl->stop = stop;
+	nl->stop_ctx = ctx;
+}
 
 /* libnl errors → errno, for messages in the kernel's own words. */
 static int nlerr(int e)
@@ -691,29 +699,40 @@ static int send_batch(struct mc_nl *nl, struct mc_op *ops, size_t first, size_t 
  * Test-only fault injection in the send path, compiled into the sanitizer build only
  * (-DMC_FAULT_INJECTION), never into the release binary. MCPSEC_FAULT=fail:N makes the Nth
  * operation this process sends fail as a kernel refusal would (EPERM, without sending it);
- * kill:N kills the process just before sending it, with operations 1..N-1 sent and acknowledged.
+ * kill:N kills the process just before sending it, with operations 1..N-1 sent and acknowledged;
+ * term:N, int:N and hup:N send it that signal there instead.
  * While it is set, every operation goes in a batch of its own so that N is exact.
  */
-enum fault { FAULT_NONE, FAULT_FAIL, FAULT_KILL };
+enum fault { FAULT_NONE, FAULT_FAIL, FAULT_SIGNAL };
 #ifdef MC_FAULT_INJECTION
 static bool fault_active(void)
 {
 	return getenv("MCPSEC_FAULT") != NULL;
 }
 
-static enum fault fault_next(void)
+/* fail:N, or a signal at N: kill:N (SIGKILL), term:N, int:N, hup:N (*sig says which). */
+static enum fault fault_next(int *sig)
 {
+	static const struct { const char *name; int sig; } sigs[] = {
+		{ "kill", SIGKILL }, { "term", SIGTERM }, { "int", SIGINT }, { "hup", SIGHUP },
+	};
 	static unsigned long count;
 	const char *f = getenv("MCPSEC_FAULT");
 	unsigned long n;
+	char what[8];
 
 	if (!f)
 		return FAULT_NONE;
 	count++;
-	if (sscanf(f, "fail:%lu", &n) == 1 && n == count)
+	if (sscanf(f, "%7[a-z]:%lu", what, &n) != 2 || n != count)
+		return FAULT_NONE;
+	if (!strcmp(what, "fail"))
 		return FAULT_FAIL;
-	if (sscanf(f, "kill:%lu", &n) == 1 && n == count)
-		return FAULT_KILL;
+	for (size_t i = 0; i < MC_ARRAY_SIZE(sigs); i++)
+		if (!strcmp(what, sigs[i].name)) {
+			*sig = sigs[i].sig;
+			return FAULT_SIGNAL;
+		}
 	return FAULT_NONE;
 }
 #else
@@ -722,8 +741,9 @@ static bool fault_active(void)
 	return false;
 }
 
-static enum fault fault_next(void)
+static enum fault fault_next(int *sig)
 {
+	(void)sig;
 	return FAULT_NONE;
 }
 #endif
@@ -761,7 +781,15 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 		/* SAs go first and must all be in before any policy that needs them is sent: a
 		 * phase change is a barrier, and an SA failure cancels the rest. */
 		bool barrier = i < n && i > 0 && mc_op_is_sa(ops[i - 1].kind) && !mc_op_is_sa(ops[i].kind);
-		/* Flush the batch when full, at a barrier or at the end. */
+		/* Flush the batch when full, at a barrier or at the end; or stop before it, when asked
+		 * to (what was sent stays: nothing of it is undone). */
+		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len && nl->stop && nl->stop(nl->stop_ctx)) {
+			for (size_t k = first; k < n; k++)
+				ops[k].err = -ECANCELED;
+			mc_wipe(one, l);
+			r = -EINTR;
+			break;
+		}
 		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len) {
 			uint32_t seq0 = nl->seq, port = nl_socket_get_local_port(nl->xfrm);
 			for (size_t off = 0, k = 0; off < len; k++) {
@@ -792,8 +820,9 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 			mc_wipe(one, l);
 			break;
 		}
-		if (i < n && (fault = fault_next()) == FAULT_KILL)
-			raise(SIGKILL);
+		int sig = 0;
+		if (i < n && (fault = fault_next(&sig)) == FAULT_SIGNAL)
+			raise(sig); /* SIGKILL ends us here; the others wait until the change is done */
 		if (i < n && fault == FAULT_FAIL) {
 			/* Recorded as refused and never sent; the batch that follows starts after it. */
 			ops[i].err = -EPERM;

@@ -30,6 +30,10 @@ int mc_nl_dump(struct mc_nl *nl, struct mc_kstate *ret);
  */
 int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n);
 
+/* A check mc_nl_exec makes before each batch (NULL: none): when it says stop, the rest is not
+ * sent (err -ECANCELED), what was sent stays, and mc_nl_exec returns -EINTR. */
+void mc_nl_set_stop(struct mc_nl *nl, bool (*stop)(void *ctx), void *ctx);
+
 /* Source address the kernel's routing table picks to reach dst. */
 int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr *ret);
 

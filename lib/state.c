@@ -5,34 +5,48 @@
  *   DIR/current  -> gen-N        the committed configuration (a relative symlink)
  *   DIR/gen-N/   site.yaml, keys.yaml (0600), state
  *   DIR/pending  -> gen-M        a change being applied to the kernel (the intent)
+ *   DIR/on-failure               what to do when the committed configuration cannot be read
  *   DIR/lock                     flock: apply, enable, disable and mcpsecd's repair
  *
  * A commit writes a whole new generation (every file fsynced, then the directory), records the
  * intent, changes the kernel, and only then renames a new `current` link over the old one: the
  * single atomic step. A reader resolves `current` once and reads that generation, so it never
  * sees half of a commit. Whoever takes the lock next finds a `pending` left by a killed process
- * and drops it: the committed configuration stays the one `current` names, and the kernel is
- * then brought to it (enable, mcpsecd) or to a new one (apply).
- * A directory from mcpsec 0.1 (site.yaml, keys.yaml, state at the top) is read as it is and
- * replaced by a generation at the next commit.
+ * and drops it, and says so (mc_state_lock's *interrupted): the committed configuration stays the
+ * one `current` names, and the caller brings the kernel back to it (or on to a new one).
+ *
+ * Damage is never mistaken for "nothing committed". A generation's state file carries SHA-256
+ * sums of its site and key files and of itself, so a truncated, emptied or overwritten file is
+ * found; and a directory that has ever held a configuration (mc_state_configured) whose
+ * `current` names no valid generation is damaged, whatever else is missing.
+ *
+ * A directory from mcpsec 0.1 (site.yaml, keys.yaml, state at the top) and generations written
+ * by mcpsec 1.0 (no sums) are read as they are and replaced at the next commit.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <time.h>
-#include <dirent.h>
-#include <signal.h>
+#include <unistd.h>
 
 #include "compile.h"
+#include "crypto.h"
+#include "fileio.h"
 #include "plan.h"
 #include "state.h"
 #include "util.h"
+
+/* The first line of a state file this version writes (with sums); 1.0 wrote STATE_HEADER_1. */
+#define STATE_HEADER "# mcpsec state 2: written by mcpsec, do not edit"
+#define STATE_HEADER_1 "# mcpsec state: written by mcpsec, do not edit"
 
 static int cmp_prio(const void *a, const void *b)
 {
@@ -55,17 +69,25 @@ static void index_by_prio(struct mc_state *st)
 
 /* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION), never compiled
  * into the release binary. MCPSEC_FAULT=commit-kill:K kills the process at step K of a commit,
- * to prove that no step leaves the directory half-written; prepare-fail and switch-fail make
+ * to prove that no step leaves the directory half-written (commit-term:K, commit-int:K and
+ * commit-hup:K send those signals instead); prepare-fail and switch-fail make
  * those steps fail as a full disk or a broken directory would. */
 #ifdef MC_FAULT_INJECTION
 static void commit_step(void)
 {
+	static const struct { const char *name; int sig; } sigs[] = {
+		{ "kill", SIGKILL }, { "term", SIGTERM }, { "int", SIGINT }, { "hup", SIGHUP },
+	};
 	static int step;
 	const char *f = getenv("MCPSEC_FAULT");
+	char what[8];
 	int k;
 
-	if (f && sscanf(f, "commit-kill:%d", &k) == 1 && ++step == k)
-		raise(SIGKILL);
+	if (!f || sscanf(f, "commit-%7[a-z]:%d", what, &k) != 2 || ++step != k)
+		return;
+	for (size_t i = 0; i < MC_ARRAY_SIZE(sigs); i++)
+		if (!strcmp(what, sigs[i].name))
+			raise(sigs[i].sig);
 }
 
 static int injected(const char *what)
@@ -95,7 +117,15 @@ static bool is_gen(const char *name)
 	return sscanf(name, "gen-%u%c", &g, &extra) == 1;
 }
 
-/* The generation a link (current or pending) names, or NULL. */
+/* Whether name is a generation being built: "gen-N.new". */
+static bool is_building(const char *name)
+{
+	unsigned g;
+	char extra;
+	return sscanf(name, "gen-%u.ne%c", &g, &extra) == 2 && extra == 'w' && strlen(strchr(name, '.')) == 4;
+}
+
+/* The generation a link (current, pending, confirmed) names, or NULL. */
 static char *read_gen_link(const char *dir, const char *link)
 {
 	char *p = mc_asprintf("%s/%s", dir, link), target[64];
@@ -108,79 +138,185 @@ static char *read_gen_link(const char *dir, const char *link)
 	return is_gen(target) ? mc_strdup(target) : NULL;
 }
 
-/* Opens a state file for reading: a regular file only (a FIFO put there must not hang us). */
-static FILE *open_regular(const char *path)
+/* Whether DIR/name exists as anything at all (a dangling link too). */
+static bool entry_exists(const char *dir, const char *name)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	struct stat st;
+	char *p = mc_asprintf("%s/%s", dir, name);
+	struct stat sb;
+	bool yes = lstat(p, &sb) == 0;
 
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		errno = EINVAL;
-		return NULL;
+	free(p);
+	return yes;
+}
+
+/*
+ * The rule for "configured", in one place: a state directory that has ever held a committed
+ * configuration. Every commit leaves `current` and `on-failure` (outside the generations), and
+ * a generation directory; a trial leaves `confirmed` and `trial`; mcpsec 0.1 left `state` at
+ * the top. Any one of them, of any kind and in any condition, means configured: its damage is
+ * damage (lockdown, or the site's on-failure), never "nothing committed". What exists without
+ * a commit does not count: the lock, the daemon's log, pid file and socket, the enforcement
+ * note, and a first commit still in progress (`pending`, gen-N.new). The systemd unit's start
+ * conditions name the same entries.
+ */
+bool mc_state_configured(const char *dir)
+{
+	static const char *const marks[] = { "current", "on-failure", "confirmed", "trial", "state" };
+	DIR *d;
+	bool found = false;
+
+	for (size_t i = 0; i < MC_ARRAY_SIZE(marks) && !found; i++)
+		found = entry_exists(dir, marks[i]);
+	if (!found && (d = opendir(dir))) {
+		for (struct dirent *e; !found && (e = readdir(d));)
+			found = is_gen(e->d_name);
+		closedir(d);
 	}
-	return fdopen(fd, "re");
+	return found;
 }
 
 char *mc_state_site_path(const struct mc_state *st) { return path_in(st, "site.yaml"); }
 char *mc_state_keys_path(const struct mc_state *st) { return path_in(st, "keys.yaml"); }
 
+/* Marks st damaged, with the reason; returns -EUCLEAN. */
+static int damaged(struct mc_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int damaged(struct mc_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->damage, sizeof(st->damage), fmt, ap);
+	va_end(ap);
+	st->committed = false;
+	return -EUCLEAN;
+}
+
 int mc_state_load(const char *dir, struct mc_state *ret)
 {
-	char *gen = read_gen_link(dir, "current"); /* NULL: nothing committed, or a 0.1 directory */
-	char *cur = mc_asprintf("%s/current", dir);
-	struct stat sb;
-	/* A `current` that names no generation is damage, never "nothing committed". */
-	bool broken = !gen && lstat(cur, &sb) == 0;
-	int r = broken ? -EUCLEAN : mc_state_load_gen(dir, gen, ret);
+	char *gen = read_gen_link(dir, "current"); /* NULL: nothing committed, 0.1, or damage */
+	int r;
 
-	if (broken) {
-		memset(ret, 0, sizeof(*ret));
-		ret->dir = mc_strdup(dir);
+	if (gen || entry_exists(dir, "current") || !entry_exists(dir, "state")) {
+		if (gen || !mc_state_configured(dir)) {
+			r = mc_state_load_gen(dir, gen, ret);
+		} else {
+			memset(ret, 0, sizeof(*ret));
+			ret->dir = mc_strdup(dir);
+			r = damaged(ret, entry_exists(dir, "current") ? "'current' names no generation"
+								     : "'current' is missing, but generations or the "
+								       "on-failure file show a configuration was committed");
+		}
+	} else {
+		r = mc_state_load_gen(dir, NULL, ret); /* the 0.1 layout */
 	}
-	free(cur);
 	free(gen);
 	return r;
 }
 
+/*
+ * Checks the site file beside a state file against the sum it records. The site alone: its
+ * damage could open what it should close (a policy cut short after 'action: bypass' and before
+ * its ports bypasses every port), so it is damage. A damaged key file can only fail closed (no
+ * SA, or one the peer does not match), and it is where an operator repairs a broken key in
+ * place, so it is not summed.
+ */
+static int check_site_sum(struct mc_state *st, const char *want)
+{
+	char *p = path_in(st, "site.yaml"), *buf = NULL, sum[65];
+	size_t len = 0;
+	int r = mc_file_read(p, MC_READ_NOFOLLOW, MC_FILE_MAX, &buf, &len, NULL);
+
+	free(p);
+	if (r < 0)
+		return damaged(st, "%s/site.yaml cannot be read: %s", st->gen,
+			       r == -EINVAL ? "not a regular file" : strerror(-r));
+	mc_sha256_hex(buf, len, sum);
+	free(buf);
+	if (strcmp(sum, want))
+		return damaged(st, "%s/site.yaml is not what was committed (its SHA-256 differs: truncated or "
+			       "changed)", st->gen);
+	return 0;
+}
+
 int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
 {
-	char *p;
-	FILE *f;
-	char line[512];
+	char *p, *text = NULL;
+	size_t len = 0;
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->dir = mc_strdup(dir);
 	ret->gen = gen ? mc_strdup(gen) : NULL;
 	p = path_in(ret, "state");
-	f = open_regular(p);
+	r = mc_file_read(p, MC_READ_NOFOLLOW, MC_FILE_MAX, &text, &len, NULL);
 	free(p);
-	if (!f) /* a generation without its state file is damage too */
-		return errno == ENOENT && !gen ? 0 : errno == ENOENT ? -EUCLEAN : -errno;
-	while (fgets(line, sizeof(line), f)) {
+	if (r == -ENOENT && !gen)
+		return 0; /* nothing committed */
+	if (r < 0) {
+		int e = damaged(ret, "%s%sstate cannot be read: %s", gen ? gen : "", gen ? "/" : "",
+				r == -ENOENT ? "it is missing" : r == -EINVAL ? "not a regular file" : strerror(-r));
+		return r == -ENOENT || r == -EINVAL || r == -ELOOP || r == -EFBIG ? e : r;
+	}
+	/* Version 2 ends in "end SUM", the SHA-256 of everything before that line. */
+	bool v2 = !strncmp(text, STATE_HEADER "\n", strlen(STATE_HEADER) + 1);
+	char site_sum[72] = "";
+	bool enabled_seen = false, end_seen = false;
+	if (v2) {
+		char *end = NULL;
+		for (char *q = text; (q = strstr(q, "\nend ")); q++)
+			end = q + 1;
+		char want[65], got[72] = "";
+		if (end) {
+			mc_sha256_hex(text, (size_t)(end - text), want);
+			end_seen = sscanf(end, "end %71s", got) == 1 && !strcmp(got, want) &&
+				   end + 4 + 64 + 1 == text + len;
+		}
+		if (!end_seen) {
+			free(text);
+			return damaged(ret, "%s/state is damaged (truncated or changed: its sum does not match)",
+				       gen ? gen : ".");
+		}
+		*end = '\0';
+	} else if (strncmp(text, STATE_HEADER_1 "\n", strlen(STATE_HEADER_1) + 1) &&
+		   !(!gen && len)) {
+		free(text);
+		return damaged(ret, "%s/state is damaged (not a state file mcpsec wrote)", gen ? gen : ".");
+	}
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		char name[256], dirs[8];
 		unsigned prio, reqid = 0;
 		int got;
-
-		line[strcspn(line, "\n")] = '\0';
 		if (!strncmp(line, "enabled ", 8)) {
 			ret->enabled = !strcmp(line + 8, "yes");
-			ret->committed = true;
+			enabled_seen = !strcmp(line + 8, "yes") || !strcmp(line + 8, "no");
 		} else if (!strncmp(line, "default ", 8)) {
 			free(ret->default_name);
 			ret->default_name = mc_strdup(line + 8);
+		} else if (sscanf(line, "site-sha256 %71s", site_sum) == 1) {
+			continue;
 		} else if ((got = sscanf(line, "rule %u %7s %255s reqid %u", &prio, dirs, name, &reqid)) >= 3) {
 			struct mc_state_name *n = MC_PUSH(&ret->names, &ret->nnames, &ret->capnames);
 			n->priority = prio;
 			n->reqid = got == 4 ? reqid : 0;
 			n->dir = !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT;
 			n->name = mc_strdup(name);
+		} else if (line[0] != '#' && line[0]) {
+			free(text);
+			return damaged(ret, "%s/state is damaged (a line mcpsec never writes)", gen ? gen : ".");
 		}
 	}
-	fclose(f);
+	free(text);
 	index_by_prio(ret);
+	if (!enabled_seen)
+		return damaged(ret, "%s/state is damaged (no 'enabled' line)", gen ? gen : ".");
+	if (v2 && !site_sum[0])
+		return damaged(ret, "%s/state is damaged (no sum of its site file)", gen);
+	if (v2 && (r = check_site_sum(ret, site_sum)) < 0)
+		return r;
+	ret->committed = true;
 	return 0;
 }
 
@@ -243,161 +379,45 @@ const char *mc_state_dir_error(int err)
 	}
 }
 
-/* Removes PATH.tmp.PID files whose process is gone: a killed writer's leftovers (a key file's
- * hold keys). A live writer's file is left alone. */
-static void remove_stale_tmp(const char *path)
+const char *mc_state_damage(const struct mc_state *st, int err)
 {
-	char *copy = mc_strdup(path), *slash = strrchr(copy, '/');
-	const char *dir = slash ? (slash == copy ? "/" : copy) : ".", *base = slash ? slash + 1 : copy;
-	size_t blen = strlen(base);
-	DIR *d;
-
-	if (slash)
-		*slash = '\0';
-	if ((d = opendir(dir))) {
-		for (struct dirent *e; (e = readdir(d));) {
-			long pid;
-			char extra;
-			if (strncmp(e->d_name, base, blen) || strncmp(e->d_name + blen, ".tmp.", 5) ||
-			    sscanf(e->d_name + blen + 5, "%ld%c", &pid, &extra) != 1 || pid <= 0)
-				continue;
-			if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
-				char *p = mc_asprintf("%s/%s", dir, e->d_name);
-				(void)unlink(p);
-				free(p);
-			}
-		}
-		closedir(d);
-	}
-	free(copy);
+	return err == -EUCLEAN && st->damage[0] ? st->damage : mc_state_dir_error(err);
 }
 
-int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+static char *read_whole(const char *path, size_t *len, int *err)
 {
-	remove_stale_tmp(path);
-	char *tmp = mc_asprintf("%s.tmp.%ld", path, (long)getpid());
-	(void)unlink(tmp); /* left over by a crash: O_EXCL below must not fail on it */
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
-	int r = 0;
+	char *buf = NULL;
 
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, (const char *)data + off, len - off);
-		if (w < 0) {
-			r = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!r && (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0))
-		r = -errno;
-	close(fd);
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
-	free(tmp);
-	return r;
+	*err = mc_file_read(path, MC_READ_NOFOLLOW | MC_READ_SECRET, MC_FILE_MAX, &buf, len, NULL);
+	return buf;
 }
 
-static int fsync_dir(const char *dir)
+/* Copies from into the new file to (mode), and its SHA-256 into sum. */
+static int copy_file(const char *from, const char *to, mode_t mode, char sum[65])
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-/* Writes a new file (it must not exist) with mode, and fsyncs it. */
-static int write_new(const char *path, const void *data, size_t len, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, (const char *)data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!r && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-/* A regular file of at most 16 MiB, whole (the caller wipes and frees: it may be a key file).
- * Returns 0 or -errno. */
-static int read_small(const char *path, char **ret, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	char *buf;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
-		close(fd);
-		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-	}
-	buf = mc_malloc((size_t)st.st_size + 1);
-	ssize_t got = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (got != st.st_size) {
-		mc_wipe_free(buf, (size_t)st.st_size);
-		return -EIO;
-	}
-	*ret = buf;
-	*len = (size_t)got;
-	return 0;
-}
-
-static int copy_file(const char *from, const char *to, mode_t mode)
-{
-	char *buf;
-	size_t len;
-	int r = read_small(from, &buf, &len);
+	size_t len = 0;
+	int r;
+	char *buf = read_whole(from, &len, &r);
 
 	if (r < 0)
 		return r;
-	r = write_new(to, buf, len, mode);
+	mc_sha256_hex(buf, len, sum);
+	r = mc_file_write_new(to, buf, len, mode);
 	mc_wipe_free(buf, len);
 	return r;
 }
 
-/* Whether path holds exactly len bytes of want (path NULL or missing: want is NULL too). */
-static bool file_holds(const char *path, const char *want, size_t len)
+/* The state file's text: the flags, the sum of the generation's site file, the rule names, and
+ * a last line with the sum of all the rest. */
+static void state_text(const struct mc_state *st, const char *site_sum, struct mc_buf *b)
 {
-	char *buf = NULL;
-	size_t n = 0;
-	bool missing = !path || read_small(path, &buf, &n) == -ENOENT;
-	bool same = missing ? !want : buf && want && n == len && !memcmp(buf, want, len);
+	char sum[65];
 
-	mc_wipe_free(buf, n);
-	return same;
-}
-
-static void state_text(const struct mc_state *st, struct mc_buf *b)
-{
-	mc_buf_printf(b, "# mcpsec state: written by mcpsec, do not edit\n");
+	mc_buf_printf(b, "%s\n", STATE_HEADER);
 	mc_buf_printf(b, "enabled %s\n", st->enabled ? "yes" : "no");
 	if (st->default_name)
 		mc_buf_printf(b, "default %s\n", st->default_name);
+	mc_buf_printf(b, "site-sha256 %s\n", site_sum);
 	for (size_t i = 0; i < st->nnames; i++) {
 		mc_buf_printf(b, "rule %u %s %s", st->names[i].priority, mc_dir_str(st->names[i].dir),
 			      st->names[i].name);
@@ -405,7 +425,15 @@ static void state_text(const struct mc_state *st, struct mc_buf *b)
 			mc_buf_printf(b, " reqid %u", st->names[i].reqid);
 		mc_buf_puts(b, "\n");
 	}
+	mc_sha256_hex(b->s, b->len, sum);
+	mc_buf_printf(b, "end %s\n", sum);
 }
+
+static void trial_commit(const char *dir, const char *current);
+static void trial_tidy(const char *dir);
+
+/* The parts of a trial, outside the generations (and trial.pending, an intent). */
+static const char *const trial_files[] = { "trial", "confirmed", "current.rollback" };
 
 /* Removes a generation directory and what is in it. */
 static void remove_gen(const char *dir, const char *gen)
@@ -422,7 +450,8 @@ static void remove_gen(const char *dir, const char *gen)
 	free(g);
 }
 
-/* Points link (current or pending) at gen atomically: a new symlink renamed over it. */
+/* Points link (current, pending, confirmed, ...) at gen atomically: a new symlink renamed over
+ * it. */
 static int set_link(const char *dir, const char *link, const char *gen)
 {
 	char *tmp = mc_asprintf("%s/%s.new", dir, link), *p = mc_asprintf("%s/%s", dir, link);
@@ -435,7 +464,14 @@ static int set_link(const char *dir, const char *link, const char *gen)
 		(void)unlink(tmp);
 	free(tmp);
 	free(p);
-	return r ? r : fsync_dir(dir);
+	return r ? r : mc_fsync_dir(dir);
+}
+
+static void unlink_in(const char *dir, const char *name)
+{
+	char *p = mc_asprintf("%s/%s", dir, name);
+	(void)unlink(p);
+	free(p);
 }
 
 /* What a commit of plan records besides the files: the flags and the rule names. */
@@ -458,86 +494,134 @@ static void fill_next(const struct mc_plan *plan, bool enabled, struct mc_state 
 	index_by_prio(next);
 }
 
+/* The SHA-256 of a file, or "none" when it is not given. 0 or -errno. */
+static int file_sum(const char *path, char sum[72])
+{
+	size_t len = 0;
+	int r = 0;
+	char *buf;
+
+	if (!path) {
+		strcpy(sum, "none");
+		return 0;
+	}
+	buf = read_whole(path, &len, &r);
+	if (!r)
+		mc_sha256_hex(buf, len, sum);
+	mc_wipe_free(buf, len);
+	return r;
+}
+
 bool mc_state_same(const struct mc_state *st, const char *site_file, const char *keys_file,
 		   const struct mc_plan *plan, bool enabled)
 {
 	struct mc_state cand = { 0 };
 	struct mc_buf text = { 0 };
-	char *site = NULL, *keys = NULL;
-	size_t slen = 0, klen = 0;
+	char site_sum[72], *keys = NULL;
+	size_t klen = 0;
 	bool same = false;
+	int r = 0;
 
 	if (!st->committed || !st->gen)
 		return false;
 	fill_next(plan, enabled, &cand);
-	state_text(&cand, &text);
-	char *sp = path_in(st, "state"), *cs = path_in(st, "site.yaml"), *ck = path_in(st, "keys.yaml");
-	if (read_small(site_file, &site, &slen) == 0 && (!keys_file || read_small(keys_file, &keys, &klen) == 0))
-		same = file_holds(sp, text.s, text.len) && file_holds(cs, site, slen) && file_holds(ck, keys, klen);
-	free(sp);
-	free(cs);
-	free(ck);
-	mc_wipe_free(site, slen);
+	if (keys_file)
+		keys = read_whole(keys_file, &klen, &r);
+	if (!r && file_sum(site_file, site_sum) == 0) {
+		state_text(&cand, site_sum, &text);
+		char *sp = path_in(st, "state"), *kp = path_in(st, "keys.yaml");
+		same = mc_file_holds(sp, text.s, text.len) && mc_file_holds(kp, keys, klen);
+		free(sp);
+		free(kp);
+	}
 	mc_wipe_free(keys, klen);
 	mc_buf_free(&text);
 	mc_state_free(&cand);
 	return same;
 }
 
+/* The number after the highest generation in dir: a new generation never reuses a number, not
+ * even one a damaged `current` no longer names. */
+static unsigned next_gen_number(const char *dir)
+{
+	unsigned max = 0, g;
+	DIR *d = opendir(dir);
+
+	if (d) {
+		for (struct dirent *e; (e = readdir(d));)
+			if (is_gen(e->d_name) && sscanf(e->d_name, "gen-%u", &g) == 1 && g > max)
+				max = g;
+		closedir(d);
+	}
+	return max + 1;
+}
+
+/* A generation is built as DIR/gen-N.new and renamed to gen-N only when complete, after
+ * `pending` names it: so every gen-N is whole, and one that is neither current nor a trial's
+ * way back is either the pending one of a killed writer or an old one, both safe to drop. */
+static char *gen_dir(const char *dir, const char *gen, bool building)
+{
+	return mc_asprintf("%s/%s%s", dir, gen, building ? ".new" : "");
+}
+
+static void remove_building(const char *dir, const char *gen)
+{
+	char *b = mc_asprintf("%s.new", gen);
+	remove_gen(dir, b);
+	free(b);
+}
+
 int mc_state_prepare(const struct mc_state *st, const char *site_file, const char *keys_file,
 		     const struct mc_plan *plan, bool enabled, struct mc_state *next)
 {
+	char site_sum[72] = "", keys_sum[72];
 	int r;
-	unsigned n = 0;
 
 	memset(next, 0, sizeof(*next));
 	if ((r = mkdir_private(st->dir)) < 0)
 		return r;
-	if (st->gen)
-		(void)sscanf(st->gen, "gen-%u", &n);
 	next->dir = mc_strdup(st->dir);
-	next->gen = mc_asprintf("gen-%u", n + 1);
+	next->gen = mc_asprintf("gen-%u", next_gen_number(st->dir));
 	fill_next(plan, enabled, next);
 
-	char *g = mc_asprintf("%s/%s", st->dir, next->gen);
-	remove_gen(st->dir, next->gen); /* a leftover of a killed commit of the same number */
-	if (mkdir(g, 0700) < 0) {
-		r = -errno;
-		free(g);
+	/* The intent first: a process killed from here on leaves `pending`, which the next holder
+	 * of the lock drops with what it names (and then brings the kernel back to `current`). */
+	if ((r = injected("prepare-fail")) < 0 || (r = set_link(st->dir, "pending", next->gen)) < 0)
 		goto fail;
+	commit_step();
+	char *g = gen_dir(st->dir, next->gen, true);
+	remove_building(st->dir, next->gen);
+	r = mkdir(g, 0700) < 0 ? -errno : 0;
+	commit_step();
+	char *p;
+	if (!r) {
+		p = mc_asprintf("%s/site.yaml", g);
+		r = copy_file(site_file, p, 0600, site_sum);
+		free(p);
+		commit_step();
 	}
-	free(g);
-	commit_step();
-	char *p = path_in(next, "site.yaml");
-	r = copy_file(site_file, p, 0600);
-	free(p);
-	commit_step();
 	if (!r && keys_file) {
-		p = path_in(next, "keys.yaml");
-		r = copy_file(keys_file, p, 0600);
+		p = mc_asprintf("%s/keys.yaml", g);
+		r = copy_file(keys_file, p, 0600, keys_sum);
 		free(p);
 		commit_step();
 	}
 	if (!r) {
 		struct mc_buf b = { 0 };
-		state_text(next, &b);
-		p = path_in(next, "state");
-		r = write_new(p, b.s, b.len, 0600);
+		state_text(next, site_sum, &b);
+		p = mc_asprintf("%s/state", g);
+		r = mc_file_write_new(p, b.s, b.len, 0600);
 		free(p);
 		mc_buf_free(&b);
-		commit_step();
 	}
+	if (!r)
+		r = mc_fsync_dir(g);
 	if (!r) {
-		g = mc_asprintf("%s/%s", st->dir, next->gen);
-		r = fsync_dir(g);
-		free(g);
+		char *done = gen_dir(st->dir, next->gen, false);
+		r = rename(g, done) < 0 ? -errno : mc_fsync_dir(st->dir);
+		free(done);
 	}
-	if (!r)
-		r = injected("prepare-fail");
-	/* The intent: a process killed from here on leaves `pending`, which the next holder of the
-	 * lock drops. */
-	if (!r)
-		r = set_link(st->dir, "pending", next->gen);
+	free(g);
 	commit_step();
 	if (!r)
 		return 0;
@@ -549,10 +633,10 @@ fail:
 void mc_state_abandon(struct mc_state *next)
 {
 	if (next->dir && next->gen) {
-		char *p = mc_asprintf("%s/pending", next->dir);
-		(void)unlink(p);
-		free(p);
+		remove_building(next->dir, next->gen);
 		remove_gen(next->dir, next->gen);
+		unlink_in(next->dir, "pending");
+		trial_tidy(next->dir);
 	}
 	mc_state_free(next);
 }
@@ -567,14 +651,14 @@ int mc_state_switch(struct mc_state *st, struct mc_state *next)
 	commit_step();
 	if (r < 0)
 		return r;
+	trial_commit(st->dir, next->gen);
+	commit_step();
 	/* Committed. What follows only tidies up; a kill here leaves files the next lock removes. */
-	char *p = mc_asprintf("%s/pending", st->dir);
-	(void)unlink(p);
-	free(p);
+	unlink_in(st->dir, "pending");
 	commit_step();
 	/* Outside the generations: enable reads it when they cannot be read. */
 	const char *on_failure = next->on_failure == MC_ON_FAILURE_OPEN ? "open\n" : "lockdown\n";
-	p = mc_asprintf("%s/on-failure", st->dir);
+	char *p = mc_asprintf("%s/on-failure", st->dir);
 	(void)mc_file_write_atomic(p, on_failure, strlen(on_failure), 0600);
 	free(p);
 	char *confirmed = read_gen_link(st->dir, "confirmed");
@@ -585,11 +669,8 @@ int mc_state_switch(struct mc_state *st, struct mc_state *next)
 			remove_gen(st->dir, st->gen);
 	} else {
 		static const char *const legacy[] = { "site.yaml", "keys.yaml", "state" };
-		for (size_t i = 0; i < MC_ARRAY_SIZE(legacy); i++) {
-			p = mc_asprintf("%s/%s", st->dir, legacy[i]);
-			(void)unlink(p);
-			free(p);
-		}
+		for (size_t i = 0; i < MC_ARRAY_SIZE(legacy); i++)
+			unlink_in(st->dir, legacy[i]);
 	}
 	mc_state_free(st);
 	*st = *next;
@@ -610,48 +691,63 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 	return r;
 }
 
-/* Drops what a killed process left: a pending intent, generations that are neither current nor
- * pending, and temporary files. Called with the lock held, so nobody is writing. */
-static void recover(const char *dir)
+
+/*
+ * Drops what a killed process left, with the lock held (so nobody is writing): a pending intent
+ * and its generation, a trial that was never committed (or whose rollback or confirm a kill
+ * interrupted), generations that are neither current nor a valid trial's way back, and
+ * temporary files. Returns whether a change was interrupted (a pending intent was found): the
+ * kernel may then hold part of it, and the caller must bring it to a generation. When `current`
+ * names no valid generation (damage), no generation is removed: the next apply replaces the
+ * directory, and until then what is there may still help whoever repairs it.
+ */
+static bool recover(const char *dir)
 {
 	char *cur = read_gen_link(dir, "current");
 	char *pend = read_gen_link(dir, "pending");
 	struct mc_trial trial;
-	bool in_trial = mc_state_trial_get(dir, &trial) == 1;
+	bool interrupted = pend || entry_exists(dir, "pending");
 	DIR *d;
 
-	if (pend) {
-		char *p = mc_asprintf("%s/pending", dir);
-		(void)unlink(p);
-		free(p);
+	trial_commit(dir, cur); /* a kill between `current` and the trial: finish it */
+	trial_tidy(dir);
+	bool in_trial = mc_state_trial_get(dir, &trial) == 1;
+
+	/* The killed writer's generation was never committed: it goes, whatever else is there. */
+	if (pend && !(cur && !strcmp(cur, pend))) {
+		remove_building(dir, pend);
+		remove_gen(dir, pend);
 	}
-	if (!in_trial) {
-		/* A confirm, rollback or trial that a kill interrupted: the generation `current`
-		 * names is the committed one; the rest of the trial goes. */
-		static const char *const leftovers[] = { "trial", "confirmed" };
-		for (size_t i = 0; i < MC_ARRAY_SIZE(leftovers); i++) {
-			char *p = mc_asprintf("%s/%s", dir, leftovers[i]);
-			(void)unlink(p);
-			free(p);
-		}
+	unlink_in(dir, "pending");
+	bool cur_ok = false;
+	if (cur) {
+		char *p = mc_asprintf("%s/%s/state", dir, cur);
+		struct stat sb;
+		cur_ok = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+		free(p);
 	}
 	if ((d = opendir(dir))) {
 		for (struct dirent *e; (e = readdir(d));) {
-			if (is_gen(e->d_name) && !(cur && !strcmp(cur, e->d_name)) &&
-			    !(in_trial && !strcmp(trial.confirmed, e->d_name)))
-				remove_gen(dir, e->d_name);
-			else if (!strcmp(e->d_name, "current.new") || !strcmp(e->d_name, "pending.new") ||
-				 !strcmp(e->d_name, "confirmed.new") ||
-				 strstr(e->d_name, ".tmp.")) {
-				char *p = mc_asprintf("%s/%s", dir, e->d_name);
-				(void)unlink(p);
-				free(p);
+			if (is_gen(e->d_name)) {
+				bool keep = !cur_ok || !strcmp(cur, e->d_name) ||
+					    (in_trial && !strcmp(trial.confirmed, e->d_name));
+				if (!keep)
+					remove_gen(dir, e->d_name);
+			} else if (is_building(e->d_name)) {
+				char *g = mc_strndup(e->d_name, strlen(e->d_name) - 4);
+				remove_building(dir, g);
+				free(g);
+			} else if (!strcmp(e->d_name, "current.new") || !strcmp(e->d_name, "pending.new") ||
+				   !strcmp(e->d_name, "confirmed.new") || !strcmp(e->d_name, "current.rollback.new") ||
+				   strstr(e->d_name, ".tmp.")) {
+				unlink_in(dir, e->d_name);
 			}
 		}
 		closedir(d);
 	}
 	free(cur);
 	free(pend);
+	return interrupted;
 }
 
 /* ---- trials (apply --confirm) ---- */
@@ -666,17 +762,24 @@ static bool gen_exists(const char *dir, const char *gen)
 	return ok;
 }
 
-int mc_state_trial_get(const char *dir, struct mc_trial *ret)
+int64_t mc_boottime(void)
 {
-	char *p = mc_asprintf("%s/trial", dir), line[256];
-	FILE *f = open_regular(p);
-	int fields = 0;
+	struct timespec ts;
+	return clock_gettime(CLOCK_BOOTTIME, &ts) == 0 ? (int64_t)ts.tv_sec : 0;
+}
+
+/* Parses DIR/name as a trial file: 1, 0 (missing or not one), -errno. */
+static int trial_parse(const char *dir, const char *name, struct mc_trial *ret)
+{
+	char *p = mc_asprintf("%s/%s", dir, name), *text = NULL;
+	size_t len = 0;
+	int fields = 0, r = mc_file_read(p, MC_READ_NOFOLLOW, 4096, &text, &len, NULL);
 
 	free(p);
 	memset(ret, 0, sizeof(*ret));
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	while (fgets(line, sizeof(line), f)) {
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		long long v;
 		fields += sscanf(line, "gen %31s", ret->gen) == 1;
 		fields += sscanf(line, "confirmed %31s", ret->confirmed) == 1;
@@ -686,27 +789,88 @@ int mc_state_trial_get(const char *dir, struct mc_trial *ret)
 			ret->deadline = v;
 			fields++;
 		}
+		if (sscanf(line, "deadline-boottime %lld", &v) == 1)
+			ret->deadline_boot = v;
 		if (sscanf(line, "started %lld", &v) == 1)
 			ret->started = v;
 	}
-	fclose(f);
-	/* Valid only while `confirmed` names that generation, it exists, and it is not current. */
-	char *link = read_gen_link(dir, "confirmed"), *cur = read_gen_link(dir, "current");
-	bool valid = fields == 5 && link && !strcmp(link, ret->confirmed) && is_gen(ret->confirmed) &&
-		     gen_exists(dir, ret->confirmed) && !(cur && !strcmp(cur, ret->confirmed));
-	free(link);
-	free(cur);
-	if (!valid)
+	free(text);
+	if (fields != 5 || !is_gen(ret->gen) || !is_gen(ret->confirmed)) {
 		memset(ret, 0, sizeof(*ret));
-	return valid ? 1 : 0;
+		return 0;
+	}
+	return 1;
 }
 
-int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next, int64_t deadline,
+int mc_state_trial_read(const char *dir, struct mc_trial *ret)
+{
+	int r = trial_parse(dir, "trial", ret);
+	return r ? r : trial_parse(dir, "trial.pending", ret);
+}
+
+/* Whether the trial t is committed: `current` names its generation, and `confirmed` an
+ * existing other one, its way back. */
+static bool trial_valid(const char *dir, const struct mc_trial *t)
+{
+	char *link = read_gen_link(dir, "confirmed"), *cur = read_gen_link(dir, "current");
+	bool valid = link && !strcmp(link, t->confirmed) && gen_exists(dir, t->confirmed) && cur &&
+		     !strcmp(cur, t->gen) && strcmp(cur, t->confirmed);
+
+	free(link);
+	free(cur);
+	return valid;
+}
+
+int mc_state_trial_get(const char *dir, struct mc_trial *ret)
+{
+	/* The trial file, or an intent whose generation `current` already names (a commit between
+	 * its two steps: the intent is the trial, only not yet renamed). */
+	static const char *const names[] = { "trial", "trial.pending" };
+	int r = 0;
+
+	for (size_t i = 0; i < MC_ARRAY_SIZE(names); i++) {
+		if ((r = trial_parse(dir, names[i], ret)) < 0)
+			return r;
+		if (r == 1 && trial_valid(dir, ret))
+			return 1;
+	}
+	memset(ret, 0, sizeof(*ret));
+	return 0;
+}
+
+enum mc_trial_when mc_trial_when(const struct mc_trial *t, int64_t *left)
+{
+	char boot[40];
+
+	mc_boot_id(boot, sizeof(boot));
+	*left = 0;
+	if (boot[0] && strcmp(boot, t->boot))
+		return MC_TRIAL_OTHER_BOOT;
+	/* The window on the clock that counts time this boot has run (suspend included), which
+	 * setting the wall clock cannot move; trials from 1.0 have only the wall clock's deadline. */
+	*left = t->deadline_boot ? t->deadline_boot - mc_boottime() : t->deadline - (int64_t)time(NULL);
+	return *left > 0 ? MC_TRIAL_RUNNING : MC_TRIAL_EXPIRED;
+}
+
+static int write_trial(const char *dir, const char *name, const struct mc_trial *t)
+{
+	struct mc_buf b = { 0 };
+
+	mc_buf_printf(&b, "# mcpsec trial: written by mcpsec, do not edit\ngen %s\nconfirmed %s\n"
+		      "deadline %lld\ndeadline-boottime %lld\nstarted %lld\nboot %s\ntoken %s\n", t->gen,
+		      t->confirmed, (long long)t->deadline, (long long)t->deadline_boot, (long long)t->started,
+		      t->boot[0] ? t->boot : "-", t->token);
+	char *p = mc_asprintf("%s/%s", dir, name);
+	int r = mc_file_write_atomic(p, b.s, b.len, 0600);
+	free(p);
+	mc_buf_free(&b);
+	return r ? r : mc_fsync_dir(dir);
+}
+
+int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next, int64_t seconds,
 			 const char *token)
 {
-	struct mc_trial old;
-	struct mc_buf b = { 0 };
-	char boot[40];
+	struct mc_trial old, t = { 0 };
 	int r;
 
 	if (mc_state_trial_get(st->dir, &old) != 1) {
@@ -716,74 +880,127 @@ int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next,
 		if ((r = set_link(st->dir, "confirmed", st->gen)) < 0)
 			return r;
 	}
-	mc_boot_id(boot, sizeof(boot));
-	mc_buf_printf(&b, "# mcpsec trial: written by mcpsec, do not edit\ngen %s\nconfirmed %s\n"
-		      "deadline %lld\nstarted %lld\nboot %s\ntoken %s\n", next->gen, old.confirmed,
-		      (long long)deadline, (long long)time(NULL), boot[0] ? boot : "-", token);
-	char *p = mc_asprintf("%s/trial", st->dir);
-	r = mc_file_write_atomic(p, b.s, b.len, 0600);
-	free(p);
-	mc_buf_free(&b);
-	return r ? r : fsync_dir(st->dir);
+	/* Reserved now, while it can be: the rollback is then a rename, which needs no new inode or
+	 * block, so that it works on a full disk too. */
+	if ((r = set_link(st->dir, "current.rollback", old.confirmed)) < 0)
+		return r;
+	snprintf(t.gen, sizeof(t.gen), "%s", next->gen);
+	snprintf(t.confirmed, sizeof(t.confirmed), "%s", old.confirmed);
+	snprintf(t.token, sizeof(t.token), "%s", token);
+	mc_boot_id(t.boot, sizeof(t.boot));
+	t.started = (int64_t)time(NULL);
+	t.deadline = t.started + seconds;
+	t.deadline_boot = mc_boottime() + seconds;
+	return write_trial(st->dir, "trial.pending", &t);
+}
+
+int mc_state_trial_arm(const char *dir, int64_t seconds)
+{
+	struct mc_trial t;
+	int r = trial_parse(dir, "trial.pending", &t);
+
+	if (r != 1)
+		return r < 0 ? r : -ENOENT;
+	t.deadline = (int64_t)time(NULL) + seconds;
+	t.deadline_boot = mc_boottime() + seconds;
+	return write_trial(dir, "trial.pending", &t);
+}
+
+/* A recorded trial intent is committed with its generation: once `current` names it, the
+ * intent becomes the trial (a rename: no new inode). Whoever finds the two halfway (a kill
+ * between them) finishes it the same way (recover). */
+static void trial_commit(const char *dir, const char *current)
+{
+	struct mc_trial t;
+
+	if (trial_parse(dir, "trial.pending", &t) != 1 || !current || strcmp(t.gen, current))
+		return;
+	char *from = mc_asprintf("%s/trial.pending", dir), *to = mc_asprintf("%s/trial", dir);
+	if (rename(from, to) == 0)
+		(void)mc_fsync_dir(dir);
+	free(from);
+	free(to);
+}
+
+/* Drops the parts of a trial that no valid trial owns: an intent never committed, and a
+ * `confirmed` or reserved rollback link of a trial that is over. */
+static void trial_tidy(const char *dir)
+{
+	struct mc_trial t;
+
+	unlink_in(dir, "trial.pending");
+	if (mc_state_trial_get(dir, &t) != 1)
+		for (size_t i = 0; i < MC_ARRAY_SIZE(trial_files); i++)
+			unlink_in(dir, trial_files[i]);
 }
 
 int mc_state_trial_end(const char *dir)
 {
-	struct mc_trial t;
-	int have = mc_state_trial_get(dir, &t);
+	/* The way back goes with the trial: the generation `confirmed` names, unless it is current. */
+	char *back = read_gen_link(dir, "confirmed"), *cur = read_gen_link(dir, "current");
 	char *p = mc_asprintf("%s/trial", dir);
 	int r = unlink(p) < 0 && errno != ENOENT ? -errno : 0; /* the decision: nothing to go back to */
 
 	free(p);
-	if (r)
-		return r;
-	(void)fsync_dir(dir);
-	p = mc_asprintf("%s/confirmed", dir);
-	(void)unlink(p);
-	free(p);
-	if (have == 1)
-		remove_gen(dir, t.confirmed);
-	return 0;
+	if (!r) {
+		unlink_in(dir, "trial.pending");
+		(void)mc_fsync_dir(dir);
+		unlink_in(dir, "confirmed");
+		unlink_in(dir, "current.rollback");
+		if (back && !(cur && !strcmp(cur, back)))
+			remove_gen(dir, back);
+	}
+	free(back);
+	free(cur);
+	return r;
 }
 
 int mc_state_trial_revert(const char *dir)
 {
 	struct mc_trial t;
-	char *cur = read_gen_link(dir, "current");
+	char *cur = read_gen_link(dir, "current"), *back = read_gen_link(dir, "current.rollback");
 	int r = mc_state_trial_get(dir, &t);
 
 	if (r != 1) {
 		free(cur);
+		free(back);
 		return r < 0 ? r : -ENOENT;
 	}
 	/* The one step: from here `current` is the confirmed generation, and the trial is over
-	 * (recover() drops what is left of it if a kill comes next). */
-	if ((r = set_link(dir, "current", t.confirmed)) < 0) {
+	 * (recover() drops what is left of it if a kill comes next). The link reserved when the
+	 * trial began is renamed into place; only a trial without one makes a new link. */
+	char *from = mc_asprintf("%s/current.rollback", dir), *to = mc_asprintf("%s/current", dir);
+	if (back && !strcmp(back, t.confirmed))
+		r = rename(from, to) < 0 ? -errno : mc_fsync_dir(dir);
+	else
+		r = set_link(dir, "current", t.confirmed);
+	free(from);
+	free(to);
+	free(back);
+	if (r < 0) {
 		free(cur);
 		return r;
 	}
-	char *p = mc_asprintf("%s/trial", dir);
-	(void)unlink(p);
-	free(p);
-	p = mc_asprintf("%s/confirmed", dir);
-	(void)unlink(p);
-	free(p);
+	unlink_in(dir, "trial");
+	unlink_in(dir, "confirmed");
+	unlink_in(dir, "current.rollback");
 	if (cur && strcmp(cur, t.confirmed))
 		remove_gen(dir, cur);
 	free(cur);
-	return fsync_dir(dir);
+	return mc_fsync_dir(dir);
 }
 
 void mc_boot_id(char *buf, size_t len)
 {
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	char *text = NULL;
+	size_t n = 0;
 
 	buf[0] = '\0';
-	if (f) {
-		if (fgets(buf, (int)len, f))
-			buf[strcspn(buf, "\n")] = '\0';
-		fclose(f);
+	if (mc_file_read("/proc/sys/kernel/random/boot_id", 0, 4096, &text, &n, NULL) == 0) {
+		snprintf(buf, len, "%s", text);
+		buf[strcspn(buf, "\n")] = '\0';
 	}
+	free(text);
 }
 
 void mc_random_token(char *buf, size_t len)
@@ -802,18 +1019,28 @@ void mc_random_token(char *buf, size_t len)
 		snprintf(buf, len, "%lx%lx", (long)time(NULL), (long)getpid());
 }
 
+/* A small state file's first line (without the newline), or "" (missing, unreadable, not a
+ * regular file). */
+static void read_line(const char *dir, const char *name, char *buf, size_t len)
+{
+	char *p = mc_asprintf("%s/%s", dir, name), *text = NULL;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (mc_file_read(p, MC_READ_NOFOLLOW, 4096, &text, &n, NULL) == 0) {
+		snprintf(buf, len, "%s", text);
+		buf[strcspn(buf, "\n")] = '\0';
+	}
+	free(text);
+	free(p);
+}
+
 enum mc_on_failure mc_state_on_failure(const char *dir)
 {
-	char *p = mc_asprintf("%s/on-failure", dir), line[32] = "";
-	FILE *f = open_regular(p);
+	char line[32];
 
-	free(p);
-	if (f) {
-		if (!fgets(line, sizeof(line), f))
-			line[0] = '\0';
-		fclose(f);
-	}
-	return !strcmp(line, "open\n") ? MC_ON_FAILURE_OPEN : MC_ON_FAILURE_LOCKDOWN;
+	read_line(dir, "on-failure", line, sizeof(line));
+	return !strcmp(line, "open") ? MC_ON_FAILURE_OPEN : MC_ON_FAILURE_LOCKDOWN;
 }
 
 int mc_state_set_enforcement(const char *dir, const char *reason)
@@ -835,17 +1062,7 @@ int mc_state_set_enforcement(const char *dir, const char *reason)
 
 int mc_state_get_enforcement(const char *dir, char *buf, size_t len)
 {
-	char *p = mc_asprintf("%s/enforcement", dir);
-	FILE *f = open_regular(p);
-
-	free(p);
-	buf[0] = '\0';
-	if (!f)
-		return 0;
-	if (!fgets(buf, (int)len, f))
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
+	read_line(dir, "enforcement", buf, len);
 	return buf[0] != '\0';
 }
 
@@ -907,22 +1124,48 @@ uint32_t mc_state_prev_reqid(void *st, const char *name, enum mc_dir dir)
 	return hit ? hit->reqid : 0;
 }
 
-int mc_state_lock(const char *dir, bool wait)
+int mc_state_lock(const char *dir, bool wait, bool *interrupted)
 {
 	int r = mkdir_private(dir);
+
+	if (interrupted)
+		*interrupted = false;
 	if (r < 0)
 		return r;
 	char *path = mc_asprintf("%s/lock", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	free(path);
 	if (fd < 0)
 		return -errno;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
 	}
-	recover(dir);
+	bool cut = recover(dir);
+	if (interrupted)
+		*interrupted = cut;
+	return fd;
+}
+
+int mc_state_daemon_lock(const char *dir)
+{
+	int r = mkdir_private(dir), fd;
+
+	if (r < 0)
+		return r;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	return fd;
 }
 

@@ -30,12 +30,22 @@ struct mc_state {
 	size_t nnames, capnames;
 	bool sorted; /* names sorted by (name, dir) for lookups */
 	struct mc_state_name *by_prio; /* shallow copy of names sorted by (priority, dir) */
+	char damage[200]; /* why the load returned -EUCLEAN (mc_state_damage) */
 };
 
-/* Reads dir (missing files mean "nothing committed"). Returns 0 or -errno. */
+/*
+ * Reads dir's committed configuration. Returns 0 (st->committed says whether anything is
+ * committed), -EUCLEAN when dir is configured (mc_state_configured) but `current` names no
+ * valid generation or that generation is damaged (st->damage says how), or another -errno.
+ * Nothing committed is only ever a directory that was never configured.
+ */
 int mc_state_load(const char *dir, struct mc_state *ret);
-/* Reads one generation of dir ("gen-N"), committed or not. Returns 0 or -errno. */
+/* Reads one generation of dir ("gen-N"), committed or not; the same returns. */
 int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret);
+/* Whether dir has ever held a committed configuration (see state.c for the rule). */
+bool mc_state_configured(const char *dir);
+/* Why a load failed: st->damage for -EUCLEAN, else mc_state_dir_error(err). */
+const char *mc_state_damage(const struct mc_state *st, int err);
 void mc_state_free(struct mc_state *st);
 
 /* Paths of the committed copies (caller frees). */
@@ -64,20 +74,24 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
 /* Words for a -errno from the functions above that concern the directory itself. */
 const char *mc_state_dir_error(int err);
 
-/* Replaces path with data: a temporary file in the same directory (created with mode, never
- * readable by others in between), fsync, rename. Returns 0 or -errno. */
-int mc_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
-
 /*
  * The state directory's lock (flock on DIR/lock, created with the directory if needed): apply,
  * enable and disable hold it while they change the kernel and commit; mcpsecd takes it before
  * repairing, so the two never fight. Taking it drops what a killed holder left (a pending
- * change, unfinished generations, temporary files). An existing directory is never chmodded:
- * one that others can write is refused (-EPERM). Returns the lock's fd, or -EWOULDBLOCK when
- * !wait and it is held, or another -errno.
+ * change, unfinished generations, temporary files); *interrupted (may be NULL) then says that a
+ * change was cut short, so that the kernel may hold part of it and the caller must bring it to
+ * a generation (lib/engine.c mc_engine_lock does). An existing directory is never chmodded: one
+ * that others can write is refused (-EPERM); a lock that is not a regular file, -EINVAL.
+ * Returns the lock's fd, or -EWOULDBLOCK when !wait and it is held, or another -errno.
  */
-int mc_state_lock(const char *dir, bool wait);
+int mc_state_lock(const char *dir, bool wait, bool *interrupted);
 void mc_state_unlock(int fd);
+
+/* One mcpsecd per state directory: a lock on the directory itself, which nothing has to create
+ * (so a full disk or a file in the way cannot stop a daemon from starting and enforcing; only a
+ * second daemon holding it does: -EWOULDBLOCK). Creates the directory if needed; -EPERM,
+ * -ENOTDIR as mc_state_lock. Held for the daemon's life; released by closing the fd. */
+int mc_state_daemon_lock(const char *dir);
 
 /* Name of the rule that owns a kernel policy of this priority, direction and family. Built-in
  * and default rules are known without state. NULL when unknown. */
@@ -88,29 +102,43 @@ uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir);
 uint32_t mc_state_prev_reqid(void *st, const char *name, enum mc_dir dir);
 
 /*
- * A trial (apply --confirm): the new generation is committed as `current`, and
+ * A trial (apply --confirm):
  *
- *   DIR/confirmed -> gen-K   the last confirmed generation, kept until confirm or rollback
- *   DIR/trial                the deadline, the boot it belongs to, a token for its timer
+ *   DIR/confirmed -> gen-K         the last confirmed generation, kept until confirm or rollback
+ *   DIR/current.rollback -> gen-K  the rollback's `current`, made in advance (a rename needs no
+ *                                  free inode or block: a full disk cannot stop a rollback)
+ *   DIR/trial                      the generation on trial, the deadline (on CLOCK_BOOTTIME),
+ *                                  the boot it belongs to, a token for its timer
  *
- * A trial is valid only while `confirmed` names an existing generation other than `current`
- * and the trial file agrees with it; anything else (a process killed half-way) is dropped by
- * the next holder of the lock, which never leaves an unconfirmed generation in place of the
- * confirmed one: see state.c.
+ * It is recorded with the intent, before the kernel changes (its timer can then tell the change
+ * is its own), and armed with its deadline once the kernel has changed. It is valid only while
+ * `current` names the generation on trial and `confirmed` an existing other one; anything else
+ * (a process killed half-way) is dropped by the next holder of the lock, which never leaves an
+ * unconfirmed generation in place of the confirmed one.
  */
 struct mc_trial {
-	char gen[32], confirmed[32]; /* gen: the generation on trial (informational) */
-	int64_t deadline, started;   /* seconds since the epoch */
+	char gen[32], confirmed[32];
+	int64_t deadline, started;   /* seconds since the epoch (the deadline as people read it) */
+	int64_t deadline_boot;       /* the deadline on CLOCK_BOOTTIME (0: a trial of mcpsec 1.0) */
 	char boot[40];               /* /proc/sys/kernel/random/boot_id when it started */
 	char token[40];              /* identifies this trial to its timer */
 };
 
-/* The valid trial of dir: 1 (ret filled), 0 when there is none, or -errno. */
+/* The valid (committed) trial of dir: 1 (ret filled), 0 when there is none, or -errno. */
 int mc_state_trial_get(const char *dir, struct mc_trial *ret);
-/* Records a trial before next is switched in: confirmed is the existing trial's confirmed
- * generation, or st's current one. */
-int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next, int64_t deadline,
+/* The trial file as it is, committed or only an intent: 1, 0 (none or unreadable as one), -errno. */
+int mc_state_trial_read(const char *dir, struct mc_trial *ret);
+/* Records a trial of next for seconds, before the kernel changes: confirmed is the existing
+ * trial's confirmed generation, or st's current one. */
+int mc_state_trial_begin(const struct mc_state *st, const struct mc_state *next, int64_t seconds,
 			 const char *token);
+/* Sets the recorded trial's deadline to seconds from now (the kernel has changed). */
+int mc_state_trial_arm(const char *dir, int64_t seconds);
+/* Where a trial stands: running (*left seconds to go), expired, or from an earlier boot. */
+enum mc_trial_when { MC_TRIAL_RUNNING, MC_TRIAL_EXPIRED, MC_TRIAL_OTHER_BOOT };
+enum mc_trial_when mc_trial_when(const struct mc_trial *t, int64_t *left);
+/* Seconds on CLOCK_BOOTTIME: time this boot has run, suspend included; never set back. */
+int64_t mc_boottime(void);
 /* confirm: keeps current; the confirmed generation is dropped. */
 int mc_state_trial_end(const char *dir);
 /* rollback: `current` names the confirmed generation again, in one atomic step. */

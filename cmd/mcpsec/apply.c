@@ -31,6 +31,7 @@ static int exit_code(enum mc_engine_status s)
 	case MC_ENGINE_REFUSED: return EXIT_KERNEL;
 	case MC_ENGINE_PARTIAL: return EXIT_PARTIAL;
 	case MC_ENGINE_LOCAL: return EXIT_LOCAL;
+	case MC_ENGINE_STOPPED: return EXIT_KERNEL; /* mcpsecd's alone: never a command's */
 	}
 	return EXIT_KERNEL;
 }
@@ -67,6 +68,9 @@ static int start_timer(const char *token)
 		dup2(null, 2);
 		for (int fd = 3; fd < 1024; fd++)
 			close(fd);
+#ifdef MC_FAULT_INJECTION
+		unsetenv("MCPSEC_FAULT"); /* the faults are the apply's, never its timer's */
+#endif
 		execl("/proc/self/exe", "mcpsec", "--state-dir", dir, "rollback", "--token", token, "--after", after,
 		      (char *)NULL);
 		_exit(127);
@@ -93,9 +97,14 @@ static int open_locked(struct mc_nl **nl, int *lock)
 {
 	int rc;
 
+	struct mc_diags ds = { 0 };
+
 	if ((rc = enter_netns()) || (rc = open_kernel(nl)))
 		return rc;
-	if ((*lock = mc_state_lock(g_opts.state_dir, true)) < 0) {
+	*lock = mc_engine_lock(*nl, g_opts.state_dir, true, &ds, NULL);
+	print_diags(&ds);
+	mc_diags_free(&ds);
+	if (*lock < 0) {
 		fprintf(stderr, "mcpsec: cannot lock %s: %s\n", g_opts.state_dir, mc_state_dir_error(*lock));
 		return EXIT_LOCAL;
 	}
@@ -120,11 +129,13 @@ static int settle(struct mc_nl *nl)
 static int refuse_in_trial(const char *what)
 {
 	struct mc_trial tr;
+	int64_t left;
 
 	if (mc_state_trial_get(g_opts.state_dir, &tr) != 1)
 		return 0;
+	(void)mc_trial_when(&tr, &left);
 	fprintf(stderr, "mcpsec: %s: a change is waiting for confirmation (%s, %lld s left): run 'mcpsec confirm' "
-		"or 'mcpsec rollback' first%s\n", what, tr.gen, (long long)(tr.deadline - time(NULL)),
+		"or 'mcpsec rollback' first%s\n", what, tr.gen, (long long)(left > 0 ? left : 0),
 		strcmp(what, "apply") ? "" : ", or add --force");
 	return EXIT_CONFIG;
 }
@@ -495,8 +506,13 @@ static int enable(bool force)
 		}
 		goto out;
 	}
-	if ((rc = settle(nl)) || (rc = refuse_in_trial("enable")))
+	if ((rc = settle(nl)))
 		goto out;
+	/* A change on trial is enforced as it stands, never refused (a host must not stay open
+	 * because a decision is pending); only confirm or rollback decides it, so nothing new is
+	 * committed over it. */
+	struct mc_trial tr;
+	bool on_trial = mc_state_trial_get(g_opts.state_dir, &tr) == 1;
 	/* The guard, when the committed configuration can be judged (at boot nothing is connected). */
 	struct mc_plan next;
 	struct mc_site *snext = NULL;
@@ -512,9 +528,12 @@ static int enable(bool force)
 			goto out;
 		}
 	}
-	struct mc_enforce_opts o = { .commit_enabled = true };
+	struct mc_enforce_opts o = { .commit_enabled = !on_trial };
 	enum mc_engine_status es = mc_engine_enforce(nl, g_opts.state_dir, &o, &ds, &e);
 	print_diags(&ds);
+	if (on_trial)
+		fprintf(stderr, "mcpsec: %s is on trial: enforced as it stands; 'mcpsec confirm' keeps it, 'mcpsec "
+			"rollback' (or its deadline) goes back to %s\n", tr.gen, tr.confirmed);
 	if (e.rolled_back)
 		fprintf(stderr, "mcpsec: a change that was not confirmed (or belonged to an earlier boot) was rolled "
 			"back first\n");
@@ -597,47 +616,93 @@ out:
 	return rc;
 }
 
-/* rollback: now, or (the trial's timer, token set) at the deadline of the trial with that token,
- * if it still waits then. The timer waits for the trial to be recorded while the apply process
- * (after) lives, and leaves when the trial ends another way or never comes. */
-static int rollback(const char *token, pid_t after)
+/* rollback now: the trial goes back to its confirmed generation. */
+static int rollback(void)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_nl *nl = NULL;
 	struct mc_trial tr;
 	int rc, lock = -1;
 
-	if (token) {
-		openlog("mcpsec", LOG_PID, LOG_DAEMON);
-		for (bool seen = false;; sleep(1)) {
-			/* Whether apply lives is read first: a trial it records before leaving is then
-			 * seen below. */
-			bool applying = kill(after, 0) == 0 || errno != ESRCH;
-			if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && !strcmp(tr.token, token)) {
-				seen = true;
-				if (time(NULL) >= tr.deadline)
-					break;
-			} else if (seen || !applying) {
-				return 0;
-			}
-		}
-	}
 	if ((rc = open_locked(&nl, &lock)))
 		goto out;
-	if (mc_state_trial_get(g_opts.state_dir, &tr) != 1 || (token && strcmp(tr.token, token))) {
-		if (!token)
-			fprintf(stderr, "mcpsec: no change is waiting for confirmation in %s\n", g_opts.state_dir);
-		rc = token ? 0 : EXIT_CONFIG;
+	if (mc_state_trial_get(g_opts.state_dir, &tr) != 1) {
+		fprintf(stderr, "mcpsec: no change is waiting for confirmation in %s\n", g_opts.state_dir);
+		rc = EXIT_CONFIG;
 		goto out;
 	}
 	enum mc_engine_status es = mc_engine_rollback(nl, g_opts.state_dir, &ds);
 	print_diags(&ds);
 	rc = exit_code(es);
-	if (token)
+	if (!rc)
+		printf("rolled back: %s is the committed configuration again\n", tr.confirmed);
+out:
+	mc_diags_free(&ds);
+	mc_state_unlock(lock);
+	mc_nl_close(nl);
+	return rc;
+}
+
+/* Whether pid lives and runs this same program (the apply that started a timer does). */
+static bool same_program(pid_t pid)
+{
+	char link[64], mine[PATH_MAX], theirs[PATH_MAX];
+	ssize_t a, b;
+
+	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+	b = readlink(link, theirs, sizeof(theirs) - 1);
+	if (b < 0)
+		return errno == EACCES; /* alive but not ours to look at: assume the worst, and wait */
+	a = readlink("/proc/self/exe", mine, sizeof(mine) - 1);
+	return a == b && a > 0 && !memcmp(mine, theirs, (size_t)a);
+}
+
+/* How long the timer waits for the change it was started for to be recorded: apply starts it
+ * just before the change, whose intent (with the timer's token) is written before the kernel is
+ * touched. A timer given a token nobody records leaves after this. */
+#define TIMER_WAIT_RECORD 120
+
+/*
+ * The trial's timer (`mcpsec rollback --token T --after PID`, started by apply --confirm, which
+ * is PID). It never trusts that apply finished: while the trial with its token is committed it
+ * rolls it back at the deadline (unless confirmed or rolled back before); when apply is gone
+ * and its change was never committed, it takes the lock, which brings the kernel back from a
+ * change cut short (mc_engine_lock), and leaves.
+ */
+static int trial_timer(const char *token, pid_t after)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_nl *nl = NULL;
+	struct mc_trial tr;
+	int64_t started = mc_boottime(), left;
+	int rc, lock = -1;
+	bool expired = false;
+
+	openlog("mcpsec", LOG_PID, LOG_DAEMON);
+	for (bool seen = false; !expired; sleep(1)) {
+		/* Whether apply lives is read first: what it records before leaving is then seen. A
+		 * process that is not this same program is not the apply that started us. */
+		bool applying = same_program(after);
+		if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && !strcmp(tr.token, token)) {
+			seen = true;
+			expired = mc_trial_when(&tr, &left) != MC_TRIAL_RUNNING;
+			continue;
+		}
+		seen |= mc_state_trial_read(g_opts.state_dir, &tr) == 1 && !strcmp(tr.token, token);
+		if (applying && (seen || mc_boottime() - started < TIMER_WAIT_RECORD))
+			continue;
+		if (applying)
+			return 0; /* the change was never recorded: not this timer's */
+		break; /* apply is gone; its trial, if any, is not committed */
+	}
+	if ((rc = open_locked(&nl, &lock)))
+		goto out;
+	if (expired && mc_state_trial_get(g_opts.state_dir, &tr) == 1 && !strcmp(tr.token, token)) {
+		enum mc_engine_status es = mc_engine_rollback(nl, g_opts.state_dir, &ds);
+		rc = exit_code(es);
 		syslog(rc ? LOG_ERR : LOG_WARNING, "%s: the change %s was not confirmed in time: %s %s",
 		       g_opts.state_dir, tr.gen, rc ? "rolling back failed; still on" : "rolled back to", tr.confirmed);
-	else if (!rc)
-		printf("rolled back: %s is the committed configuration again\n", tr.confirmed);
+	}
 out:
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
@@ -648,7 +713,7 @@ out:
 int confirm_main(int argc, char **argv)
 {
 	const char *token = NULL;
-	long long after = 0;
+	uint32_t after = 0;
 
 	if (!strcmp(argv[0], "confirm")) {
 		if (argc != 1) {
@@ -658,18 +723,22 @@ int confirm_main(int argc, char **argv)
 		return confirm();
 	}
 	for (int i = 1; i < argc; i++) {
-		if (is_flag(argv[i], "--after") && i + 1 < argc)
-			after = strtoll(argv[++i], NULL, 10);
-		else if (is_flag(argv[i], "--token") && i + 1 < argc)
+		if (is_flag(argv[i], "--after") && i + 1 < argc) {
+			/* A process id: positive and within pid_t. */
+			if (!mc_parse_u32(argv[++i], INT32_MAX, &after) || !after) {
+				fprintf(stderr, "mcpsec rollback: --after needs a process id\n");
+				return EXIT_CONFIG;
+			}
+		} else if (is_flag(argv[i], "--token") && i + 1 < argc)
 			token = argv[++i];
 		else {
 			fprintf(stderr, "usage: mcpsec rollback\n");
 			return EXIT_CONFIG;
 		}
 	}
-	if (!token != (after <= 0)) {
+	if (!token != !after) {
 		fprintf(stderr, "mcpsec rollback: --token and --after go together (the trial timer's own options)\n");
 		return EXIT_CONFIG;
 	}
-	return rollback(token, (pid_t)after);
+	return token ? trial_timer(token, (pid_t)after) : rollback();
 }

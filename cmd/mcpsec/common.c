@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "../../lib/diag.h"
+#include "../../lib/fileio.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/util.h"
@@ -78,15 +80,22 @@ int open_kernel(struct mc_nl **ret)
 
 int write_output(const char *cmd, const char *path, const struct mc_buf *b)
 {
-	FILE *f;
+	struct stat sb;
+	mode_t mask = umask(0);
+	int r;
 
+	umask(mask);
 	if (!path) {
 		fputs(mc_buf_str(b), stdout);
 		return fflush(stdout) == 0 ? 0 : EXIT_CONFIG;
 	}
-	f = fopen(path, "w");
-	if (!f || fputs(mc_buf_str(b), f) == EOF || fclose(f) != 0) {
-		fprintf(stderr, "mcpsec %s: cannot write %s: %s\n", cmd, path, strerror(errno));
+	/* Like every file mcpsec writes: whole or not at all, and never through a link or FIFO that
+	 * someone else put where the output goes (mc_file_write_atomic). An existing file keeps its
+	 * mode; a new one gets what the umask allows. */
+	unsigned mode = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? sb.st_mode & 0777 : 0666 & ~mask;
+	if ((r = mc_file_write_atomic(path, b->s ? b->s : "", b->len, mode)) < 0) {
+		fprintf(stderr, "mcpsec %s: cannot write %s: %s\n", cmd, path,
+			r == -ELOOP ? "it is a symbolic link (name the file itself)" : strerror(-r));
 		return EXIT_CONFIG;
 	}
 	return 0;

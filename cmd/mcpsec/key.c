@@ -19,6 +19,7 @@
 #include "../../lib/conf.h"
 #include "../../lib/crypto.h"
 #include "../../lib/diag.h"
+#include "../../lib/fileio.h"
 #include "../../lib/keys.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"

@@ -12,6 +12,7 @@
 #include "../../lib/algo.h"
 #include "../../lib/crypto.h"
 #include "../../lib/diag.h"
+#include "../../lib/fileio.h"
 #include "../../lib/engine.h"
 #include "../../lib/keys.h"
 #include "../../lib/peer.h"
@@ -430,6 +431,12 @@ int rekey_main(int argc, char **argv)
 		printf("\n--dry-run: nothing was written. %s would be:\n%s", rk.site_path, mc_buf_str(&site));
 		goto out;
 	}
+	/* The peer's file before this host's: one that cannot be written (a link planted in its
+	 * place, a full disk) leaves the site and keys as they were. */
+	if (rk.have_peer && (rc = write_output("rekey", rk.peer_out, &peer))) {
+		fprintf(stderr, "mcpsec rekey: %s was not changed\n", rk.site_path);
+		goto out;
+	}
 	if (tmp_keys && rename(tmp_keys, rk.site->keys_file) < 0) {
 		fprintf(stderr, "mcpsec rekey: %s: %s; nothing was changed\n", rk.site->keys_file, strerror(errno));
 		rc = EXIT_LOCAL;
@@ -441,8 +448,6 @@ int rekey_main(int argc, char **argv)
 		rc = EXIT_LOCAL;
 		goto out;
 	}
-	if (rk.have_peer && (rc = write_output("rekey", rk.peer_out, &peer)))
-		goto out;
 	print_plan(&rk, edited);
 	print_next(&rk);
 out:

@@ -6,13 +6,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../../lib/algo.h"
 #include "../../lib/compile.h"
+#include "../../lib/diag.h"
+#include "../../lib/engine.h"
 #include "../../lib/metrics.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
+#include "../../lib/reconcile.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "cmd.h"
@@ -186,46 +190,121 @@ static void json_selector(struct mc_buf *b, const struct mc_sel *s)
 	mc_buf_puts(b, "}");
 }
 
-/* A change waiting for confirmation, and what is not enforced: first, since they matter most. */
-static void render_safety_text(struct mc_buf *b)
-{
-	struct mc_trial tr;
-	char why[512];
+/* Whether the kernel holds the committed configuration (its policies; SAs are not compared:
+ * status reads no key). */
+struct kernel_check {
+	size_t differs; /* policy operations an enable would send */
+	bool pending;   /* a change is under way, or its process was killed */
+};
 
-	if (mc_state_get_enforcement(g_opts.state_dir, why, sizeof(why)))
-		mc_buf_printf(b, "NOT ENFORCED: %s\n", why);
-	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
-		long long left = (long long)(tr.deadline - time(NULL));
-		mc_buf_printf(b, "PENDING CHANGE: %s is on trial; %s %s unless 'mcpsec confirm' runs\n", tr.gen,
-			      left > 0 ? "it is rolled back to" : "the deadline passed: rolling back to", tr.confirmed);
-		if (left > 0)
-			mc_buf_printf(b, "  time left: %lld s\n", left);
+static void check_kernel(struct mc_nl *nl, const struct mc_kstate *k, struct kernel_check *kc)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_state st = { 0 };
+	struct mc_site *s = NULL;
+	struct mc_plan plan;
+	struct mc_diff d;
+	char *p = mc_asprintf("%s/pending", g_opts.state_dir);
+	struct stat sb;
+
+	memset(kc, 0, sizeof(*kc));
+	kc->pending = lstat(p, &sb) == 0;
+	free(p);
+	if (mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, &s) == 0 &&
+	    mc_engine_compile(nl, s, &st, &ds, &plan) == 0) {
+		if (mc_reconcile(&plan, k, st.enabled, &ds, &d) == 0) {
+			for (size_t i = 0; i < d.n; i++)
+				kc->differs += !mc_op_is_sa(d.ops[i].kind);
+			mc_diff_free(&d);
+		}
+		mc_plan_free(&plan);
+	}
+	mc_site_free(s);
+	mc_state_free(&st);
+	mc_diags_free(&ds);
+}
+
+/*
+ * What status must say before anything else: why the committed configuration is not enforced,
+ * a change on trial and what will happen to it, and a kernel that matches no generation (a
+ * change cut short, or someone else's edit). Gathered once for text and JSON alike.
+ */
+struct safety {
+	char why[512];       /* NOT ENFORCED: the reason recorded, or the damage found now */
+	bool trial;
+	struct mc_trial tr;
+	enum mc_trial_when when;
+	int64_t left;
+	char mismatch[300];  /* the kernel differs from the committed configuration */
+};
+
+static void safety_gather(const struct mc_state *st, int load_err, const struct kernel_check *kc, struct safety *sf)
+{
+	memset(sf, 0, sizeof(*sf));
+	if (!mc_state_get_enforcement(g_opts.state_dir, sf->why, sizeof(sf->why)) && load_err == -EUCLEAN)
+		snprintf(sf->why, sizeof(sf->why), "the state directory is damaged: %s; enable or mcpsecd installs the "
+			 "lockdown set, and an apply replaces the directory", st->damage);
+	if (mc_state_trial_get(g_opts.state_dir, &sf->tr) == 1) {
+		sf->trial = true;
+		sf->when = mc_trial_when(&sf->tr, &sf->left);
+	}
+	if (kc && kc->differs)
+		snprintf(sf->mismatch, sizeof(sf->mismatch), "the kernel does not hold the committed configuration %s "
+			 "(%zu policies differ%s): a change was cut short or the kernel was changed by someone else; "
+			 "'mcpsec enable' (or mcpsecd) restores it", st->gen ? st->gen : "", kc->differs,
+			 kc->pending ? ", and a change was under way" : "");
+}
+
+static void render_safety_text(const struct safety *sf, struct mc_buf *b)
+{
+	if (sf->why[0])
+		mc_buf_printf(b, "NOT ENFORCED: %s\n", sf->why);
+	if (sf->mismatch[0])
+		mc_buf_printf(b, "KERNEL DIFFERS: %s\n", sf->mismatch);
+	if (!sf->trial)
+		return;
+	switch (sf->when) {
+	case MC_TRIAL_RUNNING:
+		mc_buf_printf(b, "PENDING CHANGE: %s is on trial; it is rolled back to %s unless 'mcpsec confirm' runs\n"
+			      "  time left: %lld s\n", sf->tr.gen, sf->tr.confirmed, (long long)sf->left);
+		break;
+	case MC_TRIAL_EXPIRED:
+		mc_buf_printf(b, "PENDING CHANGE: %s is on trial; the deadline passed: rolling back to %s (by its timer, "
+			      "mcpsecd or the next mcpsec command)\n", sf->tr.gen, sf->tr.confirmed);
+		break;
+	case MC_TRIAL_OTHER_BOOT:
+		mc_buf_printf(b, "PENDING CHANGE: %s was on trial when the host restarted and was never confirmed: it is "
+			      "rolled back to %s by mcpsecd, enable or the next apply\n", sf->tr.gen, sf->tr.confirmed);
+		break;
 	}
 }
 
-static void render_safety_json(struct mc_buf *b)
+static void render_safety_json(const struct safety *sf, struct mc_buf *b)
 {
-	struct mc_trial tr;
-	char why[512];
+	static const char *const when[] = { "running", "expired", "earlier-boot" };
 
 	mc_buf_puts(b, ",\"enforced\":");
-	if (mc_state_get_enforcement(g_opts.state_dir, why, sizeof(why))) {
+	if (sf->why[0]) {
 		mc_buf_puts(b, "false,\"not_enforced\":");
-		mc_buf_json_str(b, why);
+		mc_buf_json_str(b, sf->why);
 	} else {
 		mc_buf_puts(b, "true");
 	}
-	mc_buf_puts(b, ",\"pending\":");
-	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
-		long long left = (long long)(tr.deadline - time(NULL));
-		mc_buf_printf(b, "{\"generation\":\"%s\",\"rolls_back_to\":\"%s\",\"deadline\":%lld,"
-			      "\"seconds_left\":%lld}", tr.gen, tr.confirmed, (long long)tr.deadline, left > 0 ? left : 0);
-	} else {
+	mc_buf_puts(b, ",\"kernel_differs\":");
+	if (sf->mismatch[0])
+		mc_buf_json_str(b, sf->mismatch);
+	else
 		mc_buf_puts(b, "null");
-	}
+	mc_buf_puts(b, ",\"pending\":");
+	if (sf->trial)
+		mc_buf_printf(b, "{\"generation\":\"%s\",\"rolls_back_to\":\"%s\",\"deadline\":%lld,"
+			      "\"seconds_left\":%lld,\"state\":\"%s\"}", sf->tr.gen, sf->tr.confirmed,
+			      (long long)sf->tr.deadline, (long long)(sf->left > 0 ? sf->left : 0), when[sf->when]);
+	else
+		mc_buf_puts(b, "null");
 }
 
-static void render_json(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
+static void render_json(struct mc_buf *b, const struct mc_state *st, const struct safety *sf, const struct mc_kstate *k,
 			struct entry *e, size_t ne, const struct mc_stats *c, bool all)
 {
 	char t[32];
@@ -235,15 +314,16 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 		mc_buf_json_str(b, g_opts.netns);
 	else
 		mc_buf_puts(b, "null");
-	mc_buf_printf(b, ",\"committed\":%s,\"enabled\":%s,\"default\":", st->committed ? "true" : "false",
-		      st->committed && st->enabled ? "true" : "false");
+	mc_buf_printf(b, ",\"configured\":%s,\"committed\":%s,\"enabled\":%s,\"default\":",
+		      st->committed || mc_state_configured(g_opts.state_dir) ? "true" : "false",
+		      st->committed ? "true" : "false", st->committed && st->enabled ? "true" : "false");
 	if (st->default_name)
 		mc_buf_json_str(b, st->default_name);
 	else
 		mc_buf_puts(b, "null");
 	mc_buf_puts(b, ",\"state_dir\":");
 	mc_buf_json_str(b, g_opts.state_dir);
-	render_safety_json(b);
+	render_safety_json(sf, b);
 	mc_buf_puts(b, ",\"policies\":[");
 	for (size_t i = 0; i < ne; i++) {
 		mc_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
@@ -347,17 +427,18 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 	mc_buf_puts(b, "}\n");
 }
 
-static void render_text(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
+static void render_text(struct mc_buf *b, const struct mc_state *st, const struct safety *sf, const struct mc_kstate *k,
 			struct entry *e, size_t ne, const struct mc_stats *c, bool all, bool kernel_view)
 {
 	char t[32], a1[64], a2[64];
 	size_t nforeign_p = 0, nforeign_s = 0;
 
 	mc_buf_printf(b, "IPsec %s, default %s, namespace %s, state %s\n",
+		      st->damage[0] ? "configured, but its state directory is damaged" :
 		      !st->committed ? "not configured by mcpsec" : st->enabled ? "enabled" : "disabled",
 		      st->default_name ? st->default_name : "-", g_opts.netns ? g_opts.netns : "(current)",
 		      g_opts.state_dir);
-	render_safety_text(b);
+	render_safety_text(sf, b);
 	for (int d = 1; d >= 0; d--) {
 		bool header = false;
 		for (size_t i = 0; i < ne; i++) {
@@ -530,13 +611,21 @@ int status_main(int argc, char **argv)
 	}
 	if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
 		goto out;
-	if (mc_state_load(g_opts.state_dir, &st) < 0)
-		fprintf(stderr, "mcpsec: warning: cannot read %s: policy names may be missing\n", g_opts.state_dir);
+	int load_err = mc_state_load(g_opts.state_dir, &st);
+	if (load_err < 0 && load_err != -EUCLEAN) /* damage is the output's first line */
+		fprintf(stderr, "mcpsec: warning: cannot read %s: %s: policy names may be missing\n", g_opts.state_dir,
+			mc_state_damage(&st, load_err));
 	if ((r = mc_nl_dump(nl, &k)) < 0) {
 		fprintf(stderr, "mcpsec: reading the kernel's XFRM state: %s\n", strerror(-r));
 		rc = EXIT_KERNEL;
 		goto out;
 	}
+	/* The safety lines, for people and JSON: --prometheus has metrics of its own. */
+	struct kernel_check kc;
+	struct safety sf;
+	if (!prometheus && st.committed)
+		check_kernel(nl, &k, &kc);
+	safety_gather(&st, load_err, !prometheus && st.committed ? &kc : NULL, &sf);
 	/* The named view (policies grouped, their SAs found) is text's and JSON's; --prometheus
 	 * groups by itself (lib/metrics.c), so it skips this. */
 	size_t *order = mc_calloc(k.npols + 1, sizeof(size_t)), no = 0;
@@ -594,9 +683,9 @@ int status_main(int argc, char **argv)
 	if (prometheus)
 		render_prometheus(&b, &st, &k, &c);
 	else if (json)
-		render_json(&b, &st, &k, e, ne, &c, all);
+		render_json(&b, &st, &sf, &k, e, ne, &c, all);
 	else
-		render_text(&b, &st, &k, e, ne, &c, all, kernel_view);
+		render_text(&b, &st, &sf, &k, e, ne, &c, all, kernel_view);
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
 out:

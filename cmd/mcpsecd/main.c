@@ -31,6 +31,7 @@
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
 #include "../../lib/engine.h"
+#include "../../lib/fileio.h"
 #include "../../lib/metrics.h"
 #include "../../lib/dropmon.h"
 #include "../../lib/monitor.h"
@@ -89,6 +90,23 @@ struct daemon {
 	size_t nexpired;
 	char not_enforced[480];   /* why the configuration is not enforced in full; "" when it is */
 	bool enforced;
+	int dirlock;              /* flock on the state directory itself: one mcpsecd per directory */
+	bool lock_broken;         /* DIR/lock cannot be used: the lockdown set was installed instead */
+	bool ready;               /* READY sent: later changes of the level go as STATUS */
+	/* The committed plan as compiled for this host, between passes (lib/engine.h): a repair
+	 * then only reads and compares the kernel. Dropped when the host's addresses or the state
+	 * directory change, and on SIGHUP. */
+	struct mc_engine_cache cache;
+	/* Client connections of the control socket, served by the loop without ever waiting on
+	 * one: a request line is read as it comes, the answer written as the client takes it. */
+	struct client {
+		int fd;
+		int64_t deadline; /* ms: a client slower than this is dropped */
+		char req[64];
+		size_t got;
+		struct mc_buf out;
+		size_t sent;
+	} clients[8];
 	int inotify, wd_dir, wd_gen; /* the state directory and the committed generation */
 	char watched_gen[32];
 	/* The per-flow drop hook (NULL: counters only) and the kernel's policies, named, that
@@ -228,11 +246,20 @@ static void sd_notify_msg(const char *msg)
 
 /* ---- the log ---- */
 
+/* The log: appended to, never through a link, never waited on (a FIFO put in its place would
+ * otherwise stop the daemon until someone reads it); anything but a regular file is refused,
+ * and the records then go to syslog alone. */
 static void open_log(struct daemon *d)
 {
+	struct stat sb;
+
 	if (d->log_fd >= 0)
 		close(d->log_fd);
-	d->log_fd = open(d->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	d->log_fd = open(d->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	if (d->log_fd >= 0 && (fstat(d->log_fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
+		close(d->log_fd);
+		d->log_fd = -1;
+	}
 }
 
 /* Reopens after an outside rotation (the path now names another file) and rotates itself past
@@ -241,7 +268,7 @@ static void log_check(struct daemon *d)
 {
 	struct stat a, b;
 
-	if (d->log_fd < 0 || stat(d->log_path, &a) < 0 || fstat(d->log_fd, &b) < 0 || a.st_ino != b.st_ino) {
+	if (d->log_fd < 0 || lstat(d->log_path, &a) < 0 || fstat(d->log_fd, &b) < 0 || a.st_ino != b.st_ino) {
 		open_log(d);
 		return;
 	}
@@ -320,68 +347,160 @@ static const char *drift_reason(enum mc_op_kind k)
 	return "changed";
 }
 
+/* An operation, or a group of them: (kind, rule name), its first operation, how many. */
+struct op_group {
+	size_t first, count;
+	enum mc_op_kind kind;
+	const char *name;
+};
+
+static int cmp_kind_name(const void *a, const void *b)
+{
+	const struct op_group *x = a, *y = b;
+	int c = (int)x->kind - (int)y->kind;
+
+	if (!c)
+		c = strcmp(x->name, y->name);
+	return c ? c : x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int cmp_first(const void *a, const void *b)
+{
+	const struct op_group *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
 /* The operations a repair is about to send, as drift records: one per rule and kind of change,
- * with its first kernel object as example. */
+ * with its first kernel object as example, in the order of those. Sorted, not compared
+ * pairwise: a flush of 100,000 policies is 100,000 operations. */
 static void report_drift(void *ctx, const struct mc_diff *diff, const struct mc_state *st)
 {
 	struct daemon *d = ctx;
 	bool apply = d->repair || d->force_apply;
+	size_t ng = 0;
 
 	if (d->force_apply)
 		return; /* SIGHUP asked for it: not drift */
 	d->mon.drifts++;
+	struct op_group *g = mc_calloc(diff->n + 1, sizeof(*g));
+	for (size_t i = 0; i < diff->n; i++)
+		g[i] = (struct op_group){ i, 1, diff->ops[i].kind, mc_op_name(&diff->ops[i], st) };
+	qsort(g, diff->n, sizeof(*g), cmp_kind_name);
 	for (size_t i = 0; i < diff->n; i++) {
-		const char *name = mc_op_name(&diff->ops[i], st);
-		size_t same = 0, j;
-		for (j = 0; j < i; j++)
-			if (diff->ops[j].kind == diff->ops[i].kind && !strcmp(mc_op_name(&diff->ops[j], st), name))
-				break;
-		if (j < i)
-			continue; /* reported with the first */
-		for (j = i; j < diff->n; j++)
-			same += diff->ops[j].kind == diff->ops[i].kind && !strcmp(mc_op_name(&diff->ops[j], st), name);
+		if (ng && g[i].kind == g[ng - 1].kind && !strcmp(g[i].name, g[ng - 1].name))
+			g[ng - 1].count++; /* sorted: the group's first operation came first */
+		else
+			g[ng++] = g[i];
+	}
+	qsort(g, ng, sizeof(*g), cmp_first);
+	for (size_t k = 0; k < ng; k++) {
 		struct mc_buf b = { 0 };
-		mc_op_describe(&diff->ops[i], st, &b);
+		mc_op_describe(&diff->ops[g[k].first], st, &b);
 		/* The own-address bypass follows the host's addresses: not someone's edit. */
-		bool own = !strncmp(name, "BUILTIN-OWN-ADDR", 16);
-		note(d, "drift", own ? "own-addresses-changed" : drift_reason(diff->ops[i].kind), name, same,
-		     "%zu kernel object%s to fix, e.g. %s%s", same, same == 1 ? "" : "s", mc_buf_str(&b),
+		bool own = !strncmp(g[k].name, "BUILTIN-OWN-ADDR", 16);
+		note(d, "drift", own ? "own-addresses-changed" : drift_reason(g[k].kind), g[k].name, g[k].count,
+		     "%zu kernel object%s to fix, e.g. %s%s", g[k].count, g[k].count == 1 ? "" : "s", mc_buf_str(&b),
 		     apply ? "" : " (report only: not restored)");
 		mc_buf_free(&b);
 	}
+	free(g);
 	d->drift_ops = diff->n;
 }
 
 /* Enforces the committed configuration (failing closed, lib/engine.c) and says what changed:
  * repairs, a trial rolled back, and NOT ENFORCED when it cannot be enforced in full. */
-static void check_drift(struct daemon *d)
+/* Whether a stop was asked for (SIGTERM, SIGINT: blocked, read through the signalfd): long work
+ * looks between its steps, so that the daemon answers within a second whatever it is doing. */
+static bool stop_asked(void *ctx)
+{
+	sigset_t set;
+
+	(void)ctx;
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) || sigismember(&set, SIGINT));
+}
+
+/* Says a new enforcement level: a record, and systemd's STATUS. */
+static void set_not_enforced(struct daemon *d, const char *why)
+{
+	if (!strcmp(why, d->not_enforced))
+		return;
+	if (why[0])
+		note(d, "daemon", "not-enforced", NULL, 0, "NOT ENFORCED: %s (retrying when the state directory "
+		     "changes, or on SIGHUP)", why);
+	else if (d->not_enforced[0])
+		note(d, "daemon", "enforced", NULL, 0, "the committed configuration is enforced in full again");
+	snprintf(d->not_enforced, sizeof(d->not_enforced), "%s", why);
+	d->enforced = !why[0];
+	if (!d->ready)
+		return; /* READY carries the first STATUS */
+	char *msg = mc_asprintf("STATUS=%s%s", why[0] ? "NOT ENFORCED: " : "enforcing the committed configuration", why);
+	sd_notify_msg(msg);
+	free(msg);
+}
+
+/* The lock cannot be used at all (not a regular file, a directory in its way): nothing can be
+ * committed or read under it, so the daemon fails closed as enable does, and looks again. */
+static void lock_unusable(struct daemon *d, int err)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_enforcement e;
-	bool apply = d->repair || d->force_apply;
+	char why[300], line[sizeof(e.reason) + 80];
+
+	snprintf(why, sizeof(why), "the state directory's lock %s/lock cannot be used: %s", g_opts.state_dir,
+		 err == -EINVAL ? "not a regular file" : mc_state_dir_error(err));
+	if (mc_engine_fail_closed(d->nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
+		mc_enforcement_str(&e, line, sizeof(line));
+		set_not_enforced(d, line);
+	}
+	mc_diags_free(&ds);
+	d->lock_broken = true;
+	d->drift_due = now_ms() + 5000;
+}
+
+/* Enforces the committed configuration (failing closed, lib/engine.c) and says what changed:
+ * repairs, a trial rolled back, and NOT ENFORCED when it cannot be enforced in full. wait: at
+ * start, for an apply that holds the lock (otherwise the daemon looks again shortly). */
+static void check_drift(struct daemon *d, bool wait)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_enforcement e;
+	bool apply = d->repair || d->force_apply, cut;
 	int lock;
 
 	/* Never fight an apply: if one holds the lock, look again shortly, after its commit. */
-	if ((lock = mc_state_lock(g_opts.state_dir, false)) < 0) {
-		d->drift_due = now_ms() + 100;
+	if ((lock = mc_state_lock(g_opts.state_dir, wait, &cut)) < 0) {
+		if (lock == -EWOULDBLOCK)
+			d->drift_due = now_ms() + 100;
+		else
+			lock_unusable(d, lock);
 		return;
 	}
+	d->lock_broken = false;
 	d->drift_due = 0;
 	d->drift_ops = 0;
 	d->mon.checks++;
-	struct mc_enforce_opts o = { .report_only = !apply, .report = report_drift, .keep_out = sa_expired, .ctx = d };
+	if (cut)
+		note(d, "repair", "interrupted", NULL, 0, "a change was cut short (its process was killed): bringing the "
+		     "kernel back to the committed configuration");
+	if (d->force_apply)
+		mc_engine_cache_drop(&d->cache);
+	struct mc_enforce_opts o = { .report_only = !apply && !cut, .report = report_drift, .keep_out = sa_expired,
+				     .stop = stop_asked, .cache = &d->cache, .ctx = d };
 	enum mc_engine_status es = mc_engine_enforce(d->nl, g_opts.state_dir, &o, &ds, &e);
 	reload_names(d);
 	if (e.rolled_back)
 		note(d, "trial", "rolled-back", NULL, 0, "a change was not confirmed in time (or belonged to an earlier "
 		     "boot): the confirmed configuration is restored");
-	if (es != MC_ENGINE_OK) {
+	if (es == MC_ENGINE_STOPPED) {
+		note(d, "repair", "stopped", NULL, e.changes, "stopped while enforcing: %zu operations were sent; the "
+		     "rest is restored when mcpsecd starts again (or by mcpsec enable)", e.changes);
+	} else if (es != MC_ENGINE_OK) {
 		struct mc_buf b = { 0 };
 		mc_diags_render(&ds, &b);
 		note(d, "repair", es == MC_ENGINE_PARTIAL ? "partial" : es == MC_ENGINE_CONFLICT ? "foreign-conflict" : "failed",
 		     NULL, d->drift_ops, "enforcing the committed configuration: %.300s", mc_buf_str(&b));
 		mc_buf_free(&b);
-	} else if (apply && e.changes) {
+	} else if ((apply || cut) && e.changes) {
 		d->plan_dirty = true;
 		d->mon.repairs++;
 		note(d, "repair", d->force_apply ? "reapplied" : "restored", NULL, e.changes,
@@ -389,15 +508,8 @@ static void check_drift(struct daemon *d)
 	}
 	char why[sizeof(e.reason) + 80];
 	mc_enforcement_str(&e, why, sizeof(why));
-	if (es == MC_ENGINE_OK && strcmp(why, d->not_enforced)) {
-		if (why[0])
-			note(d, "daemon", "not-enforced", NULL, 0, "NOT ENFORCED: %s (retrying when the state "
-			     "directory changes, or on SIGHUP)", why);
-		else if (d->not_enforced[0])
-			note(d, "daemon", "enforced", NULL, 0, "the committed configuration is enforced in full again");
-		snprintf(d->not_enforced, sizeof(d->not_enforced), "%s", why);
-		d->enforced = !why[0];
-	}
+	if (es == MC_ENGINE_OK)
+		set_not_enforced(d, why);
 	d->force_apply = false;
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
@@ -409,8 +521,10 @@ static void check_drift(struct daemon *d)
 static void check_trial(struct daemon *d)
 {
 	struct mc_trial tr;
+	int64_t left;
 
-	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && time(NULL) >= tr.deadline && !d->drift_due)
+	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && mc_trial_when(&tr, &left) != MC_TRIAL_RUNNING &&
+	    !d->drift_due)
 		d->drift_due = now_ms(); /* check_drift settles it under the lock */
 }
 
@@ -492,31 +606,22 @@ static void render_metrics(struct daemon *d, const struct mc_kstate *k, const st
 }
 
 /*
- * --metrics-file, in the node_exporter textfile collector's way: written to PATH.tmp beside it
- * (a name the collector does not read, on the same file system) and renamed over PATH, so that
- * a reader sees the old file or the new one, never part of one. A failure is said once.
+ * --metrics-file, in the node_exporter textfile collector's way: written beside PATH under a
+ * temporary name nobody can guess or plant (mc_file_write_atomic: O_EXCL, no link followed, a
+ * FIFO never waited on) and renamed over PATH, so that a reader sees the old file or the new one,
+ * never part of one. The directory is meant to be shared: nothing in it can stall the daemon.
+ * A failure is said once.
  */
 static void write_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc_stats *st)
 {
 	struct mc_buf b = { 0 };
-	char *tmp = mc_asprintf("%s.tmp", d->metrics_path);
-	const char *step = "writing";
-	int fd, err = 0;
 
 	render_metrics(d, k, st, MC_METRICS_ALL, &b);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, b.s, b.len) != (ssize_t)b.len)
-		err = errno ? errno : EIO;
-	if (fd >= 0 && close(fd) < 0 && !err)
-		err = errno;
-	if (!err && rename(tmp, d->metrics_path) < 0) {
-		err = errno;
-		step = "renaming";
-	}
-	if (err) {
-		(void)unlink(tmp);
+	int r = mc_file_write_atomic(d->metrics_path, b.s ? b.s : "", b.len, 0644);
+	if (r < 0) {
 		char why[sizeof(d->metrics_error)];
-		snprintf(why, sizeof(why), "%s %s: %s", step, fd < 0 ? tmp : d->metrics_path, strerror(err));
+		snprintf(why, sizeof(why), "writing %s: %s", d->metrics_path,
+			 r == -ELOOP ? "it is a symbolic link" : strerror(-r));
 		if (strcmp(why, d->metrics_error))
 			note(d, "daemon", "metrics-failed", NULL, 0, "metrics file not written: %s (retrying every %lld s)",
 			     why, (long long)d->metrics_interval);
@@ -524,7 +629,6 @@ static void write_metrics(struct daemon *d, const struct mc_kstate *k, const str
 	} else {
 		d->metrics_error[0] = '\0';
 	}
-	free(tmp);
 	mc_buf_free(&b);
 }
 
@@ -609,77 +713,205 @@ static void start_hooks(struct daemon *d, bool no_bpf)
 		     "outbound drops from the XfrmOutPolBlock counter only: %s", out_why);
 }
 
-/* ---- control socket: one request per connection ---- */
+/* ---- control socket: one request per connection, never waited on ---- */
 
-static void serve_control(struct daemon *d)
+/* The answer to one request line. */
+static void answer(struct daemon *d, const char *req, struct mc_buf *b)
 {
-	int c = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
-	struct mc_buf b = { 0 };
-	char req[64] = { 0 };
-
-	if (c < 0)
-		return;
-	struct timeval tv = { 1, 0 };
-	(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	ssize_t n = read(c, req, sizeof(req) - 1);
-	if (n > 0 && !strncmp(req, "totals", 6)) {
-		mc_buf_printf(&b, "{\"pid\":%ld,\"repair\":%s,\"netns\":", (long)getpid(), d->repair ? "true" : "false");
+	if (!strncmp(req, "totals", 6)) {
+		mc_buf_printf(b, "{\"pid\":%ld,\"repair\":%s,\"netns\":", (long)getpid(), d->repair ? "true" : "false");
 		if (d->netns)
-			mc_buf_json_str(&b, d->netns);
+			mc_buf_json_str(b, d->netns);
 		else
-			mc_buf_puts(&b, "null");
-		mc_buf_printf(&b, ",\"enforced\":%s", d->enforced ? "true" : "false");
+			mc_buf_puts(b, "null");
+		mc_buf_printf(b, ",\"enforced\":%s", d->enforced ? "true" : "false");
 		if (!d->enforced) {
-			mc_buf_puts(&b, ",\"not_enforced\":");
-			mc_buf_json_str(&b, d->not_enforced);
+			mc_buf_puts(b, ",\"not_enforced\":");
+			mc_buf_json_str(b, d->not_enforced);
 		}
-		mc_buf_puts(&b, ",\"totals\":");
-		mc_mon_totals_json(&d->mon, &b);
-		mc_buf_puts(&b, "}\n");
-	} else if (n > 0 && !strncmp(req, "metrics", 7)) {
-		render_metrics(d, NULL, NULL, MC_METRICS_DAEMON, &b);
-	} else if (n > 0 && !strncmp(req, "summary", 7)) {
-		mc_buf_printf(&b, "mcpsecd (pid %ld, %s) reports:\n", (long)getpid(), d->repair ? "repairing drift" : "report only");
+		mc_buf_puts(b, ",\"totals\":");
+		mc_mon_totals_json(&d->mon, b);
+		mc_buf_puts(b, "}\n");
+	} else if (!strncmp(req, "metrics", 7)) {
+		render_metrics(d, NULL, NULL, MC_METRICS_DAEMON, b);
+	} else if (!strncmp(req, "summary", 7)) {
+		mc_buf_printf(b, "mcpsecd (pid %ld, %s) reports:\n", (long)getpid(), d->repair ? "repairing drift" : "report only");
 		if (!d->enforced)
-			mc_buf_printf(&b, "  NOT ENFORCED: %s\n", d->not_enforced);
-		mc_mon_totals_text(&d->mon, &b);
+			mc_buf_printf(b, "  NOT ENFORCED: %s\n", d->not_enforced);
+		mc_mon_totals_text(&d->mon, b);
 	} else {
-		mc_buf_puts(&b, "{\"error\":\"unknown request; send 'totals', 'summary' or 'metrics'\"}\n");
+		mc_buf_puts(b, "{\"error\":\"unknown request; send 'totals', 'summary' or 'metrics'\"}\n");
 	}
-	(void)!write(c, b.s, b.len);
-	mc_buf_free(&b);
-	close(c);
 }
 
+static void drop_client(struct client *c)
+{
+	close(c->fd);
+	mc_buf_free(&c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Accepts what waits (non-blocking). When every slot is taken, the oldest client makes room:
+ * clients that connect and say nothing cannot keep status from the daemon. */
+static void accept_clients(struct daemon *d)
+{
+	for (;;) {
+		struct client *slot = NULL;
+		for (size_t i = 0; i < MC_ARRAY_SIZE(d->clients) && !slot; i++)
+			if (d->clients[i].fd < 0)
+				slot = &d->clients[i];
+		if (!slot) {
+			slot = &d->clients[0];
+			for (size_t i = 1; i < MC_ARRAY_SIZE(d->clients); i++)
+				if (d->clients[i].deadline < slot->deadline)
+					slot = &d->clients[i];
+		}
+		int fd = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		if (slot->fd >= 0)
+			drop_client(slot);
+		slot->fd = fd;
+		slot->deadline = now_ms() + 2000;
+	}
+}
+
+/* Moves one client on as far as it goes without waiting: read the request line, then write the
+ * answer as fast as the client takes it. A client that is too slow is dropped. */
+static void serve_client(struct daemon *d, struct client *c)
+{
+	if (c->fd < 0)
+		return;
+	if (!c->out.s) {
+		ssize_t n = recv(c->fd, c->req + c->got, sizeof(c->req) - 1 - c->got, MSG_DONTWAIT);
+		if (n > 0)
+			c->got += (size_t)n;
+		c->req[c->got] = '\0';
+		bool line = memchr(c->req, '\n', c->got) || c->got == sizeof(c->req) - 1 || n == 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			drop_client(c);
+			return;
+		}
+		if (!line)
+			goto late;
+		answer(d, c->req, &c->out);
+	}
+	while (c->sent < c->out.len) {
+		ssize_t w = send(c->fd, c->out.s + c->sent, c->out.len - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			goto late;
+		if (w <= 0)
+			break;
+		c->sent += (size_t)w;
+	}
+	drop_client(c);
+	return;
+late:
+	if (now_ms() >= c->deadline)
+		drop_client(c);
+}
+
+/* The control socket, made anew in place of whatever stale entry is there (a socket of a
+ * daemon that died). Failing is a degradation (no status from the daemon), never a reason to
+ * stop enforcing. */
 static int open_control(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int e;
 
-	if (strlen(d->ctl_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "mcpsecd: %s: path too long for a socket\n", d->ctl_path);
-		return -1;
-	}
+	if (strlen(d->ctl_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, d->ctl_path);
 	(void)unlink(d->ctl_path);
 	d->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (d->ctl < 0 || bind(d->ctl, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(d->ctl, 8) < 0) {
-		fprintf(stderr, "mcpsecd: control socket %s: %s\n", d->ctl_path, strerror(errno));
-		return -1;
+		e = errno;
+		if (d->ctl >= 0)
+			close(d->ctl);
+		d->ctl = -1;
+		return -e;
 	}
 	(void)chmod(d->ctl_path, 0600);
 	return 0;
 }
 
+/* The pid file, for people and tools (systemd does not need it): one mcpsecd per directory is
+ * the directory's own lock (mc_state_daemon_lock). Failing is a degradation. */
+static int write_pidfile(void)
+{
+	char *path = mc_asprintf("%s/mcpsecd.pid", g_opts.state_dir), line[32];
+	int r;
+
+	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	r = mc_file_write_atomic(path, line, strlen(line), 0644);
+	free(path);
+	return r;
+}
+
+/* The state directory cannot be used at all (writable by others, not a directory): nothing in
+ * it can be trusted, so the lockdown set (never nothing), said, and tried again every 5 s. */
+static void dir_unusable(struct daemon *d, int err)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_enforcement e;
+	char why[300], line[sizeof(e.reason) + 80];
+
+	snprintf(why, sizeof(why), "state directory %s: %s", g_opts.state_dir, mc_state_dir_error(err));
+	if (mc_engine_fail_closed(d->nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
+		mc_enforcement_str(&e, line, sizeof(line));
+		set_not_enforced(d, line);
+	}
+	mc_diags_free(&ds);
+	d->drift_due = now_ms() + 5000;
+}
+
+/* What a daemon has besides enforcement, each a degradation when it cannot be had: the pid
+ * file, the control socket (status asks through it), the watch on the state directory. */
+static void start_extras(struct daemon *d)
+{
+	int r;
+
+	if ((r = write_pidfile()) < 0)
+		note(d, "daemon", "degraded", NULL, 0, "no pid file %s/mcpsecd.pid: %s (enforcing anyway)",
+		     g_opts.state_dir, strerror(-r));
+	if ((r = open_control(d)) < 0)
+		note(d, "daemon", "degraded", NULL, 0, "no control socket %s: %s (enforcing anyway; status and "
+		     "metrics cannot ask this daemon)", d->ctl_path, strerror(-r));
+	if (d->inotify < 0 && (d->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		note(d, "daemon", "degraded", NULL, 0, "no watch on %s: %s (a repaired key file is seen at "
+		     "SIGHUP only)", g_opts.state_dir, strerror(errno));
+	watch_state(d);
+}
+
+/* In a directory that could not be used: once it can, the daemon becomes what it is for. */
+static void retry_dir(struct daemon *d)
+{
+	d->dirlock = mc_state_daemon_lock(g_opts.state_dir);
+	if (d->dirlock < 0) {
+		if (d->dirlock == -EWOULDBLOCK)
+			d->drift_due = now_ms() + 5000; /* another daemon took it: it enforces */
+		else
+			dir_unusable(d, d->dirlock);
+		return;
+	}
+	open_log(d);
+	check_drift(d, false);
+	start_extras(d);
+}
+
 /* ---- main ---- */
 
-static bool num_arg(const char *flag, const char *v, double min, double *ret)
+/* A numeric option within [min, max], bounds chosen so that the value fits what it is stored in
+ * (an int for the socket buffer, whole seconds for intervals) and means something. */
+static bool num_arg(const char *flag, const char *v, double min, double max, double *ret)
 {
 	char *end = NULL;
 	if (v)
 		*ret = strtod(v, &end);
 	/* isfinite: strtod takes "nan" and "inf", which would disable the limit they set. */
-	if (!v || *end || !isfinite(*ret) || *ret < min || *ret > 1e12) {
-		fprintf(stderr, "mcpsecd: %s needs a finite number >= %g\n" USAGE, flag, min);
+	if (!v || *end || !isfinite(*ret) || *ret < min || *ret > max) {
+		fprintf(stderr, "mcpsecd: %s needs a number from %g to %g\n" USAGE, flag, min, max);
 		return false;
 	}
 	return true;
@@ -688,11 +920,14 @@ static bool num_arg(const char *flag, const char *v, double min, double *ret)
 int main(int argc, char **argv)
 {
 	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
-			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true };
+			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true, .dirlock = -1 };
+
+	for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++)
+		d.clients[i].fd = -1;
 	bool foreground = false, no_bpf = false;
 	double idle = OUT_HOOK_IDLE, metrics_interval = 15;
 	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
-	int pidlock = -1, rc = 1;
+	int rc = 1;
 
 	mc_set_oom_handler(die_oom);
 	/* The daemon reads key material (it compiles the committed keys): no core dumps, no ptrace
@@ -711,19 +946,19 @@ int main(int argc, char **argv)
 		else if (is_flag(argv[i], "--repair"))
 			d.repair = true;
 		else if (is_flag(argv[i], "--rate")) {
-			if (!num_arg("--rate", v, 0.1, &rate))
+			if (!num_arg("--rate", v, 0.1, 1e6, &rate))
 				return 1;
 			i++;
 		} else if (is_flag(argv[i], "--burst")) {
-			if (!num_arg("--burst", v, 1, &burst))
+			if (!num_arg("--burst", v, 1, 1e9, &burst))
 				return 1;
 			i++;
 		} else if (is_flag(argv[i], "--log-max")) {
-			if (!num_arg("--log-max", v, 4096, &logmax))
+			if (!num_arg("--log-max", v, 4096, 1e12, &logmax))
 				return 1;
 			i++;
 		} else if (is_flag(argv[i], "--netlink-buffer")) {
-			if (!num_arg("--netlink-buffer", v, 4096, &nlbuf))
+			if (!num_arg("--netlink-buffer", v, 4096, 1 << 30, &nlbuf))
 				return 1;
 			i++;
 		} else if (is_flag(argv[i], "--metrics-file") && v) {
@@ -734,13 +969,13 @@ int main(int argc, char **argv)
 			}
 			d.metrics_path = argv[++i];
 		} else if (is_flag(argv[i], "--metrics-interval")) {
-			if (!num_arg("--metrics-interval", v, 1, &metrics_interval))
+			if (!num_arg("--metrics-interval", v, 1, 86400, &metrics_interval))
 				return 1;
 			i++;
 		} else if (is_flag(argv[i], "--no-bpf")) {
 			no_bpf = true;
 		} else if (is_flag(argv[i], "--out-hook-idle")) {
-			if (!num_arg("--out-hook-idle", v, 1, &idle))
+			if (!num_arg("--out-hook-idle", v, 1, 86400, &idle))
 				return 1;
 			i++;
 		} else if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
@@ -766,42 +1001,13 @@ int main(int argc, char **argv)
 	d.log_path = mc_asprintf("%s/log.jsonl", g_opts.state_dir);
 	d.ctl_path = mc_asprintf("%s/mcpsecd.sock", g_opts.state_dir);
 
-	/* One daemon per namespace (state directory): the pid file's lock says who. */
-	int r = mc_state_lock(g_opts.state_dir, true); /* creates the directory; released at once */
-	if (r < 0) {
-		/* Unusable, so unreadable: fail closed before giving up (systemd restarts us, and
-		 * the lockdown set is the same each time). */
-		char why[256];
-		struct mc_diags ds = { 0 };
-		struct mc_enforcement e;
-		snprintf(why, sizeof(why), "state directory %s: %s", g_opts.state_dir, mc_state_dir_error(r));
-		if (!enter_netns() && mc_nl_open(&d.nl) == 0 &&
-		    mc_engine_fail_closed(d.nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
-			char line[sizeof(e.reason) + 80];
-			mc_enforcement_str(&e, line, sizeof(line));
-			fprintf(stderr, "mcpsecd: NOT ENFORCED: %s\n", line);
-		} else {
-			fprintf(stderr, "mcpsecd: %s\n", why);
-		}
-		mc_diags_free(&ds);
-		goto out;
-	}
-	mc_state_unlock(r);
-	char *pidpath = mc_asprintf("%s/mcpsecd.pid", g_opts.state_dir);
-	pidlock = open(pidpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	free(pidpath);
-	if (pidlock < 0 || flock(pidlock, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "mcpsecd: another mcpsecd already watches %s\n", g_opts.state_dir);
-		goto out;
-	}
 	if (enter_netns())
 		goto out;
+	int r;
 	if ((r = mc_nl_open(&d.nl)) < 0 || (r = mc_nl_monitor_open((int)nlbuf, &d.events)) < 0) {
 		fprintf(stderr, "mcpsecd: netlink: %s\n", strerror(-r));
 		goto out;
 	}
-	if (open_control(&d) < 0)
-		goto out;
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -816,12 +1022,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcpsecd: %s\n", strerror(errno));
 		goto out;
 	}
+	/* One daemon per namespace (state directory): only a second one holding the directory's
+	 * lock stops this one. A directory that cannot be used at all still gets enforcement: the
+	 * lockdown set, retried until it can be used. */
+	d.dirlock = mc_state_daemon_lock(g_opts.state_dir);
+	if (d.dirlock == -EWOULDBLOCK) {
+		fprintf(stderr, "mcpsecd: another mcpsecd already watches %s\n", g_opts.state_dir);
+		goto out;
+	}
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "mcpsecd: cannot detach: %s\n", strerror(errno));
 		goto out;
 	}
-	if (ftruncate(pidlock, 0) == 0)
-		dprintf(pidlock, "%ld\n", (long)getpid());
 	openlog("mcpsecd", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
 	d.now = time(NULL);
 	mc_mon_init(&d.mon, d.now);
@@ -832,42 +1044,66 @@ int main(int argc, char **argv)
 	d.mon.reqid_namer = reqid_namer;
 	d.mon.namer_ctx = &d;
 	d.mon.own_portid = mc_nl_portid(d.nl);
-	open_log(&d);
+	if (d.dirlock >= 0)
+		open_log(&d);
 	note(&d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d.netns ? d.netns : "the current namespace",
 	     g_opts.state_dir, d.repair ? "repairing drift" : "report only");
-	start_hooks(&d, no_bpf);
-	tick(&d);             /* counter baseline */
-	d.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	/* Enforce the committed configuration before saying "ready": the unit orders the network
-	 * after this, so nothing leaves before the policies (or the lockdown set) are in. */
-	check_drift(&d);
+	/* Enforce the committed configuration before anything else, and before saying "ready":
+	 * the unit orders the network after this, so nothing leaves before the policies (or the
+	 * lockdown set) are in. What follows are extras: failing at one is a degradation. */
+	if (d.dirlock >= 0)
+		check_drift(&d, true);
+	else
+		dir_unusable(&d, d.dirlock);
 	char *ready = mc_asprintf("READY=1\nSTATUS=%s%s", d.not_enforced[0] ? "NOT ENFORCED: " : "enforcing the committed configuration",
 				  d.not_enforced);
 	sd_notify_msg(ready);
 	free(ready);
+	d.ready = true;
+	if (d.dirlock >= 0)
+		start_extras(&d);
+	start_hooks(&d, no_bpf);
+	tick(&d); /* counter baseline */
 
 	for (;;) {
-		struct pollfd p[6] = { { mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 },
-				       { d.sig, POLLIN, 0 }, { d.timer, POLLIN, 0 },
-				       { mc_nl_monitor_addr_fd(d.events), POLLIN, 0 }, { d.inotify, POLLIN, 0 } };
-		int timeout = -1;
-		if (d.drift_due) {
-			int64_t wait = d.drift_due - now_ms();
-			timeout = wait < 0 ? 0 : (int)wait;
+		enum { NFIXED = 6 };
+		struct pollfd p[NFIXED + MC_ARRAY_SIZE(d.clients)] = {
+			{ mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 }, { d.sig, POLLIN, 0 },
+			{ d.timer, POLLIN, 0 }, { mc_nl_monitor_addr_fd(d.events), POLLIN, 0 }, { d.inotify, POLLIN, 0 }
+		};
+		int64_t due = d.drift_due;
+		for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++) {
+			const struct client *c = &d.clients[i];
+			p[NFIXED + i] = (struct pollfd){ c->fd, c->out.s ? POLLOUT : POLLIN, 0 };
+			if (c->fd >= 0 && (!due || c->deadline < due))
+				due = c->deadline;
 		}
-		if (poll(p, 6, timeout) < 0 && errno != EINTR)
+		int timeout = -1;
+		if (due) {
+			int64_t wait = due - now_ms();
+			timeout = wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
+		}
+		if (poll(p, MC_ARRAY_SIZE(p), timeout) < 0 && errno != EINTR)
 			break;
 		d.now = time(NULL);
 		if (p[0].revents & (POLLIN | POLLERR))
 			read_events(&d);
 		if (p[1].revents & POLLIN)
-			serve_control(&d);
+			accept_clients(&d);
+		for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++)
+			serve_client(&d, &d.clients[i]);
 		/* A new or removed IPv6 address moves the own-address bypass: check soon. */
-		if ((p[4].revents & POLLIN) && mc_nl_monitor_addr_changed(d.events) && !d.drift_due)
-			d.drift_due = now_ms() + 100;
+		if ((p[4].revents & POLLIN) && mc_nl_monitor_addr_changed(d.events)) {
+			mc_engine_cache_drop(&d.cache);
+			if (!d.drift_due)
+				d.drift_due = now_ms() + 100;
+		}
 		/* A change in the state directory (a fixed key file, a commit): enforce again. */
-		if ((p[5].revents & POLLIN) && state_changed(&d) && !d.drift_due)
-			d.drift_due = now_ms() + 200;
+		if ((p[5].revents & POLLIN) && state_changed(&d)) {
+			mc_engine_cache_drop(&d.cache);
+			if (!d.drift_due)
+				d.drift_due = now_ms() + 200;
+		}
 		if (p[2].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			bool stop = false;
@@ -893,8 +1129,12 @@ int main(int argc, char **argv)
 			tick(&d);
 			check_trial(&d);
 		}
-		if (d.drift_due && now_ms() >= d.drift_due)
-			check_drift(&d);
+		if (d.drift_due && now_ms() >= d.drift_due) {
+			if (d.dirlock < 0)
+				retry_dir(&d);
+			else
+				check_drift(&d, false);
+		}
 	}
 out:
 	if (d.ctl >= 0) {
@@ -910,6 +1150,7 @@ out:
 	if (d.inotify >= 0)
 		close(d.inotify);
 	mc_dropmon_close(d.drops);
+	mc_engine_cache_drop(&d.cache);
 	mc_plan_free(&d.plan);
 	mc_nl_monitor_close(d.events);
 	mc_nl_close(d.nl);
@@ -919,7 +1160,10 @@ out:
 	free(d.log_path);
 	free(d.ctl_path);
 	free(default_state);
-	if (pidlock >= 0)
-		close(pidlock);
+	for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++)
+		if (d.clients[i].fd >= 0)
+			drop_client(&d.clients[i]);
+	if (d.dirlock >= 0)
+		close(d.dirlock);
 	return rc;
 }

@@ -46,6 +46,11 @@ mgmt_peer_port() {
 	in_a ss -Htn state established '( sport = :2222 )' | awk '{ n = split($4, a, ":"); print a[n] }' | head -1
 }
 current_gen() { readlink "$STATE/current"; }
+# mcpsecd in the background without waiting for its control socket (it may have none).
+start_bare_daemon() {
+	"$MCPSECD" --netns "$NS_A" --state-dir "$STATE" --foreground >"$WORK/mcpsecd.out" 2>&1 3>&- &
+	DAEMON=$!
+}
 wait_reverted() {
 	for _ in $(seq $(($1 * 10))); do
 		[ "$(xfrm_canon "$NS_A")" = "$2" ] && [ ! -e "$STATE/trial" ] && return 0
@@ -363,18 +368,25 @@ commit_protect_site() {
 	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -eq 22 ]
 }
 
-@test "fail closed: a state directory that cannot be used (writable by others): enable and mcpsecd lock down" {
+@test "fail closed: a state directory that cannot be used (writable by others): enable and mcpsecd lock down, mcpsecd stays" {
 	chmod 0777 "$STATE"
 	run mc_a enable
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"NOT ENFORCED: lockdown"*"writable by others"* ]]
 	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -eq 22 ]
 	ip -n "$NS_A" xfrm policy flush
-	run "$MCPSECD" --netns "$NS_A" --state-dir "$STATE" --foreground
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"NOT ENFORCED: lockdown"*"writable by others"* ]]
+	# mcpsecd does not give up: it installs the lockdown set, says so, and stays, looking again
+	# until the directory can be used (only a second mcpsecd stops it).
+	start_bare_daemon
+	for _ in $(seq 100); do [ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -eq 22 ] && break; sleep 0.1; done
 	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -eq 22 ]
+	for _ in $(seq 100); do grep -q "NOT ENFORCED: lockdown.*writable by others" "$WORK/mcpsecd.out" && break; sleep 0.1; done
+	grep -q "NOT ENFORCED: lockdown.*writable by others" "$WORK/mcpsecd.out"
+	kill -0 "$DAEMON"
 	chmod 0700 "$STATE"
+	wait_record 30 '.event == "daemon" and .reason == "enforced"' >/dev/null
+	[ "$(mc_a status ipsec all --json | jq '.enforced')" = true ]
+	[ -z "$(mc_a status ipsec all --json | jq -r '.kernel_differs // empty')" ]
 }
 
 @test "fail closed: on-failure: open leaves the kernel as it is, and says so" {
@@ -491,4 +503,52 @@ commit_protect_site() {
 	run mc_a test --kernel --ulp udp --dir out --local-ip "$A4" --remote-ip "$B4" --remote-port 9999
 	[[ "$output" == *"outside IPsec"* ]]
 	[[ "$output" != *"DEFAULT-BYPASS"* ]]
+}
+
+@test "guard: a connection in CLOSE-WAIT (the peer half-closed, this host still sends) is a connection to cut" {
+	start_listener "$WORK/hs.out" in_a "$PY" "$NET" hold-serve 2222 60
+	in_b "$PY" "$NET" half-close "$A_ADDR" 2222 60 >"$WORK/hc.out" 3>&- &
+	for _ in $(seq 100); do in_a ss -Htn state close-wait '( sport = :2222 )' | grep -q . && break; sleep 0.1; done
+	in_a ss -Htn state close-wait '( sport = :2222 )' | grep -q .
+	before=$(xfrm_canon "$NS_A")
+	run mc_a apply "$CUT"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"error: this change would cut 1 connection (some being made or closing, with data still to go)"* ]]
+	[[ "$output" == *"tcp [$A_ADDR]:2222 <-> [$B_ADDR]:"*" CLOSE-WAIT: inbound traffic discarded by policy 'DENYMGMTIN'"* ]]
+	[ "$(xfrm_canon "$NS_A")" = "$before" ]
+}
+
+@test "trial: one from an earlier boot is named as such by status, not given a time left" {
+	mc_a apply --confirm 600 "$CUT" >/dev/null
+	pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --token"
+	sed -i 's/^boot .*/boot 00000000-0000-0000-0000-000000000000/' "$STATE/trial"
+	run mc_a status ipsec all
+	[[ "$output" == *"PENDING CHANGE: gen-"*" was on trial when the host restarted and was never confirmed: it is rolled back to gen-"*" by mcpsecd, enable or the next apply"* ]]
+	[[ "$output" != *"time left"* ]]
+	[ "$(mc_a status ipsec all --json | jq -r '.pending.state')" = earlier-boot ]
+}
+
+@test "trial: the window is kept on the boot clock; setting the wall clock back or forth moves nothing" {
+	mc_a apply --confirm 600 "$CUT" >/dev/null
+	pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --token"
+	cut_k=$(xfrm_canon "$NS_A")
+	grep -q '^deadline-boottime [0-9]' "$STATE/trial"
+	# As if the wall clock had jumped a day ahead: the wall-clock deadline is long past.
+	sed -i "s/^deadline [0-9]*/deadline $(($(date +%s) - 86400))/" "$STATE/trial"
+	run mc_a status ipsec all --json
+	[ "$(jq -r '.pending.state' <<<"$output")" = running ]
+	[ "$(jq '.pending.seconds_left' <<<"$output")" -gt 500 ]
+	run mc_a enable
+	[[ "$output" != *"rolled back"* ]]
+	[ "$(xfrm_canon "$NS_A")" = "$cut_k" ]
+}
+
+@test "trial timer: given a process that is not an apply, or a token nobody records, it leaves at once" {
+	sleep 60 3>&- &
+	other=$!
+	run timeout 10 "$MCPSEC" --state-dir "$STATE" rollback --token WRONG --after "$other"
+	[ "$status" -eq 0 ]
+	kill "$other"
+	run "$MCPSEC" --state-dir "$STATE" rollback --token t --after 0
+	[ "$status" -eq 1 ]
 }

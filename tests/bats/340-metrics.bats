@@ -123,7 +123,7 @@ wait_value() {
 	wait_record 5 '.reason == "metrics-failed"' >/dev/null
 	sleep 2.5
 	[ "$(jq -c 'select(.reason == "metrics-failed")' "$STATE/log.jsonl" | wc -l)" -eq 1 ]
-	[[ "$(jq -r 'select(.reason == "metrics-failed") | .detail' "$STATE/log.jsonl")" == *"$WORK/missing/mcpsec.prom.tmp: No such file or directory"* ]]
+	[[ "$(jq -r 'select(.reason == "metrics-failed") | .detail' "$STATE/log.jsonl")" == *"writing $WORK/missing/mcpsec.prom: No such file or directory"* ]]
 	mkdir "$WORK/missing"
 	wait_value 5 "$WORK/missing/mcpsec.prom" mcpsec_daemon_up "" 1
 }

@@ -101,13 +101,26 @@ site_with_keys() { # site_with_keys KEYPATH OUT
 	[[ "$output" == *"utf.yaml:4:"*"error: YAML syntax"* ]]
 }
 
-@test "hostile: mcpsecd refuses --rate nan and --log-max inf" {
+@test "hostile: mcpsecd refuses --rate nan and --log-max inf, and every number past what its option holds" {
 	run "$MCPSECD" --rate nan --foreground
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"--rate needs a finite number"* ]]
+	[[ "$output" == *"--rate needs a number from 0.1 to"* ]]
 	run "$MCPSECD" --log-max inf --foreground
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"--log-max needs a finite number"* ]]
+	[[ "$output" == *"--log-max needs a number from 4096 to"* ]]
+	# An int holds the socket buffer: 1e12 would overflow the conversion (undefined behaviour,
+	# which the sanitizer build reports), and is refused before it.
+	run "$MCPSECD" --netlink-buffer 1e12 --foreground
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--netlink-buffer needs a number from 4096 to 1.07374e+09"* ]]
+	for o in --metrics-interval --out-hook-idle; do
+		run "$MCPSECD" "$o" 1e9 --foreground
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$o needs a number from 1 to 86400"* ]]
+	done
+	run "$MCPSEC" rollback --token t --after 99999999999
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--after needs a process id"* ]]
 }
 
 @test "hostile: a killed writer's temporary key file is removed by the next write; a live one's is kept" {
@@ -136,4 +149,87 @@ site_with_keys() { # site_with_keys KEYPATH OUT
 	awk 'BEGIN { print "policies:"; for (i = 0; i < 2000; i++) printf "  - name: SAME\n    direction: out\n    action: bypass\n" }' >"$WORK/dup.yaml"
 	run "$MCPSEC" check "$WORK/dup.yaml"
 	[ "$(grep -c "duplicate policy name 'SAME' (first at line 2)" <<<"$output")" -eq 1999 ]
+}
+
+@test "hostile: outputs (mirror --out, import --out, rekey --peer-out) never follow a link another user planted" {
+	cp "$ROOT/examples/host-a/site.yaml" "$ROOT/examples/host-a/keys.yaml" "$WORK/"
+	chmod 600 "$WORK/keys.yaml"
+	echo "precious" >"$WORK/victim"
+	chmod 644 "$WORK/victim"
+	for out in m i r; do ln -s "$WORK/victim" "$WORK/$out.yaml"; chown -h nobody "$WORK/$out.yaml"; done
+	run "$MCPSEC" mirror "$WORK/site.yaml" --peer fec0::2222:a00:bff:fe3a:127 --self fec0::2222:a00:bff:fe3a:100 --out "$WORK/m.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot write $WORK/m.yaml: it is a symbolic link"* ]]
+	run "$MCPSEC" import "$ROOT/examples/mcp-listing/policies.txt" --out "$WORK/i.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot write $WORK/i.yaml: it is a symbolic link"* ]]
+	cp "$WORK/site.yaml" "$WORK/site.before"
+	run "$MCPSEC" rekey PROTECTFTPOUT --force --site "$WORK/site.yaml" --peer fec0::2222:a00:bff:fe3a:127 \
+		--self fec0::2222:a00:bff:fe3a:100 --peer-out "$WORK/r.yaml"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cannot write $WORK/r.yaml: it is a symbolic link"* ]]
+	cmp "$WORK/site.yaml" "$WORK/site.before" # the step is not half taken
+	[ "$(cat "$WORK/victim")" = precious ]
+	# A regular file is replaced whole, keeping its mode; nothing temporary is left.
+	rm "$WORK/m.yaml" && : >"$WORK/m.yaml" && chmod 640 "$WORK/m.yaml"
+	"$MCPSEC" mirror "$WORK/site.yaml" --peer fec0::2222:a00:bff:fe3a:127 --self fec0::2222:a00:bff:fe3a:100 --out "$WORK/m.yaml"
+	[ "$(stat -c %a "$WORK/m.yaml")" = 640 ]
+	"$MCPSEC" check "$WORK/m.yaml" >/dev/null 2>&1
+	[ -z "$(find "$WORK" -name '*.tmp.*')" ]
+}
+
+@test "hostile: a second YAML document in a site, key or suite file is an error at its '---', never ignored" {
+	printf 'policies:\n  - {name: A, direction: out, action: bypass}\n---\npolicies:\n  - {name: B, direction: out, action: discard}\n' >"$WORK/two.yaml"
+	run "$MCPSEC" check "$WORK/two.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"two.yaml:3:1: error: a second YAML document ('---')"* ]]
+	printf -- '---\npolicies:\n  - {name: A, direction: out, action: bypass}\n...\n' >"$WORK/one.yaml"
+	run "$MCPSEC" check "$WORK/one.yaml"
+	[ "$status" -eq 0 ] # one document, with its own markers
+	printf 'keys:\n  K1: {algorithm: sha1, hex: "0x%s"}\n---\nkeys:\n  K2: {algorithm: sha1, hex: "0x%s"}\n' \
+		"$(printf 'ab%.0s' $(seq 20))" "$(printf 'cd%.0s' $(seq 20))" >"$WORK/k.yaml"
+	chmod 600 "$WORK/k.yaml"
+	run "$MCPSEC" key list --keys "$WORK/k.yaml"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"k.yaml:3:1: error: a second YAML document"* ]]
+	printf 'tests:\n  - {name: T1, ulp: tcp, direction: in, local-ip: any, remote-ip: any}\n---\ntests: []\n' >"$WORK/suite.yaml"
+	run "$MCPSEC" test "$WORK/one.yaml" --suite "$WORK/suite.yaml"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"suite.yaml:3:1: error: a second YAML document"* ]]
+}
+
+@test "hostile: a site path that leads to someone's private file quotes nothing of it but names" {
+	printf 'root pass: SECRETMARKER!1\nnobody: "x SECRETMARKER"\n' >"$WORK/private"
+	chmod 600 "$WORK/private"
+	ln -s "$WORK/private" "$WORK/site.yaml"
+	run "$MCPSEC" check "$WORK/site.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"site.yaml:1:1: error: unknown key '(not shown: not a name)'"* ]]
+	[[ "$output" == *"site.yaml:2:1: error: unknown key 'nobody'"* ]]
+	refute_in_file SECRETMARKER <(printf '%s' "$output")
+	refute_in_file 'root pass' <(printf '%s' "$output")
+}
+
+@test "hostile: import writes a newline in its input's name as \\n, inside the comment" {
+	cp "$ROOT/examples/mcp-listing/policies.txt" "$WORK/$(printf 'list\ninjected:\n  X: ::1\n.txt')"
+	run "$MCPSEC" import "$WORK/$(printf 'list\ninjected:\n  X: ::1\n.txt')" --out "$WORK/imported.yaml"
+	[ "$status" -eq 0 ]
+	grep -qF 'list\ninjected:\n  X: ::1\n.txt (' "$WORK/imported.yaml"
+	run ! grep -q '^injected:' "$WORK/imported.yaml"
+	"$MCPSEC" check "$WORK/imported.yaml" >/dev/null 2>&1
+}
+
+@test "hostile: key import takes an export without its last newline (Ansible's lookup strips it) or with CRLF" {
+	"$MCPSEC" key generate K1 --alg sha256 --keys "$WORK/k1.yaml" >/dev/null
+	printf 'a passphrase of some length\n' >"$WORK/pass"
+	chmod 600 "$WORK/pass"
+	"$MCPSEC" key export K1 --keys "$WORK/k1.yaml" --passphrase-file "$WORK/pass" --out "$WORK/exp" >/dev/null
+	head -c -1 "$WORK/exp" >"$WORK/exp-nonl"
+	sed 's/$/\r/' "$WORK/exp" >"$WORK/exp-crlf"
+	for e in exp-nonl exp-crlf; do
+		run "$MCPSEC" key import "$WORK/$e" --keys "$WORK/$e.yaml" --passphrase-file "$WORK/pass"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"1 new"* ]]
+		[ "$("$MCPSEC" key list --keys "$WORK/$e.yaml" | grep -c K1)" -eq 1 ]
+	done
 }

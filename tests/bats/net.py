@@ -20,6 +20,11 @@
                                           so below XFRM: a capture's end marker
   net.py raw-recv PROTO SECONDS [MAX]  -> ready, then got N (marker packets of that next header)
   net.py echo-serve PORT SECONDS       -> ready; echoes every line of every TCP connection
+  net.py hold-serve PORT SECONDS       -> ready; accepts TCP connections and keeps them open,
+                                          never closing its side (a peer that half-closes leaves
+                                          this host's socket in CLOSE-WAIT)
+  net.py half-close ADDR PORT SECONDS  -> connected: one TCP connection, one line sent, then its
+                                          sending side shut (FIN); held open SECONDS
   net.py hold ADDR PORT SECONDS        -> a held "management" connection: sends a numbered line
                                           every 0.2 s and prints "echo N" for each echo that comes
                                           back (flushed), "connected" first, "closed" at the end
@@ -237,6 +242,25 @@ def main(a):
                     key.fileobj.sendall(data)
                 except OSError:
                     pass
+    elif cmd == "hold-serve":
+        s = listen_dual(int(a[1]))
+        s.settimeout(0.2)
+        print("ready", flush=True)
+        end, held = time.time() + float(a[2]), []
+        while time.time() < end:
+            try:
+                c, _ = s.accept()
+                held.append(c)
+            except socket.timeout:
+                pass
+    elif cmd == "half-close":
+        s = socket.socket(family(a[1]), socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect((a[1], int(a[2])))
+        s.sendall(b"1\n")
+        s.shutdown(socket.SHUT_WR)
+        print("connected", flush=True)
+        time.sleep(float(a[3]))
     elif cmd == "hold":
         s = socket.socket(family(a[1]), socket.SOCK_STREAM)
         s.settimeout(5)
