@@ -172,7 +172,35 @@ struct rule_builder {
 	struct idset *ids;
 	struct mc_diags *ds;
 	size_t rule;
+	unsigned eph_lo, eph_hi; /* the ephemeral port range (mc_ports_take_zero) */
 };
+
+/* An outbound TCP policy's local ports, with port 0 (an unbound client's connect, decided
+ * before its port is chosen) counted as the selector's exactly when it covers every port the
+ * kernel may choose (model.h, mc_ports_take_zero). */
+static void field_local_tcp(struct field16 *f, const struct mc_portset *ps, const struct rule_builder *b)
+{
+	bool zero = mc_ports_take_zero(ps, b->eph_lo, b->eph_hi);
+
+	if (ps->any) {
+		field_any(f);
+		return;
+	}
+	f->n = 0;
+	if (zero && ps->r[0].lo != 0)
+		f->v[f->n++] = (struct mc_portmask){ 0, 0xffff };
+	for (size_t i = 0; i < ps->n; i++) {
+		struct mc_portmask tmp[32];
+		unsigned lo = ps->r[i].lo;
+		if (lo == 0 && !zero && ps->r[i].hi == 0)
+			continue;
+		if (lo == 0 && !zero)
+			lo = 1;
+		size_t k = mc_port_blocks(lo, ps->r[i].hi, tmp, 32);
+		for (size_t j = 0; j < k && f->n < MC_ARRAY_SIZE(f->v); j++)
+			f->v[f->n++] = tmp[j];
+	}
+}
 
 static void add_xpolicy(struct rule_builder *b, enum mc_dir dir, const struct mc_sel *sel,
 			const struct mc_xpolicy *proto)
@@ -226,6 +254,9 @@ static void emit_family(struct rule_builder *b, const struct mc_policy *p, int f
 		/* The kernel matches ICMP type in sport and code in dport, in both directions. */
 		field_range(&f1, p->icmp.type_lo, p->icmp.type_hi, 255);
 		field_range(&f2, p->icmp.code_lo, p->icmp.code_hi, 255);
+	} else if (p->dir == MC_DIR_OUT && p->proto == MC_PROTO_TCP) {
+		field_local_tcp(&f1, &p->local_ports, b);
+		field_ranges(&f2, &p->remote_ports);
 	} else if (p->dir == MC_DIR_OUT) {
 		field_ranges(&f1, &p->local_ports);
 		field_ranges(&f2, &p->remote_ports);
@@ -486,12 +517,16 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 {
 	struct mc_plan *plan = ret;
 	struct idset ids = { .plan = plan };
-	struct rule_builder b = { plan, &ids, ds, 0 };
+	struct rule_builder b = { plan, &ids, ds, 0, MC_EPHEMERAL_LO, MC_EPHEMERAL_HI };
 	size_t errors_before = ds->errors;
 	uint32_t *prev = mc_calloc(s->npol, sizeof(uint32_t)), *prio = mc_calloc(s->npol, sizeof(uint32_t));
 	uint32_t *reqid = mc_calloc(s->npol + 1, sizeof(uint32_t));
 
 	memset(plan, 0, sizeof(*plan));
+	if (host && host->eph_lo) {
+		b.eph_lo = host->eph_lo;
+		b.eph_hi = host->eph_hi;
+	}
 	plan->def = s->def;
 	plan->enabled = s->enabled;
 	plan->on_failure = s->on_failure;

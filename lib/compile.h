@@ -94,6 +94,8 @@ struct mc_host {
 	/* Reqid a PROTECT policy had in the committed plan (0: none), to keep its SAs. */
 	uint32_t (*prev_reqid)(void *ctx, const char *name, enum mc_dir dir);
 	void *prev_ctx;
+	/* The namespace's ephemeral port range (mc_ports_take_zero); 0, 0: Linux's default. */
+	unsigned eph_lo, eph_hi;
 };
 
 /*

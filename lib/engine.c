@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "diag.h"
 #include "engine.h"
+#include "fileio.h"
 #include "model.h"
 #include "nlx.h"
 #include "state.h"
@@ -83,6 +84,22 @@ static int route_src(void *ctx, const struct mc_addr *remote, struct mc_addr *re
 	return mc_nl_route_src(ctx, remote, ret);
 }
 
+void mc_engine_ephemeral(unsigned *lo, unsigned *hi)
+{
+	char *text = NULL;
+	size_t len = 0;
+	unsigned a, b;
+
+	*lo = MC_EPHEMERAL_LO;
+	*hi = MC_EPHEMERAL_HI;
+	if (mc_file_read("/proc/sys/net/ipv4/ip_local_port_range", MC_READ_NOFOLLOW, 64, &text, &len, NULL) == 0 &&
+	    sscanf(text, "%u %u", &a, &b) == 2 && a >= 1 && a <= b && b <= 65535) {
+		*lo = a;
+		*hi = b;
+	}
+	free(text);
+}
+
 int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
 		      struct mc_plan *plan)
 {
@@ -95,7 +112,8 @@ int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state
 		mc_err(ds, NOWHERE, "listing the host's addresses: %s", strerror(-r));
 		return r;
 	}
-	struct mc_host host = { route_src, nl, own6, nown6, mc_state_prev_priority, mc_state_prev_reqid, st };
+	struct mc_host host = { route_src, nl, own6, nown6, mc_state_prev_priority, mc_state_prev_reqid, st, 0, 0 };
+	mc_engine_ephemeral(&host.eph_lo, &host.eph_hi);
 	r = mc_compile(s, &host, ds, plan);
 	free(own6);
 	if (r < 0) {

@@ -47,8 +47,12 @@ struct mc_site *mc_engine_load_site_logic(const char *path, struct mc_diags *ds)
 int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *st, struct mc_diags *ds,
 			     struct mc_site **ret);
 
-/* Compiles s for the host behind nl: its own addresses, routes for `local: any`, and the
- * priorities st last committed. Returns 0, or -EINVAL (ds says why), or -errno from the kernel. */
+/* The ephemeral port range of the caller's namespace (net.ipv4.ip_local_port_range), or
+ * Linux's default when it cannot be read. */
+void mc_engine_ephemeral(unsigned *lo, unsigned *hi);
+
+/* Compiles s for the host behind nl: its own addresses, its ephemeral port range, routes for
+ * `local: any`, and the priorities st last committed. Returns 0, or -EINVAL (ds says why), or -errno from the kernel. */
 int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
 		      struct mc_plan *plan);
 

@@ -440,6 +440,45 @@ static void check_tls_ports(struct lint *l)
 	}
 }
 
+/* ---- selectors that depend on whether a client bound first ---- */
+
+/*
+ * A TCP client that does not bind() is decided at local port 0, before the kernel picks its
+ * port (model.h, mc_ports_take_zero). A local-port selector on an outbound policy that covers
+ * part of the ephemeral range decides a client's connection only when the client bound first:
+ * over IPv6 an unbound client's connection keeps what port 0 met. The same selector on the
+ * peer's side is an inbound remote-port selector here. Judged against Linux's default range;
+ * apply compiles against the namespace's own.
+ */
+static void check_unbound_ports(struct lint *l)
+{
+	for (size_t i = 0; i < l->s->npol; i++) {
+		const struct mc_policy *p = &l->s->pol[i];
+		const struct mc_portset *ps = p->dir == MC_DIR_OUT ? &p->local_ports : &p->remote_ports;
+
+		if (p->proto != MC_PROTO_TCP || mc_ports_unbound(ps, MC_EPHEMERAL_LO, MC_EPHEMERAL_HI) != MC_UNBOUND_SOME)
+			continue;
+		struct mc_loc at = ps->loc.line ? ps->loc : p->loc;
+		if (p->dir == MC_DIR_OUT)
+			mc_warnc(l->ds, at, "unbound-client",
+				 "policy '%s': its local-ports cover some of the ports the kernel picks for a TCP client "
+				 "that does not bind() (the ephemeral range, %u-%u by default), not all. Such a client's "
+				 "connect is decided at local port 0, before its port is chosen: a DISCARD met there fails it "
+				 "(EPERM), and over IPv6 the whole connection keeps that decision. '%s' decides a client's connection only if it bound "
+				 "first. Select the service by remote-ports, or cover the whole ephemeral range (then "
+				 "an unbound client's connect meets '%s' too)", p->name, MC_EPHEMERAL_LO, MC_EPHEMERAL_HI,
+				 p->name, p->name);
+		else
+			mc_warnc(l->ds, at, "unbound-client",
+				 "policy '%s': its remote-ports cover some of the ports a peer's kernel picks for a TCP "
+				 "client that does not bind() (the ephemeral range, %u-%u by default), not all. The "
+				 "peer decides such a client's connect at local port 0, before its port is chosen (over "
+				 "IPv6 for the whole connection), so whether its traffic is sent as '%s' expects depends "
+				 "on whether it bound first. Select the service by local-ports, or cover the whole "
+				 "ephemeral range", p->name, MC_EPHEMERAL_LO, MC_EPHEMERAL_HI, p->name);
+	}
+}
+
 /* ---- a direction with no policy ---- */
 
 /* MCP: "you must have at least one policy defined for each direction; otherwise, all traffic is
@@ -533,6 +572,7 @@ void mc_lint(const struct mc_site *s, const struct mc_plan *plan, struct mc_diag
 	check_clear_traffic(&l);
 	check_counterparts(&l);
 	check_tls_ports(&l);
+	check_unbound_ports(&l);
 	check_directions(&l);
 	check_ping_probe(&l);
 	free(l.claim_of);

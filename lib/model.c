@@ -144,6 +144,30 @@ static int cmp_portrange(const void *a, const void *b)
 	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : 0;
 }
 
+enum mc_unbound mc_ports_unbound(const struct mc_portset *ps, unsigned eph_lo, unsigned eph_hi)
+{
+	unsigned long covered = 0;
+
+	if (ps->any)
+		return MC_UNBOUND_ALL;
+	for (size_t i = 0; i < ps->n; i++) {
+		unsigned lo = ps->r[i].lo > eph_lo ? ps->r[i].lo : eph_lo;
+		unsigned hi = ps->r[i].hi < eph_hi ? ps->r[i].hi : eph_hi;
+		if (lo <= hi)
+			covered += hi - lo + 1; /* merged ranges never overlap */
+	}
+	return !covered ? MC_UNBOUND_NONE : covered == (unsigned long)eph_hi - eph_lo + 1 ? MC_UNBOUND_ALL
+											 : MC_UNBOUND_SOME;
+}
+
+bool mc_ports_take_zero(const struct mc_portset *ps, unsigned eph_lo, unsigned eph_hi)
+{
+	/* A selector of port 0 alone is taken as written: it can mean nothing else. */
+	if (!ps->any && ps->n == 1 && ps->r[0].lo == 0 && ps->r[0].hi == 0)
+		return true;
+	return mc_ports_unbound(ps, eph_lo, eph_hi) == MC_UNBOUND_ALL;
+}
+
 void mc_portset_merge(struct mc_portset *set)
 {
 	if (set->any) {

@@ -194,6 +194,27 @@ int mc_proto_parse(const char *s);
 
 /* Sorts and merges a port set's ranges; 0-65535 becomes any. */
 void mc_portset_merge(struct mc_portset *set);
+
+/*
+ * A TCP client that connects without bind() is decided before the kernel picks its port: the
+ * connect's policy lookup sees local port 0, and over IPv6 the connection keeps that decision
+ * (doc/kernel-notes.md, "Sockets and the policy lookup"). Port 0 is never on the wire, so it
+ * stands for exactly that client. mcpsec counts it as covered by an outbound local-port (or
+ * inbound remote-port) selector when, and only when, the selector covers every port the
+ * kernel may pick, the ephemeral range (net.ipv4.ip_local_port_range, per namespace; Linux's
+ * default when no namespace is asked). Then an unbound client meets the policy its port would
+ * meet, whatever port it gets.
+ */
+#define MC_EPHEMERAL_LO 32768
+#define MC_EPHEMERAL_HI 60999
+enum mc_unbound {
+	MC_UNBOUND_NONE, /* the selector holds no ephemeral port */
+	MC_UNBOUND_SOME, /* some ephemeral ports, not all: an unbound client may or may not match */
+	MC_UNBOUND_ALL,  /* every ephemeral port: an unbound client always matches */
+};
+enum mc_unbound mc_ports_unbound(const struct mc_portset *ps, unsigned eph_lo, unsigned eph_hi);
+/* Whether the selector counts local port 0 (an unbound client's connect) as its own. */
+bool mc_ports_take_zero(const struct mc_portset *ps, unsigned eph_lo, unsigned eph_hi);
 /* "any" | TYPE | TYPE-TYPE | TYPE/CODE | TYPE/CODE-CODE; false when malformed (loc untouched). */
 bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret);
 

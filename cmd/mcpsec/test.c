@@ -197,6 +197,66 @@ static void print_result_text(struct mc_buf *b, const char *name, const struct m
 	}
 }
 
+/*
+ * A TCP client that connects without bind() is decided at local port 0, before the kernel
+ * picks its port (doc/kernel-notes.md): a DISCARD there fails the connect (EPERM); otherwise
+ * over IPv4 the kernel decides again with the port it picked, while over IPv6 the connection
+ * keeps the first decision. For an outbound TCP test whose local ports include port 0 or a
+ * port the kernel may pick, says what such a client meets when it differs from what its ports
+ * meet. Returns whether it differs; q0 receives the query at local port 0.
+ */
+static bool same_outcome(const struct mc_result *a, const struct mc_result *b)
+{
+	return a->result == b->result && (a->first == b->first || (a->first && b->first && !strcmp(a->first, b->first)));
+}
+
+static bool unbound_client(const struct mc_plan *plan, const struct mc_query *q, unsigned eph_lo, unsigned eph_hi,
+			   struct mc_results *r0, struct mc_buf *text)
+{
+	struct mc_query z = *q, e = *q;
+	struct mc_results re;
+	bool differs = false;
+
+	memset(r0, 0, sizeof(*r0));
+	if (q->proto != MC_PROTO_TCP || q->dir != MC_DIR_OUT || (q->local_lo > 0 && (q->local_hi < eph_lo || q->local_lo > eph_hi)))
+		return false;
+	z.local_lo = z.local_hi = 0;
+	e.local_lo = eph_lo;
+	e.local_hi = eph_hi;
+	mc_eval(plan, &z, r0);
+	mc_eval(plan, &e, &re);
+	for (size_t i = 0; i < r0->n && !differs; i++)
+		for (size_t j = 0; j < re.n && !differs; j++)
+			differs = !same_outcome(&r0->r[i], &re.r[j]);
+	if (differs) {
+		bool v6 = q->local.family == AF_INET6;
+		mc_buf_printf(text, "Unbound Client = a TCP client that connects without bind() is decided at local port 0, "
+			      "before its port is chosen:");
+		for (size_t i = 0; i < r0->n; i++) {
+			mc_buf_printf(text, "%s %s by %s", i ? ";" : "", mc_action_upper(r0->r[i].result),
+				      r0->r[i].first ? r0->r[i].first : "no policy");
+			if (r0->n > 1) {
+				mc_buf_puts(text, " (remote port ");
+				range_text(text, r0->r[i].remote_lo, r0->r[i].remote_hi);
+				mc_buf_puts(text, ")");
+			}
+		}
+		mc_buf_printf(text, ", while of the ports the kernel picks (%u-%u)", eph_lo, eph_hi);
+		for (size_t j = 0; j < re.n && j < 4; j++) {
+			mc_buf_puts(text, j ? ", " : " ");
+			range_text(text, re.r[j].local_lo, re.r[j].local_hi);
+			mc_buf_printf(text, " meet %s by %s", mc_action_upper(re.r[j].result),
+				      re.r[j].first ? re.r[j].first : "no policy");
+		}
+		mc_buf_printf(text, "%s. %s\n", re.n > 4 ? " and more" : "",
+			      v6 ? "Over IPv6 the whole connection keeps the decision made at port 0."
+				 : "Over IPv4 a DISCARD at port 0 fails the connect (EPERM); otherwise the kernel decides "
+				   "again with the port it picked.");
+	}
+	mc_results_free(&re);
+	return differs;
+}
+
 /* The plan a test runs against: the site's compiled, or the kernel's (NULL site). ds is the
  * caller's: it owns the file names the site's locations point to, so it outlives the site. */
 static int load_plan(const char *file, struct mc_site **s, struct mc_plan *plan, struct mc_diags *ds)
@@ -424,8 +484,13 @@ int test_main(int argc, char **argv)
 			      mc_proto_str(tq.q[0].proto, pb, sizeof(pb)), mc_dir_str(tq.q[0].dir));
 	}
 	size_t nres = 0;
+	unsigned eph_lo = MC_EPHEMERAL_LO, eph_hi = MC_EPHEMERAL_HI;
+	struct mc_buf unbound = { 0 }, unbound_json = { 0 };
+	size_t nunbound = 0;
+	if (!file)
+		mc_engine_ephemeral(&eph_lo, &eph_hi); /* the kernel's policies: this namespace's range */
 	for (size_t k = 0; k < tq.n; k++) {
-		struct mc_results res;
+		struct mc_results res, r0;
 		mc_eval(&plan, &tq.q[k], &res);
 		for (size_t i = 0; i < res.n; i++, nres++) {
 			if (json) {
@@ -437,9 +502,24 @@ int test_main(int argc, char **argv)
 			}
 		}
 		mc_results_free(&res);
+		bool differs = unbound_client(&plan, &tq.q[k], eph_lo, eph_hi, &r0, &unbound);
+		for (size_t i = 0; i < r0.n; i++, nunbound++) {
+			if (nunbound)
+				mc_buf_puts(&unbound_json, ",");
+			mc_buf_printf(&unbound_json, "{\"family\":\"%s\",\"differs\":%s,\"connect\":",
+				      tq.q[k].local.family == AF_INET6 ? "ipv6" : "ipv4", differs ? "true" : "false");
+			print_result_json(&unbound_json, &tq.q[k], &r0.r[i]);
+			mc_buf_puts(&unbound_json, "}");
+		}
+		mc_results_free(&r0);
 	}
 	if (json)
-		mc_buf_puts(&b, "]}\n");
+		mc_buf_printf(&b, "],\"ephemeral_ports\":[%u,%u],\"unbound_client\":[%s]}\n", eph_lo, eph_hi,
+			      mc_buf_str(&unbound_json));
+	else if (unbound.len)
+		mc_buf_puts(&b, mc_buf_str(&unbound));
+	mc_buf_free(&unbound);
+	mc_buf_free(&unbound_json);
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
 	mc_buf_free(&notes);

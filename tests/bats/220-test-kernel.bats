@@ -97,3 +97,160 @@ PY
 	grep -q "^mapped in" "$WORK/observed-family"
 	grep -q "^mapped .* DISCARD" "$WORK/observed-family"
 }
+
+# Issue 26: the clients applications really make. A TCP client that does not bind() is decided
+# at local port 0 before the kernel picks its port (doc/kernel-notes.md, "Sockets and the policy
+# lookup"); UDP binds first. Random lists put local-port ranges across the ephemeral range; each
+# flow's verdict (EPERM or sent) and local port come from a real socket in A, and what `test`
+# says decides it, by the documented rule: for an unbound TCP connect a DISCARD at port 0 fails
+# it, over IPv6 port 0's decision stays, over IPv4 the port picked decides. A flow whose
+# unbound client meets another policy than its port must have been warned of by `check`.
+@test "differential: bound and unbound clients (TCP connect, UDP sendto, connected UDP) over IPv4, IPv6 and dual-stack do what test says" {
+	two_ns
+	for round in 1 2 3 4 5 6 7 8; do
+		d="$WORK/c$round"
+		mkdir -p "$d"
+		"$PY" - "$d" "$round" "$B_ADDR" "$B4" <<'PY'
+import random, sys
+d, seed, b6, b4 = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+r = random.Random(seed * 7919)
+# Local-port ranges across the ephemeral range (32768-60999 in a new namespace): all of it,
+# part of it, none of it, and ranges that hold port 0.
+lranges = ["1024-65535", "32768-60999", "30000-65535", "40000-50000", "0-1023", "50000-65535",
+           "0-40000", "1-32767", "32768-40000", "61000-65535", None]
+out = "ipsec:\n  default: bypass\npolicies:\n"
+for i in range(r.randint(3, 7)):
+    out += "  - name: C%d\n    direction: out\n    protocol: %s\n" % (i, r.choice(["tcp", "udp", "tcp"]))
+    out += "    remote: %s\n" % r.choice([b6, b4, "any"])
+    a = r.randint(20, 27)
+    out += "    remote-ports: %d-%d\n" % (a, a + r.randint(0, 3))
+    lr = r.choice(lranges)
+    if lr:
+        out += "    local-ports: %s\n" % lr
+    out += "    action: %s\n" % r.choice(["bypass", "discard", "discard"])
+# Unmatched IPv6 is discarded under every default: a closing bypass lets the rest out.
+out += "  - name: RESTOUT\n    direction: out\n    action: bypass\n"
+open(d + "/site.yaml", "w").write(out)
+with open(d + "/flows", "w") as f:
+    for kind in ("tcp", "udp", "udpc"):
+        for fam in ("v4", "v6", "dual"):
+            for _ in range(60):
+                bp = r.choice([0, 0, 0, r.randint(500, 1100), r.randint(32768, 60999), r.randint(61000, 65000)])
+                f.write("%s %s %s %d %d\n" % (kind, fam, b6 if fam == "v6" else b4, r.randint(20, 31), bp))
+PY
+		mc_a apply "$d/site.yaml" >/dev/null
+		"$MCPSEC" check "$d/site.yaml" >"$d/check" 2>&1 || true
+		for proto in tcp udp; do
+			"$MCPSEC" test "$d/site.yaml" --ulp "$proto" --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --json >"$d/$proto.v6"
+			"$MCPSEC" test "$d/site.yaml" --ulp "$proto" --dir out --local-ip "$A4" --remote-ip "$B4" --json >"$d/$proto.v4"
+		done
+		in_a "$PY" "$NET" client-flows <"$d/flows" >"$d/observed"
+		"$PY" - "$d" <<'PY' >&3
+import json, sys
+d = sys.argv[1]
+answer = {(p, f): json.load(open("%s/%s.%s" % (d, p, f))) for p in ("tcp", "udp") for f in ("v4", "v6")}
+table = {k: v["results"] for k, v in answer.items()}
+# What test says an unbound TCP client's connect meets: its answer at local port 0.
+for f in ("v4", "v6"):
+    table[("tcp0", f)] = [u["connect"] for u in answer[("tcp", f)]["unbound_client"]]
+def look(proto, fam, lport, rport):
+    if proto == "tcp" and lport == 0:
+        proto = "tcp0"
+    for x in table[(proto, fam)]:
+        if x["local_port"][0] <= lport <= x["local_port"][1] and x["remote_port"][0] <= rport <= x["remote_port"][1]:
+            return x["result"], x["first_match"]
+    raise SystemExit("test gave no answer for %s %s %d -> %d" % (proto, fam, lport, rport))
+check = open(d + "/check").read()
+bad = n = differ = 0
+seen = set()
+for flow, obs in zip(open(d + "/flows"), open(d + "/observed")):
+    kind, fam, addr, rport, bp = flow.split()
+    verdict, lport = obs.split()
+    rport, bp, lport = int(rport), int(bp), int(lport)
+    proto, tfam = ("tcp" if kind == "tcp" else "udp"), ("v6" if fam == "v6" else "v4")
+    n += 1
+    if kind == "tcp" and not bp:
+        zero = look(proto, tfam, 0, rport)
+        if zero[0] == "DISCARD" or tfam == "v6" or lport == 0:
+            want = zero
+        else:
+            want = look(proto, tfam, lport, rport)
+        # What a bound client on the port this one got (or would get) meets.
+        own = look(proto, tfam, lport, rport) if lport else None
+        if own and own != want:
+            differ += 1
+            names = {x for x in (own[1], want[1]) if x}
+            if not any("policy '%s': its local-ports cover some" % x in check for x in names):
+                print("# not warned: %s -> unbound %s, its port %d %s; check said:\n%s" % (flow.strip(), want, lport, own, check))
+                bad += 1
+    else:
+        want = look(proto, tfam, bp or lport, rport)
+    expect = "EPERM" if want[0] == "DISCARD" else "pass"
+    seen.add((kind, fam, "unbound" if not bp else "bound", verdict))
+    if verdict != expect:
+        print("# MISMATCH %s: kernel %s (local port %d), test says %s by %s" % (flow.strip(), verdict, lport, *want))
+        bad += 1
+print("# %s: %d flows, %d unbound TCP clients met another policy than their port, %d mismatches"
+      % (d.rsplit("/", 1)[1], n, differ, bad))
+open(d + "/summary", "w").write("%d %d %d\n%s\n" % (n, differ, bad, "\n".join(" ".join(s) for s in sorted(seen))))
+sys.exit(1 if bad else 0)
+PY
+	done
+	# At least 2,000 flows, every socket kind and family both ways, and unbound clients that
+	# met another policy than their port (or nothing particular was compared).
+	[ "$(cat "$WORK"/c*/summary | awk 'NF == 3 { n += $1 } END { print n }')" -ge 2000 ]
+	[ "$(cat "$WORK"/c*/summary | awk 'NF == 3 { n += $2 } END { print n }')" -gt 0 ]
+	for kind in tcp udp udpc; do
+		for fam in v4 v6 dual; do
+			for b in bound unbound; do
+				grep -qx "$kind $fam $b EPERM" "$WORK"/c*/summary
+				grep -qx "$kind $fam $b pass" "$WORK"/c*/summary
+			done
+		done
+	done
+}
+
+@test "unbound clients: the issue's D6 (local-ports 1024-65535) discards an unbound connect too; 0-1023 no longer fails every one" {
+	two_ns
+	cat >"$WORK/d6.yaml" <<-EOF
+	ipsec: {default: bypass}
+	policies:
+	  - {name: D6, direction: out, remote: $B_ADDR, protocol: tcp, remote-ports: 23, local-ports: 1024-65535, action: discard}
+	  - {name: D4, direction: out, remote: $B4, protocol: tcp, remote-ports: 23, local-ports: 1024-65535, action: discard}
+	  - {name: ALLOUT, direction: out, action: bypass}
+	  - {name: ALLIN, direction: in, action: bypass}
+	EOF
+	mc_a apply "$WORK/d6.yaml" >/dev/null
+	run in_a "$PY" "$NET" client-flows <<-EOF
+	tcp v6 $B_ADDR 23 0
+	tcp v4 $B4 23 0
+	tcp dual $B4 23 0
+	tcp v6 $B_ADDR 23 40000
+	tcp v6 $B_ADDR 22 0
+	EOF
+	[ "${lines[0]}" = "EPERM 0" ] # decided at port 0: before the fix, it went out (in clear)
+	[ "${lines[1]%% *}" = EPERM ]
+	[ "${lines[2]%% *}" = EPERM ]
+	[ "${lines[3]}" = "EPERM 40000" ]
+	[ "${lines[4]%% *}" = pass ]
+	run "$MCPSEC" test "$WORK/d6.yaml" --ulp tcp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --remote-port 23 --json
+	[ "$(jq -c '[.unbound_client[] | [.connect.result, .connect.first_match, .differs]]' <<<"$output")" = '[["DISCARD","D6",false]]' ]
+	# A DISCARD of 0-1023 held port 0, so every unbound connect to B failed, over both families.
+	sed -i 's/1024-65535/0-1023/' "$WORK/d6.yaml"
+	mc_a apply "$WORK/d6.yaml" >/dev/null
+	run in_a "$PY" "$NET" client-flows <<-EOF
+	tcp v6 $B_ADDR 23 0
+	tcp v4 $B4 23 0
+	tcp v6 $B_ADDR 23 1000
+	EOF
+	[ "${lines[0]%% *}" = pass ]
+	[ "${lines[1]%% *}" = pass ]
+	[ "${lines[2]}" = "EPERM 1000" ]
+	# Part of the ephemeral range: check warns, and test says what an unbound client meets.
+	sed -i 's/0-1023/40000-50000/' "$WORK/d6.yaml"
+	run "$MCPSEC" check "$WORK/d6.yaml"
+	[[ "$output" == *"warning: policy 'D6': its local-ports cover some of the ports the kernel picks"* ]]
+	[[ "$output" == *"Select the service by remote-ports"* ]]
+	run "$MCPSEC" test "$WORK/d6.yaml" --ulp tcp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --remote-port 23
+	[[ "$output" == *"Unbound Client = a TCP client that connects without bind() is decided at local port 0, before its port is chosen: BYPASS by ALLOUT"*"40000 - 50000 meet DISCARD by D6"*"Over IPv6 the whole connection keeps the decision made at port 0."* ]]
+}

@@ -28,6 +28,12 @@
   net.py hold ADDR PORT SECONDS        -> a held "management" connection: sends a numbered line
                                           every 0.2 s and prints "echo N" for each echo that comes
                                           back (flushed), "connected" first, "closed" at the end
+  net.py client-flows                 -> reads "KIND FAMILY ADDR PORT BINDPORT" lines on stdin
+                                          (KIND tcp: connect; udp: sendto; udpc: connected UDP;
+                                          FAMILY v4 | v6 | dual, dual being an IPv6 socket to the
+                                          IPv4-mapped ADDR; BINDPORT 0: no bind()); prints
+                                          "EPERM LPORT" or "pass LPORT" per line, LPORT the local
+                                          port the socket had (0: none was chosen)
 Only ever used inside the project's own network namespaces.
 """
 import errno, os, socket, sys, time
@@ -75,8 +81,47 @@ def udp_numbered(addr, port, gap, more):
         time.sleep(gap)
     print("sent %d errors %d %s" % (sent, errors, first))
 
+def client_flow(kind, fam, addr, port, bindport):
+    """One client the way applications make them; the kernel's verdict and the port it had."""
+    f = socket.AF_INET if fam == "v4" else socket.AF_INET6
+    if fam == "dual":
+        addr = "::ffff:" + addr
+    s = socket.socket(f, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    s.settimeout(3)
+    if bindport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0" if f == socket.AF_INET else "::", bindport))
+    verdict = "pass"
+    try:
+        if kind == "tcp":
+            # The policy decides inside connect() (EPERM at once); the port, once picked, is
+            # read before the peer answers (a refused connection gives its port back).
+            s.setblocking(False)
+            e = s.connect_ex((addr, port))
+            if e == errno.EPERM:
+                raise PermissionError(e, "EPERM")
+            if e not in (0, errno.EINPROGRESS):
+                raise OSError(e, os.strerror(e))
+        elif kind == "udpc":
+            s.connect((addr, port))
+            s.send(b"mcpsec-marker\n")
+        else:
+            s.sendto(b"mcpsec-marker\n", (addr, port))
+    except PermissionError:
+        verdict = "EPERM"
+    except (ConnectionRefusedError, socket.timeout):
+        pass  # sent: the peer refused, or did not answer
+    lport = s.getsockname()[1]
+    s.close()
+    return "%s %d" % (verdict, lport)
+
 def main(a):
     cmd = a[0]
+    if cmd == "client-flows":
+        for line in sys.stdin:
+            k, fam, addr, port, bindport = line.split()
+            print(client_flow(k, fam, addr, int(port), int(bindport)), flush=True)
+        return
     if cmd == "connect":
         s = socket.socket(family(a[1]), socket.SOCK_STREAM)
         s.settimeout(3)

@@ -106,7 +106,7 @@ static void test_examples(void)
 	if (!s)
 		return;
 	mc_addr_parse("fec0::2222:a00:bff:fe3a:100", &own);
-	struct mc_host host = { fake_route, NULL, &own, 1, NULL, NULL, NULL };
+	struct mc_host host = { fake_route, NULL, &own, 1, NULL, NULL, NULL, 0, 0 };
 	T_EQ_INT(mc_compile(s, &host, &ds, &p), 0, "examples/host-a compiles");
 
 	/* First-match order: per direction, user rules in file order with increasing priority,
@@ -274,7 +274,7 @@ static void test_rollover(void)
 		struct mc_diags ds = { 0 };
 		struct mc_site *s = NULL;
 		struct mc_plan p;
-		struct mc_host host = { NULL, NULL, NULL, 0, NULL, fake_prev_reqid, NULL };
+		struct mc_host host = { NULL, NULL, NULL, 0, NULL, fake_prev_reqid, NULL, 0, 0 };
 
 		snprintf(text, sizeof(text), ROLL_SITE, sw ? "switch" : "accept");
 		mc_conf_parse("roll.yaml", text, strlen(text), &ds, &s);
@@ -321,7 +321,7 @@ static void test_rollover(void)
 		struct mc_diags ds = { 0 };
 		struct mc_site *s = NULL;
 		struct mc_plan p;
-		struct mc_host host = { NULL, NULL, NULL, 0, NULL, NULL, NULL };
+		struct mc_host host = { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, 0 };
 		mc_conf_parse("lt.yaml", lt, strlen(lt), &ds, &s);
 		s->keys_skipped = true;
 		mc_site_validate(s, &ds);
@@ -369,8 +369,66 @@ static void test_rollover(void)
 	mc_diags_free(&ds);
 }
 
+/* Whether rule name has a kernel policy for local port 0 (sport 0, exact), and its count. */
+static bool has_port0(const struct mc_plan *p, const char *name, size_t *nfrag)
+{
+	const struct mc_rule *r = rule(p, name);
+	bool found = false;
+
+	*nfrag = r ? r->nfrag : 0;
+	for (size_t i = 0; r && i < p->npols; i++)
+		if (&p->rules[p->pols[i].rule] == r && p->pols[i].sel.sport == 0 && p->pols[i].sel.sport_mask == 0xffff)
+			found = true;
+	return found;
+}
+
+/* Port 0 stands for an unbound TCP client's connect: an outbound TCP local-port selector has it
+ * exactly when it covers every ephemeral port (model.h, mc_ports_take_zero). */
+static void test_unbound_port0(void)
+{
+	static const char text[] =
+		"policies:\n"
+		"  - { name: ALLEPH, direction: out, protocol: tcp, remote: fec0::2, local-ports: 1024-65535, action: discard }\n"
+		"  - { name: LOW, direction: out, protocol: tcp, remote: fec0::3, local-ports: 0-1023, action: discard }\n"
+		"  - { name: PART, direction: out, protocol: tcp, remote: fec0::4, local-ports: 40000-50000, action: discard }\n"
+		"  - { name: UDPALL, direction: out, protocol: udp, remote: fec0::5, local-ports: 1024-65535, action: discard }\n"
+		"  - { name: ZERO, direction: out, protocol: tcp, remote: fec0::6, local-ports: 0, action: discard }\n"
+		"  - { name: INALL, direction: in, protocol: tcp, remote: fec0::7, remote-ports: 1024-65535, action: discard }\n";
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+	struct mc_plan p;
+	size_t n;
+
+	mc_conf_parse("unbound.yaml", text, strlen(text), &ds, &s);
+	T_OK(s && mc_site_validate(s, &ds) == 0, "the unbound-client site loads");
+	if (!s)
+		return;
+	mc_compile(s, NULL, &ds, &p);
+	T_OK(has_port0(&p, "ALLEPH", &n) && n == 7, "1024-65535 covers the default ephemeral range: port 0 too (%zu policies)", n);
+	T_OK(!has_port0(&p, "LOW", &n) && n == 10, "0-1023 covers none of it: port 0 left out, 1-1023 is 10 blocks (%zu)", n);
+	T_OK(!has_port0(&p, "PART", &n), "40000-50000 covers part of it: no port 0");
+	T_OK(!has_port0(&p, "UDPALL", &n) && n == 6, "UDP binds before its lookup: as written (%zu)", n);
+	T_OK(has_port0(&p, "ZERO", &n) && n == 1, "port 0 alone is taken as written");
+	T_OK(!has_port0(&p, "INALL", &n), "inbound selectors as written");
+	mc_plan_free(&p);
+
+	/* The namespace's own range decides. */
+	struct mc_host h = { .eph_lo = 20000, .eph_hi = 30000 };
+	mc_compile(s, &h, &ds, &p);
+	T_OK(has_port0(&p, "ALLEPH", &n), "a namespace range of 20000-30000 is inside 1024-65535: port 0");
+	mc_plan_free(&p);
+	h.eph_lo = 1000;
+	mc_compile(s, &h, &ds, &p);
+	T_OK(!has_port0(&p, "ALLEPH", &n) && has_port0(&p, "LOW", &n) == false,
+	     "a range of 1000-30000 is not inside 1024-65535: no port 0");
+	mc_plan_free(&p);
+	mc_diags_free(&ds);
+	mc_site_free(s);
+}
+
 int main(void)
 {
+	test_unbound_port0();
 	test_priorities();
 	test_examples();
 	test_rollover();
