@@ -113,9 +113,9 @@ clang-warnings: $(BUILD)/bpf/drops.skel.h $(BUILD)/version.h
 
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC [fuzz] $<"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+	@echo "  CC [fuzz] $<"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FLIB_OBJ)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(wildcard lib/*.h) $(FLIB_OBJ)
 	@echo "  LD [fuzz] $@"; $(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FLIB_OBJ) $(PKG_LIBS)
 
 # Kept: make would otherwise delete these objects after a build (pattern-rule intermediates),
@@ -198,4 +198,4 @@ deb:
 clean:
 	rm -rf $(BUILD) mcpsec mcpsecd
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(SLIB_OBJ:.o=.d) $(SCMD_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(SDAEMON_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(SLIB_OBJ:.o=.d) $(SCMD_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(SDAEMON_OBJ:.o=.d) $(FLIB_OBJ:.o=.d)
