@@ -34,6 +34,24 @@ static const struct {
 	{ "3des", "tdes-cbc" },		    { "3descbc", "tdes-cbc" },
 };
 
+/* The key length a cipher's spelling fixes (aes128, AES_CBC_256, aes-cbc-256: 128 or 256), in
+ * bits; 0 when the name leaves it to the key. The aliases above are where such names exist. */
+unsigned mc_alg_name_bits(const char *name)
+{
+	char sq[64];
+
+	mc_squeeze(name, sq, sizeof(sq));
+	for (size_t k = 0; k < MC_ARRAY_SIZE(alg_aliases); k++)
+		if (!strcmp(sq, alg_aliases[k].squeezed)) {
+			size_t n = strlen(sq);
+			if (n > 3 && !strcmp(sq + n - 3, "128"))
+				return 128;
+			if (n > 3 && !strcmp(sq + n - 3, "256"))
+				return 256;
+		}
+	return 0;
+}
+
 const struct mc_alg *mc_alg_find(const char *name, enum mc_alg_kind kind)
 {
 	char sq[64], canon[64];

@@ -19,6 +19,8 @@ struct mc_alg {
 
 /* NULL when unknown. */
 const struct mc_alg *mc_alg_find(const char *name, enum mc_alg_kind kind);
+/* The key length in bits a cipher's spelling fixes (AES_CBC_256: 256), or 0. */
+unsigned mc_alg_name_bits(const char *name);
 /* Reverse lookup from what the kernel reports (name and truncation); NULL when not ours. */
 const struct mc_alg *mc_alg_from_kernel(const char *kernel, unsigned trunc_bits, enum mc_alg_kind kind);
 /* "hmac-sha1-96, hmac-sha256-128, ..." for error messages. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -271,6 +272,18 @@ static void add_addr_item(struct ctx *c, yaml_node_t *at, const char *item, void
 			mc_err(c->ds, loc_of(c, at), "%s: '%s': %s", a->what, item, err);
 		return;
 	}
+	/* An IPv4-mapped address (::ffff:a.b.c.d) never travels: a dual-stack socket sends to it as
+	 * IPv4, and the kernel decides it by IPv4 policies, so an IPv6 selector of it matches nothing
+	 * (a PROTECT written so would protect nothing). */
+	const mc_u128 mapped_lo = (mc_u128)0xffff << 32, mapped_hi = mapped_lo | 0xffffffffu;
+	if (r.family == AF_INET6 && r.lo >= mapped_lo && r.hi <= mapped_hi) {
+		struct mc_range v4 = { AF_INET, r.lo & 0xffffffffu, r.hi & 0xffffffffu };
+		char buf[96];
+		mc_range_str(&v4, buf, sizeof(buf));
+		mc_err(c->ds, loc_of(c, at), "%s: '%s' is IPv4-mapped: the kernel sends such traffic as IPv4, so an "
+		       "IPv6 selector never matches it; write %s", a->what, item, buf);
+		return;
+	}
 	*MC_PUSH(&a->set->r, &a->set->n, &a->set->cap) = r;
 }
 
@@ -387,8 +400,11 @@ static void parse_esp(struct ctx *c, yaml_node_t *n, struct mc_policy *p)
 		p->integrity_key = parse_keyname(c, v, "integrity-key");
 		p->ikey_span = span_of(c, v);
 	}
-	if ((v = get(c, n, "confidentiality")))
+	if ((v = get(c, n, "confidentiality"))) {
 		p->confidentiality = parse_alg(c, v, MC_ALG_CONFIDENTIALITY, &p->confidentiality_loc);
+		if (p->confidentiality) /* a scalar, then (parse_alg said so otherwise) */
+			p->confidentiality_bits = mc_alg_name_bits(scalar(c, v, "confidentiality"));
+	}
 	if ((v = get(c, n, "confidentiality-key"))) {
 		p->confidentiality_key = parse_keyname(c, v, "confidentiality-key");
 		p->ekey_span = span_of(c, v);
@@ -703,8 +719,10 @@ static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 	if (!expect_mapping(c, n, "ipsec"))
 		return;
 	check_keys(c, n, keys, "ipsec");
-	if ((v = get(c, n, "enabled")))
+	if ((v = get(c, n, "enabled"))) {
 		parse_bool(c, v, "ipsec.enabled", &c->site->enabled);
+		c->site->enabled_given = true;
+	}
 	if ((v = get(c, n, "allow-shared-spi")))
 		parse_bool(c, v, "ipsec.allow-shared-spi", &c->site->allow_shared_spi);
 	if ((v = get(c, n, "default")) && (s = scalar(c, v, "ipsec.default"))) {

@@ -200,6 +200,10 @@ bool mc_test_build(const struct mc_test_input *in, const struct mc_site *s, stru
 	/* IPv6 first, as the policy list is IPv6 first; a family one side lacks is no flow. */
 	static const int families[] = { AF_INET6, AF_INET };
 	for (size_t f = 0; f < 2; f++) {
+		/* ICMP travels over IPv4 only, ICMPv6 over IPv6 only: no other flow exists. */
+		if ((base.proto == MC_PROTO_ICMP && families[f] == AF_INET6) ||
+		    (base.proto == MC_PROTO_ICMPV6 && families[f] == AF_INET))
+			continue;
 		struct mc_range lr[64], rr[64];
 		size_t nl = side_of_family(&l, families[f], lr, 64), nr = side_of_family(&r, families[f], rr, 64);
 		for (size_t i = 0; i < nl; i++)
@@ -211,6 +215,14 @@ bool mc_test_build(const struct mc_test_input *in, const struct mc_site *s, stru
 				mc_addr_from_u128(families[f], rr[j].lo, &q->remote);
 				mc_addr_from_u128(families[f], rr[j].hi, &q->remote_last);
 			}
+	}
+	if (!ret->n && (base.proto == MC_PROTO_ICMP || base.proto == MC_PROTO_ICMPV6)) {
+		mc_buf_printf(err, "%s travels over %s only, and --local-ip %s and --remote-ip %s have no such "
+			      "address in common: test %s for %s", base.proto == MC_PROTO_ICMP ? "icmp" : "icmpv6",
+			      base.proto == MC_PROTO_ICMP ? "IPv4" : "IPv6", in->local_ip, in->remote_ip,
+			      base.proto == MC_PROTO_ICMP ? "icmpv6" : "icmp",
+			      base.proto == MC_PROTO_ICMP ? "IPv6" : "IPv4");
+		goto out;
 	}
 	if (!ret->n) {
 		mc_buf_printf(err, "--local-ip %s and --remote-ip %s have no address family in common (an "

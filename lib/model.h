@@ -132,6 +132,7 @@ struct mc_policy {
 	struct mc_loc spi_loc;
 	int ipsec_proto; /* MC_PROTO_ESP or MC_PROTO_AH */
 	const struct mc_alg *integrity, *confidentiality;
+	unsigned confidentiality_bits; /* a key length the algorithm's spelling fixes (aes256), or 0 */
 	char *integrity_key, *confidentiality_key;
 	struct mc_loc integrity_loc, confidentiality_loc;
 	struct mc_next next; /* key rollover in progress */
@@ -159,6 +160,7 @@ struct mc_selector_name {
 struct mc_site {
 	char *file;
 	bool enabled;
+	bool enabled_given; /* ipsec.enabled was written: it decides, even on a disabled host */
 	enum mc_default def;
 	struct mc_loc def_loc; /* of ipsec.default; line 0 when implied */
 	enum mc_on_failure on_failure;

@@ -57,6 +57,11 @@ static void check_key(const struct mc_site *s, struct mc_diags *ds, const struct
 	if (strcmp(k->type, alg->key_type))
 		mc_err(ds, loc, "policy '%s': key '%s' is a %s key, but %s needs a %s key", p->name,
 		       keyname, k->type, alg->name, alg->key_type);
+	else if (alg == p->confidentiality && p->confidentiality_bits && k->len * 8 != p->confidentiality_bits)
+		/* AES_CBC_256 with a 16-byte key would silently be AES-128. */
+		mc_err(ds, p->confidentiality_loc, "policy '%s': the algorithm's name says a %u-bit key, but key '%s' "
+		       "has %zu bits; give a %u-bit key, or write aes-cbc (the key's length decides)", p->name,
+		       p->confidentiality_bits, keyname, k->len * 8, p->confidentiality_bits);
 }
 
 /* The SA a PROTECT policy needs, as far as the model knows it (local may still be 'any'). */

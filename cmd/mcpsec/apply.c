@@ -197,6 +197,9 @@ static void print_dry_run(const struct mc_plan *plan, const struct mc_diff *diff
 	mc_buf_free(&b);
 }
 
+/* The site leaves ipsec.enabled out and the host is disabled: it stays disabled (begin). */
+static bool g_stays_disabled;
+
 /* Opens the kernel and the state directory (locked unless dry), compiles s (or, when s is NULL,
  * the committed site, returned in *committed). Returns 0 or an exit code, having said why. */
 static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_state *st, int *lock,
@@ -233,6 +236,12 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 		memset(st, 0, sizeof(*st));
 		st->dir = mc_strdup(g_opts.state_dir);
 		r = 0;
+	}
+	/* MCP: committing is not enabling. A host that was disabled stays so until 'mcpsec enable',
+	 * unless the file itself says enabled: true. */
+	if (!r && s && st->committed && !st->enabled && !s->enabled_given) {
+		s->enabled = false;
+		g_stays_disabled = true;
 	}
 	if (!r)
 		r = mc_engine_compile(*nl, s, st, &ds, plan);
@@ -385,6 +394,9 @@ int apply_main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	if (dry_run && g_stays_disabled)
+		fprintf(stderr, "mcpsec: note: IPsec is disabled on this host and the file leaves ipsec.enabled out: "
+			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
 	if (dry_run) {
 		struct mc_diff diff;
 		enum mc_engine_status es = mc_engine_diff(nl, &plan, s->enabled, &st, &ds, &diff);
@@ -432,7 +444,10 @@ int apply_main(int argc, char **argv)
 	else if (!changes)
 		printf("committed %s: the kernel already enforced it (%zu kernel policies, %zu SAs)\n", file,
 		       s->enabled ? plan.npols : 0, plan.nsas);
-	if (!s->enabled)
+	if (g_stays_disabled)
+		printf("committed; IPsec stays disabled (mcpsec enable to enforce; or write 'enabled: true' in "
+		       "the file)\n");
+	else if (!s->enabled)
 		printf("ipsec.enabled is false: the configuration is committed but not enforced "
 		       "(run 'mcpsec enable')\n");
 	struct mc_trial tr;

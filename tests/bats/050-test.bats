@@ -57,3 +57,16 @@ seed_test() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"no address family in common"* ]]
 }
+
+@test "test: a flow that cannot exist (ICMP between IPv6 addresses, ICMPv6 between IPv4 ones) is refused, not answered" {
+	run "$MCPSEC" test "$ROOT/examples/host-a/site.yaml" --ulp icmp --dir out --local-ip fec0::1 --remote-ip fec0::2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"icmp travels over IPv4 only"*"test icmpv6 for IPv6"* ]]
+	run "$MCPSEC" test "$ROOT/examples/host-a/site.yaml" --ulp icmpv6 --dir in --local-ip 192.0.2.1 --remote-ip 192.0.2.2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"icmpv6 travels over IPv6 only"*"test icmp for IPv4"* ]]
+	# With 'any' only the family the protocol travels over is answered.
+	run "$MCPSEC" test "$ROOT/examples/host-a/site.yaml" --ulp icmpv6 --dir out --local-ip any --remote-ip any --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '[.results[].remote_ip_range[0]] | map(test(":")) | all' <<<"$output")" = true ]
+}

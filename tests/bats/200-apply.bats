@@ -224,3 +224,33 @@ PY
 	# shellcheck disable=SC2154 # $stderr is set by bats' run --separate-stderr
 	[[ "$stderr" == *"bad.yaml:3:"*"error:"* ]]
 }
+
+@test "committing is not enabling: after disable, an apply of a file without ipsec.enabled commits and IPsec stays disabled" {
+	one_ns
+	f=$(site)
+	mc_a apply "$f" >/dev/null
+	mc_a disable 2>/dev/null
+	# A changed list, ipsec.enabled left out: committed, not enforced.
+	sed -i 's/remote-ports: 20-21/remote-ports: 20-22/' "$f"
+	run mc_a apply "$f"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"committed; IPsec stays disabled (mcpsec enable to enforce"* ]]
+	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -eq 0 ]
+	run ip -n "$NS_A" xfrm policy getdefault
+	[[ "$output" == *"out: accept"* ]]
+	run mc_a status ipsec all --json
+	[ "$(jq -r '.enabled, .committed' <<<"$output" | tr '\n' ' ')" = "false true " ]
+	run mc_a apply --dry-run "$f"
+	[[ "$output" == *"IPsec is disabled on this host and the file leaves ipsec.enabled out"* ]]
+	# enable enforces what was committed, the new list included.
+	mc_a enable >/dev/null
+	run mc_a test --kernel --ulp tcp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --remote-port 22 --json
+	[ "$(jq -r '.results[0].result' <<<"$output")" = DISCARD ]
+	# A file that says enabled: true decides by itself, and so does one on a host never disabled.
+	mc_a disable 2>/dev/null
+	sed -i 's/^ipsec:$/ipsec:\n  enabled: true/' "$f"
+	run mc_a apply "$f"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"stays disabled"* ]]
+	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -gt 0 ]
+}
