@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,36 @@ void mc_engine_ephemeral(unsigned *lo, unsigned *hi)
 	free(text);
 }
 
+int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_diags *ds)
+{
+	struct mc_addr *own[2] = { NULL, NULL };
+	size_t nown[2] = { 0, 0 };
+	int r = 0;
+
+	for (int f = 0; f < 2 && !r; f++)
+		r = mc_nl_own_addrs(nl, f ? AF_INET : AF_INET6, &own[f], &nown[f]);
+	for (size_t i = 0; i < s->npol && !r; i++) {
+		const struct mc_policy *p = &s->pol[i];
+		bool mine = p->local.any;
+		for (int f = 0; f < 2 && !mine; f++)
+			for (size_t k = 0; k < nown[f] && !mine; k++)
+				mine = mc_addrset_has(&p->local, &own[f][k]);
+		if (mine || !p->local.n)
+			continue;
+		char a[96];
+		mc_range_str(&p->local.r[0], a, sizeof(a));
+		mc_warnc(ds, p->local.loc, "not-local",
+			 "policy '%s': local %s%s%s%s is not an address of this host: was the site written for another "
+			 "host? Nothing this host sends or receives matches it%s. (A floating address that comes here "
+			 "later is fine: then ignore this.)", p->name, p->local.name ? p->local.name : a,
+			 p->local.name ? " (" : "", p->local.name ? a : "", p->local.name ? ")" : "",
+			 p->action == MC_PROTECT ? ", and its SAs carry an address this host does not send from" : "");
+	}
+	free(own[0]);
+	free(own[1]);
+	return r;
+}
+
 int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
 		      struct mc_plan *plan)
 {
@@ -108,7 +139,7 @@ int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state
 	int r;
 
 	memset(plan, 0, sizeof(*plan));
-	if ((r = mc_nl_own_addrs6(nl, &own6, &nown6)) < 0) {
+	if ((r = mc_nl_own_addrs(nl, AF_INET6, &own6, &nown6)) < 0) {
 		mc_err(ds, NOWHERE, "listing the host's addresses: %s", strerror(-r));
 		return r;
 	}

@@ -47,6 +47,10 @@ struct mc_site *mc_engine_load_site_logic(const char *path, struct mc_diags *ds)
 int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *st, struct mc_diags *ds,
 			     struct mc_site **ret);
 
+/* Warns (not-local) of each policy whose explicit local addresses are none of the host's: a
+ * site written for another host (an import applied on its peer). Returns 0 or -errno. */
+int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_diags *ds);
+
 /* The ephemeral port range of the caller's namespace (net.ipv4.ip_local_port_range), or
  * Linux's default when it cannot be read. */
 void mc_engine_ephemeral(unsigned *lo, unsigned *hi);

@@ -144,6 +144,18 @@ static int cmp_portrange(const void *a, const void *b)
 	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : 0;
 }
 
+bool mc_addrset_has(const struct mc_addrset *a, const struct mc_addr *x)
+{
+	mc_u128 v = mc_addr_to_u128(x);
+
+	if (a->any)
+		return true;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->r[i].family == x->family && a->r[i].lo <= v && v <= a->r[i].hi)
+			return true;
+	return false;
+}
+
 enum mc_unbound mc_ports_unbound(const struct mc_portset *ps, unsigned eph_lo, unsigned eph_hi)
 {
 	unsigned long covered = 0;

@@ -194,6 +194,8 @@ const char *mc_proto_str(int proto, char *buf, size_t len);
 /* Protocol name or number to its number; -1 when unknown. "any" is MC_PROTO_ANY. */
 int mc_proto_parse(const char *s);
 
+/* Whether the address set holds x ('any' holds every address). */
+bool mc_addrset_has(const struct mc_addrset *a, const struct mc_addr *x);
 /* Sorts and merges a port set's ranges; 0-65535 becomes any. */
 void mc_portset_merge(struct mc_portset *set);
 

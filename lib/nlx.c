@@ -900,7 +900,7 @@ int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr 
 	return c.found ? 0 : -EADDRNOTAVAIL;
 }
 
-int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret)
+int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *nret)
 {
 	struct nl_cache *cache = NULL;
 	size_t n = 0, cap = 0;
@@ -914,13 +914,14 @@ int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret)
 		struct nl_addr *local = rtnl_addr_get_local(a);
 		struct mc_addr x;
 
-		if (rtnl_addr_get_family(a) != AF_INET6 || !local || nl_addr_get_len(local) != 16)
+		size_t len = family == AF_INET6 ? 16 : 4;
+		if (rtnl_addr_get_family(a) != family || !local || nl_addr_get_len(local) != len)
 			continue;
 		memset(&x, 0, sizeof(x));
-		x.family = AF_INET6;
-		memcpy(x.a, nl_addr_get_binary_addr(local), 16);
+		x.family = (uint8_t)family;
+		memcpy(x.a, nl_addr_get_binary_addr(local), len);
 		struct mc_addr lo;
-		mc_addr_parse("::1", &lo);
+		mc_addr_parse(family == AF_INET6 ? "::1" : "127.0.0.1", &lo);
 		if (mc_addr_eq(&x, &lo))
 			continue;
 		bool dup = false;

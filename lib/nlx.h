@@ -37,8 +37,9 @@ void mc_nl_set_stop(struct mc_nl *nl, bool (*stop)(void *ctx), void *ctx);
 /* Source address the kernel's routing table picks to reach dst. */
 int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr *ret);
 
-/* IPv6 addresses configured on the host, other than ::1. Caller frees *ret. */
-int mc_nl_own_addrs6(struct mc_nl *nl, struct mc_addr **ret, size_t *nret);
+/* Addresses of one family (AF_INET6, AF_INET) configured on the host, other than ::1 and
+ * 127.0.0.1. Caller frees *ret. */
+int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *nret);
 
 /* The netlink port of nl's XFRM socket: events caused by our own requests carry it. */
 uint32_t mc_nl_portid(const struct mc_nl *nl);

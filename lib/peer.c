@@ -33,18 +33,6 @@ char *mc_mirror_name(const char *name)
 	return mc_strdup(name);
 }
 
-static bool set_has(const struct mc_addrset *a, const struct mc_addr *x)
-{
-	mc_u128 v = mc_addr_to_u128(x);
-
-	if (a->any)
-		return true;
-	for (size_t i = 0; i < a->n; i++)
-		if (a->r[i].family == x->family && a->r[i].lo <= v && v <= a->r[i].hi)
-			return true;
-	return false;
-}
-
 static struct mc_addrset host_set(const struct mc_addr *a, struct mc_range *storage)
 {
 	storage->family = a->family;
@@ -67,7 +55,7 @@ int mc_mirror(const struct mc_site *s, const struct mc_mirror_opts *o, struct mc
 		struct mc_range peer_r, self_r;
 		struct mc_policy q = *p; /* shallow: only the fields below are replaced */
 
-		if (!set_has(&p->remote, &o->peer)) {
+		if (!mc_addrset_has(&p->remote, &o->peer)) {
 			skipped++;
 			continue;
 		}

@@ -386,6 +386,10 @@ int apply_main(int argc, char **argv)
 	}
 	if (!dry_run && !force && (rc = refuse_in_trial("apply")))
 		goto out;
+	/* A site written for another host applies, but not without a word. */
+	(void)mc_engine_check_locals(nl, s, &ds);
+	print_diags(&ds);
+	mc_diags_truncate(&ds, 0);
 	/* The lockout guard: what this change would cut, judged before the kernel changes. */
 	size_t cuts = guard(nl, s->enabled ? &plan : NULL, dry_run ? "warning" : confirm || force ? "warning" : "error");
 	if (cuts && !dry_run && !confirm && !force) {

@@ -188,32 +188,34 @@ PY
 @test "apply --json: counts and every operation by name; no new generation when nothing differs" {
 	one_ns
 	f=$(site)
-	run mc_a apply --json --dry-run "$f"
+	# stdout is the JSON; warnings (here: the site's local addresses are not this bare namespace's)
+	# go to stderr.
+	run --separate-stderr mc_a apply --json --dry-run "$f"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r '.dry_run, .changed, .committed, .policies.added' <<<"$output" | tr '\n' ' ')" = "true true true 23 " ]
 	[ "$(jq -r '[.changes[] | select(.name == "DISCARDFTPOUT")] | .[0] | .op, .object, .dir, .action' <<<"$output" | tr '\n' ' ')" = "add policy out discard " ]
 	# A dry run changes nothing.
 	[ -z "$(ip -n "$NS_A" xfrm policy list)" ]
-	run mc_a apply --json "$f"
+	run --separate-stderr mc_a apply --json "$f"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r '.changed, .exit_status, (.changes | length)' <<<"$output" | tr '\n' ' ')" = "true 0 23 " ]
 	gen=$(readlink "$STATE/current")
 	before=$(xfrm_snapshot "$NS_A")
 	# The same file again: nothing sent, nothing committed, the same generation.
-	run mc_a apply --json "$f"
+	run --separate-stderr mc_a apply --json "$f"
 	[ "$(jq -r '.changed, .committed, .policies.unchanged, (.changes | length)' <<<"$output" | tr '\n' ' ')" = "false false 23 0 " ]
 	[ "$(readlink "$STATE/current")" = "$gen" ]
 	[ "$(xfrm_snapshot "$NS_A")" = "$before" ]
 	# Only a comment differs: the kernel is the same, the committed file is new: changed.
 	echo "# a comment" >>"$f"
-	run mc_a apply --json --dry-run "$f"
+	run --separate-stderr mc_a apply --json --dry-run "$f"
 	[ "$(jq -r '.changed, .committed, (.changes | length)' <<<"$output" | tr '\n' ' ')" = "true true 0 " ]
-	run mc_a apply --json "$f"
+	run --separate-stderr mc_a apply --json "$f"
 	[ "$(jq -r '.changed, .committed' <<<"$output" | tr '\n' ' ')" = "true true " ]
 	[ "$(readlink "$STATE/current")" != "$gen" ]
 	# A deleted policy is reported by name (its name outlives the commit that drops it).
 	sed -i '/name: DISCARDBNAOUT/,/action: discard/d' "$f"
-	run mc_a apply --json "$f"
+	run --separate-stderr mc_a apply --json "$f"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r '.changes[] | select(.op == "delete") | .name' <<<"$output")" = "DISCARDBNAOUT" ]
 	# A configuration error: JSON still, exit status 1, nothing changed.
@@ -253,4 +255,30 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$output" != *"stays disabled"* ]]
 	[ "$(ip -n "$NS_A" xfrm policy list | grep -c '^src')" -gt 0 ]
+}
+
+@test "a site written for another host: apply and --dry-run name each policy whose local is none of this host's addresses" {
+	two_ns
+	cat >"$WORK/other.yaml" <<-EOF
+	ipsec: {default: bypass}
+	selectors:
+	  ELSEWHERE: fec0::2222:a00:bff:fe3a:127
+	policies:
+	  - {name: MINE6, direction: out, local: $A_ADDR, action: bypass}
+	  - {name: MINE4, direction: out, local: $A4, action: bypass}
+	  - {name: THEIRS6, direction: out, local: ELSEWHERE, protocol: tcp, action: discard}
+	  - {name: THEIRS4, direction: in, local: 192.0.2.55, action: discard}
+	  - {name: ANYWHERE, direction: in, action: bypass}
+	EOF
+	run mc_a apply --dry-run "$WORK/other.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"other.yaml:7:"*"warning: policy 'THEIRS6': local ELSEWHERE ($B_ADDR) is not an address of this host: was the site written for another host?"* ]]
+	[[ "$output" == *"warning: policy 'THEIRS4': local 192.0.2.55 is not an address of this host"* ]]
+	[ "$(grep -c "is not an address of this host" <<<"$output")" -eq 2 ]
+	run mc_a apply "$WORK/other.yaml"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "is not an address of this host" <<<"$output")" -eq 2 ]
+	# On B the same file's THEIRS6 is B's own: only the policies naming A's addresses are warned of.
+	run "$MCPSEC" --netns "$NS_B" --state-dir "$STATE-b" apply --dry-run "$WORK/other.yaml"
+	[[ "$output" == *"policy 'MINE6'"* && "$output" == *"policy 'MINE4'"* && "$output" != *"policy 'THEIRS6'"* ]]
 }

@@ -254,3 +254,28 @@ PY
 	run "$MCPSEC" test "$WORK/d6.yaml" --ulp tcp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --remote-port 23
 	[[ "$output" == *"Unbound Client = a TCP client that connects without bind() is decided at local port 0, before its port is chosen: BYPASS by ALLOUT"*"40000 - 50000 meet DISCARD by D6"*"Over IPv6 the whole connection keeps the decision made at port 0."* ]]
 }
+
+@test "test --netns knows the host: traffic to its own IPv6 address is the built-in bypass, as the kernel does" {
+	two_ns
+	cat >"$WORK/deny.yaml" <<-EOF
+	ipsec: {default: deny}
+	policies:
+	  - {name: NOUDP, direction: out, protocol: udp, action: discard}
+	  - {name: NOUDPIN, direction: in, protocol: udp, action: discard}
+	EOF
+	mc_a apply "$WORK/deny.yaml" >/dev/null
+	# The kernel: a datagram from A to A's own address is not discarded (sent, and delivered).
+	[ "$(in_a "$PY" "$NET" udp-send "$A_ADDR" 9999)" = ok ]
+	run --separate-stderr "$MCPSEC" --netns "$NS_A" test "$WORK/deny.yaml" --ulp udp --dir out --local-ip "$A_ADDR" --remote-ip "$A_ADDR" --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.results[0].result + " " + .results[0].first_match' <<<"$output")" = "BYPASS BUILTIN-OWN-ADDR-OUT" ]
+	# Without --netns the addresses are unknown: the answer is the list's, and a note says why.
+	run --separate-stderr "$MCPSEC" test "$WORK/deny.yaml" --ulp udp --dir out --local-ip "$A_ADDR" --remote-ip "$A_ADDR" --json
+	[ "$(jq -r '.results[0].first_match' <<<"$output")" = NOUDP ]
+	# shellcheck disable=SC2154 # $stderr is set by bats' run --separate-stderr
+	[[ "$stderr" == *"traffic between two of the host's own IPv6 addresses bypasses at apply (BUILTIN-OWN-ADDR-IN/OUT); give --netns NAME"* ]]
+	# To B's address the list decides, with or without --netns, and so does the kernel.
+	[ "$(in_a "$PY" "$NET" udp-send "$B_ADDR" 9999)" = EPERM ]
+	run "$MCPSEC" --netns "$NS_A" test "$WORK/deny.yaml" --ulp udp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --json
+	[ "$(jq -r '.results[0].first_match' <<<"$output")" = NOUDP ]
+}
