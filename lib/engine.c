@@ -131,22 +131,45 @@ int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_
 	return r;
 }
 
-int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
-		      struct mc_plan *plan)
+int mc_engine_host(struct mc_nl *nl, struct mc_host *host, struct mc_diags *ds)
 {
 	struct mc_addr *own6 = NULL;
 	size_t nown6 = 0;
 	int r;
 
-	memset(plan, 0, sizeof(*plan));
+	memset(host, 0, sizeof(*host));
 	if ((r = mc_nl_own_addrs(nl, AF_INET6, &own6, &nown6)) < 0) {
 		mc_err(ds, NOWHERE, "listing the host's addresses: %s", strerror(-r));
 		return r;
 	}
-	struct mc_host host = { route_src, nl, own6, nown6, mc_state_prev_priority, mc_state_prev_reqid, st, 0, 0 };
-	mc_engine_ephemeral(&host.eph_lo, &host.eph_hi);
+	host->own6 = own6;
+	host->nown6 = nown6;
+	mc_engine_ephemeral(&host->eph_lo, &host->eph_hi);
+	return 0;
+}
+
+void mc_engine_host_free(struct mc_host *host)
+{
+	free((void *)host->own6);
+	memset(host, 0, sizeof(*host));
+}
+
+int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
+		      struct mc_plan *plan)
+{
+	struct mc_host host;
+	int r;
+
+	memset(plan, 0, sizeof(*plan));
+	if ((r = mc_engine_host(nl, &host, ds)) < 0)
+		return r;
+	host.route_src = route_src;
+	host.ctx = nl;
+	host.prev_priority = mc_state_prev_priority;
+	host.prev_reqid = mc_state_prev_reqid;
+	host.prev_ctx = st;
 	r = mc_compile(s, &host, ds, plan);
-	free(own6);
+	mc_engine_host_free(&host);
 	if (r < 0) {
 		mc_plan_free(plan);
 		memset(plan, 0, sizeof(*plan));
@@ -445,8 +468,6 @@ static bool refused_sa(const struct mc_diff *d)
 	return false;
 }
 
-/* Compiles s, diffs and sends: SAs too unless ret->level is already NO_SAS; when the kernel
- * refuses an SA, again with the policies only (ret says so). */
 /* Diffs plan against the kernel and sends: SAs too unless ret->level is already NO_SAS; when
  * the kernel refuses an SA, again with the policies only (ret says so). */
 static enum mc_engine_status enforce_plan(struct mc_nl *nl, struct mc_state *st, const struct mc_plan *plan,

@@ -16,6 +16,7 @@
 
 struct mc_buf;
 struct mc_diags;
+struct mc_host;
 struct mc_nl;
 struct mc_site;
 struct mc_state;
@@ -54,6 +55,12 @@ int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_
 /* The ephemeral port range of the caller's namespace (net.ipv4.ip_local_port_range), or
  * Linux's default when it cannot be read. */
 void mc_engine_ephemeral(unsigned *lo, unsigned *hi);
+
+/* The host facts compile needs that the kernel behind nl gives: its own IPv6 addresses and
+ * its ephemeral port range (route_src and the previous priorities are the caller's to add).
+ * Returns 0 or -errno (ds says why); mc_engine_host_free releases it. */
+int mc_engine_host(struct mc_nl *nl, struct mc_host *host, struct mc_diags *ds);
+void mc_engine_host_free(struct mc_host *host);
 
 /* Compiles s for the host behind nl: its own addresses, its ephemeral port range, routes for
  * `local: any`, and the priorities st last committed. Returns 0, or -EINVAL (ds says why), or -errno from the kernel. */

@@ -109,12 +109,52 @@ static char *path_in(const struct mc_state *st, const char *name)
 	return st->gen ? mc_asprintf("%s/%s/%s", st->dir, st->gen, name) : mc_asprintf("%s/%s", st->dir, name);
 }
 
-/* Whether name is a generation directory's: "gen-N" and nothing more. */
+/* Whether name is a generation directory's, "gen-N" and nothing more (N in *g when given). */
+static bool gen_number(const char *name, unsigned *g)
+{
+	unsigned n;
+	char extra;
+	if (sscanf(name, "gen-%u%c", &n, &extra) != 1)
+		return false;
+	if (g)
+		*g = n;
+	return true;
+}
+
 static bool is_gen(const char *name)
 {
+	return gen_number(name, NULL);
+}
+
+/* How many generation directories dir holds, and the highest number among them. */
+static size_t scan_gens(const char *dir, unsigned *highest)
+{
+	DIR *d = opendir(dir);
+	size_t n = 0;
 	unsigned g;
-	char extra;
-	return sscanf(name, "gen-%u%c", &g, &extra) == 1;
+
+	*highest = 0;
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (gen_number(e->d_name, &g)) {
+			n++;
+			if (g > *highest)
+				*highest = g;
+		}
+	closedir(d);
+	return n;
+}
+
+/* Whether DIR/gen holds a state file (a regular one). */
+static bool gen_exists(const char *dir, const char *gen)
+{
+	char *p = mc_asprintf("%s/%s/state", dir, gen);
+	struct stat sb;
+	bool ok = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+
+	free(p);
+	return ok;
 }
 
 /* Whether name is a generation being built: "gen-N.new". */
@@ -162,17 +202,12 @@ static bool entry_exists(const char *dir, const char *name)
 bool mc_state_configured(const char *dir)
 {
 	static const char *const marks[] = { "current", "on-failure", "confirmed", "trial", "state" };
-	DIR *d;
-	bool found = false;
+	unsigned highest;
 
-	for (size_t i = 0; i < MC_ARRAY_SIZE(marks) && !found; i++)
-		found = entry_exists(dir, marks[i]);
-	if (!found && (d = opendir(dir))) {
-		for (struct dirent *e; !found && (e = readdir(d));)
-			found = is_gen(e->d_name);
-		closedir(d);
-	}
-	return found;
+	for (size_t i = 0; i < MC_ARRAY_SIZE(marks); i++)
+		if (entry_exists(dir, marks[i]))
+			return true;
+	return scan_gens(dir, &highest) > 0;
 }
 
 char *mc_state_site_path(const struct mc_state *st) { return path_in(st, "site.yaml"); }
@@ -544,16 +579,10 @@ bool mc_state_same(const struct mc_state *st, const char *site_file, const char 
  * even one a damaged `current` no longer names. */
 static unsigned next_gen_number(const char *dir)
 {
-	unsigned max = 0, g;
-	DIR *d = opendir(dir);
+	unsigned highest;
 
-	if (d) {
-		for (struct dirent *e; (e = readdir(d));)
-			if (is_gen(e->d_name) && sscanf(e->d_name, "gen-%u", &g) == 1 && g > max)
-				max = g;
-		closedir(d);
-	}
-	return max + 1;
+	(void)scan_gens(dir, &highest);
+	return highest + 1;
 }
 
 /* A generation is built as DIR/gen-N.new and renamed to gen-N only when complete, after
@@ -719,13 +748,7 @@ static bool recover(const char *dir)
 		remove_gen(dir, pend);
 	}
 	unlink_in(dir, "pending");
-	bool cur_ok = false;
-	if (cur) {
-		char *p = mc_asprintf("%s/%s/state", dir, cur);
-		struct stat sb;
-		cur_ok = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-		free(p);
-	}
+	bool cur_ok = cur && gen_exists(dir, cur);
 	if ((d = opendir(dir))) {
 		for (struct dirent *e; (e = readdir(d));) {
 			if (is_gen(e->d_name)) {
@@ -751,16 +774,6 @@ static bool recover(const char *dir)
 }
 
 /* ---- trials (apply --confirm) ---- */
-
-static bool gen_exists(const char *dir, const char *gen)
-{
-	char *p = mc_asprintf("%s/%s/state", dir, gen);
-	struct stat sb;
-	bool ok = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-
-	free(p);
-	return ok;
-}
 
 int64_t mc_boottime(void)
 {

@@ -197,8 +197,12 @@ static void print_dry_run(const struct mc_plan *plan, const struct mc_diff *diff
 	mc_buf_free(&b);
 }
 
-/* The site leaves ipsec.enabled out and the host is disabled: it stays disabled (begin). */
-static bool g_stays_disabled;
+/* MCP: committing is not enabling. A host that was disabled stays so until 'mcpsec enable',
+ * unless the file itself says enabled: true. */
+static bool stays_disabled(const struct mc_site *s, const struct mc_state *st)
+{
+	return s && st->committed && !st->enabled && !s->enabled_given;
+}
 
 /* Opens the kernel and the state directory (locked unless dry), compiles s (or, when s is NULL,
  * the committed site, returned in *committed). Returns 0 or an exit code, having said why. */
@@ -237,12 +241,8 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 		st->dir = mc_strdup(g_opts.state_dir);
 		r = 0;
 	}
-	/* MCP: committing is not enabling. A host that was disabled stays so until 'mcpsec enable',
-	 * unless the file itself says enabled: true. */
-	if (!r && s && st->committed && !st->enabled && !s->enabled_given) {
+	if (!r && stays_disabled(s, st))
 		s->enabled = false;
-		g_stays_disabled = true;
-	}
 	if (!r)
 		r = mc_engine_compile(*nl, s, st, &ds, plan);
 	print_diags(&ds);
@@ -398,7 +398,7 @@ int apply_main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if (dry_run && g_stays_disabled)
+	if (dry_run && stays_disabled(s, &st))
 		fprintf(stderr, "mcpsec: note: IPsec is disabled on this host and the file leaves ipsec.enabled out: "
 			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
 	if (dry_run) {
@@ -448,7 +448,7 @@ int apply_main(int argc, char **argv)
 	else if (!changes)
 		printf("committed %s: the kernel already enforced it (%zu kernel policies, %zu SAs)\n", file,
 		       s->enabled ? plan.npols : 0, plan.nsas);
-	if (g_stays_disabled)
+	if (stays_disabled(s, &st))
 		printf("committed; IPsec stays disabled (mcpsec enable to enforce; or write 'enabled: true' in "
 		       "the file)\n");
 	else if (!s->enabled)

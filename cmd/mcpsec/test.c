@@ -282,27 +282,22 @@ static int load_plan(const char *file, struct mc_site **s, struct mc_plan *plan,
 	for (size_t i = mark; i < ds->n; i++)
 		if (ds->d[i].code && !strcmp(ds->d[i].code, "keys-missing"))
 			fprintf(stderr, "mcpsec test: warning: %s\n", ds->d[i].msg);
-	/* With --netns the host is known: its own addresses (the built-in own-address bypass that
-	 * apply adds) and its ephemeral port range, as apply would compile them. */
+	/* With --netns the host is known, as apply knows it: its own addresses (so the built-in
+	 * own-address bypass) and its ephemeral port range. */
 	struct mc_host host = { 0 };
-	struct mc_addr *own6 = NULL;
-	struct mc_nl *nl = NULL;
 	if (g_opts.netns) {
+		struct mc_nl *nl = NULL;
 		int rc = enter_netns();
-		if (!rc && !(rc = open_kernel(&nl)) && mc_nl_own_addrs(nl, AF_INET6, &own6, &host.nown6) < 0) {
-			fprintf(stderr, "mcpsec test: listing the addresses of namespace '%s' failed\n", g_opts.netns);
+		if (!rc && !(rc = open_kernel(&nl)) && mc_engine_host(nl, &host, ds) < 0)
 			rc = EXIT_KERNEL;
-		}
 		mc_nl_close(nl);
 		if (rc) {
-			free(own6);
+			print_diags(ds);
 			return rc;
 		}
-		host.own6 = own6;
-		mc_engine_ephemeral(&host.eph_lo, &host.eph_hi);
 	}
 	mc_compile(*s, g_opts.netns ? &host : NULL, ds, plan);
-	free(own6);
+	mc_engine_host_free(&host);
 	/* check reports the rest; test answers the question asked. */
 	mc_diags_truncate(ds, mark);
 	return 0;
