@@ -204,7 +204,12 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 	}
 	mc_buf_puts(out, "    esp:\n");
 	if (p->confidentiality) {
-		mc_buf_printf(out, "      confidentiality: %s\n      confidentiality-key: ", p->confidentiality->name);
+		/* A length the source's spelling fixed (AES_CBC_256) stays written, so that check still
+		 * holds the key to it. */
+		mc_buf_printf(out, "      confidentiality: %s", p->confidentiality->name);
+		if (p->confidentiality_bits)
+			mc_buf_printf(out, "-%u", p->confidentiality_bits);
+		mc_buf_puts(out, "\n      confidentiality-key: ");
 		scalar(out, p->confidentiality_key ? p->confidentiality_key : "");
 		mc_buf_puts(out, "\n");
 	}

@@ -6,6 +6,7 @@
  * a model (struct mc_site) written out by emit.c, so import and mirror write the same YAML.
  */
 #include <ctype.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "emit.h"
 #include "import.h"
 #include "util.h"
+#include "validate.h"
 
 enum field {
 	F_NAME, F_LOCAL, F_LOCAL_SEL, F_REMOTE, F_REMOTE_SEL, F_ULP, F_LOCAL_PORTS, F_REMOTE_PORTS,
@@ -279,6 +281,26 @@ static void use_selector(struct importer *im, const struct value *name, const st
 	set->name = sel->name;
 }
 
+/* Policy names are case-insensitive, as in MCP and check: the set holds them folded. */
+static bool name_taken(const struct importer *im, const char *name)
+{
+	char *f = mc_strdup(name);
+	for (char *c = f; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	bool has = mc_strset_has(&im->names, f);
+	free(f);
+	return has;
+}
+
+static void name_take(struct importer *im, const char *name)
+{
+	char *f = mc_strdup(name);
+	for (char *c = f; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	mc_strset_add(&im->names, f);
+	free(f);
+}
+
 /* A stable name for an unnamed block, from what it does: BYPASS-ANY-OUT, then -2, -3 ... */
 static char *generated_name(struct importer *im, const struct mc_policy *p)
 {
@@ -301,7 +323,7 @@ static char *generated_name(struct importer *im, const struct mc_policy *p)
 	}
 	for (;; bn->next++) {
 		char *name = bn->next == 1 ? mc_strdup(base) : mc_asprintf("%s-%u", base, bn->next);
-		if (!mc_strset_has(&im->names, name)) {
+		if (!name_taken(im, name)) {
 			bn->next++;
 			return name;
 		}
@@ -323,8 +345,10 @@ static void conv_protect(struct importer *im, const struct block *b, struct mc_p
 		mc_err(im->ds, v[F_MODE].loc, "mode '%s' is not supported: transport only", v[F_MODE].text);
 	if (v[F_IALG].text)
 		p->integrity = conv_alg(im, &v[F_IALG], MC_ALG_INTEGRITY);
-	if (v[F_CALG].text)
+	if (v[F_CALG].text) {
 		p->confidentiality = conv_alg(im, &v[F_CALG], MC_ALG_CONFIDENTIALITY);
+		p->confidentiality_bits = mc_alg_name_bits(v[F_CALG].text);
+	}
 	/* Key names are written into site.yaml: only what keys.yaml can name, so that what import
 	 * writes always loads again. */
 	for (int f = F_IKEY; f <= F_CKEY; f += F_CKEY - F_IKEY)
@@ -366,6 +390,52 @@ static void conv_protect(struct importer *im, const struct block *b, struct mc_p
 		       v[F_IPSEC_PROTO].text);
 	if (esp && !v[F_IALG].text && !v[F_CALG].text)
 		mc_err(im->ds, v[F_IPSEC_PROTO].loc, "Protocol ESP needs an integrity or confidentiality algorithm");
+}
+
+static struct mc_loc loc_or(const struct value *v, const struct block *b)
+{
+	return v->text ? v->loc : b->loc;
+}
+
+/*
+ * What check would refuse, said in the listing's own terms at the listing's own line: ports on
+ * a protocol that has none, and IPv4 under IPSECDefault IPv6Only. Guessing what was meant (an
+ * ICMP type written as a port? another IPSECDefault?) could protect or open the wrong traffic,
+ * so these are errors that say what to write.
+ */
+static void check_meaning(struct importer *im, const struct block *b, const struct mc_policy *p)
+{
+	const struct value *v = b->v;
+
+	for (int f = F_LOCAL_PORTS; f <= F_REMOTE_PORTS; f++) {
+		const struct mc_portset *ps = f == F_LOCAL_PORTS ? &p->local_ports : &p->remote_ports;
+		if (ps->any || !ps->n || p->proto == MC_PROTO_TCP || p->proto == MC_PROTO_UDP)
+			continue;
+		if (mc_proto_is_icmp(p->proto))
+			mc_err(im->ds, v[f].loc, "%s '%s': %s has no ports; for ICMP types and codes write "
+			       "'Types/Codes = %s'", v[f].field, v[f].text, v[F_ULP].text, v[f].text);
+		else if (!v[F_ULP].text)
+			mc_err(im->ds, v[f].loc, "%s '%s' needs a Next Layer Protocol of TCP or UDP (none is given, "
+			       "which is ANY)", v[f].field, v[f].text);
+		else
+			mc_err(im->ds, v[f].loc, "%s '%s': ports are only for TCP or UDP (Next Layer Protocol is %s)",
+			       v[f].field, v[f].text, v[F_ULP].text);
+	}
+	if (im->site->def != MC_DEF_IPV6_ONLY)
+		return;
+	static const char hint[] = "IPSECDefault IPv6Only (the default) leaves IPv4 outside IPsec; import with "
+				   "--default bypass, deny or deny-all, as the host's IPSECDefault is";
+	const struct mc_addrset *sets[] = { &p->local, &p->remote };
+	for (size_t i = 0; i < MC_ARRAY_SIZE(sets); i++)
+		for (size_t r = 0; r < sets[i]->n; r++)
+			if (sets[i]->r[r].family == AF_INET) {
+				char ab[128];
+				mc_range_str(&sets[i]->r[r], ab, sizeof(ab));
+				mc_err(im->ds, sets[i]->loc, "IPv4 address '%s': %s", ab, hint);
+				break;
+			}
+	if (p->proto == MC_PROTO_ICMP)
+		mc_err(im->ds, v[F_ULP].loc, "Next Layer Protocol ICMP is IPv4: %s", hint);
 }
 
 static void finish_block(struct importer *im, struct block *b)
@@ -415,6 +485,16 @@ static void finish_block(struct importer *im, struct block *b)
 	if (v[F_ICMP].text && !mc_icmp_parse(v[F_ICMP].text, &p->icmp))
 		mc_err(im->ds, v[F_ICMP].loc, "Types/Codes '%s': expected ANY, TYPE, TYPE-TYPE, TYPE/CODE or "
 		       "TYPE/CODE-CODE", v[F_ICMP].text);
+	/* Places for the checks check would make: a field left out is the block's first line. */
+	p->proto_loc = loc_or(&v[F_ULP], b);
+	p->spi_loc = loc_or(&v[F_SPI], b);
+	p->integrity_loc = v[F_IALG].text ? v[F_IALG].loc : loc_or(&v[F_IPSEC_PROTO], b);
+	p->confidentiality_loc = v[F_CALG].text ? v[F_CALG].loc : loc_or(&v[F_IPSEC_PROTO], b);
+	if (!p->local.loc.line)
+		p->local.loc = b->loc;
+	if (!p->remote.loc.line)
+		p->remote.loc = b->loc;
+	check_meaning(im, b, p);
 	if (p->action == MC_PROTECT) {
 		conv_protect(im, b, p);
 	} else {
@@ -427,11 +507,12 @@ static void finish_block(struct importer *im, struct block *b)
 	if (v[F_NAME].text && !valid_name(v[F_NAME].text))
 		mc_err(im->ds, v[F_NAME].loc, "Policy Name '%s': use 1-64 letters, digits, '_', '.' or '-'",
 		       v[F_NAME].text);
-	else if (v[F_NAME].text && mc_strset_has(&im->names, v[F_NAME].text))
-		mc_err(im->ds, v[F_NAME].loc, "Policy Name '%s' is used twice", v[F_NAME].text);
+	else if (v[F_NAME].text && name_taken(im, v[F_NAME].text))
+		mc_err(im->ds, v[F_NAME].loc, "Policy Name '%s' is used twice (names are case-insensitive)",
+		       v[F_NAME].text);
 	else {
 		p->name = v[F_NAME].text ? mc_strdup(v[F_NAME].text) : generated_name(im, p);
-		mc_strset_add(&im->names, p->name);
+		name_take(im, p->name);
 	}
 }
 
@@ -498,6 +579,23 @@ static void parse(struct importer *im, const char *text)
 	block_clear(&b);
 }
 
+/*
+ * Import never writes a file that check refuses: the site is validated as check validates it
+ * (keys aside: they are not in the listing), and its errors are reported at the listing's lines.
+ * check's warnings are left to check.
+ */
+static void validate(struct importer *im, struct mc_diags *ds)
+{
+	struct mc_diags v = { 0 };
+
+	im->site->keys_skipped = true;
+	mc_site_validate(im->site, &v);
+	for (size_t i = 0; i < v.n; i++)
+		if (v.d[i].sev == MC_ERROR)
+			mc_diag_addc(ds, MC_ERROR, v.d[i].loc, v.d[i].code, "%s", v.d[i].msg);
+	mc_diags_free(&v);
+}
+
 int mc_import(const char *file, const char *text, const struct mc_import_opts *o, struct mc_buf *out,
 	      struct mc_diags *ds)
 {
@@ -511,6 +609,8 @@ int mc_import(const char *file, const char *text, const struct mc_import_opts *o
 	parse(&im, text);
 	if (!im.site->npol && ds->errors == errors)
 		mc_err(ds, mc_loc_file(im.file), "no policies found");
+	if (ds->errors == errors)
+		validate(&im, ds);
 	if (ds->errors > errors) {
 		rc = -EINVAL;
 	} else {

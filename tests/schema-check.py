@@ -105,7 +105,7 @@ ok(binary is not None, "an mcpsec binary is built (build/san/mcpsec or ./mcpsec)
 if binary:
     written = {
         "import of examples/mcp-listing/policies.txt": [binary, "import", f"{root}/examples/mcp-listing/policies.txt"],
-        "import of tests/unit/fixtures/import/variants.txt": [binary, "import", f"{root}/tests/unit/fixtures/import/variants.txt"],
+        "import of tests/unit/fixtures/import/variants.txt": [binary, "import", "--default", "bypass", f"{root}/tests/unit/fixtures/import/variants.txt"],
         "mirror of examples/host-a": [binary, "mirror", f"{root}/examples/host-a/site.yaml", "--peer",
                                       "fec0::2222:a00:bff:fe3a:127", "--self", "fec0::2222:a00:bff:fe3a:100"],
     }

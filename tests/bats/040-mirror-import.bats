@@ -97,3 +97,43 @@ B=fec0::2222:a00:bff:fe3a:127
 	[[ "$stderr" == *"bad.txt:5:1: error: unknown field 'Colour'"* ]]
 	[[ "$stderr" == *"19 errors; nothing written"* ]]
 }
+
+@test "import never writes a file that check refuses: errors at the listing's own lines" {
+	run --separate-stderr "$MCPSEC" import "$ROOT/tests/unit/fixtures/import/meaning.txt"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"meaning.txt:5:15: error: Local Ports '135': ICMPv6 has no ports"* ]]
+	[[ "$stderr" == *"meaning.txt:11:16: error: Remote Ports '1000': ports are only for TCP or UDP"* ]]
+	[[ "$stderr" == *"meaning.txt:22:16: error: Remote Ports '22' needs a Next Layer Protocol of TCP or UDP"* ]]
+	[[ "$stderr" == *"meaning.txt:27:21: error: IPv4 address '192.0.2.7': IPSECDefault IPv6Only"* ]]
+	[[ "$stderr" == *"meaning.txt:38:23: error: Next Layer Protocol ICMP is IPv4"* ]]
+	[[ "$stderr" == *"meaning.txt: 8 errors; nothing written"* ]]
+	# Each block that check refuses is refused by import, whatever else the listing holds.
+	awk -v RS= -v d="$WORK" '/Policy Name/ { f = d "/block" ++n ".txt"; print > f; close(f) }' \
+		"$ROOT/tests/unit/fixtures/import/meaning.txt"
+	for f in "$WORK"/block[1-7].txt; do
+		if "$MCPSEC" import "$f" >"$WORK/out.yaml" 2>/dev/null; then
+			echo "import wrote $f" >&2
+			"$MCPSEC" check "$WORK/out.yaml" >&2 || true
+			false
+		fi
+	done
+}
+
+@test "import: what MCP meant is written when it is known, and then it checks" {
+	d=$(dirname "$(site_copy "$ROOT/examples/host-a/site.yaml")")
+	# IPv4 with the host's IPSECDefault given: accepted, and check agrees.
+	printf 'Policy Name = V4\nRemote IP Address = 192.0.2.7\nDirection = IN\nDisposition = DISCARD\n' >"$WORK/v4.txt"
+	"$MCPSEC" import --default bypass --keys keys.yaml "$WORK/v4.txt" >"$d/v4.yaml"
+	run "$MCPSEC" check "$d/v4.yaml"
+	[ "$status" -eq 0 ]
+	# A key length in the algorithm's name is kept, so check still holds the key to it.
+	printf '%s\n' 'Policy Name = P' "Remote IP Address = $B" 'Next Layer Protocol = TCP' 'Direction = OUT' \
+		'Disposition = PROTECT' 'Security Policy Index = 300' 'Protocol = ESP Confidentiality' \
+		'Confidentiality Key Name = PRODUCTIONKEY' 'Confidentiality Algorithm = AES_CBC_256' >"$WORK/p.txt"
+	"$MCPSEC" import --keys keys.yaml "$WORK/p.txt" >"$d/p.yaml"
+	grep -q '^      confidentiality: aes-cbc-256$' "$d/p.yaml"
+	run "$MCPSEC" check "$d/p.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the algorithm's name says a 256-bit key, but key 'PRODUCTIONKEY' has 128 bits"* ]]
+}

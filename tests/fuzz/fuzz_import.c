@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* MCP listings → site.yaml, and the property that whatever import writes, mcpsec reads back
- * without a YAML or type error (mirror writes through the same emitter). */
+ * without a YAML or type error (mirror writes through the same emitter), and check's rules
+ * (keys aside, which the listing does not carry) accept it. */
 #include <stdio.h>
 
 #include "../../lib/conf.h"
@@ -8,6 +9,7 @@
 #include "../../lib/import.h"
 #include "../../lib/model.h"
 #include "../../lib/util.h"
+#include "../../lib/validate.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -32,6 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		FUZZ_ASSERT(r == 0);
 		FUZZ_ASSERT(s && (int)s->npol == n);
+		s->keys_skipped = true;
+		r = mc_site_validate(s, &ds2);
+		if (r < 0) {
+			struct mc_buf b = { 0 };
+			mc_diags_render(&ds2, &b);
+			fprintf(stderr, "import wrote a site that check refuses:\n%s\n---\n%s", mc_buf_str(&b),
+				mc_buf_str(&out));
+			mc_buf_free(&b);
+		}
+		FUZZ_ASSERT(r == 0);
 		mc_site_free(s);
 	}
 	mc_diags_free(&ds);

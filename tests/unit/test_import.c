@@ -11,10 +11,10 @@
 #define IMP "tests/unit/fixtures/import"
 #define A_ADDR "fec0::2222:a00:bff:fe3a:100"
 
-static char *import_file(const char *path, size_t *errors, char **ret_diags)
+static char *import_file(const char *path, enum mc_default def, size_t *errors, char **ret_diags)
 {
 	char *text = slurp(path);
-	struct mc_import_opts o = { NULL, MC_DEF_IPV6_ONLY };
+	struct mc_import_opts o = { NULL, def };
 	struct mc_diags ds = { 0 };
 	struct mc_buf out = { 0 }, d = { 0 };
 
@@ -54,15 +54,15 @@ int main(void)
 	size_t errors;
 	char *diags, *yaml, *want;
 
-	yaml = import_file(IMP "/variants.txt", &errors, &diags);
+	yaml = import_file(IMP "/variants.txt", MC_DEF_BYPASS, &errors, &diags);
 	want = slurp(IMP "/variants.expect");
-	T_EQ_INT(errors, 0, "variants.txt imports without errors");
+	T_EQ_INT(errors, 0, "variants.txt imports without errors (IPv4 in it: --default bypass)");
 	T_EQ_STR(yaml, want ? want : "(missing)", "variants.txt: the YAML matches variants.expect verbatim");
 	free(yaml);
 	free(want);
 	free(diags);
 
-	yaml = import_file(IMP "/bad.txt", &errors, &diags);
+	yaml = import_file(IMP "/bad.txt", MC_DEF_IPV6_ONLY, &errors, &diags);
 	want = slurp(IMP "/bad.expect");
 	T_OK(errors >= 15, "bad.txt: %zu errors, all in one run", errors);
 	T_EQ_STR(diags, want ? want : "(missing)", "bad.txt: diagnostics match bad.expect verbatim");
@@ -71,9 +71,19 @@ int main(void)
 	free(want);
 	free(diags);
 
+	/* What check would refuse is refused here, at the listing's line, in the listing's words. */
+	yaml = import_file(IMP "/meaning.txt", MC_DEF_IPV6_ONLY, &errors, &diags);
+	want = slurp(IMP "/meaning.expect");
+	T_EQ_INT(errors, 8, "meaning.txt: ports without TCP/UDP, IPv4 under IPv6Only, a name twice");
+	T_EQ_STR(diags, want ? want : "(missing)", "meaning.txt: diagnostics match meaning.expect verbatim");
+	T_EQ_STR(yaml, "", "meaning.txt: nothing is written");
+	free(yaml);
+	free(want);
+	free(diags);
+
 	char *tmp = enter_private_copy(IMP);
 	T_OK(tmp && system("chmod 600 examples/*/keys.yaml") == 0, "examples copied to a private directory");
-	yaml = import_file("examples/mcp-listing/policies.txt", &errors, &diags);
+	yaml = import_file("examples/mcp-listing/policies.txt", MC_DEF_IPV6_ONLY, &errors, &diags);
 	T_EQ_INT(errors, 0, "the seed's example listing imports without errors");
 	FILE *f = fopen("examples/host-a/imported.yaml", "w");
 	fputs(yaml, f);
