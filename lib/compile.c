@@ -512,6 +512,26 @@ static void assign_reqids(const struct mc_site *s, const struct mc_host *host, u
 	free(used);
 }
 
+void mc_plan_set_lo4(struct mc_plan *plan, const struct mc_host *host)
+{
+	struct mc_addr net;
+	size_t cap = 0;
+
+	free(plan->lo4);
+	plan->lo4 = NULL;
+	plan->nlo4 = 0;
+	mc_addr_parse("127.0.0.0", &net);
+	mc_u128 lo = mc_addr_to_u128(&net);
+	*MC_PUSH(&plan->lo4, &plan->nlo4, &cap) = (struct mc_range){ AF_INET, lo, lo | 0xffffff };
+	for (size_t i = 0; host && i < host->nown4; i++) {
+		mc_u128 a = mc_addr_to_u128(&host->own4[i]);
+		if (a < lo || a > (lo | 0xffffff))
+			*MC_PUSH(&plan->lo4, &plan->nlo4, &cap) = (struct mc_range){ AF_INET, a, a };
+	}
+	plan->lo4_xfrm_out = host && host->lo4_xfrm_out;
+	plan->lo4_policy_in = host && host->lo4_policy_in;
+}
+
 int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_diags *ds,
 	       struct mc_plan *ret)
 {
@@ -530,6 +550,7 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 	plan->def = s->def;
 	plan->enabled = s->enabled;
 	plan->on_failure = s->on_failure;
+	mc_plan_set_lo4(plan, host);
 
 	if (s->def != MC_DEF_DENY_ALL)
 		add_builtins(&b, host);

@@ -96,6 +96,11 @@ struct mc_host {
 	void *prev_ctx;
 	/* The namespace's ephemeral port range (mc_ports_take_zero); 0, 0: Linux's default. */
 	unsigned eph_lo, eph_hi;
+	const struct mc_addr *own4; /* the host's IPv4 addresses: IPv4 to them goes through lo */
+	size_t nown4;
+	/* Whether the kernel applies IPsec to IPv4 through lo after all: net.ipv4.conf.{all,lo}.
+	 * disable_xfrm (out) and disable_policy (in) both 0. false, Linux's default, when unknown. */
+	bool lo4_xfrm_out, lo4_policy_in;
 };
 
 /*
@@ -104,6 +109,10 @@ struct mc_host {
  * a gap is too small. prev[i] is 0 when policy i is new. Pure; exposed for tests.
  */
 void mc_assign_priorities(const uint32_t *prev, size_t n, uint32_t *ret);
+
+/* Sets the plan's IPv4-through-lo facts (struct mc_plan lo4) from host, or Linux's defaults
+ * when host is NULL. mc_compile calls it; so does a plan read back from the kernel. */
+void mc_plan_set_lo4(struct mc_plan *plan, const struct mc_host *host);
 
 /* Compiles a validated site. Warnings (expansion, shadowed selectors) go to ds. The plan is
  * the caller's (mc_plan_free). Returns 0 or -EINVAL (ds says why). */

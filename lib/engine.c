@@ -131,26 +131,49 @@ int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_
 	return r;
 }
 
+/* A 0/1 sysctl of this namespace (they are per network namespace); dflt when unreadable. */
+static bool sysctl_on(const char *path, bool dflt)
+{
+	char *text = NULL;
+	size_t len = 0;
+	bool on = dflt;
+
+	if (mc_file_read(path, MC_READ_NOFOLLOW, 16, &text, &len, NULL) == 0)
+		on = strtol(text, NULL, 10) != 0;
+	free(text);
+	return on;
+}
+
 int mc_engine_host(struct mc_nl *nl, struct mc_host *host, struct mc_diags *ds)
 {
-	struct mc_addr *own6 = NULL;
-	size_t nown6 = 0;
+	struct mc_addr *own6 = NULL, *own4 = NULL;
+	size_t nown6 = 0, nown4 = 0;
 	int r;
 
 	memset(host, 0, sizeof(*host));
-	if ((r = mc_nl_own_addrs(nl, AF_INET6, &own6, &nown6)) < 0) {
+	if ((r = mc_nl_own_addrs(nl, AF_INET6, &own6, &nown6)) < 0 ||
+	    (r = mc_nl_own_addrs(nl, AF_INET, &own4, &nown4)) < 0) {
+		free(own6);
 		mc_err(ds, NOWHERE, "listing the host's addresses: %s", strerror(-r));
 		return r;
 	}
 	host->own6 = own6;
 	host->nown6 = nown6;
+	host->own4 = own4;
+	host->nown4 = nown4;
 	mc_engine_ephemeral(&host->eph_lo, &host->eph_hi);
+	/* The kernel ORs "all" with the device (IN_DEV_ORCONF): lo is exempt if either is set. */
+	host->lo4_xfrm_out = !sysctl_on("/proc/sys/net/ipv4/conf/all/disable_xfrm", false) &&
+			     !sysctl_on("/proc/sys/net/ipv4/conf/lo/disable_xfrm", true);
+	host->lo4_policy_in = !sysctl_on("/proc/sys/net/ipv4/conf/all/disable_policy", false) &&
+			      !sysctl_on("/proc/sys/net/ipv4/conf/lo/disable_policy", true);
 	return 0;
 }
 
 void mc_engine_host_free(struct mc_host *host)
 {
 	free((void *)host->own6);
+	free((void *)host->own4);
 	memset(host, 0, sizeof(*host));
 }
 

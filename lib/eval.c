@@ -160,7 +160,8 @@ static size_t eval_point(const struct mc_plan *p, const struct mc_xpolicy *const
 
 static bool same_outcome(const struct mc_result *a, const struct mc_result *b)
 {
-	if (a->result != b->result || a->nmatching != b->nmatching || a->first != b->first)
+	if (a->result != b->result || a->nmatching != b->nmatching || a->first != b->first ||
+	    a->why_none != b->why_none)
 		return false;
 	for (size_t i = 0; i < a->nmatching; i++)
 		if (a->matching[i] != b->matching[i])
@@ -314,6 +315,46 @@ static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const 
 	free(cr.v);
 }
 
+/*
+ * Why the kernel consults no policy at all for IPv4 whose remote end is c, or NULL: such
+ * traffic goes through lo, whose disable_xfrm skips the outbound lookup (xfrm_lookup on a
+ * DST_NOXFRM route) and whose disable_policy skips the inbound check (IPSKB_NOPOLICY).
+ */
+static const char *lo4_exempt(const struct mc_plan *p, const struct mc_query *q, mc_u128 c)
+{
+	if (q->local.family != AF_INET || (q->dir == MC_DIR_OUT ? p->lo4_xfrm_out : p->lo4_policy_in))
+		return NULL;
+	for (size_t i = 0; i < p->nlo4; i++)
+		if (p->lo4[i].lo <= c && c <= p->lo4[i].hi)
+			return q->dir == MC_DIR_OUT ?
+				"IPv4 to this host itself goes through lo, where Linux applies no IPsec: "
+				"net.ipv4.conf.lo.disable_xfrm" :
+				"IPv4 from this host itself arrives on lo, where Linux applies no IPsec: "
+				"net.ipv4.conf.lo.disable_policy";
+	return NULL;
+}
+
+/* The one result of an address cell the kernel exempts: every port, no policy. */
+static void push_exempt(const struct mc_query *q, const struct mc_result *cell_proto, const char *why,
+			struct mc_results *ret)
+{
+	bool ports = mc_proto_is_icmp(q->proto) || mc_proto_has_ports(q->proto);
+	struct mc_result r = *cell_proto;
+
+	r.local_lo = ports ? q->local_lo : 0;
+	r.local_hi = ports ? q->local_hi : 0;
+	r.remote_lo = ports ? q->remote_lo : 0;
+	r.remote_hi = ports ? q->remote_hi : 0;
+	r.result = MC_BYPASS;
+	r.first = NULL;
+	r.why_none = why;
+	r.nmatching = 0;
+	r.matching = mc_calloc(1, sizeof(*r.matching));
+	r.matching_action = mc_calloc(1, sizeof(*r.matching_action));
+	r.matching_never_first = mc_calloc(1, sizeof(*r.matching_never_first));
+	*MC_PUSH(&ret->r, &ret->n, &ret->cap) = r;
+}
+
 int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results *ret)
 {
 	struct cand *all = mc_calloc(p->npols + p->nshadow + 1, sizeof(*all));
@@ -346,6 +387,8 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 		add_span_cuts(&al, all[i].l_lo, all[i].l_hi, ql_lo, ql_hi);
 		add_span_cuts(&ar, all[i].r_lo, all[i].r_hi, qr_lo, qr_hi);
 	}
+	for (size_t i = 0; fam == AF_INET && i < p->nlo4; i++)
+		add_span_cuts(&ar, p->lo4[i].lo, p->lo4[i].hi, qr_lo, qr_hi);
 	finish_cuts(&al, ql_lo);
 	finish_cuts(&ar, qr_lo);
 
@@ -364,10 +407,14 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 			mc_addr_from_u128(fam, b, &proto.local_addr_hi);
 			mc_addr_from_u128(fam, c, &proto.remote_addr_lo);
 			mc_addr_from_u128(fam, d, &proto.remote_addr_hi);
-			for (size_t k = 0; k < nall; k++)
+			const char *exempt = lo4_exempt(p, q, c);
+			for (size_t k = 0; k < nall && !exempt; k++)
 				if (all[k].l_lo <= a && a <= all[k].l_hi && all[k].r_lo <= c && c <= all[k].r_hi)
 					cell[ncell++] = all[k].x;
-			eval_ports(p, q, cell, ncell, &proto, m, ret);
+			if (exempt)
+				push_exempt(q, &proto, exempt, ret);
+			else
+				eval_ports(p, q, cell, ncell, &proto, m, ret);
 			size_t len = ret->n - group;
 			if (prev_group != SIZE_MAX && len == prev_len &&
 			    same_group(&ret->r[prev_group], &ret->r[group], len, 0)) {

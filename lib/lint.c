@@ -496,7 +496,7 @@ static void check_directions(struct lint *l)
 		if (!has[d])
 			mc_warnc(l->ds, mc_loc_file(l->s->file), "no-direction",
 				 "the list has no %s policy: all %s %s traffic is discarded (only the built-in "
-				 "bypasses pass: loopback, Neighbor Discovery%s); MCP requires at least one policy for "
+				 "bypasses pass: ::1, own IPv6 addresses, Neighbor Discovery%s); MCP requires at least one policy for "
 				 "each direction", dir_word((enum mc_dir)d), dir_word((enum mc_dir)d),
 				 l->s->def == MC_DEF_IPV6_ONLY ? "IPv6" : "IPv6 and IPv4",
 				 l->s->def == MC_DEF_DENY_ALL ? " - not even those with deny-all" : "");

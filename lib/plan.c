@@ -20,6 +20,7 @@ void mc_plan_free(struct mc_plan *p)
 	free(p->rules);
 	free(p->pols);
 	free(p->shadow);
+	free(p->lo4);
 	mc_wipe(p->sas, p->capsas * sizeof(*p->sas));
 	free(p->sas);
 	memset(p, 0, sizeof(*p));

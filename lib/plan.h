@@ -87,6 +87,13 @@ struct mc_plan {
 	enum mc_default def;
 	enum mc_on_failure on_failure;
 	bool enabled;
+	/* IPv4 remote spans the kernel routes through lo: 127.0.0.0/8, and the host's own IPv4
+	 * addresses when they are known. Linux applies no IPsec to them (lo has disable_xfrm and
+	 * disable_policy; doc/kernel-notes.md §5) unless lo4_xfrm_out / lo4_policy_in say it
+	 * does. Only mcpsec test reads them: nothing is installed for them. */
+	struct mc_range *lo4;
+	size_t nlo4;
+	bool lo4_xfrm_out, lo4_policy_in;
 };
 
 void mc_plan_free(struct mc_plan *p);

@@ -258,7 +258,8 @@ int mc_site_validate(const struct mc_site *s, struct mc_diags *ds)
 	check_spis(s, ds);
 	if (s->def == MC_DEF_DENY_ALL)
 		mc_warnc(ds, s->def_loc.line ? s->def_loc : mc_loc_file(s->file), "deny-all",
-			"ipsec.default deny-all installs no built-in bypasses: IPv6 Neighbor Discovery "
-			"and loopback traffic work only if your policies allow them");
+			"ipsec.default deny-all installs no built-in bypasses: IPv6 Neighbor Discovery, ::1 "
+			"and traffic to the host's own IPv6 addresses work only if your policies allow them "
+			"(IPv4 through lo is never subject to IPsec on Linux)");
 	return ds->errors > errors_before ? -EINVAL : 0;
 }

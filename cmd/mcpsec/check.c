@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* mcpsec check: validate, compile and lint a site without touching the kernel. */
+/* mcpsec check: validate, compile and lint a site without touching the kernel (with --netns, it
+ * reads that namespace's addresses, to say whether the site is this host's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "../../lib/lint.h"
 #include "../../lib/util.h"
 #include "../../lib/engine.h"
+#include "../../lib/nlx.h"
 #include "cmd.h"
 
 #define CHECK_USAGE "usage: mcpsec check [--plan] [--json] SITE.yaml\n"
@@ -73,6 +75,15 @@ int check_main(int argc, char **argv)
 	s = mc_engine_load_site_logic(file, &ds);
 	if (s && mc_compile(s, NULL, &ds, &plan) == 0 && !ds.errors)
 		mc_lint(s, &plan, &ds);
+	/* With --netns, what apply would say of a site written for another host (read only). */
+	if (s && !ds.errors && g_opts.netns) {
+		struct mc_nl *nl = NULL;
+		if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
+			goto out;
+		if (mc_engine_check_locals(nl, s, &ds) < 0)
+			mc_warn(&ds, mc_loc_file(file), "could not list the addresses of namespace %s", g_opts.netns);
+		mc_nl_close(nl);
+	}
 	if (!s || ds.errors)
 		rc = EXIT_CONFIG;
 	if (json) {
@@ -97,6 +108,7 @@ int check_main(int argc, char **argv)
 			}
 		}
 	}
+out:
 	mc_plan_free(&plan);
 	mc_site_free(s);
 	mc_diags_free(&ds);

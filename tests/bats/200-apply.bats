@@ -281,4 +281,12 @@ PY
 	# On B the same file's THEIRS6 is B's own: only the policies naming A's addresses are warned of.
 	run "$MCPSEC" --netns "$NS_B" --state-dir "$STATE-b" apply --dry-run "$WORK/other.yaml"
 	[[ "$output" == *"policy 'MINE6'"* && "$output" == *"policy 'MINE4'"* && "$output" != *"policy 'THEIRS6'"* ]]
+	# check --netns says the same (exit 0: warnings), in text and JSON; plain check cannot know.
+	run "$MCPSEC" --netns "$NS_A" check "$WORK/other.yaml"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "is not an address of this host" <<<"$output")" -eq 2 ]
+	run "$MCPSEC" --netns "$NS_A" check --json "$WORK/other.yaml"
+	[ "$(jq '[.diagnostics[] | select(.code == "not-local")] | length' <<<"$output")" -eq 2 ]
+	run "$MCPSEC" check "$WORK/other.yaml"
+	[ "$(grep -c "is not an address of this host" <<<"$output")" -eq 0 ]
 }

@@ -278,4 +278,55 @@ PY
 	[ "$(in_a "$PY" "$NET" udp-send "$B_ADDR" 9999)" = EPERM ]
 	run "$MCPSEC" --netns "$NS_A" test "$WORK/deny.yaml" --ulp udp --dir out --local-ip "$A_ADDR" --remote-ip "$B_ADDR" --json
 	[ "$(jq -r '.results[0].first_match' <<<"$output")" = NOUDP ]
+	# IPv4 to A's own address goes through lo: the kernel sends it, and test --netns says why.
+	[ "$(in_a "$PY" "$NET" udp-send "$A4" 9999)" = ok ]
+	run --separate-stderr "$MCPSEC" --netns "$NS_A" test "$WORK/deny.yaml" --ulp udp --dir out --local-ip "$A4" --remote-ip "$A4" --json
+	[ "$(jq -r '.results[0].result' <<<"$output")" = BYPASS ]
+	[[ "$(jq -r '.results[0].reason' <<<"$output")" == *"goes through lo, where Linux applies no IPsec"* ]]
+	run --separate-stderr "$MCPSEC" test "$WORK/deny.yaml" --ulp udp --dir out --local-ip "$A4" --remote-ip "$A4" --json
+	[[ "$stderr" == *"IPv4 to the host's own addresses goes through lo, where Linux applies no IPsec; give --netns NAME"* ]]
+	# To B's IPv4 address the list decides, and so does the kernel.
+	[ "$(in_a "$PY" "$NET" udp-send "$B4" 9999)" = EPERM ]
+}
+
+# What test --netns predicts for a TCP connection from A to A's own DEST on port 7070: EPERM
+# when the outbound flow is discarded, a timeout when only the inbound one is, else ok.
+predict_self() {
+	local site=$1 local=$2 out in
+	out=$("$MCPSEC" --netns "$NS_A" test "$site" --ulp tcp --dir out --local-ip "$local" --remote-ip "$local" --remote-port 7070 --json)
+	in=$("$MCPSEC" --netns "$NS_A" test "$site" --ulp tcp --dir in --local-ip "$local" --remote-ip "$local" --local-port 7070 --json)
+	# One answer each way: nothing in these lists splits ports.
+	[ "$(jq '.results | length' <<<"$out")" -eq 1 ] && [ "$(jq '.results | length' <<<"$in")" -eq 1 ] || return 1
+	if [ "$(jq -r '.results[0].result' <<<"$out")" = DISCARD ]; then echo EPERM
+	elif [ "$(jq -r '.results[0].result' <<<"$in")" = DISCARD ]; then echo timeout
+	else echo ok; fi
+}
+
+@test "IPv4 through lo is outside IPsec, as test says, under deny and deny-all; ::1 and own IPv6 are not; lo's sysctls are read" {
+	two_ns
+	start_listener "$WORK/serve" in_a "$PY" "$NET" serve 7070 1000 120
+	local checked=0 exempt=0 blocked=0
+	for def in deny deny-all; do
+		printf 'ipsec: {default: %s}\npolicies:\n  - {name: SSHIN, direction: in, protocol: tcp, local-ports: 22, action: bypass}\n' \
+			"$def" >"$WORK/$def.yaml"
+		mc_a apply "$WORK/$def.yaml" >/dev/null
+		for conf in 1/1 0/0 0/1 1/0; do
+			in_a sysctl -qw "net.ipv4.conf.lo.disable_xfrm=${conf%/*}" "net.ipv4.conf.lo.disable_policy=${conf#*/}"
+			for dest in 127.0.0.1 "$A4" ::1 "$A_ADDR"; do
+				want=$(predict_self "$WORK/$def.yaml" "$dest")
+				got=$(in_a "$PY" "$NET" connect "$dest" 7070)
+				if [ "$want" != "$got" ]; then
+					echo "default $def, lo disable_xfrm/disable_policy $conf, to $dest: test says $want, the kernel did $got" >&2
+					false
+				fi
+				checked=$((checked + 1))
+				[[ "$dest" == *:* ]] || { [ "$got" = ok ] && exempt=$((exempt + 1)); } || blocked=$((blocked + 1))
+			done
+		done
+	done
+	kill "$LISTENER" 2>/dev/null || true
+	echo "checked $checked, IPv4 exempt $exempt, IPv4 blocked $blocked" >&3
+	[ "$checked" -eq 32 ]
+	# Linux's default (1/1) exempts both IPv4 destinations under both defaults; 0/0, 0/1 and 1/0 block.
+	[ "$exempt" -eq 4 ] && [ "$blocked" -eq 12 ]
 }

@@ -106,7 +106,7 @@ static void test_examples(void)
 	if (!s)
 		return;
 	mc_addr_parse("fec0::2222:a00:bff:fe3a:100", &own);
-	struct mc_host host = { fake_route, NULL, &own, 1, NULL, NULL, NULL, 0, 0 };
+	struct mc_host host = { .route_src = fake_route, .own6 = &own, .nown6 = 1 };
 	T_EQ_INT(mc_compile(s, &host, &ds, &p), 0, "examples/host-a compiles");
 
 	/* First-match order: per direction, user rules in file order with increasing priority,
@@ -274,7 +274,7 @@ static void test_rollover(void)
 		struct mc_diags ds = { 0 };
 		struct mc_site *s = NULL;
 		struct mc_plan p;
-		struct mc_host host = { NULL, NULL, NULL, 0, NULL, fake_prev_reqid, NULL, 0, 0 };
+		struct mc_host host = { .prev_reqid = fake_prev_reqid };
 
 		snprintf(text, sizeof(text), ROLL_SITE, sw ? "switch" : "accept");
 		mc_conf_parse("roll.yaml", text, strlen(text), &ds, &s);
@@ -321,7 +321,7 @@ static void test_rollover(void)
 		struct mc_diags ds = { 0 };
 		struct mc_site *s = NULL;
 		struct mc_plan p;
-		struct mc_host host = { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, 0 };
+		struct mc_host host = { .eph_lo = 0 };
 		mc_conf_parse("lt.yaml", lt, strlen(lt), &ds, &s);
 		s->keys_skipped = true;
 		mc_site_validate(s, &ds);

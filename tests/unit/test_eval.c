@@ -18,6 +18,56 @@
 
 static const char *remote_addr[] = { "fec0::2", "fec0::3", "fec0::4", "fec0::9" };
 
+/* IPv4 through lo: the kernel consults no policy (doc/kernel-notes.md §5), unless lo's
+ * sysctls say it does. Under deny, 126.255.255.255-128.0.0.0 splits into three answers. */
+static void test_lo4(void)
+{
+	static const char site[] = "ipsec: {default: deny}\npolicies:\n"
+				   "  - {name: NOTCP, direction: out, protocol: tcp, action: discard}\n";
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+	struct mc_plan plan;
+	struct mc_addr own;
+	mc_addr_parse("192.0.2.100", &own);
+	struct mc_host host = { .own4 = &own, .nown4 = 1 };
+
+	T_OK(mc_conf_parse("lo4.yaml", site, strlen(site), &ds, &s) == 0 && mc_site_validate(s, &ds) == 0 &&
+	     mc_compile(s, &host, &ds, &plan) == 0, "a deny site compiles");
+	for (int v = 0; v < 3; v++) {
+		struct mc_query q = { .proto = MC_PROTO_TCP, .dir = v == 2 ? MC_DIR_IN : MC_DIR_OUT,
+				      .local_lo = 1, .local_hi = 65535, .remote_lo = 1, .remote_hi = 65535 };
+		struct mc_results res;
+		mc_addr_parse("10.0.0.1", &q.local);
+		mc_addr_parse(v == 1 ? "192.0.2.99" : "126.255.255.255", &q.remote);
+		mc_addr_parse(v == 1 ? "192.0.2.101" : "128.0.0.0", &q.remote_last);
+		mc_eval(&plan, &q, &res);
+		T_EQ_INT(res.n, 3, "query %d: three answers (before, through lo, after)", v);
+		if (res.n == 3) {
+			T_OK(res.r[0].result == MC_DISCARD && res.r[2].result == MC_DISCARD && res.r[0].first,
+			     "query %d: outside lo the list decides", v);
+			T_OK(res.r[1].result == MC_BYPASS && !res.r[1].first && !res.r[1].nmatching &&
+			     strstr(res.r[1].why_none, v == 2 ? "disable_policy" : "disable_xfrm"),
+			     "query %d: through lo no policy decides: %s", v, res.r[1].why_none);
+		}
+		mc_results_free(&res);
+	}
+	/* lo's sysctls at 0: the kernel checks lo too, and so does the answer. */
+	host.lo4_xfrm_out = true;
+	mc_plan_set_lo4(&plan, &host);
+	struct mc_query q = { .proto = MC_PROTO_TCP, .dir = MC_DIR_OUT, .local_lo = 1, .local_hi = 65535,
+			      .remote_lo = 1, .remote_hi = 65535 };
+	struct mc_results res;
+	mc_addr_parse("127.0.0.1", &q.local);
+	mc_addr_parse("127.0.0.1", &q.remote);
+	mc_eval(&plan, &q, &res);
+	T_OK(res.n == 1 && res.r[0].result == MC_DISCARD && res.r[0].first && !strcmp(res.r[0].first, "NOTCP"),
+	     "with lo's disable_xfrm off, IPv4 to 127.0.0.1 meets the list");
+	mc_results_free(&res);
+	mc_plan_free(&plan);
+	mc_site_free(s);
+	mc_diags_free(&ds);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/mcpsec-eval-XXXXXX.yaml";
@@ -26,6 +76,7 @@ int main(void)
 
 	T_OK(fd >= 0, "temporary site file");
 	close(fd);
+	test_lo4();
 	for (int round = 0; round < 60; round++) {
 		struct mc_diags ds;
 		struct mc_site *s;
