@@ -322,7 +322,9 @@ static void eval_ports(const struct mc_plan *p, const struct mc_query *q, const 
  */
 static const char *lo4_exempt(const struct mc_plan *p, const struct mc_query *q, mc_u128 c)
 {
-	if (q->local.family != AF_INET || (q->dir == MC_DIR_OUT ? p->lo4_xfrm_out : p->lo4_policy_in))
+	/* Under ipv6-only all IPv4 is outside IPsec already: the same answer, said once. */
+	if (q->local.family != AF_INET || p->def == MC_DEF_IPV6_ONLY ||
+	    (q->dir == MC_DIR_OUT ? p->lo4_xfrm_out : p->lo4_policy_in))
 		return NULL;
 	for (size_t i = 0; i < p->nlo4; i++)
 		if (p->lo4[i].lo <= c && c <= p->lo4[i].hi)
@@ -387,7 +389,7 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 		add_span_cuts(&al, all[i].l_lo, all[i].l_hi, ql_lo, ql_hi);
 		add_span_cuts(&ar, all[i].r_lo, all[i].r_hi, qr_lo, qr_hi);
 	}
-	for (size_t i = 0; fam == AF_INET && i < p->nlo4; i++)
+	for (size_t i = 0; fam == AF_INET && p->def != MC_DEF_IPV6_ONLY && i < p->nlo4; i++)
 		add_span_cuts(&ar, p->lo4[i].lo, p->lo4[i].hi, qr_lo, qr_hi);
 	finish_cuts(&al, ql_lo);
 	finish_cuts(&ar, qr_lo);

@@ -498,8 +498,9 @@ int test_main(int argc, char **argv)
 		const struct mc_query *q = &tq.q[k];
 		const struct mc_addr *ll = q->local_last.family ? &q->local_last : &q->local;
 		const struct mc_addr *rl = q->remote_last.family ? &q->remote_last : &q->remote;
-		bool any = (!mc_addr_to_u128(&q->local) && !~mc_addr_to_u128(ll)) ||
-			   (!mc_addr_to_u128(&q->remote) && !~mc_addr_to_u128(rl));
+		mc_u128 top = mc_range_all(q->local.family).hi; /* "any" of the flow's family */
+		bool any = (!mc_addr_to_u128(&q->local) && mc_addr_to_u128(ll) == top) ||
+			   (!mc_addr_to_u128(&q->remote) && mc_addr_to_u128(rl) == top);
 		bool lo8 = q->local.family == AF_INET && mc_addr_to_u128(&q->remote) >> 24 == 127 &&
 			   mc_addr_to_u128(rl) >> 24 == 127; /* 127.0.0.0/8: known without --netns */
 		if (any || lo8 || mc_addr_to_u128(&q->local) > mc_addr_to_u128(rl) ||
