@@ -332,14 +332,46 @@ static struct mc_range host_range(const struct mc_addr *a)
 	return (struct mc_range){ a->family, v, v };
 }
 
+/* The names of the rules mcpsec adds itself, by reserved priority: the only place they are
+ * spelled. [i][0] inbound, [i][1] outbound. */
+static const char *const builtin_names[][2] = {
+	{ "BUILTIN-LOOPBACK-IN", "BUILTIN-LOOPBACK-OUT" }, /* MC_PRIO_BASE */
+	{ "BUILTIN-OWN-ADDR-IN", "BUILTIN-OWN-ADDR-OUT" }, /* + MC_PRIO_BUILTIN_STEP */
+	{ "BUILTIN-ND-IN", "BUILTIN-ND-OUT" },		   /* + 2 steps */
+	{ "BUILTIN-MLD-IN", "BUILTIN-MLD-OUT" },	   /* + 3 steps */
+};
+static const char *const default_names[2][2] = { { "DEFAULT-DISCARD-IN6", "DEFAULT-DISCARD-OUT6" },
+						 { "DEFAULT-DISCARD-IN4", "DEFAULT-DISCARD-OUT4" } };
+static const char *const pass4_names[2] = { "DEFAULT-BYPASS-IN4", "DEFAULT-BYPASS-OUT4" };
+
+const char *mc_reserved_rule_name(uint32_t priority, enum mc_dir dir, int family)
+{
+	int d = dir == MC_DIR_OUT;
+
+	if (priority == MC_PRIO_DEFAULT_BYPASS && family == AF_INET)
+		return pass4_names[d];
+	if (priority == MC_PRIO_DEFAULT)
+		return default_names[family == AF_INET][d];
+	if (priority >= MC_PRIO_BASE && priority < MC_PRIO_BASE + 4 * MC_PRIO_BUILTIN_STEP &&
+	    (priority - MC_PRIO_BASE) % MC_PRIO_BUILTIN_STEP == 0 && dir <= MC_DIR_OUT)
+		return builtin_names[(priority - MC_PRIO_BASE) / MC_PRIO_BUILTIN_STEP][d];
+	return NULL;
+}
+
+bool mc_rule_is_own_addr(const char *name)
+{
+	return name && (!strcmp(name, builtin_names[1][0]) || !strcmp(name, builtin_names[1][1]));
+}
+
+char *mc_unknown_rule_name(uint32_t priority, char *buf, size_t len)
+{
+	snprintf(buf, len, "UNKNOWN-PRIORITY-%u", priority);
+	return buf;
+}
+
 static void add_builtins(struct rule_builder *b, const struct mc_host *host)
 {
-	static const char *names[][2] = {
-		{ "BUILTIN-LOOPBACK-IN", "BUILTIN-LOOPBACK-OUT" },
-		{ "BUILTIN-OWN-ADDR-IN", "BUILTIN-OWN-ADDR-OUT" },
-		{ "BUILTIN-ND-IN", "BUILTIN-ND-OUT" },
-		{ "BUILTIN-MLD-IN", "BUILTIN-MLD-OUT" },
-	};
+	const char *const (*names)[2] = builtin_names;
 	struct mc_addr lo6;
 
 	mc_addr_parse("::1", &lo6);
@@ -391,11 +423,9 @@ static void add_builtins(struct rule_builder *b, const struct mc_host *host)
 
 static void add_defaults(struct rule_builder *b, enum mc_default def)
 {
-	static const char *names[2][2] = { { "DEFAULT-DISCARD-IN6", "DEFAULT-DISCARD-OUT6" },
-					   { "DEFAULT-DISCARD-IN4", "DEFAULT-DISCARD-OUT4" } };
+	const char *const (*names)[2] = default_names;
+	const char *const *pass4 = pass4_names;
 	struct mc_policy p;
-
-	static const char *pass4[2] = { "DEFAULT-BYPASS-IN4", "DEFAULT-BYPASS-OUT4" };
 
 	for (int fam = 0; fam < 2; fam++) {
 		/* Unmatched IPv4 passes (ipv6-only: IPv4 is outside IPsec; bypass): by an explicit

@@ -110,6 +110,14 @@ struct mc_host {
  */
 void mc_assign_priorities(const uint32_t *prev, size_t n, uint32_t *ret);
 
+/* The name of a rule mcpsec adds itself (built-in bypass or default) from its reserved
+ * priority, or NULL for a user's priority. */
+const char *mc_reserved_rule_name(uint32_t priority, enum mc_dir dir, int family);
+/* Whether name is the built-in own-address bypass (either direction). */
+bool mc_rule_is_own_addr(const char *name);
+/* "UNKNOWN-PRIORITY-N": a kernel policy in mcpsec's range that no state names. Returns buf. */
+char *mc_unknown_rule_name(uint32_t priority, char *buf, size_t len);
+
 /* Sets the plan's IPv4-through-lo facts (struct mc_plan lo4) from host, or Linux's defaults
  * when host is NULL. mc_compile calls it; so does a plan read back from the kernel. */
 void mc_plan_set_lo4(struct mc_plan *plan, const struct mc_host *host);

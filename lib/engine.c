@@ -223,7 +223,7 @@ void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_
 		mc_buf_printf(b, "%s SA of '%s' (spi %u/0x%08x %s %s -> %s)",
 			      o->kind == MC_OP_SA_ADD ? "adding" : o->kind == MC_OP_SA_UPD ? "updating" : "deleting",
 			      mc_op_name(o, st), o->sa.spi,
-			      o->sa.spi, o->sa.proto == 51 ? "ah" : "esp", mc_addr_str(&o->sa.saddr, a1, sizeof(a1)),
+			      o->sa.spi, mc_ipsec_proto_str(o->sa.proto), mc_addr_str(&o->sa.saddr, a1, sizeof(a1)),
 			      mc_addr_str(&o->sa.daddr, a2, sizeof(a2)));
 		break;
 	default:
@@ -858,8 +858,7 @@ void mc_plan_from_kernel(const struct mc_kstate *k, const struct mc_state *st, s
 		const char *name = mc_state_rule_name(st, kp->x.priority, kp->x.dir, kp->x.sel.family);
 		char unknown[48];
 		if (!name) {
-			snprintf(unknown, sizeof(unknown), "UNKNOWN-PRIORITY-%u", kp->x.priority);
-			name = unknown;
+			name = mc_unknown_rule_name(kp->x.priority, unknown, sizeof(unknown));
 		}
 		size_t rule = SIZE_MAX;
 		for (size_t j = 0; j < plan->nrules && rule == SIZE_MAX; j++)

@@ -104,8 +104,7 @@ void mc_metrics_kernel(struct mc_metrics *m, const struct mc_state *st, const st
 			continue; /* foreign policies are not mcpsec's to report */
 		const char *name = mc_state_rule_name(st, p->priority, p->dir, p->sel.family);
 		if (!name) {
-			snprintf(unknown, sizeof(unknown), "UNKNOWN-PRIORITY-%u", p->priority);
-			name = unknown;
+			name = mc_unknown_rule_name(p->priority, unknown, sizeof(unknown));
 		}
 		const char *dir = mc_dir_str(p->dir);
 		add(m, F_POL_KPOL, 1, "policy", name, "direction", dir, "action", mc_action_str(p->action), NULL);
@@ -124,7 +123,7 @@ void mc_metrics_kernel(struct mc_metrics *m, const struct mc_state *st, const st
 		const struct mc_state_name *owner = by_reqid[sa->x.reqid & 0xffffu];
 		const char *name = owner ? owner->name : "", *dir = owner ? mc_dir_str(owner->dir) : "";
 		snprintf(spi, sizeof(spi), "0x%08x", sa->x.spi);
-		const char *proto = sa->x.proto == 51 ? "ah" : "esp";
+		const char *proto = mc_ipsec_proto_str(sa->x.proto);
 		add(m, F_SA_BYTES, sa->bytes, "policy", name, "direction", dir, "spi", spi, "protocol", proto, NULL);
 		add(m, F_SA_PACKETS, sa->packets, "policy", name, "direction", dir, "spi", spi, "protocol", proto, NULL);
 		add(m, F_SA_ICV, sa->integrity_fail, "policy", name, "direction", dir, "spi", spi, "protocol", proto, NULL);

@@ -119,6 +119,11 @@ const char *mc_proto_str(int proto, char *buf, size_t len)
 	return buf;
 }
 
+const char *mc_ipsec_proto_str(int proto)
+{
+	return proto == MC_PROTO_AH ? "ah" : proto == MC_PROTO_ESP ? "esp" : "?";
+}
+
 int mc_proto_parse(const char *s)
 {
 	uint32_t v;

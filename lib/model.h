@@ -191,6 +191,9 @@ const char *mc_default_str(enum mc_default d);
 bool mc_default_parse(const char *s, enum mc_default *ret);
 /* "tcp", "bip", or the number; buf of 8 bytes. */
 const char *mc_proto_str(int proto, char *buf, size_t len);
+/* An SA's or template's IPsec protocol: "ah", "esp", or "?" for any other number. The one
+ * place that turns MC_PROTO_AH / MC_PROTO_ESP into words. */
+const char *mc_ipsec_proto_str(int proto);
 /* Protocol name or number to its number; -1 when unknown. "any" is MC_PROTO_ANY. */
 int mc_proto_parse(const char *s);
 

@@ -169,7 +169,7 @@ void mc_record_set_flow(struct mc_record *r, const struct mc_sel *f)
 
 static const char *ipsec_proto(uint8_t p)
 {
-	return p == MC_PROTO_AH ? "ah" : p == MC_PROTO_ESP ? "esp" : "ipsec";
+	return p == MC_PROTO_AH || p == MC_PROTO_ESP ? mc_ipsec_proto_str(p) : "ipsec";
 }
 
 /* ---- events ---- */

@@ -174,7 +174,7 @@ static void protect_diff(const struct mc_policy *x, const struct sa_view *vx, co
 	if (vx->spi != vy->spi)
 		DIFF("spi %u vs %u", vx->spi, vy->spi);
 	if (x->ipsec_proto != y->ipsec_proto)
-		DIFF("%s vs %s", x->ipsec_proto == MC_PROTO_AH ? "ah" : "esp", y->ipsec_proto == MC_PROTO_AH ? "ah" : "esp");
+		DIFF("%s vs %s", mc_ipsec_proto_str(x->ipsec_proto), mc_ipsec_proto_str(y->ipsec_proto));
 	if (x->integrity != y->integrity)
 		DIFF("integrity %s vs %s", alg_name(x->integrity), alg_name(y->integrity));
 	if (x->confidentiality != y->confidentiality)

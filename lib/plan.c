@@ -94,7 +94,7 @@ void mc_sel_local_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *ou
 
 void mc_xsa_algs_str(const struct mc_xsa *x, struct mc_buf *out)
 {
-	mc_buf_puts(out, x->proto == 51 ? "ah" : "esp");
+	mc_buf_puts(out, mc_ipsec_proto_str(x->proto));
 	if (x->confidentiality)
 		mc_buf_printf(out, " %s-%zu", x->confidentiality->name, x->ekey_len * 8);
 	if (x->integrity)
@@ -225,7 +225,7 @@ void mc_xpolicy_ip_cmd(const struct mc_xpolicy *x, const char *verb, struct mc_b
 	mc_buf_printf(out, " priority %u action %s", x->priority, x->action == MC_DISCARD ? "block" : "allow");
 	if (x->action == MC_PROTECT)
 		mc_buf_printf(out, " tmpl proto %s spi 0x%08x reqid %u mode transport",
-			      x->tmpl_proto == 51 ? "ah" : "esp", x->tmpl_spi, x->tmpl_reqid);
+			      mc_ipsec_proto_str(x->tmpl_proto), x->tmpl_spi, x->tmpl_reqid);
 	mc_buf_puts(out, "\n");
 }
 
@@ -247,7 +247,7 @@ void mc_xsa_ip_cmd(const struct mc_xsa *x, const char *verb, bool show_keys, con
 
 	mc_buf_printf(out, "ip xfrm state %s src %s dst %s proto %s spi 0x%08x", verb,
 		      mc_addr_str(&x->saddr, a, sizeof(a)), mc_addr_str(&x->daddr, b, sizeof(b)),
-		      x->proto == 51 ? "ah" : "esp", x->spi);
+		      mc_ipsec_proto_str(x->proto), x->spi);
 	if (!strcmp(verb, "delete")) {
 		mc_buf_printf(out, "   # %s\n", rule_name);
 		return;
@@ -269,7 +269,7 @@ void mc_xsa_ip_cmd(const struct mc_xsa *x, const char *verb, bool show_keys, con
 	if (x->confidentiality) {
 		mc_buf_printf(out, " enc '%s' ", x->confidentiality->kernel);
 		key_arg(out, x->ekey, x->ekey_len, show_keys, "confidentiality");
-	} else if (x->proto == 50) {
+	} else if (x->proto == MC_PROTO_ESP) {
 		mc_buf_printf(out, " enc '%s' \"\"", MC_NULL_CIPHER);
 	}
 	mc_buf_printf(out, "   # %s\n", rule_name);

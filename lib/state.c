@@ -1081,22 +1081,10 @@ int mc_state_get_enforcement(const char *dir, char *buf, size_t len)
 
 const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family)
 {
-	static const char *builtin[][2] = {
-		{ "BUILTIN-LOOPBACK-IN", "BUILTIN-LOOPBACK-OUT" },
-		{ "BUILTIN-OWN-ADDR-IN", "BUILTIN-OWN-ADDR-OUT" },
-		{ "BUILTIN-ND-IN", "BUILTIN-ND-OUT" },
-		{ "BUILTIN-MLD-IN", "BUILTIN-MLD-OUT" },
-	};
-	int d = dir == MC_DIR_OUT;
+	const char *reserved = mc_reserved_rule_name(priority, dir, family);
 
-	if (priority == MC_PRIO_DEFAULT_BYPASS && family == AF_INET)
-		return d ? "DEFAULT-BYPASS-OUT4" : "DEFAULT-BYPASS-IN4";
-	if (priority == MC_PRIO_DEFAULT)
-		return family == AF_INET ? (d ? "DEFAULT-DISCARD-OUT4" : "DEFAULT-DISCARD-IN4")
-					 : (d ? "DEFAULT-DISCARD-OUT6" : "DEFAULT-DISCARD-IN6");
-	if (priority >= MC_PRIO_BASE && priority < MC_PRIO_BASE + 4 * MC_PRIO_BUILTIN_STEP &&
-	    (priority - MC_PRIO_BASE) % MC_PRIO_BUILTIN_STEP == 0 && dir <= MC_DIR_OUT)
-		return builtin[(priority - MC_PRIO_BASE) / MC_PRIO_BUILTIN_STEP][d];
+	if (reserved)
+		return reserved;
 	if (!st || !st->nnames || !st->by_prio)
 		return NULL;
 	struct mc_state_name key = { .priority = priority, .dir = dir };

@@ -119,7 +119,7 @@ static void sa_algs(const struct mc_ksa *s, struct mc_buf *b)
 		mc_xsa_algs_str(&s->x, b);
 		return;
 	}
-	mc_buf_printf(b, "%s %s %s", s->x.proto == 51 ? "ah" : "esp", s->enc_name, s->auth_name);
+	mc_buf_printf(b, "%s %s %s", mc_ipsec_proto_str(s->x.proto), s->enc_name, s->auth_name);
 }
 
 static void json_sa(struct mc_buf *b, const struct mc_ksa *s, const char *policy, const char *role)
@@ -132,7 +132,7 @@ static void json_sa(struct mc_buf *b, const struct mc_ksa *s, const char *policy
 	else
 		mc_buf_puts(b, "null");
 	mc_buf_printf(b, ",\"spi\":%u,\"spi_hex\":\"0x%08x\",\"protocol\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\","
-		      "\"integrity\":", s->x.spi, s->x.spi, s->x.proto == 51 ? "ah" : s->x.proto == 50 ? "esp" : "?",
+		      "\"integrity\":", s->x.spi, s->x.spi, mc_ipsec_proto_str(s->x.proto),
 		      mc_addr_str(&s->x.saddr, a1, sizeof(a1)), mc_addr_str(&s->x.daddr, a2, sizeof(a2)));
 	if (s->x.integrity)
 		mc_buf_json_str(b, s->x.integrity->name);
@@ -352,7 +352,7 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 				mc_buf_printf(b, "%u,\"spi_hex\":\"0x%08x\"", spi, spi);
 			else
 				mc_buf_puts(b, "null,\"spi_hex\":null");
-			mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"sa\":", p->x.tmpl_proto == 51 ? "ah" : "esp",
+			mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"sa\":", mc_ipsec_proto_str(p->x.tmpl_proto),
 				      p->x.tmpl_reqid);
 			if (e[i].sa)
 				json_sa(b, e[i].sa, e[i].name, sa_role(&e[i], e[i].sa));
@@ -469,10 +469,10 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 				if (!e[i].sa) {
 					if (p->x.tmpl_spi)
 						mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
-							      p->x.tmpl_spi, p->x.tmpl_spi, p->x.tmpl_proto == 51 ? "ah" : "esp");
+							      p->x.tmpl_spi, p->x.tmpl_spi, mc_ipsec_proto_str(p->x.tmpl_proto));
 					else
 						mc_buf_printf(b, "      SA (%s, reqid %u): MISSING - matching traffic is dropped\n",
-							      p->x.tmpl_proto == 51 ? "ah" : "esp", p->x.tmpl_reqid);
+							      mc_ipsec_proto_str(p->x.tmpl_proto), p->x.tmpl_reqid);
 				}
 				for (size_t j = 0; j < e[i].nsas; j++) {
 					const struct mc_ksa *s = e[i].sas[j];
@@ -525,7 +525,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 			if (mc_reqid_owned(s->x.reqid))
 				continue;
 			mc_buf_printf(b, "  SA spi %u (0x%08x) %s %s -> %s reqid %u\n", s->x.spi, s->x.spi,
-				      s->x.proto == 51 ? "ah" : "esp", mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
+				      mc_ipsec_proto_str(s->x.proto), mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
 				      mc_addr_str(&s->x.daddr, a2, sizeof(a2)), s->x.reqid);
 		}
 	}
@@ -642,7 +642,7 @@ int status_main(int argc, char **argv)
 			cur = MC_PUSH(&e, &ne, &cape);
 			memset(cur, 0, sizeof(*cur));
 			if (!name)
-				name = cur->unknown_name = mc_asprintf("UNKNOWN-PRIORITY-%u", p->x.priority);
+				name = cur->unknown_name = mc_strdup(mc_unknown_rule_name(p->x.priority, (char[40]){ 0 }, 40));
 			cur->name = name;
 			cur->dir = p->x.dir;
 			cur->priority = p->x.priority;

@@ -397,7 +397,7 @@ static void report_drift(void *ctx, const struct mc_diff *diff, const struct mc_
 		struct mc_buf b = { 0 };
 		mc_op_describe(&diff->ops[g[k].first], st, &b);
 		/* The own-address bypass follows the host's addresses: not someone's edit. */
-		bool own = !strncmp(g[k].name, "BUILTIN-OWN-ADDR", 16);
+		bool own = mc_rule_is_own_addr(g[k].name);
 		note(d, "drift", own ? "own-addresses-changed" : drift_reason(g[k].kind), g[k].name, g[k].count,
 		     "%zu kernel object%s to fix, e.g. %s%s", g[k].count, g[k].count == 1 ? "" : "s", mc_buf_str(&b),
 		     apply ? "" : " (report only: not restored)");
