@@ -20,7 +20,6 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define APPLY_USAGE "usage: mcpsec apply [--dry-run [--ip-xfrm]] [--confirm SECONDS] [--force] [--json] SITE.yaml\n"
 
 /* An engine status as mcpsec's exit code. */
 static int exit_code(enum mc_engine_status s)
@@ -355,18 +354,19 @@ int apply_main(int argc, char **argv)
 			force = true;
 		else if (is_flag(argv[i], "--confirm")) {
 			if (!parse_seconds(i + 1 < argc ? argv[i + 1] : NULL, &confirm)) {
-				fprintf(stderr, "mcpsec apply: --confirm needs a number of seconds from 1 to 86400\n" APPLY_USAGE);
+				fprintf(stderr, "mcpsec apply: --confirm needs a number of seconds from 1 to 86400\n%s", command_usage("apply"));
 				return EXIT_CONFIG;
 			}
 			i++;
 		} else if (argv[i][0] == '-' || file) {
-			fprintf(stderr, "mcpsec apply: unexpected argument '%s'\n" APPLY_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec apply: unexpected argument '%s'\n%s", argv[i], command_usage("apply"));
 			return EXIT_CONFIG;
 		} else
 			file = argv[i];
 	}
 	if (!file || (json && ip_cmds)) {
-		fprintf(stderr, file ? "mcpsec apply: --ip-xfrm and --json do not go together\n" APPLY_USAGE : APPLY_USAGE);
+		fprintf(stderr, "%s%s", file ? "mcpsec apply: --ip-xfrm and --json do not go together\n" : "",
+			command_usage("apply"));
 		return EXIT_CONFIG;
 	}
 	/* Validation first: a broken file never reaches the kernel. A dry run only warns about
@@ -601,7 +601,7 @@ int enable_main(int argc, char **argv)
 	bool enabling = !strcmp(argv[0], "enable"), force = argc == 2 && is_flag(argv[1], "--force");
 
 	if (argc != 1 && !(enabling && force)) {
-		fprintf(stderr, "usage: mcpsec %s%s\n", argv[0], enabling ? " [--force]" : "");
+		fputs(command_usage(argv[0]), stderr);
 		return EXIT_CONFIG;
 	}
 	return enabling ? enable(force) : disable();
@@ -736,7 +736,7 @@ int confirm_main(int argc, char **argv)
 
 	if (!strcmp(argv[0], "confirm")) {
 		if (argc != 1) {
-			fprintf(stderr, "usage: mcpsec confirm\n");
+			fputs(command_usage("confirm"), stderr);
 			return EXIT_CONFIG;
 		}
 		return confirm();
@@ -751,7 +751,7 @@ int confirm_main(int argc, char **argv)
 		} else if (is_flag(argv[i], "--token") && i + 1 < argc)
 			token = argv[++i];
 		else {
-			fprintf(stderr, "usage: mcpsec rollback\n");
+			fputs(command_usage("rollback"), stderr);
 			return EXIT_CONFIG;
 		}
 	}

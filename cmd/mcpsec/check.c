@@ -13,7 +13,6 @@
 #include "../../lib/nlx.h"
 #include "cmd.h"
 
-#define CHECK_USAGE "usage: mcpsec check [--plan] [--json] SITE.yaml\n"
 
 /* {"file", "ok", "errors", "warnings", "policies", "kernel_policies", "sas", "diagnostics": [...]} */
 static void render_json(const char *file, const struct mc_site *s, const struct mc_plan *plan,
@@ -62,14 +61,14 @@ int check_main(int argc, char **argv)
 		else if (is_flag(argv[i], "--json"))
 			json = true;
 		else if (argv[i][0] == '-' || file) {
-			fprintf(stderr, "mcpsec check: unexpected argument '%s'\n" CHECK_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec check: unexpected argument '%s'\n%s", argv[i], command_usage("check"));
 			return EXIT_CONFIG;
 		} else
 			file = argv[i];
 	}
 	if (!file || (json && show_plan)) {
-		fprintf(stderr, file ? "mcpsec check: --plan and --json do not go together\n" CHECK_USAGE
-				     : CHECK_USAGE);
+		fprintf(stderr, "%s%s", file ? "mcpsec check: --plan and --json do not go together\n" : "",
+			command_usage("check"));
 		return EXIT_CONFIG;
 	}
 	s = mc_engine_load_site_logic(file, &ds);

@@ -4,6 +4,7 @@
 #define MCPSEC_CMD_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,8 +77,14 @@ size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_p
  * buffer is wiped: key files pass through here. Caller frees. */
 char *read_text_file(const char *path);
 
-/* The --help text of a command (cmd/mcpsec/help.c), or NULL. */
-const char *command_help(const char *name);
+/* Each command's synopsis, summary and options, from the one table in cmd/mcpsec/help.c. */
+bool command_known(const char *name);
+/* "usage: mcpsec SYNOPSIS\n" (static buffer). */
+const char *command_usage(const char *name);
+/* The usage, then the description and options (COMMAND --help). */
+void command_help(FILE *f, const char *name);
+/* The command list of `mcpsec --help`. */
+void command_list(FILE *f);
 
 void die_oom(void);
 bool is_flag(const char *arg, const char *name);

@@ -10,7 +10,6 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define IMPORT_USAGE "usage: mcpsec import POLICIES.txt [--keys FILE] [--default ipv6-only|bypass|deny|deny-all] [--out FILE]\n"
 
 int import_main(int argc, char **argv)
 {
@@ -32,14 +31,14 @@ int import_main(int argc, char **argv)
 				return EXIT_CONFIG;
 			}
 		} else if ((argv[i][0] == '-' && argv[i][1]) || file) {
-			fprintf(stderr, "mcpsec import: unexpected argument '%s'\n" IMPORT_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec import: unexpected argument '%s'\n%s", argv[i], command_usage("import"));
 			return EXIT_CONFIG;
 		} else {
 			file = argv[i];
 		}
 	}
 	if (!file) {
-		fprintf(stderr, IMPORT_USAGE);
+		fputs(command_usage("import"), stderr);
 		return EXIT_CONFIG;
 	}
 	char *text = read_text_file(file);

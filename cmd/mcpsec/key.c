@@ -26,20 +26,11 @@
 #include "cmd.h"
 
 #define DEFAULT_KEYS "/etc/mcpsec/keys.yaml"
-#define KEY_USAGE                                                                                   \
-	"usage: mcpsec key generate NAME --alg ALG [--keys FILE] [--replace]\n"                     \
-	"       mcpsec key set NAME --alg ALG (--hex|--ascii) [--keys FILE] [--replace]  (value on stdin or a prompt)\n" \
-	"       mcpsec key list [--keys FILE] [--site FILE]... [--json]\n"                         \
-	"       mcpsec key show NAME --reveal [--keys FILE]\n"                                      \
-	"       mcpsec key export NAME... --out FILE [--keys FILE] [--passphrase-file F]\n"         \
-	"       mcpsec key import FILE [--keys FILE] [--passphrase-file F] [--replace] [--dry-run] [--json]\n" \
-	"       mcpsec key delete NAME [--keys FILE] [--site FILE]...\n"                            \
-	"  FILE defaults to " DEFAULT_KEYS "\n"
 
 /* The usage, with the --alg names from the one algorithm table. */
 static void key_usage(void)
 {
-	fprintf(stderr, KEY_USAGE "  ALG: %s\n", mc_keyalg_help());
+	fprintf(stderr, "%s  FILE defaults to " DEFAULT_KEYS "\n  ALG: %s\n", command_usage("key"), mc_keyalg_help());
 }
 
 struct key_opts {

@@ -13,9 +13,6 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define LOG_USAGE "usage: mcpsec log [--follow] [--since TIME] [--policy NAME] [--addr ADDR|PREFIX|A-B] [--port N] [--json]\n" \
-		  "  TIME: 90s, 15m, 2h, 3d (ago), seconds since the epoch, or 2026-11-26T10:00:00Z\n" \
-		  "  --addr and --port match a flow's source or destination\n"
 
 /* "15m" (ago), "1795737342", "2026-11-26T10:00:00Z" → seconds since the epoch; -1 if malformed. */
 static int64_t parse_since(const char *s, int64_t now)
@@ -81,7 +78,7 @@ int log_main(int argc, char **argv)
 			json = true;
 		else if (is_flag(argv[i], "--since") && i + 1 < argc) {
 			if ((flt.since = parse_since(argv[++i], now)) < 0) {
-				fprintf(stderr, "mcpsec log: cannot read the time '%s'\n" LOG_USAGE, argv[i]);
+				fprintf(stderr, "mcpsec log: cannot read the time '%s'\n%s", argv[i], command_usage("log"));
 				return EXIT_CONFIG;
 			}
 		} else if (is_flag(argv[i], "--policy") && i + 1 < argc) {
@@ -94,19 +91,19 @@ int log_main(int argc, char **argv)
 			if (mc_addr_parse(argv[i], &a) && mc_addr_unmap(&a)) {
 				flt.range = (struct mc_range){ AF_INET, mc_addr_to_u128(&a), mc_addr_to_u128(&a) };
 			} else if (!mc_range_parse(argv[i], &flt.range, &why)) {
-				fprintf(stderr, "mcpsec log: --addr '%s': %s\n" LOG_USAGE, argv[i], why);
+				fprintf(stderr, "mcpsec log: --addr '%s': %s\n%s", argv[i], why, command_usage("log"));
 				return EXIT_CONFIG;
 			}
 			flt.has_range = true;
 		} else if (is_flag(argv[i], "--port") && i + 1 < argc) {
 			unsigned lo, hi;
 			if (!mc_parse_range(argv[++i], 65535, &lo, &hi) || lo != hi) {
-				fprintf(stderr, "mcpsec log: --port '%s': expected one port, 0-65535\n" LOG_USAGE, argv[i]);
+				fprintf(stderr, "mcpsec log: --port '%s': expected one port, 0-65535\n%s", argv[i], command_usage("log"));
 				return EXIT_CONFIG;
 			}
 			flt.port = (int)lo;
 		} else {
-			fprintf(stderr, "mcpsec log: unexpected argument '%s'\n" LOG_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec log: unexpected argument '%s'\n%s", argv[i], command_usage("log"));
 			return EXIT_CONFIG;
 		}
 	}

@@ -12,8 +12,6 @@
 #include "../../lib/engine.h"
 #include "cmd.h"
 
-#define MIRROR_USAGE "usage: mcpsec mirror SITE.yaml --peer ADDR [--self ADDR] [--out FILE]\n"
-#define CHECK_PEER_USAGE "usage: mcpsec check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]\n"
 
 static bool addr_arg(const char *cmd, const char *flag, const char *value, struct mc_addr *ret)
 {
@@ -46,14 +44,14 @@ int mirror_main(int argc, char **argv)
 		} else if (is_flag(argv[i], "--out") && i + 1 < argc) {
 			out_path = argv[++i];
 		} else if (argv[i][0] == '-' || file) {
-			fprintf(stderr, "mcpsec mirror: unexpected argument '%s'\n" MIRROR_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec mirror: unexpected argument '%s'\n%s", argv[i], command_usage("mirror"));
 			return EXIT_CONFIG;
 		} else {
 			file = argv[i];
 		}
 	}
 	if (!file || !have_peer) {
-		fprintf(stderr, MIRROR_USAGE);
+		fputs(command_usage("mirror"), stderr);
 		return EXIT_CONFIG;
 	}
 	if (o.have_self && o.self.family != o.peer.family) {
@@ -108,14 +106,14 @@ int check_peer_main(int argc, char **argv)
 			given[k] = true;
 			i++;
 		} else if (argv[i][0] == '-' || files[1]) {
-			fprintf(stderr, "mcpsec check-peer: unexpected argument '%s'\n" CHECK_PEER_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec check-peer: unexpected argument '%s'\n%s", argv[i], command_usage("check-peer"));
 			return EXIT_CONFIG;
 		} else {
 			files[files[0] ? 1 : 0] = argv[i];
 		}
 	}
 	if (!files[1]) {
-		fprintf(stderr, CHECK_PEER_USAGE);
+		fputs(command_usage("check-peer"), stderr);
 		return EXIT_CONFIG;
 	}
 	for (int k = 0; k < 2; k++) {

@@ -21,10 +21,6 @@
 #include "../../lib/util.h"
 #include "cmd.h"
 
-#define REKEY_USAGE                                                                                  \
-	"usage: mcpsec rekey POLICY... --site SITE.yaml [--peer ADDR [--self ADDR] --peer-out FILE]\n" \
-	"                   [--force] [--dry-run]\n"                                                  \
-	"  Each run moves the named PROTECT policies one step: accept, switch, retire.\n"
 
 #define MAX_POLICIES 64
 
@@ -72,16 +68,17 @@ static int parse_args(struct rekey *rk, int argc, char **argv)
 		} else if (is_flag(argv[i], "--dry-run")) {
 			rk->dry_run = true;
 		} else if (argv[i][0] == '-' || rk->nnames == MAX_POLICIES) {
-			fprintf(stderr, "mcpsec rekey: unexpected argument '%s'\n" REKEY_USAGE, argv[i]);
+			fprintf(stderr, "mcpsec rekey: unexpected argument '%s'\n%s", argv[i], command_usage("rekey"));
 			return EXIT_CONFIG;
 		} else {
 			rk->names[rk->nnames++] = argv[i];
 		}
 	}
 	if (!rk->site_path || !rk->nnames || (rk->have_peer != (rk->peer_out != NULL))) {
-		fprintf(stderr, "mcpsec rekey: %s\n" REKEY_USAGE,
+		fprintf(stderr, "mcpsec rekey: %s\n%s",
 			!rk->site_path ? "--site is required" : !rk->nnames ? "name at least one PROTECT policy"
-									      : "--peer and --peer-out go together");
+									      : "--peer and --peer-out go together",
+			command_usage("rekey"));
 		return EXIT_CONFIG;
 	}
 	return 0;

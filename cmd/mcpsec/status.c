@@ -601,7 +601,7 @@ int status_main(int argc, char **argv)
 	}
 	/* MCP's command is NW TCPIP STATUS IPSEC ALL: any case; policy names too. */
 	if (!sub || strcasecmp(sub, "ipsec") || !what) {
-		fprintf(stderr, "usage: mcpsec status ipsec all|POLICYNAME [--json|--prometheus] [--kernel-view]\n");
+		fputs(command_usage("status"), stderr);
 		return EXIT_CONFIG;
 	}
 	bool all = !strcasecmp(what, "all");

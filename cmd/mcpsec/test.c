@@ -18,12 +18,14 @@
 #include "../../lib/engine.h"
 #include "cmd.h"
 
-static const char usage_text[] =
-	"usage: mcpsec test SITE.yaml|--kernel [--name NAME] --ulp tcp|udp|icmp|icmpv6|bip|N --dir in|out\n"
-	"                  --local-ip ADDRS --remote-ip ADDRS [--local-port P|P-Q|any]\n"
-	"                  [--remote-port P|P-Q|any] [--icmp TYPE[/CODE]|TYPE-TYPE|TYPE/CODE-CODE|any] [--json]\n"
-	"       mcpsec test SITE.yaml|--kernel --suite TESTS.yaml [--json]\n"
-	"  ADDRS: any, an address, a prefix, a range A-B, a selector name of the site, or a list of these\n";
+/* The usage, and what ADDRS may be. */
+static void usage(const char *why, const char *arg)
+{
+	if (why)
+		fprintf(stderr, "mcpsec test: %s '%s'\n", why, arg);
+	fprintf(stderr, "%s  ADDRS: any, an address, a prefix, a range A-B, a selector name of the site, or a list "
+		"of these\n", command_usage("test"));
+}
 
 /* The plan the kernel holds (mcpsec's policies, named through the state directory). */
 static int kernel_plan(struct mc_plan *plan)
@@ -450,12 +452,12 @@ int test_main(int argc, char **argv)
 		} else if (!slot && argv[i][0] != '-' && !file) {
 			file = argv[i];
 		} else {
-			fprintf(stderr, "mcpsec test: unexpected or incomplete argument '%s'\n%s", argv[i], usage_text);
+			usage("unexpected or incomplete argument", argv[i]);
 			return EXIT_CONFIG;
 		}
 	}
 	if (!!file == kernel) {
-		fputs(usage_text, stderr);
+		usage(NULL, NULL);
 		return EXIT_CONFIG;
 	}
 	if (suite) {
@@ -467,7 +469,7 @@ int test_main(int argc, char **argv)
 		return run_suite(suite, file, json);
 	}
 	if (!in.ulp || !in.dir || !in.local_ip || !in.remote_ip) {
-		fputs(usage_text, stderr);
+		usage(NULL, NULL);
 		return EXIT_CONFIG;
 	}
 
