@@ -62,7 +62,7 @@ FLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 
-.PHONY: all check check-fast unit bats lab clean install deb deps check-headers bench fuzz fuzz-build replay clang-warnings
+.PHONY: all check check-fast unit bats lab clean install deb deps check-headers golden-update bench fuzz fuzz-build replay clang-warnings
 all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
@@ -158,11 +158,15 @@ check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN) $(FUZ
 
 # The inner loop: what needs neither root, namespaces nor the lab VM (unit tests, schema, clang,
 # shellcheck, fuzz replay). Same summary line.
-check-fast: $(UNIT_BIN) $(FUZZ_BIN)
+check-fast: mcpsec $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run-suites fast $(UNIT_BIN)
 
 check-headers: $(BUILD)/bpf/drops.skel.h
 	@for h in lib/*.h; do $(CC) $(ALL_CFLAGS) -fsyntax-only -x c $$h || exit 1; done
+
+# After an intended compiler change: rewrite tests/golden/*.ok, then review `git diff tests/golden`.
+golden-update: mcpsec
+	tests/golden/run --update
 
 bench: mcpsec
 	bench/apply-10k.sh
