@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* SA and policy message encoding, checked without a kernel: decoded by libnl-xfrm's own parser
- * and by reading the kernel uapi structs directly. */
+/* SA and policy message encoding, checked without a kernel: read back through the kernel uapi
+ * structs directly and through mcpsec's own decoder (libnl-xfrm is not used: lib/nlx.c). */
 #include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
