@@ -3,7 +3,7 @@
 # every way a test can make, and for each what `enable` and a freshly started mcpsecd leave in a
 # kernel that starts empty (as at boot). Each must leave the host closed (the lockdown set) or
 # enforcing the committed configuration in full: never open. Every case is named with both
-# outcomes (README "The damage matrix" lists them).
+# outcomes (doc/guide.md, "Damage and interruptions", says the rule).
 load helpers
 
 # A site with a key file (so that the key file is committed too) and policies of each action
