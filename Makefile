@@ -190,6 +190,7 @@ install: mcpsec mcpsecd
 	install -m 0644 schema/*.schema.json $(DESTDIR)$(DATADIR)/schema/
 	for d in host-a host-b mcp-listing; do install -m 0644 examples/$$d/* $(DESTDIR)$(DOCDIR)/examples/$$d/ || exit 1; done
 	install -m 0644 contrib/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/contrib/grafana-dashboard.json
+	install -m 0644 doc/guide.md $(DESTDIR)$(DOCDIR)/guide.md
 
 # The Debian package, built from a copy of this tree (dpkg-buildpackage cleans the tree it runs
 # in): build/deb/mcpsec_VERSION_ARCH.deb.
