@@ -174,7 +174,7 @@ bench: mcpsec
 # Programs, man pages, units, completion, schemas and examples. The package (debian/rules)
 # installs with PREFIX=/usr and adds /etc/mcpsec and /var/lib/mcpsec (0700).
 install: mcpsec mcpsecd
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR) \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR) \
 		$(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DOCDIR)/examples/host-a $(DESTDIR)$(DOCDIR)/examples/host-b \
 		$(DESTDIR)$(DOCDIR)/examples/mcp-listing $(DESTDIR)$(DOCDIR)/contrib
 	install -m 0755 mcpsec $(DESTDIR)$(BINDIR)/mcpsec
@@ -182,6 +182,7 @@ install: mcpsec mcpsecd
 	for m in mcpsec mcpsecd; do \
 		sed 's|@VERSION@|$(VERSION)|g' doc/$$m.8 >$(DESTDIR)$(MANDIR)/man8/$$m.8 && chmod 0644 $(DESTDIR)$(MANDIR)/man8/$$m.8 || exit 1; \
 	done
+	sed 's|@VERSION@|$(VERSION)|g' doc/mcpsec.yaml.5 >$(DESTDIR)$(MANDIR)/man5/mcpsec.yaml.5 && chmod 0644 $(DESTDIR)$(MANDIR)/man5/mcpsec.yaml.5
 	for u in mcpsecd.service mcpsecd.path; do \
 		sed 's|@BINDIR@|$(BINDIR)|g; s|@STATEDIR@|$(STATEDIR)|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
