@@ -20,12 +20,13 @@
 #include "algo.h"
 #include "conf.h"
 #include "diag.h"
+#include "fileio.h"
 #include "flowtest.h"
 #include "keys.h"
 #include "model.h"
 #include "util.h"
 
-#define MAX_FILE_SIZE (16u << 20)
+
 
 struct ctx {
 	yaml_document_t doc;
@@ -748,61 +749,42 @@ static void parse_ipsec(struct ctx *c, yaml_node_t *n)
 }
 
 /*
- * Reads a whole regular file; NULL with errno set on failure. Opened non-blocking so that a FIFO
- * in its place cannot hang the caller (it is then refused as not a regular file). A key file is
- * checked on the opened descriptor, not by name, so nothing can be swapped in between: no
- * symlink, owned by root or the caller, no access for group or others.
+ * Reads a whole regular file (mc_file_read: non-blocking, so a FIFO in its place is refused, not
+ * waited on). A key file is checked on the opened descriptor's fstat, not by name, so nothing can
+ * be swapped in between: no symlink, owned by root or the caller, no access for group or others.
  */
 static char *read_file(struct ctx *c, const char *path, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (c->secret ? O_NOFOLLOW : 0));
 	struct stat st;
-	char *buf;
+	char *buf = NULL;
 	size_t len = 0;
+	int r = mc_file_read(path, c->secret ? MC_READ_NOFOLLOW | MC_READ_SECRET : 0, MC_FILE_MAX, &buf, &len,
+			     &st);
 
-	if (fd < 0) {
-		if (errno == ELOOP && c->secret)
+	if (r < 0) {
+		if (r == -ELOOP && c->secret)
 			mc_err(c->ds, mc_loc_file(c->file), "the key file is a symbolic link: name the file itself");
 		else
-			mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MAX_FILE_SIZE) {
-		mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s",
-		       !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
-		close(fd);
+			mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s",
+			       r == -EINVAL ? "not a regular file" : r == -EFBIG ? "larger than 16 MiB" : strerror(-r));
 		return NULL;
 	}
 	if (c->secret) {
 		enum mc_severity sev = c->strict ? MC_ERROR : MC_WARNING;
-		if (st.st_mode & 0077)
+		bool open_mode = st.st_mode & 0077, foreign = st.st_uid != 0 && st.st_uid != getuid();
+		if (open_mode)
 			mc_diag_add(c->ds, sev, mc_loc_file(c->file),
 				    "key file mode is %04o: group and others must not have access (chmod 600)",
 				    (unsigned)(st.st_mode & 07777));
-		if (st.st_uid != 0 && st.st_uid != getuid())
+		if (foreign)
 			mc_diag_add(c->ds, sev, mc_loc_file(c->file), "key file is owned by uid %u, not by root or you",
 				    (unsigned)st.st_uid);
-		if (c->strict && ((st.st_mode & 0077) || (st.st_uid != 0 && st.st_uid != getuid()))) {
-			close(fd);
-			return NULL;
-		}
-	}
-	buf = mc_malloc((size_t)st.st_size + 1);
-	while (len < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			mc_err(c->ds, mc_loc_file(c->file), "cannot read: %s", r < 0 ? strerror(errno) : "file shrank");
+		if (c->strict && (open_mode || foreign)) {
 			mc_wipe(buf, len);
 			free(buf);
-			close(fd);
 			return NULL;
 		}
-		len += (size_t)r;
 	}
-	close(fd);
-	buf[len] = '\0';
 	*ret_len = len;
 	return buf;
 }
@@ -1013,7 +995,9 @@ out:
 	wipe_doc(&c->doc);
 }
 
-static void load_keys(struct ctx *sc, const char *path, bool strict)
+/* Reads and parses a key file. keep, when given, receives the very text that was checked and
+ * parsed (the caller wipes and frees it), so that no second read by name can differ from it. */
+static void load_keys(struct ctx *sc, const char *path, bool strict, char **keep, size_t *keep_len)
 {
 	/* Locations point at strings the site owns, so the model outlives the diagnostics. */
 	struct ctx c = { .file = path, .ds = sc->ds, .site = sc->site, .secret = true, .strict = strict };
@@ -1023,6 +1007,11 @@ static void load_keys(struct ctx *sc, const char *path, bool strict)
 	if (!buf)
 		return;
 	parse_keys_text(&c, buf, len);
+	if (keep) {
+		*keep = buf;
+		*keep_len = len;
+		return;
+	}
 	mc_wipe(buf, len);
 	free(buf);
 }
@@ -1097,7 +1086,7 @@ int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_di
 				 "key file %s does not exist yet: the policy logic is tested without keys; apply "
 				 "needs them ('mcpsec key generate')", c.site->keys_file);
 		else
-			load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms);
+			load_keys(&c, c.site->keys_file, opts && opts->strict_key_perms, NULL, NULL);
 	}
 	c.site->keys_skipped = opts && opts->skip_keys;
 	*ret = c.site;
@@ -1129,17 +1118,27 @@ int mc_conf_parse_keys(const char *name, const char *buf, size_t len, struct mc_
 	return ds->errors > errors_before ? -EINVAL : 0;
 }
 
-int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret)
+int mc_conf_load_keys_text(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret,
+			   char **text, size_t *len)
 {
 	struct ctx c = { .ds = ds };
 	size_t errors_before = ds->errors;
 
+	if (text) {
+		*text = NULL;
+		*len = 0;
+	}
 	c.site = mc_calloc(1, sizeof(*c.site));
 	c.site->file = mc_strdup(path);
 	c.file = c.site->file;
-	load_keys(&c, c.site->file, strict_perms);
+	load_keys(&c, c.site->file, strict_perms, text, len);
 	*ret = c.site;
 	return ds->errors > errors_before ? -EINVAL : 0;
+}
+
+int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret)
+{
+	return mc_conf_load_keys_text(path, strict_perms, ds, ret, NULL, NULL);
 }
 
 /* ---- test suites (tests.yaml) ---- */

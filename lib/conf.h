@@ -30,6 +30,11 @@ int mc_conf_load(const char *path, const struct mc_conf_opts *opts, struct mc_di
 
 /* Loads a key file on its own (the returned site has only keys). Same diagnostics as above. */
 int mc_conf_load_keys(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret);
+/* The same, also handing over the text that was read, checked and parsed (*text NULL when it
+ * could not be read; the caller wipes and frees it): an editor of the file works on that text,
+ * never on a second read by name. */
+int mc_conf_load_keys_text(const char *path, bool strict_perms, struct mc_diags *ds, struct mc_site **ret,
+			   char **text, size_t *len);
 
 /*
  * The same from text in memory (fuzzers, tests): name is used in diagnostics. A site's key file

@@ -8,6 +8,7 @@
 
 #include "../../lib/guard.h"
 #include "../../lib/plan.h"
+#include "../../lib/fileio.h"
 #include "../../lib/util.h"
 #include "cmd.h"
 
@@ -22,16 +23,11 @@ static void read_conns(struct mc_conns *ret)
 
 	memset(ret, 0, sizeof(*ret));
 	for (size_t i = 0; i < MC_ARRAY_SIZE(tables); i++) {
-		FILE *f = fopen(tables[i].file, "re");
-		struct mc_buf text = { 0 };
-		char line[512];
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f))
-			mc_buf_puts(&text, line);
-		fclose(f);
-		(void)mc_conns_parse_proc(mc_buf_str(&text), tables[i].proto, ret);
-		mc_buf_free(&text);
+		char *text = NULL;
+		size_t len = 0;
+		if (mc_file_read(tables[i].file, MC_READ_NOFOLLOW, MC_FILE_MAX, &text, &len, NULL) == 0)
+			(void)mc_conns_parse_proc(text, tables[i].proto, ret);
+		free(text);
 	}
 }
 

@@ -43,7 +43,8 @@ int import_main(int argc, char **argv)
 	}
 	char *text = read_text_file(file);
 	if (!text) {
-		fprintf(stderr, "mcpsec import: cannot read %s: %s\n", file, strerror(errno));
+		fprintf(stderr, "mcpsec import: cannot read %s: %s\n", file,
+			errno == EINVAL ? "not a regular text file (for a pipe, give - and use stdin)" : strerror(errno));
 		return EXIT_CONFIG;
 	}
 	if (mc_import(strcmp(file, "-") ? file : "<stdin>", text, &o, &out, &ds) < 0) {

@@ -92,37 +92,33 @@ static int read_secret(const char *prompt, struct secret *ret)
 static int read_passphrase(const struct key_opts *o, bool confirm, struct secret *ret)
 {
 	if (o->passfile) {
-		/* Non-blocking (a FIFO must not hang us), checked on the descriptor: a regular file
-		 * that only its owner (root or the caller) can read, like the key file itself. */
-		int fd = open(o->passfile, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		/* mc_file_read: non-blocking (a FIFO must not hang us), checked on the descriptor that
+		 * was read: a regular file that only its owner (root or the caller) can read, like the
+		 * key file itself. */
 		struct stat st;
-		FILE *f = NULL;
-		if (fd < 0 || fstat(fd, &st) < 0) {
-			fprintf(stderr, "mcpsec key: %s: %s\n", o->passfile, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+		char *text = NULL;
+		size_t len = 0;
+		int r = mc_file_read(o->passfile, MC_READ_SECRET, 4095, &text, &len, &st);
+		const char *why = r == -EINVAL ? "not a regular file" : r == -EFBIG ? "longer than 4095 bytes" :
+				  r < 0 ? strerror(-r) :
+				  (st.st_mode & 0077) ? "group and others must not have access to a passphrase file (chmod 600)" :
+				  st.st_uid != 0 && st.st_uid != getuid() ? "owned by someone else" : NULL;
+		if (why) {
+			fprintf(stderr, "mcpsec key: %s: %s\n", o->passfile, why);
+			if (text) {
+				mc_wipe(text, len);
+				free(text);
+			}
 			return EXIT_CONFIG;
-		}
-		if (!S_ISREG(st.st_mode) || (st.st_mode & 0077) || (st.st_uid != 0 && st.st_uid != getuid())) {
-			fprintf(stderr, "mcpsec key: %s: %s\n", o->passfile,
-				!S_ISREG(st.st_mode) ? "not a regular file" :
-				(st.st_mode & 0077) ? "group and others must not have access to a passphrase file (chmod 600)" :
-						      "owned by someone else");
-			close(fd);
-			return EXIT_CONFIG;
-		}
-		if (!(f = fdopen(fd, "re"))) {
-			close(fd);
-			return EXIT_LOCAL;
 		}
 		ret->cap = 4096;
 		ret->s = mc_calloc(1, ret->cap);
 		(void)mlock(ret->s, ret->cap);
-		if (!fgets(ret->s, (int)ret->cap, f))
-			ret->s[0] = '\0';
-		fclose(f);
-		ret->len = strcspn(ret->s, "\r\n");
+		ret->len = strcspn(text, "\r\n");
+		memcpy(ret->s, text, ret->len);
 		ret->s[ret->len] = '\0';
+		mc_wipe(text, len);
+		free(text);
 	} else if (!isatty(STDIN_FILENO)) {
 		fprintf(stderr, "mcpsec key: give --passphrase-file FILE, or run on a terminal to be asked\n");
 		return EXIT_CONFIG;
@@ -181,27 +177,23 @@ static int keyfile_load(const char *path, bool may_be_missing, struct keyfile *r
 	}
 	ret->exists = true;
 	/* Strict: a key file others can read, or someone else's, is refused, not just warned about. */
-	if (mc_conf_load_keys(path, true, &ds, &ret->site) < 0) {
+	char *text = NULL;
+	size_t len = 0;
+	if (mc_conf_load_keys_text(path, true, &ds, &ret->site, &text, &len) < 0) {
 		print_diags(&ds);
 		mc_diags_free(&ds);
 		fprintf(stderr, "mcpsec key: %s has errors; nothing was changed\n", path);
+		if (text) {
+			mc_wipe(text, len);
+			free(text);
+		}
 		keyfile_free(ret);
 		return EXIT_CONFIG;
 	}
 	mc_diags_free(&ds);
-	FILE *f = fopen(path, "re");
-	struct mc_buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-	while (f && (n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
-		chunk[n] = '\0';
-		mc_buf_puts(&b, chunk);
-	}
-	mc_wipe(chunk, sizeof(chunk));
-	if (f)
-		fclose(f);
-	ret->text = b.s ? b.s : mc_strdup("");
-	ret->textlen = b.len;
+	/* The text edited is the text checked and parsed: one read. */
+	ret->text = text ? text : mc_strdup("");
+	ret->textlen = len;
 	return 0;
 }
 
@@ -513,24 +505,18 @@ static int cmp_old_line_desc(const void *a, const void *b)
 /* Reads the sealed file; returns its plaintext (caller wipes) or NULL after saying why. */
 static uint8_t *unseal_file(const struct key_opts *o, size_t *ptlen)
 {
-	FILE *f = fopen(o->names[0], "re");
-	struct mc_buf armored = { 0 };
 	struct secret pass = { 0 };
 	uint8_t *pt = NULL;
-	char chunk[4096];
-	size_t n;
+	char *armored = NULL;
+	size_t alen = 0;
+	int rd = mc_file_read(o->names[0], 0, MC_FILE_MAX, &armored, &alen, NULL);
 
-	if (!f) {
-		fprintf(stderr, "mcpsec key: %s: %s\n", o->names[0], strerror(errno));
+	if (rd < 0) {
+		fprintf(stderr, "mcpsec key: %s: %s\n", o->names[0], rd == -EINVAL ? "not a regular file" : strerror(-rd));
 		return NULL;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
-		chunk[n] = '\0';
-		mc_buf_puts(&armored, chunk);
-	}
-	fclose(f);
 	if (read_passphrase(o, false, &pass) == 0) {
-		int r = mc_unseal(pass.s, pass.len, mc_buf_str(&armored), &pt, ptlen);
+		int r = mc_unseal(pass.s, pass.len, armored, &pt, ptlen);
 		if (r < 0)
 			fprintf(stderr, "mcpsec key: %s: %s; nothing was imported\n", o->names[0],
 				r == -EBADMSG ? "wrong passphrase, or the file was changed"
@@ -540,7 +526,7 @@ static uint8_t *unseal_file(const struct key_opts *o, size_t *ptlen)
 			(void)mlock(pt, *ptlen);
 	}
 	secret_free(&pass);
-	mc_buf_free(&armored);
+	free(armored);
 	return pt;
 }
 
