@@ -7,7 +7,7 @@ UNITDIR ?= /lib/systemd/system
 DATADIR = $(PREFIX)/share/mcpsec
 DOCDIR = $(PREFIX)/share/doc/mcpsec
 COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
-# mcpsecd's default state directory (cmd/mcpsec/main.c, cmd/mcpsecd/main.c): the units name it.
+# The default state directory (lib/state.c mc_state_default_dir): the units name it.
 STATEDIR = /var/lib/mcpsec
 BUILD ?= build
 
@@ -41,7 +41,7 @@ SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 # lib/dropmon.c (libbpf) is the daemon's alone: the CLI, unit tests and fuzzers need no libbpf.
 LIB_SRC = $(filter-out lib/dropmon.c,$(wildcard lib/*.c))
 CMD_SRC = $(wildcard cmd/mcpsec/*.c)
-DAEMON_SRC = $(wildcard cmd/mcpsecd/*.c) cmd/mcpsec/common.c lib/dropmon.c
+DAEMON_SRC = $(wildcard cmd/mcpsecd/*.c) lib/dropmon.c
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -17,7 +17,8 @@
 #include "engine.h"
 #include "fileio.h"
 #include "model.h"
-#include "nlx.h"
+#include "kernel.h"
+#include "proc.h"
 #include "state.h"
 #include "util.h"
 #include "validate.h"
@@ -82,33 +83,17 @@ int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *s
 
 static int route_src(void *ctx, const struct mc_addr *remote, struct mc_addr *ret)
 {
-	return mc_nl_route_src(ctx, remote, ret);
+	return mc_k_route_src(ctx, remote, ret);
 }
 
-void mc_engine_ephemeral(unsigned *lo, unsigned *hi)
-{
-	char *text = NULL;
-	size_t len = 0;
-	unsigned a, b;
-
-	*lo = MC_EPHEMERAL_LO;
-	*hi = MC_EPHEMERAL_HI;
-	if (mc_file_read("/proc/sys/net/ipv4/ip_local_port_range", MC_READ_NOFOLLOW, 64, &text, &len, NULL) == 0 &&
-	    sscanf(text, "%u %u", &a, &b) == 2 && a >= 1 && a <= b && b <= 65535) {
-		*lo = a;
-		*hi = b;
-	}
-	free(text);
-}
-
-int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_diags *ds)
+int mc_engine_check_locals(struct mc_kernel *kern, const struct mc_site *s, struct mc_diags *ds)
 {
 	struct mc_addr *own[2] = { NULL, NULL };
 	size_t nown[2] = { 0, 0 };
 	int r = 0;
 
 	for (int f = 0; f < 2 && !r; f++)
-		r = mc_nl_own_addrs(nl, f ? AF_INET : AF_INET6, &own[f], &nown[f]);
+		r = mc_k_own_addrs(kern, f ? AF_INET : AF_INET6, &own[f], &nown[f]);
 	for (size_t i = 0; i < s->npol && !r; i++) {
 		const struct mc_policy *p = &s->pol[i];
 		bool mine = p->local.any;
@@ -131,28 +116,15 @@ int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_
 	return r;
 }
 
-/* A 0/1 sysctl of this namespace (they are per network namespace); dflt when unreadable. */
-static bool sysctl_on(const char *path, bool dflt)
-{
-	char *text = NULL;
-	size_t len = 0;
-	bool on = dflt;
-
-	if (mc_file_read(path, MC_READ_NOFOLLOW, 16, &text, &len, NULL) == 0)
-		on = strtol(text, NULL, 10) != 0;
-	free(text);
-	return on;
-}
-
-int mc_engine_host(struct mc_nl *nl, struct mc_host *host, struct mc_diags *ds)
+int mc_engine_host(struct mc_kernel *kern, struct mc_host *host, struct mc_diags *ds)
 {
 	struct mc_addr *own6 = NULL, *own4 = NULL;
 	size_t nown6 = 0, nown4 = 0;
 	int r;
 
 	memset(host, 0, sizeof(*host));
-	if ((r = mc_nl_own_addrs(nl, AF_INET6, &own6, &nown6)) < 0 ||
-	    (r = mc_nl_own_addrs(nl, AF_INET, &own4, &nown4)) < 0) {
+	if ((r = mc_k_own_addrs(kern, AF_INET6, &own6, &nown6)) < 0 ||
+	    (r = mc_k_own_addrs(kern, AF_INET, &own4, &nown4)) < 0) {
 		free(own6);
 		mc_err(ds, NOWHERE, "listing the host's addresses: %s", strerror(-r));
 		return r;
@@ -161,12 +133,12 @@ int mc_engine_host(struct mc_nl *nl, struct mc_host *host, struct mc_diags *ds)
 	host->nown6 = nown6;
 	host->own4 = own4;
 	host->nown4 = nown4;
-	mc_engine_ephemeral(&host->eph_lo, &host->eph_hi);
+	mc_proc_ephemeral(&host->eph_lo, &host->eph_hi);
 	/* The kernel ORs "all" with the device (IN_DEV_ORCONF): lo is exempt if either is set. */
-	host->lo4_xfrm_out = !sysctl_on("/proc/sys/net/ipv4/conf/all/disable_xfrm", false) &&
-			     !sysctl_on("/proc/sys/net/ipv4/conf/lo/disable_xfrm", true);
-	host->lo4_policy_in = !sysctl_on("/proc/sys/net/ipv4/conf/all/disable_policy", false) &&
-			      !sysctl_on("/proc/sys/net/ipv4/conf/lo/disable_policy", true);
+	host->lo4_xfrm_out = !mc_proc_sysctl_on("/proc/sys/net/ipv4/conf/all/disable_xfrm", false) &&
+			     !mc_proc_sysctl_on("/proc/sys/net/ipv4/conf/lo/disable_xfrm", true);
+	host->lo4_policy_in = !mc_proc_sysctl_on("/proc/sys/net/ipv4/conf/all/disable_policy", false) &&
+			      !mc_proc_sysctl_on("/proc/sys/net/ipv4/conf/lo/disable_policy", true);
 	return 0;
 }
 
@@ -177,17 +149,17 @@ void mc_engine_host_free(struct mc_host *host)
 	memset(host, 0, sizeof(*host));
 }
 
-int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
+int mc_engine_compile(struct mc_kernel *kern, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
 		      struct mc_plan *plan)
 {
 	struct mc_host host;
 	int r;
 
 	memset(plan, 0, sizeof(*plan));
-	if ((r = mc_engine_host(nl, &host, ds)) < 0)
+	if ((r = mc_engine_host(kern, &host, ds)) < 0)
 		return r;
 	host.route_src = route_src;
-	host.ctx = nl;
+	host.ctx = kern;
 	host.prev_priority = mc_state_prev_priority;
 	host.prev_reqid = mc_state_prev_reqid;
 	host.prev_ctx = st;
@@ -235,14 +207,14 @@ void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_
 	}
 }
 
-enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies,
+enum mc_engine_status mc_engine_diff(struct mc_kernel *kern, const struct mc_plan *plan, bool with_policies,
 				     const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret)
 {
 	struct mc_kstate have;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if ((r = mc_nl_dump(nl, &have)) < 0) {
+	if ((r = mc_k_dump(kern, &have)) < 0) {
 		mc_err(ds, NOWHERE, "reading the kernel's XFRM policies and SAs: %s", strerror(-r));
 		return MC_ENGINE_LOCAL;
 	}
@@ -281,12 +253,12 @@ static void report_refusals(const struct mc_diff *diff, const struct mc_state *s
 }
 
 /* Undoes what took effect of diff; MC_ENGINE_PARTIAL when that fails too. */
-static enum mc_engine_status undo(struct mc_nl *nl, const struct mc_diff *diff, size_t done, struct mc_diags *ds,
+static enum mc_engine_status undo(struct mc_kernel *kern, const struct mc_diff *diff, size_t done, struct mc_diags *ds,
 				  const char *why)
 {
 	struct mc_diff inv;
 	mc_diff_inverse(diff->ops, diff->n, &inv);
-	int r = inv.n ? mc_nl_exec(nl, inv.ops, inv.n) : 0;
+	int r = inv.n ? mc_k_exec(kern, inv.ops, inv.n) : 0;
 	mc_diff_free(&inv);
 	if (r < 0) {
 		mc_err(ds, NOWHERE, "%s, and undoing %zu operations failed too (%s): the kernel now holds a partial "
@@ -305,15 +277,15 @@ static enum mc_engine_status undo(struct mc_nl *nl, const struct mc_diff *diff, 
  * default is never touched. Accept again when mcpsec enforces nothing (disable). Read first,
  * so that a daemon repairing it does not set it again and again.
  */
-static void set_kernel_default(struct mc_nl *nl, bool block, struct mc_diags *ds)
+static void set_kernel_default(struct mc_kernel *kern, bool block, struct mc_diags *ds)
 {
 	bool in, out;
-	int r = mc_nl_get_default(nl, &in, &out);
+	int r = mc_k_get_default(kern, &in, &out);
 
 	if (!r && in == block && out == block)
 		return;
 	if (!r)
-		r = mc_nl_set_default(nl, block, block);
+		r = mc_k_set_default(kern, block, block);
 	if (r < 0 && block)
 		mc_warnc(ds, NOWHERE, "no-default-policy", "the kernel's default policy cannot be set (%s; "
 			 "XFRM_MSG_SETDEFAULT needs Linux 5.15): a flush of the policies opens this host until "
@@ -354,11 +326,11 @@ static void hold_signals(bool hold, sigset_t *saved)
 	sigprocmask(SIG_BLOCK, &set, saved);
 }
 
-static enum mc_engine_status send_held(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+static enum mc_engine_status send_held(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
 				       const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				       struct mc_diags *ds, size_t *done);
 
-enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+enum mc_engine_status mc_engine_send(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
 				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				     struct mc_diags *ds, size_t *done)
 {
@@ -372,12 +344,12 @@ enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, stru
 		return MC_ENGINE_OK;
 	}
 	hold_signals(true, &saved);
-	enum mc_engine_status es = send_held(nl, st, diff, plan, commit, ds, done);
+	enum mc_engine_status es = send_held(kern, st, diff, plan, commit, ds, done);
 	hold_signals(false, &saved);
 	return es;
 }
 
-static enum mc_engine_status send_held(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+static enum mc_engine_status send_held(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
 				       const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				       struct mc_diags *ds, size_t *done)
 {
@@ -398,7 +370,7 @@ static enum mc_engine_status send_held(struct mc_nl *nl, struct mc_state *st, st
 		mc_err(ds, mc_loc_file(st->dir), "recording the trial: %s; nothing was changed", mc_state_dir_error(r));
 		return MC_ENGINE_LOCAL;
 	}
-	if (diff->n && (r = mc_nl_exec(nl, diff->ops, diff->n)) < 0) {
+	if (diff->n && (r = mc_k_exec(kern, diff->ops, diff->n)) < 0) {
 		for (size_t i = 0; i < diff->n; i++)
 			*done += diff->ops[i].err == 0;
 		if (r == -EINTR && !commit)
@@ -406,30 +378,30 @@ static enum mc_engine_status send_held(struct mc_nl *nl, struct mc_state *st, st
 		report_refusals(diff, st, ds);
 		if (commit)
 			mc_state_abandon(&next);
-		return undo(nl, diff, *done, ds, "the kernel refused the change");
+		return undo(kern, diff, *done, ds, "the kernel refused the change");
 	}
 	*done = diff->n;
 	if (!commit) {
-		set_kernel_default(nl, diff->with_policies, ds);
+		set_kernel_default(kern, diff->with_policies, ds);
 		return MC_ENGINE_OK;
 	}
 	/* The window counts from here: a slow change does not eat into the time to confirm it. */
 	if (commit->trial_seconds && (r = mc_state_trial_arm(st->dir, commit->trial_seconds)) < 0) {
 		mc_state_abandon(&next);
 		mc_err(ds, mc_loc_file(st->dir), "recording the trial: %s", mc_state_dir_error(r));
-		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
+		enum mc_engine_status u = undo(kern, diff, *done, ds, "the change could not be committed");
 		return u == MC_ENGINE_PARTIAL ? u : MC_ENGINE_LOCAL;
 	}
 	if ((r = mc_state_switch(st, &next)) < 0) {
 		mc_state_abandon(&next);
 		mc_err(ds, mc_loc_file(st->dir), "committing the new configuration: %s", mc_state_dir_error(r));
-		enum mc_engine_status u = undo(nl, diff, *done, ds, "the change could not be committed");
+		enum mc_engine_status u = undo(kern, diff, *done, ds, "the change could not be committed");
 		return u == MC_ENGINE_PARTIAL ? u : MC_ENGINE_LOCAL;
 	}
 	if (!commit->trial_seconds)
 		(void)mc_state_trial_end(st->dir); /* a plain commit keeps what it committed */
 	(void)mc_state_set_enforcement(st->dir, NULL);
-	set_kernel_default(nl, diff->with_policies, ds); /* committed: no undo can follow */
+	set_kernel_default(kern, diff->with_policies, ds); /* committed: no undo can follow */
 	return MC_ENGINE_OK;
 }
 
@@ -493,7 +465,7 @@ static bool refused_sa(const struct mc_diff *d)
 
 /* Diffs plan against the kernel and sends: SAs too unless ret->level is already NO_SAS; when
  * the kernel refuses an SA, again with the policies only (ret says so). */
-static enum mc_engine_status enforce_plan(struct mc_nl *nl, struct mc_state *st, const struct mc_plan *plan,
+static enum mc_engine_status enforce_plan(struct mc_kernel *kern, struct mc_state *st, const struct mc_plan *plan,
 					  const struct mc_engine_commit *commit, bool with_policies,
 					  const struct mc_enforce_opts *o, struct mc_diags *ds,
 					  struct mc_enforcement *ret)
@@ -508,7 +480,7 @@ static enum mc_engine_status enforce_plan(struct mc_nl *nl, struct mc_state *st,
 			es = MC_ENGINE_STOPPED;
 			break;
 		}
-		if ((es = mc_engine_diff(nl, plan, with_policies, st, ds, &diff)) != MC_ENGINE_OK)
+		if ((es = mc_engine_diff(kern, plan, with_policies, st, ds, &diff)) != MC_ENGINE_OK)
 			break;
 		if (ret->level == MC_ENFORCE_NO_SAS)
 			drop_sa_ops(&diff);
@@ -526,9 +498,9 @@ static enum mc_engine_status enforce_plan(struct mc_nl *nl, struct mc_state *st,
 			break;
 		}
 		if (stoppable)
-			mc_nl_set_stop(nl, o->stop, o->ctx);
-		es = mc_engine_send(nl, st, &diff, plan, commit, ds, &done);
-		mc_nl_set_stop(nl, NULL, NULL);
+			mc_k_set_stop(kern, o->stop, o->ctx);
+		es = mc_engine_send(kern, st, &diff, plan, commit, ds, &done);
+		mc_k_set_stop(kern, NULL, NULL);
 		ret->changes = done;
 		bool retry = es == MC_ENGINE_REFUSED && ret->level == MC_ENFORCE_FULL && refused_sa(&diff);
 		mc_diff_free(&diff);
@@ -546,13 +518,13 @@ static enum mc_engine_status enforce_plan(struct mc_nl *nl, struct mc_state *st,
 
 /* Compiles s and enforces it (enforce_plan). keep, when given, receives the compiled plan
  * instead of its being freed (mcpsecd's cache). */
-static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st, const struct mc_site *s,
+static enum mc_engine_status enforce_site(struct mc_kernel *kern, struct mc_state *st, const struct mc_site *s,
 					  const struct mc_engine_commit *commit, bool with_policies,
 					  const struct mc_enforce_opts *o, struct mc_diags *ds,
 					  struct mc_enforcement *ret)
 {
 	struct mc_plan plan;
-	int r = mc_engine_compile(nl, s, st, ds, &plan);
+	int r = mc_engine_compile(kern, s, st, ds, &plan);
 
 	if (r < 0)
 		return r == -EINVAL ? MC_ENGINE_CONFLICT : MC_ENGINE_LOCAL;
@@ -560,7 +532,7 @@ static enum mc_engine_status enforce_site(struct mc_nl *nl, struct mc_state *st,
 		mc_plan_free(&plan);
 		return MC_ENGINE_STOPPED;
 	}
-	enum mc_engine_status es = enforce_plan(nl, st, &plan, commit, with_policies, o, ds, ret);
+	enum mc_engine_status es = enforce_plan(kern, st, &plan, commit, with_policies, o, ds, ret);
 	struct mc_engine_cache *c = o && !commit ? o->cache : NULL;
 	if (c && es == MC_ENGINE_OK && st->gen && ret->level <= MC_ENFORCE_NO_SAS) {
 		/* Kept for the next pass over the same generation: the plan points into the site. */
@@ -589,7 +561,7 @@ void mc_engine_cache_drop(struct mc_engine_cache *c)
 
 /* mcpsecd's fast pass: the committed generation is the one the cached plan was compiled from,
  * so only the kernel is read and compared. 1 when it applied (es set), 0 when it did not. */
-static int enforce_cached(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o, struct mc_diags *ds,
+static int enforce_cached(struct mc_kernel *kern, const char *dir, const struct mc_enforce_opts *o, struct mc_diags *ds,
 			  struct mc_enforcement *ret, enum mc_engine_status *es)
 {
 	struct mc_engine_cache *c = o ? o->cache : NULL;
@@ -609,7 +581,7 @@ static int enforce_cached(struct mc_nl *nl, const char *dir, const struct mc_enf
 	ret->level = c->level;
 	snprintf(ret->reason, sizeof(ret->reason), "%s", c->reason);
 	ret->enabled = st.enabled;
-	*es = enforce_plan(nl, &st, &c->plan, NULL, st.enabled, o, ds, ret);
+	*es = enforce_plan(kern, &st, &c->plan, NULL, st.enabled, o, ds, ret);
 	if (ret->level != c->level) /* an SA refused now: the next pass compiles afresh */
 		mc_engine_cache_drop(c);
 	mc_state_free(&st);
@@ -618,13 +590,13 @@ static int enforce_cached(struct mc_nl *nl, const char *dir, const struct mc_enf
 
 /* The lockdown set: built-in bypasses (loopback, own addresses, ND, MLD) and the default
  * discard of both families, both directions. Nothing is committed. */
-static enum mc_engine_status lockdown(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
+static enum mc_engine_status lockdown(struct mc_kernel *kern, const char *dir, const struct mc_enforce_opts *o,
 				      struct mc_diags *ds, struct mc_enforcement *ret)
 {
 	struct mc_site s = { .file = "(lockdown)", .enabled = true, .def = MC_DEF_DENY };
 	struct mc_state none = { .dir = (char *)dir };
 
-	return enforce_site(nl, &none, &s, NULL, true, o, ds, ret);
+	return enforce_site(kern, &none, &s, NULL, true, o, ds, ret);
 }
 
 /* What to do when the committed configuration cannot be used: the site's ipsec.on-failure,
@@ -634,7 +606,7 @@ static enum mc_enforce_level failure_level(const char *dir)
 	return mc_state_on_failure(dir) == MC_ON_FAILURE_OPEN ? MC_ENFORCE_OPEN : MC_ENFORCE_LOCKDOWN;
 }
 
-enum mc_engine_status mc_engine_fail_closed(struct mc_nl *nl, const char *dir, const char *why,
+enum mc_engine_status mc_engine_fail_closed(struct mc_kernel *kern, const char *dir, const char *why,
 					    struct mc_diags *ds, struct mc_enforcement *ret)
 {
 	enum mc_engine_status es = MC_ENGINE_OK;
@@ -643,11 +615,11 @@ enum mc_engine_status mc_engine_fail_closed(struct mc_nl *nl, const char *dir, c
 	snprintf(ret->reason, sizeof(ret->reason), "%s", why);
 	ret->level = failure_level(dir);
 	if (ret->level == MC_ENFORCE_LOCKDOWN)
-		es = lockdown(nl, dir, NULL, ds, ret);
+		es = lockdown(kern, dir, NULL, ds, ret);
 	return es;
 }
 
-enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
+enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir, const struct mc_enforce_opts *o,
 					struct mc_diags *ds, struct mc_enforcement *ret)
 {
 	struct mc_state st = { 0 };
@@ -658,8 +630,8 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 
 	memset(ret, 0, sizeof(*ret));
 	from = ds->n;
-	bool settled = mc_engine_settle(nl, dir, ds, &ret->rolled_back) == MC_ENGINE_OK;
-	if (settled && !ret->rolled_back && enforce_cached(nl, dir, o, ds, ret, &es)) {
+	bool settled = mc_engine_settle(kern, dir, ds, &ret->rolled_back) == MC_ENGINE_OK;
+	if (settled && !ret->rolled_back && enforce_cached(kern, dir, o, ds, ret, &es)) {
 		if (es == MC_ENGINE_OK && !o->report_only) {
 			char line[sizeof(ret->reason) + 80];
 			mc_enforcement_str(ret, line, sizeof(line));
@@ -709,7 +681,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 						   0, NULL, NULL };
 		ret->enabled = with_policies;
 		from = ds->n;
-		es = enforce_site(nl, &st, s, o && o->commit_enabled ? &commit : NULL, with_policies, o, ds, ret);
+		es = enforce_site(kern, &st, s, o && o->commit_enabled ? &commit : NULL, with_policies, o, ds, ret);
 		if (es == MC_ENGINE_LOCAL && o && o->commit_enabled) {
 			/* The flag could not be committed (the directory is full, or broken): enforce what
 			 * is committed anyway; a host is never left open for want of a record. */
@@ -718,7 +690,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 			mc_diags_truncate(ds, from);
 			mc_warn(ds, mc_loc_file(dir), "the enabled flag could not be committed (%s): the committed "
 				"configuration is enforced as it is", why);
-			es = enforce_site(nl, &st, s, NULL, with_policies, o, ds, ret);
+			es = enforce_site(kern, &st, s, NULL, with_policies, o, ds, ret);
 		}
 		free(site);
 		free(keys);
@@ -730,7 +702,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 	}
 	if (ret->level == MC_ENFORCE_LOCKDOWN) {
 		ret->enabled = true;
-		es = lockdown(nl, dir, o, ds, ret);
+		es = lockdown(kern, dir, o, ds, ret);
 	} else if (ret->level == MC_ENFORCE_OPEN) {
 		es = MC_ENGINE_OK;
 	}
@@ -745,7 +717,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
 	return es;
 }
 
-int mc_engine_lock(struct mc_nl *nl, const char *dir, bool wait, struct mc_diags *ds, bool *converged)
+int mc_engine_lock(struct mc_kernel *kern, const char *dir, bool wait, struct mc_diags *ds, bool *converged)
 {
 	bool cut = false;
 	int fd = mc_state_lock(dir, wait, &cut);
@@ -758,7 +730,7 @@ int mc_engine_lock(struct mc_nl *nl, const char *dir, bool wait, struct mc_diags
 	 * Back to the committed configuration before anything else, whoever we are. */
 	struct mc_enforcement e;
 	size_t from = ds->n;
-	enum mc_engine_status es = mc_engine_enforce(nl, dir, NULL, ds, &e);
+	enum mc_engine_status es = mc_engine_enforce(kern, dir, NULL, ds, &e);
 	mc_diags_truncate(ds, from);
 	if (converged)
 		*converged = true;
@@ -788,7 +760,7 @@ void mc_enforcement_str(const struct mc_enforcement *e, char *buf, size_t len)
 	}
 }
 
-enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, struct mc_diags *ds)
+enum mc_engine_status mc_engine_rollback(struct mc_kernel *kern, const char *dir, struct mc_diags *ds)
 {
 	struct mc_trial t;
 	struct mc_state st = { 0 };
@@ -816,7 +788,7 @@ enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, stru
 		mc_state_free(&st);
 		return MC_ENGINE_LOCAL;
 	}
-	es = enforce_site(nl, &st, s, NULL, st.enabled, NULL, ds, &e);
+	es = enforce_site(kern, &st, s, NULL, st.enabled, NULL, ds, &e);
 	mc_site_free(s);
 	mc_state_free(&st);
 	if (es != MC_ENGINE_OK)
@@ -831,7 +803,7 @@ enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, stru
 	return MC_ENGINE_OK;
 }
 
-enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct mc_diags *ds, bool *done)
+enum mc_engine_status mc_engine_settle(struct mc_kernel *kern, const char *dir, struct mc_diags *ds, bool *done)
 {
 	struct mc_trial t;
 	int64_t left;
@@ -839,7 +811,7 @@ enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct
 	*done = false;
 	if (mc_state_trial_get(dir, &t) != 1 || mc_trial_when(&t, &left) == MC_TRIAL_RUNNING)
 		return MC_ENGINE_OK;
-	enum mc_engine_status es = mc_engine_rollback(nl, dir, ds);
+	enum mc_engine_status es = mc_engine_rollback(kern, dir, ds);
 	*done = es == MC_ENGINE_OK;
 	return es;
 }

@@ -17,7 +17,7 @@
 struct mc_buf;
 struct mc_diags;
 struct mc_host;
-struct mc_nl;
+struct mc_kernel;
 struct mc_site;
 struct mc_state;
 struct mc_kstate;
@@ -50,26 +50,23 @@ int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *s
 
 /* Warns (not-local) of each policy whose explicit local addresses are none of the host's: a
  * site written for another host (an import applied on its peer). Returns 0 or -errno. */
-int mc_engine_check_locals(struct mc_nl *nl, const struct mc_site *s, struct mc_diags *ds);
+int mc_engine_check_locals(struct mc_kernel *kern, const struct mc_site *s, struct mc_diags *ds);
 
-/* The ephemeral port range of the caller's namespace (net.ipv4.ip_local_port_range), or
- * Linux's default when it cannot be read. */
-void mc_engine_ephemeral(unsigned *lo, unsigned *hi);
 
-/* The host facts compile needs that the kernel behind nl gives: its own IPv6 addresses and
+/* The host facts compile needs that the kernel behind kern gives: its own IPv6 addresses and
  * its ephemeral port range (route_src and the previous priorities are the caller's to add).
  * Returns 0 or -errno (ds says why); mc_engine_host_free releases it. */
-int mc_engine_host(struct mc_nl *nl, struct mc_host *host, struct mc_diags *ds);
+int mc_engine_host(struct mc_kernel *kern, struct mc_host *host, struct mc_diags *ds);
 void mc_engine_host_free(struct mc_host *host);
 
-/* Compiles s for the host behind nl: its own addresses, its ephemeral port range, routes for
+/* Compiles s for the host behind kern: its own addresses, its ephemeral port range, routes for
  * `local: any`, and the priorities st last committed. Returns 0, or -EINVAL (ds says why), or -errno from the kernel. */
-int mc_engine_compile(struct mc_nl *nl, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
+int mc_engine_compile(struct mc_kernel *kern, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
 		      struct mc_plan *plan);
 
 /* The operations that bring the kernel to plan, each named by its rule (stale ones by the
  * committed state). */
-enum mc_engine_status mc_engine_diff(struct mc_nl *nl, const struct mc_plan *plan, bool with_policies,
+enum mc_engine_status mc_engine_diff(struct mc_kernel *kern, const struct mc_plan *plan, bool with_policies,
 				     const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret);
 
 /* Whether committing site_file and keys_file with plan would change nothing: no operation in
@@ -97,7 +94,7 @@ struct mc_engine_commit {
  * commit undoes the kernel change too. *done counts the operations that took effect (before any
  * undo). The kernel's own reason for a refusal is in ds, with the object named.
  */
-enum mc_engine_status mc_engine_send(struct mc_nl *nl, struct mc_state *st, struct mc_diff *diff,
+enum mc_engine_status mc_engine_send(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
 				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				     struct mc_diags *ds, size_t *done);
 
@@ -160,7 +157,7 @@ struct mc_enforcement {
  * expired or belongs to an earlier boot is rolled back first. Records DIR/enforcement.
  * MC_ENGINE_OK also for a degraded level: ret->level says which.
  */
-enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const struct mc_enforce_opts *o,
+enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir, const struct mc_enforce_opts *o,
 					struct mc_diags *ds, struct mc_enforcement *ret);
 
 /*
@@ -169,11 +166,11 @@ enum mc_engine_status mc_engine_enforce(struct mc_nl *nl, const char *dir, const
  * brought back to the committed configuration first (mc_engine_enforce), *converged (may be
  * NULL) says so and ds has a warning. Returns the lock's fd or -errno.
  */
-int mc_engine_lock(struct mc_nl *nl, const char *dir, bool wait, struct mc_diags *ds, bool *converged);
+int mc_engine_lock(struct mc_kernel *kern, const char *dir, bool wait, struct mc_diags *ds, bool *converged);
 
 /* When the state directory itself cannot be used (not even locked): the lockdown set (or
  * nothing, if DIR/on-failure says open), why being the reason. Writes nothing to dir. */
-enum mc_engine_status mc_engine_fail_closed(struct mc_nl *nl, const char *dir, const char *why,
+enum mc_engine_status mc_engine_fail_closed(struct mc_kernel *kern, const char *dir, const char *why,
 					    struct mc_diags *ds, struct mc_enforcement *ret);
 
 /* "lockdown (...): reason" for NOT ENFORCED lines; "" when fully enforced. */
@@ -181,10 +178,10 @@ void mc_enforcement_str(const struct mc_enforcement *e, char *buf, size_t len);
 
 /* Rolls the trial of dir back (lock held): the kernel to the confirmed generation, then
  * `current` to it. -ENOENT when there is no trial. */
-enum mc_engine_status mc_engine_rollback(struct mc_nl *nl, const char *dir, struct mc_diags *ds);
+enum mc_engine_status mc_engine_rollback(struct mc_kernel *kern, const char *dir, struct mc_diags *ds);
 
 /* Rolls back a trial whose deadline passed or whose boot is over; *done says whether. */
-enum mc_engine_status mc_engine_settle(struct mc_nl *nl, const char *dir, struct mc_diags *ds, bool *done);
+enum mc_engine_status mc_engine_settle(struct mc_kernel *kern, const char *dir, struct mc_diags *ds, bool *done);
 
 /* "adding policy 'NAME' (dir out, priority N, selector)": an operation in words. */
 void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_buf *b);

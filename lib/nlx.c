@@ -44,7 +44,24 @@ struct mc_nl {
 	uint32_t seq;
 	bool (*stop)(void *ctx); /* mc_nl_set_stop */
 	void *stop_ctx;
+	struct mc_kernel kernel; /* this socket as the engine's kernel (mc_nl_kernel) */
 };
+
+/* The real kernel's operations table (lib/kernel.h): each the mc_nl_ function of its name. */
+static int k_dump(void *nl, struct mc_kstate *ret) { return mc_nl_dump(nl, ret); }
+static int k_exec(void *nl, struct mc_op *ops, size_t n) { return mc_nl_exec(nl, ops, n); }
+static void k_set_stop(void *nl, bool (*stop)(void *), void *ctx) { mc_nl_set_stop(nl, stop, ctx); }
+static int k_route_src(void *nl, const struct mc_addr *dst, struct mc_addr *ret) { return mc_nl_route_src(nl, dst, ret); }
+static int k_own_addrs(void *nl, int family, struct mc_addr **ret, size_t *n) { return mc_nl_own_addrs(nl, family, ret, n); }
+static int k_get_default(void *nl, bool *in, bool *out) { return mc_nl_get_default(nl, in, out); }
+static int k_set_default(void *nl, bool in, bool out) { return mc_nl_set_default(nl, in, out); }
+static const struct mc_kernel_ops real_kernel = { k_dump, k_exec, k_set_stop, k_route_src, k_own_addrs,
+						   k_get_default, k_set_default };
+
+struct mc_kernel *mc_nl_kernel(struct mc_nl *nl)
+{
+	return &nl->kernel;
+}
 
 void mc_nl_set_stop(struct mc_nl *nl, bool (*stop)(void *ctx), void *ctx)
 {
@@ -91,6 +108,7 @@ int mc_nl_open(struct mc_nl **ret)
 	(void)setsockopt(nl_socket_get_fd(nl->xfrm), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	(void)setsockopt(nl_socket_get_fd(nl->xfrm), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	nl->seq = 1;
+	nl->kernel = (struct mc_kernel){ &real_kernel, nl };
 	*ret = nl;
 	return 0;
 fail:

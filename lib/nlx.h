@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "kernel.h"
 #include "kobj.h"
 #include "plan.h"
 
@@ -17,6 +18,8 @@ struct mc_nlmon;
 /* Opens the XFRM and route sockets of the current network namespace. Returns 0 or -errno. */
 int mc_nl_open(struct mc_nl **ret);
 void mc_nl_close(struct mc_nl *nl);
+/* nl as the engine's kernel (lib/kernel.h): valid until mc_nl_close. */
+struct mc_kernel *mc_nl_kernel(struct mc_nl *nl);
 
 /* Dumps every policy and SA (not only mcpsec's). Returns 0 or -errno. */
 int mc_nl_dump(struct mc_nl *nl, struct mc_kstate *ret);

@@ -1073,6 +1073,11 @@ int mc_state_set_enforcement(const char *dir, const char *reason)
 	return r;
 }
 
+char *mc_state_default_dir(const char *netns)
+{
+	return netns ? mc_asprintf("/var/lib/mcpsec/netns/%s", netns) : mc_strdup("/var/lib/mcpsec");
+}
+
 int mc_state_get_enforcement(const char *dir, char *buf, size_t len)
 {
 	read_line(dir, "enforcement", buf, len);

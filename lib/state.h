@@ -156,4 +156,8 @@ int mc_state_set_enforcement(const char *dir, const char *reason);
 /* 1 with the reason in buf, 0 when fully enforced (or nothing recorded). */
 int mc_state_get_enforcement(const char *dir, char *buf, size_t len);
 
+/* The state directory when none is given: /var/lib/mcpsec, or /var/lib/mcpsec/netns/NAME for a
+ * named network namespace. The units and the Makefile's STATEDIR name the same. Caller frees. */
+char *mc_state_default_dir(const char *netns);
+
 #endif

@@ -100,7 +100,7 @@ static int open_locked(struct mc_nl **nl, int *lock)
 
 	if ((rc = enter_netns()) || (rc = open_kernel(nl)))
 		return rc;
-	*lock = mc_engine_lock(*nl, g_opts.state_dir, true, &ds, NULL);
+	*lock = mc_engine_lock(mc_nl_kernel(*nl), g_opts.state_dir, true, &ds, NULL);
 	print_diags(&ds);
 	mc_diags_free(&ds);
 	if (*lock < 0) {
@@ -115,7 +115,7 @@ static int settle(struct mc_nl *nl)
 {
 	struct mc_diags ds = { 0 };
 	bool done;
-	enum mc_engine_status es = mc_engine_settle(nl, g_opts.state_dir, &ds, &done);
+	enum mc_engine_status es = mc_engine_settle(mc_nl_kernel(nl), g_opts.state_dir, &ds, &done);
 
 	print_diags(&ds);
 	mc_diags_free(&ds);
@@ -148,7 +148,7 @@ static bool enforced_plan(struct mc_nl *nl, bool even_disabled, struct mc_plan *
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 };
 	bool ok = mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, site) == 0 && (st.enabled || even_disabled) &&
-		  mc_engine_compile(nl, *site, &st, &ds, ret) == 0;
+		  mc_engine_compile(mc_nl_kernel(nl), *site, &st, &ds, ret) == 0;
 
 	if (enabled)
 		*enabled = st.enabled;
@@ -243,7 +243,7 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 	if (!r && stays_disabled(s, st))
 		s->enabled = false;
 	if (!r)
-		r = mc_engine_compile(*nl, s, st, &ds, plan);
+		r = mc_engine_compile(mc_nl_kernel(*nl), s, st, &ds, plan);
 	print_diags(&ds);
 	mc_diags_free(&ds);
 	if (r == -EINVAL)
@@ -271,13 +271,13 @@ static int transact(struct mc_nl *nl, struct mc_state *st, const struct mc_plan 
 	struct mc_diff diff;
 	struct mc_buf report = { 0 };
 	size_t done = 0;
-	enum mc_engine_status es = mc_engine_diff(nl, plan, with_policies, st, &ds, &diff);
+	enum mc_engine_status es = mc_engine_diff(mc_nl_kernel(nl), plan, with_policies, st, &ds, &diff);
 
 	/* Rendered before sending: a commit frees the names that deletions borrow from st. */
 	if (es == MC_ENGINE_OK && json)
 		json_diff(&diff, &report);
 	if (es == MC_ENGINE_OK)
-		es = mc_engine_send(nl, st, &diff, plan, commit, &ds, &done);
+		es = mc_engine_send(mc_nl_kernel(nl), st, &diff, plan, commit, &ds, &done);
 	print_diags(&ds);
 	if (es == MC_ENGINE_CONFLICT)
 		fprintf(stderr, "mcpsec: nothing was changed\n");
@@ -387,7 +387,7 @@ int apply_main(int argc, char **argv)
 	if (!dry_run && !force && (rc = refuse_in_trial("apply")))
 		goto out;
 	/* A site written for another host applies, but not without a word. */
-	(void)mc_engine_check_locals(nl, s, &ds);
+	(void)mc_engine_check_locals(mc_nl_kernel(nl), s, &ds);
 	print_diags(&ds);
 	mc_diags_truncate(&ds, 0);
 	/* The lockout guard: what this change would cut, judged before the kernel changes. */
@@ -403,7 +403,7 @@ int apply_main(int argc, char **argv)
 			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
 	if (dry_run) {
 		struct mc_diff diff;
-		enum mc_engine_status es = mc_engine_diff(nl, &plan, s->enabled, &st, &ds, &diff);
+		enum mc_engine_status es = mc_engine_diff(mc_nl_kernel(nl), &plan, s->enabled, &st, &ds, &diff);
 		print_diags(&ds);
 		if (es == MC_ENGINE_OK && json) {
 			json_diff(&diff, &jb);
@@ -519,7 +519,7 @@ static int enable(bool force)
 		if (rc == EXIT_LOCAL && nl) {
 			char why[256];
 			snprintf(why, sizeof(why), "state directory %s: %s", g_opts.state_dir, mc_state_dir_error(lock));
-			if (mc_engine_fail_closed(nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK)
+			if (mc_engine_fail_closed(mc_nl_kernel(nl), g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK)
 				goto report;
 			print_diags(&ds);
 		}
@@ -548,7 +548,7 @@ static int enable(bool force)
 		}
 	}
 	struct mc_enforce_opts o = { .commit_enabled = !on_trial };
-	enum mc_engine_status es = mc_engine_enforce(nl, g_opts.state_dir, &o, &ds, &e);
+	enum mc_engine_status es = mc_engine_enforce(mc_nl_kernel(nl), g_opts.state_dir, &o, &ds, &e);
 	print_diags(&ds);
 	if (on_trial)
 		fprintf(stderr, "mcpsec: %s is on trial: enforced as it stands; 'mcpsec confirm' keeps it, 'mcpsec "
@@ -650,7 +650,7 @@ static int rollback(void)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	enum mc_engine_status es = mc_engine_rollback(nl, g_opts.state_dir, &ds);
+	enum mc_engine_status es = mc_engine_rollback(mc_nl_kernel(nl), g_opts.state_dir, &ds);
 	print_diags(&ds);
 	rc = exit_code(es);
 	if (!rc)
@@ -717,7 +717,7 @@ static int trial_timer(const char *token, pid_t after)
 	if ((rc = open_locked(&nl, &lock)))
 		goto out;
 	if (expired && mc_state_trial_get(g_opts.state_dir, &tr) == 1 && !strcmp(tr.token, token)) {
-		enum mc_engine_status es = mc_engine_rollback(nl, g_opts.state_dir, &ds);
+		enum mc_engine_status es = mc_engine_rollback(mc_nl_kernel(nl), g_opts.state_dir, &ds);
 		rc = exit_code(es);
 		syslog(rc ? LOG_ERR : LOG_WARNING, "%s: the change %s was not confirmed in time: %s %s",
 		       g_opts.state_dir, tr.gen, rc ? "rolling back failed; still on" : "rolled back to", tr.confirmed);

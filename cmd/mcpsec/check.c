@@ -79,7 +79,7 @@ int check_main(int argc, char **argv)
 		struct mc_nl *nl = NULL;
 		if ((rc = enter_netns()) || (rc = open_kernel(&nl)))
 			goto out;
-		if (mc_engine_check_locals(nl, s, &ds) < 0)
+		if (mc_engine_check_locals(mc_nl_kernel(nl), s, &ds) < 0)
 			mc_warn(&ds, mc_loc_file(file), "could not list the addresses of namespace %s", g_opts.netns);
 		mc_nl_close(nl);
 	}

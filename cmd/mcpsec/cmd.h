@@ -65,15 +65,13 @@ int write_output(const char *cmd, const char *path, const struct mc_buf *b);
  * answer into ret. Returns 0, or -errno when no daemon answers. */
 int ask_daemon(const char *request, struct mc_buf *ret);
 
-/* This namespace's /proc/net/xfrm_stat (empty when the kernel has none). */
-struct mc_stats;
-void read_xfrm_stat(struct mc_stats *ret);
 
 /* The lockout guard: prints the established connections moving from old_plan (NULL: nothing
  * enforced) to new_plan (NULL: nothing) would cut, as "error" or "warning"; returns how many. */
 size_t lockout_check(const struct mc_plan *new_plan, const struct mc_plan *old_plan, const char *verdict);
 
-/* A whole text file ("-": stdin), or NULL with errno set (EINVAL: it holds a NUL byte). The read
+/* A whole text file ("-": stdin), through mc_file_read: a FIFO or device is refused, never
+ * waited on. NULL with errno set (EINVAL: not a regular file, or it holds a NUL byte). The read
  * buffer is wiped: key files pass through here. Caller frees. */
 char *read_text_file(const char *path);
 

@@ -2,7 +2,6 @@
 /* Namespaces, loading, diagnostics printing, the kernel sync used by apply/enable/disable. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "../../lib/fileio.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
+#include "../../lib/proc.h"
 #include "../../lib/util.h"
 #include "cmd.h"
 
@@ -33,28 +33,17 @@ bool is_flag(const char *arg, const char *name)
 
 int enter_netns(void)
 {
-	char path[512];
-	int fd;
+	int r;
 
-	if (!g_opts.netns)
+	if (!g_opts.netns || !(r = mc_netns_enter(g_opts.netns)))
 		return 0;
-	if (strchr(g_opts.netns, '/') || !*g_opts.netns) {
+	if (r == -EINVAL)
 		fprintf(stderr, "mcpsec: bad namespace name '%s'\n", g_opts.netns);
-		return EXIT_CONFIG;
-	}
-	snprintf(path, sizeof(path), "/run/netns/%s", g_opts.netns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "mcpsec: namespace '%s': %s: %s\n", g_opts.netns, path, strerror(errno));
-		return EXIT_CONFIG;
-	}
-	if (setns(fd, CLONE_NEWNET) < 0) {
-		fprintf(stderr, "mcpsec: entering namespace '%s': %s\n", g_opts.netns, strerror(errno));
-		close(fd);
-		return EXIT_KERNEL;
-	}
-	close(fd);
-	return 0;
+	else if (r == -EPERM)
+		fprintf(stderr, "mcpsec: entering namespace '%s': %s\n", g_opts.netns, strerror(-r));
+	else
+		fprintf(stderr, "mcpsec: namespace '%s': /run/netns/%s: %s\n", g_opts.netns, g_opts.netns, strerror(-r));
+	return r == -EPERM ? EXIT_KERNEL : EXIT_CONFIG;
 }
 
 void print_diags(struct mc_diags *ds)
@@ -133,31 +122,26 @@ out:
 	return rc;
 }
 
-void read_xfrm_stat(struct mc_stats *ret)
-{
-	FILE *f = fopen("/proc/net/xfrm_stat", "re"); /* this namespace's: /proc/net follows setns */
-	struct mc_buf text = { 0 };
-	char line[256];
-
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			mc_buf_puts(&text, line);
-		fclose(f);
-	}
-	mc_stats_parse(mc_buf_str(&text), ret);
-	mc_buf_free(&text);
-}
-
 char *read_text_file(const char *path)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
 	struct mc_buf b = { 0 };
 	char chunk[4096];
 	size_t n;
 	bool binary = false;
 
-	if (!f)
-		return NULL;
+	if (strcmp(path, "-")) {
+		char *text = NULL;
+		size_t len = 0;
+		int r = mc_file_read(path, MC_READ_SECRET, MC_FILE_MAX, &text, &len, NULL);
+		if (r == 0 && memchr(text, '\0', len)) {
+			mc_wipe(text, len);
+			free(text);
+			r = -EINVAL;
+		}
+		errno = -r;
+		return r == 0 ? text : NULL;
+	}
+	FILE *f = stdin;
 	while (!binary && (n = fread(chunk, 1, sizeof(chunk) - 1, f)) > 0) {
 		chunk[n] = '\0';
 		binary = memchr(chunk, '\0', n) != NULL;
@@ -165,8 +149,6 @@ char *read_text_file(const char *path)
 			mc_buf_puts(&b, chunk);
 	}
 	mc_wipe(chunk, sizeof(chunk));
-	if (f != stdin)
-		fclose(f);
 	if (binary) {
 		mc_buf_wipe(&b);
 		errno = EINVAL;

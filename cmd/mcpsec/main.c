@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "cmd.h"
 
@@ -77,8 +78,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!g_opts.state_dir) {
-		default_state = g_opts.netns ? mc_asprintf("/var/lib/mcpsec/netns/%s", g_opts.netns)
-					     : mc_strdup("/var/lib/mcpsec");
+		default_state = mc_state_default_dir(g_opts.netns);
 		g_opts.state_dir = default_state;
 	}
 	/* help COMMAND: as COMMAND --help. */

@@ -18,6 +18,7 @@
 #include "../../lib/nlx.h"
 #include "../../lib/reconcile.h"
 #include "../../lib/state.h"
+#include "../../lib/proc.h"
 #include "../../lib/util.h"
 #include "cmd.h"
 
@@ -211,7 +212,7 @@ static void check_kernel(struct mc_nl *nl, const struct mc_kstate *k, struct ker
 	kc->pending = lstat(p, &sb) == 0;
 	free(p);
 	if (mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, &s) == 0 &&
-	    mc_engine_compile(nl, s, &st, &ds, &plan) == 0) {
+	    mc_engine_compile(mc_nl_kernel(nl), s, &st, &ds, &plan) == 0) {
 		if (mc_reconcile(&plan, k, st.enabled, &ds, &d) == 0) {
 			for (size_t i = 0; i < d.n; i++)
 				kc->differs += !mc_op_is_sa(d.ops[i].kind);
@@ -678,7 +679,7 @@ int status_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	read_xfrm_stat(&c);
+	mc_proc_xfrm_stat(&c);
 	struct mc_buf b = { 0 };
 	if (prometheus)
 		render_prometheus(&b, &st, &k, &c);

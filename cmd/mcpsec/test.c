@@ -16,6 +16,7 @@
 #include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "../../lib/engine.h"
+#include "../../lib/proc.h"
 #include "cmd.h"
 
 /* The usage, and what ADDRS may be. */
@@ -49,7 +50,7 @@ static int kernel_plan(struct mc_plan *plan)
 	/* What the kernel routes through lo (and so never checks) is the host's, as for a site. */
 	struct mc_host host;
 	struct mc_diags ds = { 0 };
-	if (mc_engine_host(nl, &host, &ds) == 0)
+	if (mc_engine_host(mc_nl_kernel(nl), &host, &ds) == 0)
 		mc_plan_set_lo4(plan, &host);
 	mc_engine_host_free(&host);
 	mc_diags_free(&ds);
@@ -297,7 +298,7 @@ static int load_plan(const char *file, struct mc_site **s, struct mc_plan *plan,
 	if (g_opts.netns) {
 		struct mc_nl *nl = NULL;
 		int rc = enter_netns();
-		if (!rc && !(rc = open_kernel(&nl)) && mc_engine_host(nl, &host, ds) < 0)
+		if (!rc && !(rc = open_kernel(&nl)) && mc_engine_host(mc_nl_kernel(nl), &host, ds) < 0)
 			rc = EXIT_KERNEL;
 		mc_nl_close(nl);
 		if (rc) {
@@ -534,7 +535,7 @@ int test_main(int argc, char **argv)
 	struct mc_buf unbound = { 0 }, unbound_json = { 0 };
 	size_t nunbound = 0;
 	if (!file)
-		mc_engine_ephemeral(&eph_lo, &eph_hi); /* the kernel's policies: this namespace's range */
+		mc_proc_ephemeral(&eph_lo, &eph_hi); /* the kernel's policies: this namespace's range */
 	for (size_t k = 0; k < tq.n; k++) {
 		struct mc_results res, r0;
 		mc_eval(&plan, &tq.q[k], &res);

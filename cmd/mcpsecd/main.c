@@ -36,10 +36,10 @@
 #include "../../lib/dropmon.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
+#include "../../lib/proc.h"
 #include "../../lib/reconcile.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
-#include "../mcpsec/cmd.h"
 #include "version.h" /* MCPSEC_VERSION, from debian/changelog (Makefile) */
 
 /* The options, as in mcpsecd(8) OPTIONS (tests/help-vs-man.py compares the two). */
@@ -63,6 +63,20 @@
 	"  --metrics-file PATH        write Prometheus metrics to PATH, atomically (default: none)\n"     \
 	"  --metrics-interval SECONDS how often (default 15)\n"                                            \
 	"  --help, -h, --version\n"
+
+/* The daemon's own options (mcpsec's are its own too). */
+static struct {
+	const char *netns;     /* NULL: the namespace it was started in */
+	const char *state_dir; /* mc_state_default_dir() when not given */
+} opts;
+
+/* Out of memory: said in the daemon's name; systemd restarts it (Restart=on-failure). */
+static void die_oom(void)
+{
+	fputs("mcpsecd: out of memory\n", stderr);
+	syslog(LOG_CRIT, "out of memory");
+	exit(1);
+}
 
 struct daemon {
 	bool repair;
@@ -165,7 +179,7 @@ static bool sa_expired(void *ctx, const struct mc_xsa *sa)
 /* Re-reads the committed names when `current` names another generation (an apply happened). */
 static void reload_names(struct daemon *d)
 {
-	char *link = mc_asprintf("%s/current", g_opts.state_dir), gen[64];
+	char *link = mc_asprintf("%s/current", opts.state_dir), gen[64];
 	ssize_t n = readlink(link, gen, sizeof(gen) - 1);
 	struct mc_state st;
 
@@ -174,7 +188,7 @@ static void reload_names(struct daemon *d)
 	/* Once a second: the link is cheap to read, 10,000 rule names are not. */
 	if (d->st.dir && !strcmp(gen, d->st.gen ? d->st.gen : ""))
 		return;
-	if (mc_state_load(g_opts.state_dir, &st) < 0)
+	if (mc_state_load(opts.state_dir, &st) < 0)
 		return;
 	mc_state_free(&d->st);
 	d->st = st;
@@ -191,14 +205,14 @@ static void watch_state(struct daemon *d)
 	if (d->inotify < 0)
 		return;
 	if (d->wd_dir < 0)
-		d->wd_dir = inotify_add_watch(d->inotify, g_opts.state_dir, mask | IN_DONT_FOLLOW);
+		d->wd_dir = inotify_add_watch(d->inotify, opts.state_dir, mask | IN_DONT_FOLLOW);
 	const char *gen = d->st.gen ? d->st.gen : "";
 	if (d->wd_gen >= 0 && strcmp(gen, d->watched_gen)) {
 		inotify_rm_watch(d->inotify, d->wd_gen);
 		d->wd_gen = -1;
 	}
 	if (d->wd_gen < 0 && gen[0]) {
-		char *p = mc_asprintf("%s/%s", g_opts.state_dir, gen);
+		char *p = mc_asprintf("%s/%s", opts.state_dir, gen);
 		d->wd_gen = inotify_add_watch(d->inotify, p, mask | IN_DONT_FOLLOW);
 		free(p);
 		snprintf(d->watched_gen, sizeof(d->watched_gen), "%s", gen);
@@ -446,9 +460,9 @@ static void lock_unusable(struct daemon *d, int err)
 	struct mc_enforcement e;
 	char why[300], line[sizeof(e.reason) + 80];
 
-	snprintf(why, sizeof(why), "the state directory's lock %s/lock cannot be used: %s", g_opts.state_dir,
+	snprintf(why, sizeof(why), "the state directory's lock %s/lock cannot be used: %s", opts.state_dir,
 		 err == -EINVAL ? "not a regular file" : mc_state_dir_error(err));
-	if (mc_engine_fail_closed(d->nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
+	if (mc_engine_fail_closed(mc_nl_kernel(d->nl), opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
 		mc_enforcement_str(&e, line, sizeof(line));
 		set_not_enforced(d, line);
 	}
@@ -468,7 +482,7 @@ static void check_drift(struct daemon *d, bool wait)
 	int lock;
 
 	/* Never fight an apply: if one holds the lock, look again shortly, after its commit. */
-	if ((lock = mc_state_lock(g_opts.state_dir, wait, &cut)) < 0) {
+	if ((lock = mc_state_lock(opts.state_dir, wait, &cut)) < 0) {
 		if (lock == -EWOULDBLOCK)
 			d->drift_due = now_ms() + 100;
 		else
@@ -486,7 +500,7 @@ static void check_drift(struct daemon *d, bool wait)
 		mc_engine_cache_drop(&d->cache);
 	struct mc_enforce_opts o = { .report_only = !apply && !cut, .report = report_drift, .keep_out = sa_expired,
 				     .stop = stop_asked, .cache = &d->cache, .ctx = d };
-	enum mc_engine_status es = mc_engine_enforce(d->nl, g_opts.state_dir, &o, &ds, &e);
+	enum mc_engine_status es = mc_engine_enforce(mc_nl_kernel(d->nl), opts.state_dir, &o, &ds, &e);
 	reload_names(d);
 	if (e.rolled_back)
 		note(d, "trial", "rolled-back", NULL, 0, "a change was not confirmed in time (or belonged to an earlier "
@@ -523,7 +537,7 @@ static void check_trial(struct daemon *d)
 	struct mc_trial tr;
 	int64_t left;
 
-	if (mc_state_trial_get(g_opts.state_dir, &tr) == 1 && mc_trial_when(&tr, &left) != MC_TRIAL_RUNNING &&
+	if (mc_state_trial_get(opts.state_dir, &tr) == 1 && mc_trial_when(&tr, &left) != MC_TRIAL_RUNNING &&
 	    !d->drift_due)
 		d->drift_due = now_ms(); /* check_drift settles it under the lock */
 }
@@ -644,7 +658,7 @@ static void tick(struct daemon *d)
 	 * the counters may run ahead of the flows (never behind); compare_hooks allows for it. */
 	if (d->drops && mc_dropmon_drain(d->drops, &flows) < 0)
 		flows.n = 0;
-	read_xfrm_stat(&st);
+	mc_proc_xfrm_stat(&st);
 	bool need_plan = flows.n && (!d->plan_valid || d->plan_dirty);
 	if ((mc_mon_needs_dump(&d->mon, &st) || need_plan) && mc_nl_dump(d->nl, &k) == 0)
 		kp = &k;
@@ -840,7 +854,7 @@ static int open_control(struct daemon *d)
  * the directory's own lock (mc_state_daemon_lock). Failing is a degradation. */
 static int write_pidfile(void)
 {
-	char *path = mc_asprintf("%s/mcpsecd.pid", g_opts.state_dir), line[32];
+	char *path = mc_asprintf("%s/mcpsecd.pid", opts.state_dir), line[32];
 	int r;
 
 	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
@@ -857,8 +871,8 @@ static void dir_unusable(struct daemon *d, int err)
 	struct mc_enforcement e;
 	char why[300], line[sizeof(e.reason) + 80];
 
-	snprintf(why, sizeof(why), "state directory %s: %s", g_opts.state_dir, mc_state_dir_error(err));
-	if (mc_engine_fail_closed(d->nl, g_opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
+	snprintf(why, sizeof(why), "state directory %s: %s", opts.state_dir, mc_state_dir_error(err));
+	if (mc_engine_fail_closed(mc_nl_kernel(d->nl), opts.state_dir, why, &ds, &e) == MC_ENGINE_OK) {
 		mc_enforcement_str(&e, line, sizeof(line));
 		set_not_enforced(d, line);
 	}
@@ -874,20 +888,20 @@ static void start_extras(struct daemon *d)
 
 	if ((r = write_pidfile()) < 0)
 		note(d, "daemon", "degraded", NULL, 0, "no pid file %s/mcpsecd.pid: %s (enforcing anyway)",
-		     g_opts.state_dir, strerror(-r));
+		     opts.state_dir, strerror(-r));
 	if ((r = open_control(d)) < 0)
 		note(d, "daemon", "degraded", NULL, 0, "no control socket %s: %s (enforcing anyway; status and "
 		     "metrics cannot ask this daemon)", d->ctl_path, strerror(-r));
 	if (d->inotify < 0 && (d->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
 		note(d, "daemon", "degraded", NULL, 0, "no watch on %s: %s (a repaired key file is seen at "
-		     "SIGHUP only)", g_opts.state_dir, strerror(errno));
+		     "SIGHUP only)", opts.state_dir, strerror(errno));
 	watch_state(d);
 }
 
 /* In a directory that could not be used: once it can, the daemon becomes what it is for. */
 static void retry_dir(struct daemon *d)
 {
-	d->dirlock = mc_state_daemon_lock(g_opts.state_dir);
+	d->dirlock = mc_state_daemon_lock(opts.state_dir);
 	if (d->dirlock < 0) {
 		if (d->dirlock == -EWOULDBLOCK)
 			d->drift_due = now_ms() + 5000; /* another daemon took it: it enforces */
@@ -935,53 +949,53 @@ int main(int argc, char **argv)
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (is_flag(argv[i], "--netns") && v)
-			g_opts.netns = argv[++i];
-		else if (is_flag(argv[i], "--state-dir") && v)
-			g_opts.state_dir = argv[++i];
-		else if (is_flag(argv[i], "--foreground") || is_flag(argv[i], "-f"))
+		if (!strcmp(argv[i], "--netns") && v)
+			opts.netns = argv[++i];
+		else if (!strcmp(argv[i], "--state-dir") && v)
+			opts.state_dir = argv[++i];
+		else if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f"))
 			foreground = true;
-		else if (is_flag(argv[i], "--report-only"))
+		else if (!strcmp(argv[i], "--report-only"))
 			d.repair = false;
-		else if (is_flag(argv[i], "--repair"))
+		else if (!strcmp(argv[i], "--repair"))
 			d.repair = true;
-		else if (is_flag(argv[i], "--rate")) {
+		else if (!strcmp(argv[i], "--rate")) {
 			if (!num_arg("--rate", v, 0.1, 1e6, &rate))
 				return 1;
 			i++;
-		} else if (is_flag(argv[i], "--burst")) {
+		} else if (!strcmp(argv[i], "--burst")) {
 			if (!num_arg("--burst", v, 1, 1e9, &burst))
 				return 1;
 			i++;
-		} else if (is_flag(argv[i], "--log-max")) {
+		} else if (!strcmp(argv[i], "--log-max")) {
 			if (!num_arg("--log-max", v, 4096, 1e12, &logmax))
 				return 1;
 			i++;
-		} else if (is_flag(argv[i], "--netlink-buffer")) {
+		} else if (!strcmp(argv[i], "--netlink-buffer")) {
 			if (!num_arg("--netlink-buffer", v, 4096, 1 << 30, &nlbuf))
 				return 1;
 			i++;
-		} else if (is_flag(argv[i], "--metrics-file") && v) {
+		} else if (!strcmp(argv[i], "--metrics-file") && v) {
 			/* The daemon leaves its working directory when it detaches. */
 			if (v[0] != '/') {
 				fprintf(stderr, "mcpsecd: --metrics-file needs an absolute path, not '%s'\n", v);
 				return 1;
 			}
 			d.metrics_path = argv[++i];
-		} else if (is_flag(argv[i], "--metrics-interval")) {
+		} else if (!strcmp(argv[i], "--metrics-interval")) {
 			if (!num_arg("--metrics-interval", v, 1, 86400, &metrics_interval))
 				return 1;
 			i++;
-		} else if (is_flag(argv[i], "--no-bpf")) {
+		} else if (!strcmp(argv[i], "--no-bpf")) {
 			no_bpf = true;
-		} else if (is_flag(argv[i], "--out-hook-idle")) {
+		} else if (!strcmp(argv[i], "--out-hook-idle")) {
 			if (!num_arg("--out-hook-idle", v, 1, 86400, &idle))
 				return 1;
 			i++;
-		} else if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(USAGE, stdout);
 			return 0;
-		} else if (is_flag(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version")) {
 			printf("mcpsecd %s\n", MCPSEC_VERSION);
 			return 0;
 		} else {
@@ -990,20 +1004,22 @@ int main(int argc, char **argv)
 		}
 	}
 	char *default_state = NULL;
-	if (!g_opts.state_dir)
-		g_opts.state_dir = default_state = g_opts.netns ? mc_asprintf("/var/lib/mcpsec/netns/%s", g_opts.netns)
-							      : mc_strdup("/var/lib/mcpsec");
-	d.netns = g_opts.netns;
+	if (!opts.state_dir)
+		opts.state_dir = default_state = mc_state_default_dir(opts.netns);
+	d.netns = opts.netns;
 	d.out_hook_idle = (int64_t)idle;
 	d.metrics_interval = (int64_t)metrics_interval;
 	d.debug = getenv("MCPSECD_DEBUG") != NULL;
 	d.log_max = (off_t)logmax;
-	d.log_path = mc_asprintf("%s/log.jsonl", g_opts.state_dir);
-	d.ctl_path = mc_asprintf("%s/mcpsecd.sock", g_opts.state_dir);
+	d.log_path = mc_asprintf("%s/log.jsonl", opts.state_dir);
+	d.ctl_path = mc_asprintf("%s/mcpsecd.sock", opts.state_dir);
 
-	if (enter_netns())
-		goto out;
 	int r;
+	if (opts.netns && (r = mc_netns_enter(opts.netns)) < 0) {
+		fprintf(stderr, "mcpsecd: namespace '%s': %s\n", opts.netns,
+			r == -EINVAL ? "bad name" : strerror(-r));
+		goto out;
+	}
 	if ((r = mc_nl_open(&d.nl)) < 0 || (r = mc_nl_monitor_open((int)nlbuf, &d.events)) < 0) {
 		fprintf(stderr, "mcpsecd: netlink: %s\n", strerror(-r));
 		goto out;
@@ -1025,9 +1041,9 @@ int main(int argc, char **argv)
 	/* One daemon per namespace (state directory): only a second one holding the directory's
 	 * lock stops this one. A directory that cannot be used at all still gets enforcement: the
 	 * lockdown set, retried until it can be used. */
-	d.dirlock = mc_state_daemon_lock(g_opts.state_dir);
+	d.dirlock = mc_state_daemon_lock(opts.state_dir);
 	if (d.dirlock == -EWOULDBLOCK) {
-		fprintf(stderr, "mcpsecd: another mcpsecd already watches %s\n", g_opts.state_dir);
+		fprintf(stderr, "mcpsecd: another mcpsecd already watches %s\n", opts.state_dir);
 		goto out;
 	}
 	if (!foreground && daemon(0, 0) < 0) {
@@ -1047,7 +1063,7 @@ int main(int argc, char **argv)
 	if (d.dirlock >= 0)
 		open_log(&d);
 	note(&d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d.netns ? d.netns : "the current namespace",
-	     g_opts.state_dir, d.repair ? "repairing drift" : "report only");
+	     opts.state_dir, d.repair ? "repairing drift" : "report only");
 	/* Enforce the committed configuration before anything else, and before saying "ready":
 	 * the unit orders the network after this, so nothing leaves before the policies (or the
 	 * lockdown set) are in. What follows are extras: failing at one is a degradation. */

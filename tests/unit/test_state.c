@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state directory without root: prepare, switch, abandon, recovery after a kill at every
+ * step of a commit, trials (begin, arm, revert, end), and mc_state_same, in a temporary
+ * directory. The kills use the sanitizer build's fault injection (MCPSEC_FAULT=commit-kill:K)
+ * in a child process, as an apply killed by a power cut or an OOM killer would be.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../lib/compile.h"
+#include "../../lib/conf.h"
+#include "../../lib/diag.h"
+#include "../../lib/fileio.h"
+#include "../../lib/plan.h"
+#include "../../lib/state.h"
+#include "../../lib/util.h"
+#include "../../lib/validate.h"
+#include "t.h"
+#include "tmpdir.h"
+
+
+static const char site_v1[] = "ipsec: {default: deny}\npolicies:\n"
+			      "  - {name: SSHIN, direction: in, protocol: tcp, local-ports: 22, action: bypass}\n";
+static const char site_v2[] = "ipsec: {default: deny}\npolicies:\n"
+			      "  - {name: SSHIN, direction: in, protocol: tcp, local-ports: 22, action: bypass}\n"
+			      "  - {name: WEBIN, direction: in, protocol: tcp, local-ports: 443, action: bypass}\n";
+
+static bool compile_text(const char *text, struct mc_plan *plan)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+	bool ok = mc_conf_parse("site.yaml", text, strlen(text), &ds, &s) == 0 && mc_site_validate(s, &ds) == 0 &&
+		  mc_compile(s, NULL, &ds, plan) == 0;
+	mc_site_free(s);
+	mc_diags_free(&ds);
+	return ok;
+}
+
+/* The committed site file's bytes, or NULL. */
+static char *committed_site(const char *dir, int *err)
+{
+	struct mc_state st = { 0 };
+	char *text = NULL, *p;
+	size_t len = 0;
+
+	*err = mc_state_load(dir, &st);
+	if (*err == 0 && st.committed && (p = mc_state_site_path(&st))) {
+		(void)mc_file_read(p, 0, MC_FILE_MAX, &text, &len, NULL);
+		free(p);
+	}
+	mc_state_free(&st);
+	return text;
+}
+
+/* Names in dir that a finished commit never leaves: generations other than keep, pending,
+ * unfinished generations, temporary files. */
+static int leftovers(const char *dir, const char *keep, const char *keep2)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	for (struct dirent *e; d && (e = readdir(d));) {
+		const char *x = e->d_name;
+		if (!strncmp(x, "gen-", 4) && strcmp(x, keep) && (!keep2 || strcmp(x, keep2)))
+			n += printf("# leftover: %s\n", x) > 0;
+		else if (!strcmp(x, "pending") || strstr(x, ".tmp.") || strstr(x, ".new"))
+			n += printf("# leftover: %s\n", x) > 0;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static char *current_gen(const char *dir)
+{
+	struct mc_state st = { 0 };
+	char *g = mc_state_load(dir, &st) == 0 && st.gen ? mc_strdup(st.gen) : NULL;
+	mc_state_free(&st);
+	return g;
+}
+
+static void test_prepare_switch_abandon(const char *dir, const struct mc_plan *p1, const struct mc_plan *p2)
+{
+	struct mc_state st = { 0 }, next;
+	int err;
+	char *site = path("site.yaml");
+
+	T_EQ_INT(mc_state_load(dir, &st), 0, "a directory never configured loads");
+	T_OK(!st.committed && !mc_state_configured(dir), "and holds nothing committed");
+	put("site.yaml", site_v1);
+	T_EQ_INT(mc_state_prepare(&st, site, NULL, p1, true, &next), 0, "prepare writes generation %s", next.gen);
+	char *text = committed_site(dir, &err);
+	/* (A first generation prepared but not switched makes the directory look configured to a
+	 * reader without the lock: what matters is that nothing of it reads as committed.) */
+	T_OK(!text, "prepared is not committed: no committed site loads yet (load: %d)", err);
+	free(text);
+	T_EQ_INT(mc_state_switch(&st, &next), 0, "switch commits it");
+	text = committed_site(dir, &err);
+	T_EQ_STR(text, site_v1, "the committed copy is the site, byte for byte");
+	free(text);
+	const struct mc_rule *ssh = NULL;
+	for (size_t i = 0; i < p1->nrules; i++)
+		if (!strcmp(p1->rules[i].name, "SSHIN"))
+			ssh = &p1->rules[i];
+	const char *named = ssh ? mc_state_rule_name(&st, ssh->priority, ssh->dir, AF_INET6) : NULL;
+	T_EQ_STR(named, "SSHIN", "the rule names come from the plan (priority %u)", ssh ? ssh->priority : 0);
+	T_OK(mc_state_same(&st, site, NULL, p1, true), "the same site and plan: nothing to commit");
+	put("site.yaml", site_v2);
+	T_OK(!mc_state_same(&st, site, NULL, p2, true), "another site: something to commit");
+
+	/* A refused kernel change: the prepared generation goes, the committed one stays. */
+	char *before = current_gen(dir);
+	T_EQ_INT(mc_state_prepare(&st, site, NULL, p2, true, &next), 0, "prepare a second generation");
+	char *second = mc_strdup(next.gen);
+	mc_state_abandon(&next);
+	char *g = path(second);
+	struct stat sb;
+	T_OK(lstat(g, &sb) < 0 && errno == ENOENT, "abandon removes %s", second);
+	char *after = current_gen(dir);
+	T_OK(before && after && !strcmp(before, after), "and %s is still committed", before ? before : "?");
+	T_EQ_INT(leftovers(dir, after ? after : "", NULL), 0, "nothing else is left");
+	free(g);
+	free(second);
+	free(before);
+	free(after);
+	free(site);
+	mc_state_free(&st);
+}
+
+/*
+ * Kill a commit at step K = 1, 2, ... until one runs to the end. After each, the next holder of
+ * the lock must find exactly the old or the new site committed, never damage; know that a
+ * change was cut short whenever the old one is what it finds (the kernel may hold part of the
+ * new one); and leave no generation, pending record or temporary file behind.
+ */
+static void test_kill_sweep(const char *dir, const struct mc_plan *p2)
+{
+	char *site = path("site.yaml");
+	int steps = 0, olds = 0, news = 0, bad = 0;
+
+	for (int k = 1; k <= 40; k++) {
+		/* Start from the old site committed. */
+		put("site.yaml", site_v1);
+		struct mc_state st = { 0 };
+		int fd = mc_state_lock(dir, true, NULL);
+		(void)mc_state_load(dir, &st);
+		struct mc_plan p1;
+		if (compile_text(site_v1, &p1)) {
+			(void)mc_state_commit(&st, site, NULL, &p1);
+			mc_plan_free(&p1);
+		}
+		mc_state_free(&st);
+		mc_state_unlock(fd);
+		char *old_gen = current_gen(dir);
+		put("site.yaml", site_v2);
+
+		pid_t pid = fork();
+		if (pid == 0) {
+			char fault[32];
+			snprintf(fault, sizeof(fault), "commit-kill:%d", k);
+			setenv("MCPSEC_FAULT", fault, 1);
+			struct mc_state cst = { 0 }, next;
+			int cfd = mc_state_lock(dir, true, NULL);
+			(void)mc_state_load(dir, &cst);
+			if (mc_state_prepare(&cst, site, NULL, p2, true, &next) == 0 && mc_state_switch(&cst, &next) == 0)
+				_exit(0);
+			_exit(cfd < 0 ? 3 : 2);
+		}
+		int status = 0;
+		waitpid(pid, &status, 0);
+		bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		bool interrupted = false;
+		fd = mc_state_lock(dir, true, &interrupted);
+		int err;
+		char *text = committed_site(dir, &err);
+		char *now = current_gen(dir);
+		bool is_old = text && !strcmp(text, site_v1), is_new = text && !strcmp(text, site_v2);
+		if (err || !(is_old || is_new) || (is_old && !interrupted) || (killed ? 0 : !is_new) ||
+		    leftovers(dir, now ? now : "", NULL)) {
+			printf("# kill at step %d: load %d, %s, interrupted %d, exit status %d\n", k, err,
+			       is_old ? "old site" : is_new ? "new site" : "neither site", interrupted, status);
+			bad++;
+		}
+		olds += killed && is_old;
+		news += killed && is_new;
+		mc_state_unlock(fd);
+		free(text);
+		free(now);
+		free(old_gen);
+		if (!killed) {
+			steps = k - 1;
+			break;
+		}
+	}
+	T_OK(steps > 0, "a commit has %d steps; it was killed at each", steps);
+	T_EQ_INT(bad, 0, "after every kill: the old or the new site, a cut change known, nothing left over");
+	T_OK(olds > 0 && news > 0, "kills left the old site (%d) and the new one (%d) committed", olds, news);
+	free(site);
+}
+
+/* apply --confirm: begin and arm a trial, roll it back; then another, confirmed. */
+static void test_trial(const char *dir, const struct mc_plan *p1, const struct mc_plan *p2)
+{
+	char *site = path("site.yaml");
+	struct mc_state st = { 0 }, next;
+	struct mc_trial tr;
+	char token[40];
+
+	put("site.yaml", site_v1);
+	int fd = mc_state_lock(dir, true, NULL);
+	(void)mc_state_load(dir, &st);
+	(void)mc_state_commit(&st, site, NULL, p1);
+	char *confirmed = mc_strdup(st.gen);
+	put("site.yaml", site_v2);
+	mc_random_token(token, sizeof(token));
+	T_EQ_INT(mc_state_prepare(&st, site, NULL, p2, true, &next), 0, "prepare the generation on trial");
+	T_EQ_INT(mc_state_trial_begin(&st, &next, 60, token), 0, "the trial is recorded before the kernel changes");
+	T_EQ_INT(mc_state_trial_arm(dir, 60), 0, "armed once the kernel has changed");
+	T_EQ_INT(mc_state_switch(&st, &next), 0, "switch");
+	T_EQ_INT(mc_state_trial_get(dir, &tr), 1, "a trial runs");
+	T_EQ_STR(tr.confirmed, confirmed, "its way back is the confirmed generation");
+	int64_t left = 0;
+	T_OK(mc_trial_when(&tr, &left) == MC_TRIAL_RUNNING && left > 50 && left <= 60, "%lld s to go",
+	     (long long)left);
+	T_EQ_INT(mc_state_trial_revert(dir), 0, "rollback");
+	int err;
+	char *text = committed_site(dir, &err);
+	T_EQ_STR(text, site_v1, "after the rollback the confirmed site is committed again");
+	free(text);
+	T_EQ_INT(mc_state_trial_get(dir, &tr), 0, "and no trial runs");
+	mc_state_free(&st);
+	mc_state_unlock(fd);
+
+	/* A trial confirmed: the new site stays; its way back goes. */
+	fd = mc_state_lock(dir, true, NULL);
+	(void)mc_state_load(dir, &st);
+	mc_random_token(token, sizeof(token));
+	T_EQ_INT(mc_state_prepare(&st, site, NULL, p2, true, &next), 0, "prepare again");
+	char *old = mc_strdup(st.gen);
+	T_OK(mc_state_trial_begin(&st, &next, 60, token) == 0 && mc_state_trial_arm(dir, 60) == 0 &&
+		     mc_state_switch(&st, &next) == 0,
+	     "a second trial");
+	T_EQ_INT(mc_state_trial_end(dir), 0, "confirm");
+	text = committed_site(dir, &err);
+	T_EQ_STR(text, site_v2, "the confirmed change stays");
+	free(text);
+	char *g = path(old);
+	struct stat sb;
+	T_OK(lstat(g, &sb) < 0 && errno == ENOENT, "the way back (%s) is gone", old);
+	T_EQ_INT(mc_state_trial_get(dir, &tr), 0, "no trial runs");
+	free(g);
+	free(old);
+	free(confirmed);
+	free(site);
+	mc_state_free(&st);
+	mc_state_unlock(fd);
+}
+
+int main(void)
+{
+	struct mc_plan p1, p2;
+
+	T_OK(tmp_setup(), "a temporary directory");
+	T_OK(compile_text(site_v1, &p1) && compile_text(site_v2, &p2), "two sites compile");
+	char *d1 = path("state1"), *d2 = path("state2"), *d3 = path("state3");
+	test_prepare_switch_abandon(d1, &p1, &p2);
+	test_kill_sweep(d2, &p2);
+	test_trial(d3, &p1, &p2);
+	mc_plan_free(&p1);
+	mc_plan_free(&p2);
+	T_EQ_INT(tmp_cleanup(), 0, "the temporary directory is removed");
+	free(d1);
+	free(d2);
+	free(d3);
+	return t_done();
+}
