@@ -193,15 +193,13 @@ void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_
 	case MC_OP_SA_DEL:
 	case MC_OP_SA_UPD:
 		mc_buf_printf(b, "%s SA of '%s' (spi %u/0x%08x %s %s -> %s)",
-			      o->kind == MC_OP_SA_ADD ? "adding" : o->kind == MC_OP_SA_UPD ? "updating" : "deleting",
-			      mc_op_name(o, st), o->sa.spi,
+			      mc_op_words(o->kind)->gerund, mc_op_name(o, st), o->sa.spi,
 			      o->sa.spi, mc_ipsec_proto_str(o->sa.proto), mc_addr_str(&o->sa.saddr, a1, sizeof(a1)),
 			      mc_addr_str(&o->sa.daddr, a2, sizeof(a2)));
 		break;
 	default:
 		mc_buf_printf(b, "%s policy '%s' (dir %s, priority %u, ",
-			      o->kind == MC_OP_POL_ADD ? "adding" : o->kind == MC_OP_POL_UPD ? "updating" : "deleting",
-			      mc_op_name(o, st), mc_dir_str(o->pol.dir), o->pol.priority);
+			      mc_op_words(o->kind)->gerund, mc_op_name(o, st), mc_dir_str(o->pol.dir), o->pol.priority);
 		mc_sel_str(&o->pol.sel, o->pol.dir, b);
 		mc_buf_puts(b, ")");
 	}

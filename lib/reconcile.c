@@ -236,17 +236,19 @@ void mc_diff_inverse(const struct mc_op *ops, size_t n, struct mc_diff *ret)
 	}
 }
 
-static const char *op_verb(enum mc_op_kind k)
+const struct mc_op_words *mc_op_words(enum mc_op_kind k)
 {
-	switch (k) {
-	case MC_OP_SA_ADD: return "add SA";
-	case MC_OP_SA_DEL: return "delete SA";
-	case MC_OP_SA_UPD: return "update SA";
-	case MC_OP_POL_ADD: return "add policy";
-	case MC_OP_POL_UPD: return "update policy";
-	case MC_OP_POL_DEL: return "delete policy";
-	}
-	return "?";
+	static const struct mc_op_words words[] = {
+		[MC_OP_SA_ADD] = { "add", "add SA", "adding", "sa-missing" },
+		[MC_OP_SA_DEL] = { "delete", "delete SA", "deleting", "sa-foreign-or-changed" },
+		[MC_OP_SA_UPD] = { "update", "update SA", "updating", "sa-lifetime-changed" },
+		[MC_OP_POL_ADD] = { "add", "add policy", "adding", "policy-missing" },
+		[MC_OP_POL_UPD] = { "update", "update policy", "updating", "policy-changed" },
+		[MC_OP_POL_DEL] = { "delete", "delete policy", "deleting", "policy-extra" },
+	};
+	static const struct mc_op_words unknown = { "?", "?", "?", "changed" };
+
+	return (size_t)k < MC_ARRAY_SIZE(words) ? &words[k] : &unknown;
 }
 
 void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out)
@@ -258,15 +260,14 @@ void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out)
 		bool sa = mc_op_is_sa(o->kind);
 
 		if (ip_cmds) {
-			const char *verb = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_POL_ADD ? "add" :
-					   o->kind == MC_OP_POL_UPD || o->kind == MC_OP_SA_UPD ? "update" : "delete";
+			const char *verb = mc_op_words(o->kind)->verb;
 			if (sa)
 				mc_xsa_ip_cmd(&o->sa, verb, false, o->name, out);
 			else
 				mc_xpolicy_ip_cmd(&o->pol, verb, out);
 			continue;
 		}
-		mc_buf_printf(out, "  %-14s %-24s ", op_verb(o->kind), o->name);
+		mc_buf_printf(out, "  %-14s %-24s ", mc_op_words(o->kind)->what, o->name);
 		if (sa) {
 			mc_buf_printf(out, "spi %u (0x%08x) ", o->sa.spi, o->sa.spi);
 			mc_xsa_algs_str(&o->sa, out);
@@ -294,8 +295,7 @@ void mc_diff_render_json(const struct mc_diff *d, struct mc_buf *out)
 	for (size_t i = 0; i < d->n; i++) {
 		const struct mc_op *o = &d->ops[i];
 		bool sa = mc_op_is_sa(o->kind);
-		const char *verb = o->kind == MC_OP_SA_ADD || o->kind == MC_OP_POL_ADD ? "add" :
-				   o->kind == MC_OP_POL_UPD || o->kind == MC_OP_SA_UPD ? "update" : "delete";
+		const char *verb = mc_op_words(o->kind)->verb;
 		struct mc_buf t = { 0 };
 
 		mc_buf_printf(out, "%s{\"op\":\"%s\",\"object\":\"%s\",\"name\":", i ? "," : "", verb,

@@ -46,4 +46,12 @@ void mc_diff_render(const struct mc_diff *d, bool ip_cmds, struct mc_buf *out);
 void mc_diff_render_json(const struct mc_diff *d, struct mc_buf *out);
 void mc_diff_free(struct mc_diff *d);
 
+/* The words for each kind of operation, in one table: verb ("add"; ip xfrm's and apply --json's),
+ * what ("add policy"; apply --dry-run's column), gerund ("adding"; refusals) and the drift
+ * reason mcpsecd logs when a repair needs it ("policy-missing"). */
+struct mc_op_words {
+	const char *verb, *what, *gerund, *drift;
+};
+const struct mc_op_words *mc_op_words(enum mc_op_kind k);
+
 #endif

@@ -348,19 +348,6 @@ static void note(struct daemon *d, const char *event, const char *reason, const 
 
 /* ---- drift: compare the kernel with the committed configuration, restore it ---- */
 
-static const char *drift_reason(enum mc_op_kind k)
-{
-	switch (k) {
-	case MC_OP_SA_ADD: return "sa-missing";
-	case MC_OP_SA_DEL: return "sa-foreign-or-changed";
-	case MC_OP_SA_UPD: return "sa-lifetime-changed";
-	case MC_OP_POL_ADD: return "policy-missing";
-	case MC_OP_POL_UPD: return "policy-changed";
-	case MC_OP_POL_DEL: return "policy-extra";
-	}
-	return "changed";
-}
-
 /* An operation, or a group of them: (kind, rule name), its first operation, how many. */
 struct op_group {
 	size_t first, count;
@@ -412,7 +399,7 @@ static void report_drift(void *ctx, const struct mc_diff *diff, const struct mc_
 		mc_op_describe(&diff->ops[g[k].first], st, &b);
 		/* The own-address bypass follows the host's addresses: not someone's edit. */
 		bool own = mc_rule_is_own_addr(g[k].name);
-		note(d, "drift", own ? "own-addresses-changed" : drift_reason(g[k].kind), g[k].name, g[k].count,
+		note(d, "drift", own ? "own-addresses-changed" : mc_op_words(g[k].kind)->drift, g[k].name, g[k].count,
 		     "%zu kernel object%s to fix, e.g. %s%s", g[k].count, g[k].count == 1 ? "" : "s", mc_buf_str(&b),
 		     apply ? "" : " (report only: not restored)");
 		mc_buf_free(&b);
@@ -931,67 +918,56 @@ static bool num_arg(const char *flag, const char *v, double min, double max, dou
 	return true;
 }
 
-int main(int argc, char **argv)
+/* The command line. */
+struct options {
+	bool foreground, no_bpf, repair;
+	double idle, metrics_interval, rate, burst, logmax, nlbuf;
+	const char *metrics_path;
+};
+
+/* Parses argv into o: -1 to go on, or the exit code (--help, --version, a usage error). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
-	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
-			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true, .dirlock = -1 };
-
-	for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++)
-		d.clients[i].fd = -1;
-	bool foreground = false, no_bpf = false;
-	double idle = OUT_HOOK_IDLE, metrics_interval = 15;
-	double rate = 20, burst = 200, logmax = 16 << 20, nlbuf = 8 << 20;
-	int rc = 1;
-
-	mc_set_oom_handler(die_oom);
-	/* The daemon reads key material (it compiles the committed keys): no core dumps, no ptrace
-	 * by other users, as mcpsec. */
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	*o = (struct options){ .repair = true, .idle = OUT_HOOK_IDLE, .metrics_interval = 15, .rate = 20,
+			       .burst = 200, .logmax = 16 << 20, .nlbuf = 8 << 20 };
+	static const struct {
+		const char *flag;
+		double min, max;
+		size_t off;
+	} nums[] = {
+		{ "--rate", 0.1, 1e6, offsetof(struct options, rate) },
+		{ "--burst", 1, 1e9, offsetof(struct options, burst) },
+		{ "--log-max", 4096, 1e12, offsetof(struct options, logmax) },
+		{ "--netlink-buffer", 4096, 1 << 30, offsetof(struct options, nlbuf) },
+		{ "--metrics-interval", 1, 86400, offsetof(struct options, metrics_interval) },
+		{ "--out-hook-idle", 1, 86400, offsetof(struct options, idle) },
+	};
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(argv[i], "--netns") && v)
+		size_t n = 0;
+		while (n < MC_ARRAY_SIZE(nums) && strcmp(argv[i], nums[n].flag))
+			n++;
+		if (n < MC_ARRAY_SIZE(nums)) {
+			if (!num_arg(nums[n].flag, v, nums[n].min, nums[n].max, (double *)((char *)o + nums[n].off)))
+				return 1;
+			i++;
+		} else if (!strcmp(argv[i], "--netns") && v) {
 			opts.netns = argv[++i];
-		else if (!strcmp(argv[i], "--state-dir") && v)
+		} else if (!strcmp(argv[i], "--state-dir") && v) {
 			opts.state_dir = argv[++i];
-		else if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f"))
-			foreground = true;
-		else if (!strcmp(argv[i], "--report-only"))
-			d.repair = false;
-		else if (!strcmp(argv[i], "--repair"))
-			d.repair = true;
-		else if (!strcmp(argv[i], "--rate")) {
-			if (!num_arg("--rate", v, 0.1, 1e6, &rate))
-				return 1;
-			i++;
-		} else if (!strcmp(argv[i], "--burst")) {
-			if (!num_arg("--burst", v, 1, 1e9, &burst))
-				return 1;
-			i++;
-		} else if (!strcmp(argv[i], "--log-max")) {
-			if (!num_arg("--log-max", v, 4096, 1e12, &logmax))
-				return 1;
-			i++;
-		} else if (!strcmp(argv[i], "--netlink-buffer")) {
-			if (!num_arg("--netlink-buffer", v, 4096, 1 << 30, &nlbuf))
-				return 1;
-			i++;
+		} else if (!strcmp(argv[i], "--foreground") || !strcmp(argv[i], "-f")) {
+			o->foreground = true;
+		} else if (!strcmp(argv[i], "--report-only") || !strcmp(argv[i], "--repair")) {
+			o->repair = !strcmp(argv[i], "--repair");
 		} else if (!strcmp(argv[i], "--metrics-file") && v) {
 			/* The daemon leaves its working directory when it detaches. */
 			if (v[0] != '/') {
 				fprintf(stderr, "mcpsecd: --metrics-file needs an absolute path, not '%s'\n", v);
 				return 1;
 			}
-			d.metrics_path = argv[++i];
-		} else if (!strcmp(argv[i], "--metrics-interval")) {
-			if (!num_arg("--metrics-interval", v, 1, 86400, &metrics_interval))
-				return 1;
-			i++;
+			o->metrics_path = argv[++i];
 		} else if (!strcmp(argv[i], "--no-bpf")) {
-			no_bpf = true;
-		} else if (!strcmp(argv[i], "--out-hook-idle")) {
-			if (!num_arg("--out-hook-idle", v, 1, 86400, &idle))
-				return 1;
-			i++;
+			o->no_bpf = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(USAGE, stdout);
 			return 0;
@@ -1003,26 +979,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	char *default_state = NULL;
-	if (!opts.state_dir)
-		opts.state_dir = default_state = mc_state_default_dir(opts.netns);
-	d.netns = opts.netns;
-	d.out_hook_idle = (int64_t)idle;
-	d.metrics_interval = (int64_t)metrics_interval;
-	d.debug = getenv("MCPSECD_DEBUG") != NULL;
-	d.log_max = (off_t)logmax;
-	d.log_path = mc_asprintf("%s/log.jsonl", opts.state_dir);
-	d.ctl_path = mc_asprintf("%s/mcpsecd.sock", opts.state_dir);
+	return -1;
+}
 
+/* The namespace, netlink, signals, the timer and the directory's lock; then detaches. */
+static bool open_all(struct daemon *d, const struct options *o)
+{
 	int r;
+
 	if (opts.netns && (r = mc_netns_enter(opts.netns)) < 0) {
 		fprintf(stderr, "mcpsecd: namespace '%s': %s\n", opts.netns,
 			r == -EINVAL ? "bad name" : strerror(-r));
-		goto out;
+		return false;
 	}
-	if ((r = mc_nl_open(&d.nl)) < 0 || (r = mc_nl_monitor_open((int)nlbuf, &d.events)) < 0) {
+	if ((r = mc_nl_open(&d->nl)) < 0 || (r = mc_nl_monitor_open((int)o->nlbuf, &d->events)) < 0) {
 		fprintf(stderr, "mcpsecd: netlink: %s\n", strerror(-r));
-		goto out;
+		return false;
 	}
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -1031,65 +1003,102 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.sig = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	d.timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->sig = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
-	if (d.sig < 0 || d.timer < 0 || timerfd_settime(d.timer, 0, &its, NULL) < 0) {
+	if (d->sig < 0 || d->timer < 0 || timerfd_settime(d->timer, 0, &its, NULL) < 0) {
 		fprintf(stderr, "mcpsecd: %s\n", strerror(errno));
-		goto out;
+		return false;
 	}
 	/* One daemon per namespace (state directory): only a second one holding the directory's
 	 * lock stops this one. A directory that cannot be used at all still gets enforcement: the
 	 * lockdown set, retried until it can be used. */
-	d.dirlock = mc_state_daemon_lock(opts.state_dir);
-	if (d.dirlock == -EWOULDBLOCK) {
+	d->dirlock = mc_state_daemon_lock(opts.state_dir);
+	if (d->dirlock == -EWOULDBLOCK) {
 		fprintf(stderr, "mcpsecd: another mcpsecd already watches %s\n", opts.state_dir);
-		goto out;
+		return false;
 	}
-	if (!foreground && daemon(0, 0) < 0) {
+	if (!o->foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "mcpsecd: cannot detach: %s\n", strerror(errno));
-		goto out;
+		return false;
 	}
-	openlog("mcpsecd", LOG_PID | (foreground ? LOG_PERROR : 0), LOG_DAEMON);
-	d.now = time(NULL);
-	mc_mon_init(&d.mon, d.now);
-	d.mon.rate = rate;
-	d.mon.burst = burst;
-	d.mon.tokens = burst;
-	d.mon.namer = state_namer;
-	d.mon.reqid_namer = reqid_namer;
-	d.mon.namer_ctx = &d;
-	d.mon.own_portid = mc_nl_portid(d.nl);
-	if (d.dirlock >= 0)
-		open_log(&d);
-	note(&d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d.netns ? d.netns : "the current namespace",
-	     opts.state_dir, d.repair ? "repairing drift" : "report only");
-	/* Enforce the committed configuration before anything else, and before saying "ready":
-	 * the unit orders the network after this, so nothing leaves before the policies (or the
-	 * lockdown set) are in. What follows are extras: failing at one is a degradation. */
-	if (d.dirlock >= 0)
-		check_drift(&d, true);
+	return true;
+}
+
+/* Enforces the committed configuration before anything else, and before saying "ready": the
+ * unit orders the network after this, so nothing leaves before the policies (or the lockdown
+ * set) are in. What follows are extras: failing at one is a degradation. */
+static void start(struct daemon *d, const struct options *o)
+{
+	openlog("mcpsecd", LOG_PID | (o->foreground ? LOG_PERROR : 0), LOG_DAEMON);
+	d->now = time(NULL);
+	mc_mon_init(&d->mon, d->now);
+	d->mon.rate = o->rate;
+	d->mon.burst = o->burst;
+	d->mon.tokens = o->burst;
+	d->mon.namer = state_namer;
+	d->mon.reqid_namer = reqid_namer;
+	d->mon.namer_ctx = d;
+	d->mon.own_portid = mc_nl_portid(d->nl);
+	if (d->dirlock >= 0)
+		open_log(d);
+	note(d, "daemon", "start", NULL, 0, "watching %s (state %s), %s", d->netns ? d->netns : "the current namespace",
+	     opts.state_dir, d->repair ? "repairing drift" : "report only");
+	if (d->dirlock >= 0)
+		check_drift(d, true);
 	else
-		dir_unusable(&d, d.dirlock);
-	char *ready = mc_asprintf("READY=1\nSTATUS=%s%s", d.not_enforced[0] ? "NOT ENFORCED: " : "enforcing the committed configuration",
-				  d.not_enforced);
+		dir_unusable(d, d->dirlock);
+	char *ready = mc_asprintf("READY=1\nSTATUS=%s%s", d->not_enforced[0] ? "NOT ENFORCED: " : "enforcing the committed configuration",
+				  d->not_enforced);
 	sd_notify_msg(ready);
 	free(ready);
-	d.ready = true;
-	if (d.dirlock >= 0)
-		start_extras(&d);
-	start_hooks(&d, no_bpf);
-	tick(&d); /* counter baseline */
+	d->ready = true;
+	if (d->dirlock >= 0)
+		start_extras(d);
+	start_hooks(d, o->no_bpf);
+	tick(d); /* counter baseline */
+}
 
+/* SIGHUP re-applies; SIGTERM and SIGINT stop (true). */
+static bool handle_signals(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(d->sig, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			note(d, "daemon", "reload", NULL, 0, "SIGHUP: re-applying the committed configuration");
+			d->force_apply = true;
+			d->drift_due = now_ms();
+		} else {
+			stop = true;
+		}
+	}
+	if (stop) /* Fail closed: the kernel keeps every policy; stopping opens nothing. */
+		note(d, "daemon", "stop", NULL, 0, "stopping; the kernel keeps enforcing the policies");
+	return stop;
+}
+
+/* Something to do soon (ms from now), unless something already is. */
+static void soon(struct daemon *d, int64_t ms)
+{
+	mc_engine_cache_drop(&d->cache);
+	if (!d->drift_due)
+		d->drift_due = now_ms() + ms;
+}
+
+/* The poll loop, until a signal stops it (0) or poll fails (1). */
+static int run(struct daemon *d)
+{
 	for (;;) {
 		enum { NFIXED = 6 };
-		struct pollfd p[NFIXED + MC_ARRAY_SIZE(d.clients)] = {
-			{ mc_nl_monitor_fd(d.events), POLLIN, 0 }, { d.ctl, POLLIN, 0 }, { d.sig, POLLIN, 0 },
-			{ d.timer, POLLIN, 0 }, { mc_nl_monitor_addr_fd(d.events), POLLIN, 0 }, { d.inotify, POLLIN, 0 }
+		struct pollfd p[NFIXED + MC_ARRAY_SIZE(d->clients)] = {
+			{ mc_nl_monitor_fd(d->events), POLLIN, 0 }, { d->ctl, POLLIN, 0 }, { d->sig, POLLIN, 0 },
+			{ d->timer, POLLIN, 0 }, { mc_nl_monitor_addr_fd(d->events), POLLIN, 0 }, { d->inotify, POLLIN, 0 }
 		};
-		int64_t due = d.drift_due;
-		for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++) {
-			const struct client *c = &d.clients[i];
+		int64_t due = d->drift_due;
+		for (size_t i = 0; i < MC_ARRAY_SIZE(d->clients); i++) {
+			const struct client *c = &d->clients[i];
 			p[NFIXED + i] = (struct pollfd){ c->fd, c->out.s ? POLLOUT : POLLIN, 0 };
 			if (c->fd >= 0 && (!due || c->deadline < due))
 				due = c->deadline;
@@ -1100,86 +1109,101 @@ int main(int argc, char **argv)
 			timeout = wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 		}
 		if (poll(p, MC_ARRAY_SIZE(p), timeout) < 0 && errno != EINTR)
-			break;
-		d.now = time(NULL);
+			return 1;
+		d->now = time(NULL);
 		if (p[0].revents & (POLLIN | POLLERR))
-			read_events(&d);
+			read_events(d);
 		if (p[1].revents & POLLIN)
-			accept_clients(&d);
-		for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++)
-			serve_client(&d, &d.clients[i]);
+			accept_clients(d);
+		for (size_t i = 0; i < MC_ARRAY_SIZE(d->clients); i++)
+			serve_client(d, &d->clients[i]);
 		/* A new or removed IPv6 address moves the own-address bypass: check soon. */
-		if ((p[4].revents & POLLIN) && mc_nl_monitor_addr_changed(d.events)) {
-			mc_engine_cache_drop(&d.cache);
-			if (!d.drift_due)
-				d.drift_due = now_ms() + 100;
-		}
+		if ((p[4].revents & POLLIN) && mc_nl_monitor_addr_changed(d->events))
+			soon(d, 100);
 		/* A change in the state directory (a fixed key file, a commit): enforce again. */
-		if ((p[5].revents & POLLIN) && state_changed(&d)) {
-			mc_engine_cache_drop(&d.cache);
-			if (!d.drift_due)
-				d.drift_due = now_ms() + 200;
-		}
-		if (p[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			bool stop = false;
-			while (read(d.sig, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					note(&d, "daemon", "reload", NULL, 0, "SIGHUP: re-applying the committed configuration");
-					d.force_apply = true;
-					d.drift_due = now_ms();
-				} else {
-					stop = true;
-				}
-			}
-			if (stop) {
-				/* Fail closed: the kernel keeps every policy; stopping opens nothing. */
-				note(&d, "daemon", "stop", NULL, 0, "stopping; the kernel keeps enforcing the policies");
-				rc = 0;
-				break;
-			}
-		}
+		if ((p[5].revents & POLLIN) && state_changed(d))
+			soon(d, 200);
+		if ((p[2].revents & POLLIN) && handle_signals(d))
+			return 0;
 		if (p[3].revents & POLLIN) {
 			uint64_t expirations;
-			(void)!read(d.timer, &expirations, sizeof(expirations));
-			tick(&d);
-			check_trial(&d);
+			(void)!read(d->timer, &expirations, sizeof(expirations));
+			tick(d);
+			check_trial(d);
 		}
-		if (d.drift_due && now_ms() >= d.drift_due) {
-			if (d.dirlock < 0)
-				retry_dir(&d);
+		if (d->drift_due && now_ms() >= d->drift_due) {
+			if (d->dirlock < 0)
+				retry_dir(d);
 			else
-				check_drift(&d, false);
+				check_drift(d, false);
 		}
 	}
-out:
-	if (d.ctl >= 0) {
-		close(d.ctl);
-		unlink(d.ctl_path);
+}
+
+static void finish(struct daemon *d)
+{
+	if (d->ctl >= 0) {
+		close(d->ctl);
+		unlink(d->ctl_path);
 	}
-	if (d.log_fd >= 0)
-		close(d.log_fd);
-	if (d.sig >= 0)
-		close(d.sig);
-	if (d.timer >= 0)
-		close(d.timer);
-	if (d.inotify >= 0)
-		close(d.inotify);
-	mc_dropmon_close(d.drops);
-	mc_engine_cache_drop(&d.cache);
-	mc_plan_free(&d.plan);
-	mc_nl_monitor_close(d.events);
-	mc_nl_close(d.nl);
-	mc_mon_free(&d.mon);
-	mc_records_free(&d.pending);
-	mc_state_free(&d.st);
-	free(d.log_path);
-	free(d.ctl_path);
-	free(default_state);
+	if (d->log_fd >= 0)
+		close(d->log_fd);
+	if (d->sig >= 0)
+		close(d->sig);
+	if (d->timer >= 0)
+		close(d->timer);
+	if (d->inotify >= 0)
+		close(d->inotify);
+	mc_dropmon_close(d->drops);
+	mc_engine_cache_drop(&d->cache);
+	mc_plan_free(&d->plan);
+	mc_nl_monitor_close(d->events);
+	mc_nl_close(d->nl);
+	mc_mon_free(&d->mon);
+	mc_records_free(&d->pending);
+	mc_state_free(&d->st);
+	free(d->log_path);
+	free(d->ctl_path);
+	for (size_t i = 0; i < MC_ARRAY_SIZE(d->clients); i++)
+		if (d->clients[i].fd >= 0)
+			drop_client(&d->clients[i]);
+	if (d->dirlock >= 0)
+		close(d->dirlock);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .repair = true, .ctl = -1, .sig = -1, .timer = -1, .log_fd = -1, .log_max = 16 << 20,
+			    .inotify = -1, .wd_dir = -1, .wd_gen = -1, .enforced = true, .dirlock = -1 };
+	struct options o;
+	char *default_state = NULL;
+	int rc;
+
+	mc_set_oom_handler(die_oom);
+	/* The daemon reads key material (it compiles the committed keys): no core dumps, no ptrace
+	 * by other users, as mcpsec. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if ((rc = parse_options(argc, argv, &o)) >= 0)
+		return rc;
 	for (size_t i = 0; i < MC_ARRAY_SIZE(d.clients); i++)
-		if (d.clients[i].fd >= 0)
-			drop_client(&d.clients[i]);
-	if (d.dirlock >= 0)
-		close(d.dirlock);
+		d.clients[i].fd = -1;
+	if (!opts.state_dir)
+		opts.state_dir = default_state = mc_state_default_dir(opts.netns);
+	d.netns = opts.netns;
+	d.repair = o.repair;
+	d.metrics_path = o.metrics_path;
+	d.out_hook_idle = (int64_t)o.idle;
+	d.metrics_interval = (int64_t)o.metrics_interval;
+	d.debug = getenv("MCPSECD_DEBUG") != NULL;
+	d.log_max = (off_t)o.logmax;
+	d.log_path = mc_asprintf("%s/log.jsonl", opts.state_dir);
+	d.ctl_path = mc_asprintf("%s/mcpsecd.sock", opts.state_dir);
+	rc = 1;
+	if (open_all(&d, &o)) {
+		start(&d, &o);
+		rc = run(&d);
+	}
+	finish(&d);
+	free(default_state);
 	return rc;
 }
