@@ -328,11 +328,118 @@ static void print_json_result(const char *file, const struct mc_site *s, bool dr
 	mc_buf_free(&b);
 }
 
+struct apply_opts {
+	bool dry_run, ip_cmds, force, json;
+	long confirm;
+	const char *file;
+};
+
+static int parse_apply(int argc, char **argv, struct apply_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 1; i < argc; i++) {
+		if (is_flag(argv[i], "--dry-run") || is_flag(argv[i], "-n"))
+			o->dry_run = true;
+		else if (is_flag(argv[i], "--json"))
+			o->json = true;
+		else if (is_flag(argv[i], "--ip-xfrm"))
+			o->ip_cmds = true;
+		else if (is_flag(argv[i], "--force"))
+			o->force = true;
+		else if (is_flag(argv[i], "--confirm")) {
+			if (!parse_seconds(i + 1 < argc ? argv[i + 1] : NULL, &o->confirm)) {
+				fprintf(stderr, "mcpsec apply: --confirm needs a number of seconds from 1 to 86400\n%s", command_usage("apply"));
+				return EXIT_CONFIG;
+			}
+			i++;
+		} else if (argv[i][0] == '-' || o->file) {
+			fprintf(stderr, "mcpsec apply: unexpected argument '%s'\n%s", argv[i], command_usage("apply"));
+			return EXIT_CONFIG;
+		} else
+			o->file = argv[i];
+	}
+	if (!o->file || (o->json && o->ip_cmds)) {
+		fprintf(stderr, "%s%s", o->file ? "mcpsec apply: --ip-xfrm and --json do not go together\n" : "",
+			command_usage("apply"));
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* apply --dry-run: the plan and the operations (or, with --json, what apply would do). */
+static int apply_dry_run(struct mc_nl *nl, const struct apply_opts *o, const struct mc_site *s, struct mc_state *st,
+			 const struct mc_plan *plan, struct mc_buf *jb, size_t *changes, bool *committed)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_diff diff;
+
+	if (stays_disabled(s, st))
+		fprintf(stderr, "mcpsec: note: IPsec is disabled on this host and the file leaves ipsec.enabled out: "
+			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
+	enum mc_engine_status es = mc_engine_diff(mc_nl_kernel(nl), plan, s->enabled, st, &ds, &diff);
+	print_diags(&ds);
+	mc_diags_free(&ds);
+	if (es == MC_ENGINE_OK && o->json) {
+		json_diff(&diff, jb);
+		*changes = diff.n;
+		/* What apply would do: a new generation unless everything is already so. */
+		*committed = !mc_engine_unchanged(st, &diff, plan, o->file, s->keys_file, s->enabled);
+	} else if (es == MC_ENGINE_OK)
+		print_dry_run(plan, &diff, o->ip_cmds);
+	else if (es == MC_ENGINE_CONFLICT)
+		fprintf(stderr, "mcpsec: nothing was changed\n");
+	mc_diff_free(&diff);
+	return exit_code(es);
+}
+
+/* apply --confirm: a confirmed generation to go back to, and the rollback timer started first
+ * (if it cannot start, nothing changes). */
+static int start_trial(const struct mc_state *st, char *token, size_t len)
+{
+	if (!st->committed || !st->gen) {
+		fprintf(stderr, "mcpsec: --confirm needs a committed configuration to go back to, and %s has none: "
+			"commit one first (for a first rollout, a site with 'enabled: false' commits without "
+			"enforcing); nothing was applied\n", g_opts.state_dir);
+		return EXIT_CONFIG;
+	}
+	mc_random_token(token, len);
+	int r = start_timer(token);
+	if (r < 0) {
+		fprintf(stderr, "mcpsec: cannot start the rollback timer: %s; nothing was applied\n", strerror(-r));
+		return EXIT_LOCAL;
+	}
+	return 0;
+}
+
+/* What an apply did, in words. */
+static void say_applied(const struct apply_opts *o, const struct mc_site *s, const struct mc_state *st,
+			const struct mc_plan *plan, size_t changes, bool unchanged)
+{
+	if (!changes && unchanged)
+		printf("no changes: the kernel already enforces %s (%zu kernel policies, %zu SAs)\n", o->file,
+		       s->enabled ? plan->npols : 0, plan->nsas);
+	else if (!changes)
+		printf("committed %s: the kernel already enforced it (%zu kernel policies, %zu SAs)\n", o->file,
+		       s->enabled ? plan->npols : 0, plan->nsas);
+	if (stays_disabled(s, st))
+		printf("committed; IPsec stays disabled (mcpsec enable to enforce; or write 'enabled: true' in "
+		       "the file)\n");
+	else if (!s->enabled)
+		printf("ipsec.enabled is false: the configuration is committed but not enforced "
+		       "(run 'mcpsec enable')\n");
+	struct mc_trial tr;
+	if (o->confirm && mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
+		char when[32];
+		time_t d = (time_t)tr.deadline;
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&d));
+		printf("on trial: unless 'mcpsec confirm' runs within %ld s (by %s), the previous configuration "
+		       "is restored\n", o->confirm, when);
+	}
+}
+
 int apply_main(int argc, char **argv)
 {
-	bool dry_run = false, ip_cmds = false, force = false, json = false;
-	long confirm = 0;
-	const char *file = NULL;
+	struct apply_opts o;
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 };
 	struct mc_plan plan = { 0 };
@@ -343,128 +450,54 @@ int apply_main(int argc, char **argv)
 	bool committed = false;
 	int rc, lock = -1;
 
-	for (int i = 1; i < argc; i++) {
-		if (is_flag(argv[i], "--dry-run") || is_flag(argv[i], "-n"))
-			dry_run = true;
-		else if (is_flag(argv[i], "--json"))
-			json = true;
-		else if (is_flag(argv[i], "--ip-xfrm"))
-			ip_cmds = true;
-		else if (is_flag(argv[i], "--force"))
-			force = true;
-		else if (is_flag(argv[i], "--confirm")) {
-			if (!parse_seconds(i + 1 < argc ? argv[i + 1] : NULL, &confirm)) {
-				fprintf(stderr, "mcpsec apply: --confirm needs a number of seconds from 1 to 86400\n%s", command_usage("apply"));
-				return EXIT_CONFIG;
-			}
-			i++;
-		} else if (argv[i][0] == '-' || file) {
-			fprintf(stderr, "mcpsec apply: unexpected argument '%s'\n%s", argv[i], command_usage("apply"));
-			return EXIT_CONFIG;
-		} else
-			file = argv[i];
-	}
-	if (!file || (json && ip_cmds)) {
-		fprintf(stderr, "%s%s", file ? "mcpsec apply: --ip-xfrm and --json do not go together\n" : "",
-			command_usage("apply"));
-		return EXIT_CONFIG;
-	}
+	if ((rc = parse_apply(argc, argv, &o)))
+		return rc;
 	/* Validation first: a broken file never reaches the kernel. A dry run only warns about
 	 * key file permissions, since it sends nothing. */
-	s = mc_engine_load_site(file, NULL, !dry_run, &ds);
+	s = mc_engine_load_site(o.file, NULL, !o.dry_run, &ds);
 	print_diags(&ds);
 	mc_diags_free(&ds);
 	if (!s) {
-		fprintf(stderr, "mcpsec: %s has errors; nothing was applied\n", file);
+		fprintf(stderr, "mcpsec: %s has errors; nothing was applied\n", o.file);
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if ((rc = begin(s, !dry_run, &nl, &st, &lock, NULL, &plan))) {
+	if ((rc = begin(s, !o.dry_run, &nl, &st, &lock, NULL, &plan))) {
 		if (rc == EXIT_CONFIG)
 			fprintf(stderr, "mcpsec: nothing was applied\n");
 		goto out;
 	}
-	if (!dry_run && !force && (rc = refuse_in_trial("apply")))
+	if (!o.dry_run && !o.force && (rc = refuse_in_trial("apply")))
 		goto out;
 	/* A site written for another host applies, but not without a word. */
 	(void)mc_engine_check_locals(mc_nl_kernel(nl), s, &ds);
 	print_diags(&ds);
 	mc_diags_truncate(&ds, 0);
 	/* The lockout guard: what this change would cut, judged before the kernel changes. */
-	size_t cuts = guard(nl, s->enabled ? &plan : NULL, dry_run ? "warning" : confirm || force ? "warning" : "error");
-	if (cuts && !dry_run && !confirm && !force) {
+	size_t cuts = guard(nl, s->enabled ? &plan : NULL, o.dry_run ? "warning" : o.confirm || o.force ? "warning" : "error");
+	if (cuts && !o.dry_run && !o.confirm && !o.force) {
 		fprintf(stderr, "mcpsec: nothing was applied. Fix the policies, or try the change with "
 			"'apply --confirm SECONDS' (rolled back unless confirmed), or apply it anyway with --force\n");
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if (dry_run && stays_disabled(s, &st))
-		fprintf(stderr, "mcpsec: note: IPsec is disabled on this host and the file leaves ipsec.enabled out: "
-			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
-	if (dry_run) {
-		struct mc_diff diff;
-		enum mc_engine_status es = mc_engine_diff(mc_nl_kernel(nl), &plan, s->enabled, &st, &ds, &diff);
-		print_diags(&ds);
-		if (es == MC_ENGINE_OK && json) {
-			json_diff(&diff, &jb);
-			changes = diff.n;
-			/* What apply would do: a new generation unless everything is already so. */
-			committed = !mc_engine_unchanged(&st, &diff, &plan, file, s->keys_file, s->enabled);
-		} else if (es == MC_ENGINE_OK)
-			print_dry_run(&plan, &diff, ip_cmds);
-		else if (es == MC_ENGINE_CONFLICT)
-			fprintf(stderr, "mcpsec: nothing was changed\n");
-		rc = exit_code(es);
-		mc_diff_free(&diff);
+	if (o.dry_run) {
+		rc = apply_dry_run(nl, &o, s, &st, &plan, &jb, &changes, &committed);
 		goto out;
 	}
 	char token[40];
-	if (confirm) {
-		if (!st.committed || !st.gen) {
-			fprintf(stderr, "mcpsec: --confirm needs a committed configuration to go back to, and %s has none: "
-				"commit one first (for a first rollout, a site with 'enabled: false' commits without "
-				"enforcing); nothing was applied\n", g_opts.state_dir);
-			rc = EXIT_CONFIG;
-			goto out;
-		}
-		mc_random_token(token, sizeof(token));
-		/* The timer first: if it cannot start, nothing changes. */
-		int r = start_timer(token);
-		if (r < 0) {
-			fprintf(stderr, "mcpsec: cannot start the rollback timer: %s; nothing was applied\n", strerror(-r));
-			rc = EXIT_LOCAL;
-			goto out;
-		}
-	}
-	bool unchanged = false;
-	struct mc_engine_commit commit = { file, s->keys_file, s->enabled, confirm, confirm ? token : NULL, &unchanged };
-	rc = transact(nl, &st, &plan, s->enabled, &commit, &changes, json ? &jb : NULL);
-	committed = !rc && !unchanged;
-	if (rc || json)
+	if (o.confirm && (rc = start_trial(&st, token, sizeof(token))))
 		goto out;
-	if (!changes && unchanged)
-		printf("no changes: the kernel already enforces %s (%zu kernel policies, %zu SAs)\n", file,
-		       s->enabled ? plan.npols : 0, plan.nsas);
-	else if (!changes)
-		printf("committed %s: the kernel already enforced it (%zu kernel policies, %zu SAs)\n", file,
-		       s->enabled ? plan.npols : 0, plan.nsas);
-	if (stays_disabled(s, &st))
-		printf("committed; IPsec stays disabled (mcpsec enable to enforce; or write 'enabled: true' in "
-		       "the file)\n");
-	else if (!s->enabled)
-		printf("ipsec.enabled is false: the configuration is committed but not enforced "
-		       "(run 'mcpsec enable')\n");
-	struct mc_trial tr;
-	if (confirm && mc_state_trial_get(g_opts.state_dir, &tr) == 1) {
-		char when[32];
-		time_t d = (time_t)tr.deadline;
-		strftime(when, sizeof(when), "%H:%M:%S", localtime(&d));
-		printf("on trial: unless 'mcpsec confirm' runs within %ld s (by %s), the previous configuration "
-		       "is restored\n", confirm, when);
-	}
+	bool unchanged = false;
+	struct mc_engine_commit commit = { o.file, s->keys_file, s->enabled, o.confirm, o.confirm ? token : NULL,
+					   &unchanged };
+	rc = transact(nl, &st, &plan, s->enabled, &commit, &changes, o.json ? &jb : NULL);
+	committed = !rc && !unchanged;
+	if (!rc && !o.json)
+		say_applied(&o, s, &st, &plan, changes, unchanged);
 out:
-	if (json)
-		print_json_result(file, s, dry_run, confirm, rc, changes, committed, &jb);
+	if (o.json)
+		print_json_result(o.file, s, o.dry_run, o.confirm, rc, changes, committed, &jb);
 	mc_buf_free(&jb);
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);

@@ -530,6 +530,25 @@ static uint8_t *unseal_file(const struct key_opts *o, size_t *ptlen)
 	return pt;
 }
 
+/* What an import did: JSON with names only (never a value or a fingerprint), or a line. */
+static void say_imported(const struct key_opts *o, bool changed, const struct mc_buf names[3], size_t added,
+			 size_t replaced, size_t same)
+{
+	if (!o->json) {
+		printf("%s %s: %zu new, %zu replaced, %zu already there\n", o->dry_run ? "would import into" : "imported into",
+		       o->keys, added, replaced, same);
+		return;
+	}
+	struct mc_buf j = { 0 };
+	mc_buf_puts(&j, "{\"keys_file\":");
+	mc_buf_json_str(&j, o->keys);
+	mc_buf_printf(&j, ",\"dry_run\":%s,\"changed\":%s,\"new\":[%s],\"replaced\":[%s],\"unchanged\":[%s]}\n",
+		      o->dry_run ? "true" : "false", changed ? "true" : "false", mc_buf_str(&names[0]),
+		      mc_buf_str(&names[1]), mc_buf_str(&names[2]));
+	fputs(mc_buf_str(&j), stdout);
+	mc_buf_free(&j);
+}
+
 static int cmd_import(const struct key_opts *o)
 {
 	struct keyfile kf = { 0 };
@@ -616,19 +635,7 @@ static int cmd_import(const struct key_opts *o)
 	}
 	if (ne && !o->dry_run && (rc = keyfile_write(o->keys, &text)))
 		goto out;
-	if (o->json) {
-		/* Names only: never a value or a fingerprint. */
-		struct mc_buf j = { 0 };
-		mc_buf_puts(&j, "{\"keys_file\":");
-		mc_buf_json_str(&j, o->keys);
-		mc_buf_printf(&j, ",\"dry_run\":%s,\"changed\":%s,\"new\":[%s],\"replaced\":[%s],\"unchanged\":[%s]}\n",
-			      o->dry_run ? "true" : "false", ne ? "true" : "false", mc_buf_str(&names[0]),
-			      mc_buf_str(&names[1]), mc_buf_str(&names[2]));
-		fputs(mc_buf_str(&j), stdout);
-		mc_buf_free(&j);
-	} else
-		printf("%s %s: %zu new, %zu replaced, %zu already there\n", o->dry_run ? "would import into" : "imported into",
-		       o->keys, added, replaced, same);
+	say_imported(o, ne > 0, names, added, replaced, same);
 out:
 	for (size_t i = 0; i < MC_ARRAY_SIZE(names); i++)
 		mc_buf_free(&names[i]);

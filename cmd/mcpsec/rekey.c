@@ -351,6 +351,60 @@ static void print_next(const struct rekey *rk)
 		       "delete NAME' on each host (kept until then: a rollback to the previous configuration needs them)\n", n);
 }
 
+/* The step's edit of the site's text, after the checks that make it safe: the policies exist,
+ * the committed configuration is at the file's phase, the peer's file can be written, fresh
+ * keys for accept. */
+static int plan_edit(struct rekey *rk, const char *text, struct mc_buf *site, struct mc_diags *ds)
+{
+	struct mc_buf peer = { 0 };
+	int rc;
+
+	if ((rc = find_policies(rk)) || (!rk->force && (rc = check_committed(rk))))
+		return rc;
+	/* The peer's file can be written (mirror's own errors, against the file as the user wrote it). */
+	if (rk->have_peer && mc_mirror(rk->site, &rk->mirror, &peer, ds) < 0) {
+		print_diags(ds);
+		mc_buf_free(&peer);
+		return EXIT_CONFIG;
+	}
+	mc_buf_free(&peer);
+	if (rk->step == MC_REKEY_ACCEPT && !rk->site->keys_file &&
+	    (rk->pol[0]->integrity_key || rk->pol[0]->confidentiality_key)) {
+		fprintf(stderr, "mcpsec rekey: %s names no key file (ipsec.keys)\n", rk->site_path);
+		return EXIT_CONFIG;
+	}
+	if (rk->step == MC_REKEY_ACCEPT && (rc = make_fresh(rk)))
+		return rc;
+	if (mc_rekey_edit(text, rk->pol, rk->nnames, rk->step, rk->fresh, site, ds) < 0) {
+		print_diags(ds);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* The peer's file first, then the keys, then the site: one that cannot be written (a link
+ * planted in its place, a full disk) leaves the site and keys as they were, and the site never
+ * names a key that is not there yet. */
+static int swap_in(const struct rekey *rk, const struct mc_buf *peer, const char *tmp_site, const char *tmp_keys)
+{
+	int rc;
+
+	if (rk->have_peer && (rc = write_output("rekey", rk->peer_out, peer))) {
+		fprintf(stderr, "mcpsec rekey: %s was not changed\n", rk->site_path);
+		return rc;
+	}
+	if (tmp_keys && rename(tmp_keys, rk->site->keys_file) < 0) {
+		fprintf(stderr, "mcpsec rekey: %s: %s; nothing was changed\n", rk->site->keys_file, strerror(errno));
+		return EXIT_LOCAL;
+	}
+	if (rename(tmp_site, rk->site_path) < 0) {
+		fprintf(stderr, "mcpsec rekey: %s: %s (the new keys are in %s, unused)\n", rk->site_path, strerror(errno),
+			rk->site->keys_file);
+		return EXIT_LOCAL;
+	}
+	return 0;
+}
+
 int rekey_main(int argc, char **argv)
 {
 	struct rekey rk = { 0 };
@@ -359,12 +413,15 @@ int rekey_main(int argc, char **argv)
 	struct mc_site *edited = NULL;
 	char *text = NULL, *tmp_site = NULL, *tmp_keys = NULL;
 	struct stat sst;
-	int rc;
+	int rc, r;
 
 	if ((rc = parse_args(&rk, argc, argv)))
 		return rc;
-	if (!(text = read_text_file(rk.site_path)) || stat(rk.site_path, &sst) < 0) {
-		fprintf(stderr, "mcpsec rekey: %s: %s\n", rk.site_path, strerror(errno));
+	/* The mode the edited file keeps is the mode of what was read (one open, no second look). */
+	size_t len = 0;
+	if ((r = mc_file_read(rk.site_path, 0, MC_FILE_MAX, &text, &len, &sst)) < 0 || memchr(text, '\0', len)) {
+		fprintf(stderr, "mcpsec rekey: %s: %s\n", rk.site_path,
+			r == -EINVAL || r == 0 ? "not a regular text file" : strerror(-r));
 		free(text);
 		return EXIT_CONFIG;
 	}
@@ -374,27 +431,8 @@ int rekey_main(int argc, char **argv)
 		goto out;
 	}
 	mc_diags_truncate(&ds, 0); /* warnings are check's and apply's to show; the site's locations stay */
-	if ((rc = find_policies(&rk)) || (!rk.force && (rc = check_committed(&rk))))
+	if ((rc = plan_edit(&rk, text, &site, &ds)))
 		goto out;
-	/* The peer's file can be written (mirror's own errors, against the file as the user wrote it). */
-	if (rk.have_peer && mc_mirror(rk.site, &rk.mirror, &peer, &ds) < 0) {
-		print_diags(&ds);
-		rc = EXIT_CONFIG;
-		goto out;
-	}
-	mc_buf_free(&peer);
-	if (rk.step == MC_REKEY_ACCEPT && !rk.site->keys_file && (rk.pol[0]->integrity_key || rk.pol[0]->confidentiality_key)) {
-		fprintf(stderr, "mcpsec rekey: %s names no key file (ipsec.keys)\n", rk.site_path);
-		rc = EXIT_CONFIG;
-		goto out;
-	}
-	if (rk.step == MC_REKEY_ACCEPT && (rc = make_fresh(&rk)))
-		goto out;
-	if (mc_rekey_edit(text, rk.pol, rk.nnames, rk.step, rk.fresh, &site, &ds) < 0) {
-		print_diags(&ds);
-		rc = EXIT_CONFIG;
-		goto out;
-	}
 	/* Both files are written beside the originals and checked as apply would read them before
 	 * either replaces its original: keys first, so that the site never names a missing key. */
 	tmp_site = mc_asprintf("%s.rekey.%ld", rk.site_path, (long)getpid());
@@ -403,7 +441,7 @@ int rekey_main(int argc, char **argv)
 			goto out;
 		tmp_keys = mc_asprintf("%s.rekey.%ld", rk.site->keys_file, (long)getpid());
 	}
-	int r = mc_file_write_atomic(tmp_site, site.s, site.len, sst.st_mode & 0777);
+	r = mc_file_write_atomic(tmp_site, site.s, site.len, sst.st_mode & 0777);
 	if (r == 0 && tmp_keys)
 		r = mc_file_write_atomic(tmp_keys, keys.s, keys.len, 0600);
 	if (r < 0) {
@@ -428,23 +466,8 @@ int rekey_main(int argc, char **argv)
 		printf("\n--dry-run: nothing was written. %s would be:\n%s", rk.site_path, mc_buf_str(&site));
 		goto out;
 	}
-	/* The peer's file before this host's: one that cannot be written (a link planted in its
-	 * place, a full disk) leaves the site and keys as they were. */
-	if (rk.have_peer && (rc = write_output("rekey", rk.peer_out, &peer))) {
-		fprintf(stderr, "mcpsec rekey: %s was not changed\n", rk.site_path);
+	if ((rc = swap_in(&rk, &peer, tmp_site, tmp_keys)))
 		goto out;
-	}
-	if (tmp_keys && rename(tmp_keys, rk.site->keys_file) < 0) {
-		fprintf(stderr, "mcpsec rekey: %s: %s; nothing was changed\n", rk.site->keys_file, strerror(errno));
-		rc = EXIT_LOCAL;
-		goto out;
-	}
-	if (rename(tmp_site, rk.site_path) < 0) {
-		fprintf(stderr, "mcpsec rekey: %s: %s (the new keys are in %s, unused)\n", rk.site_path, strerror(errno),
-			rk.site->keys_file);
-		rc = EXIT_LOCAL;
-		goto out;
-	}
 	print_plan(&rk, edited);
 	print_next(&rk);
 out:

@@ -572,6 +572,63 @@ static void render_prometheus(struct mc_buf *b, const struct mc_state *st, const
 	mc_buf_free(&dm);
 }
 
+/* mcpsec's kernel policies in kernel order, grouped into named entries by (direction,
+ * priority), each PROTECT entry with its SAs. */
+static void group_entries(const struct mc_kstate *k, const struct mc_state *st, struct entry **e, size_t *ne,
+			  size_t *cape)
+{
+	size_t *order = mc_calloc(k->npols + 1, sizeof(size_t)), no = 0;
+	for (size_t i = 0; i < k->npols; i++)
+		if (mc_prio_owned(k->pols[i].x.priority))
+			order[no++] = i;
+	qsort_r(order, no, sizeof(size_t), cmp_pol, (void *)k);
+	for (size_t i = 0; i < no; i++) {
+		const struct mc_kpolicy *p = &k->pols[order[i]];
+		const char *name = mc_state_rule_name(st, p->x.priority, p->x.dir, p->x.sel.family);
+		struct entry *cur = *ne ? &(*e)[*ne - 1] : NULL;
+		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority ||
+		    (name && strcmp(name, cur->name))) {
+			cur = MC_PUSH(e, ne, cape);
+			memset(cur, 0, sizeof(*cur));
+			if (!name)
+				name = cur->unknown_name = mc_strdup(mc_unknown_rule_name(p->x.priority, (char[40]){ 0 }, 40));
+			cur->name = name;
+			cur->dir = p->x.dir;
+			cur->priority = p->x.priority;
+			cur->action = p->x.action;
+			cur->kind = p->x.priority >= MC_PRIO_DEFAULT ? "default" :
+				    p->x.priority < MC_PRIO_USER_LO ? "builtin" : "user";
+			if (p->x.action == MC_PROTECT)
+				find_sas(k, p, cur);
+		}
+		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
+		if (p->use_time > cur->last_use)
+			cur->last_use = p->use_time;
+	}
+	free(order);
+}
+
+/* Keeps the entries named what (any case) at the front; returns how many. */
+static size_t keep_named(struct entry *e, size_t ne, const char *what)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < ne; i++) {
+		if (!strcasecmp(e[i].name, what)) {
+			struct entry tmp = e[keep];
+			e[keep++] = e[i];
+			e[i] = tmp;
+		}
+	}
+	for (size_t i = keep; i < ne; i++) {
+		free(e[i].pols);
+		free(e[i].unknown_name);
+		e[i].pols = NULL;
+		e[i].unknown_name = NULL;
+	}
+	return keep;
+}
+
 int status_main(int argc, char **argv)
 {
 	bool json = false, kernel_view = false, prometheus = false;
@@ -629,55 +686,13 @@ int status_main(int argc, char **argv)
 	safety_gather(&st, load_err, !prometheus && st.committed ? &kc : NULL, &sf);
 	/* The named view (policies grouped, their SAs found) is text's and JSON's; --prometheus
 	 * groups by itself (lib/metrics.c), so it skips this. */
-	size_t *order = mc_calloc(k.npols + 1, sizeof(size_t)), no = 0;
-	for (size_t i = 0; i < k.npols && !prometheus; i++)
-		if (mc_prio_owned(k.pols[i].x.priority))
-			order[no++] = i;
-	qsort_r(order, no, sizeof(size_t), cmp_pol, &k);
-	for (size_t i = 0; i < no; i++) {
-		const struct mc_kpolicy *p = &k.pols[order[i]];
-		const char *name = mc_state_rule_name(&st, p->x.priority, p->x.dir, p->x.sel.family);
-		struct entry *cur = ne ? &e[ne - 1] : NULL;
-		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority ||
-		    (name && strcmp(name, cur->name))) {
-			cur = MC_PUSH(&e, &ne, &cape);
-			memset(cur, 0, sizeof(*cur));
-			if (!name)
-				name = cur->unknown_name = mc_strdup(mc_unknown_rule_name(p->x.priority, (char[40]){ 0 }, 40));
-			cur->name = name;
-			cur->dir = p->x.dir;
-			cur->priority = p->x.priority;
-			cur->action = p->x.action;
-			cur->kind = p->x.priority >= MC_PRIO_DEFAULT ? "default" :
-				    p->x.priority < MC_PRIO_USER_LO ? "builtin" : "user";
-			if (p->x.action == MC_PROTECT)
-				find_sas(&k, p, cur);
-		}
-		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
-		if (p->use_time > cur->last_use)
-			cur->last_use = p->use_time;
-	}
-	free(order);
-	if (!all) {
-		size_t keep = 0;
-		for (size_t i = 0; i < ne; i++) {
-			if (!strcasecmp(e[i].name, what)) {
-				struct entry tmp = e[keep];
-				e[keep++] = e[i];
-				e[i] = tmp;
-			}
-		}
-		for (size_t i = keep; i < ne; i++) {
-			free(e[i].pols);
-			free(e[i].unknown_name);
-		}
-		ne = keep;
-		if (!ne) {
-			fprintf(stderr, "mcpsec: no policy named '%s' is installed%s\n", what,
-				st.committed && !st.enabled ? " (IPsec is disabled)" : "");
-			rc = EXIT_CONFIG;
-			goto out;
-		}
+	if (!prometheus)
+		group_entries(&k, &st, &e, &ne, &cape);
+	if (!all && !(ne = keep_named(e, ne, what))) {
+		fprintf(stderr, "mcpsec: no policy named '%s' is installed%s\n", what,
+			st.committed && !st.enabled ? " (IPsec is disabled)" : "");
+		rc = EXIT_CONFIG;
+		goto out;
 	}
 	mc_proc_xfrm_stat(&c);
 	struct mc_buf b = { 0 };

@@ -314,6 +314,25 @@ static int load_plan(const char *file, struct mc_site **s, struct mc_plan *plan,
 }
 
 /* A named test suite: every test, each result in MCP's layout, then the mismatches. */
+/* The end of a suite test's JSON object: passed, and one string per mismatch line (without
+ * the indentation). */
+static void json_mismatches(size_t nbad, const struct mc_buf *why, struct mc_buf *out)
+{
+	mc_buf_printf(out, "],\"passed\":%s,\"mismatches\":[", nbad ? "false" : "true");
+	const char *p = mc_buf_str(why);
+	for (size_t n = 0; *p; n++) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *line = mc_strndup(p + 2, len - 2);
+		if (n)
+			mc_buf_puts(out, ",");
+		mc_buf_json_str(out, line);
+		free(line);
+		p += len + (nl ? 1 : 0);
+	}
+	mc_buf_puts(out, "]}");
+}
+
 static int run_suite(const char *suite_file, const char *file, bool json)
 {
 	struct mc_diags ds = { 0 };
@@ -381,22 +400,8 @@ static int run_suite(const char *suite_file, const char *file, bool json)
 			}
 			mc_results_free(&res);
 		}
-		if (json) {
-			mc_buf_printf(&out, "],\"passed\":%s,\"mismatches\":[", nbad ? "false" : "true");
-			/* One string per mismatch line, without the indentation. */
-			const char *p = mc_buf_str(&why);
-			for (size_t n = 0; *p; n++) {
-				const char *nl = strchr(p, '\n');
-				size_t len = nl ? (size_t)(nl - p) : strlen(p);
-				char *line = mc_strndup(p + 2, len - 2);
-				if (n)
-					mc_buf_puts(&out, ",");
-				mc_buf_json_str(&out, line);
-				free(line);
-				p += len + (nl ? 1 : 0);
-			}
-			mc_buf_puts(&out, "]}");
-		}
+		if (json)
+			json_mismatches(nbad, &why, &out);
 		mc_buf_puts(&bad, mc_buf_str(&why));
 		failed_tests += nbad > 0;
 		mismatches += nbad;
@@ -425,6 +430,83 @@ out:
 	mc_suite_free(&su);
 	mc_diags_free(&ds);
 	return rc;
+}
+
+/* Without --netns the host's own addresses are unknown: apply bypasses IPv6 traffic between
+ * two of them (BUILTIN-OWN-ADDR-*), and IPv4 to them goes through lo, outside IPsec; a flow
+ * whose two sides overlap may be such traffic. */
+static void own_address_note(const char *file, const struct mc_test_queries *tq, struct mc_buf *notes)
+{
+	for (size_t k = 0; file && !g_opts.netns && k < tq->n; k++) {
+		const struct mc_query *q = &tq->q[k];
+		const struct mc_addr *ll = q->local_last.family ? &q->local_last : &q->local;
+		const struct mc_addr *rl = q->remote_last.family ? &q->remote_last : &q->remote;
+		mc_u128 top = mc_range_all(q->local.family).hi; /* "any" of the flow's family */
+		bool any = (!mc_addr_to_u128(&q->local) && mc_addr_to_u128(ll) == top) ||
+			   (!mc_addr_to_u128(&q->remote) && mc_addr_to_u128(rl) == top);
+		bool lo8 = q->local.family == AF_INET && mc_addr_to_u128(&q->remote) >> 24 == 127 &&
+			   mc_addr_to_u128(rl) >> 24 == 127; /* 127.0.0.0/8: known without --netns */
+		if (any || lo8 || mc_addr_to_u128(&q->local) > mc_addr_to_u128(rl) ||
+		    mc_addr_to_u128(&q->remote) > mc_addr_to_u128(ll))
+			continue;
+		mc_buf_puts(notes, q->local.family == AF_INET6 ?
+			    "traffic between two of the host's own IPv6 addresses bypasses at apply "
+			    "(BUILTIN-OWN-ADDR-IN/OUT); give --netns NAME to test with that namespace's addresses\n" :
+			    "IPv4 to the host's own addresses goes through lo, where Linux applies no IPsec; "
+			    "give --netns NAME to test with that namespace's addresses\n");
+		break;
+	}
+}
+
+/* Every query's results in MCP's layout (or JSON), and the unbound client's connect where it
+ * differs (kernel: the installed policies, decided with this namespace's ephemeral range). */
+static void render_results(const struct mc_plan *plan, const struct mc_test_queries *tq, const char *name, bool json,
+			   bool kernel, struct mc_buf *b)
+{
+	char pb[8];
+	if (json) {
+		mc_buf_puts(b, "{\"test\":");
+		mc_buf_json_str(b, name);
+		mc_buf_printf(b, ",\"ulp\":\"%s\",\"direction\":\"%s\",\"results\":[",
+			      mc_proto_str(tq->q[0].proto, pb, sizeof(pb)), mc_dir_str(tq->q[0].dir));
+	}
+	size_t nres = 0;
+	unsigned eph_lo = MC_EPHEMERAL_LO, eph_hi = MC_EPHEMERAL_HI;
+	struct mc_buf unbound = { 0 }, unbound_json = { 0 };
+	size_t nunbound = 0;
+	if (kernel)
+		mc_proc_ephemeral(&eph_lo, &eph_hi); /* the kernel's policies: this namespace's range */
+	for (size_t k = 0; k < tq->n; k++) {
+		struct mc_results res, r0;
+		mc_eval(plan, &tq->q[k], &res);
+		for (size_t i = 0; i < res.n; i++, nres++) {
+			if (json) {
+				if (nres)
+					mc_buf_puts(b, ",");
+				print_result_json(b, &tq->q[k], &res.r[i]);
+			} else {
+				print_result_text(b, name, &tq->q[k], &res.r[i]);
+			}
+		}
+		mc_results_free(&res);
+		bool differs = unbound_client(plan, &tq->q[k], eph_lo, eph_hi, &r0, &unbound);
+		for (size_t i = 0; i < r0.n; i++, nunbound++) {
+			if (nunbound)
+				mc_buf_puts(&unbound_json, ",");
+			mc_buf_printf(&unbound_json, "{\"family\":\"%s\",\"differs\":%s,\"connect\":",
+				      tq->q[k].local.family == AF_INET6 ? "ipv6" : "ipv4", differs ? "true" : "false");
+			print_result_json(&unbound_json, &tq->q[k], &r0.r[i]);
+			mc_buf_puts(&unbound_json, "}");
+		}
+		mc_results_free(&r0);
+	}
+	if (json)
+		mc_buf_printf(b, "],\"ephemeral_ports\":[%u,%u],\"unbound_client\":[%s]}\n", eph_lo, eph_hi,
+			      mc_buf_str(&unbound_json));
+	else if (unbound.len)
+		mc_buf_puts(b, mc_buf_str(&unbound));
+	mc_buf_free(&unbound);
+	mc_buf_free(&unbound_json);
 }
 
 int test_main(int argc, char **argv)
@@ -494,28 +576,7 @@ int test_main(int argc, char **argv)
 		mc_diags_free(&ds);
 		return EXIT_CONFIG;
 	}
-	/* Without --netns the host's own addresses are unknown: apply bypasses IPv6 traffic between
-	 * two of them (BUILTIN-OWN-ADDR-*), and IPv4 to them goes through lo, outside IPsec; a flow
-	 * whose two sides overlap may be such traffic. */
-	for (size_t k = 0; file && !g_opts.netns && k < tq.n; k++) {
-		const struct mc_query *q = &tq.q[k];
-		const struct mc_addr *ll = q->local_last.family ? &q->local_last : &q->local;
-		const struct mc_addr *rl = q->remote_last.family ? &q->remote_last : &q->remote;
-		mc_u128 top = mc_range_all(q->local.family).hi; /* "any" of the flow's family */
-		bool any = (!mc_addr_to_u128(&q->local) && mc_addr_to_u128(ll) == top) ||
-			   (!mc_addr_to_u128(&q->remote) && mc_addr_to_u128(rl) == top);
-		bool lo8 = q->local.family == AF_INET && mc_addr_to_u128(&q->remote) >> 24 == 127 &&
-			   mc_addr_to_u128(rl) >> 24 == 127; /* 127.0.0.0/8: known without --netns */
-		if (any || lo8 || mc_addr_to_u128(&q->local) > mc_addr_to_u128(rl) ||
-		    mc_addr_to_u128(&q->remote) > mc_addr_to_u128(ll))
-			continue;
-		mc_buf_puts(&notes, q->local.family == AF_INET6 ?
-			    "traffic between two of the host's own IPv6 addresses bypasses at apply "
-			    "(BUILTIN-OWN-ADDR-IN/OUT); give --netns NAME to test with that namespace's addresses\n" :
-			    "IPv4 to the host's own addresses goes through lo, where Linux applies no IPsec; "
-			    "give --netns NAME to test with that namespace's addresses\n");
-		break;
-	}
+	own_address_note(file, &tq, &notes);
 	/* Notes go to stderr: stdout stays the answer (and valid JSON). */
 	for (const char *p = mc_buf_str(&notes), *nl; *p; p = nl + 1) {
 		nl = strchr(p, '\n');
@@ -523,50 +584,7 @@ int test_main(int argc, char **argv)
 	}
 
 	struct mc_buf b = { 0 };
-	char pb[8];
-	if (json) {
-		mc_buf_puts(&b, "{\"test\":");
-		mc_buf_json_str(&b, name);
-		mc_buf_printf(&b, ",\"ulp\":\"%s\",\"direction\":\"%s\",\"results\":[",
-			      mc_proto_str(tq.q[0].proto, pb, sizeof(pb)), mc_dir_str(tq.q[0].dir));
-	}
-	size_t nres = 0;
-	unsigned eph_lo = MC_EPHEMERAL_LO, eph_hi = MC_EPHEMERAL_HI;
-	struct mc_buf unbound = { 0 }, unbound_json = { 0 };
-	size_t nunbound = 0;
-	if (!file)
-		mc_proc_ephemeral(&eph_lo, &eph_hi); /* the kernel's policies: this namespace's range */
-	for (size_t k = 0; k < tq.n; k++) {
-		struct mc_results res, r0;
-		mc_eval(&plan, &tq.q[k], &res);
-		for (size_t i = 0; i < res.n; i++, nres++) {
-			if (json) {
-				if (nres)
-					mc_buf_puts(&b, ",");
-				print_result_json(&b, &tq.q[k], &res.r[i]);
-			} else {
-				print_result_text(&b, name, &tq.q[k], &res.r[i]);
-			}
-		}
-		mc_results_free(&res);
-		bool differs = unbound_client(&plan, &tq.q[k], eph_lo, eph_hi, &r0, &unbound);
-		for (size_t i = 0; i < r0.n; i++, nunbound++) {
-			if (nunbound)
-				mc_buf_puts(&unbound_json, ",");
-			mc_buf_printf(&unbound_json, "{\"family\":\"%s\",\"differs\":%s,\"connect\":",
-				      tq.q[k].local.family == AF_INET6 ? "ipv6" : "ipv4", differs ? "true" : "false");
-			print_result_json(&unbound_json, &tq.q[k], &r0.r[i]);
-			mc_buf_puts(&unbound_json, "}");
-		}
-		mc_results_free(&r0);
-	}
-	if (json)
-		mc_buf_printf(&b, "],\"ephemeral_ports\":[%u,%u],\"unbound_client\":[%s]}\n", eph_lo, eph_hi,
-			      mc_buf_str(&unbound_json));
-	else if (unbound.len)
-		mc_buf_puts(&b, mc_buf_str(&unbound));
-	mc_buf_free(&unbound);
-	mc_buf_free(&unbound_json);
+	render_results(&plan, &tq, name, json, !file, &b);
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
 	mc_buf_free(&notes);
