@@ -825,11 +825,9 @@ void mc_plan_from_kernel(const struct mc_kstate *k, const struct mc_state *st, s
 		const struct mc_kpolicy *kp = &k->pols[i];
 		if (!mc_prio_owned(kp->x.priority) || kp->x.dir > MC_DIR_OUT)
 			continue;
-		const char *name = mc_state_rule_name(st, kp->x.priority, kp->x.dir, kp->x.sel.family);
 		char unknown[48];
-		if (!name) {
-			name = mc_unknown_rule_name(kp->x.priority, unknown, sizeof(unknown));
-		}
+		const char *name = mc_state_kernel_name(st, kp->x.priority, kp->x.dir, kp->x.sel.family, unknown,
+							sizeof(unknown));
 		size_t rule = SIZE_MAX;
 		for (size_t j = 0; j < plan->nrules && rule == SIZE_MAX; j++)
 			if (plan->rules[j].dir == kp->x.dir && plan->rules[j].priority == kp->x.priority &&

@@ -102,25 +102,18 @@ void mc_metrics_kernel(struct mc_metrics *m, const struct mc_state *st, const st
 		const struct mc_xpolicy *p = &k->pols[i].x;
 		if (!mc_prio_owned(p->priority))
 			continue; /* foreign policies are not mcpsec's to report */
-		const char *name = mc_state_rule_name(st, p->priority, p->dir, p->sel.family);
-		if (!name) {
-			name = mc_unknown_rule_name(p->priority, unknown, sizeof(unknown));
-		}
+		const char *name = mc_state_kernel_name(st, p->priority, p->dir, p->sel.family, unknown, sizeof(unknown));
 		const char *dir = mc_dir_str(p->dir);
 		add(m, F_POL_KPOL, 1, "policy", name, "direction", dir, "action", mc_action_str(p->action), NULL);
 		add(m, F_POL_LAST_USE, k->pols[i].use_time, "policy", name, "direction", dir, NULL);
 	}
-	/* SAs are named by their reqid's rule: an index over the reqid band (MC_REQID_BASE + n,
-	 * n < 0x10000), so that 10,000 SAs do not each scan 10,000 names. */
-	const struct mc_state_name **by_reqid = k->nsas ? mc_calloc(0x10000, sizeof(*by_reqid)) : NULL;
-	for (size_t j = 0; by_reqid && st && j < st->nnames; j++)
-		if (mc_reqid_owned(st->names[j].reqid) && !by_reqid[st->names[j].reqid & 0xffffu])
-			by_reqid[st->names[j].reqid & 0xffffu] = &st->names[j];
+	/* SAs are named by their reqid's rule (the state's index: 10,000 SAs do not each scan
+	 * 10,000 names). */
 	for (size_t i = 0; i < k->nsas; i++) {
 		const struct mc_ksa *sa = &k->sas[i];
 		if (!mc_reqid_owned(sa->x.reqid))
 			continue;
-		const struct mc_state_name *owner = by_reqid[sa->x.reqid & 0xffffu];
+		const struct mc_state_name *owner = mc_state_reqid_owner(st, sa->x.reqid);
 		const char *name = owner ? owner->name : "", *dir = owner ? mc_dir_str(owner->dir) : "";
 		snprintf(spi, sizeof(spi), "0x%08x", sa->x.spi);
 		const char *proto = mc_ipsec_proto_str(sa->x.proto);
@@ -129,7 +122,6 @@ void mc_metrics_kernel(struct mc_metrics *m, const struct mc_state *st, const st
 		add(m, F_SA_ICV, sa->integrity_fail, "policy", name, "direction", dir, "spi", spi, "protocol", proto, NULL);
 		add(m, F_SA_REPLAY, sa->replay_fail, "policy", name, "direction", dir, "spi", spi, "protocol", proto, NULL);
 	}
-	free(by_reqid);
 	for (size_t i = 0; xfrm_stat && i < xfrm_stat->n; i++)
 		add(m, F_XFRM_STAT, xfrm_stat->v[i].value, "counter", xfrm_stat->v[i].name, NULL);
 }

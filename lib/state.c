@@ -57,14 +57,30 @@ static int cmp_prio(const void *a, const void *b)
 	return (int)x->dir - (int)y->dir;
 }
 
-/* status and apply map thousands of kernel policies to names: index them by priority once. */
+static int cmp_reqid(const void *a, const void *b)
+{
+	const struct mc_state_name *x = a, *y = b;
+
+	return x->reqid < y->reqid ? -1 : x->reqid > y->reqid;
+}
+
+/* status, metrics, apply and mcpsecd map thousands of kernel policies and SAs to names: index
+ * them by priority and by reqid once. */
 static void index_by_prio(struct mc_state *st)
 {
 	free(st->by_prio);
+	free(st->by_reqid);
 	st->by_prio = mc_calloc(st->nnames + 1, sizeof(*st->by_prio));
+	st->by_reqid = mc_calloc(st->nnames + 1, sizeof(*st->by_reqid));
+	st->nreqid = 0;
 	if (st->nnames)
 		memcpy(st->by_prio, st->names, st->nnames * sizeof(*st->names));
 	qsort(st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
+	for (size_t i = 0; i < st->nnames; i++)
+		if (mc_reqid_owned(st->names[i].reqid))
+			st->by_reqid[st->nreqid++] = st->names[i];
+	/* Stable for equal reqids is not needed: a reqid belongs to one policy and direction. */
+	qsort(st->by_reqid, st->nreqid, sizeof(*st->by_reqid), cmp_reqid);
 }
 
 /* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION), never compiled
@@ -361,6 +377,7 @@ void mc_state_free(struct mc_state *st)
 		free(st->names[i].name);
 	free(st->names);
 	free(st->by_prio);
+	free(st->by_reqid);
 	free(st->default_name);
 	free(st->gen);
 	free(st->dir);
@@ -1095,6 +1112,23 @@ const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enu
 	struct mc_state_name key = { .priority = priority, .dir = dir };
 	const struct mc_state_name *hit = bsearch(&key, st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
 	return hit ? hit->name : NULL;
+}
+
+const char *mc_state_kernel_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family,
+				 char *buf, size_t len)
+{
+	const char *name = mc_state_rule_name(st, priority, dir, family);
+
+	return name ? name : mc_unknown_rule_name(priority, buf, len);
+}
+
+const struct mc_state_name *mc_state_reqid_owner(const struct mc_state *st, uint32_t reqid)
+{
+	struct mc_state_name key = { .reqid = reqid };
+
+	if (!st || !st->nreqid || !mc_reqid_owned(reqid))
+		return NULL;
+	return bsearch(&key, st->by_reqid, st->nreqid, sizeof(*st->by_reqid), cmp_reqid);
 }
 
 static int cmp_name(const void *a, const void *b)

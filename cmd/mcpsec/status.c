@@ -584,14 +584,15 @@ static void group_entries(const struct mc_kstate *k, const struct mc_state *st, 
 	qsort_r(order, no, sizeof(size_t), cmp_pol, (void *)k);
 	for (size_t i = 0; i < no; i++) {
 		const struct mc_kpolicy *p = &k->pols[order[i]];
-		const char *name = mc_state_rule_name(st, p->x.priority, p->x.dir, p->x.sel.family);
+		char unknown[40];
+		const char *name = mc_state_kernel_name(st, p->x.priority, p->x.dir, p->x.sel.family, unknown,
+							sizeof(unknown));
 		struct entry *cur = *ne ? &(*e)[*ne - 1] : NULL;
-		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority ||
-		    (name && strcmp(name, cur->name))) {
+		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority || strcmp(name, cur->name)) {
 			cur = MC_PUSH(e, ne, cape);
 			memset(cur, 0, sizeof(*cur));
-			if (!name)
-				name = cur->unknown_name = mc_strdup(mc_unknown_rule_name(p->x.priority, (char[40]){ 0 }, 40));
+			if (name == unknown)
+				name = cur->unknown_name = mc_strdup(unknown);
 			cur->name = name;
 			cur->dir = p->x.dir;
 			cur->priority = p->x.priority;

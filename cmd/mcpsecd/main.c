@@ -160,10 +160,8 @@ static const char *state_namer(void *ctx, uint32_t prio, enum mc_dir dir, int fa
 static const char *reqid_namer(void *ctx, uint32_t reqid)
 {
 	struct daemon *d = ctx;
-	for (size_t i = 0; i < d->st.nnames; i++)
-		if (d->st.names[i].reqid == reqid)
-			return d->st.names[i].name;
-	return NULL;
+	const struct mc_state_name *owner = mc_state_reqid_owner(&d->st, reqid);
+	return owner ? owner->name : NULL;
 }
 
 static bool sa_expired(void *ctx, const struct mc_xsa *sa)
