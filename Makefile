@@ -168,7 +168,11 @@ check-headers: $(BUILD)/bpf/drops.skel.h
 golden-update: mcpsec
 	tests/golden/run --update
 
-bench: mcpsec
+# The raw-netlink floors apply and re-apply are measured against (bench/apply-10k.sh).
+$(BUILD)/nlfloor: bench/nlfloor.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(PKG_LIBS) $(LDLIBS)
+
+bench: mcpsec $(BUILD)/nlfloor
 	bench/apply-10k.sh
 
 # Programs, man pages, units, completion, schemas and examples. The package (debian/rules)
