@@ -23,10 +23,15 @@ WARN = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-proto
        -Wmissing-prototypes -Wformat=2 -Wundef -Wpointer-arith -Wimplicit-fallthrough -fno-common
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -I$(BUILD) -MMD -MP
-# mcpsecd's per-flow drop hook: a CO-RE BPF object (clang), its skeleton (bpftool), libbpf.
+# mcpsecd's per-flow drop hook: a CO-RE BPF object (clang), stripped of its DWARF (BTF stays),
+# its skeleton (bpftool), libbpf. WITH_BPF=0 builds a daemon without it, whose per-flow hook
+# reports "built without BPF" (cmd/mcpsecd/dropmon-none.c); everything else works.
+WITH_BPF ?= 1
 BPF_CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
-BPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf)
+BPF_STRIP ?= $(shell command -v llvm-strip 2>/dev/null || command -v llvm-strip-14 2>/dev/null)
+BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/; s/ppc64le/powerpc/; s/s390x/s390/; s/riscv64/riscv/')
+BPF_LIBS := $(if $(filter 1,$(WITH_BPF)),$(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf))
 # Release hardening (the sanitizer test build has its own instrumentation instead).
 HARDEN = -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 HARDEN_LD = -pie -Wl,-z,relro,-z,now
@@ -38,10 +43,11 @@ CLANG_WARN = -Wextra-semi -Wunreachable-code-aggressive -Wcomma -Wassign-enum -W
 # (MCPSEC_FAULT; never in the release binaries).
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DMC_FAULT_INJECTION
 
-# lib/dropmon.c (libbpf) is the daemon's alone: the CLI, unit tests and fuzzers need no libbpf.
-LIB_SRC = $(filter-out lib/dropmon.c,$(wildcard lib/*.c))
+# cmd/mcpsecd/dropmon.c (libbpf) is the daemon's alone: the CLI, unit tests and fuzzers need no
+# libbpf; with WITH_BPF=0 the daemon takes dropmon-none.c instead.
+LIB_SRC = $(wildcard lib/*.c)
 CMD_SRC = $(wildcard cmd/mcpsec/*.c)
-DAEMON_SRC = $(wildcard cmd/mcpsecd/*.c) lib/dropmon.c
+DAEMON_SRC = $(filter-out cmd/mcpsecd/dropmon$(if $(filter 1,$(WITH_BPF)),-none).c,$(wildcard cmd/mcpsecd/*.c))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -62,7 +68,7 @@ FLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
 FUZZ_BIN = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 
-.PHONY: all check check-fast unit bats lab clean install deb deps check-headers golden-update bench fuzz fuzz-build replay clang-warnings
+.PHONY: all check check-fast unit bats lab nobpf clean install deb deps check-headers golden-update bench fuzz fuzz-build replay clang-warnings
 all: mcpsec mcpsecd
 
 mcpsec: $(LIB_OBJ) $(CMD_OBJ)
@@ -71,14 +77,15 @@ mcpsec: $(LIB_OBJ) $(CMD_OBJ)
 mcpsecd: $(LIB_OBJ) $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
 
-$(BUILD)/bpf/drops.bpf.o: lib/bpf/drops.bpf.c lib/bpf/drops.h lib/bpf/kernel-types.h
+$(BUILD)/bpf/drops.bpf.o: cmd/mcpsecd/bpf/drops.bpf.c cmd/mcpsecd/bpf/drops.h cmd/mcpsecd/bpf/kernel-types.h
 	@mkdir -p $(dir $@)
-	@echo "  BPF $<"; $(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ilib/bpf -c -o $@ $<
+	@echo "  BPF $<"; $(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror -Icmd/mcpsecd/bpf -c -o $@ $<
+	@if [ -n "$(BPF_STRIP)" ]; then $(BPF_STRIP) -g $@; fi
 
 $(BUILD)/bpf/drops.skel.h: $(BUILD)/bpf/drops.bpf.o
 	@echo "  SKEL $@"; $(BPFTOOL) gen skeleton $< name drops >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/lib/dropmon.o $(BUILD)/san/lib/dropmon.o: $(BUILD)/bpf/drops.skel.h
+$(BUILD)/cmd/mcpsecd/dropmon.o $(BUILD)/san/cmd/mcpsecd/dropmon.o: $(BUILD)/bpf/drops.skel.h
 
 # build/version.h: rewritten only when the version changes (so nothing rebuilds needlessly).
 $(BUILD)/version.h: debian/changelog
@@ -107,9 +114,9 @@ $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
 
 # Every source through clang with CLANG_WARN as errors (make check runs it; no binary made).
 clang-warnings: $(BUILD)/bpf/drops.skel.h $(BUILD)/version.h
-	@for f in $(LIB_SRC) lib/dropmon.c $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
+	@for f in $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
 		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -I$(BUILD) -fsyntax-only $$f || exit 1; \
-	done; echo "clang $(words $(LIB_SRC) lib/dropmon.c $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
+	done; echo "clang $(words $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
 
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -144,7 +151,7 @@ deps:
 unit: $(UNIT_BIN)
 	@tests/run-suites unit $(UNIT_BIN)
 
-bats: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
+bats: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd nobpf
 	@tests/run-suites bats
 
 # Two hosts with real SAs: in the lab VM when this kernel has no ESP/AH.
@@ -153,7 +160,7 @@ lab: $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd mcpsec mcpsecd
 
 # Every suite, then one summary line: "N passed, N failed, N skipped". The lab runs beside the
 # host suites (tests/run-suites).
-check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd $(UNIT_BIN) $(FUZZ_BIN)
+check: mcpsec mcpsecd $(BUILD)/san/mcpsec $(BUILD)/san/mcpsecd nobpf $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run-suites all $(UNIT_BIN)
 
 # The inner loop: what needs neither root, namespaces nor the lab VM (unit tests, schema, clang,
@@ -167,6 +174,10 @@ check-headers: $(BUILD)/bpf/drops.skel.h
 # After an intended compiler change: rewrite tests/golden/*.ok, then review `git diff tests/golden`.
 golden-update: mcpsec
 	tests/golden/run --update
+
+# The daemon built without BPF, as make WITH_BPF=0 builds it (tests/bats/320-drops.bats runs it).
+nobpf:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/nobpf WITH_BPF=0 $(BUILD)/nobpf/san/mcpsecd
 
 # The raw-netlink floors apply and re-apply are measured against (bench/apply-10k.sh).
 $(BUILD)/nlfloor: bench/nlfloor.c $(LIB_OBJ)

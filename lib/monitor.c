@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "compile.h"
-#include "dropmon.h"
+#include "drops.h"
 #include "eval.h"
 #include "monitor.h"
 #include "kobj.h"
@@ -1014,4 +1014,10 @@ bool mc_record_match(const struct mc_record *r, const struct mc_record_filter *f
 	if (f->port >= 0 && r->sport != f->port && r->dport != f->port)
 		return false;
 	return true;
+}
+
+void mc_drop_flows_free(struct mc_drop_flows *f)
+{
+	free(f->f);
+	memset(f, 0, sizeof(*f));
 }

@@ -152,7 +152,7 @@ void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *s
 		     struct mc_records *out);
 
 /*
- * Flows the per-flow hooks saw refused (struct mc_drop_flows, lib/dropmon.h) become drop
+ * Flows the per-flow hooks saw refused (struct mc_drop_flows, lib/drops.h) become drop
  * records naming the policy that decided each: the first match in plan (the kernel's policies,
  * named; NULL when none could be read), by the same evaluator as `mcpsec test`. A packet freed
  * as NO_SOCKET is an IPsec drop only when the plan discards (or requires IPsec for) its flow;

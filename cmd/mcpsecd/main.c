@@ -33,7 +33,7 @@
 #include "../../lib/engine.h"
 #include "../../lib/fileio.h"
 #include "../../lib/metrics.h"
-#include "../../lib/dropmon.h"
+#include "dropmon.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
 #include "../../lib/proc.h"

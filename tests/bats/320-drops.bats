@@ -141,6 +141,19 @@ udp_from_b() { in_b "$NET" udp-send "$A_ADDR" "$1" "$2" >/dev/null; }
 	[[ "$output" == *"per-flow drop records: off (counter records only)"* ]]
 }
 
+@test "drops: mcpsecd built without BPF (make WITH_BPF=0) links no libbpf, says why, and records drops by counters" {
+	nobpf="$ROOT/build/nobpf/san/mcpsecd"
+	[ -x "$nobpf" ] # make check and make bats build it
+	run ldd "$nobpf"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *libbpf* ]]
+	MCPSECD=$nobpf start_daemon
+	wait_record 2 '.reason == "per-flow-off" and (.detail | contains("built without BPF (make WITH_BPF=0)"))' >/dev/null
+	udp_from_b 53 48053
+	wait_record 5 '.reason == "policy-block" and .direction == "in" and .policy == "DISCARDDNSIN" and .count == 3' >/dev/null
+	[ -z "$(records '.src != null and .event == "drop"')" ]
+}
+
 @test "drops: a flood of discarded packets (a million on the host): memory bounded, the daemon answers, totals equal XfrmInPolBlock" {
 	# FLOOD_PACKETS: the lab VM runs this file under emulation with a smaller flood.
 	local flood=${FLOOD_PACKETS:-1000000}

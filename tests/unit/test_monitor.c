@@ -5,7 +5,7 @@
 
 #include "../../lib/compile.h"
 #include "../../lib/conf.h"
-#include "../../lib/dropmon.h"
+#include "../../lib/drops.h"
 #include "../../lib/monitor.h"
 #include "../../lib/validate.h"
 #include "../../lib/kobj.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The per-flow drop hook (lib/bpf/drops.bpf.c) from user space: load, attach, drain. The only
- * libbpf user. Never prints: libbpf's messages are kept for the reason a hook is missing.
+ * The per-flow drop hook (bpf/drops.bpf.c) from user space: load, attach, drain. The only
+ * libbpf user, and mcpsecd's alone. Never prints: libbpf's messages are kept for the reason a hook is missing.
  */
 #ifndef MCPSEC_DROPMON_H
 #define MCPSEC_DROPMON_H
@@ -10,26 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "plan.h"
-
-/* How the kernel refused a packet (the values of lib/bpf/drops.h's enum mc_drop_kind). */
-enum mc_drop_hook { MC_HOOK_IN_POLICY = 1, MC_HOOK_IN_NOSOCK = 2, MC_HOOK_OUT_EPERM = 3 };
-
-/* Packets of one flow refused since the previous drain. flow is exact: addresses as
- * one-address prefixes, ports (or ICMP type and code) with full masks. */
-struct mc_drop_flow {
-	enum mc_drop_hook hook;
-	struct mc_sel flow;
-	uint64_t count;
-};
-
-struct mc_drop_flows {
-	struct mc_drop_flow *f;
-	size_t n, cap;
-	uint64_t totals[4]; /* packets since the previous drain, by hook (index: enum mc_drop_hook) */
-};
-
-void mc_drop_flows_free(struct mc_drop_flows *f);
+#include "../../lib/drops.h"
 
 struct mc_dropmon;
 

@@ -14,7 +14,7 @@
 #include "bpf/drops.h"
 #include "drops.skel.h"
 #include "dropmon.h"
-#include "util.h"
+#include "../../lib/util.h"
 
 /* The first message libbpf logged about a load, for the reason a hook is missing (libbpf
  * would print to stderr, and the library never prints); its later lines only say "failed". */
@@ -239,8 +239,3 @@ void mc_dropmon_close(struct mc_dropmon *m)
 	free(m);
 }
 
-void mc_drop_flows_free(struct mc_drop_flows *f)
-{
-	free(f->f);
-	memset(f, 0, sizeof(*f));
-}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* The per-flow drop hook when mcpsecd is built without BPF (make WITH_BPF=0): it never loads,
+ * and says so; mcpsecd then reports drops from the kernel's counters alone. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "dropmon.h"
+
+int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, char *why, size_t len)
+{
+	(void)netns_ino;
+	(void)outbound;
+	*ret = NULL;
+	snprintf(why, len, "built without BPF (make WITH_BPF=0)");
+	return -EOPNOTSUPP;
+}
+
+bool mc_dropmon_outbound(const struct mc_dropmon *m, const char **why)
+{
+	(void)m;
+	*why = "built without BPF (make WITH_BPF=0)";
+	return false;
+}
+
+int mc_dropmon_outbound_attach(struct mc_dropmon *m, bool on)
+{
+	(void)m;
+	(void)on;
+	return 0;
+}
+
+bool mc_dropmon_outbound_attached(const struct mc_dropmon *m)
+{
+	(void)m;
+	return false;
+}
+
+int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
+{
+	(void)m;
+	(void)out;
+	return -EOPNOTSUPP;
+}
+
+void mc_dropmon_close(struct mc_dropmon *m)
+{
+	(void)m;
+}
