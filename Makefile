@@ -77,7 +77,7 @@ mcpsec: $(LIB_OBJ) $(CMD_OBJ)
 mcpsecd: $(LIB_OBJ) $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
 
-$(BUILD)/bpf/drops.bpf.o: cmd/mcpsecd/bpf/drops.bpf.c cmd/mcpsecd/bpf/drops.h cmd/mcpsecd/bpf/kernel-types.h
+$(BUILD)/bpf/drops.bpf.o: cmd/mcpsecd/bpf/drops.bpf.c cmd/mcpsecd/bpf/drops.h cmd/mcpsecd/bpf/kernel-types.h lib/wire.h
 	@mkdir -p $(dir $@)
 	@echo "  BPF $<"; $(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror -Icmd/mcpsecd/bpf -c -o $@ $<
 	@if [ -n "$(BPF_STRIP)" ]; then $(BPF_STRIP) -g $@; fi

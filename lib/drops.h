@@ -10,14 +10,12 @@
 #include <stdint.h>
 
 #include "plan.h"
-
-/* How the kernel refused a packet (the values of cmd/mcpsecd/bpf/drops.h's enum mc_drop_kind). */
-enum mc_drop_hook { MC_HOOK_IN_POLICY = 1, MC_HOOK_IN_NOSOCK = 2, MC_HOOK_OUT_EPERM = 3 };
+#include "wire.h" /* enum mc_drop_kind */
 
 /* Packets of one flow refused since the previous drain. flow is exact: addresses as
  * one-address prefixes, ports (or ICMP type and code) with full masks. */
 struct mc_drop_flow {
-	enum mc_drop_hook hook;
+	enum mc_drop_kind hook;
 	struct mc_sel flow;
 	uint64_t count;
 };
@@ -25,7 +23,7 @@ struct mc_drop_flow {
 struct mc_drop_flows {
 	struct mc_drop_flow *f;
 	size_t n, cap;
-	uint64_t totals[4]; /* packets since the previous drain, by hook (index: enum mc_drop_hook) */
+	uint64_t totals[MC_DROP_KINDS]; /* packets since the previous drain, by kind */
 };
 
 void mc_drop_flows_free(struct mc_drop_flows *f);

@@ -7,6 +7,7 @@
 
 #include "model.h"
 #include "util.h"
+#include "wire.h"
 
 const struct mc_key *mc_site_key(const struct mc_site *s, const char *name)
 {
@@ -239,10 +240,10 @@ bool mc_icmp_parse(const char *s, struct mc_icmpspec *ret)
 
 bool mc_proto_has_ports(int proto)
 {
-	return proto == MC_PROTO_TCP || proto == MC_PROTO_UDP || proto == 33 || proto == 132 || proto == 136;
+	return MC_WIRE_HAS_PORTS(proto);
 }
 
 bool mc_proto_is_icmp(int proto)
 {
-	return proto == MC_PROTO_ICMP || proto == MC_PROTO_ICMPV6;
+	return MC_WIRE_IS_ICMP(proto);
 }

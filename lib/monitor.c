@@ -606,7 +606,7 @@ void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows 
 {
 	for (size_t i = 0; i < f->n; i++) {
 		const struct mc_drop_flow *d = &f->f[i];
-		enum mc_dir dir = d->hook == MC_HOOK_OUT_EPERM ? MC_DIR_OUT : MC_DIR_IN;
+		enum mc_dir dir = d->hook == MC_DROP_OUT_EPERM ? MC_DIR_OUT : MC_DIR_IN;
 		const char *first = NULL;
 		enum mc_action action = MC_DISCARD;
 		struct mc_record r;
@@ -624,7 +624,7 @@ void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows 
 			mc_results_free(&res);
 		}
 		/* A closed port the plan lets through: the kernel answered it, IPsec dropped nothing. */
-		if (d->hook == MC_HOOK_IN_NOSOCK && (action == MC_BYPASS || !plan))
+		if (d->hook == MC_DROP_IN_NOSOCK && (action == MC_BYPASS || !plan))
 			continue;
 		bool plaintext = dir == MC_DIR_IN && action == MC_PROTECT;
 		record_init(&r, now, "drop", plaintext ? "plaintext-for-protect" : "policy-block", dir);

@@ -207,7 +207,7 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 		s->live = true;
 		if (val.count > before) {
 			struct mc_drop_flow *f = MC_PUSH(&out->f, &out->n, &out->cap);
-			f->hook = (enum mc_drop_hook)key.kind;
+			f->hook = (enum mc_drop_kind)key.kind;
 			to_sel(&key, &f->flow);
 			f->count = val.count - before;
 		}

@@ -63,7 +63,7 @@ static void stats(struct mc_stats *st, uint64_t outblock, uint64_t icv, uint64_t
 }
 
 /* One exact flow as the per-flow hook gives it. */
-static struct mc_drop_flow drop(enum mc_drop_hook hook, int proto, const char *src, unsigned sport, const char *dst,
+static struct mc_drop_flow drop(enum mc_drop_kind hook, int proto, const char *src, unsigned sport, const char *dst,
 				unsigned dport, uint64_t count)
 {
 	struct mc_drop_flow f;
@@ -102,11 +102,11 @@ static void test_flows(void)
 	mc_mon_init(&m, 1000);
 	m.hook_in = true;
 	struct mc_drop_flow fl[] = {
-		drop(MC_HOOK_IN_NOSOCK, MC_PROTO_TCP, "fec0::127", 40023, "fec0::100", 23, 3),
-		drop(MC_HOOK_IN_NOSOCK, MC_PROTO_TCP, "fec0::127", 40080, "fec0::100", 80, 2),  /* closed, bypassed */
-		drop(MC_HOOK_IN_POLICY, MC_PROTO_UDP, "fec0::127", 4444, "fec0::100", 5353, 1), /* the default */
-		drop(MC_HOOK_OUT_EPERM, MC_PROTO_UDP, "fec0::100", 41053, "fec0::127", 53, 4),
-		drop(MC_HOOK_IN_POLICY, MC_PROTO_ICMPV6, "fec0::127", 128, "fec0::100", 0, 1),
+		drop(MC_DROP_IN_NOSOCK, MC_PROTO_TCP, "fec0::127", 40023, "fec0::100", 23, 3),
+		drop(MC_DROP_IN_NOSOCK, MC_PROTO_TCP, "fec0::127", 40080, "fec0::100", 80, 2),  /* closed, bypassed */
+		drop(MC_DROP_IN_POLICY, MC_PROTO_UDP, "fec0::127", 4444, "fec0::100", 5353, 1), /* the default */
+		drop(MC_DROP_OUT_EPERM, MC_PROTO_UDP, "fec0::100", 41053, "fec0::127", 53, 4),
+		drop(MC_DROP_IN_POLICY, MC_PROTO_ICMPV6, "fec0::127", 128, "fec0::100", 0, 1),
 	};
 	struct mc_drop_flows f = { fl, MC_ARRAY_SIZE(fl), MC_ARRAY_SIZE(fl), { 0 } };
 	struct mc_records out = { 0 };

@@ -72,21 +72,16 @@ static __always_inline __u16 be16(__u16 v)
 	return (__u16)((v >> 8) | (v << 8));
 }
 
-static __always_inline bool has_ports(__u8 proto)
-{
-	return proto == 6 || proto == 17 || proto == 33 || proto == 132 || proto == 136;
-}
-
 /* Ports (or ICMP type and code) of the transport header at p. */
 static __always_inline void transport(struct mc_drop_key *k, const unsigned char *p)
 {
 	__u16 ports[2] = { 0, 0 };
 
-	if (has_ports(k->proto)) {
+	if (MC_WIRE_HAS_PORTS(k->proto)) {
 		bpf_probe_read_kernel(ports, sizeof(ports), p);
 		k->sport = be16(ports[0]);
 		k->dport = be16(ports[1]);
-	} else if (k->proto == 1 || k->proto == 58) {
+	} else if (MC_WIRE_IS_ICMP(k->proto)) {
 		__u8 tc[2] = { 0, 0 };
 		bpf_probe_read_kernel(tc, sizeof(tc), p);
 		k->sport = tc[0];
@@ -175,7 +170,7 @@ int BPF_PROG(out_drop, struct net *net, struct dst_entry *dst_orig, const struct
 	do {                                                                                    \
 		bpf_core_read(k.saddr, alen, &fl->u.member.saddr);                              \
 		bpf_core_read(k.daddr, alen, &fl->u.member.daddr);                              \
-		if (has_ports(k.proto)) {                                                       \
+		if (MC_WIRE_HAS_PORTS(k.proto)) {                                               \
 			k.sport = be16(BPF_CORE_READ(fl, u.member.uli.ports.sport));            \
 			k.dport = be16(BPF_CORE_READ(fl, u.member.uli.ports.dport));            \
 		} else if (k.proto == (icmp_proto)) {                                           \

@@ -4,14 +4,7 @@
 #ifndef MCPSEC_BPF_DROPS_H
 #define MCPSEC_BPF_DROPS_H
 
-/* How the kernel refused the packet, as the hook saw it. */
-enum mc_drop_kind {
-	MC_DROP_IN_POLICY = 1, /* freed with reason XFRM_POLICY: the inbound policy check said no */
-	MC_DROP_IN_NOSOCK = 2, /* freed with reason NO_SOCKET: a closed port, or blocked on the way
-				* to it (the kernel checks the policy before it answers); the plan tells */
-	MC_DROP_OUT_EPERM = 3, /* the outbound lookup returned -EPERM: a block policy */
-	MC_DROP_KINDS = 4,
-};
+#include "../../../lib/wire.h" /* enum mc_drop_kind, shared with user space */
 
 /* One flow, as the kernel matches it: addresses of `family` (IPv4 in the first 4 bytes),
  * ports in host order (ICMP type and code in sport and dport). */
