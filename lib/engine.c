@@ -88,18 +88,18 @@ static int route_src(void *ctx, const struct mc_addr *remote, struct mc_addr *re
 
 int mc_engine_check_locals(struct mc_kernel *kern, const struct mc_site *s, struct mc_diags *ds)
 {
-	struct mc_addr *own[2] = { NULL, NULL };
-	size_t nown[2] = { 0, 0 };
-	int r = 0;
+	struct mc_host host;
+	struct mc_diags quiet = { 0 }; /* a failure is the caller's to word: -errno */
+	int r = mc_engine_host(kern, &host, &quiet); /* the host's addresses: the one place they are listed */
 
-	for (int f = 0; f < 2 && !r; f++)
-		r = mc_k_own_addrs(kern, f ? AF_INET : AF_INET6, &own[f], &nown[f]);
+	mc_diags_free(&quiet);
 	for (size_t i = 0; i < s->npol && !r; i++) {
 		const struct mc_policy *p = &s->pol[i];
 		bool mine = p->local.any;
-		for (int f = 0; f < 2 && !mine; f++)
-			for (size_t k = 0; k < nown[f] && !mine; k++)
-				mine = mc_addrset_has(&p->local, &own[f][k]);
+		for (size_t k = 0; k < host.nown6 && !mine; k++)
+			mine = mc_addrset_has(&p->local, &host.own6[k]);
+		for (size_t k = 0; k < host.nown4 && !mine; k++)
+			mine = mc_addrset_has(&p->local, &host.own4[k]);
 		if (mine || !p->local.n)
 			continue;
 		char a[96];
@@ -111,8 +111,7 @@ int mc_engine_check_locals(struct mc_kernel *kern, const struct mc_site *s, stru
 			 p->local.name ? " (" : "", p->local.name ? a : "", p->local.name ? ")" : "",
 			 p->action == MC_PROTECT ? ", and its SAs carry an address this host does not send from" : "");
 	}
-	free(own[0]);
-	free(own[1]);
+	mc_engine_host_free(&host);
 	return r;
 }
 

@@ -282,11 +282,17 @@ static void use_selector(struct importer *im, const struct value *name, const st
 }
 
 /* Policy names are case-insensitive, as in MCP and check: the set holds them folded. */
-static bool name_taken(const struct importer *im, const char *name)
+static char *folded(const char *name)
 {
 	char *f = mc_strdup(name);
 	for (char *c = f; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
+	return f;
+}
+
+static bool name_taken(const struct importer *im, const char *name)
+{
+	char *f = folded(name);
 	bool has = mc_strset_has(&im->names, f);
 	free(f);
 	return has;
@@ -294,9 +300,7 @@ static bool name_taken(const struct importer *im, const char *name)
 
 static void name_take(struct importer *im, const char *name)
 {
-	char *f = mc_strdup(name);
-	for (char *c = f; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
+	char *f = folded(name);
 	mc_strset_add(&im->names, f);
 	free(f);
 }

@@ -12,6 +12,17 @@
 #include "../../lib/validate.h"
 #include "fuzz.h"
 
+/* On a failure, what was said about the YAML import wrote, and the YAML. */
+static void report(int r, const char *what, const struct mc_diags *ds, const struct mc_buf *out)
+{
+	if (r >= 0)
+		return;
+	struct mc_buf b = { 0 };
+	mc_diags_render(ds, &b);
+	fprintf(stderr, "%s:\n%s\n---\n%s", what, mc_buf_str(&b), mc_buf_str(out));
+	mc_buf_free(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mc_diags ds = { 0 }, ds2 = { 0 };
@@ -25,24 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n >= 0) {
 		struct mc_site *s = NULL;
 		int r = mc_conf_parse("imported.yaml", mc_buf_str(&out), out.len, &ds2, &s);
-		if (r < 0) {
-			struct mc_buf b = { 0 };
-			mc_diags_render(&ds2, &b);
-			fprintf(stderr, "import wrote YAML that does not load:\n%s\n---\n%s", mc_buf_str(&b),
-				mc_buf_str(&out));
-			mc_buf_free(&b);
-		}
+		report(r, "import wrote YAML that does not load", &ds2, &out);
 		FUZZ_ASSERT(r == 0);
 		FUZZ_ASSERT(s && (int)s->npol == n);
 		s->keys_skipped = true;
 		r = mc_site_validate(s, &ds2);
-		if (r < 0) {
-			struct mc_buf b = { 0 };
-			mc_diags_render(&ds2, &b);
-			fprintf(stderr, "import wrote a site that check refuses:\n%s\n---\n%s", mc_buf_str(&b),
-				mc_buf_str(&out));
-			mc_buf_free(&b);
-		}
+		report(r, "import wrote a site that check refuses", &ds2, &out);
 		FUZZ_ASSERT(r == 0);
 		mc_site_free(s);
 	}
