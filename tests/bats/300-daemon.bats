@@ -145,7 +145,13 @@ PY
 	[ "$(jq '.overruns' <<<"$totals")" -ge 1 ]
 	kill -0 "$DAEMON"
 	wait_record 2 '.event == "overrun"'
-	wait_record 3 '.event == "suppressed" and .count > 0'
+	# Records past the burst (50) are suppressed. Under load the kernel can drop so many events
+	# (the overruns above) that fewer than the burst arrive: then nothing is left to suppress.
+	if [ "$(jq '.events' <<<"$totals")" -gt 60 ]; then
+		wait_record 3 '.event == "suppressed" and .count > 0'
+	else
+		echo "# only $(jq '.events' <<<"$totals") events arrived (the rest overran): no suppression due" >&3
+	fi
 	# The log stayed bounded by the rate limit, not by the 10,000 events.
 	[ "$(wc -l <"$STATE/log.jsonl")" -lt 1000 ]
 }
