@@ -87,6 +87,110 @@ void mc_mon_init(struct mc_monitor *m, int64_t now)
 	m->tokens = m->burst;
 	m->last_refill = now;
 	m->started = now;
+	m->out_hook_idle = MC_OUT_HOOK_IDLE;
+}
+
+void mc_mon_configure(struct mc_monitor *m, const struct mc_mon_config *c)
+{
+	m->rate = c->rate;
+	m->burst = c->burst;
+	m->tokens = c->burst;
+	m->namer = c->namer;
+	m->reqid_namer = c->reqid_namer;
+	m->namer_ctx = c->namer_ctx;
+	m->own_portid = c->own_portid;
+	m->out_hook_idle = c->out_hook_idle ? c->out_hook_idle : MC_OUT_HOOK_IDLE;
+}
+
+void mc_mon_count(struct mc_monitor *m, enum mc_mon_tally t)
+{
+	switch (t) {
+	case MC_MON_CHECK:
+		m->checks++;
+		break;
+	case MC_MON_DRIFT:
+		m->drifts++;
+		break;
+	case MC_MON_REPAIR:
+		m->repairs++;
+		break;
+	case MC_MON_OVERRUN:
+		m->overruns++;
+		m->resyncs++;
+		break;
+	}
+}
+
+void mc_mon_hooks_loaded(struct mc_monitor *m, bool in, bool out, int64_t now)
+{
+	m->hook_in = in;
+	m->hook_out = m->hook_out_available = out;
+	m->out_last_block = now;
+}
+
+enum mc_hook_step mc_mon_pace_out(struct mc_monitor *m, int64_t now, const struct mc_stats *st, bool attached)
+{
+	uint64_t blocked = mc_stats_get(st, "XfrmOutPolBlock");
+	bool moved = blocked != m->out_blocked;
+
+	m->out_blocked = blocked;
+	if (!m->hook_out_available)
+		return MC_HOOK_STAY;
+	if (moved)
+		m->out_last_block = now;
+	if (attached && now - m->out_last_block >= m->out_hook_idle)
+		return MC_HOOK_DETACH;
+	return !attached && moved ? MC_HOOK_ATTACH : MC_HOOK_STAY;
+}
+
+bool mc_mon_sa_expired(const struct mc_monitor *m, const struct mc_xsa *sa)
+{
+	for (size_t i = 0; i < m->nexpired; i++)
+		if (m->expired[i].spi == sa->spi && m->expired[i].proto == sa->proto &&
+		    mc_addr_eq(&m->expired[i].daddr, &sa->daddr))
+			return true;
+	return false;
+}
+
+void mc_mon_forget_expired(struct mc_monitor *m)
+{
+	m->nexpired = 0;
+}
+
+static int cmp_kind_name(const void *a, const void *b)
+{
+	const struct mc_op_group *x = a, *y = b;
+	int c = (int)x->kind - (int)y->kind;
+
+	if (!c)
+		c = strcmp(x->name, y->name);
+	return c ? c : x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int cmp_first(const void *a, const void *b)
+{
+	const struct mc_op_group *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+size_t mc_drift_groups(const struct mc_diff *diff, const char *(*name)(const struct mc_op *o, const void *ctx),
+		       const void *ctx, struct mc_op_group **ret)
+{
+	struct mc_op_group *g = mc_calloc(diff->n + 1, sizeof(*g));
+	size_t ng = 0;
+
+	for (size_t i = 0; i < diff->n; i++)
+		g[i] = (struct mc_op_group){ i, 1, diff->ops[i].kind, name(&diff->ops[i], ctx) };
+	qsort(g, diff->n, sizeof(*g), cmp_kind_name);
+	for (size_t i = 0; i < diff->n; i++) {
+		if (ng && g[i].kind == g[ng - 1].kind && !strcmp(g[i].name, g[ng - 1].name))
+			g[ng - 1].count++; /* sorted: the group's first operation came first */
+		else
+			g[ng++] = g[i];
+	}
+	qsort(g, ng, sizeof(*g), cmp_first);
+	*ret = g;
+	return ng;
 }
 
 void mc_mon_free(struct mc_monitor *m)
@@ -272,6 +376,8 @@ bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, 
 	if (ev->kind == MC_EV_SA_EXPIRE) {
 		if (!ev->spi)
 			return false; /* the larval state of an ACQUIRE timing out */
+		if (ev->hard && mc_reqid_owned(ev->reqid) && m->nexpired < MC_ARRAY_SIZE(m->expired))
+			m->expired[m->nexpired++] = (struct mc_expired_sa){ ev->daddr, ev->spi, ev->proto };
 		/* Soft: time to roll the key over (rekey-due); hard: the kernel removed the SA. */
 		record_init(&r, now, ev->hard ? "sa-expire" : "rekey-due", ev->hard ? "hard-lifetime" : "soft-lifetime", -1);
 		const char *name = mc_reqid_owned(ev->reqid) && m->reqid_namer ? m->reqid_namer(m->namer_ctx, ev->reqid) : NULL;

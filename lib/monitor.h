@@ -13,9 +13,12 @@
 
 #include "event.h"
 
+#include "reconcile.h"
+
 struct mc_buf;
 struct mc_kstate;
 struct mc_plan;
+struct mc_xsa;
 
 /* /proc/net/xfrm_stat: "XfrmInPolBlock   3" lines. */
 struct mc_stat {
@@ -86,8 +89,18 @@ struct mc_top_flow {
  * by the counter they must agree with. */
 enum mc_hook_counter { MC_HC_IN_BLOCK, MC_HC_IN_TMPL, MC_HC_OUT_BLOCK, MC_HC_N };
 
+/* An SA the kernel removed at its hard lifetime (mc_mon_sa_expired). */
+struct mc_expired_sa {
+	struct mc_addr daddr;
+	uint32_t spi;
+	uint8_t proto;
+};
+
+/* The outbound hook's default idle time (mc_mon_config.out_hook_idle). */
+#define MC_OUT_HOOK_IDLE 60
+
 struct mc_monitor {
-	/* configuration */
+	/* configuration (mc_mon_configure) */
 	unsigned acquire_interval; /* seconds: one ACQUIRE report per flow per interval */
 	double rate, burst;        /* records per second written, and the burst allowed */
 	mc_namer namer;
@@ -125,14 +138,68 @@ struct mc_monitor {
 	bool have_counted;
 	struct mc_top_flow *top;
 	size_t ntop, captop;
+	/* the outbound hook's pacing (mc_mon_pace_out) */
+	int64_t out_hook_idle;   /* seconds without an outbound block before it is detached */
+	uint64_t out_blocked;    /* XfrmOutPolBlock at the last pace */
+	int64_t out_last_block;  /* when it last moved */
+	/* SAs the kernel removed at their hard lifetime, never put back by a repair (the same key
+	 * again would void the limit) until another configuration is committed */
+	struct mc_expired_sa expired[64];
+	size_t nexpired;
 };
 
 void mc_mon_init(struct mc_monitor *m, int64_t now);
 void mc_mon_free(struct mc_monitor *m);
 
+/* What the daemon sets once: the record rate and burst, how kernel objects are named, its own
+ * netlink port (its changes are not drift), the outbound hook's idle time. */
+struct mc_mon_config {
+	double rate, burst;
+	mc_namer namer;
+	mc_reqid_namer reqid_namer; /* may be NULL */
+	void *namer_ctx;
+	uint32_t own_portid;
+	int64_t out_hook_idle; /* seconds; 0: MC_OUT_HOOK_IDLE */
+};
+void mc_mon_configure(struct mc_monitor *m, const struct mc_mon_config *c);
+
+/* What the daemon did, for the totals: a pass that compared the kernel with the committed
+ * configuration, drift found, a repair made, an event overrun (which also resynchronises). */
+enum mc_mon_tally { MC_MON_CHECK, MC_MON_DRIFT, MC_MON_REPAIR, MC_MON_OVERRUN };
+void mc_mon_count(struct mc_monitor *m, enum mc_mon_tally t);
+
+/* The per-flow hooks that loaded: inbound, and whether an outbound one can be attached (it is,
+ * from now on, until mc_mon_pace_out detaches it). */
+void mc_mon_hooks_loaded(struct mc_monitor *m, bool in, bool out, int64_t now);
+
+/* Whether the outbound hook should be attached, detached or left: it costs every outbound route
+ * lookup a trampoline call, so it runs only while XfrmOutPolBlock moves, and is detached after
+ * out_hook_idle quiet seconds. st: the counters now; attached: whether it is. The caller then
+ * calls mc_mon_hook_out when the change took effect. */
+enum mc_hook_step { MC_HOOK_STAY, MC_HOOK_ATTACH, MC_HOOK_DETACH };
+enum mc_hook_step mc_mon_pace_out(struct mc_monitor *m, int64_t now, const struct mc_stats *st, bool attached);
+
+/* Whether the kernel removed sa at its hard lifetime (mc_mon_event saw it), so that a repair
+ * does not put it back; mc_mon_forget_expired when another configuration is committed. */
+bool mc_mon_sa_expired(const struct mc_monitor *m, const struct mc_xsa *sa);
+void mc_mon_forget_expired(struct mc_monitor *m);
+
+/* A repair's operations as drift: one group per rule and kind of change, with its first
+ * operation as example, in the order of those (sorted, not compared pairwise: a flush of
+ * 100,000 policies is 100,000 operations). name gives each operation's rule. Returns how many
+ * groups *ret (to free) holds. */
+struct mc_op_group {
+	size_t first, count;
+	enum mc_op_kind kind;
+	const char *name;
+};
+size_t mc_drift_groups(const struct mc_diff *diff, const char *(*name)(const struct mc_op *o, const void *ctx),
+		       const void *ctx, struct mc_op_group **ret);
+
 /*
  * An event. ACQUIRE becomes a drop record (once per flow per acquire_interval), a hard or
- * soft SA expiry an sa-expire record (larval spi-0 expiries are ACQUIRE's own and ignored).
+ * soft SA expiry an sa-expire record (larval spi-0 expiries are ACQUIRE's own and ignored);
+ * a hard expiry of one of mcpsec's SAs is remembered (mc_mon_sa_expired).
  * Returns true when it changed an object mcpsec owns (priority band or reqid) or flushed a
  * table, and was not caused by own_portid: the caller should check for drift.
  */

@@ -146,9 +146,7 @@ int main(void)
 	/* The daemon's part: drops by policy and reason, counted whatever the rate limit lets out. */
 	struct mc_monitor mon;
 	mc_mon_init(&mon, 1700000000);
-	mon.rate = 1;
-	mon.burst = 1;
-	mon.tokens = 1;
+	mc_mon_configure(&mon, &(struct mc_mon_config){ .rate = 1, .burst = 1 });
 	struct mc_record r;
 	memset(&r, 0, sizeof(r));
 	snprintf(r.event, sizeof(r.event), "drop");

@@ -172,16 +172,75 @@ static void test_flows(void)
 	mc_diags_free(&ds);
 }
 
+/* When the outbound hook runs: attached while XfrmOutPolBlock moves, detached after the idle time. */
+static void test_pace(void)
+{
+	struct mc_monitor m;
+	struct mc_stats st;
+
+	mc_mon_init(&m, 0);
+	mc_mon_configure(&m, &(struct mc_mon_config){ .rate = 20, .burst = 200, .out_hook_idle = 60 });
+	stats(&st, 5, 0, 0);
+	T_EQ_INT(mc_mon_pace_out(&m, 10, &st, false), MC_HOOK_STAY, "no outbound hook loaded: never attached");
+	mc_stats_free(&st);
+	mc_mon_hooks_loaded(&m, true, true, 10);
+	T_OK(m.hook_in && m.hook_out, "both hooks attached when loaded");
+	stats(&st, 5, 0, 0);
+	T_EQ_INT(mc_mon_pace_out(&m, 69, &st, true), MC_HOOK_STAY, "quiet for 59 s: stays");
+	T_EQ_INT(mc_mon_pace_out(&m, 70, &st, true), MC_HOOK_DETACH, "quiet for 60 s: detached");
+	mc_mon_hook_out(&m, false, &st);
+	T_EQ_INT(mc_mon_pace_out(&m, 200, &st, false), MC_HOOK_STAY, "detached and quiet: stays off");
+	mc_stats_free(&st);
+	stats(&st, 6, 0, 0);
+	T_EQ_INT(mc_mon_pace_out(&m, 201, &st, false), MC_HOOK_ATTACH, "an outbound block: attached again");
+	mc_mon_hook_out(&m, true, &st);
+	T_EQ_INT(mc_mon_pace_out(&m, 260, &st, true), MC_HOOK_STAY, "59 s after that block: stays");
+	T_EQ_INT(mc_mon_pace_out(&m, 261, &st, true), MC_HOOK_DETACH, "60 s: detached");
+	mc_stats_free(&st);
+	mc_mon_free(&m);
+}
+
+static const char *group_name(const struct mc_op *o, const void *ctx)
+{
+	(void)ctx;
+	return o->kind == MC_OP_POL_DEL ? "OLD" : o->pol.priority == 1 ? "A" : "B";
+}
+
+/* Drift grouping: one group per (kind, rule), counted, in the order of first operations. */
+static void test_drift_groups(void)
+{
+	struct mc_diff d = { 0 };
+	struct mc_op_group *g;
+	const struct { enum mc_op_kind kind; uint32_t prio; } ops[] = {
+		{ MC_OP_POL_ADD, 2 }, { MC_OP_POL_ADD, 1 }, { MC_OP_POL_DEL, 9 },
+		{ MC_OP_POL_ADD, 2 }, { MC_OP_POL_DEL, 8 }, { MC_OP_POL_ADD, 1 },
+	};
+	for (size_t i = 0; i < MC_ARRAY_SIZE(ops); i++) {
+		struct mc_op *o = MC_PUSH(&d.ops, &d.n, &d.cap);
+		memset(o, 0, sizeof(*o));
+		o->kind = ops[i].kind;
+		o->pol.priority = ops[i].prio;
+	}
+	size_t n = mc_drift_groups(&d, group_name, NULL, &g);
+	T_EQ_INT(n, 3, "six operations, three groups");
+	T_OK(n == 3 && !strcmp(g[0].name, "B") && g[0].first == 0 && g[0].count == 2, "B first, twice");
+	T_OK(n == 3 && !strcmp(g[1].name, "A") && g[1].first == 1 && g[1].count == 2, "then A, twice");
+	T_OK(n == 3 && !strcmp(g[2].name, "OLD") && g[2].first == 2 && g[2].count == 2, "then the deletions");
+	free(g);
+	free(d.ops);
+}
+
 int main(void)
 {
 	test_flows();
+	test_pace();
+	test_drift_groups();
 	struct mc_monitor m;
 	struct mc_records out = { 0 };
 	struct mc_event ev;
 
 	mc_mon_init(&m, 1000);
-	m.namer = namer;
-	m.own_portid = 4242;
+	mc_mon_configure(&m, &(struct mc_mon_config){ .rate = 20, .burst = 200, .namer = namer, .own_portid = 4242 });
 
 	/* xfrm_stat text */
 	struct mc_stats st;
@@ -238,9 +297,23 @@ int main(void)
 	     !strcmp(out.r[0].reason, "hard-lifetime") && strstr(out.r[0].detail, "does not put it back"),
 	     "a hard expiry of our SA: a record saying the traffic drops until a rollover; no repair");
 	out.n = 0;
-	ev.hard = false;
+	struct mc_xsa gone = { .spi = 2001, .proto = MC_PROTO_AH };
+	T_OK(mc_mon_sa_expired(&m, &gone), "our SA gone at its hard lifetime: a repair keeps it out");
+	mc_mon_forget_expired(&m);
+	ev.reqid = 7;
+	mc_mon_event(&m, &ev, 1100, &out);
+	T_OK(!mc_mon_sa_expired(&m, &gone), "a foreign SA's expiry: not ours to keep out");
 	ev.reqid = MC_REQID_BASE + 7;
-	m.reqid_namer = test_reqid_namer;
+	mc_mon_event(&m, &ev, 1100, &out);
+	gone.spi = 2002;
+	T_OK(!mc_mon_sa_expired(&m, &gone), "another SPI is not kept out");
+	gone.spi = 2001;
+	mc_mon_forget_expired(&m);
+	T_OK(!mc_mon_sa_expired(&m, &gone), "another configuration committed: forgotten");
+	out.n = 0;
+	ev.hard = false;
+	mc_mon_configure(&m, &(struct mc_mon_config){ .rate = 20, .burst = 200, .namer = namer,
+						     .reqid_namer = test_reqid_namer, .own_portid = 4242 });
 	T_OK(!mc_mon_event(&m, &ev, 1100, &out) && out.n == 1 && !strcmp(out.r[0].event, "rekey-due") &&
 	     !strcmp(out.r[0].policy, "PROTECTFTPIN") && strstr(out.r[0].detail, "roll the key over"),
 	     "a soft expiry: rekey-due, naming the policy by its reqid");
@@ -318,9 +391,7 @@ int main(void)
 	/* rate limit: totals count everything, the log gets the burst, then a summary */
 	struct mc_monitor r;
 	mc_mon_init(&r, 5000);
-	r.rate = 1;
-	r.burst = 3;
-	r.tokens = 3;
+	mc_mon_configure(&r, &(struct mc_mon_config){ .rate = 1, .burst = 3 });
 	int admitted = 0;
 	for (size_t i = 0; i < out.n; i++)
 		admitted += mc_mon_admit(&r, &out.r[i], 5000);
