@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "model.h"
 #include "kernel.h"
+#include "kview.h"
 #include "proc.h"
 #include "state.h"
 #include "util.h"
@@ -159,9 +160,9 @@ int mc_engine_compile(struct mc_kernel *kern, const struct mc_site *s, struct mc
 		return r;
 	host.route_src = route_src;
 	host.ctx = kern;
-	host.prev_priority = mc_state_prev_priority;
-	host.prev_reqid = mc_state_prev_reqid;
-	host.prev_ctx = st;
+	host.prev_priority = mc_names_prev_priority;
+	host.prev_reqid = mc_names_prev_reqid;
+	host.prev_ctx = st ? &st->names : NULL;
 	r = mc_compile(s, &host, ds, plan);
 	mc_engine_host_free(&host);
 	if (r < 0) {
@@ -179,7 +180,7 @@ const char *mc_op_name(const struct mc_op *o, const struct mc_state *st)
 	if (strcmp(o->name, "(stale)"))
 		return o->name;
 	if (o->kind == MC_OP_POL_DEL)
-		n = mc_state_rule_name(st, o->pol.priority, o->pol.dir, o->pol.sel.family);
+		n = mc_names_rule(st ? &st->names : NULL, o->pol.priority, o->pol.dir, o->pol.sel.family);
 	return n ? n : "(stale)";
 }
 
@@ -204,24 +205,22 @@ void mc_op_describe(const struct mc_op *o, const struct mc_state *st, struct mc_
 	}
 }
 
-enum mc_engine_status mc_engine_diff(struct mc_kernel *kern, const struct mc_plan *plan, bool with_policies,
-				     const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret)
+/* The operations that bring the kernel (dumped as have) to plan. Each operation is named by
+ * its rule: a stale one by the committed state, as a copy the diff owns (a commit then
+ * replaces the state). */
+static enum mc_engine_status diff_kernel(const struct mc_kstate *have, const struct mc_plan *plan, bool with_policies,
+					 const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret)
 {
-	struct mc_kstate have;
-	int r;
+	int r = mc_reconcile(plan, have, with_policies, ds, ret);
 
-	memset(ret, 0, sizeof(*ret));
-	if ((r = mc_k_dump(kern, &have)) < 0) {
-		mc_err(ds, NOWHERE, "reading the kernel's XFRM policies and SAs: %s", strerror(-r));
-		return MC_ENGINE_LOCAL;
-	}
-	r = mc_reconcile(plan, &have, with_policies, ds, ret);
-	mc_kstate_free(&have);
 	ret->with_policies = with_policies;
 	if (r < 0)
 		return MC_ENGINE_CONFLICT;
-	for (size_t i = 0; i < ret->n; i++)
-		ret->ops[i].name = mc_op_name(&ret->ops[i], st);
+	for (size_t i = 0; i < ret->n; i++) {
+		const char *name = mc_op_name(&ret->ops[i], st);
+		if (name != ret->ops[i].name)
+			mc_diff_own_name(ret, &ret->ops[i], name);
+	}
 	return MC_ENGINE_OK;
 }
 
@@ -327,9 +326,15 @@ static enum mc_engine_status send_held(struct mc_kernel *kern, struct mc_state *
 				       const struct mc_plan *plan, const struct mc_engine_commit *commit,
 				       struct mc_diags *ds, size_t *done);
 
-enum mc_engine_status mc_engine_send(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
-				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
-				     struct mc_diags *ds, size_t *done)
+/*
+ * Sends diff as one transaction. With commit, the new generation is written and recorded as
+ * pending before the kernel changes, and made the committed one after; a refusal undoes every
+ * operation that took effect and drops the pending generation; a failed commit undoes the
+ * kernel change too. *done counts the operations that took effect (before any undo).
+ */
+static enum mc_engine_status send_change(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
+					 const struct mc_plan *plan, const struct mc_engine_commit *commit,
+					 struct mc_diags *ds, size_t *done)
 {
 	sigset_t saved;
 
@@ -407,8 +412,8 @@ static enum mc_engine_status send_held(struct mc_kernel *kern, struct mc_state *
 /* Keeps the kernel's SAs as they are: a plan whose keys could not be read installs its
  * policies only (the templates then find no SA and the kernel drops, never sends in clear). */
 /* Removes the operations drop() picks from d; returns how many. */
-static size_t drop_ops(struct mc_diff *d, bool (*drop)(const struct mc_op *op, const struct mc_enforce_opts *o),
-		       const struct mc_enforce_opts *o)
+static size_t drop_ops(struct mc_diff *d, bool (*drop)(const struct mc_op *op, const struct mc_engine_change *c),
+		       const struct mc_engine_change *o)
 {
 	size_t k = 0, n = d->n;
 
@@ -419,7 +424,7 @@ static size_t drop_ops(struct mc_diff *d, bool (*drop)(const struct mc_op *op, c
 	return n - k;
 }
 
-static bool is_sa_op(const struct mc_op *op, const struct mc_enforce_opts *o)
+static bool is_sa_op(const struct mc_op *op, const struct mc_engine_change *o)
 {
 	(void)o;
 	return mc_op_is_sa(op->kind);
@@ -433,9 +438,9 @@ static void drop_sa_ops(struct mc_diff *d)
 
 /* An addition of an SA o->keep_out names (one the kernel removed at its hard lifetime stays
  * removed: putting the same key back would void the limit). */
-static bool kept_out(const struct mc_op *op, const struct mc_enforce_opts *o)
+static bool kept_out(const struct mc_op *op, const struct mc_engine_change *c)
 {
-	return op->kind == MC_OP_SA_ADD && o->keep_out(o->ctx, &op->sa);
+	return op->kind == MC_OP_SA_ADD && c->keep_out(c->ctx, &op->sa);
 }
 
 /* The first error of ds, for a one-line reason. */
@@ -460,48 +465,107 @@ static bool refused_sa(const struct mc_diff *d)
 	return false;
 }
 
-/* Diffs plan against the kernel and sends: SAs too unless ret->level is already NO_SAS; when
- * the kernel refuses an SA, again with the policies only (ret says so). */
-static enum mc_engine_status enforce_plan(struct mc_kernel *kern, struct mc_state *st, const struct mc_plan *plan,
-					  const struct mc_engine_commit *commit, bool with_policies,
-					  const struct mc_enforce_opts *o, struct mc_diags *ds,
-					  struct mc_enforcement *ret)
+/* What the kernel enforces now, as the kernel view names it (NULL when mcpsec enforces
+ * nothing there), with the host facts of plan: what a change is judged against. */
+static const struct mc_plan *kernel_plan(const struct mc_kstate *k, const struct mc_state *st,
+					 const struct mc_plan *plan, struct mc_plan *ret)
 {
-	struct mc_diff diff;
-	size_t done, from = ds->n;
-	enum mc_engine_status es = MC_ENGINE_OK;
-	bool stoppable = o && o->stop && !commit;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		from = ds->n;
-		if (stoppable && o->stop(o->ctx)) {
-			es = MC_ENGINE_STOPPED;
-			break;
+	struct mc_kview v;
+
+	mc_kview_build(k, st ? &st->names : NULL, &v);
+	bool any = v.nrules > 0;
+	if (any)
+		mc_kview_plan(&v, plan->def, true, ret);
+	mc_kview_free(&v);
+	if (!any)
+		return NULL;
+	ret->lo4 = plan->nlo4 ? mc_memdup(plan->lo4, plan->nlo4 * sizeof(*plan->lo4)) : NULL;
+	ret->nlo4 = plan->nlo4;
+	ret->lo4_xfrm_out = plan->lo4_xfrm_out;
+	ret->lo4_policy_in = plan->lo4_policy_in;
+	return ret;
+}
+
+static bool stop_now(const struct mc_engine_change *c)
+{
+	return c->stop && !c->commit && c->stop(c->ctx);
+}
+
+/* The kernel read, judged (the first time), diffed, reported and sent once. */
+static enum mc_engine_status attempt(struct mc_kernel *kern, struct mc_state *st, const struct mc_plan *plan,
+				     const struct mc_engine_change *c, bool judge, struct mc_diags *ds,
+				     struct mc_enforcement *ret, bool *sa_refused)
+{
+	struct mc_kstate have;
+	struct mc_diff diff = { 0 };
+	size_t done = 0;
+	int r;
+
+	if (stop_now(c))
+		return MC_ENGINE_STOPPED;
+	if ((r = mc_k_dump(kern, &have)) < 0) {
+		mc_err(ds, NOWHERE, "reading the kernel's XFRM policies and SAs: %s", strerror(-r));
+		return MC_ENGINE_LOCAL;
+	}
+	if (judge && c->judge) {
+		struct mc_plan kp;
+		const struct mc_plan *now = kernel_plan(&have, st, plan, &kp);
+		bool go = c->judge(c->ctx, plan, now);
+		if (now)
+			mc_plan_free(&kp);
+		if (!go) {
+			mc_kstate_free(&have);
+			return MC_ENGINE_DECLINED;
 		}
-		if ((es = mc_engine_diff(kern, plan, with_policies, st, ds, &diff)) != MC_ENGINE_OK)
-			break;
-		if (ret->level == MC_ENFORCE_NO_SAS)
-			drop_sa_ops(&diff);
-		if (o && o->keep_out)
-			diff.sa_add -= drop_ops(&diff, kept_out, o);
-		if (o && o->report && diff.n)
-			o->report(o->ctx, &diff, st);
-		if (o && o->report_only) {
-			mc_diff_free(&diff);
-			break;
-		}
-		if (stoppable && o->stop(o->ctx)) {
-			mc_diff_free(&diff);
-			es = MC_ENGINE_STOPPED;
-			break;
-		}
-		if (stoppable)
-			mc_k_set_stop(kern, o->stop, o->ctx);
-		es = mc_engine_send(kern, st, &diff, plan, commit, ds, &done);
-		mc_k_set_stop(kern, NULL, NULL);
-		ret->changes = done;
-		bool retry = es == MC_ENGINE_REFUSED && ret->level == MC_ENFORCE_FULL && refused_sa(&diff);
+	}
+	enum mc_engine_status es = diff_kernel(&have, plan, c->with_policies, st, ds, &diff);
+	mc_kstate_free(&have);
+	if (es != MC_ENGINE_OK) {
 		mc_diff_free(&diff);
-		if (!retry)
+		return es;
+	}
+	if (ret->level == MC_ENFORCE_NO_SAS)
+		drop_sa_ops(&diff);
+	if (c->keep_out)
+		diff.sa_add -= drop_ops(&diff, kept_out, c);
+	if (c->report)
+		c->report(c->ctx, plan, &diff, st);
+	if (c->report_only) {
+		mc_diff_free(&diff);
+		return MC_ENGINE_OK;
+	}
+	if (stop_now(c)) {
+		mc_diff_free(&diff);
+		return MC_ENGINE_STOPPED;
+	}
+	if (c->stop && !c->commit)
+		mc_k_set_stop(kern, c->stop, c->ctx);
+	es = send_change(kern, st, &diff, plan, c->commit, ds, &done);
+	mc_k_set_stop(kern, NULL, NULL);
+	ret->changes = done;
+	*sa_refused = es == MC_ENGINE_REFUSED && refused_sa(&diff);
+	mc_diff_free(&diff);
+	return es;
+}
+
+enum mc_engine_status mc_engine_apply(struct mc_kernel *kern, struct mc_state *st, const struct mc_engine_change *c,
+				      struct mc_diags *ds, struct mc_enforcement *ret)
+{
+	struct mc_plan compiled;
+	const struct mc_plan *plan = c->plan;
+	enum mc_engine_status es;
+	int r;
+
+	if (!plan) {
+		if ((r = mc_engine_compile(kern, c->site, st, ds, &compiled)) < 0)
+			return r == -EINVAL ? MC_ENGINE_INVALID : MC_ENGINE_LOCAL;
+		plan = &compiled;
+	}
+	for (int n = 0;; n++) {
+		size_t from = ds->n;
+		bool sa_refused = false;
+		es = attempt(kern, st, plan, c, n == 0, ds, ret, &sa_refused);
+		if (!(c->fail_closed && sa_refused && ret->level == MC_ENFORCE_FULL))
 			break;
 		/* The kernel refused an SA (no ESP/AH, an algorithm it lacks): fail closed with the
 		 * policies. The refusal stays in ds as the reason. */
@@ -509,41 +573,52 @@ static enum mc_engine_status enforce_plan(struct mc_kernel *kern, struct mc_stat
 		first_error(ds, from, ret->reason, sizeof(ret->reason));
 		mc_diags_truncate(ds, from);
 	}
-	ret->npols = with_policies ? plan->npols : 0;
+	ret->npols = c->with_policies ? plan->npols : 0;
+	if (plan == &compiled) {
+		if (c->keep && es == MC_ENGINE_OK)
+			*c->keep = compiled;
+		else
+			mc_plan_free(&compiled);
+	}
 	return es;
 }
 
-/* Compiles s and enforces it (enforce_plan). keep, when given, receives the compiled plan
- * instead of its being freed (mcpsecd's cache). */
+/* Enforces s (compiled here) or, when the cache holds its plan, that plan, with the daemon's
+ * or enable's hooks; keeps a freshly compiled plan in the cache when it was enforced. */
 static enum mc_engine_status enforce_site(struct mc_kernel *kern, struct mc_state *st, const struct mc_site *s,
 					  const struct mc_engine_commit *commit, bool with_policies,
 					  const struct mc_enforce_opts *o, struct mc_diags *ds,
 					  struct mc_enforcement *ret)
 {
-	struct mc_plan plan;
-	int r = mc_engine_compile(kern, s, st, ds, &plan);
+	struct mc_engine_cache *cache = o && !commit ? o->cache : NULL;
+	struct mc_plan kept = { 0 };
+	struct mc_engine_change c = { .site = s, .with_policies = with_policies, .commit = commit, .fail_closed = true,
+				      .keep = cache && st->gen ? &kept : NULL };
 
-	if (r < 0)
-		return r == -EINVAL ? MC_ENGINE_CONFLICT : MC_ENGINE_LOCAL;
-	if (o && o->stop && !commit && o->stop(o->ctx)) {
-		mc_plan_free(&plan);
-		return MC_ENGINE_STOPPED;
+	if (o) {
+		c.report_only = o->report_only;
+		c.judge = o->judge;
+		c.report = o->report;
+		c.keep_out = o->keep_out;
+		c.stop = o->stop;
+		c.ctx = o->ctx;
 	}
-	enum mc_engine_status es = enforce_plan(kern, st, &plan, commit, with_policies, o, ds, ret);
-	struct mc_engine_cache *c = o && !commit ? o->cache : NULL;
-	if (c && es == MC_ENGINE_OK && st->gen && ret->level <= MC_ENFORCE_NO_SAS) {
-		/* Kept for the next pass over the same generation: the plan points into the site. */
-		mc_engine_cache_drop(c);
-		c->plan = plan;
-		c->site = (struct mc_site *)s;
-		c->level = ret->level;
-		snprintf(c->reason, sizeof(c->reason), "%s", ret->reason);
-		snprintf(c->gen, sizeof(c->gen), "%s", st->gen);
-		c->until = mc_boottime() + 60;
-		c->valid = true;
-		return es;
+	enum mc_engine_status es = mc_engine_apply(kern, st, &c, ds, ret);
+	if (c.keep && es == MC_ENGINE_OK) {
+		if (ret->level <= MC_ENFORCE_NO_SAS) {
+			/* Kept for the next pass over the same generation: the plan points into the site. */
+			mc_engine_cache_drop(cache);
+			cache->plan = kept;
+			cache->site = (struct mc_site *)s;
+			cache->level = ret->level;
+			snprintf(cache->reason, sizeof(cache->reason), "%s", ret->reason);
+			snprintf(cache->gen, sizeof(cache->gen), "%s", st->gen);
+			cache->until = mc_boottime() + 60;
+			cache->valid = true;
+		} else {
+			mc_plan_free(&kept);
+		}
 	}
-	mc_plan_free(&plan);
 	return es;
 }
 
@@ -578,7 +653,10 @@ static int enforce_cached(struct mc_kernel *kern, const char *dir, const struct 
 	ret->level = c->level;
 	snprintf(ret->reason, sizeof(ret->reason), "%s", c->reason);
 	ret->enabled = st.enabled;
-	*es = enforce_plan(kern, &st, &c->plan, NULL, st.enabled, o, ds, ret);
+	struct mc_engine_change ch = { .plan = &c->plan, .with_policies = st.enabled, .fail_closed = true,
+				       .report_only = o->report_only, .judge = o->judge, .report = o->report,
+				       .keep_out = o->keep_out, .stop = o->stop, .ctx = o->ctx };
+	*es = mc_engine_apply(kern, &st, &ch, ds, ret);
 	if (ret->level != c->level) /* an SA refused now: the next pass compiles afresh */
 		mc_engine_cache_drop(c);
 	mc_state_free(&st);
@@ -592,8 +670,10 @@ static enum mc_engine_status lockdown(struct mc_kernel *kern, const char *dir, c
 {
 	struct mc_site s = { .file = "(lockdown)", .enabled = true, .def = MC_DEF_DENY };
 	struct mc_state none = { .dir = (char *)dir };
+	struct mc_enforce_opts unjudged = o ? *o : (struct mc_enforce_opts){ 0 };
 
-	return enforce_site(kern, &none, &s, NULL, true, o, ds, ret);
+	unjudged.judge = NULL; /* failing closed is never declined */
+	return enforce_site(kern, &none, &s, NULL, true, &unjudged, ds, ret);
 }
 
 /* What to do when the committed configuration cannot be used: the site's ipsec.on-failure,
@@ -691,7 +771,8 @@ enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir,
 		}
 		free(site);
 		free(keys);
-		if (es == MC_ENGINE_CONFLICT && ds->errors > from && ret->level == MC_ENFORCE_FULL) {
+		if ((es == MC_ENGINE_INVALID || es == MC_ENGINE_CONFLICT) && ds->errors > from &&
+		    ret->level == MC_ENFORCE_FULL) {
 			/* It loads but does not compile here (a route for local any missing at boot). */
 			first_error(ds, from, ret->reason, sizeof(ret->reason));
 			ret->level = failure_level(dir);
@@ -815,37 +896,12 @@ enum mc_engine_status mc_engine_settle(struct mc_kernel *kern, const char *dir, 
 
 void mc_plan_from_kernel(const struct mc_kstate *k, const struct mc_state *st, struct mc_plan *plan)
 {
-	memset(plan, 0, sizeof(*plan));
-	plan->def = MC_DEF_IPV6_ONLY;
+	enum mc_default def = MC_DEF_IPV6_ONLY;
+	struct mc_kview v;
+
 	if (st->default_name)
-		(void)mc_default_parse(st->default_name, &plan->def);
-	plan->enabled = st->enabled;
-	for (size_t i = 0; i < k->npols; i++) {
-		const struct mc_kpolicy *kp = &k->pols[i];
-		if (!mc_prio_owned(kp->x.priority) || kp->x.dir > MC_DIR_OUT)
-			continue;
-		char unknown[48];
-		const char *name = mc_state_kernel_name(st, kp->x.priority, kp->x.dir, kp->x.sel.family, unknown,
-							sizeof(unknown));
-		size_t rule = SIZE_MAX;
-		for (size_t j = 0; j < plan->nrules && rule == SIZE_MAX; j++)
-			if (plan->rules[j].dir == kp->x.dir && plan->rules[j].priority == kp->x.priority &&
-			    !strcmp(plan->rules[j].name, name))
-				rule = j;
-		if (rule == SIZE_MAX) {
-			struct mc_rule *nr = MC_PUSH(&plan->rules, &plan->nrules, &plan->caprules);
-			memset(nr, 0, sizeof(*nr));
-			nr->name = mc_strdup(name);
-			nr->dir = kp->x.dir;
-			nr->action = kp->x.action;
-			nr->priority = kp->x.priority;
-			nr->kind = kp->x.priority >= MC_PRIO_DEFAULT ? MC_RULE_DEFAULT :
-				   kp->x.priority < MC_PRIO_USER_LO ? MC_RULE_BUILTIN : MC_RULE_USER;
-			rule = plan->nrules - 1;
-		}
-		plan->rules[rule].nfrag++;
-		struct mc_xpolicy *x = MC_PUSH(&plan->pols, &plan->npols, &plan->cappols);
-		*x = kp->x;
-		x->rule = rule;
-	}
+		(void)mc_default_parse(st->default_name, &def);
+	mc_kview_build(k, &st->names, &v);
+	mc_kview_plan(&v, def, st->enabled, plan);
+	mc_kview_free(&v);
 }

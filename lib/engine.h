@@ -31,6 +31,8 @@ enum mc_engine_status {
 	MC_ENGINE_LOCAL,   /* the kernel could not be read or the state directory written: the kernel
 			    * was left (or put back) as it was */
 	MC_ENGINE_STOPPED, /* mc_enforce_opts.stop asked to stop a repair: what was sent stays */
+	MC_ENGINE_INVALID, /* the site does not compile for this host (ds says why): nothing was changed */
+	MC_ENGINE_DECLINED, /* the judge hook (the lockout guard) declined: nothing was changed */
 };
 
 /* A site file loaded and validated (key file permissions: errors when strict, else warnings).
@@ -64,11 +66,6 @@ void mc_engine_host_free(struct mc_host *host);
 int mc_engine_compile(struct mc_kernel *kern, const struct mc_site *s, struct mc_state *st, struct mc_diags *ds,
 		      struct mc_plan *plan);
 
-/* The operations that bring the kernel to plan, each named by its rule (stale ones by the
- * committed state). */
-enum mc_engine_status mc_engine_diff(struct mc_kernel *kern, const struct mc_plan *plan, bool with_policies,
-				     const struct mc_state *st, struct mc_diags *ds, struct mc_diff *ret);
-
 /* Whether committing site_file and keys_file with plan would change nothing: no operation in
  * diff, the committed files, names and flag the same, no trial in progress. */
 bool mc_engine_unchanged(const struct mc_state *st, const struct mc_diff *diff, const struct mc_plan *plan,
@@ -86,17 +83,6 @@ struct mc_engine_commit {
 	 * were this (no operation sent, no generation written, no trial in progress). May be NULL. */
 	bool *unchanged;
 };
-
-/*
- * Sends diff (from mc_engine_diff) as one transaction. With commit, the new generation is
- * written and recorded as pending before the kernel changes, and made the committed one after;
- * a refusal undoes every operation that took effect and drops the pending generation; a failed
- * commit undoes the kernel change too. *done counts the operations that took effect (before any
- * undo). The kernel's own reason for a refusal is in ds, with the object named.
- */
-enum mc_engine_status mc_engine_send(struct mc_kernel *kern, struct mc_state *st, struct mc_diff *diff,
-				     const struct mc_plan *plan, const struct mc_engine_commit *commit,
-				     struct mc_diags *ds, size_t *done);
 
 /* How much of the committed configuration the kernel enforces (mc_engine_enforce). */
 enum mc_enforce_level {
@@ -126,11 +112,19 @@ struct mc_engine_cache {
 };
 void mc_engine_cache_drop(struct mc_engine_cache *c);
 
+/* Called with the compiled plan and what the kernel enforces now (NULL: nothing of mcpsec's),
+ * before anything is sent: false stops the change (MC_ENGINE_DECLINED). The lockout guard. */
+typedef bool (*mc_engine_judge)(void *ctx, const struct mc_plan *plan, const struct mc_plan *kernel);
+/* Called with the operations about to be sent (or, report_only, that would be), each named. */
+typedef void (*mc_engine_report)(void *ctx, const struct mc_plan *plan, const struct mc_diff *diff,
+				 const struct mc_state *st);
+
 struct mc_enforce_opts {
 	bool commit_enabled; /* enable: commit the enabled flag as a new generation */
 	bool report_only;    /* mcpsecd --report-only: diff and report, change nothing */
+	mc_engine_judge judge; /* enable's lockout guard (never asked of the lockdown set) */
 	/* Called with the operations about to be sent (mcpsecd reports them as drift). */
-	void (*report)(void *ctx, const struct mc_diff *diff, const struct mc_state *st);
+	mc_engine_report report;
 	/* SAs not to put back (mcpsecd: those the kernel removed at their hard lifetime). */
 	bool (*keep_out)(void *ctx, const struct mc_xsa *sa);
 	/* Asked between steps and between batches of a repair (mcpsecd: a SIGTERM waiting), so that
@@ -148,6 +142,35 @@ struct mc_enforcement {
 	bool enabled;
 	bool rolled_back; /* an expired or pre-boot trial was rolled back first */
 };
+
+/*
+ * The one transaction, with the lock held: compile (site, for this host) or take plan, read the
+ * kernel, judge, diff, report, send, commit; on a refusal undo. apply, disable, enable,
+ * rollback, the lockdown set and mcpsecd's repair all change the kernel through it.
+ */
+struct mc_engine_change {
+	const struct mc_site *site; /* compiled here for this host (with st's priorities), or */
+	const struct mc_plan *plan; /* a plan compiled before (mcpsecd's cache) */
+	bool with_policies;         /* the plan's policies wanted (IPsec enabled) */
+	const struct mc_engine_commit *commit; /* NULL: the kernel only */
+	bool report_only;           /* diff and report, send nothing (apply --dry-run, --report-only) */
+	/* When the kernel refuses an SA, enforce the policies without SAs (ret->level NO_SAS):
+	 * enforcement fails closed; apply instead reports the refusal. */
+	bool fail_closed;
+	mc_engine_judge judge;
+	mc_engine_report report;
+	/* SAs not to put back (mcpsecd: those the kernel removed at their hard lifetime). */
+	bool (*keep_out)(void *ctx, const struct mc_xsa *sa);
+	/* Asked between steps and batches of a change that commits nothing (MC_ENGINE_STOPPED). */
+	bool (*stop)(void *ctx);
+	void *ctx;
+	struct mc_plan *keep; /* when site was compiled and the change went in: the plan, moved here */
+};
+
+/* ret: level in (FULL, or NO_SAS to leave the kernel's SAs as they are) and out, its reason,
+ * the operations that took effect, the policies enforced. */
+enum mc_engine_status mc_engine_apply(struct mc_kernel *kern, struct mc_state *st, const struct mc_engine_change *c,
+				      struct mc_diags *ds, struct mc_enforcement *ret);
 
 /*
  * Brings the kernel to the committed configuration of dir (the caller holds the lock), and

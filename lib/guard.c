@@ -120,10 +120,10 @@ void mc_cuts_free(struct mc_cuts *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* What plan decides for c in direction dir: the action, the rule (NULL: none) and, for PROTECT,
- * its policy. */
+/* What plan decides for c in direction dir: the action, the rule (NULL: none; *ri its index)
+ * and, for PROTECT, its policy (NULL for a plan read from the kernel). */
 static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c, enum mc_dir dir,
-			     const char **rule, const struct mc_policy **pol)
+			     const char **rule, size_t *ri, const struct mc_policy **pol)
 {
 	struct mc_query q = { .proto = c->proto, .dir = dir, .local = c->local, .remote = c->remote,
 			      .local_lo = c->lport, .local_hi = c->lport, .remote_lo = c->rport, .remote_hi = c->rport };
@@ -131,6 +131,7 @@ static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c
 	enum mc_action a;
 
 	*rule = NULL;
+	*ri = SIZE_MAX;
 	*pol = NULL;
 	if (!plan)
 		return MC_BYPASS; /* nothing enforced: everything passes */
@@ -139,35 +140,39 @@ static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c
 	if (res.n && res.r[0].first) {
 		*rule = res.r[0].first;
 		for (size_t i = 0; i < plan->nrules; i++)
-			if (plan->rules[i].name == *rule && plan->rules[i].src)
+			if (plan->rules[i].name == *rule) {
+				*ri = i;
 				*pol = plan->rules[i].src;
+			}
 	}
 	mc_results_free(&res);
 	return a;
 }
 
-/*
- * Whether the SA new uses for a flow was already one old knew: the one it sends with (out), or
- * one of those it accepts (in), among old's current and next SAs. A key rollover's steps keep
- * this true (accept adds, switch sends with the SA accept installed, retire keeps the next one);
- * a new SPI out of the blue does not. Whether the peer took the same step is check-peer's.
- */
 /* The SPI a PROTECT policy uses for a flow: the one it sends with (out), its current one (in). */
 static uint32_t flow_spi(const struct mc_policy *p, enum mc_dir dir)
 {
 	return dir == MC_DIR_OUT ? mc_policy_send_spi(p) : p->spi;
 }
 
-static bool sa_known(const struct mc_policy *np, const struct mc_policy *op, enum mc_dir dir)
+/*
+ * Whether the SA new uses for a flow was already one old had: the one it sends with (out), or
+ * one of those it accepts (in), among the SAs of old's rule orule (its current and next ones,
+ * as compiled, or as the kernel holds them). A key rollover's steps keep this true (accept
+ * adds, switch sends with the SA accept installed, retire keeps the next one); a new SPI out
+ * of the blue does not. Whether the peer took the same step is check-peer's.
+ */
+static bool sa_known(const struct mc_policy *np, const struct mc_plan *old, size_t orule, enum mc_dir dir)
 {
-	if (!np || !op)
-		return np == op;
+	if (!np)
+		return true; /* only user policies protect: nothing to compare */
 	uint32_t used[2] = { flow_spi(np, dir), 0 };
 	if (dir == MC_DIR_IN && np->next.given)
 		used[1] = np->next.spi;
-	for (int i = 0; i < 2; i++)
-		if (used[i] && (used[i] == op->spi || (op->next.given && used[i] == op->next.spi)))
-			return true;
+	for (size_t j = 0; old && j < old->nsas; j++)
+		for (int i = 0; i < 2; i++)
+			if (old->sas[j].rule == orule && used[i] && old->sas[j].spi == used[i])
+				return true;
 	return false;
 }
 
@@ -179,11 +184,12 @@ void mc_guard_check(const struct mc_plan *new_plan, const struct mc_plan *old_pl
 		for (int d = 0; d < 2; d++) {
 			enum mc_dir dir = d ? MC_DIR_OUT : MC_DIR_IN;
 			const char *nrule, *orule;
+			size_t nri, ori;
 			const struct mc_policy *np, *op;
-			enum mc_action na = decide(new_plan, &cs->c[i], dir, &nrule, &np);
-			enum mc_action oa = decide(old_plan, &cs->c[i], dir, &orule, &op);
+			enum mc_action na = decide(new_plan, &cs->c[i], dir, &nrule, &nri, &np);
+			enum mc_action oa = decide(old_plan, &cs->c[i], dir, &orule, &ori, &op);
 			bool cut = (na == MC_DISCARD && oa != MC_DISCARD) ||
-				   (na == MC_PROTECT && !(oa == MC_PROTECT && sa_known(np, op, dir)));
+				   (na == MC_PROTECT && !(oa == MC_PROTECT && sa_known(np, old_plan, ori, dir)));
 			if (!cut)
 				continue;
 			struct mc_cut *c = MC_PUSH(&ret->c, &ret->n, &ret->cap);

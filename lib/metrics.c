@@ -9,8 +9,8 @@
 
 #include "compile.h"
 #include "kobj.h"
+#include "kview.h"
 #include "monitor.h"
-#include "state.h"
 #include "util.h"
 
 /* The families, in the order they are written. `latest`: samples with the same labels keep
@@ -91,30 +91,26 @@ static void add(struct mc_metrics *m, enum family f, uint64_t v, ...)
 	mc_buf_free(&b);
 }
 
-void mc_metrics_kernel(struct mc_metrics *m, const struct mc_state *st, const struct mc_kstate *k,
-		       const struct mc_stats *xfrm_stat, bool enabled, bool enforced)
+void mc_metrics_kernel(struct mc_metrics *m, const struct mc_kview *v, const struct mc_stats *xfrm_stat, bool enabled,
+		       bool enforced)
 {
-	char unknown[40], spi[16];
+	char spi[16];
 
 	add(m, F_ENABLED, enabled, NULL);
 	add(m, F_ENFORCED, enforced, NULL);
-	for (size_t i = 0; i < k->npols; i++) {
-		const struct mc_xpolicy *p = &k->pols[i].x;
-		if (!mc_prio_owned(p->priority))
-			continue; /* foreign policies are not mcpsec's to report */
-		const char *name = mc_state_kernel_name(st, p->priority, p->dir, p->sel.family, unknown, sizeof(unknown));
-		const char *dir = mc_dir_str(p->dir);
-		add(m, F_POL_KPOL, 1, "policy", name, "direction", dir, "action", mc_action_str(p->action), NULL);
-		add(m, F_POL_LAST_USE, k->pols[i].use_time, "policy", name, "direction", dir, NULL);
+	/* Foreign policies and SAs are not mcpsec's to report. */
+	for (size_t i = 0; i < v->nrules; i++) {
+		const struct mc_kview_rule *r = &v->rules[i];
+		const char *dir = mc_dir_str(r->dir);
+		add(m, F_POL_KPOL, r->npols, "policy", r->name, "direction", dir, "action", mc_action_str(r->action), NULL);
+		add(m, F_POL_LAST_USE, r->last_use, "policy", r->name, "direction", dir, NULL);
 	}
-	/* SAs are named by their reqid's rule (the state's index: 10,000 SAs do not each scan
-	 * 10,000 names). */
-	for (size_t i = 0; i < k->nsas; i++) {
-		const struct mc_ksa *sa = &k->sas[i];
+	for (size_t i = 0; i < v->k->nsas; i++) {
+		const struct mc_ksa *sa = &v->k->sas[i];
 		if (!mc_reqid_owned(sa->x.reqid))
 			continue;
-		const struct mc_state_name *owner = mc_state_reqid_owner(st, sa->x.reqid);
-		const char *name = owner ? owner->name : "", *dir = owner ? mc_dir_str(owner->dir) : "";
+		const struct mc_kview_sa *o = &v->sas[i];
+		const char *name = o->name ? o->name : "", *dir = o->name ? mc_dir_str(o->dir) : "";
 		snprintf(spi, sizeof(spi), "0x%08x", sa->x.spi);
 		const char *proto = mc_ipsec_proto_str(sa->x.proto);
 		add(m, F_SA_BYTES, sa->bytes, "policy", name, "direction", dir, "spi", spi, "protocol", proto, NULL);

@@ -17,8 +17,7 @@
 #include <stdint.h>
 
 struct mc_buf;
-struct mc_kstate;
-struct mc_state;
+struct mc_kview;
 struct mc_stats;
 struct mc_monitor;
 
@@ -30,10 +29,11 @@ struct mc_metrics {
 	size_t n, cap;
 };
 
-/* The kernel's view: mcpsec's policies (named by st) and SAs, the xfrm_stat counters, and
- * whether the committed configuration is enabled and enforced (the state directory's word). */
-void mc_metrics_kernel(struct mc_metrics *m, const struct mc_state *st, const struct mc_kstate *k,
-		       const struct mc_stats *xfrm_stat, bool enabled, bool enforced);
+/* The kernel's part: mcpsec's rules and SAs as the kernel view names them (kview.h), the
+ * xfrm_stat counters, and whether the committed configuration is enabled and enforced (the
+ * state directory's word). */
+void mc_metrics_kernel(struct mc_metrics *m, const struct mc_kview *v, const struct mc_stats *xfrm_stat, bool enabled,
+		       bool enforced);
 
 /* The daemon's: up (mon NULL: no daemon, up 0), drops by policy and reason, records written
  * and suppressed, overruns, drifts, repairs, events, enforced, repairing. */

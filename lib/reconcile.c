@@ -320,8 +320,19 @@ void mc_diff_render_json(const struct mc_diff *d, struct mc_buf *out)
 	mc_buf_puts(out, "]");
 }
 
+void mc_diff_own_name(struct mc_diff *d, struct mc_op *op, const char *name)
+{
+	char *copy = mc_strdup(name);
+
+	*MC_PUSH(&d->names, &d->nnames, &d->capnames) = copy;
+	op->name = copy;
+}
+
 void mc_diff_free(struct mc_diff *d)
 {
+	for (size_t i = 0; i < d->nnames; i++)
+		free(d->names[i]);
+	free(d->names);
 	mc_wipe(d->ops, d->cap * sizeof(*d->ops));
 	free(d->ops);
 	memset(d, 0, sizeof(*d));

@@ -23,7 +23,14 @@ struct mc_diff {
 	size_t pol_add, pol_upd, pol_del, pol_same;
 	size_t sa_add, sa_del, sa_replace, sa_upd, sa_same;
 	bool with_policies; /* the plan's policies are wanted (IPsec enabled) */
+	/* Names the diff owns (mc_diff_own_name): a stale policy's rule, named from a committed
+	 * state that a commit then replaces. Freed with the diff. */
+	char **names;
+	size_t nnames, capnames;
 };
+
+/* Gives op its rule name as a copy the diff owns. */
+void mc_diff_own_name(struct mc_diff *d, struct mc_op *op, const char *name);
 
 /*
  * Computes the operations that turn the kernel's mcpsec-owned objects into the plan. Only

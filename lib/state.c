@@ -48,41 +48,6 @@
 #define STATE_HEADER "# mcpsec state 2: written by mcpsec, do not edit"
 #define STATE_HEADER_1 "# mcpsec state: written by mcpsec, do not edit"
 
-static int cmp_prio(const void *a, const void *b)
-{
-	const struct mc_state_name *x = a, *y = b;
-
-	if (x->priority != y->priority)
-		return x->priority < y->priority ? -1 : 1;
-	return (int)x->dir - (int)y->dir;
-}
-
-static int cmp_reqid(const void *a, const void *b)
-{
-	const struct mc_state_name *x = a, *y = b;
-
-	return x->reqid < y->reqid ? -1 : x->reqid > y->reqid;
-}
-
-/* status, metrics, apply and mcpsecd map thousands of kernel policies and SAs to names: index
- * them by priority and by reqid once. */
-static void index_by_prio(struct mc_state *st)
-{
-	free(st->by_prio);
-	free(st->by_reqid);
-	st->by_prio = mc_calloc(st->nnames + 1, sizeof(*st->by_prio));
-	st->by_reqid = mc_calloc(st->nnames + 1, sizeof(*st->by_reqid));
-	st->nreqid = 0;
-	if (st->nnames)
-		memcpy(st->by_prio, st->names, st->nnames * sizeof(*st->names));
-	qsort(st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
-	for (size_t i = 0; i < st->nnames; i++)
-		if (mc_reqid_owned(st->names[i].reqid))
-			st->by_reqid[st->nreqid++] = st->names[i];
-	/* Stable for equal reqids is not needed: a reqid belongs to one policy and direction. */
-	qsort(st->by_reqid, st->nreqid, sizeof(*st->by_reqid), cmp_reqid);
-}
-
 /* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION), never compiled
  * into the release binary. MCPSEC_FAULT=commit-kill:K kills the process at step K of a commit,
  * to prove that no step leaves the directory half-written (commit-term:K, commit-int:K and
@@ -349,18 +314,15 @@ int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
 		} else if (sscanf(line, "site-sha256 %71s", site_sum) == 1) {
 			continue;
 		} else if ((got = sscanf(line, "rule %u %7s %255s reqid %u", &prio, dirs, name, &reqid)) >= 3) {
-			struct mc_state_name *n = MC_PUSH(&ret->names, &ret->nnames, &ret->capnames);
-			n->priority = prio;
-			n->reqid = got == 4 ? reqid : 0;
-			n->dir = !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT;
-			n->name = mc_strdup(name);
+			mc_names_add(&ret->names, prio, !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT,
+				     got == 4 ? reqid : 0, name);
 		} else if (line[0] != '#' && line[0]) {
 			free(text);
 			return damaged(ret, "%s/state is damaged (a line mcpsec never writes)", gen ? gen : ".");
 		}
 	}
 	free(text);
-	index_by_prio(ret);
+	mc_names_index(&ret->names);
 	if (!enabled_seen)
 		return damaged(ret, "%s/state is damaged (no 'enabled' line)", gen ? gen : ".");
 	if (v2 && !site_sum[0])
@@ -373,11 +335,7 @@ int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
 
 void mc_state_free(struct mc_state *st)
 {
-	for (size_t i = 0; i < st->nnames; i++)
-		free(st->names[i].name);
-	free(st->names);
-	free(st->by_prio);
-	free(st->by_reqid);
+	mc_names_free(&st->names);
 	free(st->default_name);
 	free(st->gen);
 	free(st->dir);
@@ -470,11 +428,11 @@ static void state_text(const struct mc_state *st, const char *site_sum, struct m
 	if (st->default_name)
 		mc_buf_printf(b, "default %s\n", st->default_name);
 	mc_buf_printf(b, "site-sha256 %s\n", site_sum);
-	for (size_t i = 0; i < st->nnames; i++) {
-		mc_buf_printf(b, "rule %u %s %s", st->names[i].priority, mc_dir_str(st->names[i].dir),
-			      st->names[i].name);
-		if (st->names[i].reqid)
-			mc_buf_printf(b, " reqid %u", st->names[i].reqid);
+	for (size_t i = 0; i < st->names.n; i++) {
+		const struct mc_state_name *nm = &st->names.v[i];
+		mc_buf_printf(b, "rule %u %s %s", nm->priority, mc_dir_str(nm->dir), nm->name);
+		if (nm->reqid)
+			mc_buf_printf(b, " reqid %u", nm->reqid);
 		mc_buf_puts(b, "\n");
 	}
 	mc_sha256_hex(b->s, b->len, sum);
@@ -537,13 +495,9 @@ static void fill_next(const struct mc_plan *plan, bool enabled, struct mc_state 
 		const struct mc_rule *rule = &plan->rules[i];
 		if (rule->kind != MC_RULE_USER)
 			continue;
-		struct mc_state_name *nm = MC_PUSH(&next->names, &next->nnames, &next->capnames);
-		nm->priority = rule->priority;
-		nm->reqid = rule->reqid;
-		nm->dir = rule->dir;
-		nm->name = mc_strdup(rule->name);
+		mc_names_add(&next->names, rule->priority, rule->dir, rule->reqid, rule->name);
 	}
-	index_by_prio(next);
+	mc_names_index(&next->names);
 }
 
 /* The SHA-256 of a file, or "none" when it is not given. 0 or -errno. */
@@ -1099,69 +1053,6 @@ int mc_state_get_enforcement(const char *dir, char *buf, size_t len)
 {
 	read_line(dir, "enforcement", buf, len);
 	return buf[0] != '\0';
-}
-
-const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family)
-{
-	const char *reserved = mc_reserved_rule_name(priority, dir, family);
-
-	if (reserved)
-		return reserved;
-	if (!st || !st->nnames || !st->by_prio)
-		return NULL;
-	struct mc_state_name key = { .priority = priority, .dir = dir };
-	const struct mc_state_name *hit = bsearch(&key, st->by_prio, st->nnames, sizeof(*st->by_prio), cmp_prio);
-	return hit ? hit->name : NULL;
-}
-
-const char *mc_state_kernel_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family,
-				 char *buf, size_t len)
-{
-	const char *name = mc_state_rule_name(st, priority, dir, family);
-
-	return name ? name : mc_unknown_rule_name(priority, buf, len);
-}
-
-const struct mc_state_name *mc_state_reqid_owner(const struct mc_state *st, uint32_t reqid)
-{
-	struct mc_state_name key = { .reqid = reqid };
-
-	if (!st || !st->nreqid || !mc_reqid_owned(reqid))
-		return NULL;
-	return bsearch(&key, st->by_reqid, st->nreqid, sizeof(*st->by_reqid), cmp_reqid);
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	const struct mc_state_name *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	return c ? c : (int)x->dir - (int)y->dir;
-}
-
-static const struct mc_state_name *name_find(struct mc_state *st, const char *name, enum mc_dir dir)
-{
-	if (!name || !st || !st->nnames)
-		return NULL;
-	/* Sorted once on first use: apply asks once per policy, 10 000 times. */
-	if (!st->sorted) {
-		qsort(st->names, st->nnames, sizeof(*st->names), cmp_name);
-		st->sorted = true;
-	}
-	struct mc_state_name key = { .name = (char *)name, .dir = dir };
-	return bsearch(&key, st->names, st->nnames, sizeof(*st->names), cmp_name);
-}
-
-uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir)
-{
-	const struct mc_state_name *hit = name_find(st, name, dir);
-	return hit ? hit->priority : 0;
-}
-
-uint32_t mc_state_prev_reqid(void *st, const char *name, enum mc_dir dir)
-{
-	const struct mc_state_name *hit = name_find(st, name, dir);
-	return hit ? hit->reqid : 0;
 }
 
 int mc_state_lock(const char *dir, bool wait, bool *interrupted)

@@ -9,15 +9,9 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "names.h"
 
 struct mc_plan;
-
-struct mc_state_name {
-	uint32_t priority;
-	uint32_t reqid; /* PROTECT policies; 0 for others and for states written before reqids */
-	enum mc_dir dir;
-	char *name;
-};
 
 struct mc_state {
 	char *dir;
@@ -26,12 +20,7 @@ struct mc_state {
 	bool committed; /* a configuration was applied */
 	bool enabled;
 	char *default_name; /* ipsec.default of the committed site */
-	struct mc_state_name *names;
-	size_t nnames, capnames;
-	bool sorted; /* names sorted by (name, dir) for lookups */
-	struct mc_state_name *by_prio; /* shallow copy of names sorted by (priority, dir) */
-	struct mc_state_name *by_reqid; /* shallow copy of the PROTECT names, sorted by reqid */
-	size_t nreqid;
+	struct mc_names names; /* the committed rule names (names.h) */
 	char damage[200]; /* why the load returned -EUCLEAN (mc_state_damage) */
 };
 
@@ -95,19 +84,6 @@ void mc_state_unlock(int fd);
  * -ENOTDIR as mc_state_lock. Held for the daemon's life; released by closing the fd. */
 int mc_state_daemon_lock(const char *dir);
 
-/* Name of the rule that owns a kernel policy of this priority, direction and family. Built-in
- * and default rules are known without state. NULL when unknown. */
-const char *mc_state_rule_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family);
-/* The one namer of mcpsec's kernel objects: a kernel policy's rule name, or UNKNOWN-PRIORITY-N
- * (in buf) when the state does not know it; and the policy that owns an SA's reqid (NULL when
- * none does). status, metrics, test --kernel and mcpsecd all name through these. */
-const char *mc_state_kernel_name(const struct mc_state *st, uint32_t priority, enum mc_dir dir, int family,
-				 char *buf, size_t len);
-const struct mc_state_name *mc_state_reqid_owner(const struct mc_state *st, uint32_t reqid);
-/* The priority a user policy had when last committed, 0 if none (struct mc_state *). */
-uint32_t mc_state_prev_priority(void *st, const char *name, enum mc_dir dir);
-/* The reqid the committed plan gave a PROTECT policy (0: none). */
-uint32_t mc_state_prev_reqid(void *st, const char *name, enum mc_dir dir);
 
 /*
  * A trial (apply --confirm):

@@ -31,6 +31,8 @@ static int exit_code(enum mc_engine_status s)
 	case MC_ENGINE_PARTIAL: return EXIT_PARTIAL;
 	case MC_ENGINE_LOCAL: return EXIT_LOCAL;
 	case MC_ENGINE_STOPPED: return EXIT_KERNEL; /* mcpsecd's alone: never a command's */
+	case MC_ENGINE_INVALID: return EXIT_CONFIG;
+	case MC_ENGINE_DECLINED: return EXIT_CONFIG;
 	}
 	return EXIT_KERNEL;
 }
@@ -139,42 +141,6 @@ static int refuse_in_trial(const char *what)
 	return EXIT_CONFIG;
 }
 
-/* The plan the kernel enforces now, as far as mcpsec knows: the committed one when enabled
- * (even_disabled: also when not). The plan points into *site; free both. Returns false when
- * there is none (nothing committed, disabled, or unreadable). */
-static bool enforced_plan(struct mc_nl *nl, bool even_disabled, struct mc_plan *ret, struct mc_site **site,
-			  bool *enabled)
-{
-	struct mc_diags ds = { 0 };
-	struct mc_state st = { 0 };
-	bool ok = mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, site) == 0 && (st.enabled || even_disabled) &&
-		  mc_engine_compile(mc_nl_kernel(nl), *site, &st, &ds, ret) == 0;
-
-	if (enabled)
-		*enabled = st.enabled;
-	if (!ok) {
-		mc_site_free(*site);
-		*site = NULL;
-	}
-	mc_diags_free(&ds);
-	mc_state_free(&st);
-	return ok;
-}
-
-/* Evaluates the namespace's connections against plan; returns how many it would cut. */
-static size_t guard(struct mc_nl *nl, const struct mc_plan *plan, const char *verdict)
-{
-	struct mc_plan old;
-	struct mc_site *s = NULL;
-	bool have_old = enforced_plan(nl, false, &old, &s, NULL);
-	size_t cuts = lockout_check(plan, have_old ? &old : NULL, verdict);
-
-	if (have_old)
-		mc_plan_free(&old);
-	mc_site_free(s);
-	return cuts;
-}
-
 static void print_dry_run(const struct mc_plan *plan, const struct mc_diff *diff, bool ip_cmds)
 {
 	struct mc_buf b = { 0 };
@@ -203,10 +169,11 @@ static bool stays_disabled(const struct mc_site *s, const struct mc_state *st)
 	return s && st->committed && !st->enabled && !s->enabled_given;
 }
 
-/* Opens the kernel and the state directory (locked unless dry), compiles s (or, when s is NULL,
- * the committed site, returned in *committed). Returns 0 or an exit code, having said why. */
+/* Opens the kernel and the state directory (locked unless dry) and reads the committed state;
+ * when s is NULL, the committed site too (returned in *committed). Returns 0 or an exit code,
+ * having said why. */
 static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_state *st, int *lock,
-		 struct mc_site **committed, struct mc_plan *plan)
+		 struct mc_site **committed)
 {
 	struct mc_diags ds = { 0 };
 	int rc, r;
@@ -220,13 +187,16 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 	if (!s) {
 		/* Only disable loads the committed site here: it needs no key (SAs are kept). */
 		r = mc_engine_load_committed(g_opts.state_dir, true, st, &ds, committed);
+		print_diags(&ds);
+		mc_diags_free(&ds);
 		if (r == -ENOENT) {
 			fprintf(stderr, "mcpsec: nothing committed in %s: run 'mcpsec apply SITE.yaml' first\n",
 				g_opts.state_dir);
 			return EXIT_CONFIG;
 		}
-		s = *committed;
-	} else if ((r = mc_state_load(g_opts.state_dir, st)) < 0) {
+		return r < 0 ? EXIT_CONFIG : 0;
+	}
+	if ((r = mc_state_load(g_opts.state_dir, st)) < 0) {
 		if (!lock_it) {
 			fprintf(stderr, "mcpsec: cannot read state directory %s: %s\n", g_opts.state_dir, strerror(-r));
 			return EXIT_LOCAL;
@@ -238,17 +208,10 @@ static int begin(struct mc_site *s, bool lock_it, struct mc_nl **nl, struct mc_s
 		mc_state_free(st);
 		memset(st, 0, sizeof(*st));
 		st->dir = mc_strdup(g_opts.state_dir);
-		r = 0;
 	}
-	if (!r && stays_disabled(s, st))
+	if (stays_disabled(s, st))
 		s->enabled = false;
-	if (!r)
-		r = mc_engine_compile(mc_nl_kernel(*nl), s, st, &ds, plan);
-	print_diags(&ds);
-	mc_diags_free(&ds);
-	if (r == -EINVAL)
-		return EXIT_CONFIG;
-	return r < 0 ? EXIT_KERNEL : 0;
+	return 0;
 }
 
 /* "policies":{...},"sas":{...},"changes":[...] of apply --json: the counts and every operation by
@@ -263,34 +226,81 @@ static void json_diff(const struct mc_diff *d, struct mc_buf *b)
 	mc_buf_puts(b, ",");
 }
 
-/* Diff, send, commit; says what happened (into json instead of stdout when given). */
-static int transact(struct mc_nl *nl, struct mc_state *st, const struct mc_plan *plan, bool with_policies,
-		    const struct mc_engine_commit *commit, size_t *changes, struct mc_buf *json)
+struct apply_opts {
+	bool dry_run, ip_cmds, force, json;
+	long confirm;
+	const char *file;
+};
+
+/* What a change's hooks see and keep: the lockout guard's verdict, the diff's counts and, for
+ * --json, its rendering. */
+struct change_ctx {
+	const struct apply_opts *o; /* NULL: disable */
+	const struct mc_site *s;
+	struct mc_buf *json;        /* apply --json: the "policies","sas","changes" part */
+	struct mc_diff counts;      /* the operations reported (counts only: ops not kept) */
+	bool would_commit;          /* --dry-run --json: a new generation unless all is so already */
+};
+
+/* The lockout guard: what this change would cut, judged against what the kernel enforces now,
+ * before the kernel changes. */
+static bool judge_cuts(void *ctx, const struct mc_plan *plan, const struct mc_plan *kernel)
+{
+	struct change_ctx *c = ctx;
+	const struct apply_opts *o = c->o;
+	bool warn_only = o->dry_run || o->confirm || o->force;
+	size_t cuts = lockout_check(c->s->enabled ? plan : NULL, kernel, warn_only ? "warning" : "error");
+
+	if (cuts && !warn_only) {
+		fprintf(stderr, "mcpsec: nothing was applied. Fix the policies, or try the change with "
+			"'apply --confirm SECONDS' (rolled back unless confirmed), or apply it anyway with --force\n");
+		return false;
+	}
+	return true;
+}
+
+static void report_change(void *ctx, const struct mc_plan *plan, const struct mc_diff *diff, const struct mc_state *st)
+{
+	struct change_ctx *c = ctx;
+
+	c->counts = *diff;
+	c->counts.ops = NULL;
+	c->counts.names = NULL;
+	if (c->json) {
+		c->json->len = 0;
+		json_diff(diff, c->json);
+	}
+	if (!c->o || !c->o->dry_run)
+		return;
+	if (c->json) /* what apply would do: a new generation unless everything is already so */
+		c->would_commit = !mc_engine_unchanged(st, diff, plan, c->o->file, c->s->keys_file, c->s->enabled);
+	else
+		print_dry_run(plan, diff, c->o->ip_cmds);
+}
+
+/* Compile, judge, diff, send, commit (lib/engine.c); says what happened (into c->json instead of
+ * stdout when given). */
+static int transact(struct mc_nl *nl, struct mc_state *st, struct mc_engine_change *ch, struct change_ctx *c,
+		    size_t *changes)
 {
 	struct mc_diags ds = { 0 };
-	struct mc_diff diff;
-	struct mc_buf report = { 0 };
-	size_t done = 0;
-	enum mc_engine_status es = mc_engine_diff(mc_nl_kernel(nl), plan, with_policies, st, &ds, &diff);
+	struct mc_enforcement e = { 0 };
 
-	/* Rendered before sending: a commit frees the names that deletions borrow from st. */
-	if (es == MC_ENGINE_OK && json)
-		json_diff(&diff, &report);
-	if (es == MC_ENGINE_OK)
-		es = mc_engine_send(mc_nl_kernel(nl), st, &diff, plan, commit, &ds, &done);
+	ch->report = report_change;
+	ch->ctx = c;
+	enum mc_engine_status es = mc_engine_apply(mc_nl_kernel(nl), st, ch, &ds, &e);
 	print_diags(&ds);
-	if (es == MC_ENGINE_CONFLICT)
-		fprintf(stderr, "mcpsec: nothing was changed\n");
-	if (json && (es == MC_ENGINE_OK || es == MC_ENGINE_REFUSED || es == MC_ENGINE_PARTIAL))
-		mc_buf_puts(json, mc_buf_str(&report));
-	else if (!json && es == MC_ENGINE_OK && diff.n)
+	if (es == MC_ENGINE_CONFLICT || es == MC_ENGINE_INVALID)
+		fprintf(stderr, "mcpsec: nothing was %s\n", es == MC_ENGINE_INVALID && c->o ? "applied" : "changed");
+	if (c->json && !(es == MC_ENGINE_OK || es == MC_ENGINE_REFUSED || es == MC_ENGINE_PARTIAL))
+		c->json->len = 0;
+	else if (!c->json && es == MC_ENGINE_OK && c->counts.n && !ch->report_only)
 		printf("changed: policies %zu added, %zu updated, %zu removed (%zu unchanged); "
 		       "SAs %zu added, %zu replaced, %zu removed (%zu unchanged)%s\n",
-		       diff.pol_add, diff.pol_upd, diff.pol_del, diff.pol_same, diff.sa_add, diff.sa_replace,
-		       diff.sa_del, diff.sa_same, diff.sa_upd ? ", lifetimes updated in place" : "");
-	*changes = es == MC_ENGINE_OK || es == MC_ENGINE_PARTIAL ? diff.n : 0;
-	mc_buf_free(&report);
-	mc_diff_free(&diff);
+		       c->counts.pol_add, c->counts.pol_upd, c->counts.pol_del, c->counts.pol_same, c->counts.sa_add,
+		       c->counts.sa_replace, c->counts.sa_del, c->counts.sa_same,
+		       c->counts.sa_upd ? ", lifetimes updated in place" : "");
+	*changes = es == MC_ENGINE_OK || es == MC_ENGINE_PARTIAL || ch->report_only ? c->counts.n : 0;
 	mc_diags_free(&ds);
 	return exit_code(es);
 }
@@ -328,12 +338,6 @@ static void print_json_result(const char *file, const struct mc_site *s, bool dr
 	mc_buf_free(&b);
 }
 
-struct apply_opts {
-	bool dry_run, ip_cmds, force, json;
-	long confirm;
-	const char *file;
-};
-
 static int parse_apply(int argc, char **argv, struct apply_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -364,32 +368,6 @@ static int parse_apply(int argc, char **argv, struct apply_opts *o)
 		return EXIT_CONFIG;
 	}
 	return 0;
-}
-
-/* apply --dry-run: the plan and the operations (or, with --json, what apply would do). */
-static int apply_dry_run(struct mc_nl *nl, const struct apply_opts *o, const struct mc_site *s, struct mc_state *st,
-			 const struct mc_plan *plan, struct mc_buf *jb, size_t *changes, bool *committed)
-{
-	struct mc_diags ds = { 0 };
-	struct mc_diff diff;
-
-	if (stays_disabled(s, st))
-		fprintf(stderr, "mcpsec: note: IPsec is disabled on this host and the file leaves ipsec.enabled out: "
-			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
-	enum mc_engine_status es = mc_engine_diff(mc_nl_kernel(nl), plan, s->enabled, st, &ds, &diff);
-	print_diags(&ds);
-	mc_diags_free(&ds);
-	if (es == MC_ENGINE_OK && o->json) {
-		json_diff(&diff, jb);
-		*changes = diff.n;
-		/* What apply would do: a new generation unless everything is already so. */
-		*committed = !mc_engine_unchanged(st, &diff, plan, o->file, s->keys_file, s->enabled);
-	} else if (es == MC_ENGINE_OK)
-		print_dry_run(plan, &diff, o->ip_cmds);
-	else if (es == MC_ENGINE_CONFLICT)
-		fprintf(stderr, "mcpsec: nothing was changed\n");
-	mc_diff_free(&diff);
-	return exit_code(es);
 }
 
 /* apply --confirm: a confirmed generation to go back to, and the rollback timer started first
@@ -442,12 +420,11 @@ int apply_main(int argc, char **argv)
 	struct apply_opts o;
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 };
-	struct mc_plan plan = { 0 };
 	struct mc_nl *nl = NULL;
 	struct mc_site *s = NULL;
 	struct mc_buf jb = { 0 };
 	size_t changes = 0;
-	bool committed = false;
+	bool committed = false, unchanged = false;
 	int rc, lock = -1;
 
 	if ((rc = parse_apply(argc, argv, &o)))
@@ -462,46 +439,38 @@ int apply_main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if ((rc = begin(s, !o.dry_run, &nl, &st, &lock, NULL, &plan))) {
-		if (rc == EXIT_CONFIG)
-			fprintf(stderr, "mcpsec: nothing was applied\n");
+	if ((rc = begin(s, !o.dry_run, &nl, &st, &lock, NULL)))
 		goto out;
-	}
 	if (!o.dry_run && !o.force && (rc = refuse_in_trial("apply")))
 		goto out;
 	/* A site written for another host applies, but not without a word. */
 	(void)mc_engine_check_locals(mc_nl_kernel(nl), s, &ds);
 	print_diags(&ds);
 	mc_diags_truncate(&ds, 0);
-	/* The lockout guard: what this change would cut, judged before the kernel changes. */
-	size_t cuts = guard(nl, s->enabled ? &plan : NULL, o.dry_run ? "warning" : o.confirm || o.force ? "warning" : "error");
-	if (cuts && !o.dry_run && !o.confirm && !o.force) {
-		fprintf(stderr, "mcpsec: nothing was applied. Fix the policies, or try the change with "
-			"'apply --confirm SECONDS' (rolled back unless confirmed), or apply it anyway with --force\n");
-		rc = EXIT_CONFIG;
-		goto out;
-	}
-	if (o.dry_run) {
-		rc = apply_dry_run(nl, &o, s, &st, &plan, &jb, &changes, &committed);
-		goto out;
-	}
+	if (o.dry_run && stays_disabled(s, &st))
+		fprintf(stderr, "mcpsec: note: IPsec is disabled on this host and the file leaves ipsec.enabled out: "
+			"apply would commit it and IPsec would stay disabled (mcpsec enable to enforce)\n");
 	char token[40];
-	if (o.confirm && (rc = start_trial(&st, token, sizeof(token))))
+	if (!o.dry_run && o.confirm && (rc = start_trial(&st, token, sizeof(token))))
 		goto out;
-	bool unchanged = false;
 	struct mc_engine_commit commit = { o.file, s->keys_file, s->enabled, o.confirm, o.confirm ? token : NULL,
 					   &unchanged };
-	rc = transact(nl, &st, &plan, s->enabled, &commit, &changes, o.json ? &jb : NULL);
-	committed = !rc && !unchanged;
-	if (!rc && !o.json)
+	struct mc_engine_change ch = { .site = s, .with_policies = s->enabled, .commit = o.dry_run ? NULL : &commit,
+				       .report_only = o.dry_run, .judge = judge_cuts };
+	struct change_ctx c = { .o = &o, .s = s, .json = o.json ? &jb : NULL };
+	struct mc_plan plan = { 0 };
+	ch.keep = &plan; /* for what say_applied counts */
+	rc = transact(nl, &st, &ch, &c, &changes);
+	committed = o.dry_run ? c.would_commit : !rc && !unchanged;
+	if (!rc && !o.dry_run && !o.json)
 		say_applied(&o, s, &st, &plan, changes, unchanged);
+	mc_plan_free(&plan);
 out:
 	if (o.json)
 		print_json_result(o.file, s, o.dry_run, o.confirm, rc, changes, committed, &jb);
 	mc_buf_free(&jb);
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
-	mc_plan_free(&plan);
 	mc_state_free(&st);
 	mc_nl_close(nl);
 	mc_site_free(s);
@@ -512,19 +481,20 @@ static int disable(void)
 {
 	struct mc_state st = { 0 };
 	struct mc_site *s = NULL;
-	struct mc_plan plan = { 0 };
 	struct mc_nl *nl = NULL;
 	size_t changes;
 	int rc, lock = -1;
 
-	if ((rc = begin(NULL, true, &nl, &st, &lock, &s, &plan)))
+	if ((rc = begin(NULL, true, &nl, &st, &lock, &s)))
 		goto out;
 	if ((rc = refuse_in_trial("disable")))
 		goto out;
 	/* The committed files again, with the flag changed: a new generation like any commit. */
 	char *site = mc_state_site_path(&st), *keys = mc_state_keys_path(&st);
 	struct mc_engine_commit commit = { site, s->keys_file ? keys : NULL, false, 0, NULL, NULL };
-	rc = transact(nl, &st, &plan, false, &commit, &changes, NULL);
+	struct mc_engine_change ch = { .site = s, .with_policies = false, .commit = &commit };
+	struct change_ctx c = { .s = s };
+	rc = transact(nl, &st, &ch, &c, &changes);
 	free(site);
 	free(keys);
 	if (!rc)
@@ -532,11 +502,23 @@ static int disable(void)
 			"now flows without IPsec protection or discard rules (SAs are kept)\n");
 out:
 	mc_state_unlock(lock);
-	mc_plan_free(&plan);
 	mc_state_free(&st);
 	mc_nl_close(nl);
 	mc_site_free(s);
 	return rc;
+}
+/* enable's lockout guard: refuses what would cut connections, or (--force) only warns. */
+static bool judge_enable(void *ctx, const struct mc_plan *plan, const struct mc_plan *kernel)
+{
+	(void)ctx;
+	return lockout_check(plan, kernel, "error") == 0;
+}
+
+static bool judge_enable_forced(void *ctx, const struct mc_plan *plan, const struct mc_plan *kernel)
+{
+	(void)ctx;
+	(void)lockout_check(plan, kernel, "warning");
+	return true;
 }
 
 /* enable: the committed configuration, failing closed (lib/engine.c mc_engine_enforce). */
@@ -565,24 +547,16 @@ static int enable(bool force)
 	 * committed over it. */
 	struct mc_trial tr;
 	bool on_trial = mc_state_trial_get(g_opts.state_dir, &tr) == 1;
-	/* The guard, when the committed configuration can be judged (at boot nothing is connected). */
-	struct mc_plan next;
-	struct mc_site *snext = NULL;
-	bool enabled;
-	if (enforced_plan(nl, true, &next, &snext, &enabled)) {
-		/* Already enabled, the kernel enforces this same plan: compiled once, compared with itself. */
-		size_t cuts = lockout_check(&next, enabled ? &next : NULL, force ? "warning" : "error");
-		mc_plan_free(&next);
-		mc_site_free(snext);
-		if (cuts && !force) {
-			fprintf(stderr, "mcpsec: nothing was enabled; add --force to enable it anyway\n");
-			rc = EXIT_CONFIG;
-			goto out;
-		}
-	}
-	struct mc_enforce_opts o = { .commit_enabled = !on_trial };
+	/* The lockout guard judges the committed plan against what the kernel enforces now (at
+	 * boot nothing is connected). */
+	struct mc_enforce_opts o = { .commit_enabled = !on_trial, .judge = force ? judge_enable_forced : judge_enable };
 	enum mc_engine_status es = mc_engine_enforce(mc_nl_kernel(nl), g_opts.state_dir, &o, &ds, &e);
 	print_diags(&ds);
+	if (es == MC_ENGINE_DECLINED) {
+		fprintf(stderr, "mcpsec: nothing was enabled; add --force to enable it anyway\n");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
 	if (on_trial)
 		fprintf(stderr, "mcpsec: %s is on trial: enforced as it stands; 'mcpsec confirm' keeps it, 'mcpsec "
 			"rollback' (or its deadline) goes back to %s\n", tr.gen, tr.confirmed);

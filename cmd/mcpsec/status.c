@@ -13,6 +13,7 @@
 #include "../../lib/compile.h"
 #include "../../lib/diag.h"
 #include "../../lib/engine.h"
+#include "../../lib/kview.h"
 #include "../../lib/metrics.h"
 #include "../../lib/monitor.h"
 #include "../../lib/nlx.h"
@@ -21,63 +22,6 @@
 #include "../../lib/proc.h"
 #include "../../lib/util.h"
 #include "cmd.h"
-
-/* One named rule as found in the kernel: its kernel policies share (dir, priority, name). */
-struct entry {
-	const char *name;
-	char *unknown_name;
-	const char *kind;
-	enum mc_dir dir;
-	uint32_t priority;
-	enum mc_action action;
-	size_t *pols; /* indexes into kstate.pols */
-	size_t npols, cappols;
-	uint64_t last_use;
-	const struct mc_ksa *sa;       /* PROTECT: the SA it sends with (out), or its first (in) */
-	const struct mc_ksa *sas[4];   /* all its SAs: during a rollover, current and next */
-	size_t nsas;
-};
-
-static int cmp_pol(const void *a, const void *b, void *ctx)
-{
-	const struct mc_kstate *k = ctx;
-	const struct mc_kpolicy *x = &k->pols[*(const size_t *)a], *y = &k->pols[*(const size_t *)b];
-
-	if (x->x.dir != y->x.dir)
-		return x->x.dir > y->x.dir ? -1 : 1; /* out first, as the seed lists them */
-	if (x->x.priority != y->x.priority)
-		return x->x.priority < y->x.priority ? -1 : 1;
-	if (x->x.sel.family != y->x.sel.family)
-		return x->x.sel.family > y->x.sel.family ? -1 : 1; /* IPv6 first */
-	/* Fragments of one rule in a stable order: by ports, then addresses. */
-	if (x->x.sel.sport != y->x.sel.sport)
-		return x->x.sel.sport < y->x.sel.sport ? -1 : 1;
-	if (x->x.sel.dport != y->x.sel.dport)
-		return x->x.sel.dport < y->x.sel.dport ? -1 : 1;
-	int c = memcmp(x->x.sel.daddr.a, y->x.sel.daddr.a, 16);
-	return c ? c : memcmp(x->x.sel.saddr.a, y->x.sel.saddr.a, 16);
-}
-
-/* A PROTECT policy's SAs: those its template accepts (reqid, and the SPI when it names one). The
- * SA it sends with (outbound) comes first. */
-static void find_sas(const struct mc_kstate *k, const struct mc_kpolicy *p, struct entry *e)
-{
-	e->nsas = 0;
-	for (size_t i = 0; i < k->nsas && e->nsas < MC_ARRAY_SIZE(e->sas); i++) {
-		const struct mc_ksa *s = &k->sas[i];
-		if (!mc_reqid_owned(s->x.reqid) || s->x.reqid != p->x.tmpl_reqid || s->x.proto != p->x.tmpl_proto ||
-		    (p->x.tmpl_spi && s->x.spi != p->x.tmpl_spi &&
-		     (p->x.dir != MC_DIR_OUT || s->x.reqid == MC_REQID_LEGACY)))
-			continue;
-		if (s->x.spi == p->x.tmpl_spi && e->nsas) {
-			e->sas[e->nsas++] = e->sas[0];
-			e->sas[0] = s;
-		} else {
-			e->sas[e->nsas++] = s;
-		}
-	}
-	e->sa = e->nsas && (p->x.dir != MC_DIR_OUT || e->sas[0]->x.spi == p->x.tmpl_spi) ? e->sas[0] : NULL;
-}
 
 /* "soft 27 GiB / hard 30 GiB, soft 20 h": the limits an SA has, or "" (none: it lives forever). */
 static void lifetime_str(const struct mc_lifetime *l, struct mc_buf *b)
@@ -91,14 +35,6 @@ static void lifetime_str(const struct mc_lifetime *l, struct mc_buf *b)
 			if (v[i][h])
 				mc_buf_printf(b, "%s%s %llu %s", b->len ? ", " : "", h ? "hard" : "soft",
 					      (unsigned long long)v[i][h], unit[i]);
-}
-
-/* What an SA does for its policy. */
-static const char *sa_role(const struct entry *e, const struct mc_ksa *s)
-{
-	if (e->dir != MC_DIR_OUT)
-		return "accepted";
-	return s == e->sa ? "sending" : "installed, not sending";
 }
 
 static void fmt_time(uint64_t t, char *buf, size_t len)
@@ -305,10 +241,131 @@ static void render_safety_json(const struct safety *sf, struct mc_buf *b)
 		mc_buf_puts(b, "null");
 }
 
-static void render_json(struct mc_buf *b, const struct mc_state *st, const struct safety *sf, const struct mc_kstate *k,
-			struct entry *e, size_t ne, const struct mc_stats *c, bool all)
+/* One rule as a JSON object (its selectors, and for PROTECT its SPI and SAs). */
+static void json_rule(struct mc_buf *b, const struct mc_kview *v, const struct mc_kview_rule *r)
 {
+	const struct mc_kstate *k = v->k;
 	char t[32];
+
+	mc_buf_puts(b, "{\"name\":");
+	mc_buf_json_str(b, r->name);
+	mc_buf_printf(b, ",\"kind\":\"%s\",\"direction\":\"%s\",\"action\":\"%s\",\"priority\":%u,"
+		      "\"kernel_policies\":%zu,\"last_use\":", mc_rule_kind_str(r->kind), mc_dir_str(r->dir),
+		      mc_action_str(r->action), r->priority, r->npols);
+	fmt_time(r->last_use, t, sizeof(t));
+	if (r->last_use)
+		mc_buf_printf(b, "\"%s\"", t);
+	else
+		mc_buf_puts(b, "null");
+	mc_buf_puts(b, ",\"selectors\":[");
+	for (size_t j = 0; j < r->npols; j++) {
+		if (j)
+			mc_buf_puts(b, ",");
+		json_selector(b, &k->pols[r->pols[j]].x.sel);
+	}
+	mc_buf_puts(b, "]");
+	if (r->action == MC_PROTECT) {
+		/* spi: what it sends with (out), or what it accepts when that is one SA (in). */
+		uint32_t spi = r->tmpl_spi ? r->tmpl_spi : r->nsas == 1 ? r->sas[0]->x.spi : 0;
+		mc_buf_puts(b, ",\"spi\":");
+		if (spi)
+			mc_buf_printf(b, "%u,\"spi_hex\":\"0x%08x\"", spi, spi);
+		else
+			mc_buf_puts(b, "null,\"spi_hex\":null");
+		mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"sa\":", mc_ipsec_proto_str(r->tmpl_proto),
+			      r->tmpl_reqid);
+		if (r->sa)
+			json_sa(b, r->sa, r->name, v->sas[r->sa - k->sas].role);
+		else
+			mc_buf_puts(b, "null");
+		mc_buf_puts(b, ",\"sas\":[");
+		for (size_t j = 0; j < r->nsas; j++) {
+			if (j)
+				mc_buf_puts(b, ",");
+			json_sa(b, r->sas[j], r->name, v->sas[r->sas[j] - k->sas].role);
+		}
+		mc_buf_puts(b, "]");
+	}
+	mc_buf_puts(b, "}");
+}
+
+/* One rule as status's text: a line, and for PROTECT each SA (or MISSING). */
+static void text_rule(struct mc_buf *b, const struct mc_kview *v, const struct mc_kview_rule *r, bool kernel_view)
+{
+	const struct mc_kstate *k = v->k;
+	char t[32], a1[64], a2[64];
+
+	fmt_time(r->last_use, t, sizeof(t));
+	mc_buf_printf(b, "  %-24s %-8s %-10u %5zu  %-20s ", r->name, mc_action_str(r->action),
+		      r->priority, r->npols, t);
+	for (size_t j = 0; j < r->npols && j < 3; j++) {
+		if (j)
+			mc_buf_puts(b, "; ");
+		if (kernel_view)
+			mc_sel_str(&k->pols[r->pols[j]].x.sel, r->dir, b);
+		else
+			mc_sel_local_str(&k->pols[r->pols[j]].x.sel, r->dir, b);
+	}
+	if (r->npols > 3)
+		mc_buf_printf(b, "; (+%zu more)", r->npols - 3);
+	mc_buf_puts(b, "\n");
+	if (r->action != MC_PROTECT)
+		return;
+	if (!r->sa) {
+		if (r->tmpl_spi)
+			mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
+				      r->tmpl_spi, r->tmpl_spi, mc_ipsec_proto_str(r->tmpl_proto));
+		else
+			mc_buf_printf(b, "      SA (%s, reqid %u): MISSING - matching traffic is dropped\n",
+				      mc_ipsec_proto_str(r->tmpl_proto), r->tmpl_reqid);
+	}
+	for (size_t j = 0; j < r->nsas; j++) {
+		const struct mc_ksa *s = r->sas[j];
+		char warn[256];
+		fmt_time(s->use_time, t, sizeof(t));
+		mc_buf_printf(b, "      SA spi %u (0x%08x) ", s->x.spi, s->x.spi);
+		sa_algs(s, b);
+		mc_buf_printf(b, " %s -> %s, %s: %llu bytes, %llu packets, ",
+			      mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
+			      mc_addr_str(&s->x.daddr, a2, sizeof(a2)), v->sas[s - k->sas].role,
+			      (unsigned long long)s->bytes, (unsigned long long)s->packets);
+		if (r->dir == MC_DIR_OUT)
+			mc_buf_printf(b, "sequence %u (%s), ", s->x.oseq,
+				      s->x.oseq_may_wrap ? "may wrap" : "STOPS AT 4294967295: reapply");
+		mc_buf_printf(b, "integrity failures %llu, replay failures %llu, last use %s\n",
+			      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, t);
+		struct mc_buf lt = { 0 };
+		lifetime_str(&s->x.lft, &lt);
+		if (lt.len)
+			mc_buf_printf(b, "        lifetime: %s\n", mc_buf_str(&lt));
+		mc_buf_free(&lt);
+		if (mc_sa_block_warning(s->x.confidentiality, s->bytes, warn, sizeof(warn)))
+			mc_buf_printf(b, "        WARNING: %s\n", warn);
+	}
+}
+
+/* The rules status shows: every one, or those named what (any case). */
+struct shown {
+	const struct mc_kview_rule **r;
+	size_t n;
+	bool all;
+};
+
+static bool shown_rule(const struct shown *sh, const struct mc_kview *v, size_t rule)
+{
+	for (size_t i = 0; i < sh->n; i++)
+		if (sh->r[i] == &v->rules[rule])
+			return true;
+	return false;
+}
+
+static void render_json(struct mc_buf *b, const struct mc_state *st, const struct safety *sf, const struct mc_kview *v,
+			const struct shown *sh, const struct mc_stats *c)
+{
+	const struct mc_kstate *k = v->k;
+	const struct mc_kview_rule *const *e = sh->r;
+	size_t ne = sh->n;
+	bool all = sh->all;
 
 	mc_buf_puts(b, "{\"namespace\":");
 	if (g_opts.netns)
@@ -327,62 +384,19 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 	render_safety_json(sf, b);
 	mc_buf_puts(b, ",\"policies\":[");
 	for (size_t i = 0; i < ne; i++) {
-		mc_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
-		mc_buf_json_str(b, e[i].name);
-		mc_buf_printf(b, ",\"kind\":\"%s\",\"direction\":\"%s\",\"action\":\"%s\",\"priority\":%u,"
-			      "\"kernel_policies\":%zu,\"last_use\":", e[i].kind, mc_dir_str(e[i].dir),
-			      mc_action_str(e[i].action), e[i].priority, e[i].npols);
-		fmt_time(e[i].last_use, t, sizeof(t));
-		if (e[i].last_use)
-			mc_buf_printf(b, "\"%s\"", t);
-		else
-			mc_buf_puts(b, "null");
-		mc_buf_puts(b, ",\"selectors\":[");
-		for (size_t j = 0; j < e[i].npols; j++) {
-			if (j)
-				mc_buf_puts(b, ",");
-			json_selector(b, &k->pols[e[i].pols[j]].x.sel);
-		}
-		mc_buf_puts(b, "]");
-		if (e[i].action == MC_PROTECT) {
-			const struct mc_kpolicy *p = &k->pols[e[i].pols[0]];
-			/* spi: what it sends with (out), or what it accepts when that is one SA (in). */
-			uint32_t spi = p->x.tmpl_spi ? p->x.tmpl_spi : e[i].nsas == 1 ? e[i].sas[0]->x.spi : 0;
-			mc_buf_puts(b, ",\"spi\":");
-			if (spi)
-				mc_buf_printf(b, "%u,\"spi_hex\":\"0x%08x\"", spi, spi);
-			else
-				mc_buf_puts(b, "null,\"spi_hex\":null");
-			mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"sa\":", mc_ipsec_proto_str(p->x.tmpl_proto),
-				      p->x.tmpl_reqid);
-			if (e[i].sa)
-				json_sa(b, e[i].sa, e[i].name, sa_role(&e[i], e[i].sa));
-			else
-				mc_buf_puts(b, "null");
-			mc_buf_puts(b, ",\"sas\":[");
-			for (size_t j = 0; j < e[i].nsas; j++) {
-				if (j)
-					mc_buf_puts(b, ",");
-				json_sa(b, e[i].sas[j], e[i].name, sa_role(&e[i], e[i].sas[j]));
-			}
-			mc_buf_puts(b, "]");
-		}
-		mc_buf_puts(b, "}");
+		if (i)
+			mc_buf_puts(b, ",");
+		json_rule(b, v, e[i]);
 	}
 	mc_buf_puts(b, "],\"sas\":[");
 	bool first = true;
 	for (size_t i = 0; i < k->nsas; i++) {
 		if (!mc_reqid_owned(k->sas[i].x.reqid))
 			continue;
-		const char *owner = NULL, *role = NULL;
-		for (size_t j = 0; j < ne && !owner; j++)
-			for (size_t m = 0; m < e[j].nsas && !owner; m++)
-				if (e[j].sas[m] == &k->sas[i]) {
-					owner = e[j].name;
-					role = sa_role(&e[j], e[j].sas[m]);
-				}
-		if (!all && !owner)
+		const struct mc_kview_sa *o = &v->sas[i];
+		if (!all && (o->rule == MC_KVIEW_NONE || !shown_rule(sh, v, o->rule)))
 			continue;
+		const char *owner = o->name, *role = o->role;
 		if (!first)
 			mc_buf_puts(b, ",");
 		first = false;
@@ -428,10 +442,14 @@ static void render_json(struct mc_buf *b, const struct mc_state *st, const struc
 	mc_buf_puts(b, "}\n");
 }
 
-static void render_text(struct mc_buf *b, const struct mc_state *st, const struct safety *sf, const struct mc_kstate *k,
-			struct entry *e, size_t ne, const struct mc_stats *c, bool all, bool kernel_view)
+static void render_text(struct mc_buf *b, const struct mc_state *st, const struct safety *sf, const struct mc_kview *v,
+			const struct shown *sh, const struct mc_stats *c, bool kernel_view)
 {
-	char t[32], a1[64], a2[64];
+	const struct mc_kstate *k = v->k;
+	const struct mc_kview_rule *const *e = sh->r;
+	size_t ne = sh->n;
+	bool all = sh->all;
+	char a1[64], a2[64];
 	size_t nforeign_p = 0, nforeign_s = 0;
 
 	mc_buf_printf(b, "IPsec %s, default %s, namespace %s, state %s\n",
@@ -443,7 +461,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 	for (int d = 1; d >= 0; d--) {
 		bool header = false;
 		for (size_t i = 0; i < ne; i++) {
-			if ((int)e[i].dir != d)
+			if ((int)e[i]->dir != d)
 				continue;
 			if (!header) {
 				mc_buf_printf(b, "\n%s policies, first match wins:\n", d ? "Outbound" : "Inbound");
@@ -451,64 +469,15 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 					      "KPOL", "LAST USE", kernel_view ? "SELECTORS (kernel: src -> dst)" : "SELECTORS");
 				header = true;
 			}
-			fmt_time(e[i].last_use, t, sizeof(t));
-			mc_buf_printf(b, "  %-24s %-8s %-10u %5zu  %-20s ", e[i].name, mc_action_str(e[i].action),
-				      e[i].priority, e[i].npols, t);
-			for (size_t j = 0; j < e[i].npols && j < 3; j++) {
-				if (j)
-					mc_buf_puts(b, "; ");
-				if (kernel_view)
-					mc_sel_str(&k->pols[e[i].pols[j]].x.sel, e[i].dir, b);
-				else
-					mc_sel_local_str(&k->pols[e[i].pols[j]].x.sel, e[i].dir, b);
-			}
-			if (e[i].npols > 3)
-				mc_buf_printf(b, "; (+%zu more)", e[i].npols - 3);
-			mc_buf_puts(b, "\n");
-			if (e[i].action == MC_PROTECT) {
-				const struct mc_kpolicy *p = &k->pols[e[i].pols[0]];
-				if (!e[i].sa) {
-					if (p->x.tmpl_spi)
-						mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
-							      p->x.tmpl_spi, p->x.tmpl_spi, mc_ipsec_proto_str(p->x.tmpl_proto));
-					else
-						mc_buf_printf(b, "      SA (%s, reqid %u): MISSING - matching traffic is dropped\n",
-							      mc_ipsec_proto_str(p->x.tmpl_proto), p->x.tmpl_reqid);
-				}
-				for (size_t j = 0; j < e[i].nsas; j++) {
-					const struct mc_ksa *s = e[i].sas[j];
-					char warn[256];
-					fmt_time(s->use_time, t, sizeof(t));
-					mc_buf_printf(b, "      SA spi %u (0x%08x) ", s->x.spi, s->x.spi);
-					sa_algs(s, b);
-					mc_buf_printf(b, " %s -> %s, %s: %llu bytes, %llu packets, ",
-						      mc_addr_str(&s->x.saddr, a1, sizeof(a1)),
-						      mc_addr_str(&s->x.daddr, a2, sizeof(a2)), sa_role(&e[i], s),
-						      (unsigned long long)s->bytes, (unsigned long long)s->packets);
-					if (e[i].dir == MC_DIR_OUT)
-						mc_buf_printf(b, "sequence %u (%s), ", s->x.oseq,
-							      s->x.oseq_may_wrap ? "may wrap" : "STOPS AT 4294967295: reapply");
-					mc_buf_printf(b, "integrity failures %llu, replay failures %llu, last use %s\n",
-						      (unsigned long long)s->integrity_fail, (unsigned long long)s->replay_fail, t);
-					struct mc_buf lt = { 0 };
-					lifetime_str(&s->x.lft, &lt);
-					if (lt.len)
-						mc_buf_printf(b, "        lifetime: %s\n", mc_buf_str(&lt));
-					mc_buf_free(&lt);
-					if (mc_sa_block_warning(s->x.confidentiality, s->bytes, warn, sizeof(warn)))
-						mc_buf_printf(b, "        WARNING: %s\n", warn);
-				}
-			}
+			text_rule(b, v, e[i], kernel_view);
 		}
 	}
 	if (!ne)
 		mc_buf_puts(b, "\nNo mcpsec policies are installed.\n");
 	if (!all)
 		return;
-	for (size_t i = 0; i < k->npols; i++)
-		nforeign_p += !mc_prio_owned(k->pols[i].x.priority);
-	for (size_t i = 0; i < k->nsas; i++)
-		nforeign_s += !mc_reqid_owned(k->sas[i].x.reqid);
+	nforeign_p = v->nforeign_pols;
+	nforeign_s = v->nforeign_sas;
 	if (nforeign_p || nforeign_s) {
 		mc_buf_printf(b, "\nForeign XFRM objects (not mcpsec's; never changed): %zu policies, %zu SAs\n",
 			      nforeign_p, nforeign_s);
@@ -551,7 +520,7 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 }
 
 /* --prometheus: the kernel's part here, the daemon's from the daemon (or "up 0"). */
-static void render_prometheus(struct mc_buf *b, const struct mc_state *st, const struct mc_kstate *k,
+static void render_prometheus(struct mc_buf *b, const struct mc_state *st, const struct mc_kview *v,
 			      const struct mc_stats *c)
 {
 	struct mc_metrics m = { .netns = g_opts.netns ? g_opts.netns : "" };
@@ -559,7 +528,7 @@ static void render_prometheus(struct mc_buf *b, const struct mc_state *st, const
 	char why[512];
 
 	bool enforced = !mc_state_get_enforcement(g_opts.state_dir, why, sizeof(why));
-	mc_metrics_kernel(&m, st, k, c, st->committed && st->enabled, enforced);
+	mc_metrics_kernel(&m, v, c, st->committed && st->enabled, enforced);
 	mc_metrics_render(&m, MC_METRICS_KERNEL, b);
 	mc_metrics_free(&m);
 	if (ask_daemon("metrics", &dm) == 0 && !strncmp(mc_buf_str(&dm), "# HELP ", 7)) {
@@ -572,62 +541,16 @@ static void render_prometheus(struct mc_buf *b, const struct mc_state *st, const
 	mc_buf_free(&dm);
 }
 
-/* mcpsec's kernel policies in kernel order, grouped into named entries by (direction,
- * priority), each PROTECT entry with its SAs. */
-static void group_entries(const struct mc_kstate *k, const struct mc_state *st, struct entry **e, size_t *ne,
-			  size_t *cape)
+/* The rules to show: all, or those named what (any case). Returns how many. */
+static size_t select_rules(const struct mc_kview *v, const char *what, struct shown *sh)
 {
-	size_t *order = mc_calloc(k->npols + 1, sizeof(size_t)), no = 0;
-	for (size_t i = 0; i < k->npols; i++)
-		if (mc_prio_owned(k->pols[i].x.priority))
-			order[no++] = i;
-	qsort_r(order, no, sizeof(size_t), cmp_pol, (void *)k);
-	for (size_t i = 0; i < no; i++) {
-		const struct mc_kpolicy *p = &k->pols[order[i]];
-		char unknown[40];
-		const char *name = mc_state_kernel_name(st, p->x.priority, p->x.dir, p->x.sel.family, unknown,
-							sizeof(unknown));
-		struct entry *cur = *ne ? &(*e)[*ne - 1] : NULL;
-		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority || strcmp(name, cur->name)) {
-			cur = MC_PUSH(e, ne, cape);
-			memset(cur, 0, sizeof(*cur));
-			if (name == unknown)
-				name = cur->unknown_name = mc_strdup(unknown);
-			cur->name = name;
-			cur->dir = p->x.dir;
-			cur->priority = p->x.priority;
-			cur->action = p->x.action;
-			cur->kind = p->x.priority >= MC_PRIO_DEFAULT ? "default" :
-				    p->x.priority < MC_PRIO_USER_LO ? "builtin" : "user";
-			if (p->x.action == MC_PROTECT)
-				find_sas(k, p, cur);
-		}
-		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
-		if (p->use_time > cur->last_use)
-			cur->last_use = p->use_time;
-	}
-	free(order);
-}
-
-/* Keeps the entries named what (any case) at the front; returns how many. */
-static size_t keep_named(struct entry *e, size_t ne, const char *what)
-{
-	size_t keep = 0;
-
-	for (size_t i = 0; i < ne; i++) {
-		if (!strcasecmp(e[i].name, what)) {
-			struct entry tmp = e[keep];
-			e[keep++] = e[i];
-			e[i] = tmp;
-		}
-	}
-	for (size_t i = keep; i < ne; i++) {
-		free(e[i].pols);
-		free(e[i].unknown_name);
-		e[i].pols = NULL;
-		e[i].unknown_name = NULL;
-	}
-	return keep;
+	sh->all = !strcasecmp(what, "all");
+	sh->r = mc_calloc(v->nrules + 1, sizeof(*sh->r));
+	sh->n = 0;
+	for (size_t i = 0; i < v->nrules; i++)
+		if (sh->all || !strcasecmp(v->rules[i].name, what))
+			sh->r[sh->n++] = &v->rules[i];
+	return sh->n;
 }
 
 int status_main(int argc, char **argv)
@@ -637,8 +560,8 @@ int status_main(int argc, char **argv)
 	struct mc_state st = { 0 };
 	struct mc_kstate k = { 0 };
 	struct mc_nl *nl = NULL;
-	struct entry *e = NULL;
-	size_t ne = 0, cape = 0;
+	struct mc_kview v = { 0 };
+	struct shown sh = { 0 };
 	struct mc_stats c = { 0 };
 	int rc, r;
 
@@ -685,11 +608,9 @@ int status_main(int argc, char **argv)
 	if (!prometheus && st.committed)
 		check_kernel(nl, &k, &kc);
 	safety_gather(&st, load_err, !prometheus && st.committed ? &kc : NULL, &sf);
-	/* The named view (policies grouped, their SAs found) is text's and JSON's; --prometheus
-	 * groups by itself (lib/metrics.c), so it skips this. */
-	if (!prometheus)
-		group_entries(&k, &st, &e, &ne, &cape);
-	if (!all && !(ne = keep_named(e, ne, what))) {
+	/* One view of the kernel, named, for text, JSON and Prometheus alike. */
+	mc_kview_build(&k, &st.names, &v);
+	if (!select_rules(&v, what, &sh) && !all) {
 		fprintf(stderr, "mcpsec: no policy named '%s' is installed%s\n", what,
 			st.committed && !st.enabled ? " (IPsec is disabled)" : "");
 		rc = EXIT_CONFIG;
@@ -698,19 +619,16 @@ int status_main(int argc, char **argv)
 	mc_proc_xfrm_stat(&c);
 	struct mc_buf b = { 0 };
 	if (prometheus)
-		render_prometheus(&b, &st, &k, &c);
+		render_prometheus(&b, &st, &v, &c);
 	else if (json)
-		render_json(&b, &st, &sf, &k, e, ne, &c, all);
+		render_json(&b, &st, &sf, &v, &sh, &c);
 	else
-		render_text(&b, &st, &sf, &k, e, ne, &c, all, kernel_view);
+		render_text(&b, &st, &sf, &v, &sh, &c, kernel_view);
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);
 out:
-	for (size_t i = 0; i < ne; i++) {
-		free(e[i].pols);
-		free(e[i].unknown_name);
-	}
-	free(e);
+	free(sh.r);
+	mc_kview_free(&v);
 	mc_stats_free(&c);
 	mc_kstate_free(&k);
 	mc_state_free(&st);

@@ -21,13 +21,13 @@
 const char *state_namer(void *ctx, uint32_t prio, enum mc_dir dir, int family)
 {
 	struct daemon *d = ctx;
-	return mc_state_rule_name(&d->st, prio, dir, family);
+	return mc_names_rule(&d->st.names, prio, dir, family);
 }
 
 const char *reqid_namer(void *ctx, uint32_t reqid)
 {
 	struct daemon *d = ctx;
-	const struct mc_state_name *owner = mc_state_reqid_owner(&d->st, reqid);
+	const struct mc_state_name *owner = mc_names_reqid_owner(&d->st.names, reqid);
 	return owner ? owner->name : NULL;
 }
 
@@ -107,14 +107,15 @@ static const char *op_name(const struct mc_op *o, const void *st)
 
 /* The operations a repair is about to send, as drift records: one per rule and kind of change
  * (mc_drift_groups), with its first kernel object as example. */
-static void report_drift(void *ctx, const struct mc_diff *diff, const struct mc_state *st)
+static void report_drift(void *ctx, const struct mc_plan *plan, const struct mc_diff *diff, const struct mc_state *st)
 {
 	struct daemon *d = ctx;
 	bool apply = d->repair || d->force_apply;
 	struct mc_op_group *g;
 
-	if (d->force_apply)
-		return; /* SIGHUP asked for it: not drift */
+	(void)plan;
+	if (d->force_apply || !diff->n)
+		return; /* SIGHUP asked for it: not drift; or nothing differs */
 	mc_mon_count(&d->mon, MC_MON_DRIFT);
 	size_t ng = mc_drift_groups(diff, op_name, st, &g);
 	for (size_t k = 0; k < ng; k++) {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "../../lib/fileio.h"
+#include "../../lib/kview.h"
 #include "../../lib/metrics.h"
 #include "../../lib/nlx.h"
 #include "../../lib/proc.h"
@@ -43,8 +44,12 @@ void render_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc
 {
 	struct mc_metrics m = { .netns = d->netns ? d->netns : "" };
 
-	if (part & MC_METRICS_KERNEL)
-		mc_metrics_kernel(&m, &d->st, k, st, d->st.committed && d->st.enabled, d->enforced);
+	if (part & MC_METRICS_KERNEL) {
+		struct mc_kview v;
+		mc_kview_build(k, &d->st.names, &v);
+		mc_metrics_kernel(&m, &v, st, d->st.committed && d->st.enabled, d->enforced);
+		mc_kview_free(&v);
+	}
 	mc_metrics_daemon(&m, &d->mon, d->enforced, d->repair);
 	mc_metrics_render(&m, part, out);
 	mc_metrics_free(&m);

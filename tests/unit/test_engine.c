@@ -34,36 +34,73 @@ static const char site_v2[] = "ipsec: {default: deny, keys: keys.yaml}\npolicies
 			      "  - name: PROTIN\n    direction: in\n    remote: " PEER "\n    action: protect\n    spi: 4098\n"
 			      "    esp: {integrity: hmac-sha256-128, integrity-key: K1}\n";
 
-/* apply: load, compile for the (fake) host, diff, send with a commit. */
-static enum mc_engine_status apply_text(struct fake_kernel *f, const char *dir, const char *text, long trial,
-					size_t *done)
+/* A change's hooks, as apply's: a judge that may decline, a report that counts. */
+struct hooks {
+	bool decline;
+	int judged, reported;
+	bool kernel_seen;   /* the judge was shown what the kernel enforces */
+	size_t ops;         /* operations reported */
+	char first_del[80]; /* the name of the first deletion reported */
+};
+
+static bool judge(void *ctx, const struct mc_plan *plan, const struct mc_plan *kernel)
+{
+	struct hooks *h = ctx;
+	(void)plan;
+	h->judged++;
+	h->kernel_seen = kernel != NULL;
+	return !h->decline;
+}
+
+static void report(void *ctx, const struct mc_plan *plan, const struct mc_diff *diff, const struct mc_state *st)
+{
+	struct hooks *h = ctx;
+	(void)plan;
+	(void)st;
+	h->reported++;
+	h->ops = diff->n;
+	for (size_t i = 0; i < diff->n && !h->first_del[0]; i++)
+		if (diff->ops[i].kind == MC_OP_POL_DEL)
+			snprintf(h->first_del, sizeof(h->first_del), "%s", diff->ops[i].name);
+}
+
+/* apply through the one transaction: load, then mc_engine_apply compiles for the (fake) host,
+ * judges, diffs, reports, sends and commits. h may be NULL; dry: report only. */
+static enum mc_engine_status apply_hooked(struct fake_kernel *f, const char *dir, const char *text, long trial,
+					  bool dry, struct hooks *h, size_t *done)
 {
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 };
-	struct mc_plan plan = { 0 };
-	struct mc_diff diff = { 0 };
+	struct mc_enforcement e = { 0 };
 	char *site = path("site.yaml"), *kf = path("keys.yaml");
 	enum mc_engine_status es = MC_ENGINE_LOCAL;
 
 	put("site.yaml", text);
 	struct mc_site *s = mc_engine_load_site(site, NULL, true, &ds);
 	int lock = mc_engine_lock(&f->k, dir, true, &ds, NULL);
-	if (s && lock >= 0 && mc_state_load(dir, &st) == 0 && mc_engine_compile(&f->k, s, &st, &ds, &plan) == 0 &&
-	    (es = mc_engine_diff(&f->k, &plan, true, &st, &ds, &diff)) == MC_ENGINE_OK) {
+	if (s && lock >= 0 && mc_state_load(dir, &st) == 0) {
 		struct mc_engine_commit c = { site, kf, true, trial, trial ? "unit-token" : NULL, NULL };
-		es = mc_engine_send(&f->k, &st, &diff, &plan, &c, &ds, done);
+		struct mc_engine_change ch = { .site = s, .with_policies = true, .commit = dry ? NULL : &c,
+					       .report_only = dry, .judge = h ? judge : NULL,
+					       .report = h ? report : NULL, .ctx = h };
+		es = mc_engine_apply(&f->k, &st, &ch, &ds, &e);
+		*done = e.changes;
 	}
 	if (ds.errors && es == MC_ENGINE_OK)
 		es = MC_ENGINE_LOCAL;
 	mc_state_unlock(lock);
-	mc_diff_free(&diff);
-	mc_plan_free(&plan);
 	mc_state_free(&st);
 	mc_site_free(s);
 	mc_diags_free(&ds);
 	free(site);
 	free(kf);
 	return es;
+}
+
+static enum mc_engine_status apply_text(struct fake_kernel *f, const char *dir, const char *text, long trial,
+					size_t *done)
+{
+	return apply_hooked(f, dir, text, trial, false, NULL, done);
 }
 
 static char *committed_site(const char *dir)
@@ -150,6 +187,41 @@ static void test_apply_and_refusals(void)
 	/* Then v2 goes through, SAs and all. */
 	T_EQ_INT(apply_text(&f, dir, site_v2, 0, &done), MC_ENGINE_OK, "apply v2");
 	T_EQ_INT(f.held.nsas, 2, "its two SAs are installed");
+	free(v1);
+	free(dir);
+	fake_kernel_free(&f);
+}
+
+/* The transaction's hooks: a declining judge changes nothing, a dry run sends nothing, and the
+ * report names every operation, a deletion by the committed name (a copy the diff owns). */
+static void test_hooks(void)
+{
+	struct fake_kernel f;
+	char *dir = path("state-hooks");
+	size_t done = 0;
+	struct hooks h = { 0 };
+
+	fake_kernel_init(&f);
+	T_EQ_INT(apply_hooked(&f, dir, site_v1, 0, false, &h, &done), MC_ENGINE_OK, "apply v1 with hooks");
+	T_OK(h.judged == 1 && !h.kernel_seen, "judged once, against a kernel with nothing of mcpsec's");
+	T_OK(h.reported == 1 && h.ops == done && done > 0, "reported once: the %zu operations sent", h.ops);
+	char *v1 = fake_kernel_text(&f);
+	long seen = f.ops_seen;
+	h = (struct hooks){ .decline = true };
+	T_EQ_INT(apply_hooked(&f, dir, site_v2, 0, false, &h, &done), MC_ENGINE_DECLINED, "a declining judge: declined");
+	T_OK(h.kernel_seen && h.reported == 0 && f.ops_seen == seen, "judged against v1 in the kernel; nothing sent");
+	char *now = fake_kernel_text(&f), *text = committed_site(dir);
+	T_OK(!strcmp(now, v1) && text && !strcmp(text, site_v1), "the kernel and the state are v1's");
+	free(now);
+	free(text);
+	h = (struct hooks){ 0 };
+	T_EQ_INT(apply_hooked(&f, dir, site_v2, 0, true, &h, &done), MC_ENGINE_OK, "a dry run of v2");
+	T_OK(h.reported == 1 && h.ops > 0 && f.ops_seen == seen, "reports %zu operations, sends none", h.ops);
+	T_EQ_INT(apply_hooked(&f, dir, site_v2, 0, false, NULL, &done), MC_ENGINE_OK, "apply v2");
+	h = (struct hooks){ 0 };
+	T_EQ_INT(apply_hooked(&f, dir, site_v1, 0, false, &h, &done), MC_ENGINE_OK, "back to v1");
+	T_OK(!strcmp(h.first_del, "WEBIN") || !strcmp(h.first_del, "PROT") || !strcmp(h.first_del, "PROTIN"),
+	     "a policy v1 drops is reported by its committed name: %s", h.first_del);
 	free(v1);
 	free(dir);
 	fake_kernel_free(&f);
@@ -283,6 +355,7 @@ int main(void)
 	T_OK(tmp_setup(), "a temporary directory");
 	put("keys.yaml", keys);
 	test_apply_and_refusals();
+	test_hooks();
 	test_no_sas();
 	test_lockdown();
 	test_trial_rollback();

@@ -7,6 +7,9 @@
 #include "../../lib/conf.h"
 #include "../../lib/diag.h"
 #include "../../lib/guard.h"
+#include "../../lib/kobj.h"
+#include "../../lib/kview.h"
+#include "../../lib/names.h"
 #include "../../lib/plan.h"
 #include "../../lib/util.h"
 #include "../../lib/validate.h"
@@ -73,6 +76,38 @@ static void compile_text(const char *text, struct mc_site **s, struct mc_plan *p
 	mc_diags_free(&ds);
 }
 
+/* What the kernel would hold after plan was applied, read back through the kernel view: the
+ * guard's "old" plan on a real host (no recompile of the committed site). */
+static void kernel_plan_of(const struct mc_plan *plan, struct mc_plan *ret)
+{
+	struct mc_kstate k = { 0 };
+	struct mc_names nm = { 0 };
+	struct mc_kview v;
+
+	for (size_t i = 0; i < plan->npols; i++) {
+		struct mc_kpolicy *kp = MC_PUSH(&k.pols, &k.npols, &k.cappols);
+		memset(kp, 0, sizeof(*kp));
+		kp->x = plan->pols[i];
+		kp->x.rule = SIZE_MAX;
+	}
+	for (size_t i = 0; i < plan->nsas; i++) {
+		struct mc_ksa *ks = MC_PUSH(&k.sas, &k.nsas, &k.capsas);
+		memset(ks, 0, sizeof(*ks));
+		ks->x = plan->sas[i];
+	}
+	for (size_t i = 0; i < plan->nrules; i++)
+		if (plan->rules[i].kind == MC_RULE_USER)
+			mc_names_add(&nm, plan->rules[i].priority, plan->rules[i].dir, plan->rules[i].reqid,
+				     plan->rules[i].name);
+	mc_names_index(&nm);
+	mc_kview_build(&k, &nm, &v);
+	mc_kview_plan(&v, plan->def, true, ret);
+	mc_kview_free(&v);
+	mc_names_free(&nm);
+	free(k.pols);
+	free(k.sas);
+}
+
 #define HEAD "ipsec: {default: deny}\npolicies:\n"
 #define ICMP "  - {name: ICMPOUT, direction: out, protocol: icmpv6, action: bypass}\n" \
 	     "  - {name: ICMPIN, direction: in, protocol: icmpv6, action: bypass}\n"
@@ -128,6 +163,42 @@ static void test_check(void)
 	T_EQ_INT(cuts.n, 1, "protection with another SPI cuts");
 	mc_cuts_free(&cuts);
 
+	/* The same judgements against what the kernel holds, read through the kernel view. */
+	struct mc_plan kprot, kcut;
+	kernel_plan_of(&prot, &kprot);
+	kernel_plan_of(&cut, &kcut);
+	mc_guard_check(&prot, &kprot, &cs, &cuts);
+	T_EQ_INT(cuts.n, 0, "kernel view: protection with the SA the kernel has cuts nothing");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&prot2, &kprot, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "kernel view: protection with an SPI the kernel lacks cuts");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&cut, &kcut, &cs, &cuts);
+	T_EQ_INT(cuts.n, 0, "kernel view: a discard the kernel already enforces cuts nothing new");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&cut, &kprot, &cs, &cuts);
+	T_OK(cuts.n == 1 && !strcmp(cuts.c[0].policy, "DENYMGMT"), "kernel view: a new discard cuts, named");
+	mc_cuts_free(&cuts);
+	mc_plan_free(&kprot);
+	mc_plan_free(&kcut);
+	/* An SPI the old plan has, but for another rule (another peer): still a new SA for this flow. */
+	struct mc_site *s_other;
+	struct mc_plan other, kother;
+	compile_text(HEAD ICMP "  - {name: PROTMGMT, direction: out, protocol: tcp, remote: fec0::2, local-ports: 2223, "
+			       "action: protect, spi: 300, esp: {integrity: hmac-sha256-128, integrity-key: K}}\n"
+			       "  - {name: OTHER, direction: out, protocol: tcp, remote: fec0::9, action: protect, spi: 301, "
+			       "esp: {integrity: hmac-sha256-128, integrity-key: K}}\n" ALL, &s_other, &other);
+	kernel_plan_of(&other, &kother);
+	mc_guard_check(&prot2, &other, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "an SPI another rule of the old plan had is still new for this flow");
+	mc_cuts_free(&cuts);
+	mc_guard_check(&prot2, &kother, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "...and against the kernel's SAs");
+	mc_cuts_free(&cuts);
+	mc_plan_free(&other);
+	mc_plan_free(&kother);
+	mc_site_free(s_other);
+
 	/* A key rollover's steps, in both directions: each step uses an SA the step before knew. */
 	struct mc_site *s_roll[4];
 	struct mc_plan roll[4];
@@ -150,7 +221,19 @@ static void test_check(void)
 		mc_guard_check(&roll[st + 1], &roll[st], &cs, &cuts);
 		T_EQ_INT(cuts.n, 0, "rollover step %s cuts nothing (its SA was known to the step before)", steps[st]);
 		mc_cuts_free(&cuts);
+		struct mc_plan kroll;
+		kernel_plan_of(&roll[st], &kroll);
+		mc_guard_check(&roll[st + 1], &kroll, &cs, &cuts);
+		T_EQ_INT(cuts.n, 0, "rollover step %s against the kernel's SAs cuts nothing", steps[st]);
+		mc_cuts_free(&cuts);
+		mc_plan_free(&kroll);
 	}
+	struct mc_plan k0;
+	kernel_plan_of(&roll[0], &k0);
+	mc_guard_check(&roll[2], &k0, &cs, &cuts);
+	T_EQ_INT(cuts.n, 1, "switching without accept first cuts, against the kernel too");
+	mc_cuts_free(&cuts);
+	mc_plan_free(&k0);
 	mc_guard_check(&roll[3], &roll[0], &cs, &cuts);
 	T_EQ_INT(cuts.n, 1, "jumping from no rollover to retired (a new SPI out of the blue) cuts");
 	mc_cuts_free(&cuts);

@@ -8,6 +8,7 @@
 
 #include "../../lib/compile.h"
 #include "../../lib/kobj.h"
+#include "../../lib/kview.h"
 #include "../../lib/metrics.h"
 #include "../../lib/monitor.h"
 #include "../../lib/state.h"
@@ -111,7 +112,10 @@ int main(void)
 	mc_stats_parse("XfrmInNoStates            4\nXfrmOutPolBlock           9\n", &xs);
 
 	struct mc_metrics m = { .netns = "lab\"1\\x" };
-	mc_metrics_kernel(&m, &st, &k, &xs, true, false);
+	struct mc_kview v;
+	mc_kview_build(&k, &st.names, &v);
+	mc_metrics_kernel(&m, &v, &xs, true, false);
+	mc_kview_free(&v);
 	mc_metrics_daemon(&m, NULL, false, false);
 	mc_metrics_render(&m, MC_METRICS_ALL, &b);
 	const char *t = mc_buf_str(&b);

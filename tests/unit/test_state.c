@@ -108,7 +108,7 @@ static void test_prepare_switch_abandon(const char *dir, const struct mc_plan *p
 	for (size_t i = 0; i < p1->nrules; i++)
 		if (!strcmp(p1->rules[i].name, "SSHIN"))
 			ssh = &p1->rules[i];
-	const char *named = ssh ? mc_state_rule_name(&st, ssh->priority, ssh->dir, AF_INET6) : NULL;
+	const char *named = ssh ? mc_names_rule(&st.names, ssh->priority, ssh->dir, AF_INET6) : NULL;
 	T_EQ_STR(named, "SSHIN", "the rule names come from the plan (priority %u)", ssh ? ssh->priority : 0);
 	T_OK(mc_state_same(&st, site, NULL, p1, true), "the same site and plan: nothing to commit");
 	put("site.yaml", site_v2);
