@@ -39,9 +39,9 @@ HARDEN_LD = -pie -Wl,-z,relro,-z,now
 CLANG_WARN = -Wextra-semi -Wunreachable-code-aggressive -Wcomma -Wassign-enum -Wconditional-uninitialized \
 	-Wmissing-variable-declarations -Wduplicate-enum -Wshadow-all -Wloop-analysis -Wstring-conversion \
 	-Wnewline-eof -Wcovered-switch-default -Wshorten-64-to-32 -Wformat-nonliteral
-# The test build: sanitizers on, same warnings, and the test-only fault injection hooks
-# (MCPSEC_FAULT; never in the release binaries).
-SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DMC_FAULT_INJECTION
+# The test build: sanitizers on, same warnings; its binaries also link the test-only fault
+# injection (tests/fault: MCPSEC_FAULT), which the release binaries never contain.
+SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # cmd/mcpsecd/dropmon.c (libbpf) is the daemon's alone: the CLI, unit tests and fuzzers need no
 # libbpf; with WITH_BPF=0 the daemon takes dropmon-none.c instead.
@@ -49,6 +49,7 @@ LIB_SRC = $(wildcard lib/*.c)
 CMD_SRC = $(wildcard cmd/mcpsec/*.c)
 DAEMON_SRC = $(filter-out cmd/mcpsecd/dropmon$(if $(filter 1,$(WITH_BPF)),-none).c,$(wildcard cmd/mcpsecd/*.c))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
+FAULT_SRC = tests/fault/fault.c
 
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/%.o)
@@ -56,6 +57,7 @@ SLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 SCMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/san/%.o)
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 SDAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/san/%.o)
+SFAULT_OBJ = $(FAULT_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 # Fuzzing: libFuzzer targets built with clang. make fuzz searches; make check runs every
@@ -102,21 +104,21 @@ $(BUILD)/san/%.o: %.c
 	@echo "  CC [san] $<"; $(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
 # Sanitized binary used by the bats suites.
-$(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ)
+$(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ) $(SFAULT_OBJ)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/san/mcpsecd: $(SLIB_OBJ) $(SDAEMON_OBJ)
+$(BUILD)/san/mcpsecd: $(SLIB_OBJ) $(SDAEMON_OBJ) $(SFAULT_OBJ)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
 
-$(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ)
+$(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ) $(SFAULT_OBJ)
 	@mkdir -p $(dir $@)
-	@echo "  LD [san] $@"; $(CC) $(ALL_CFLAGS) $(SAN) $(LDFLAGS) -o $@ $< $(SLIB_OBJ) $(PKG_LIBS) $(LDLIBS)
+	@echo "  LD [san] $@"; $(CC) $(ALL_CFLAGS) $(SAN) $(LDFLAGS) -o $@ $< $(SLIB_OBJ) $(SFAULT_OBJ) $(PKG_LIBS) $(LDLIBS)
 
 # Every source through clang with CLANG_WARN as errors (make check runs it; no binary made).
 clang-warnings: $(BUILD)/bpf/drops.skel.h $(BUILD)/version.h
-	@for f in $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c); do \
+	@for f in $(LIB_SRC) $(CMD_SRC) $(FAULT_SRC) $(wildcard cmd/mcpsecd/*.c); do \
 		clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CLANG_WARN) $(CPPFLAGS) $(PKG_CFLAGS) -I$(BUILD)/bpf -I$(BUILD) -fsyntax-only $$f || exit 1; \
-	done; echo "clang $(words $(LIB_SRC) $(CMD_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
+	done; echo "clang $(words $(LIB_SRC) $(CMD_SRC) $(FAULT_SRC) $(wildcard cmd/mcpsecd/*.c)) files: no warnings"
 
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)

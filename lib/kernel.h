@@ -34,6 +34,10 @@ struct mc_kernel {
 	void *impl;
 };
 
+/* A test build's decorator of the real kernel (tests/fault/fault.c: MCPSEC_FAULT), applied as
+ * it is opened. A weak reference: nothing defines it in the release binaries, where it is NULL. */
+void mc_kernel_decorate(struct mc_kernel *k) __attribute__((weak));
+
 static inline int mc_k_dump(struct mc_kernel *k, struct mc_kstate *ret) { return k->ops->dump(k->impl, ret); }
 static inline int mc_k_exec(struct mc_kernel *k, struct mc_op *ops, size_t n) { return k->ops->exec(k->impl, ops, n); }
 static inline void mc_k_set_stop(struct mc_kernel *k, bool (*stop)(void *ctx), void *ctx)

@@ -109,6 +109,8 @@ int mc_nl_open(struct mc_nl **ret)
 	(void)setsockopt(nl_socket_get_fd(nl->xfrm), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	nl->seq = 1;
 	nl->kernel = (struct mc_kernel){ &real_kernel, nl };
+	if (mc_kernel_decorate)
+		mc_kernel_decorate(&nl->kernel);
 	*ret = nl;
 	return 0;
 fail:
@@ -713,59 +715,6 @@ static int send_batch(struct mc_nl *nl, struct mc_op *ops, size_t first, size_t 
 	return 0;
 }
 
-/*
- * Test-only fault injection in the send path, compiled into the sanitizer build only
- * (-DMC_FAULT_INJECTION), never into the release binary. MCPSEC_FAULT=fail:N makes the Nth
- * operation this process sends fail as a kernel refusal would (EPERM, without sending it);
- * kill:N kills the process just before sending it, with operations 1..N-1 sent and acknowledged;
- * term:N, int:N and hup:N send it that signal there instead.
- * While it is set, every operation goes in a batch of its own so that N is exact.
- */
-enum fault { FAULT_NONE, FAULT_FAIL, FAULT_SIGNAL };
-#ifdef MC_FAULT_INJECTION
-static bool fault_active(void)
-{
-	return getenv("MCPSEC_FAULT") != NULL;
-}
-
-/* fail:N, or a signal at N: kill:N (SIGKILL), term:N, int:N, hup:N (*sig says which). */
-static enum fault fault_next(int *sig)
-{
-	static const struct { const char *name; int sig; } sigs[] = {
-		{ "kill", SIGKILL }, { "term", SIGTERM }, { "int", SIGINT }, { "hup", SIGHUP },
-	};
-	static unsigned long count;
-	const char *f = getenv("MCPSEC_FAULT");
-	unsigned long n;
-	char what[8];
-
-	if (!f)
-		return FAULT_NONE;
-	count++;
-	if (sscanf(f, "%7[a-z]:%lu", what, &n) != 2 || n != count)
-		return FAULT_NONE;
-	if (!strcmp(what, "fail"))
-		return FAULT_FAIL;
-	for (size_t i = 0; i < MC_ARRAY_SIZE(sigs); i++)
-		if (!strcmp(what, sigs[i].name)) {
-			*sig = sigs[i].sig;
-			return FAULT_SIGNAL;
-		}
-	return FAULT_NONE;
-}
-#else
-static bool fault_active(void)
-{
-	return false;
-}
-
-static enum fault fault_next(int *sig)
-{
-	(void)sig;
-	return FAULT_NONE;
-}
-#endif
-
 static bool ops_failed(const struct mc_op *ops, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -779,8 +728,6 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 	uint8_t *buf = mc_malloc(BATCH_BYTES);
 	size_t len = 0, first = 0;
 	int r = 0, first_err = 0;
-	bool one_by_one = fault_active();
-	enum fault fault = FAULT_NONE;
 
 	for (size_t i = 0; i <= n; i++) {
 		uint8_t one[4096];
@@ -801,14 +748,14 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 		bool barrier = i < n && i > 0 && mc_op_is_sa(ops[i - 1].kind) && !mc_op_is_sa(ops[i].kind);
 		/* Flush the batch when full, at a barrier or at the end; or stop before it, when asked
 		 * to (what was sent stays: nothing of it is undone). */
-		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len && nl->stop && nl->stop(nl->stop_ctx)) {
+		if ((i == n || barrier || len + l > BATCH_BYTES) && len && nl->stop && nl->stop(nl->stop_ctx)) {
 			for (size_t k = first; k < n; k++)
 				ops[k].err = -ECANCELED;
 			mc_wipe(one, l);
 			r = -EINTR;
 			break;
 		}
-		if ((i == n || barrier || one_by_one || len + l > BATCH_BYTES) && len) {
+		if ((i == n || barrier || len + l > BATCH_BYTES) && len) {
 			uint32_t seq0 = nl->seq, port = nl_socket_get_local_port(nl->xfrm);
 			for (size_t off = 0, k = 0; off < len; k++) {
 				struct nlmsghdr *h = (struct nlmsghdr *)(buf + off);
@@ -837,17 +784,6 @@ int mc_nl_exec(struct mc_nl *nl, struct mc_op *ops, size_t n)
 				ops[k].err = -ECANCELED;
 			mc_wipe(one, l);
 			break;
-		}
-		int sig = 0;
-		if (i < n && (fault = fault_next(&sig)) == FAULT_SIGNAL)
-			raise(sig); /* SIGKILL ends us here; the others wait until the change is done */
-		if (i < n && fault == FAULT_FAIL) {
-			/* Recorded as refused and never sent; the batch that follows starts after it. */
-			ops[i].err = -EPERM;
-			snprintf(ops[i].errmsg, sizeof(ops[i].errmsg), "injected fault (MCPSEC_FAULT)");
-			mc_wipe(one, l);
-			first = i + 1;
-			continue;
 		}
 		if (i < n) {
 			memcpy(buf + len, one, l);

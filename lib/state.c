@@ -48,42 +48,16 @@
 #define STATE_HEADER "# mcpsec state 2: written by mcpsec, do not edit"
 #define STATE_HEADER_1 "# mcpsec state: written by mcpsec, do not edit"
 
-/* Test-only fault injection (the sanitizer build defines MC_FAULT_INJECTION), never compiled
- * into the release binary. MCPSEC_FAULT=commit-kill:K kills the process at step K of a commit,
- * to prove that no step leaves the directory half-written (commit-term:K, commit-int:K and
- * commit-hup:K send those signals instead); prepare-fail and switch-fail make
- * those steps fail as a full disk or a broken directory would. */
-#ifdef MC_FAULT_INJECTION
+/* A step of a commit, shown to the test build's observer (state.h mc_state_step). */
+static int step(const char *what)
+{
+	return mc_state_step ? mc_state_step(what) : 0;
+}
+
 static void commit_step(void)
 {
-	static const struct { const char *name; int sig; } sigs[] = {
-		{ "kill", SIGKILL }, { "term", SIGTERM }, { "int", SIGINT }, { "hup", SIGHUP },
-	};
-	static int step;
-	const char *f = getenv("MCPSEC_FAULT");
-	char what[8];
-	int k;
-
-	if (!f || sscanf(f, "commit-%7[a-z]:%d", what, &k) != 2 || ++step != k)
-		return;
-	for (size_t i = 0; i < MC_ARRAY_SIZE(sigs); i++)
-		if (!strcmp(what, sigs[i].name))
-			raise(sigs[i].sig);
+	(void)step("commit");
 }
-
-static int injected(const char *what)
-{
-	const char *f = getenv("MCPSEC_FAULT");
-	return f && !strcmp(f, what) ? -ENOSPC : 0;
-}
-#else
-static void commit_step(void) {}
-static int injected(const char *what)
-{
-	(void)what;
-	return 0;
-}
-#endif
 
 static char *path_in(const struct mc_state *st, const char *name)
 {
@@ -586,7 +560,7 @@ int mc_state_prepare(const struct mc_state *st, const char *site_file, const cha
 
 	/* The intent first: a process killed from here on leaves `pending`, which the next holder
 	 * of the lock drops with what it names (and then brings the kernel back to `current`). */
-	if ((r = injected("prepare-fail")) < 0 || (r = set_link(st->dir, "pending", next->gen)) < 0)
+	if ((r = step("prepare")) < 0 || (r = set_link(st->dir, "pending", next->gen)) < 0)
 		goto fail;
 	commit_step();
 	char *g = gen_dir(st->dir, next->gen, true);
@@ -643,7 +617,7 @@ void mc_state_abandon(struct mc_state *next)
 
 int mc_state_switch(struct mc_state *st, struct mc_state *next)
 {
-	int r = injected("switch-fail");
+	int r = step("switch");
 
 	if (!r)
 		r = set_link(st->dir, "current", next->gen);

@@ -62,6 +62,11 @@ int mc_state_switch(struct mc_state *st, struct mc_state *next);
 void mc_state_abandon(struct mc_state *next);
 int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys_file,
 		    const struct mc_plan *plan);
+/* A test build's observer of a commit's steps ("prepare", "switch", and "commit" at each
+ * point a crash is survivable; tests/fault/fault.c): a -errno fails the step. A weak reference:
+ * NULL in the release binaries. */
+int mc_state_step(const char *step) __attribute__((weak));
+
 /* Words for a -errno from the functions above that concern the directory itself. */
 const char *mc_state_dir_error(int err);
 

@@ -69,9 +69,6 @@ static int start_timer(const char *token)
 		dup2(null, 2);
 		for (int fd = 3; fd < 1024; fd++)
 			close(fd);
-#ifdef MC_FAULT_INJECTION
-		unsetenv("MCPSEC_FAULT"); /* the faults are the apply's, never its timer's */
-#endif
 		execl("/proc/self/exe", "mcpsec", "--state-dir", dir, "rollback", "--token", token, "--after", after,
 		      (char *)NULL);
 		_exit(127);

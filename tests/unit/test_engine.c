@@ -16,6 +16,8 @@
 #include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "fake_kernel.h"
+#include "../fault/fault.h"
+#include "../fault/fault.h"
 #include "t.h"
 #include "tmpdir.h"
 
@@ -173,9 +175,9 @@ static void test_apply_and_refusals(void)
 
 	/* The commit fails after the kernel changed (a full disk at the switch): undone too. */
 	f.refuse_at = 0;
-	setenv("MCPSEC_FAULT", "switch-fail", 1);
+	mc_fault_set("switch-fail");
 	enum mc_engine_status es = apply_text(&f, dir, site_v2, 0, &done);
-	unsetenv("MCPSEC_FAULT");
+	mc_fault_set(NULL);
 	char *now = fake_kernel_text(&f);
 	T_EQ_INT(es, MC_ENGINE_LOCAL, "a commit that fails after the kernel changed is a local failure");
 	T_EQ_STR(now, v1, "and the kernel is put back to v1");

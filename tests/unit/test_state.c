@@ -2,7 +2,7 @@
 /*
  * The state directory without root: prepare, switch, abandon, recovery after a kill at every
  * step of a commit, trials (begin, arm, revert, end), and mc_state_same, in a temporary
- * directory. The kills use the sanitizer build's fault injection (MCPSEC_FAULT=commit-kill:K)
+ * directory. The kills use the test build's fault injection (tests/fault: commit-kill:K)
  * in a child process, as an apply killed by a power cut or an OOM killer would be.
  */
 #include <dirent.h>
@@ -21,6 +21,7 @@
 #include "../../lib/state.h"
 #include "../../lib/util.h"
 #include "../../lib/validate.h"
+#include "../fault/fault.h"
 #include "t.h"
 #include "tmpdir.h"
 
@@ -164,7 +165,7 @@ static void test_kill_sweep(const char *dir, const struct mc_plan *p2)
 		if (pid == 0) {
 			char fault[32];
 			snprintf(fault, sizeof(fault), "commit-kill:%d", k);
-			setenv("MCPSEC_FAULT", fault, 1);
+			mc_fault_set(fault);
 			struct mc_state cst = { 0 }, next;
 			int cfd = mc_state_lock(dir, true, NULL);
 			(void)mc_state_load(dir, &cst);
