@@ -272,136 +272,157 @@ class ActionModule(ActionBase):
                 '(and use an even serial) so that they change together' % (p['name'], p['a'], p['b'], serial)
                 for p in pairs if batch.get(p['a']) != batch.get(p['b'])]
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        task_vars = task_vars or {}
+    # ---- the run: validate, then each pair (keys, render, rekey, check), then the result ----
+
+    def _settings(self, task_vars):
+        """The task's arguments and the inventory facts the run needs, checked."""
         args = self._task.args
-        pairs = plain(args.get('pairs') or [])
         self._binary = args.get('binary') or shutil.which('mcpsec') or 'mcpsec'
         self._keystore = os.path.abspath(os.path.expanduser(args.get('keystore') or 'mcpsec-keys'))
         self._keys_name = args.get('keys_file') or 'keys.yaml'
-        rekey = plain(args.get('rekey')) or None
-        passphrase = args.get('passphrase')
+        self._rekey = plain(args.get('rekey')) or None
+        self._passphrase = args.get('passphrase')
         # Pairs are checked against the whole inventory (a --limit run still checks every pair).
-        hosts = (task_vars.get('groups') or {}).get('all')
+        self._hosts = (task_vars.get('groups') or {}).get('all')
         hostvars = task_vars.get('hostvars') or {}
         self._host_policies = dict((h, plain((hostvars.get(h) or {}).get('mcpsec_host_policies') or []))
-                                   for h in (hosts or []))
-        if rekey and rekey not in STEPS:
+                                   for h in (self._hosts or []))
+        if self._rekey and self._rekey not in STEPS:
             raise AnsibleActionFail('rekey: one of %s' % ', '.join(STEPS))
-        if not passphrase or len(passphrase) < 8:
+        if not self._passphrase or len(self._passphrase) < 8:
             raise AnsibleActionFail('passphrase: the key exports\' passphrase (8 characters or more, from Vault)')
-        errors = self._validate(pairs, hosts)
-        # A rollover step is taken only by pairs whose two hosts are both in this play (a
-        # --limit run steps its own pairs); a pair split by the limit would leave one host a
-        # step behind its peer's next run.
-        play_hosts = set(task_vars.get('ansible_play_hosts_all') or hosts or [])
+
+    def _stepping(self, pairs, play_hosts, errors):
+        """The pairs that take a rollover step: those whose two hosts are both in this play (a
+        --limit run steps its own pairs); a pair split by the limit would leave one host a step
+        behind its peer's next run."""
         stepping = set()
         for pair in pairs:
             inside = [h for h in (pair.get('a'), pair.get('b')) if h in play_hosts]
-            if rekey and len(inside) == 1:
+            if self._rekey and len(inside) == 1:
                 errors.append('pair %s: a rollover step needs both its hosts in the play (%s is not)' % (
                     pair['name'], pair['b'] if inside[0] == pair['a'] else pair['a']))
             elif len(inside) == 2:
                 stepping.add(pair['name'])
+        return stepping
+
+    def _start_work(self):
+        """The private work directory, the key store, and the passphrase in a file of its own."""
+        self._work = tempfile.mkdtemp(prefix='mcpsec-pairs.')
+        os.chmod(self._work, 0o700)
+        if not self._play_context.check_mode and not os.path.isdir(self._keystore):
+            os.makedirs(self._keystore, 0o700)
+        self._passfile = os.path.join(self._work, 'passphrase')
+        fd = os.open(self._passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(to_bytes(self._passphrase) + b'\n')
+
+    def _render(self, pair, policies, a_site, b_site):
+        """Host a's site from the inventory, host b's by mcpsec mirror."""
+        with open(a_site, 'w') as f:
+            f.write(site_dump('', self._render_a(pair, policies)))
+        self._must('pair %s' % pair['name'], 'mirror', a_site, '--peer', str(pair['b_addr']), '--self',
+                   str(pair['a_addr']), '--out', b_site)
+
+    def _step(self, pair, d, policies, a_site, b_site):
+        """The pair's rollover step (mcpsec rekey on a's site, b's mirrored), its state kept."""
+        name = pair['name']
+        protect = [p['name'] for p in policies if str(p.get('action', '')).lower() == 'protect']
+        self._must('pair %s: rekey %s' % (name, self._rekey), '--state-dir', os.path.join(d, 'state'),
+                   'rekey', *(protect + ['--site', a_site, '--peer', str(pair['b_addr']),
+                                         '--self', str(pair['a_addr']), '--peer-out', b_site, '--force']))
+        with open(a_site) as f:
+            state = self._state_of(yaml.safe_load(f))
+        policies = self._overlay(pair['policies'], state)
+        self._render(pair, policies, a_site, b_site)
+        if not self._play_context.check_mode:
+            self._store_keys(pair, os.path.join(d, 'a'))
+            tmp_state = self._rollover_path(pair) + '.tmp'
+            with open(tmp_state, 'w') as f:
+                f.write('# mcpsec.ipsec rollover state of pair %s: SPIs and key names (no key bytes)\n' % name)
+                yaml.safe_dump({'step': self._rekey, 'policies': state}, f, default_flow_style=False,
+                               sort_keys=True)
+            os.rename(tmp_state, self._rollover_path(pair))
+
+    def _check(self, pair, a_site, b_site, failures):
+        """check on each host's site, then check-peer on what the hosts will hold (their own
+        policies included); returns the two texts."""
+        name = pair['name']
+        for side, path in (('a', a_site), ('b', b_site)):
+            rc, out, err = self._mcpsec('check', path)
+            if rc:
+                failures.append('pair %s, host %s: %s' % (name, pair[side], ' | '.join(
+                    l for l in err.splitlines() if 'error' in l)))
+        with open(a_site) as f:
+            a_text = self._host_text(pair, pair['a'], 'a', yaml.safe_load(f))
+        with open(b_site) as f:
+            b_text = self._host_text(pair, pair['b'], 'b', yaml.safe_load(f))
+        with open(a_site, 'w') as f:
+            f.write(a_text)
+        with open(b_site, 'w') as f:
+            f.write(b_text)
+        rc, out, err = self._mcpsec('check-peer', a_site, b_site, '--addr-a', str(pair['a_addr']),
+                                    '--addr-b', str(pair['b_addr']))
+        if rc:
+            lines = [l.replace('%s/a/site.yaml' % name, '%s:site.yaml' % pair['a'])
+                      .replace('%s/b/site.yaml' % name, '%s:site.yaml' % pair['b'])
+                     for l in (err + out).splitlines() if l.strip()]
+            failures.append('pair %s (%s, %s) is inconsistent: %s' % (name, pair['a'], pair['b'], ' | '.join(lines)))
+        return a_text, b_text
+
+    def _pair(self, pair, stepping, out):
+        """One pair: its keys, both sites rendered, its rollover step, the checks. Adds to out
+        (generated, rekeyed, changed, sites, host_pair, failures)."""
+        name = pair['name']
+        d = os.path.join(self._work, name)
+        for sub in ('a', 'b', 'state'):
+            os.makedirs(os.path.join(d, sub), 0o700)
+        keysdir = os.path.join(d, 'a')
+        if pair.get('keys') and self._keys(pair, keysdir, out['changed']):
+            out['generated'].append(name)
+        step, state = self._rollover(pair)
+        policies = self._overlay(pair['policies'], state)
+        a_site, b_site = os.path.join(d, 'a', 'site.yaml'), os.path.join(d, 'b', 'site.yaml')
+        self._render(pair, policies, a_site, b_site)
+        this_step = self._rekey if name in stepping else None
+        if this_step and step not in TAKE_AFTER[this_step] + DONE_AFTER[this_step]:
+            out['failures'].append('pair %s: cannot take the rollover step %s after step %s (the steps are '
+                                   'accept, switch, retire)' % (name, this_step, step))
+            return
+        if this_step and step in TAKE_AFTER[this_step] and any(
+                str(p.get('action', '')).lower() == 'protect' for p in policies):
+            self._step(pair, d, policies, a_site, b_site)
+            out['rekeyed'].append(name)
+            out['changed'].add(name)
+        if pair.get('keys'):
+            shutil.copy(os.path.join(keysdir, 'keys.yaml'), os.path.join(d, 'b', 'keys.yaml'))
+        a_text, b_text = self._check(pair, a_site, b_site, out['failures'])
+        out['sites'][pair['a']], out['sites'][pair['b']] = a_text, b_text
+        out['host_pair'][pair['a']] = out['host_pair'][pair['b']] = name
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        pairs = plain(self._task.args.get('pairs') or [])
+        self._settings(task_vars)
+        errors = self._validate(pairs, self._hosts)
+        stepping = self._stepping(pairs, set(task_vars.get('ansible_play_hosts_all') or self._hosts or []), errors)
         if errors:
             raise AnsibleActionFail('mcpsec_pairs: ' + '; '.join(errors))
-
-        self._work = tempfile.mkdtemp(prefix='mcpsec-pairs.')
-        generated, rekeyed, changed_pairs = [], [], set()
-        sites, host_pair, failures = {}, {}, []
+        out = dict(generated=[], rekeyed=[], changed=set(), sites={}, host_pair={}, failures=[])
         try:
-            os.chmod(self._work, 0o700)
-            if not self._play_context.check_mode and not os.path.isdir(self._keystore):
-                os.makedirs(self._keystore, 0o700)
-            self._passfile = os.path.join(self._work, 'passphrase')
-            fd = os.open(self._passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, 'wb') as f:
-                f.write(to_bytes(passphrase) + b'\n')
+            self._start_work()
             for pair in pairs:
-                name = pair['name']
-                d = os.path.join(self._work, name)
-                for sub in ('a', 'b', 'state'):
-                    os.makedirs(os.path.join(d, sub), 0o700)
-                keysdir = os.path.join(d, 'a')
-                if pair.get('keys') and self._keys(pair, keysdir, changed_pairs):
-                    generated.append(name)
-                step, state = self._rollover(pair)
-                policies = self._overlay(pair['policies'], state)
-                a_site = os.path.join(d, 'a', 'site.yaml')
-                b_site = os.path.join(d, 'b', 'site.yaml')
-
-                def render(pols):
-                    with open(a_site, 'w') as f:
-                        f.write(site_dump('', self._render_a(pair, pols)))
-                    self._must('pair %s' % name, 'mirror', a_site, '--peer', str(pair['b_addr']), '--self',
-                               str(pair['a_addr']), '--out', b_site)
-
-                render(policies)
-                this_step = rekey if name in stepping else None
-                if this_step and step not in TAKE_AFTER[this_step] + DONE_AFTER[this_step]:
-                    failures.append('pair %s: cannot take the rollover step %s after step %s (the steps are '
-                                    'accept, switch, retire)' % (name, this_step, step))
-                    continue
-                protect = [p['name'] for p in policies if str(p.get('action', '')).lower() == 'protect']
-                if this_step and step in TAKE_AFTER[this_step] and protect:
-                    self._must('pair %s: rekey %s' % (name, rekey), '--state-dir', os.path.join(d, 'state'),
-                               'rekey', *(protect + ['--site', a_site, '--peer', str(pair['b_addr']),
-                                                     '--self', str(pair['a_addr']), '--peer-out', b_site,
-                                                     '--force']))
-                    with open(a_site) as f:
-                        done = yaml.safe_load(f)
-                    state = self._state_of(done)
-                    policies = self._overlay(pair['policies'], state)
-                    render(policies)
-                    rekeyed.append(name)
-                    changed_pairs.add(name)
-                    if not self._play_context.check_mode:
-                        self._store_keys(pair, keysdir)
-                        tmp_state = self._rollover_path(pair) + '.tmp'
-                        with open(tmp_state, 'w') as f:
-                            f.write('# mcpsec.ipsec rollover state of pair %s: SPIs and key names '
-                                    '(no key bytes)\n' % name)
-                            yaml.safe_dump({'step': rekey, 'policies': state}, f,
-                                           default_flow_style=False, sort_keys=True)
-                        os.rename(tmp_state, self._rollover_path(pair))
-                if pair.get('keys'):
-                    shutil.copy(os.path.join(keysdir, 'keys.yaml'), os.path.join(d, 'b', 'keys.yaml'))
-                for side, path in (('a', a_site), ('b', b_site)):
-                    rc, out, err = self._mcpsec('check', path)
-                    if rc:
-                        failures.append('pair %s, host %s: %s' % (name, pair[side], ' | '.join(
-                            l for l in err.splitlines() if 'error' in l)))
-                with open(a_site) as f:
-                    a_doc = yaml.safe_load(f)
-                with open(b_site) as f:
-                    b_doc = yaml.safe_load(f)
-                a_text = self._host_text(pair, pair['a'], 'a', a_doc)
-                b_text = self._host_text(pair, pair['b'], 'b', b_doc)
-                # check-peer on what the hosts will hold (their own policies included).
-                with open(a_site, 'w') as f:
-                    f.write(a_text)
-                with open(b_site, 'w') as f:
-                    f.write(b_text)
-                rc, out, err = self._mcpsec('check-peer', a_site, b_site, '--addr-a', str(pair['a_addr']),
-                                            '--addr-b', str(pair['b_addr']))
-                if rc:
-                    lines = [l.replace('%s/a/site.yaml' % name, '%s:site.yaml' % pair['a'])
-                              .replace('%s/b/site.yaml' % name, '%s:site.yaml' % pair['b'])
-                             for l in (err + out).splitlines() if l.strip()]
-                    failures.append('pair %s (%s, %s) is inconsistent: %s' % (
-                        name, pair['a'], pair['b'], ' | '.join(lines)))
-                sites[pair['a']], sites[pair['b']] = a_text, b_text
-                host_pair[pair['a']] = host_pair[pair['b']] = name
+                self._pair(pair, stepping, out)
         finally:
             shutil.rmtree(self._work, ignore_errors=True)
-        if failures:
-            raise AnsibleActionFail('no host was changed: ' + '; '.join(failures))
-        result.update(changed=bool(changed_pairs), sites=sites, host_pair=host_pair, generated=generated,
-                      rekeyed=rekeyed, pairs=[p['name'] for p in pairs],
+        if out['failures']:
+            raise AnsibleActionFail('no host was changed: ' + '; '.join(out['failures']))
+        result.update(changed=bool(out['changed']), sites=out['sites'], host_pair=out['host_pair'],
+                      generated=out['generated'], rekeyed=out['rekeyed'], pairs=[p['name'] for p in pairs],
                       keyed=[p['name'] for p in pairs if p.get('keys')],
                       batch_warnings=self._batches_warning(pairs, task_vars.get('ansible_play_hosts_all'),
-                                                           int(args.get('serial') or 0)))
+                                                           int(self._task.args.get('serial') or 0)))
         for w in result['batch_warnings']:
             display.warning(w)
         return result
