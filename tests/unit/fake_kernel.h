@@ -26,6 +26,8 @@ struct fake_kernel {
 	bool no_sas;	    /* every SA add refused: a kernel without ESP/AH */
 	bool in_block, out_block;
 	struct mc_addr own6, own4;
+	void (*on_exec)(void *ctx); /* called as each exec starts (what the state holds then) */
+	void *on_exec_ctx;
 };
 
 static long fk_find_pol(const struct fake_kernel *f, enum mc_dir dir, const struct mc_sel *sel)
@@ -101,6 +103,8 @@ static int fk_exec(void *impl, struct mc_op *ops, size_t n)
 	struct fake_kernel *f = impl;
 	int first = 0;
 
+	if (f->on_exec)
+		f->on_exec(f->on_exec_ctx);
 	for (int phase = 0; phase < 2; phase++)
 		for (size_t i = 0; i < n; i++) {
 			if (mc_op_is_sa(ops[i].kind) != (phase == 0))

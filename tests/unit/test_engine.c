@@ -229,6 +229,46 @@ static void test_hooks(void)
 	fake_kernel_free(&f);
 }
 
+/* What the state directory holds while the kernel changes. */
+struct during {
+	const char *dir;
+	int execs;
+	bool pending;     /* the intent was recorded */
+	char *committed;  /* the committed site at that moment */
+};
+
+static void look_at_state(void *ctx)
+{
+	struct during *d = ctx;
+	if (d->execs++)
+		return;
+	d->pending = has_pending(d->dir);
+	d->committed = committed_site(d->dir);
+}
+
+/* The commit's order: the intent (pending) before the kernel changes, the switch after. */
+static void test_commit_order(void)
+{
+	struct fake_kernel f;
+	char *dir = path("state-order");
+	size_t done = 0;
+
+	fake_kernel_init(&f);
+	(void)apply_text(&f, dir, site_v1, 0, &done);
+	struct during d = { .dir = dir };
+	f.on_exec = look_at_state;
+	f.on_exec_ctx = &d;
+	T_EQ_INT(apply_text(&f, dir, site_v2, 0, &done), MC_ENGINE_OK, "apply v2, watched");
+	T_OK(d.execs >= 1 && d.pending, "while the kernel changed, the intent (pending) was already recorded");
+	T_OK(d.committed && !strcmp(d.committed, site_v1), "and v1 was still the committed configuration");
+	char *text = committed_site(dir);
+	T_OK(text && !strcmp(text, site_v2) && !has_pending(dir), "after it, v2 is committed and no intent is left");
+	free(text);
+	free(d.committed);
+	free(dir);
+	fake_kernel_free(&f);
+}
+
 /* A kernel without ESP/AH: every policy anyway (PROTECT traffic dropped, never in clear). */
 static void test_no_sas(void)
 {
@@ -358,6 +398,7 @@ int main(void)
 	put("keys.yaml", keys);
 	test_apply_and_refusals();
 	test_hooks();
+	test_commit_order();
 	test_no_sas();
 	test_lockdown();
 	test_trial_rollback();
