@@ -205,15 +205,29 @@ host_snapshot() { snapshot | awk -v h="== $1" '/^== / { on = ($0 == h) } on'; }
 @test "ansible: pair mistakes are reported together, before any host changes" {
 	local pairs="$FLEET/group_vars/all/pairs.yml"
 	cp "$pairs" "$WORK/pairs.yml"
-	# h02 in a second pair, and a PROTECT policy naming a key the pair does not have.
-	sed -i '0,/  b: h04/s//  b: h02/' "$pairs"
+	# A pair of one host with itself, and a PROTECT policy naming a key the pair does not have.
+	sed -i '0,/  b: h04/s//  b: h03/' "$pairs"
 	sed -i '0,/integrity-key: PG-AUTH/s//integrity-key: NOSUCHKEY/' "$pairs"
 	snapshot >"$WORK/before"
 	run play mistakes
 	cp "$WORK/pairs.yml" "$pairs"
 	[ "$status" -ne 0 ]
-	grep -q 'host h02 is already in pair pair01' "$WORK/mistakes.log"
+	grep -q 'pair pair02: a and b are the same host' "$WORK/mistakes.log"
 	grep -q 'key NOSUCHKEY is not in the pair' "$WORK/mistakes.log"
+	snapshot >"$WORK/after"
+	diff "$WORK/before" "$WORK/after"
+}
+
+@test "ansible: two pairs that use one name on a host fail before any host changes, naming both" {
+	local pairs="$FLEET/group_vars/all/pairs.yml"
+	cp "$pairs" "$WORK/pairs.yml"
+	# h02 in a second pair: both pairs' SSH policies land on it under the same names.
+	sed -i '0,/  b: h04/s//  b: h02/' "$pairs"
+	snapshot >"$WORK/before"
+	run play clash
+	cp "$WORK/pairs.yml" "$pairs"
+	[ "$status" -ne 0 ]
+	grep -Eq 'host h02: policy [A-Z]+ is in pair pair01 and pair pair02' "$WORK/clash.log"
 	snapshot >"$WORK/after"
 	diff "$WORK/before" "$WORK/after"
 }

@@ -206,17 +206,118 @@ class ActionModule(ActionBase):
         site['policies'] = out
         return site
 
-    def _host_text(self, pair, host, side, site):
-        """The host's own policies first (mcpsec_host_policies), then the pair's."""
-        site = dict(site)
-        site['policies'] = list(self._host_policies.get(host) or []) + list(site['policies'])
-        header = ('# Written by mcpsec.ipsec.mcpsec_pairs for host %s, side %s of pair %s (peer %s).\n'
-                  '# Edit the inventory, not this file: the next run writes it again.\n' %
-                  (host, side, pair['name'], pair['b' if side == 'a' else 'a']))
-        return site_dump(header, site)
+    def _host_text(self, host, header, blocks):
+        """A host's site: its own policies (mcpsec_host_policies) first, then each of its pairs'
+        policies as it sees them, by pair name (adding a pair moves no other), then the default.
+        blocks: [(pair, side, policies)]."""
+        site = {'ipsec': header, 'policies': list(self._host_policies.get(host) or [])}
+        for pair, side, policies in sorted(blocks, key=lambda b: b[0]['name']):
+            site['policies'] += policies
+        lines = ['# Written by mcpsec.ipsec.mcpsec_pairs for host %s:' % host]
+        lines += ['#   side %s of pair %s (peer %s)' % (side, pair['name'], pair['b' if side == 'a' else 'a'])
+                  for pair, side, _ in sorted(blocks, key=lambda b: b[0]['name'])]
+        lines.append('# Edit the inventory, not this file: the next run writes it again.')
+        return site_dump('\n'.join(lines) + '\n', site)
+
+    @staticmethod
+    def _spis(policy):
+        if str(policy.get('action', '')).lower() != 'protect':
+            return []
+        spis = [policy.get('spi')]
+        if isinstance(policy.get('next'), dict):
+            spis.append(policy['next'].get('spi'))
+        return [int(x) for x in spis if x is not None and str(x).isdigit()]
+
+    def _clashes(self, host, blocks):
+        """What two of a host's pairs (or a pair and the host's own policies) both use: a policy
+        name (in any case), an SPI, a key name. Each named with both its owners."""
+        errors, names, spis, keys = [], {}, {}, {}
+        owners = [('its own policies', p) for p in self._host_policies.get(host) or []]
+        owners += [('pair %s' % pair['name'], p) for pair, side, policies in blocks for p in policies]
+        for owner, p in owners:
+            n = str(p.get('name', '')).lower()
+            if n in names and names[n] != owner:
+                errors.append('host %s: policy %s is in %s and %s' % (host, p.get('name'), names[n], owner))
+            names.setdefault(n, owner)
+            for spi in self._spis(p):
+                if spi in spis and spis[spi] != owner:
+                    errors.append('host %s: SPI %d is used by %s and %s' % (host, spi, spis[spi], owner))
+                spis.setdefault(spi, owner)
+        for pair, side, policies in blocks:
+            for k in pair.get('keys') or {}:
+                owner = 'pair %s' % pair['name']
+                if k in keys and keys[k] != owner:
+                    errors.append('host %s: key %s is in %s and %s' % (host, k, keys[k], owner))
+                keys.setdefault(k, owner)
+        return errors
+
+    def _header(self, host, blocks, failures):
+        """The ipsec: mapping of a host's site: what its pairs agree on."""
+        defaults = sorted(set(str(pair.get('default', 'deny')) for pair, _, _ in blocks))
+        if len(defaults) > 1:
+            failures.append('host %s: its pairs give different defaults (%s): give them one' % (
+                host, ', '.join('pair %s: %s' % (pair['name'], pair.get('default', 'deny')) for pair, _, _ in blocks)))
+        header = {'enabled': all(bool(pair.get('enabled', True)) for pair, _, _ in blocks), 'default': defaults[0]}
+        if any(pair.get('keys') for pair, _, _ in blocks):
+            header['keys'] = self._keys_name
+        if any(pair.get('allow_shared_spi') for pair, _, _ in blocks):
+            header['allow-shared-spi'] = True
+        return header
+
+    def _merge_keys(self, host, blocks, path):
+        """The host's key file for the checks: every one of its pairs' keys (private work dir)."""
+        merged = {}
+        for pair, _, _ in blocks:
+            kf = os.path.join(self._work, pair['name'], 'a', 'keys.yaml')
+            if pair.get('keys') and os.path.exists(kf):
+                with open(kf) as f:
+                    merged.update((yaml.safe_load(f) or {}).get('keys') or {})
+        if merged:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'w') as f:
+                yaml.safe_dump({'keys': merged}, f, default_flow_style=False)
+
+    def _hosts_sites(self, pairs, out):
+        """Every host's merged site, checked as a whole, then every pair checked on what its
+        two hosts will hold (check-peer). Sets out['sites']; adds to out['failures']."""
+        blocks = {}
+        for pair in pairs:
+            for side in ('a', 'b'):
+                if (pair['name'], side) in out['docs']:
+                    blocks.setdefault(pair[side], []).append((pair, side, out['docs'][(pair['name'], side)]))
+        paths = {}
+        for host in sorted(blocks):
+            errors = self._clashes(host, blocks[host])
+            if errors:
+                out['failures'].extend(errors)
+                continue
+            d = os.path.join(self._work, 'hosts', host)
+            os.makedirs(d, 0o700)
+            text = self._host_text(host, self._header(host, blocks[host], out['failures']), blocks[host])
+            paths[host] = os.path.join(d, 'site.yaml')
+            with open(paths[host], 'w') as f:
+                f.write(text)
+            self._merge_keys(host, blocks[host], os.path.join(d, self._keys_name))
+            rc, _, err = self._mcpsec('check', paths[host])
+            if rc:
+                out['failures'].append('host %s: %s' % (host, ' | '.join(
+                    l.replace(self._work + '/', '') for l in err.splitlines() if 'error' in l)))
+            out['sites'][host] = text
+        for pair in pairs:
+            pa, pb = paths.get(pair['a']), paths.get(pair['b'])
+            if not pa or not pb:
+                continue
+            rc, o, err = self._mcpsec('check-peer', pa, pb, '--addr-a', str(pair['a_addr']),
+                                      '--addr-b', str(pair['b_addr']))
+            if rc:
+                lines = [l.replace('hosts/%s/site.yaml' % pair['a'], '%s:site.yaml' % pair['a'])
+                          .replace('hosts/%s/site.yaml' % pair['b'], '%s:site.yaml' % pair['b'])
+                         for l in (err + o).splitlines() if l.strip()]
+                out['failures'].append('pair %s (%s, %s) is inconsistent: %s' % (
+                    pair['name'], pair['a'], pair['b'], ' | '.join(lines)))
 
     def _validate(self, pairs, hosts):
-        errors, seen = [], {}
+        errors = []
         for i, pair in enumerate(pairs):
             where = 'mcpsec_pairs[%d]' % i
             if not isinstance(pair, dict):
@@ -236,11 +337,6 @@ class ActionModule(ActionBase):
                 h = pair.get(side)
                 if h and hosts is not None and h not in hosts:
                     errors.append('%s: host %s is not in this play' % (where, h))
-                if h in seen:
-                    errors.append('%s: host %s is already in pair %s (a host belongs to one pair)' %
-                                  (where, h, seen[h]))
-                elif h:
-                    seen[h] = name
             pols = pair.get('policies')
             if not isinstance(pols, list) or not pols:
                 errors.append('%s: policies: a list of mcpsec policies, host a\'s view' % where)
@@ -344,35 +440,10 @@ class ActionModule(ActionBase):
                                sort_keys=True)
             os.rename(tmp_state, self._rollover_path(pair))
 
-    def _check(self, pair, a_site, b_site, failures):
-        """check on each host's site, then check-peer on what the hosts will hold (their own
-        policies included); returns the two texts."""
-        name = pair['name']
-        for side, path in (('a', a_site), ('b', b_site)):
-            rc, out, err = self._mcpsec('check', path)
-            if rc:
-                failures.append('pair %s, host %s: %s' % (name, pair[side], ' | '.join(
-                    l for l in err.splitlines() if 'error' in l)))
-        with open(a_site) as f:
-            a_text = self._host_text(pair, pair['a'], 'a', yaml.safe_load(f))
-        with open(b_site) as f:
-            b_text = self._host_text(pair, pair['b'], 'b', yaml.safe_load(f))
-        with open(a_site, 'w') as f:
-            f.write(a_text)
-        with open(b_site, 'w') as f:
-            f.write(b_text)
-        rc, out, err = self._mcpsec('check-peer', a_site, b_site, '--addr-a', str(pair['a_addr']),
-                                    '--addr-b', str(pair['b_addr']))
-        if rc:
-            lines = [l.replace('%s/a/site.yaml' % name, '%s:site.yaml' % pair['a'])
-                      .replace('%s/b/site.yaml' % name, '%s:site.yaml' % pair['b'])
-                     for l in (err + out).splitlines() if l.strip()]
-            failures.append('pair %s (%s, %s) is inconsistent: %s' % (name, pair['a'], pair['b'], ' | '.join(lines)))
-        return a_text, b_text
-
     def _pair(self, pair, stepping, out):
-        """One pair: its keys, both sites rendered, its rollover step, the checks. Adds to out
-        (generated, rekeyed, changed, sites, host_pair, failures)."""
+        """One pair: its keys, both sides rendered (b's by mirror), its rollover step. Adds to
+        out: generated, rekeyed, changed, failures, each side's policies (docs) and each host's
+        pairs (host_pairs)."""
         name = pair['name']
         d = os.path.join(self._work, name)
         for sub in ('a', 'b', 'state'):
@@ -394,11 +465,10 @@ class ActionModule(ActionBase):
             self._step(pair, d, policies, a_site, b_site)
             out['rekeyed'].append(name)
             out['changed'].add(name)
-        if pair.get('keys'):
-            shutil.copy(os.path.join(keysdir, 'keys.yaml'), os.path.join(d, 'b', 'keys.yaml'))
-        a_text, b_text = self._check(pair, a_site, b_site, out['failures'])
-        out['sites'][pair['a']], out['sites'][pair['b']] = a_text, b_text
-        out['host_pair'][pair['a']] = out['host_pair'][pair['b']] = name
+        for side, path in (('a', a_site), ('b', b_site)):
+            with open(path) as f:
+                out['docs'][(name, side)] = (yaml.safe_load(f) or {}).get('policies') or []
+            out['host_pairs'].setdefault(pair[side], []).append(name)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -409,16 +479,19 @@ class ActionModule(ActionBase):
         stepping = self._stepping(pairs, set(task_vars.get('ansible_play_hosts_all') or self._hosts or []), errors)
         if errors:
             raise AnsibleActionFail('mcpsec_pairs: ' + '; '.join(errors))
-        out = dict(generated=[], rekeyed=[], changed=set(), sites={}, host_pair={}, failures=[])
+        out = dict(generated=[], rekeyed=[], changed=set(), sites={}, docs={}, host_pairs={}, failures=[])
         try:
             self._start_work()
             for pair in pairs:
                 self._pair(pair, stepping, out)
+            self._hosts_sites(pairs, out)
         finally:
             shutil.rmtree(self._work, ignore_errors=True)
         if out['failures']:
             raise AnsibleActionFail('no host was changed: ' + '; '.join(out['failures']))
-        result.update(changed=bool(out['changed']), sites=out['sites'], host_pair=out['host_pair'],
+        host_pairs = dict((h, sorted(ps)) for h, ps in out['host_pairs'].items())
+        result.update(changed=bool(out['changed']), sites=out['sites'], host_pairs=host_pairs,
+                      host_pair=dict((h, ps[0]) for h, ps in host_pairs.items()),
                       generated=out['generated'], rekeyed=out['rekeyed'], pairs=[p['name'] for p in pairs],
                       keyed=[p['name'] for p in pairs if p.get('keys')],
                       batch_warnings=self._batches_warning(pairs, task_vars.get('ansible_play_hosts_all'),

@@ -21,9 +21,11 @@ description:
   - "2. renders host A's site from the pair's policies (A's view; C(local) and C(remote) default
     to the pair's addresses) and host B's with C(mcpsec mirror); each host's own
     C(mcpsec_host_policies) (a host variable) come first in its file."
-  - "3. checks both files (C(mcpsec check)) and the pair (C(mcpsec check-peer), on the files the
-    hosts will hold). Any problem in any pair fails the task naming the pair, the hosts and
-    mcpsec's own error, so that no host is changed."
+  - "3. merges each host's pairs into one site (its own policies, then its pairs' in pair-name
+    order, then the default) and refuses a policy name, SPI or key name that two of a host's
+    pairs both use, naming both; checks each host's whole site (C(mcpsec check)) and every pair
+    (C(mcpsec check-peer), on the files the hosts will hold). Any problem in any pair fails the
+    task naming the pair, the hosts and mcpsec's own error, so that no host is changed."
   - "4. with C(rekey), first takes one key rollover step for every pair (C(mcpsec rekey)):
     C(accept), C(switch) or C(retire). The step taken is recorded in
     C(KEYSTORE/PAIR.rollover.yml) (SPIs and key names, no key bytes) and the new keys are added
@@ -36,7 +38,7 @@ options:
   pairs:
     description:
       - The protected pairs. Each is a mapping with C(name), C(a) and C(b) (inventory host
-        names; a host belongs to one pair), C(a_addr) and C(b_addr) (the addresses the pair's
+        names; a host may be in any number of pairs), C(a_addr) and C(b_addr) (the addresses the pair's
         traffic uses), C(keys) (key name to algorithm for C(mcpsec key generate), one of sha1, sha256,
         sha512, aes128, aes256, tdes), C(policies) (mcpsec site policies, in order, as host A
         sees them; PROTECT policies name keys of C(keys) and carry SPIs), and optionally
@@ -90,8 +92,12 @@ sites:
   description: Each host's site file text, by inventory host name.
   returned: success
   type: dict
+host_pairs:
+  description: Each host's pairs, by name.
+  returned: success
+  type: dict
 host_pair:
-  description: Each host's pair name.
+  description: Each host's first pair name (by name order; see C(host_pairs)).
   returned: success
   type: dict
 generated:

@@ -48,7 +48,7 @@ def action(args=None, check_mode=False):
 
 VALIDATE = [
     ('one good pair', [pair()], ['a', 'b'], []),
-    ('a host in two pairs', [pair(), pair('ac', 'a', 'c')], ['a', 'b', 'c'], ['host a is already in pair ab']),
+    ('a host in two pairs', [pair(), pair('ac', 'a', 'c')], ['a', 'b', 'c'], []),
     ('a and b the same', [pair(b='a')], ['a'], ['a and b are the same host']),
     ('a host outside the play', [pair(b='z')], ['a', 'b'], ['host z is not in this play']),
     ('missing fields', [{'name': 'x'}], None, ['a is required', 'b_addr is required', 'policies: a list']),
@@ -107,12 +107,49 @@ def test_render_a_fills_the_addresses_and_the_key_file():
     assert all(p['local'] == 'fec0::1' and p['remote'] == 'fec0::2' for p in site['policies'])
 
 
-def test_host_text_puts_the_host_policies_first():
+def test_host_text_puts_the_host_policies_first_then_pairs_by_name():
     a = action()
     a._host_policies = {'a': [{'name': 'SSH', 'direction': 'in', 'action': 'bypass'}]}
-    text = a._host_text(pair(), 'a', 'a', {'ipsec': {}, 'policies': POLICIES})
-    assert text.startswith('# Written by mcpsec.ipsec.mcpsec_pairs for host a, side a of pair ab (peer b).')
-    assert [p['name'] for p in yaml.safe_load(text)['policies']] == ['SSH', 'TOB', 'FROMB']
+    zz = [{'name': 'ZZ', 'direction': 'out', 'action': 'bypass'}]
+    text = a._host_text('a', {'default': 'deny'}, [(pair('zz'), 'a', zz), (pair(), 'a', POLICIES)])
+    assert text.startswith('# Written by mcpsec.ipsec.mcpsec_pairs for host a:\n#   side a of pair ab (peer b)\n'
+                           '#   side a of pair zz (peer b)\n')
+    assert [p['name'] for p in yaml.safe_load(text)['policies']] == ['SSH', 'TOB', 'FROMB', 'ZZ']
+
+
+CLASHES = [
+    ('none', [(pair(), 'a', POLICIES), (pair('ac', 'a', 'c', keys={'K9': 'sha256'}), 'a', BYPASS)], []),
+    ('a policy name in two pairs', [(pair(), 'a', POLICIES), (pair('ac', 'a', 'c', keys={}), 'a', [dict(BYPASS[0], name='tob')])],
+     ['host a: policy tob is in pair ab and pair ac']),
+    ('an SPI in two pairs',
+     [(pair(), 'a', POLICIES),
+      (pair('ac', 'a', 'c', keys={'K2': 'sha256'}), 'a', [dict(POLICIES[0], name='OTHER', esp={'integrity-key': 'K2'})])],
+     ['host a: SPI 4097 is used by pair ab and pair ac']),
+    ('a next SPI',
+     [(pair(), 'a', POLICIES),
+      (pair('ac', 'a', 'c', keys={'K2': 'sha256'}), 'a', [dict(POLICIES[0], name='OTHER', spi=7, next={'spi': 4098})])],
+     ['host a: SPI 4098 is used by pair ab and pair ac']),
+    ('a key name in two pairs', [(pair(), 'a', POLICIES), (pair('ac', 'a', 'c'), 'a', BYPASS)],
+     ['host a: key K1 is in pair ab and pair ac']),
+    ('a pair and the host\'s own policies', [(pair(), 'a', POLICIES)], ['host a: policy TOB is in its own policies and pair ab']),
+]
+
+
+@pytest.mark.parametrize('name,blocks,errors', CLASHES, ids=[c[0] for c in CLASHES])
+def test_clashes_name_both_owners(name, blocks, errors):
+    a = action()
+    a._host_policies = {'a': [dict(BYPASS[0], name='TOB')]} if 'own' in name else {}
+    assert a._clashes('a', blocks) == errors
+
+
+def test_header_is_what_the_pairs_agree_on():
+    a = action()
+    a._keys_name = 'keys.yaml'
+    failures = []
+    header = a._header('a', [(pair(), 'a', []), (pair('ac', 'a', 'c', keys={}, enabled=False), 'a', [])], failures)
+    assert header == {'enabled': False, 'default': 'deny', 'keys': 'keys.yaml'} and not failures
+    a._header('a', [(pair(), 'a', []), (pair('ac', 'a', 'c', default='bypass'), 'a', [])], failures)
+    assert failures and 'host a: its pairs give different defaults' in failures[0]
 
 
 def test_batches_warning_names_a_split_pair():
@@ -137,53 +174,69 @@ class FakeMcpsec(object):
         self.calls, self.check_rc, self.peer_rc = [], check_rc, peer_rc
 
     def __call__(self, *args, **kw):
-        self.calls.append(args[0])
+        self.calls.append(args)
         if args[0] == 'mirror':
             shutil.copy(args[1], args[args.index('--out') + 1])
         if args[0] == 'check':
             return self.check_rc, '', 'site.yaml:2:3: error: bad\n' if self.check_rc else ''
         if args[0] == 'check-peer':
-            return self.peer_rc, '', 'ab/a/site.yaml: WEB: differs\n' if self.peer_rc else ''
+            return self.peer_rc, '', 'hosts/a/site.yaml: WEB: differs\n' if self.peer_rc else ''
         return 0, '', ''
 
 
-def one_pair(tmp_path, fake, p=None):
-    a = action()
-    a._work = str(tmp_path)
-    a._keystore = str(tmp_path / 'store')
-    a._keys_name = 'keys.yaml'
-    a._rekey = None
-    a._host_policies = {}
-    a._mcpsec = fake
-    out = dict(generated=[], rekeyed=[], changed=set(), sites={}, host_pair={}, failures=[])
-    a._pair(p or pair(keys=None, policies=BYPASS), set(), out)
-    return out
+def run_pairs(tmp_path, monkeypatch, pairs, fake, host_policies=None):
+    a = action({'passphrase': 'long enough', 'pairs': pairs, 'keystore': str(tmp_path / 'store')})
+    monkeypatch.setattr(ActionModule, '_mcpsec', lambda self, *args, **kw: fake(*args))
+    monkeypatch.setattr('ansible.plugins.action.ActionBase.run', lambda self, tmp=None, task_vars=None: {})
+    hosts = sorted(set(h for p in pairs for h in (p['a'], p['b'])))
+    hostvars = dict((h, {'mcpsec_host_policies': (host_policies or {}).get(h, [])}) for h in hosts)
+    return a, a.run(task_vars={'groups': {'all': hosts}, 'hostvars': hostvars})
 
 
-def test_a_pair_is_rendered_mirrored_and_checked(tmp_path):
+def test_a_pair_is_rendered_mirrored_and_checked(tmp_path, monkeypatch):
     fake = FakeMcpsec()
-    out = one_pair(tmp_path, fake)
-    assert fake.calls == ['mirror', 'check', 'check', 'check-peer']
-    assert out['failures'] == [] and set(out['sites']) == {'a', 'b'} and out['host_pair'] == {'a': 'ab', 'b': 'ab'}
-    assert 'side a of pair ab' in out['sites']['a'] and 'side b of pair ab' in out['sites']['b']
+    _, result = run_pairs(tmp_path, monkeypatch, [pair(keys=None, policies=BYPASS)], fake)
+    assert [c[0] for c in fake.calls] == ['mirror', 'check', 'check', 'check-peer']
+    assert set(result['sites']) == {'a', 'b'} and result['host_pairs'] == {'a': ['ab'], 'b': ['ab']}
+    assert 'side a of pair ab' in result['sites']['a'] and 'side b of pair ab' in result['sites']['b']
 
 
-def test_a_check_error_is_a_failure_naming_host_and_pair(tmp_path):
-    out = one_pair(tmp_path, FakeMcpsec(check_rc=1))
-    assert out['failures'][0] == 'pair ab, host a: site.yaml:2:3: error: bad'
+def test_a_hub_gets_one_site_with_every_pair(tmp_path, monkeypatch):
+    fake = FakeMcpsec()
+    spokes = [pair('hub-s%d' % i, 'hub', 's%d' % i, keys=None,
+                   policies=[dict(BYPASS[0], name='WEB%d' % i)]) for i in (2, 1, 3)]
+    _, result = run_pairs(tmp_path, monkeypatch, spokes, fake)
+    hub = yaml.safe_load(result['sites']['hub'])
+    assert [p['name'] for p in hub['policies']] == ['WEB1', 'WEB2', 'WEB3'], 'pairs in name order'
+    assert result['host_pairs']['hub'] == ['hub-s1', 'hub-s2', 'hub-s3']
+    peers = [c for c in fake.calls if c[0] == 'check-peer']
+    assert len(peers) == 3 and all(c[1].endswith('hosts/hub/site.yaml') for c in peers), \
+        'each pair checked on the hub\'s whole site'
+    assert sum(1 for c in fake.calls if c[0] == 'check') == 4, 'each host\'s merged site checked once'
 
 
-def test_an_inconsistent_pair_names_both_hosts(tmp_path):
-    out = one_pair(tmp_path, FakeMcpsec(peer_rc=1))
-    assert out['failures'] == ['pair ab (a, b) is inconsistent: a:site.yaml: WEB: differs']
+def test_a_check_error_is_a_failure_naming_the_host(tmp_path, monkeypatch):
+    with pytest.raises(AnsibleActionFail, match='no host was changed: host a: site.yaml:2:3: error: bad'):
+        run_pairs(tmp_path, monkeypatch, [pair(keys=None, policies=BYPASS)], FakeMcpsec(check_rc=1))
+
+
+def test_an_inconsistent_pair_names_both_hosts(tmp_path, monkeypatch):
+    with pytest.raises(AnsibleActionFail, match=r'pair ab \(a, b\) is inconsistent: a:site.yaml: WEB: differs'):
+        run_pairs(tmp_path, monkeypatch, [pair(keys=None, policies=BYPASS)], FakeMcpsec(peer_rc=1))
+
+
+def test_a_clash_fails_the_run_before_any_host_naming_both_pairs(tmp_path, monkeypatch):
+    pairs = [pair(keys=None, policies=BYPASS), pair('ac', 'a', 'c', keys=None, policies=BYPASS)]
+    fake = FakeMcpsec()
+    with pytest.raises(AnsibleActionFail, match='no host was changed: host a: policy WEB is in pair ab and pair ac'):
+        run_pairs(tmp_path, monkeypatch, pairs, fake)
+    assert 'check-peer' not in [c[0] for c in fake.calls if c[1].endswith('hosts/a/site.yaml')]
 
 
 def test_run_fails_before_any_host_when_one_pair_fails(tmp_path, monkeypatch):
-    a = action({'passphrase': 'long enough', 'pairs': [pair(keys=None, policies=BYPASS), pair('cd', 'c', 'd', keys=None, policies=BYPASS)],
-                'keystore': str(tmp_path / 'store')})
-    monkeypatch.setattr(ActionModule, '_mcpsec', lambda self, *args, **kw: FakeMcpsec(
-        peer_rc=1 if 'cd/a/site.yaml' in ' '.join(args) else 0)(*args))
-    monkeypatch.setattr('ansible.plugins.action.ActionBase.run', lambda self, tmp=None, task_vars=None: {})
-    with pytest.raises(AnsibleActionFail, match='no host was changed: pair cd'):
-        a.run(task_vars={'groups': {'all': ['a', 'b', 'c', 'd']}})
-    assert not os.path.exists(a._work), 'the work directory (keys, passphrase) is removed'
+    fake = FakeMcpsec(peer_rc=1)
+    with pytest.raises(AnsibleActionFail, match='no host was changed: pair ab'):
+        run_pairs(tmp_path, monkeypatch, [pair(keys=None, policies=BYPASS),
+                                          pair('cd', 'c', 'd', keys=None, policies=[dict(BYPASS[0], name='W2')])], fake)
+    work = [c[1] for c in fake.calls if c[0] == 'check'][0].split('/hosts/')[0]
+    assert not os.path.exists(work), 'the work directory (keys, passphrase) is removed'
