@@ -65,7 +65,8 @@ def site_dump(header, site):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('pairs', 'keystore', 'passphrase', 'binary', 'rekey', 'keys_file', 'serial'))
+    _VALID_ARGS = frozenset(('pairs', 'topologies', 'keystore', 'passphrase', 'binary', 'rekey', 'keys_file',
+                             'serial', 'spi_base'))
 
     # ---- running mcpsec on the controller ----
 
@@ -316,6 +317,105 @@ class ActionModule(ActionBase):
                 out['failures'].append('pair %s (%s, %s) is inconsistent: %s' % (
                     pair['name'], pair['a'], pair['b'], ' | '.join(lines)))
 
+    # ---- topologies: pairs generated from a hub, a mesh or two groups ----
+
+    @staticmethod
+    def _topology_pairs(topo):
+        """The (a, b) host pairs a topology wires: hub -> each spoke; every two members of a
+        mesh, in the listed order; each host of the first group with each of the second."""
+        if topo.get('hub'):
+            return [(topo['hub'], s) for s in topo.get('spokes') or []]
+        if topo.get('mesh'):
+            m = list(topo['mesh'])
+            return [(m[i], m[j]) for i in range(len(m)) for j in range(i + 1, len(m))]
+        groups = topo.get('groups') or []
+        if len(groups) == 2:
+            return [(x, y) for x in groups[0] for y in groups[1]]
+        return []
+
+    @staticmethod
+    def _tagged(name, tag):
+        return '%s-%s' % (tag, name)
+
+    def _expand(self, topo, addrs, spis, errors):
+        """A topology's pairs, each with its own keys (the template's names, tagged with the pair)
+        and its own SPIs (allocated once, kept in the key store, never reused)."""
+        tname = topo.get('name')
+        if not tname or not NAME_RE.match(str(tname)):
+            errors.append('topology %r: name: letters, digits, _ . -' % (tname,))
+            return []
+        where = 'topology %s' % tname
+        wired = self._topology_pairs(topo)
+        if not wired:
+            errors.append('%s: give hub and spokes, mesh (a list of hosts), or groups (two lists)' % where)
+            return []
+        template = topo.get('policies') or []
+        keys = topo.get('keys') or {}
+        pairs = []
+        for a, b in wired:
+            name = '%s.%s.%s' % (tname, a, b)
+            missing = [h for h in (a, b) if not addrs.get(h)]
+            if missing:
+                errors.append('%s: host %s has no mcpsec_addr' % (where, ', '.join(missing)))
+                continue
+            tag = '%s.%s' % (a, b)
+            policies = []
+            for i, p in enumerate(template):
+                if not isinstance(p, dict) or not p.get('name'):
+                    errors.append('%s: every policy needs a name' % where)
+                    break
+                p = dict(p, name=self._tagged(p['name'], tag))
+                for proto in ('esp', 'ah'):
+                    if isinstance(p.get(proto), dict):
+                        p[proto] = dict((k, self._tagged(v, tag) if k in KEY_FIELDS else v)
+                                        for k, v in p[proto].items())
+                if str(p.get('action', '')).lower() == 'protect':
+                    if p.get('spi') not in (None, 'auto'):
+                        errors.append('%s: policy %s: spi is allocated per pair: leave it out' % (where, template[i]['name']))
+                    p['spi'] = spis(name, i)
+                policies.append(p)
+            pair = {'name': name, 'a': a, 'b': b, 'a_addr': addrs[a], 'b_addr': addrs[b], 'policies': policies,
+                    'keys': dict((self._tagged(k, tag), v) for k, v in keys.items()), 'topology': tname}
+            for k in ('default', 'enabled', 'allow_shared_spi'):
+                if k in topo:
+                    pair[k] = topo[k]
+            pairs.append(pair)
+        return pairs
+
+    def _spi_allocator(self, base):
+        """SPIs per pair, from DIR/spis.yml in the key store: a pair's block (16 SPIs, one per
+        template policy) is allocated the first time the pair is seen, from a counter that only
+        grows, so a pair keeps its SPIs and no SPI is ever given twice, even after a pair is
+        removed. Written once the run succeeds (never in check mode)."""
+        path = os.path.join(self._keystore, 'spis.yml')
+        doc = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                doc = yaml.safe_load(f) or {}
+        blocks = dict(doc.get('pairs') or {})
+        state = {'next': int(doc.get('next') or base), 'blocks': blocks, 'path': path, 'dirty': False}
+
+        def spi(pair, index):
+            if pair not in blocks:
+                blocks[pair] = state['next']
+                state['next'] += 16
+                state['dirty'] = True
+            if index >= 16:
+                raise AnsibleActionFail('pair %s: at most 16 policies per topology template' % pair)
+            return blocks[pair] + index
+        self._spi_state = state
+        return spi
+
+    def _save_spis(self):
+        st = getattr(self, '_spi_state', None)
+        if not st or not st['dirty'] or self._play_context.check_mode:
+            return
+        tmp = st['path'] + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write('# mcpsec.ipsec SPI blocks by pair: allocated once, never reused\n')
+            yaml.safe_dump({'next': st['next'], 'pairs': st['blocks']}, f, default_flow_style=False, sort_keys=True)
+        os.rename(tmp, st['path'])
+
     def _validate(self, pairs, hosts):
         errors = []
         for i, pair in enumerate(pairs):
@@ -475,7 +575,15 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         pairs = plain(self._task.args.get('pairs') or [])
         self._settings(task_vars)
-        errors = self._validate(pairs, self._hosts)
+        errors = []
+        topologies = plain(self._task.args.get('topologies') or [])
+        if topologies:
+            hostvars = task_vars.get('hostvars') or {}
+            addrs = dict((h, str((hostvars.get(h) or {}).get('mcpsec_addr') or '')) for h in (self._hosts or []))
+            spis = self._spi_allocator(int(self._task.args.get('spi_base') or 0x40000000))
+            for topo in topologies:
+                pairs += self._expand(topo, addrs, spis, errors)
+        errors += self._validate(pairs, self._hosts)
         stepping = self._stepping(pairs, set(task_vars.get('ansible_play_hosts_all') or self._hosts or []), errors)
         if errors:
             raise AnsibleActionFail('mcpsec_pairs: ' + '; '.join(errors))
@@ -489,6 +597,7 @@ class ActionModule(ActionBase):
             shutil.rmtree(self._work, ignore_errors=True)
         if out['failures']:
             raise AnsibleActionFail('no host was changed: ' + '; '.join(out['failures']))
+        self._save_spis()
         host_pairs = dict((h, sorted(ps)) for h, ps in out['host_pairs'].items())
         result.update(changed=bool(out['changed']), sites=out['sites'], host_pairs=host_pairs,
                       host_pair=dict((h, ps[0]) for h, ps in host_pairs.items()),

@@ -45,7 +45,29 @@ options:
         C(default) (C(ipsec.default), default C(deny)) and C(enabled) (default C(true)).
     type: list
     elements: dict
-    required: true
+    default: []
+  topologies:
+    description:
+      - Pairs generated rather than listed, so that nobody writes n(n-1)/2 pairs. Each is a
+        mapping with C(name) and one of C(hub) and C(spokes) (the hub paired with each spoke),
+        C(mesh) (a list of hosts, every two paired) or C(groups) (two lists, each host of the
+        first paired with each of the second); C(policies) and C(keys) as a pair's, a template
+        in the view of the first host of each pair (the hub, the earlier mesh member, the first
+        group); optionally C(default) and C(enabled).
+      - "Each generated pair is named C(TOPOLOGY.A.B). Its policy and key names are the
+        template's with the prefix C(A.B-), so they are unique on every host; its keys are its
+        own, generated for it; its SPIs come from a block of 16 allocated the first time the
+        pair is seen, from a counter kept in the key store (C(spis.yml)) that only grows: a
+        pair added later gets new SPIs and changes no other pair, and no SPI is ever given
+        twice. Template PROTECT policies leave C(spi) out."
+      - Each host's address is its C(mcpsec_addr) host variable.
+    type: list
+    elements: dict
+    default: []
+  spi_base:
+    description: The first SPI of the topologies' blocks, when C(spis.yml) does not exist yet.
+    type: int
+    default: 1073741824
   keystore:
     description: Controller directory of the Vault-encrypted key exports and rollover states.
     type: path

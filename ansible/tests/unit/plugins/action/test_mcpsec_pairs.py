@@ -240,3 +240,85 @@ def test_run_fails_before_any_host_when_one_pair_fails(tmp_path, monkeypatch):
                                           pair('cd', 'c', 'd', keys=None, policies=[dict(BYPASS[0], name='W2')])], fake)
     work = [c[1] for c in fake.calls if c[0] == 'check'][0].split('/hosts/')[0]
     assert not os.path.exists(work), 'the work directory (keys, passphrase) is removed'
+
+
+# ---- topologies ----
+
+TEMPLATE = [
+    {'name': 'PGOUT', 'direction': 'out', 'protocol': 'tcp', 'remote-ports': 5432, 'action': 'protect',
+     'esp': {'integrity': 'hmac-sha256', 'integrity-key': 'AUTH'}},
+    {'name': 'PGIN', 'direction': 'in', 'protocol': 'tcp', 'remote-ports': 5432, 'action': 'protect',
+     'esp': {'integrity': 'hmac-sha256', 'integrity-key': 'AUTH'}},
+    {'name': 'SSHIN', 'direction': 'in', 'protocol': 'tcp', 'local-ports': 22, 'action': 'bypass'},
+]
+ADDRS = dict(('h%d' % i, 'fec0::%d' % i) for i in range(1, 8))
+
+
+def expand(topos, store, base=1000):
+    a = action()
+    a._keystore = str(store)
+    spis = a._spi_allocator(base)
+    errors, pairs = [], []
+    for t in topos:
+        pairs += a._expand(t, ADDRS, spis, errors)
+    return a, pairs, errors
+
+
+def test_topologies_wire_hub_mesh_and_groups(tmp_path):
+    _, pairs, errors = expand([
+        {'name': 'db', 'hub': 'h1', 'spokes': ['h2', 'h3'], 'policies': TEMPLATE, 'keys': {'AUTH': 'sha256'}},
+        {'name': 'm', 'mesh': ['h4', 'h5', 'h6'], 'policies': TEMPLATE[2:]},
+        {'name': 'g', 'groups': [['h1'], ['h6', 'h7']], 'policies': TEMPLATE[2:]},
+    ], tmp_path)
+    assert errors == []
+    assert [p['name'] for p in pairs] == ['db.h1.h2', 'db.h1.h3', 'm.h4.h5', 'm.h4.h6', 'm.h5.h6', 'g.h1.h6', 'g.h1.h7']
+    hub = pairs[0]
+    assert (hub['a'], hub['b'], hub['a_addr'], hub['b_addr']) == ('h1', 'h2', 'fec0::1', 'fec0::2')
+    assert [p['name'] for p in hub['policies']] == ['h1.h2-PGOUT', 'h1.h2-PGIN', 'h1.h2-SSHIN']
+    assert hub['keys'] == {'h1.h2-AUTH': 'sha256'} and hub['policies'][0]['esp']['integrity-key'] == 'h1.h2-AUTH'
+    assert 'spi' not in hub['policies'][2], 'a BYPASS gets no SPI'
+
+
+def test_topology_spis_are_per_pair_kept_and_never_reused(tmp_path):
+    topo = {'name': 'db', 'hub': 'h1', 'spokes': ['h2', 'h3'], 'policies': TEMPLATE, 'keys': {'AUTH': 'sha256'}}
+    a, pairs, _ = expand([topo], tmp_path)
+    first = dict((p['name'], [q['spi'] for q in p['policies'][:2]]) for p in pairs)
+    assert first == {'db.h1.h2': [1000, 1001], 'db.h1.h3': [1016, 1017]}
+    a._play_context.check_mode = False
+    a._save_spis()
+    # A spoke added in the middle of the list: the existing pairs keep their SPIs.
+    a, pairs, _ = expand([dict(topo, spokes=['h2', 'h4', 'h3'])], tmp_path)
+    now = dict((p['name'], [q['spi'] for q in p['policies'][:2]]) for p in pairs)
+    assert now['db.h1.h2'] == first['db.h1.h2'] and now['db.h1.h3'] == first['db.h1.h3']
+    assert now['db.h1.h4'] == [1032, 1033], 'the new pair gets a new block'
+    a._save_spis()
+    # A pair removed and added again later never gets another pair's SPIs.
+    a, pairs, _ = expand([dict(topo, spokes=['h2']), dict(topo, name='x', spokes=['h5'])], tmp_path)
+    assert [q['spi'] for q in pairs[1]['policies'][:2]] == [1048, 1049]
+    a._play_context.check_mode = True
+    a._save_spis()
+    with open(str(tmp_path / 'spis.yml')) as f:
+        assert 'x.h1.h5' not in f.read(), 'check mode writes nothing'
+
+
+def test_topology_mistakes(tmp_path):
+    _, _, errors = expand([{'name': 'bad', 'hub': 'h1', 'spokes': ['nowhere'], 'policies': TEMPLATE},
+                           {'name': 'fixed', 'hub': 'h1', 'spokes': ['h2'],
+                            'policies': [dict(TEMPLATE[0], spi=5)], 'keys': {'AUTH': 'sha256'}},
+                           {'name': 'none', 'policies': TEMPLATE}], tmp_path)
+    assert 'topology bad: host nowhere has no mcpsec_addr' in errors
+    assert 'topology fixed: policy PGOUT: spi is allocated per pair: leave it out' in errors
+    assert any(e.startswith('topology none: give hub and spokes, mesh') for e in errors)
+
+
+def test_a_hub_topology_renders_one_site_per_host(tmp_path, monkeypatch):
+    a = action({'passphrase': 'long enough', 'keystore': str(tmp_path / 'store'), 'spi_base': 7000,
+                'topologies': [{'name': 'db', 'hub': 'h1', 'spokes': ['h2', 'h3'], 'policies': TEMPLATE[2:]}]})
+    fake = FakeMcpsec()
+    monkeypatch.setattr(ActionModule, '_mcpsec', lambda self, *args, **kw: fake(*args))
+    monkeypatch.setattr('ansible.plugins.action.ActionBase.run', lambda self, tmp=None, task_vars=None: {})
+    hosts = ['h1', 'h2', 'h3']
+    result = a.run(task_vars={'groups': {'all': hosts}, 'hostvars': dict((h, {'mcpsec_addr': ADDRS[h]}) for h in hosts)})
+    assert result['host_pairs'] == {'h1': ['db.h1.h2', 'db.h1.h3'], 'h2': ['db.h1.h2'], 'h3': ['db.h1.h3']}
+    hub = yaml.safe_load(result['sites']['h1'])
+    assert [p['name'] for p in hub['policies']] == ['h1.h2-SSHIN', 'h1.h3-SSHIN']
