@@ -65,8 +65,8 @@ def site_dump(header, site):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('pairs', 'topologies', 'keystore', 'passphrase', 'binary', 'rekey', 'keys_file',
-                             'serial', 'spi_base'))
+    _VALID_ARGS = frozenset(('pairs', 'topologies', 'keystore', 'passphrase', 'binary', 'rekey', 'rekey_only',
+                             'keys_file', 'serial', 'spi_base'))
 
     # ---- running mcpsec on the controller ----
 
@@ -477,6 +477,7 @@ class ActionModule(ActionBase):
         self._keystore = os.path.abspath(os.path.expanduser(args.get('keystore') or 'mcpsec-keys'))
         self._keys_name = args.get('keys_file') or 'keys.yaml'
         self._rekey = plain(args.get('rekey')) or None
+        self._rekey_only = set(plain(args.get('rekey_only') or []))
         self._passphrase = args.get('passphrase')
         # Pairs are checked against the whole inventory (a --limit run still checks every pair).
         self._hosts = (task_vars.get('groups') or {}).get('all')
@@ -491,9 +492,11 @@ class ActionModule(ActionBase):
     def _stepping(self, pairs, play_hosts, errors):
         """The pairs that take a rollover step: those whose two hosts are both in this play (a
         --limit run steps its own pairs); a pair split by the limit would leave one host a step
-        behind its peer's next run."""
+        behind its peer's next run. With rekey_only, only the pairs and topologies it names."""
         stepping = set()
         for pair in pairs:
+            if self._rekey_only and not ({pair.get('name'), pair.get('topology')} & self._rekey_only):
+                continue
             inside = [h for h in (pair.get('a'), pair.get('b')) if h in play_hosts]
             if self._rekey and len(inside) == 1:
                 errors.append('pair %s: a rollover step needs both its hosts in the play (%s is not)' % (

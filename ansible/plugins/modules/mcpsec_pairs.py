@@ -64,6 +64,14 @@ options:
     type: list
     elements: dict
     default: []
+  rekey_only:
+    description:
+      - With C(rekey), only the pairs, and the pairs of the topologies, named here take the step
+        (empty, the default, is every pair); a hub's pairs roll over together by naming its
+        topology.
+    type: list
+    elements: str
+    default: []
   spi_base:
     description: The first SPI of the topologies' blocks, when C(spis.yml) does not exist yet.
     type: int

@@ -322,3 +322,14 @@ def test_a_hub_topology_renders_one_site_per_host(tmp_path, monkeypatch):
     assert result['host_pairs'] == {'h1': ['db.h1.h2', 'db.h1.h3'], 'h2': ['db.h1.h2'], 'h3': ['db.h1.h3']}
     hub = yaml.safe_load(result['sites']['h1'])
     assert [p['name'] for p in hub['policies']] == ['h1.h2-SSHIN', 'h1.h3-SSHIN']
+
+
+def test_rekey_only_steps_the_named_pairs_and_topologies():
+    a = action({'passphrase': 'long enough', 'rekey': 'accept', 'rekey_only': ['db', 'cd']})
+    a._settings({})
+    errors = []
+    pairs = [dict(pair('db.h1.h2', 'h1', 'h2'), topology='db'), dict(pair('db.h1.h3', 'h1', 'h3'), topology='db'),
+             pair('cd', 'c', 'd'), pair('ab'), dict(pair('m.x.y', 'x', 'y'), topology='m')]
+    stepping = a._stepping(pairs, {'h1', 'h2', 'h3', 'c', 'd', 'a', 'b', 'x'}, errors)
+    assert stepping == {'db.h1.h2', 'db.h1.h3', 'cd'}, 'the hub\'s pairs together, and the named pair'
+    assert errors == [], 'a pair not named is not stepped, so its split by the limit is no error'
