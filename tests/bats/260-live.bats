@@ -197,14 +197,19 @@ revert_after_kill() {
 	local sig=$1 daemon=$2 before
 	[ "$daemon" = no ] || start_daemon
 	before=$(xfrm_canon "$NS_A")
+	# A second call must not read the first call's output before this apply truncates it.
+	rm -f "$WORK/apply.out"
 	setsid bash -c "'$MCPSEC' --netns '$NS_A' --state-dir '$STATE' apply --confirm 3 '$CUT' >'$WORK/apply.out' 2>&1; sleep 60" 3>&- &
-	local sess=$!
+	local sess=$! timer
+	timer="--state-dir $(realpath "$STATE") rollback --token"
 	for _ in $(seq 400); do grep -q 'on trial' "$WORK/apply.out" 2>/dev/null && break; sleep 0.05; done
 	grep -q 'on trial' "$WORK/apply.out" || { cat "$WORK/apply.out" >&2; false; }
 	kill "-$sig" -- "-$sess"
 	if [ "$daemon" = only ]; then
-		# mcpsecd owns the deadline: without the trial's own timer it still reverts.
-		pkill -KILL -f -- "--state-dir $(realpath "$STATE") rollback --token"
+		# mcpsecd owns the deadline: without the trial's own timer it still reverts. The timer is
+		# a detached grandchild of apply: under load it may not have exec'd yet, so wait for it.
+		for _ in $(seq 100); do pgrep -f -- "$timer" >/dev/null && break; sleep 0.05; done
+		pkill -KILL -f -- "$timer"
 	fi
 	[ "$(xfrm_canon "$NS_A")" != "$before" ]
 	wait_reverted 15 "$before"
