@@ -42,12 +42,33 @@ static bool takes(const struct mc_kview_rule *r, const struct mc_ksa *s)
 	       (!r->tmpl_spi || s->x.spi == r->tmpl_spi || (r->dir == MC_DIR_OUT && s->x.reqid != MC_REQID_LEGACY));
 }
 
-/* A PROTECT rule's SAs, the one it sends with (outbound) first. */
-static void find_sas(const struct mc_kstate *k, struct mc_kview_rule *r)
+/* The SAs of k in reqid order (dump order within one reqid): each rule finds its own by binary
+ * search, so 10,000 PROTECT rules do not each scan every SA. */
+static int cmp_sa_reqid(const void *a, const void *b, void *ctx)
 {
+	const struct mc_kstate *k = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	uint32_t rx = k->sas[x].x.reqid, ry = k->sas[y].x.reqid;
+
+	return rx != ry ? (rx < ry ? -1 : 1) : x < y ? -1 : x > y;
+}
+
+/* A PROTECT rule's SAs, the one it sends with (outbound) first. */
+static void find_sas(const struct mc_kstate *k, const size_t *by_reqid, struct mc_kview_rule *r)
+{
+	size_t lo = 0, hi = k->nsas;
+
+	while (lo < hi) { /* the first SA whose reqid is not below the template's */
+		size_t mid = lo + (hi - lo) / 2;
+		if (k->sas[by_reqid[mid]].x.reqid < r->tmpl_reqid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	r->nsas = 0;
-	for (size_t i = 0; i < k->nsas && r->nsas < MC_ARRAY_SIZE(r->sas); i++) {
-		const struct mc_ksa *s = &k->sas[i];
+	for (size_t i = lo; i < k->nsas && k->sas[by_reqid[i]].x.reqid == r->tmpl_reqid &&
+			    r->nsas < MC_ARRAY_SIZE(r->sas); i++) {
+		const struct mc_ksa *s = &k->sas[by_reqid[i]];
 		if (!takes(r, s))
 			continue;
 		if (s->x.spi == r->tmpl_spi && r->nsas) {
@@ -123,6 +144,10 @@ void mc_kview_build(const struct mc_kstate *k, const struct mc_names *nm, struct
 			order[no++] = i;
 	}
 	qsort_r(order, no, sizeof(size_t), cmp_pol, (void *)k);
+	size_t *by_reqid = mc_calloc(k->nsas + 1, sizeof(size_t));
+	for (size_t i = 0; i < k->nsas; i++)
+		by_reqid[i] = i;
+	qsort_r(by_reqid, k->nsas, sizeof(size_t), cmp_sa_reqid, (void *)k);
 	for (size_t i = 0; i < no; i++) {
 		const struct mc_kpolicy *p = &k->pols[order[i]];
 		char unknown[40];
@@ -131,13 +156,14 @@ void mc_kview_build(const struct mc_kstate *k, const struct mc_names *nm, struct
 		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority || strcmp(name, cur->name)) {
 			cur = new_rule(ret, p, name, unknown);
 			if (cur->action == MC_PROTECT)
-				find_sas(k, cur);
+				find_sas(k, by_reqid, cur);
 		}
 		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
 		if (p->use_time > cur->last_use)
 			cur->last_use = p->use_time;
 	}
 	free(order);
+	free(by_reqid);
 	own_sas(ret, nm);
 }
 
