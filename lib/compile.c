@@ -595,14 +595,21 @@ int mc_compile(const struct mc_site *s, const struct mc_host *host, struct mc_di
 		const struct mc_policy *p = &s->pol[i];
 		struct mc_xpolicy proto = { .priority = prio[i], .action = p->action };
 
-		if (p->action == MC_PROTECT) {
+		if (p->action == MC_PROTECT && p->dir == MC_DIR_OUT && p->enforce == MC_ENFORCE_ACCEPT) {
+			/* Phase accept: the SAs are installed, but nothing is sent with them yet. An
+			 * optional outbound template would not do: it uses the SA once one exists. */
+			proto.action = MC_BYPASS;
+		} else if (p->action == MC_PROTECT) {
 			proto.tmpl_proto = (uint8_t)p->ipsec_proto;
 			/* Inbound: any SA of this policy's reqid; outbound: the one it sends with. */
 			proto.tmpl_spi = p->dir == MC_DIR_OUT ? mc_policy_send_spi(p) : 0;
 			proto.tmpl_reqid = reqid[i];
+			/* Before phase require, inbound accepts clear as well ("level use"). */
+			proto.tmpl_optional = mc_policy_clear_passes(p);
 		}
 		b.rule = add_rule(plan, p->name, MC_RULE_USER, p->dir, p->action, prio[i], p);
 		plan->rules[b.rule].reqid = reqid[i];
+		plan->rules[b.rule].clear_passes = mc_policy_clear_passes(p);
 		for (int f = 0; f < 2; f++) {
 			int family = f ? AF_INET : AF_INET6;
 			if (family == AF_INET && s->def == MC_DEF_IPV6_ONLY)

@@ -550,11 +550,33 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/* enforce: accept | protect | require, the phases of turning protection on (or off) without loss. */
+static void parse_enforce(struct ctx *c, yaml_node_t *key, yaml_node_t *v, struct mc_policy *p)
+{
+	const char *s = scalar(c, v, "enforce");
+
+	p->enforce_given = true;
+	p->enforce_loc = loc_of(c, v);
+	p->enforce_key_span = span_of(c, key);
+	p->enforce_span = span_of(c, v);
+	if (!s)
+		return;
+	if (!strcasecmp(s, "accept"))
+		p->enforce = MC_ENFORCE_ACCEPT;
+	else if (!strcasecmp(s, "protect"))
+		p->enforce = MC_ENFORCE_PROTECT;
+	else if (!strcasecmp(s, "require"))
+		p->enforce = MC_ENFORCE_REQUIRE;
+	else
+		mc_err(c->ds, p->enforce_loc, "enforce must be accept, protect or require, not '%s' (the phases of "
+		       "turning protection on: mcpsec phase-in takes the next one)", s);
+}
+
 static void parse_policy(struct ctx *c, yaml_node_t *n)
 {
 	static const char *const keys[] = { "name", "description", "direction", "protocol", "local",
 					    "remote", "local-ports", "remote-ports", "icmp", "action",
-					    "spi", "ah", "esp", "mode", "next", "lifetime", NULL };
+					    "spi", "ah", "esp", "mode", "next", "lifetime", "enforce", NULL };
 	struct mc_policy *p = MC_PUSH(&c->site->pol, &c->site->npol, &c->site->cappol);
 	yaml_node_t *v;
 	const char *s;
@@ -674,6 +696,8 @@ static void parse_policy(struct ctx *c, yaml_node_t *n)
 		parse_next(c, key_node(c, n, "next"), v, p);
 	if ((v = get(c, n, "lifetime")))
 		parse_lifetime(c, v, p);
+	if ((v = get(c, n, "enforce")))
+		parse_enforce(c, key_node(c, n, "enforce"), v, p);
 }
 
 /* ---- top level ---- */

@@ -194,6 +194,8 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 	if (p->action != MC_PROTECT)
 		return;
 	mc_buf_printf(out, "    spi: %u\n    mode: transport\n", p->spi);
+	if (p->enforce != MC_ENFORCE_REQUIRE)
+		mc_emit_enforce(p, "    ", out);
 	emit_lifetime(&p->lifetime, out);
 	if (p->ipsec_proto == MC_PROTO_AH) {
 		mc_buf_printf(out, "    ah: { integrity: %s, key: ", p->integrity ? p->integrity->name : "?");
@@ -219,6 +221,12 @@ void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_bu
 		mc_buf_puts(out, "\n");
 	}
 	mc_emit_next(p, "    ", out);
+}
+
+void mc_emit_enforce(const struct mc_policy *p, const char *indent, struct mc_buf *out)
+{
+	mc_buf_printf(out, "%senforce: %s%*s# protection in phases (mcpsec phase-in, phase-out)\n", indent,
+		      mc_enforce_str(p->enforce), (int)(18 - strlen(mc_enforce_str(p->enforce))), "");
 }
 
 void mc_emit_next(const struct mc_policy *p, const char *indent, struct mc_buf *out)

@@ -14,6 +14,8 @@ void mc_emit_comment(struct mc_buf *out, const char *s);
 /* One list item under `policies:`; comment (may be NULL) goes on the name line. */
 void mc_emit_policy(const struct mc_policy *p, const char *comment, struct mc_buf *out);
 /* A PROTECT policy's `next:` block (nothing without one), its lines starting with indent. */
+/* `enforce: PHASE`, one line at indent (a policy's phase-in). */
+void mc_emit_enforce(const struct mc_policy *p, const char *indent, struct mc_buf *out);
 void mc_emit_next(const struct mc_policy *p, const char *indent, struct mc_buf *out);
 /* "fec0::1, 10.0.0.0/24, 10.0.1.1-10.0.1.9" or "any" */
 void mc_addrset_str(const struct mc_addrset *a, struct mc_buf *out);

@@ -184,6 +184,7 @@ static void fill(const struct mc_plan *p, const struct mc_query *q, const size_t
 	if (nm) {
 		r->first = p->rules[m[0]].name;
 		r->result = p->rules[m[0]].action;
+		r->clear_passes = p->rules[m[0]].clear_passes;
 		return;
 	}
 	r->first = NULL;

@@ -29,6 +29,7 @@ struct mc_query {
 /* One uniform sub-range of the query and what decides it. */
 struct mc_result {
 	enum mc_action result;
+	bool clear_passes; /* PROTECT in a phase-in: clear passes too (sent in clear, or accepted) */
 	struct mc_addr local_addr_lo, local_addr_hi, remote_addr_lo, remote_addr_hi;
 	unsigned local_lo, local_hi, remote_lo, remote_hi;
 	const char *first;    /* rule name; NULL when nothing matched (outside IPsec / default) */

@@ -137,6 +137,8 @@ static enum mc_action decide(const struct mc_plan *plan, const struct mc_conn *c
 		return MC_BYPASS; /* nothing enforced: everything passes */
 	mc_eval(plan, &q, &res);
 	a = res.n ? res.r[0].result : MC_BYPASS;
+	if (a == MC_PROTECT && res.r[0].clear_passes)
+		a = MC_BYPASS; /* a phase-in lets clear through: it cuts nothing this way */
 	if (res.n && res.r[0].first) {
 		*rule = res.r[0].first;
 		for (size_t i = 0; i < plan->nrules; i++)
@@ -188,8 +190,10 @@ void mc_guard_check(const struct mc_plan *new_plan, const struct mc_plan *old_pl
 			const struct mc_policy *np, *op;
 			enum mc_action na = decide(new_plan, &cs->c[i], dir, &nrule, &nri, &np);
 			enum mc_action oa = decide(old_plan, &cs->c[i], dir, &orule, &ori, &op);
+			/* The old rule's SAs count even when it let clear through: a phase-in's accept
+			 * installed the SAs that its protect and require steps use. */
 			bool cut = (na == MC_DISCARD && oa != MC_DISCARD) ||
-				   (na == MC_PROTECT && !(oa == MC_PROTECT && sa_known(np, old_plan, ori, dir)));
+				   (na == MC_PROTECT && !sa_known(np, old_plan, ori, dir));
 			if (!cut)
 				continue;
 			struct mc_cut *c = MC_PUSH(&ret->c, &ret->n, &ret->cap);

@@ -38,6 +38,8 @@ static int cmp_pol(const void *a, const void *b, void *ctx)
  * names one (an outbound template of a per-policy reqid also takes the next SA of a rollover). */
 static bool takes(const struct mc_kview_rule *r, const struct mc_ksa *s)
 {
+	if (r->clear_passes && r->dir == MC_DIR_OUT) /* phase accept, outbound: by reqid alone */
+		return mc_reqid_owned(s->x.reqid) && s->x.reqid == r->tmpl_reqid;
 	return mc_reqid_owned(s->x.reqid) && s->x.reqid == r->tmpl_reqid && s->x.proto == r->tmpl_proto &&
 	       (!r->tmpl_spi || s->x.spi == r->tmpl_spi || (r->dir == MC_DIR_OUT && s->x.reqid != MC_REQID_LEGACY));
 }
@@ -96,7 +98,22 @@ static struct mc_kview_rule *new_rule(struct mc_kview *v, const struct mc_kpolic
 	r->tmpl_proto = p->x.tmpl_proto;
 	r->tmpl_spi = p->x.tmpl_spi;
 	r->tmpl_reqid = p->x.tmpl_reqid;
+	r->clear_passes = p->x.action == MC_PROTECT && p->x.tmpl_optional;
 	return r;
+}
+
+/* An outbound user rule that allows without a template, but was committed as a PROTECT rule
+ * (it has a reqid): a PROTECT in phase accept, whose SAs are installed and not yet sent with. */
+static void phase_accept(struct mc_kview_rule *r, const struct mc_names *nm)
+{
+	uint32_t reqid;
+
+	if (r->dir != MC_DIR_OUT || r->action != MC_BYPASS || r->kind != MC_RULE_USER || !nm ||
+	    !(reqid = mc_names_prev_reqid((void *)nm, r->name, r->dir)))
+		return;
+	r->action = MC_PROTECT;
+	r->clear_passes = true;
+	r->tmpl_reqid = reqid;
 }
 
 /* Each SA's owner: the rule that takes it (its role there), else its reqid's committed owner. */
@@ -155,8 +172,11 @@ void mc_kview_build(const struct mc_kstate *k, const struct mc_names *nm, struct
 		struct mc_kview_rule *cur = ret->nrules ? &ret->rules[ret->nrules - 1] : NULL;
 		if (!cur || cur->dir != p->x.dir || cur->priority != p->x.priority || strcmp(name, cur->name)) {
 			cur = new_rule(ret, p, name, unknown);
+			phase_accept(cur, nm);
 			if (cur->action == MC_PROTECT)
 				find_sas(k, by_reqid, cur);
+			if (cur->clear_passes && cur->dir == MC_DIR_OUT && cur->nsas)
+				cur->tmpl_proto = cur->sas[0]->x.proto;
 		}
 		*MC_PUSH(&cur->pols, &cur->npols, &cur->cappols) = order[i];
 		if (p->use_time > cur->last_use)
@@ -193,6 +213,7 @@ void mc_kview_plan(const struct mc_kview *v, enum mc_default def, bool enabled, 
 		nr->action = kr->action;
 		nr->priority = kr->priority;
 		nr->reqid = kr->tmpl_reqid;
+		nr->clear_passes = kr->clear_passes;
 		nr->nfrag = kr->npols;
 		for (size_t j = 0; j < kr->npols; j++) {
 			struct mc_xpolicy *x = MC_PUSH(&plan->pols, &plan->npols, &plan->cappols);

@@ -35,6 +35,10 @@ struct mc_kview_rule {
 	 * (reqid, protocol, and the SPI when it names one), the one it sends with first */
 	uint8_t tmpl_proto;
 	uint32_t tmpl_spi, tmpl_reqid;
+	/* A phase-in (enforce accept or protect): inbound, its template is optional; outbound, it is
+	 * the committed PROTECT rule's policy that allows without a template (phase accept), and its
+	 * SAs are found by the committed reqid. */
+	bool clear_passes;
 	const struct mc_ksa *sa; /* the SA it sends with (out), or its first (in); NULL: missing */
 	const struct mc_ksa *sas[4];
 	size_t nsas;

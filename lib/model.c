@@ -80,6 +80,22 @@ const char *mc_phase_str(enum mc_phase ph)
 	return ph == MC_PHASE_SWITCH ? "switch" : "accept";
 }
 
+const char *mc_enforce_str(enum mc_enforce e)
+{
+	return e == MC_ENFORCE_ACCEPT ? "accept" : e == MC_ENFORCE_PROTECT ? "protect" : "require";
+}
+
+int mc_enforce_rank(enum mc_enforce e)
+{
+	return e == MC_ENFORCE_ACCEPT ? 0 : e == MC_ENFORCE_PROTECT ? 1 : 2;
+}
+
+const char *mc_clear_passes_str(enum mc_dir dir)
+{
+	return dir == MC_DIR_OUT ? "sends in clear (enforce accept); its SAs are installed"
+				 : "accepts clear as well as IPsec (enforce accept or protect)";
+}
+
 static const char *const default_names[] = { "ipv6-only", "bypass", "deny", "deny-all" };
 
 const char *mc_default_str(enum mc_default d)

@@ -105,6 +105,14 @@ enum mc_phase {
 	MC_PHASE_SWITCH, /* outbound sends with the next SA; inbound still accepts both */
 };
 
+/* Protection turned on (or off) without loss, make before break: how far a PROTECT policy
+ * enforces IPsec (`enforce:`). Each step is applied on both hosts of a pair before the next. */
+enum mc_enforce {
+	MC_ENFORCE_REQUIRE = 0, /* the default: SAs, outbound sends with them, inbound requires them */
+	MC_ENFORCE_ACCEPT,      /* SAs installed; outbound sends in clear; inbound accepts clear or IPsec */
+	MC_ENFORCE_PROTECT,     /* outbound sends with the SAs; inbound still accepts clear */
+};
+
 struct mc_next {
 	bool given;
 	enum mc_phase phase;
@@ -136,6 +144,10 @@ struct mc_policy {
 	char *integrity_key, *confidentiality_key;
 	struct mc_loc integrity_loc, confidentiality_loc;
 	struct mc_next next; /* key rollover in progress */
+	enum mc_enforce enforce; /* phase-in (or -out) in progress, unless MC_ENFORCE_REQUIRE */
+	bool enforce_given;
+	struct mc_loc enforce_loc;
+	struct mc_span enforce_key_span, enforce_span; /* the `enforce` key (its line) and value */
 	struct mc_lifetime lifetime;
 	struct mc_loc lifetime_loc;
 	/* For rekey: the policy's own spi and key-name values, the policy mapping (end_line: its
@@ -151,6 +163,21 @@ static inline uint32_t mc_policy_send_spi(const struct mc_policy *p)
 }
 
 const char *mc_phase_str(enum mc_phase ph);
+/* "accept", "protect", "require"; and the steps in order (accept 0, protect 1, require 2). */
+const char *mc_enforce_str(enum mc_enforce e);
+int mc_enforce_rank(enum mc_enforce e);
+/* What a PROTECT rule that lets clear through does in direction dir, as status, test and the
+ * plan say it: "sends in clear (enforce accept); its SAs are installed", "accepts clear ...". */
+const char *mc_clear_passes_str(enum mc_dir dir);
+
+/* Whether a policy lets clear traffic through in its direction although it protects: an
+ * outbound one in phase accept (it sends in clear), an inbound one before phase require (it
+ * accepts clear as well as IPsec). Only PROTECT policies are ever phased. */
+static inline bool mc_policy_clear_passes(const struct mc_policy *p)
+{
+	return p->action == MC_PROTECT &&
+	       (p->dir == MC_DIR_OUT ? p->enforce == MC_ENFORCE_ACCEPT : p->enforce != MC_ENFORCE_REQUIRE);
+}
 
 struct mc_selector_name {
 	char *name;

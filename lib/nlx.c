@@ -247,6 +247,7 @@ static int decode_policy(const void *msg, size_t buflen, struct mc_kpolicy *k)
 		k->x.tmpl_proto = t.id.proto;
 		k->x.tmpl_spi = ntohl(t.id.spi);
 		k->x.tmpl_reqid = t.reqid;
+		k->x.tmpl_optional = t.optional != 0;
 		k->tmpl_mode = t.mode;
 	} else {
 		k->x.action = MC_BYPASS;
@@ -521,6 +522,7 @@ static struct nl_msg *build_policy(const struct mc_op *op)
 		t.family = x->sel.family;
 		t.reqid = x->tmpl_reqid;
 		t.mode = XFRM_MODE_TRANSPORT;
+		t.optional = x->tmpl_optional; /* "level use": inbound accepts clear too */
 		/* Masks must be ~0, or every inbound packet fails the template check. */
 		t.aalgos = t.ealgos = t.calgos = ~0u;
 		if (nla_put(m, XFRMA_TMPL, sizeof(t), &t) < 0)

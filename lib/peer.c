@@ -118,6 +118,19 @@ static enum mc_action rule_action(const struct side *s, size_t rule)
 	return rule == SIZE_MAX ? MC_BYPASS : s->p->plan->rules[rule].action; /* no policy: clear */
 }
 
+/* Whether x's rule sends in clear although it protects (phase accept), or y's accepts clear
+ * (phase accept or protect). */
+static bool rule_clear_passes(const struct side *s, size_t rule)
+{
+	return rule != SIZE_MAX && s->p->plan->rules[rule].clear_passes;
+}
+
+static const char *rule_phase(const struct side *s, size_t rule)
+{
+	const struct mc_policy *p = rule_policy(s, rule);
+	return p && p->action == MC_PROTECT ? mc_enforce_str(p->enforce) : "none";
+}
+
 static struct mc_loc rule_loc(const struct side *s, size_t rule)
 {
 	const struct mc_policy *p = rule_policy(s, rule);
@@ -278,15 +291,26 @@ static size_t travel(const struct side *x, const struct side *y, struct mc_diags
 			struct mc_buf why = { 0 }, nx = { 0 }, ny = { 0 }, eg = { 0 };
 			const char *code = NULL;
 
+			/* A phase-in: the sender sends in clear in phase accept, the receiver accepts
+			 * clear until phase require. SAs must agree from accept on. */
+			bool x_clear = ax != MC_PROTECT || rule_clear_passes(x, rx);
 			if (ax == MC_PROTECT && ay == MC_PROTECT) {
 				rollover_diff(rule_policy(x, rx), x, rule_policy(y, ry), y, &why);
 				code = "peer-sa";
-			} else if (ax == MC_PROTECT) {
+			} else if (ax == MC_PROTECT && !x_clear) {
 				mc_buf_printf(&why, "sent with IPsec, first matched by a %s, not a PROTECT",
 					      mc_action_str(ay));
+				if (rule_policy(x, rx)->enforce == MC_ENFORCE_PROTECT)
+					mc_buf_puts(&why, " (phase-in: the sender protects before the receiver accepts; "
+						    "apply phase accept on the receiver first)");
 				code = "peer-protection";
-			} else if (ay == MC_PROTECT) {
+			}
+			if (!why.len && x_clear && ay == MC_PROTECT && !rule_clear_passes(y, ry)) {
 				mc_buf_puts(&why, "sent in clear, but the receiver requires IPsec");
+				if (ax == MC_PROTECT)
+					mc_buf_printf(&why, " (phase-in: the receiver is at phase %s while the sender "
+						      "is at %s; the sender must protect before the receiver requires)",
+						      rule_phase(y, ry), rule_phase(x, rx));
 				code = "peer-protection";
 			}
 			if (why.len && !seen_pair(&seen, &nseen, &capseen, rx, ry)) {

@@ -155,6 +155,8 @@ void mc_plan_render(const struct mc_plan *p, struct mc_buf *out)
 			if (r->nshadowed)
 				mc_buf_printf(out, " (%zu shadowed by %s)", r->nshadowed, r->shadowed_by);
 			mc_buf_puts(out, "\n");
+			if (r->clear_passes)
+				mc_buf_printf(out, "      phase-in: %s\n", mc_clear_passes_str(r->dir));
 			size_t shown = 0;
 			for (size_t k = pols.first[i]; k < pols.first[i + 1]; k++) {
 				if (shown++ == 8) {
@@ -224,8 +226,8 @@ void mc_xpolicy_ip_cmd(const struct mc_xpolicy *x, const char *verb, struct mc_b
 	}
 	mc_buf_printf(out, " priority %u action %s", x->priority, x->action == MC_DISCARD ? "block" : "allow");
 	if (x->action == MC_PROTECT)
-		mc_buf_printf(out, " tmpl proto %s spi 0x%08x reqid %u mode transport",
-			      mc_ipsec_proto_str(x->tmpl_proto), x->tmpl_spi, x->tmpl_reqid);
+		mc_buf_printf(out, " tmpl proto %s spi 0x%08x reqid %u mode transport%s",
+			      mc_ipsec_proto_str(x->tmpl_proto), x->tmpl_spi, x->tmpl_reqid, x->tmpl_optional ? " level use" : "");
 	mc_buf_puts(out, "\n");
 }
 

@@ -32,6 +32,7 @@ struct mc_xpolicy {
 	uint8_t tmpl_proto;     /* MC_PROTO_ESP / MC_PROTO_AH */
 	uint32_t tmpl_spi;
 	uint32_t tmpl_reqid;
+	bool tmpl_optional;     /* inbound "level use": clear traffic passes too (enforce accept, protect) */
 	size_t rule;            /* index into mc_plan.rules */
 };
 
@@ -66,6 +67,7 @@ struct mc_rule {
 	enum mc_action action;
 	uint32_t priority;
 	uint32_t reqid;    /* PROTECT: its templates' and SAs' (compile.h) */
+	bool clear_passes; /* PROTECT in a phase-in: clear traffic passes (mc_policy_clear_passes) */
 	size_t nfrag;      /* kernel policies it became */
 	size_t nshadowed;  /* selectors left out because an earlier rule has them exactly */
 	char *shadowed_by; /* the first such earlier rule, when nshadowed */

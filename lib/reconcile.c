@@ -60,7 +60,8 @@ static bool same_policy(const struct mc_xpolicy *a, const struct mc_xpolicy *b)
 		return false;
 	if (a->action != MC_PROTECT)
 		return true;
-	return a->tmpl_proto == b->tmpl_proto && a->tmpl_spi == b->tmpl_spi && a->tmpl_reqid == b->tmpl_reqid;
+	return a->tmpl_proto == b->tmpl_proto && a->tmpl_spi == b->tmpl_spi && a->tmpl_reqid == b->tmpl_reqid &&
+	       a->tmpl_optional == b->tmpl_optional;
 }
 
 static bool same_lifetime(const struct mc_xsa *a, const struct mc_xsa *b)

@@ -166,18 +166,58 @@ static int edit_policy(const struct lines *l, const struct mc_policy *p, enum mc
 	return 0;
 }
 
-int mc_rekey_edit(const char *text, const struct mc_policy *const *pol, size_t n, enum mc_rekey_step step,
-		  const struct mc_rekey_fresh *fresh, struct mc_buf *out, struct mc_diags *ds)
+bool mc_enforce_step(enum mc_enforce e, bool in, enum mc_enforce *ret)
 {
-	struct lines l;
-	struct edit *e = NULL;
-	size_t ne = 0, cap = 0;
-	int r = 0;
+	static const enum mc_enforce order[] = { MC_ENFORCE_ACCEPT, MC_ENFORCE_PROTECT, MC_ENFORCE_REQUIRE };
+	int r = mc_enforce_rank(e) + (in ? 1 : -1);
 
-	lines_index(text, &l);
-	for (size_t i = 0; i < n; i++)
-		if (edit_policy(&l, pol[i], step, fresh ? &fresh[i] : NULL, &e, &ne, &cap, ds) < 0)
-			r = -EINVAL;
+	if (r < 0 || r > 2)
+		return false;
+	*ret = order[r];
+	return true;
+}
+
+static int edit_enforce(const struct lines *l, const struct mc_policy *p, enum mc_enforce to, struct edit **v,
+			size_t *n, size_t *cap, struct mc_diags *ds)
+{
+	if (!p->block_style || !p->span.line) {
+		mc_err(ds, p->loc, "policy '%s' is written as a flow mapping ({ ... }); phase-in edits block-style "
+		       "policies only: write it one key per line", p->name);
+		return -EINVAL;
+	}
+	if (p->enforce_given && to != MC_ENFORCE_REQUIRE) {
+		const struct mc_span *sp = &p->enforce_span;
+		edit_add(v, n, cap, offset_of(l, sp->line, sp->col), offset_of(l, sp->end_line, sp->end_col),
+			 mc_strdup(mc_enforce_str(to)));
+		return 0;
+	}
+	if (p->enforce_given) { /* require is the default: the line goes */
+		const struct mc_span *k = &p->enforce_key_span;
+		if (!starts_line(l, k->line, k->col) || p->enforce_span.end_line != k->line) {
+			mc_err(ds, p->enforce_loc, "policy '%s': 'enforce' does not stand on a line of its own; phase-in "
+			       "cannot remove it (write it as 'enforce: VALUE' on its own line)", p->name);
+			return -EINVAL;
+		}
+		edit_add(v, n, cap, l->start[k->line], offset_of(l, k->line + 1, 1), mc_strdup(""));
+		return 0;
+	}
+	struct mc_policy q = *p; /* shallow: only enforce is set, for the emitter */
+	q.enforce = to;
+	char *indent = mc_asprintf("%*s", p->span.col - 1, "");
+	struct mc_buf b = { 0 };
+	size_t at = offset_of(l, p->span.end_line + 1, 1);
+	if (at == l->len && l->len && l->text[l->len - 1] != '\n')
+		mc_buf_puts(&b, "\n");
+	mc_emit_enforce(&q, indent, &b);
+	free(indent);
+	edit_add(v, n, cap, at, at, mc_strdup(mc_buf_str(&b)));
+	mc_buf_free(&b);
+	return 0;
+}
+
+/* Applies the sorted, non-overlapping edits e[0..ne) to text into out. */
+static int apply_edits(const char *text, struct edit *e, size_t ne, int r, struct mc_buf *out, struct mc_diags *ds)
+{
 	if (ne)
 		qsort(e, ne, sizeof(*e), cmp_edit);
 	for (size_t i = 1; i < ne && r == 0; i++)
@@ -195,6 +235,39 @@ int mc_rekey_edit(const char *text, const struct mc_policy *const *pol, size_t n
 	for (size_t i = 0; i < ne; i++)
 		free(e[i].text);
 	free(e);
+	return r;
+}
+
+int mc_phase_edit(const char *text, const struct mc_policy *const *pol, size_t n, enum mc_enforce to,
+		  struct mc_buf *out, struct mc_diags *ds)
+{
+	struct lines l;
+	struct edit *e = NULL;
+	size_t ne = 0, cap = 0;
+	int r = 0;
+
+	lines_index(text, &l);
+	for (size_t i = 0; i < n; i++)
+		if (edit_enforce(&l, pol[i], to, &e, &ne, &cap, ds) < 0)
+			r = -EINVAL;
+	r = apply_edits(text, e, ne, r, out, ds);
+	free(l.start);
+	return r;
+}
+
+int mc_rekey_edit(const char *text, const struct mc_policy *const *pol, size_t n, enum mc_rekey_step step,
+		  const struct mc_rekey_fresh *fresh, struct mc_buf *out, struct mc_diags *ds)
+{
+	struct lines l;
+	struct edit *e = NULL;
+	size_t ne = 0, cap = 0;
+	int r = 0;
+
+	lines_index(text, &l);
+	for (size_t i = 0; i < n; i++)
+		if (edit_policy(&l, pol[i], step, fresh ? &fresh[i] : NULL, &e, &ne, &cap, ds) < 0)
+			r = -EINVAL;
+	r = apply_edits(text, e, ne, r, out, ds);
 	free(l.start);
 	return r;
 }

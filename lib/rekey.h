@@ -4,6 +4,7 @@
 #ifndef MCPSEC_REKEY_H
 #define MCPSEC_REKEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,32 @@ struct mc_rekey_fresh {
  */
 int mc_rekey_edit(const char *text, const struct mc_policy *const *pol, size_t n, enum mc_rekey_step step,
 		  const struct mc_rekey_fresh *fresh, struct mc_buf *out, struct mc_diags *ds);
+
+/*
+ * Protection turned on without loss (a phase-in), make before break, and off again (a phase-out):
+ * the same kind of site edit, on a PROTECT policy's `enforce:`, each step applied on both hosts
+ * of a pair before the next one starts:
+ *
+ *   | enforce | outbound             | inbound                          |
+ *   |---------|----------------------|----------------------------------|
+ *   | accept  | clear (SAs installed)| clear or IPsec                   |
+ *   | protect | IPsec                | clear or IPsec                   |
+ *   | require | IPsec                | IPsec only (no `enforce:` line)  |
+ *
+ * A phase-in starts from a PROTECT policy written with `enforce: accept` and moves it one step
+ * towards require; a phase-out moves one step back towards accept, after which the policy can be
+ * replaced by a BYPASS (or removed). A host may protect once its peer accepts, and require once
+ * its peer protects: check-peer reports every pair of files that breaks this.
+ *
+ * The step from e for a phase-in (in) or a phase-out; false when there is none.
+ */
+bool mc_enforce_step(enum mc_enforce e, bool in, enum mc_enforce *ret);
+
+/* The text of site.yaml with policies pol[0..n) moved to enforce `to`, into out: the value
+ * replaced, a line `enforce: to` added at the policy's end, or (require) the line removed. The
+ * same errors as mc_rekey_edit. */
+int mc_phase_edit(const char *text, const struct mc_policy *const *pol, size_t n, enum mc_enforce to,
+		  struct mc_buf *out, struct mc_diags *ds);
 
 /* A name for the successor of key `old` that is not taken (taken(name, ctx) says): "K" → "K-r2",
  * "K-r2" → "K-r3". Caller frees. */

@@ -181,6 +181,9 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 			mc_err(ds, p->next.loc, "policy '%s': 'next' (a key rollover) is only for action protect", p->name);
 		if (mc_lifetime_set(&p->lifetime))
 			mc_err(ds, p->lifetime_loc, "policy '%s': 'lifetime' is only for action protect (SAs)", p->name);
+		if (p->enforce_given)
+			mc_err(ds, p->enforce_loc, "policy '%s': 'enforce' (phasing protection in) is only for action "
+			       "protect", p->name);
 		return;
 	}
 	if (!p->spi_given)
@@ -205,6 +208,9 @@ static void check_policy(const struct mc_site *s, struct mc_diags *ds, const str
 			p->name, p->confidentiality->name);
 	check_key(s, ds, p, p->integrity, p->integrity_key, p->integrity_loc);
 	check_key(s, ds, p, p->confidentiality, p->confidentiality_key, p->confidentiality_loc);
+	if (p->next.given && p->enforce != MC_ENFORCE_REQUIRE)
+		mc_err(ds, p->enforce_loc, "policy '%s': a key rollover ('next') and a phase-in ('enforce: %s') at once; "
+		       "finish the phase-in first", p->name, mc_enforce_str(p->enforce));
 	if (p->next.given) {
 		check_key(s, ds, p, p->integrity, p->next.integrity_key, p->next.integrity_loc);
 		check_key(s, ds, p, p->confidentiality, p->next.confidentiality_key, p->next.confidentiality_loc);

@@ -86,6 +86,30 @@ static const struct command_doc {
 	  "  --peer-out FILE     where the peer's site goes\n"
 	  "  --force             step although the committed configuration is not at the file's phase\n"
 	  "  --dry-run           print the edited site; write nothing\n" },
+	{ "phase-in",
+	  "phase-in POLICY... --site SITE.yaml [--peer ADDR [--self ADDR] --peer-out FILE]\n"
+	  "                    [--force] [--dry-run]",
+	  "turn protection on without loss: accept, protect, require",
+	  "Moves PROTECT policies one step of a phase-in: enforce accept, protect, require.\n"
+	  "options:\n"
+	  "  --site SITE.yaml    the site to edit (as text)\n"
+	  "  --peer ADDR         also write the peer's site (with --peer-out), by mirror\n"
+	  "  --self ADDR         this host's address as the peer sees it\n"
+	  "  --peer-out FILE     where the peer's site goes\n"
+	  "  --force             step although the committed configuration is not at the file's phase\n"
+	  "  --dry-run           print the edited site; write nothing\n" },
+	{ "phase-out",
+	  "phase-out POLICY... --site SITE.yaml [--peer ADDR [--self ADDR] --peer-out FILE]\n"
+	  "                    [--force] [--dry-run]",
+	  "turn protection off without loss: protect, accept",
+	  "Moves PROTECT policies one step back: enforce require, protect, accept.\n"
+	  "options:\n"
+	  "  --site SITE.yaml    the site to edit (as text)\n"
+	  "  --peer ADDR         also write the peer's site (with --peer-out), by mirror\n"
+	  "  --self ADDR         this host's address as the peer sees it\n"
+	  "  --peer-out FILE     where the peer's site goes\n"
+	  "  --force             step although the committed configuration is not at the file's phase\n"
+	  "  --dry-run           print the edited site; write nothing\n" },
 	{ "check-peer",
 	  "check-peer A.yaml B.yaml [--addr-a ADDR] [--addr-b ADDR]",
 	  "mismatches between two hosts",

@@ -17,7 +17,8 @@ static const struct {
 } commands[] = {
 	{ "apply", apply_main },	 { "confirm", confirm_main }, { "rollback", confirm_main },
 	{ "check", check_main },	 { "test", test_main },	      { "mirror", mirror_main },
-	{ "rekey", rekey_main },	 { "check-peer", check_peer_main }, { "import", import_main },
+	{ "rekey", rekey_main },	 { "phase-in", phase_in_main }, { "phase-out", phase_out_main },
+	{ "check-peer", check_peer_main }, { "import", import_main },
 	{ "status", status_main },	 { "log", log_main },	      { "key", key_main },
 	{ "enable", enable_main },	 { "disable", enable_main },
 };

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* mcpsec rekey: one step of a make-before-break key rollover, written into site.yaml (and the
- * key file, and with --peer-out the peer's mirrored site). The kernel is changed by apply. */
+ * key file, and with --peer-out the peer's mirrored site). mcpsec phase-in and phase-out: one
+ * step of turning protection on or off without loss, the same way. The kernel is changed by
+ * apply. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,9 @@ struct new_key {
 };
 
 struct rekey {
+	const char *cmd;   /* "rekey", "phase-in" or "phase-out" */
+	bool phase, in;    /* a phase-in (in) or phase-out step, not a rollover */
+	enum mc_enforce to; /* its target */
 	const char *site_path, *peer_out;
 	const char *names[MAX_POLICIES];
 	size_t nnames;
@@ -47,6 +53,18 @@ struct rekey {
 	enum mc_rekey_step step;
 };
 
+/* An error line of this command ("mcpsec rekey: ...", "mcpsec phase-in: ..."). */
+static void say(const struct rekey *rk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct rekey *rk, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mcpsec %s: ", rk->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
 static int parse_args(struct rekey *rk, int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -58,7 +76,7 @@ static int parse_args(struct rekey *rk, int argc, char **argv)
 		} else if ((is_flag(argv[i], "--peer") || is_flag(argv[i], "--self")) && v) {
 			bool peer = is_flag(argv[i], "--peer");
 			if (!mc_addr_parse(argv[++i], peer ? &rk->mirror.peer : &rk->mirror.self)) {
-				fprintf(stderr, "mcpsec rekey: %s needs an address, not %s\n", argv[i - 1], argv[i]);
+				say(rk, "%s needs an address, not %s\n", argv[i - 1], argv[i]);
 				return EXIT_CONFIG;
 			}
 			rk->have_peer |= peer;
@@ -68,17 +86,42 @@ static int parse_args(struct rekey *rk, int argc, char **argv)
 		} else if (is_flag(argv[i], "--dry-run")) {
 			rk->dry_run = true;
 		} else if (argv[i][0] == '-' || rk->nnames == MAX_POLICIES) {
-			fprintf(stderr, "mcpsec rekey: unexpected argument '%s'\n%s", argv[i], command_usage("rekey"));
+			say(rk, "unexpected argument '%s'\n%s", argv[i], command_usage(rk->cmd));
 			return EXIT_CONFIG;
 		} else {
 			rk->names[rk->nnames++] = argv[i];
 		}
 	}
 	if (!rk->site_path || !rk->nnames || (rk->have_peer != (rk->peer_out != NULL))) {
-		fprintf(stderr, "mcpsec rekey: %s\n%s",
+		say(rk, "%s\n%s",
 			!rk->site_path ? "--site is required" : !rk->nnames ? "name at least one PROTECT policy"
 									      : "--peer and --peer-out go together",
-			command_usage("rekey"));
+			command_usage(rk->cmd));
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* A phase step: every policy at the same phase, and a step from it. */
+static int find_phase(struct rekey *rk)
+{
+	enum mc_enforce at = rk->pol[0]->enforce;
+
+	for (size_t i = 1; i < rk->nnames; i++)
+		if (rk->pol[i]->enforce != at) {
+			say(rk, "the policies are at different phases ('%s': %s, '%s': %s); step them in separate runs\n",
+			    rk->pol[0]->name, mc_enforce_str(at), rk->pol[i]->name, mc_enforce_str(rk->pol[i]->enforce));
+			return EXIT_CONFIG;
+		}
+	if (rk->pol[0]->next.given) {
+		say(rk, "policy '%s' is in a key rollover: finish it first (mcpsec rekey)\n", rk->pol[0]->name);
+		return EXIT_CONFIG;
+	}
+	if (!mc_enforce_step(at, rk->in, &rk->to)) {
+		say(rk, "policy '%s' is at phase %s: %s\n", rk->pol[0]->name, mc_enforce_str(at),
+		    rk->in ? "its protection is on already (nothing to phase in)"
+			   : "it sends in clear and accepts clear already; finish the phase-out by replacing it with a "
+			     "BYPASS policy (or removing it), on both hosts");
 		return EXIT_CONFIG;
 	}
 	return 0;
@@ -92,29 +135,32 @@ static int find_policies(struct rekey *rk)
 	for (size_t i = 0; i < rk->nnames; i++) {
 		const struct mc_policy *p = mc_site_policy(rk->site, rk->names[i]);
 		if (!p) {
-			fprintf(stderr, "mcpsec rekey: %s has no policy '%s'\n", rk->site_path, rk->names[i]);
+			say(rk, "%s has no policy '%s'\n", rk->site_path, rk->names[i]);
 			rc = EXIT_CONFIG;
 			continue;
 		}
 		if (p->action != MC_PROTECT) {
-			fprintf(stderr, "mcpsec rekey: policy '%s' is %s: only PROTECT policies have keys to roll over\n",
-				p->name, mc_action_str(p->action));
+			say(rk, "policy '%s' is %s: only PROTECT policies %s\n", p->name, mc_action_str(p->action),
+			    !rk->phase ? "have keys to roll over" : rk->in ? "are phased in (to start, write it as "
+			    "a PROTECT policy with 'enforce: accept', its spi and keys)" : "are phased out");
 			rc = EXIT_CONFIG;
 			continue;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (rk->pol[j] == p) {
-				fprintf(stderr, "mcpsec rekey: policy '%s' is named twice\n", p->name);
+				say(rk, "policy '%s' is named twice\n", p->name);
 				rc = EXIT_CONFIG;
 			}
 		rk->pol[i] = p;
 	}
 	if (rc)
 		return rc;
+	if (rk->phase)
+		return find_phase(rk);
 	rk->step = mc_rekey_step_of(rk->pol[0]);
 	for (size_t i = 1; i < rk->nnames; i++)
 		if (mc_rekey_step_of(rk->pol[i]) != rk->step) {
-			fprintf(stderr, "mcpsec rekey: the policies are at different phases ('%s': %s, '%s': %s); "
+			say(rk, "the policies are at different phases ('%s': %s, '%s': %s); "
 				"roll them over in separate runs\n", rk->pol[0]->name, mc_rekey_phase_of(rk->pol[0]),
 				rk->pol[i]->name, mc_rekey_phase_of(rk->pol[i]));
 			return EXIT_CONFIG;
@@ -135,7 +181,7 @@ static int check_committed(struct rekey *rk)
 	int r = mc_engine_load_committed(g_opts.state_dir, true, &st, &ds, &cs), rc = 0;
 
 	if (r == -ENOENT) {
-		fprintf(stderr, "mcpsec rekey: nothing is committed in %s: apply %s first (or --force)\n",
+		say(rk, "nothing is committed in %s: apply %s first (or --force)\n",
 			g_opts.state_dir, rk->site_path);
 		rc = EXIT_CONFIG;
 	} else if (r < 0) {
@@ -144,10 +190,12 @@ static int check_committed(struct rekey *rk)
 	}
 	for (size_t i = 0; i < rk->nnames && !rc; i++) {
 		const struct mc_policy *cp = mc_site_policy(cs, rk->pol[i]->name);
-		const char *want = mc_rekey_phase_of(rk->pol[i]), *have = cp ? mc_rekey_phase_of(cp) : "(not committed)";
+		const char *want = rk->phase ? mc_enforce_str(rk->pol[i]->enforce) : mc_rekey_phase_of(rk->pol[i]);
+		const char *have = !cp || cp->action != MC_PROTECT ? "(not committed as PROTECT)"
+				   : rk->phase ? mc_enforce_str(cp->enforce) : mc_rekey_phase_of(cp);
 		if (cp && !strcmp(want, have) && cp->spi == rk->pol[i]->spi)
 			continue;
-		fprintf(stderr, "mcpsec rekey: policy '%s': %s is at phase %s but this host runs %s: apply it here "
+		say(rk, "policy '%s': %s is at phase %s but this host runs %s: apply it here "
 			"(and the peer's file on the peer) before the next step (or --force)\n",
 			rk->pol[i]->name, rk->site_path, want, have);
 		rc = EXIT_CONFIG;
@@ -226,7 +274,7 @@ static int make_fresh(struct rekey *rk)
 			if (mc_random((uint8_t *)&spi, sizeof(spi)) < 0)
 				spi = 0;
 		if (spi < 0x1000 || spi_used(rk->site, rk, i, spi)) {
-			fprintf(stderr, "mcpsec rekey: the random generator failed; nothing was written\n");
+			say(rk, "the random generator failed; nothing was written\n");
 			return EXIT_LOCAL;
 		}
 		rk->fresh[i].spi = spi;
@@ -234,7 +282,7 @@ static int make_fresh(struct rekey *rk)
 		rk->fresh[i].confidentiality_key = successor(rk, p->confidentiality_key);
 		if ((p->integrity_key && !rk->fresh[i].integrity_key) ||
 		    (p->confidentiality_key && !rk->fresh[i].confidentiality_key)) {
-			fprintf(stderr, "mcpsec rekey: policy '%s': cannot make a successor of its keys (the random "
+			say(rk, "policy '%s': cannot make a successor of its keys (the random "
 				"generator failed, or a key of an unknown type)\n", p->name);
 			return EXIT_LOCAL;
 		}
@@ -250,7 +298,7 @@ static int keys_text(struct rekey *rk, struct mc_buf *out)
 	int r = 0;
 
 	if (!text) {
-		fprintf(stderr, "mcpsec rekey: %s: %s\n", rk->site->keys_file, strerror(errno));
+		say(rk, "%s: %s\n", rk->site->keys_file, strerror(errno));
 		return EXIT_LOCAL;
 	}
 	mc_buf_puts(&cur, text);
@@ -263,7 +311,7 @@ static int keys_text(struct rekey *rk, struct mc_buf *out)
 		cur = next;
 	}
 	if (r < 0) {
-		fprintf(stderr, "mcpsec rekey: %s: 'keys:' is written in flow style; nothing was written\n",
+		say(rk, "%s: 'keys:' is written in flow style; nothing was written\n",
 			rk->site->keys_file);
 		mc_buf_wipe(&cur);
 		return EXIT_CONFIG;
@@ -278,7 +326,9 @@ static bool step_done(const struct rekey *rk, const struct mc_site *s)
 	for (size_t i = 0; i < rk->nnames; i++) {
 		const struct mc_policy *p = mc_site_policy(s, rk->pol[i]->name);
 		bool ok = p != NULL;
-		if (ok && rk->step == MC_REKEY_ACCEPT)
+		if (ok && rk->phase)
+			ok = p->enforce == rk->to && p->spi == rk->pol[i]->spi && !p->next.given;
+		else if (ok && rk->step == MC_REKEY_ACCEPT)
 			ok = p->next.given && p->next.phase == MC_PHASE_ACCEPT && p->next.spi == rk->fresh[i].spi &&
 			     p->spi == rk->pol[i]->spi;
 		else if (ok && rk->step == MC_REKEY_SWITCH)
@@ -291,8 +341,54 @@ static bool step_done(const struct rekey *rk, const struct mc_site *s)
 	return true;
 }
 
+/* What a phase step does to each policy, and what comes next. */
+static void print_phase(const struct rekey *rk, const struct mc_site *s)
+{
+	static const char *const does[2][3] = {
+		{ "accepts clear as well as IPsec", "accepts clear as well as IPsec", "requires IPsec: clear is dropped" },
+		{ "sends in clear; its SA is installed", "sends with IPsec", "sends with IPsec" },
+	};
+	char names[1024] = "";
+
+	for (size_t i = 0; i < rk->nnames; i++) {
+		const struct mc_policy *p = mc_site_policy(s, rk->pol[i]->name);
+		printf("%s (%s): %s: ", p->name, mc_dir_str(p->dir), mc_enforce_str(rk->to));
+		printf("%s (spi %u)\n", does[p->dir == MC_DIR_OUT][mc_enforce_rank(rk->to)], p->spi);
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? " " : "", rk->names[i]);
+	}
+	if (rk->dry_run)
+		return;
+	printf("\nThis host runs phase %s (committed); %s is now at phase %s.\n",
+	       rk->force ? "(not checked: --force)" : mc_enforce_str(rk->pol[0]->enforce), rk->site_path,
+	       mc_enforce_str(rk->to));
+	if (rk->peer_out)
+		printf("The peer: %s is now at phase %s; the peer runs what it last applied.\n", rk->peer_out,
+		       mc_enforce_str(rk->to));
+	printf("Next:\n  1. mcpsec apply %s here, and the peer's file %s on the peer (%s)\n", rk->site_path,
+	       rk->peer_out ? rk->peer_out : "(mirror it: --peer ADDR --peer-out FILE)",
+	       rk->to == MC_ENFORCE_PROTECT && rk->in ? "protect only after the peer applied accept: its SAs must be there"
+	       : rk->to == MC_ENFORCE_REQUIRE ? "require only after the peer applied protect: until then it sends in clear"
+	       : rk->to == MC_ENFORCE_ACCEPT ? "accept only after the peer applied protect: until then it requires IPsec"
+	       : "either host first: both still accept clear");
+	printf("     before applying: 'mcpsec check-peer %s PEER.yaml' with the file the peer runs reports any "
+	       "order that would drop traffic\n", rk->site_path);
+	enum mc_enforce after;
+	if (mc_enforce_step(rk->to, rk->in, &after))
+		printf("  2. when both hosts run it: mcpsec %s %s --site %s%s%s (%s)\n", rk->cmd, names, rk->site_path,
+		       rk->peer_out ? " ... --peer-out " : "", rk->peer_out ? rk->peer_out : "", mc_enforce_str(after));
+	else if (rk->in)
+		printf("  2. nothing: protection is on once both hosts run phase require\n");
+	else
+		printf("  2. when both hosts run it, replace the policies by BYPASS policies (or remove them) and apply on "
+		       "both hosts\n");
+}
+
 static void print_plan(const struct rekey *rk, const struct mc_site *s)
 {
+	if (rk->phase) {
+		print_phase(rk, s);
+		return;
+	}
 	for (size_t i = 0; i < rk->nnames; i++) {
 		const struct mc_policy *p = mc_site_policy(s, rk->pol[i]->name);
 		printf("%s (%s): %s: ", p->name, mc_dir_str(p->dir), mc_rekey_step_str(rk->step));
@@ -368,9 +464,16 @@ static int plan_edit(struct rekey *rk, const char *text, struct mc_buf *site, st
 		return EXIT_CONFIG;
 	}
 	mc_buf_free(&peer);
+	if (rk->phase) {
+		if (mc_phase_edit(text, rk->pol, rk->nnames, rk->to, site, ds) < 0) {
+			print_diags(ds);
+			return EXIT_CONFIG;
+		}
+		return 0;
+	}
 	if (rk->step == MC_REKEY_ACCEPT && !rk->site->keys_file &&
 	    (rk->pol[0]->integrity_key || rk->pol[0]->confidentiality_key)) {
-		fprintf(stderr, "mcpsec rekey: %s names no key file (ipsec.keys)\n", rk->site_path);
+		say(rk, "%s names no key file (ipsec.keys)\n", rk->site_path);
 		return EXIT_CONFIG;
 	}
 	if (rk->step == MC_REKEY_ACCEPT && (rc = make_fresh(rk)))
@@ -390,24 +493,24 @@ static int swap_in(const struct rekey *rk, const struct mc_buf *peer, const char
 	int rc;
 
 	if (rk->have_peer && (rc = write_output("rekey", rk->peer_out, peer))) {
-		fprintf(stderr, "mcpsec rekey: %s was not changed\n", rk->site_path);
+		say(rk, "%s was not changed\n", rk->site_path);
 		return rc;
 	}
 	if (tmp_keys && rename(tmp_keys, rk->site->keys_file) < 0) {
-		fprintf(stderr, "mcpsec rekey: %s: %s; nothing was changed\n", rk->site->keys_file, strerror(errno));
+		say(rk, "%s: %s; nothing was changed\n", rk->site->keys_file, strerror(errno));
 		return EXIT_LOCAL;
 	}
 	if (rename(tmp_site, rk->site_path) < 0) {
-		fprintf(stderr, "mcpsec rekey: %s: %s (the new keys are in %s, unused)\n", rk->site_path, strerror(errno),
+		say(rk, "%s: %s (the new keys are in %s, unused)\n", rk->site_path, strerror(errno),
 			rk->site->keys_file);
 		return EXIT_LOCAL;
 	}
 	return 0;
 }
 
-int rekey_main(int argc, char **argv)
+static int step_main(int argc, char **argv, const char *cmd)
 {
-	struct rekey rk = { 0 };
+	struct rekey rk = { .cmd = cmd, .phase = strcmp(cmd, "rekey") != 0, .in = !strcmp(cmd, "phase-in") };
 	struct mc_diags ds = { 0 };
 	struct mc_buf site = { 0 }, keys = { 0 }, peer = { 0 };
 	struct mc_site *edited = NULL;
@@ -420,7 +523,7 @@ int rekey_main(int argc, char **argv)
 	/* The mode the edited file keeps is the mode of what was read (one open, no second look). */
 	size_t len = 0;
 	if ((r = mc_file_read(rk.site_path, 0, MC_FILE_MAX, &text, &len, &sst)) < 0 || memchr(text, '\0', len)) {
-		fprintf(stderr, "mcpsec rekey: %s: %s\n", rk.site_path,
+		say(&rk, "%s: %s\n", rk.site_path,
 			r == -EINVAL || r == 0 ? "not a regular text file" : strerror(-r));
 		free(text);
 		return EXIT_CONFIG;
@@ -435,7 +538,7 @@ int rekey_main(int argc, char **argv)
 		goto out;
 	/* Both files are written beside the originals and checked as apply would read them before
 	 * either replaces its original: keys first, so that the site never names a missing key. */
-	tmp_site = mc_asprintf("%s.rekey.%ld", rk.site_path, (long)getpid());
+	tmp_site = mc_asprintf("%s.%s.%ld", rk.site_path, rk.cmd, (long)getpid());
 	if (rk.nkeys) {
 		if ((rc = keys_text(&rk, &keys)))
 			goto out;
@@ -445,13 +548,13 @@ int rekey_main(int argc, char **argv)
 	if (r == 0 && tmp_keys)
 		r = mc_file_write_atomic(tmp_keys, keys.s, keys.len, 0600);
 	if (r < 0) {
-		fprintf(stderr, "mcpsec rekey: writing beside %s: %s; nothing was changed\n", rk.site_path, strerror(-r));
+		say(&rk, "writing beside %s: %s; nothing was changed\n", rk.site_path, strerror(-r));
 		rc = EXIT_LOCAL;
 		goto out;
 	}
 	if (!(edited = mc_engine_load_site(tmp_site, tmp_keys, true, &ds)) || !step_done(&rk, edited)) {
 		print_diags(&ds);
-		fprintf(stderr, "mcpsec rekey: the edited %s does not read back as the step intends; nothing was "
+		say(&rk, "the edited %s does not read back as the step intends; nothing was "
 			"changed (please report this)\n", rk.site_path);
 		rc = EXIT_LOCAL;
 		goto out;
@@ -469,7 +572,8 @@ int rekey_main(int argc, char **argv)
 	if ((rc = swap_in(&rk, &peer, tmp_site, tmp_keys)))
 		goto out;
 	print_plan(&rk, edited);
-	print_next(&rk);
+	if (!rk.phase)
+		print_next(&rk);
 out:
 	if (tmp_site)
 		unlink(tmp_site);
@@ -489,4 +593,19 @@ out:
 	mc_diags_free(&ds);
 	free(text);
 	return rc;
+}
+
+int rekey_main(int argc, char **argv)
+{
+	return step_main(argc, argv, "rekey");
+}
+
+int phase_in_main(int argc, char **argv)
+{
+	return step_main(argc, argv, "phase-in");
+}
+
+int phase_out_main(int argc, char **argv)
+{
+	return step_main(argc, argv, "phase-out");
 }

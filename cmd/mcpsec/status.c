@@ -272,8 +272,8 @@ static void json_rule(struct mc_buf *b, const struct mc_kview *v, const struct m
 			mc_buf_printf(b, "%u,\"spi_hex\":\"0x%08x\"", spi, spi);
 		else
 			mc_buf_puts(b, "null,\"spi_hex\":null");
-		mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"sa\":", mc_ipsec_proto_str(r->tmpl_proto),
-			      r->tmpl_reqid);
+		mc_buf_printf(b, ",\"protocol\":\"%s\",\"reqid\":%u,\"clear_passes\":%s,\"sa\":",
+			      mc_ipsec_proto_str(r->tmpl_proto), r->tmpl_reqid, r->clear_passes ? "true" : "false");
 		if (r->sa)
 			json_sa(b, r->sa, r->name, v->sas[r->sa - k->sas].role);
 		else
@@ -311,7 +311,9 @@ static void text_rule(struct mc_buf *b, const struct mc_kview *v, const struct m
 	mc_buf_puts(b, "\n");
 	if (r->action != MC_PROTECT)
 		return;
-	if (!r->sa) {
+	if (r->clear_passes)
+		mc_buf_printf(b, "      phase-in: %s\n", mc_clear_passes_str(r->dir));
+	if (!r->sa && !(r->clear_passes && r->dir == MC_DIR_OUT)) {
 		if (r->tmpl_spi)
 			mc_buf_printf(b, "      SA spi %u (0x%08x) %s: MISSING - matching traffic is dropped\n",
 				      r->tmpl_spi, r->tmpl_spi, mc_ipsec_proto_str(r->tmpl_proto));

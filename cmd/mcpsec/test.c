@@ -136,6 +136,8 @@ static void print_result_json(struct mc_buf *b, const struct mc_query *q, const 
 	bool icmp = mc_proto_is_icmp(q->proto), ports = mc_proto_has_ports(q->proto);
 
 	mc_buf_printf(b, "{\"result\":\"%s\",", mc_action_upper(r->result));
+	if (r->result == MC_PROTECT)
+		mc_buf_printf(b, "\"clear_passes\":%s,", r->clear_passes ? "true" : "false");
 	json_addr(b, "local_ip", &r->local_addr_lo, &r->local_addr_hi);
 	mc_buf_puts(b, ",");
 	json_addr(b, "remote_ip", &r->remote_addr_lo, &r->remote_addr_hi);
@@ -198,6 +200,8 @@ static void print_result_text(struct mc_buf *b, const char *name, const struct m
 		mc_buf_printf(b, "First Matched Policy = %s\n", r->first);
 	else
 		mc_buf_printf(b, "First Matched Policy = None (%s)\n", r->why_none);
+	if (r->result == MC_PROTECT && r->clear_passes)
+		mc_buf_printf(b, "Phase-In = %s\n", mc_clear_passes_str(q->dir));
 	/* "Matching Bypass Policies = ...", then Discard, then Protect, as MCP lists them. */
 	static const char *const word[] = { "Bypass", "Discard", "Protect" };
 	for (int a = MC_BYPASS; a <= MC_PROTECT; a++) {

@@ -147,6 +147,15 @@ static void test_policy(void)
 	T_OK(k.x.priority == op.pol.priority && k.x.action == MC_PROTECT && k.x.tmpl_spi == 24578 &&
 	     mc_sel_eq(&k.x.sel, &op.pol.sel), "policy: decoded selector, priority and template match");
 
+	/* A phase-in's inbound template is optional ("level use"), and reads back as such. */
+	op.pol.tmpl_optional = true;
+	len = mc_nl_encode(&op, 1, buf, sizeof(buf));
+	at = find_attr(buf, sizeof(*info), XFRMA_TMPL);
+	t = at ? (const struct xfrm_user_tmpl *)(at + 1) : NULL;
+	T_OK(t && t->optional == 1, "policy: an optional template is sent optional");
+	T_OK(mc_nl_decode_policy(buf, len, &k) == 0 && k.x.tmpl_optional, "policy: and decoded optional");
+	op.pol.tmpl_optional = false;
+
 	op.kind = MC_OP_POL_DEL;
 	len = mc_nl_encode(&op, 2, buf, sizeof(buf));
 	const struct xfrm_userpolicy_id *id = (const struct xfrm_userpolicy_id *)(buf + NLMSG_HDRLEN);
