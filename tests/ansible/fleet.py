@@ -9,6 +9,11 @@ network namespace (ansible_connection: local, mcpsec_netns), each pair joined by
       file, the collection linked in, a fact cache directory.
   fleet.py down PREFIX NPAIRS
       removes the namespaces (only this fleet's).
+  fleet.py up-topo DIR PREFIX
+      16 hosts PREFIX-h01 .. h16 wired by topologies (issue 28): hub h01 with spokes h02-h07, a
+      full mesh h07-h11 (h07 is both), groups [h12, h13] x [h14, h15]; h16 in no pair (a spoke
+      to add). Each host's address is 10.78.0.N on its loopback; the policies bypass SSH and
+      web and discard telnet (this kernel has no ESP). Removed with `down PREFIX 8`.
 
 Odd pairs protect PostgreSQL with ESP (HMAC-SHA-256 + AES-CBC); on a kernel without ESP they are
 staged (ipsec.enabled: false) unless --protect-enabled. Even pairs bypass SSH and discard telnet.
@@ -61,7 +66,9 @@ def pair_def(p, protect_enabled):
     return pair
 
 
-def up(d, prefix, npairs, protect_enabled, serial):
+def common(d, prefix, hosts, group, serial):
+    """DIR's ansible.cfg, inventory (hosts: name -> extra host vars), group_vars (group: the pairs
+    or topologies), Vault password and passphrase, and the collection linked in."""
     d = os.path.abspath(d)
     for sub in ('collections/ansible_collections/mcpsec', 'group_vars/all', 'facts', 'tmp', 'hosts'):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
@@ -88,16 +95,14 @@ nocows = true
 # each time (fewer starts matter most under the lab VM's emulation).
 pipelining = true
 '''.format(d=d))
-    hosts = {}
-    for i in range(1, 2 * npairs + 1):
-        h = host(i)
+    for h in hosts:
         hd = os.path.join(d, 'hosts', h)
-        hosts[h] = {'ansible_connection': 'local', 'mcpsec_netns': '%s-%s' % (prefix, h), 'mcpsec_dir': hd,
-                    'mcpsec_state_dir': os.path.join(hd, 'state')}
+        hosts[h].update({'ansible_connection': 'local', 'mcpsec_netns': '%s-%s' % (prefix, h), 'mcpsec_dir': hd,
+                         'mcpsec_state_dir': os.path.join(hd, 'state')})
     with open(os.path.join(d, 'inventory.yml'), 'w') as f:
         yaml.safe_dump({'all': {'hosts': hosts}}, f, sort_keys=True)
-    group = {'mcpsec_binary': mcpsec, 'mcpsec_controller_binary': mcpsec, 'mcpsec_keystore': os.path.join(d, 'keys'),
-             'mcpsec_pairs': [pair_def(p, protect_enabled) for p in range(1, npairs + 1)]}
+    group = dict({'mcpsec_binary': mcpsec, 'mcpsec_controller_binary': mcpsec,
+                  'mcpsec_keystore': os.path.join(d, 'keys')}, **group)
     with open(os.path.join(d, 'group_vars/all/pairs.yml'), 'w') as f:
         yaml.safe_dump(group, f, sort_keys=False)
     # The Vault password and the passphrase: random per fleet; the passphrase only in Vault.
@@ -112,6 +117,41 @@ pipelining = true
     if serial:
         with open(os.path.join(d, 'serial'), 'w') as f:
             f.write('%d\n' % serial)
+
+
+def topo_def():
+    """The topologies of up-topo: their pairs bypass and discard (no keys needed)."""
+    policies = [
+        {'name': 'SSHIN', 'direction': 'in', 'protocol': 'tcp', 'local-ports': 22, 'action': 'bypass'},
+        {'name': 'SSHOUT', 'direction': 'out', 'protocol': 'tcp', 'remote-ports': 22, 'action': 'bypass'},
+        {'name': 'TELNETOUT', 'direction': 'out', 'protocol': 'tcp', 'remote-ports': 23, 'action': 'discard'},
+        {'name': 'WEBIN', 'direction': 'in', 'protocol': 'tcp', 'local-ports': '80,443', 'action': 'bypass'},
+    ]
+    return [
+        {'name': 'hub', 'hub': 'h01', 'spokes': [host(i) for i in range(2, 8)], 'default': 'deny',
+         'policies': policies},
+        {'name': 'mesh', 'mesh': [host(i) for i in range(7, 12)], 'default': 'deny', 'policies': policies},
+        {'name': 'grid', 'groups': [['h12', 'h13'], ['h14', 'h15']], 'default': 'deny', 'policies': policies},
+    ]
+
+
+def up_topo(d, prefix):
+    hosts = {}
+    for i in range(1, 17):
+        h = host(i)
+        hosts[h] = {'mcpsec_addr': '10.78.0.%d' % i}
+    common(d, prefix, hosts, {'mcpsec_pairs': [], 'mcpsec_topologies': topo_def()}, 0)
+    for i in range(1, 17):
+        ns = '%s-%s' % (prefix, host(i))
+        sh('ip', 'netns', 'add', ns)
+        sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+        sh('ip', '-n', ns, 'addr', 'add', '10.78.0.%d/32' % i, 'dev', 'lo')
+
+
+def up(d, prefix, npairs, protect_enabled, serial):
+    hosts = dict((host(i), {}) for i in range(1, 2 * npairs + 1))
+    common(d, prefix, hosts, {'mcpsec_pairs': [pair_def(p, protect_enabled) for p in range(1, npairs + 1)]},
+           serial)
     for p in range(1, npairs + 1):
         na, nb = '%s-%s' % (prefix, host(2 * p - 1)), '%s-%s' % (prefix, host(2 * p))
         for ns in (na, nb):
@@ -136,6 +176,8 @@ def main(argv):
     if len(argv) >= 4 and argv[0] == 'up':
         up(argv[1], argv[2], int(argv[3]), '--protect-enabled' in argv,
            int(argv[argv.index('--serial') + 1]) if '--serial' in argv else 0)
+    elif len(argv) == 3 and argv[0] == 'up-topo':
+        up_topo(argv[1], argv[2])
     elif len(argv) == 3 and argv[0] == 'down':
         down(argv[1], int(argv[2]))
     else:

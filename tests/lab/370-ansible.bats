@@ -69,3 +69,25 @@ pg_spis() {
 	[ -z "$(ip -n "$NS_A" xfrm state list spi 4002)" ]
 	[ -z "$(ip -n "$NS_B" xfrm state list spi 4003)" ]
 }
+
+@test "ansible lab: the phase-out and phase-in playbooks turn the pair's protection off to accept and on again" {
+	only='{"mcpsec_phase_only": ["pair01"]}'
+	(cd "$FLEET" && ansible-playbook mcpsec.ipsec.phase_out -e "$only") >"$WORK/out.log" 2>&1 ||
+		{ grep -E 'fatal|FAILED' "$WORK/out.log"; false; }
+	grep -q 'enforce: accept' "$FLEET/hosts/h01/site.yaml"
+	grep -q 'enforce: accept' "$FLEET/hosts/h02/site.yaml"
+	# At accept both hosts send in clear, with the SAs still installed.
+	! pg_spis >"$WORK/spis" 2>"$WORK/spis.err" || false
+	grep -q 'PostgreSQL in clear' "$WORK/spis.err"
+	[ -n "$(ip -n "$NS_A" xfrm state list)" ]
+	(cd "$FLEET" && ansible-playbook mcpsec.ipsec.phase_in -e "$only") >"$WORK/in.log" 2>&1 ||
+		{ grep -E 'fatal|FAILED' "$WORK/in.log"; false; }
+	[ "$(grep -c 'Render and check every pair' "$WORK/in.log")" -eq 3 ]
+	run ! grep -q 'enforce:' "$FLEET/hosts/h01/site.yaml"
+	pg_spis >"$WORK/spis"
+	[ "$(wc -l <"$WORK/spis")" -eq 2 ]
+	# Running it again takes each step again and changes nothing.
+	(cd "$FLEET" && ansible-playbook mcpsec.ipsec.phase_in -e "$only") >"$WORK/again.log" 2>&1 ||
+		{ grep -E 'fatal|FAILED' "$WORK/again.log"; false; }
+	grep -qE '^h01 +: .*changed=0' "$WORK/again.log"
+}

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
@@ -42,6 +43,17 @@ STEPS = ('accept', 'switch', 'retire')
 #   retire  | switch                 | retire
 TAKE_AFTER = {'accept': ('none', 'retire'), 'switch': ('accept',), 'retire': ('switch',)}
 DONE_AFTER = {'accept': ('accept', 'switch'), 'switch': ('switch',), 'retire': ('retire',)}
+# Protection turned on (phase-in) or off (phase-out) without loss: a pair's PROTECT policies get
+# `enforce:` (accept, protect; require is the default). A step, by the phase last rendered (kept
+# in the pair's phase file; 'none' before any): 'none' is a new pair going in, and a protected
+# pair going out, so the pairs that step are always named (phase_only). A step is taken from the
+# one before it, taken again from itself, and skipped when the pair is past it (a run that
+# resumes, or runs again).
+PHASE_FROM = {('in', 'accept'): ('none', 'accept'), ('in', 'protect'): ('accept', 'protect'),
+              ('in', 'require'): ('protect', 'require'), ('out', 'protect'): ('none', 'require', 'protect'),
+              ('out', 'accept'): ('protect', 'accept')}
+PHASE_PAST = {('in', 'accept'): ('protect', 'require'), ('in', 'protect'): ('require',), ('in', 'require'): (),
+              ('out', 'protect'): ('accept',), ('out', 'accept'): ()}
 
 
 def plain(v):
@@ -66,6 +78,7 @@ def site_dump(header, site):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(('pairs', 'topologies', 'keystore', 'passphrase', 'binary', 'rekey', 'rekey_only',
+                             'phase', 'phase_out', 'phase_only',
                              'keys_file', 'serial', 'spi_base'))
 
     # ---- running mcpsec on the controller ----
@@ -85,6 +98,18 @@ class ActionModule(ActionBase):
         return out
 
     # ---- keys: generated once, kept as a Vault-encrypted mcpsec export ----
+
+    @staticmethod
+    def _each(items, fn):
+        """fn(item) for every item, in order, on as many threads as the controller has cores:
+        nearly all of a pair's time is mcpsec processes (the key store's scrypt), which run in
+        parallel. The first exception is raised, as a loop would."""
+        items = list(items)
+        workers = min(len(items), os.cpu_count() or 1)
+        if workers <= 1:
+            return [fn(i) for i in items]
+        with ThreadPoolExecutor(workers) as ex:
+            return list(ex.map(fn, items))
 
     def _vault(self):
         secrets = getattr(getattr(self._loader, '_vault', None), 'secrets', None)
@@ -156,6 +181,71 @@ class ActionModule(ActionBase):
         with open(path) as f:
             doc = yaml.safe_load(f) or {}
         return doc.get('step', 'none'), doc.get('policies') or {}
+
+    # ---- a phase-in's (or -out's) state: the phase last rendered ----
+
+    def _phase_path(self, pair):
+        return os.path.join(self._keystore, pair['name'] + '.phase.yml')
+
+    def _phase_of(self, pair):
+        path = self._phase_path(pair)
+        if not os.path.exists(path):
+            return 'none'
+        with open(path) as f:
+            return (yaml.safe_load(f) or {}).get('enforce', 'none')
+
+    @staticmethod
+    def _with_enforce(policies, phase):
+        """The policies with `enforce: phase` on each PROTECT one (require: as written)."""
+        if phase not in ('accept', 'protect'):
+            return policies
+        return [dict(p, enforce=phase) if str(p.get('action', '')).lower() == 'protect' else p for p in policies]
+
+    def _phase_step(self, pair, d, policies, phase, out):
+        """The pair's phase, and when it steps: both orders of the step checked with check-peer
+        (a at the new phase against b at the last one, and the reverse), as the hosts will run
+        them while the step rolls out; the new phase kept. Returns the phase to render."""
+        name = pair['name']
+        if name not in self._phasing or phase in PHASE_PAST[(self._phase_dir, self._phase)]:
+            return phase
+        if phase not in PHASE_FROM[(self._phase_dir, self._phase)]:
+            out['failures'].append('pair %s: cannot take the phase-%s step %s after %s (the steps are %s)' % (
+                name, self._phase_dir, self._phase, phase,
+                'accept, protect, require' if self._phase_dir == 'in' else 'protect, accept'))
+            return phase
+        sites = {}
+        keys = os.path.join(d, 'a', self._keys_name)
+        if os.path.exists(keys):  # the sites below sit in d: their keys.yaml is the pair's
+            shutil.copy(keys, os.path.join(d, self._keys_name))
+        for when, ph in (('prev', 'require' if phase == 'none' and self._phase_dir == 'out' else phase),
+                         ('new', self._phase)):
+            if when == 'prev' and ph == 'none':
+                continue  # a new pair: its hosts do not protect its traffic yet (nothing to check)
+            a, b = os.path.join(d, when + '-a.yaml'), os.path.join(d, when + '-b.yaml')
+            with open(a, 'w') as f:
+                f.write(site_dump('', self._render_a(pair, self._with_enforce(policies, ph))))
+            self._must('pair %s' % name, 'mirror', a, '--peer', str(pair['b_addr']), '--self',
+                       str(pair['a_addr']), '--out', b)
+            sites[when] = (a, b)
+        for x, y in ((sites.get('new', (None,))[0], sites.get('prev', (None, None))[1]),
+                     (sites.get('prev', (None,))[0], sites.get('new', (None, None))[1])):
+            if not x or not y:
+                continue
+            rc, o, err = self._mcpsec('check-peer', x, y, '--addr-a', str(pair['a_addr']),
+                                      '--addr-b', str(pair['b_addr']))
+            if rc:
+                out['failures'].append('pair %s: the phase %s step would drop traffic while it rolls out: %s' % (
+                    name, self._phase, ' | '.join(l.replace(d + '/', '') for l in (err + o).splitlines() if l.strip())))
+        if phase != self._phase:
+            out['changed'].add(name)
+        out['phased'].append(name)
+        if not self._play_context.check_mode:
+            tmp = self._phase_path(pair) + '.tmp'
+            with open(tmp, 'w') as f:
+                f.write('# mcpsec.ipsec phase state of pair %s (enforce of its PROTECT policies)\n' % name)
+                yaml.safe_dump({'enforce': self._phase}, f, default_flow_style=False)
+            os.rename(tmp, self._phase_path(pair))
+        return self._phase
 
     @staticmethod
     def _overlay(policies, state):
@@ -299,23 +389,27 @@ class ActionModule(ActionBase):
             with open(paths[host], 'w') as f:
                 f.write(text)
             self._merge_keys(host, blocks[host], os.path.join(d, self._keys_name))
-            rc, _, err = self._mcpsec('check', paths[host])
-            if rc:
-                out['failures'].append('host %s: %s' % (host, ' | '.join(
-                    l.replace(self._work + '/', '') for l in err.splitlines() if 'error' in l)))
             out['sites'][host] = text
-        for pair in pairs:
+
+        def check(host):
+            rc, _, err = self._mcpsec('check', paths[host])
+            return 'host %s: %s' % (host, ' | '.join(
+                l.replace(self._work + '/', '') for l in err.splitlines() if 'error' in l)) if rc else None
+
+        def check_peer(pair):
             pa, pb = paths.get(pair['a']), paths.get(pair['b'])
             if not pa or not pb:
-                continue
+                return None
             rc, o, err = self._mcpsec('check-peer', pa, pb, '--addr-a', str(pair['a_addr']),
                                       '--addr-b', str(pair['b_addr']))
-            if rc:
-                lines = [l.replace('hosts/%s/site.yaml' % pair['a'], '%s:site.yaml' % pair['a'])
-                          .replace('hosts/%s/site.yaml' % pair['b'], '%s:site.yaml' % pair['b'])
-                         for l in (err + o).splitlines() if l.strip()]
-                out['failures'].append('pair %s (%s, %s) is inconsistent: %s' % (
-                    pair['name'], pair['a'], pair['b'], ' | '.join(lines)))
+            if not rc:
+                return None
+            lines = [l.replace('hosts/%s/site.yaml' % pair['a'], '%s:site.yaml' % pair['a'])
+                      .replace('hosts/%s/site.yaml' % pair['b'], '%s:site.yaml' % pair['b'])
+                     for l in (err + o).splitlines() if l.strip()]
+            return 'pair %s (%s, %s) is inconsistent: %s' % (pair['name'], pair['a'], pair['b'], ' | '.join(lines))
+
+        out['failures'] += [f for f in self._each(sorted(paths), check) + self._each(pairs, check_peer) if f]
 
     # ---- topologies: pairs generated from a hub, a mesh or two groups ----
 
@@ -486,6 +580,18 @@ class ActionModule(ActionBase):
                                    for h in (self._hosts or []))
         if self._rekey and self._rekey not in STEPS:
             raise AnsibleActionFail('rekey: one of %s' % ', '.join(STEPS))
+        self._phase = plain(args.get('phase')) or None
+        self._phase_dir = 'out' if args.get('phase_out') else 'in'
+        self._phase_only = set(plain(args.get('phase_only') or []))
+        if self._phase and (self._phase_dir, self._phase) not in PHASE_FROM:
+            raise AnsibleActionFail('phase: one of %s' % ('accept, protect, require' if self._phase_dir == 'in'
+                                                          else 'protect, accept (with phase_out)'))
+        if self._phase and self._rekey:
+            raise AnsibleActionFail('phase and rekey: one at a time (finish the phase-in first)')
+        if self._phase and not self._phase_only:
+            raise AnsibleActionFail('phase: name the pairs (or topologies) that take it in phase_only; the others '
+                                    'keep their phase')
+        self._phasing = set()
         if not self._passphrase or len(self._passphrase) < 8:
             raise AnsibleActionFail('passphrase: the key exports\' passphrase (8 characters or more, from Vault)')
 
@@ -556,6 +662,8 @@ class ActionModule(ActionBase):
             out['generated'].append(name)
         step, state = self._rollover(pair)
         policies = self._overlay(pair['policies'], state)
+        phase = self._phase_step(pair, d, policies, self._phase_of(pair), out)
+        policies = self._with_enforce(policies, phase)
         a_site, b_site = os.path.join(d, 'a', 'site.yaml'), os.path.join(d, 'b', 'site.yaml')
         self._render(pair, policies, a_site, b_site)
         this_step = self._rekey if name in stepping else None
@@ -588,13 +696,18 @@ class ActionModule(ActionBase):
                 pairs += self._expand(topo, addrs, spis, errors)
         errors += self._validate(pairs, self._hosts)
         stepping = self._stepping(pairs, set(task_vars.get('ansible_play_hosts_all') or self._hosts or []), errors)
+        if self._phase:
+            self._phasing = set(p['name'] for p in pairs if {p.get('name'), p.get('topology')} & self._phase_only)
         if errors:
             raise AnsibleActionFail('mcpsec_pairs: ' + '; '.join(errors))
-        out = dict(generated=[], rekeyed=[], changed=set(), sites={}, docs={}, host_pairs={}, failures=[])
+        out = dict(generated=[], rekeyed=[], phased=[], changed=set(), sites={}, docs={}, host_pairs={}, failures=[])
         try:
             self._start_work()
-            for pair in pairs:
-                self._pair(pair, stepping, out)
+            self._each(pairs, lambda pair: self._pair(pair, stepping, out))
+            order = dict((p['name'], i) for i, p in enumerate(pairs))  # the pairs ran in parallel
+            for k in ('generated', 'rekeyed', 'phased'):
+                out[k].sort(key=order.get)
+            out['failures'].sort()
             self._hosts_sites(pairs, out)
         finally:
             shutil.rmtree(self._work, ignore_errors=True)
@@ -604,7 +717,8 @@ class ActionModule(ActionBase):
         host_pairs = dict((h, sorted(ps)) for h, ps in out['host_pairs'].items())
         result.update(changed=bool(out['changed']), sites=out['sites'], host_pairs=host_pairs,
                       host_pair=dict((h, ps[0]) for h, ps in host_pairs.items()),
-                      generated=out['generated'], rekeyed=out['rekeyed'], pairs=[p['name'] for p in pairs],
+                      generated=out['generated'], rekeyed=out['rekeyed'], phased=out['phased'],
+                      pairs=[p['name'] for p in pairs],
                       keyed=[p['name'] for p in pairs if p.get('keys')],
                       batch_warnings=self._batches_warning(pairs, task_vars.get('ansible_play_hosts_all'),
                                                            int(self._task.args.get('serial') or 0)))

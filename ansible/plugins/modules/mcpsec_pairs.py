@@ -72,6 +72,28 @@ options:
     type: list
     elements: str
     default: []
+  phase:
+    description:
+      - A phase-in step for the pairs named in C(phase_only) (required), turning protection on
+        without loss, each step on every host before the next (C(playbooks/phase_in.yml)); the steps are
+        C(accept) (SAs installed, sending in clear, accepting both), C(protect) (sending with the
+        SAs), C(require) (inbound requires IPsec). With C(phase_out), a phase-out step, C(protect)
+        then C(accept). The pair's phase is kept in C(PAIR.phase.yml) in the keystore; each step
+        is checked with check-peer in both orders the rollout runs it.
+    type: str
+    choices: [accept, protect, require]
+  phase_out:
+    description: C(phase) is a phase-out step.
+    type: bool
+    default: false
+  phase_only:
+    description:
+      - With C(phase), the pairs, and the pairs of the topologies, that take the step (required, since a
+        pair never phased is new when going in and protected when going out). A pair past the
+        step skips it.
+    type: list
+    elements: str
+    default: []
   spi_base:
     description: The first SPI of the topologies' blocks, when C(spis.yml) does not exist yet.
     type: int
@@ -142,6 +164,11 @@ keyed:
   elements: str
 rekeyed:
   description: Pairs that took the rollover step in this run.
+  returned: success
+  type: list
+  elements: str
+phased:
+  description: Pairs that took (or took again) the phase step in this run.
   returned: success
   type: list
   elements: str

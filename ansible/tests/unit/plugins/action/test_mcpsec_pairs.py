@@ -333,3 +333,101 @@ def test_rekey_only_steps_the_named_pairs_and_topologies():
     stepping = a._stepping(pairs, {'h1', 'h2', 'h3', 'c', 'd', 'a', 'b', 'x'}, errors)
     assert stepping == {'db.h1.h2', 'db.h1.h3', 'cd'}, 'the hub\'s pairs together, and the named pair'
     assert errors == [], 'a pair not named is not stepped, so its split by the limit is no error'
+
+
+# ---- phase-in and phase-out: enforce on a pair's PROTECT policies, a step at a time ----
+
+def phaser(tmp_path, monkeypatch, phase, state=None, out_dir=False, fake=None, check_mode=False):
+    """An action ready to step pair ab to `phase` from `state` (its phase file), mcpsec mocked."""
+    a = action({'passphrase': 'long enough', 'phase': phase, 'phase_out': out_dir, 'phase_only': ['ab'],
+                'keystore': str(tmp_path / 'store')}, check_mode=check_mode)
+    a._settings({})
+    a._work = str(tmp_path / 'work')
+    os.makedirs(a._keystore)
+    os.makedirs(os.path.join(a._work, 'ab', 'a'))
+    a._phasing = {'ab'}
+    if state:
+        with open(a._phase_path(pair()), 'w') as f:
+            yaml.safe_dump({'enforce': state}, f)
+    monkeypatch.setattr(ActionModule, '_mcpsec', lambda self, *args, **kw: (fake or FakeMcpsec())(*args))
+    return a
+
+
+def phase_out():
+    return dict(generated=[], rekeyed=[], phased=[], changed=set(), failures=[])
+
+
+def test_with_enforce_marks_protect_policies_only():
+    got = ActionModule._with_enforce(POLICIES + BYPASS, 'protect')
+    assert [p.get('enforce') for p in got] == ['protect', 'protect', None]
+    assert ActionModule._with_enforce(POLICIES, 'require') is POLICIES, 'require is the policies as written'
+    assert 'enforce' not in POLICIES[0], 'the inventory is not changed'
+
+
+def test_settings_refuse_an_unknown_phase_and_a_phase_with_a_rekey():
+    with pytest.raises(AnsibleActionFail, match='phase: one of accept, protect, require'):
+        action({'passphrase': 'long enough', 'phase': 'on', 'phase_only': ['ab']})._settings({})
+    with pytest.raises(AnsibleActionFail, match='phase: one of protect, accept'):
+        action({'passphrase': 'long enough', 'phase': 'require', 'phase_out': True, 'phase_only': ['ab']})._settings({})
+    with pytest.raises(AnsibleActionFail, match='one at a time'):
+        action({'passphrase': 'long enough', 'phase': 'accept', 'rekey': 'accept', 'phase_only': ['ab']})._settings({})
+    with pytest.raises(AnsibleActionFail, match='name the pairs'):
+        action({'passphrase': 'long enough', 'phase': 'accept'})._settings({})
+
+
+def test_a_new_pair_goes_in_at_accept_and_its_phase_is_kept(tmp_path, monkeypatch):
+    fake = FakeMcpsec()
+    a = phaser(tmp_path, monkeypatch, 'accept', fake=fake)
+    out = phase_out()
+    d = os.path.join(a._work, 'ab')
+    assert a._phase_step(pair(), d, POLICIES, 'none', out) == 'accept'
+    assert not out['failures'] and out['phased'] == ['ab'] and out['changed'] == {'ab'}
+    assert [c[0] for c in fake.calls] == ['mirror'], 'a new pair: nothing ran before it to check against'
+    with open(os.path.join(d, 'new-a.yaml')) as f:
+        assert [p.get('enforce') for p in yaml.safe_load(f)['policies']] == ['accept', 'accept']
+    with open(a._phase_path(pair())) as f:
+        assert yaml.safe_load(f) == {'enforce': 'accept'}
+
+
+def test_each_step_is_checked_in_both_orders_it_rolls_out(tmp_path, monkeypatch):
+    fake = FakeMcpsec()
+    a = phaser(tmp_path, monkeypatch, 'protect', state='accept', fake=fake)
+    out = phase_out()
+    d = os.path.join(a._work, 'ab')
+    assert a._phase_step(pair(), d, POLICIES, 'accept', out) == 'protect'
+    peers = [c for c in fake.calls if c[0] == 'check-peer']
+    assert [(os.path.basename(c[1]), os.path.basename(c[2])) for c in peers] == \
+        [('new-a.yaml', 'prev-b.yaml'), ('prev-a.yaml', 'new-b.yaml')]
+    fake = FakeMcpsec(peer_rc=1)
+    a = phaser(tmp_path / 'x', monkeypatch, 'require', state='protect', fake=fake)
+    out = phase_out()
+    a._phase_step(pair(), os.path.join(a._work, 'ab'), POLICIES, 'protect', out)
+    assert out['failures'] and 'pair ab: the phase require step would drop traffic while it rolls out' in out['failures'][0]
+
+
+def test_a_skipped_step_is_refused_and_a_taken_one_changes_nothing(tmp_path, monkeypatch):
+    a = phaser(tmp_path, monkeypatch, 'protect')
+    out = phase_out()
+    assert a._phase_step(pair(), os.path.join(a._work, 'ab'), POLICIES, 'none', out) == 'none'
+    assert out['failures'] == ['pair ab: cannot take the phase-in step protect after none (the steps are '
+                               'accept, protect, require)']
+    out = phase_out()
+    a = phaser(tmp_path / 'again', monkeypatch, 'protect', state='protect')
+    assert a._phase_step(pair(), os.path.join(a._work, 'ab'), POLICIES, 'protect', out) == 'protect'
+    assert not out['failures'] and not out['changed'] and out['phased'] == ['ab'], 'a run that resumes'
+    out = phase_out()
+    a = phaser(tmp_path / 'past', monkeypatch, 'accept', state='require')
+    assert a._phase_step(pair(), os.path.join(a._work, 'ab'), POLICIES, 'require', out) == 'require'
+    assert not out['failures'] and not out['changed'] and not out['phased'], 'a pair past the step skips it'
+
+
+def test_a_protected_pair_goes_out_through_protect_and_check_mode_keeps_no_phase(tmp_path, monkeypatch):
+    a = phaser(tmp_path, monkeypatch, 'protect', out_dir=True, check_mode=True)
+    out = phase_out()
+    assert a._phase_step(pair(), os.path.join(a._work, 'ab'), POLICIES, 'none', out) == 'protect'
+    assert not out['failures'] and not os.path.exists(a._phase_path(pair()))
+    a = phaser(tmp_path / 'out', monkeypatch, 'accept', out_dir=True)
+    out = phase_out()
+    a._phase_step(pair(), os.path.join(a._work, 'ab'), POLICIES, 'require', out)
+    assert out['failures'] and 'cannot take the phase-out step accept after require (the steps are protect, accept)' \
+        in out['failures'][0]
