@@ -221,4 +221,4 @@ deb:
 clean:
 	rm -rf $(BUILD) mcpsec mcpsecd
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(SLIB_OBJ:.o=.d) $(SCMD_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(SDAEMON_OBJ:.o=.d) $(FLIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(SLIB_OBJ:.o=.d) $(SCMD_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(SDAEMON_OBJ:.o=.d) $(FLIB_OBJ:.o=.d) $(SFAULT_OBJ:.o=.d)
