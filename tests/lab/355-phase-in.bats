@@ -114,13 +114,18 @@ unique() { awk '{ print $4 }' "$WORK/$1.res"; }
 clear_count() { cap_text 'udp port 5000 or udp port 5001 or tcp port 5002' | wc -l; }
 esp_count() { cap_text "esp" | wc -l; }
 
-# A two-second window of the wire, named after the phase: "PHASE clear N esp M".
+# UDP datagrams of one direction in the capture: in clear (to PORT) and under SPI.
+udp_clear() { cap_text "udp dst port $1" | wc -l; }
+udp_esp() { cap_text esp | grep -c "$(printf 'spi=0x%08x' "$1")"; }
+# A two-second window of the wire, named after the phase: "PHASE clear N esp M", then the
+# datagrams each way, in clear and under their SA.
 window() {
 	capture_start
 	sleep 2
 	capture_stop
 	cp "$WORK/cap.pcap" "$WORK/cap-$1.pcap"
-	echo "$1 clear $(clear_count) esp $(esp_count)" >>"$WORK/windows"
+	echo "$1 clear $(clear_count) esp $(esp_count) udp A->B clear $(udp_clear 5000) esp $(udp_esp 28673)," \
+		"B->A clear $(udp_clear 5001) esp $(udp_esp 28674)" >>"$WORK/windows"
 }
 
 @test "lab phase-in: protection turned on in three phases under traffic: no datagram lost or doubled, every byte arrives, nothing in clear after" {
@@ -163,10 +168,10 @@ window() {
 	[ "$(sent tcp-a)" -gt 0 ]
 	[ "$(cat "$WORK/tcp-b.res")" = "got $(sent tcp-a)" ]
 	# On the wire: clear before and in accept, ESP only from protect on.
-	grep -Eqx 'before clear [1-9][0-9]* esp 0' "$WORK/windows"
-	grep -Eqx 'accept clear [1-9][0-9]* esp 0' "$WORK/windows"
-	grep -Eqx 'protect clear 0 esp [1-9][0-9]*' "$WORK/windows"
-	grep -Eqx 'require clear 0 esp [1-9][0-9]*' "$WORK/windows"
+	grep -Eq '^before clear [1-9][0-9]* esp 0 ' "$WORK/windows"
+	grep -Eq '^accept clear [1-9][0-9]* esp 0 ' "$WORK/windows"
+	grep -Eq '^protect clear 0 esp [1-9][0-9]* ' "$WORK/windows"
+	grep -Eq '^require clear 0 esp [1-9][0-9]* ' "$WORK/windows"
 	# Each direction under its own SA.
 	for spi in 28673 28674 28675; do
 		[ "$(tcpdump -nr "$WORK/cap-require.pcap" esp 2>/dev/null | grep -c "$(printf 'spi=0x%08x' "$spi")")" -gt 0 ]
