@@ -117,28 +117,44 @@ static char *spi_text(const struct lines *l, const struct mc_span *old, uint32_t
 	return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? mc_asprintf("0x%x", spi) : mc_asprintf("%u", spi);
 }
 
+/* Editing is for block-style policies only (one key per line): otherwise an error naming what. */
+static int block_only(const struct mc_policy *p, const char *what, struct mc_diags *ds)
+{
+	if (p->block_style && p->span.line)
+		return 0;
+	mc_err(ds, p->loc, "policy '%s' is written as a flow mapping ({ ... }); %s edits block-style "
+	       "policies only: write it one key per line", p->name, what);
+	return -EINVAL;
+}
+
+/* Adds lines at the end of policy p, at its keys' indentation: what emit writes for q. */
+static void append_to_policy(const struct lines *l, const struct mc_policy *p, const struct mc_policy *q,
+			     void (*emit)(const struct mc_policy *, const char *, struct mc_buf *), struct edit **v,
+			     size_t *n, size_t *cap)
+{
+	char *indent = mc_asprintf("%*s", p->span.col - 1, "");
+	struct mc_buf b = { 0 };
+	size_t at = offset_of(l, p->span.end_line + 1, 1);
+
+	if (at == l->len && l->len && l->text[l->len - 1] != '\n')
+		mc_buf_puts(&b, "\n");
+	emit(q, indent, &b);
+	free(indent);
+	edit_add(v, n, cap, at, at, mc_strdup(mc_buf_str(&b)));
+	mc_buf_free(&b);
+}
+
 static int edit_policy(const struct lines *l, const struct mc_policy *p, enum mc_rekey_step step,
 		       const struct mc_rekey_fresh *fresh, struct edit **v, size_t *n, size_t *cap, struct mc_diags *ds)
 {
-	if (!p->block_style || !p->span.line) {
-		mc_err(ds, p->loc, "policy '%s' is written as a flow mapping ({ ... }); rekey edits block-style "
-		       "policies only: write it one key per line", p->name);
+	if (block_only(p, "rekey", ds) < 0)
 		return -EINVAL;
-	}
 	if (step == MC_REKEY_ACCEPT) {
 		struct mc_policy q = *p; /* shallow: only next is set, for the emitter */
 		q.next = (struct mc_next){ .given = true, .phase = MC_PHASE_ACCEPT, .spi = fresh->spi,
 					   .integrity_key = (char *)fresh->integrity_key,
 					   .confidentiality_key = (char *)fresh->confidentiality_key };
-		char *indent = mc_asprintf("%*s", p->span.col - 1, "");
-		struct mc_buf b = { 0 };
-		size_t at = offset_of(l, p->span.end_line + 1, 1);
-		if (at == l->len && l->len && l->text[l->len - 1] != '\n')
-			mc_buf_puts(&b, "\n");
-		mc_emit_next(&q, indent, &b);
-		free(indent);
-		edit_add(v, n, cap, at, at, mc_strdup(mc_buf_str(&b)));
-		mc_buf_free(&b);
+		append_to_policy(l, p, &q, mc_emit_next, v, n, cap);
 		return 0;
 	}
 	if (step == MC_REKEY_SWITCH) {
@@ -180,11 +196,8 @@ bool mc_enforce_step(enum mc_enforce e, bool in, enum mc_enforce *ret)
 static int edit_enforce(const struct lines *l, const struct mc_policy *p, enum mc_enforce to, struct edit **v,
 			size_t *n, size_t *cap, struct mc_diags *ds)
 {
-	if (!p->block_style || !p->span.line) {
-		mc_err(ds, p->loc, "policy '%s' is written as a flow mapping ({ ... }); phase-in edits block-style "
-		       "policies only: write it one key per line", p->name);
+	if (block_only(p, "phase-in", ds) < 0)
 		return -EINVAL;
-	}
 	if (p->enforce_given && to != MC_ENFORCE_REQUIRE) {
 		const struct mc_span *sp = &p->enforce_span;
 		edit_add(v, n, cap, offset_of(l, sp->line, sp->col), offset_of(l, sp->end_line, sp->end_col),
@@ -203,15 +216,7 @@ static int edit_enforce(const struct lines *l, const struct mc_policy *p, enum m
 	}
 	struct mc_policy q = *p; /* shallow: only enforce is set, for the emitter */
 	q.enforce = to;
-	char *indent = mc_asprintf("%*s", p->span.col - 1, "");
-	struct mc_buf b = { 0 };
-	size_t at = offset_of(l, p->span.end_line + 1, 1);
-	if (at == l->len && l->len && l->text[l->len - 1] != '\n')
-		mc_buf_puts(&b, "\n");
-	mc_emit_enforce(&q, indent, &b);
-	free(indent);
-	edit_add(v, n, cap, at, at, mc_strdup(mc_buf_str(&b)));
-	mc_buf_free(&b);
+	append_to_policy(l, p, &q, mc_emit_enforce, v, n, cap);
 	return 0;
 }
 
