@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Diagnostics list in gcc's file:line:col format. */
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,15 @@ void mc_diags_free(struct mc_diags *ds)
 		free(ds->files[i]);
 	free(ds->files);
 	*ds = (struct mc_diags){ 0 };
+}
+
+void mc_diags_first_error(const struct mc_diags *ds, size_t from, char *buf, size_t len)
+{
+	for (size_t i = from; i < ds->n; i++)
+		if (ds->d[i].sev == MC_ERROR) {
+			snprintf(buf, len, "%s%s%s", ds->d[i].loc.file ? ds->d[i].loc.file : "",
+				 ds->d[i].loc.file ? ": " : "", ds->d[i].msg);
+			return;
+		}
+	snprintf(buf, len, "unknown error");
 }

@@ -56,4 +56,7 @@ void mc_diags_free(struct mc_diags *ds);
 /* Drops the diagnostics added after the first n (a path that was retried another way). */
 void mc_diags_truncate(struct mc_diags *ds, size_t n);
 
+/* The first error from index from on, as "FILE: message" ("unknown error" when none). */
+void mc_diags_first_error(const struct mc_diags *ds, size_t from, char *buf, size_t len);
+
 #endif

@@ -28,4 +28,21 @@ struct mc_drop_flows {
 
 void mc_drop_flows_free(struct mc_drop_flows *f);
 
+/* One direction of a flow the staging observer saw since the previous drain: its packets and
+ * bytes then, first and last seen (seconds since the epoch; first is the kernel entry's). */
+struct mc_seen_flow {
+	enum mc_dir dir;
+	struct mc_sel flow;
+	uint64_t packets, bytes;
+	int64_t first, last;
+};
+
+struct mc_seen_flows {
+	struct mc_seen_flow *f;
+	size_t n, cap;
+	uint64_t packets[MC_SEEN_DIRS], bytes[MC_SEEN_DIRS]; /* every packet since the previous drain */
+};
+
+void mc_seen_flows_free(struct mc_seen_flows *f);
+
 #endif

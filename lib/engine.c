@@ -82,6 +82,24 @@ int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *s
 	return *ret ? 0 : -EINVAL;
 }
 
+int mc_engine_load_staged(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret)
+{
+	int r = mc_state_staged(dir, st, NULL);
+
+	*ret = NULL;
+	if (r <= 0) {
+		if (r < 0)
+			mc_err(ds, mc_loc_file(dir), "the staged list is damaged: %s", mc_state_damage(st, r));
+		return r < 0 ? -EINVAL : -ENOENT;
+	}
+	char *site = mc_state_site_path(st), *keys = mc_state_keys_path(st);
+	struct mc_conf_opts o = { .keys_path = access(keys, F_OK) == 0 ? keys : NULL, .strict_key_perms = true };
+	*ret = load_site(site, &o, ds);
+	free(site);
+	free(keys);
+	return *ret ? 0 : -EINVAL;
+}
+
 static int route_src(void *ctx, const struct mc_addr *remote, struct mc_addr *ret)
 {
 	return mc_k_route_src(ctx, remote, ret);
@@ -444,17 +462,6 @@ static bool kept_out(const struct mc_op *op, const struct mc_engine_change *c)
 }
 
 /* The first error of ds, for a one-line reason. */
-static void first_error(const struct mc_diags *ds, size_t from, char *buf, size_t len)
-{
-	for (size_t i = from; i < ds->n; i++)
-		if (ds->d[i].sev == MC_ERROR) {
-			snprintf(buf, len, "%s%s%s", ds->d[i].loc.file ? ds->d[i].loc.file : "",
-				 ds->d[i].loc.file ? ": " : "", ds->d[i].msg);
-			return;
-		}
-	snprintf(buf, len, "unknown error");
-}
-
 /* Whether a refusal hit an SA (then the policies alone may still go in). */
 static bool refused_sa(const struct mc_diff *d)
 {
@@ -570,7 +577,7 @@ enum mc_engine_status mc_engine_apply(struct mc_kernel *kern, struct mc_state *s
 		/* The kernel refused an SA (no ESP/AH, an algorithm it lacks): fail closed with the
 		 * policies. The refusal stays in ds as the reason. */
 		ret->level = MC_ENFORCE_NO_SAS;
-		first_error(ds, from, ret->reason, sizeof(ret->reason));
+		mc_diags_first_error(ds, from, ret->reason, sizeof(ret->reason));
 		mc_diags_truncate(ds, from);
 	}
 	ret->npols = c->with_policies ? plan->npols : 0;
@@ -720,7 +727,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir,
 		mc_engine_cache_drop(o->cache); /* compiled afresh below, and kept again if it is enforced */
 	if (!settled) {
 		/* The unconfirmed change must not stay, and the confirmed one cannot be restored. */
-		first_error(ds, from, ret->reason, sizeof(ret->reason));
+		mc_diags_first_error(ds, from, ret->reason, sizeof(ret->reason));
 		ret->level = failure_level(dir);
 		r = 1;
 	} else {
@@ -740,7 +747,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir,
 	}
 	if (r < 0) {
 		/* Which part is broken: the key file (the policies can still go in) or the rest. */
-		first_error(ds, from, ret->reason, sizeof(ret->reason));
+		mc_diags_first_error(ds, from, ret->reason, sizeof(ret->reason));
 		struct mc_diags quiet = { 0 };
 		mc_state_free(&st);
 		if (mc_engine_load_committed(dir, true, &st, &quiet, &s) == 0)
@@ -763,7 +770,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir,
 			/* The flag could not be committed (the directory is full, or broken): enforce what
 			 * is committed anyway; a host is never left open for want of a record. */
 			char why[300];
-			first_error(ds, from, why, sizeof(why));
+			mc_diags_first_error(ds, from, why, sizeof(why));
 			mc_diags_truncate(ds, from);
 			mc_warn(ds, mc_loc_file(dir), "the enabled flag could not be committed (%s): the committed "
 				"configuration is enforced as it is", why);
@@ -774,7 +781,7 @@ enum mc_engine_status mc_engine_enforce(struct mc_kernel *kern, const char *dir,
 		if ((es == MC_ENGINE_INVALID || es == MC_ENGINE_CONFLICT) && ds->errors > from &&
 		    ret->level == MC_ENFORCE_FULL) {
 			/* It loads but does not compile here (a route for local any missing at boot). */
-			first_error(ds, from, ret->reason, sizeof(ret->reason));
+			mc_diags_first_error(ds, from, ret->reason, sizeof(ret->reason));
 			ret->level = failure_level(dir);
 		}
 	}

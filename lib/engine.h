@@ -50,6 +50,10 @@ struct mc_site *mc_engine_load_site_logic(const char *path, struct mc_diags *ds)
 int mc_engine_load_committed(const char *dir, bool skip_keys, struct mc_state *st, struct mc_diags *ds,
 			     struct mc_site **ret);
 
+/* The staged list of dir (mcpsec stage) and its site with keys: 0, -ENOENT when nothing is
+ * staged, or -EINVAL (ds says why). st is loaded either way. */
+int mc_engine_load_staged(const char *dir, struct mc_state *st, struct mc_diags *ds, struct mc_site **ret);
+
 /* Warns (not-local) of each policy whose explicit local addresses are none of the host's: a
  * site written for another host (an import applied on its peer). Returns 0 or -errno. */
 int mc_engine_check_locals(struct mc_kernel *kern, const struct mc_site *s, struct mc_diags *ds);

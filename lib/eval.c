@@ -448,3 +448,21 @@ void mc_results_free(struct mc_results *r)
 	free(r->r);
 	memset(r, 0, sizeof(*r));
 }
+
+void mc_query_of_flow(const struct mc_sel *f, enum mc_dir dir, struct mc_query *q)
+{
+	bool out = dir == MC_DIR_OUT;
+
+	memset(q, 0, sizeof(*q));
+	q->proto = f->proto;
+	q->dir = dir;
+	q->local = out ? f->saddr : f->daddr;
+	q->remote = out ? f->daddr : f->saddr;
+	if (mc_proto_is_icmp(f->proto)) {
+		q->local_lo = q->local_hi = f->sport; /* type */
+		q->remote_lo = q->remote_hi = f->dport; /* code */
+	} else if (mc_proto_has_ports(f->proto)) {
+		q->local_lo = q->local_hi = out ? f->sport : f->dport;
+		q->remote_lo = q->remote_hi = out ? f->dport : f->sport;
+	}
+}

@@ -55,4 +55,9 @@ struct mc_results {
 int mc_eval(const struct mc_plan *plan, const struct mc_query *q, struct mc_results *ret);
 void mc_results_free(struct mc_results *r);
 
+struct mc_sel;
+/* The query for one packet's flow (an exact selector: source and destination as sent, ICMP
+ * type and code in the ports) in `mcpsec test`'s terms: local and remote by direction. */
+void mc_query_of_flow(const struct mc_sel *f, enum mc_dir dir, struct mc_query *q);
+
 #endif

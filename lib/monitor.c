@@ -218,7 +218,7 @@ static void tally(struct mc_tally **v, size_t *n, size_t *cap, const char *key, 
 	t->count = count;
 }
 
-static void record_init(struct mc_record *r, int64_t now, const char *event, const char *reason, int dir)
+void mc_record_init(struct mc_record *r, int64_t now, const char *event, const char *reason, int dir)
 {
 	memset(r, 0, sizeof(*r));
 	r->time = now;
@@ -356,7 +356,7 @@ bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, 
 		struct mc_sel key = ev->flow;
 		if (acquire_seen(m, &key, now))
 			return false;
-		record_init(&r, now, "acquire", "no-sa", MC_DIR_OUT);
+		mc_record_init(&r, now, "acquire", "no-sa", MC_DIR_OUT);
 		const char *name = name_of(m, ev->priority, MC_DIR_OUT, ev->family);
 		if (name)
 			snprintf(r.policy, sizeof(r.policy), "%s", name);
@@ -379,7 +379,7 @@ bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, 
 		if (ev->hard && mc_reqid_owned(ev->reqid) && m->nexpired < MC_ARRAY_SIZE(m->expired))
 			m->expired[m->nexpired++] = (struct mc_expired_sa){ ev->daddr, ev->spi, ev->proto };
 		/* Soft: time to roll the key over (rekey-due); hard: the kernel removed the SA. */
-		record_init(&r, now, ev->hard ? "sa-expire" : "rekey-due", ev->hard ? "hard-lifetime" : "soft-lifetime", -1);
+		mc_record_init(&r, now, ev->hard ? "sa-expire" : "rekey-due", ev->hard ? "hard-lifetime" : "soft-lifetime", -1);
 		const char *name = mc_reqid_owned(ev->reqid) && m->reqid_namer ? m->reqid_namer(m->namer_ctx, ev->reqid) : NULL;
 		if (name)
 			snprintf(r.policy, sizeof(r.policy), "%s", name);
@@ -507,7 +507,7 @@ static uint64_t attribute_sas(struct mc_monitor *m, const struct mc_kstate *k, b
 		struct mc_record r;
 		char a[64], b[64];
 		const char *name = sa_policy_name(m, k, sa);
-		record_init(&r, now, "drop", reason, MC_DIR_IN);
+		mc_record_init(&r, now, "drop", reason, MC_DIR_IN);
 		r.count = v - before;
 		if (name)
 			snprintf(r.policy, sizeof(r.policy), "%s", name);
@@ -574,7 +574,7 @@ static void compare_hooks(struct mc_monitor *m, int64_t now, const struct mc_sta
 			continue;
 		}
 		struct mc_record r;
-		record_init(&r, now, gap > 0 ? "drop" : "daemon", gap > 0 ? hc_reason[c] : "hook-mismatch",
+		mc_record_init(&r, now, gap > 0 ? "drop" : "daemon", gap > 0 ? hc_reason[c] : "hook-mismatch",
 			    c == MC_HC_OUT_BLOCK ? MC_DIR_OUT : MC_DIR_IN);
 		r.count = (uint64_t)(gap > 0 ? gap : -gap);
 		if (gap > 0)
@@ -612,9 +612,9 @@ void mc_mon_counters(struct mc_monitor *m, int64_t now, const struct mc_stats *s
 			for (j = 0; st->v[i].name[j] && j + 1 < sizeof(lower); j++)
 				lower[j] = (char)tolower((unsigned char)st->v[i].name[j]);
 			lower[j] = '\0';
-			record_init(&r, now, "drop", lower, -1);
+			mc_record_init(&r, now, "drop", lower, -1);
 		} else {
-			record_init(&r, now, "drop", counters[c].reason, counters[c].dir);
+			mc_record_init(&r, now, "drop", counters[c].reason, counters[c].dir);
 		}
 		r.count = delta;
 		if (c >= 0 && (counters[c].how == BY_SA_ICV || counters[c].how == BY_SA_REPLAY)) {
@@ -688,25 +688,6 @@ static void top_add(struct mc_monitor *m, const struct mc_record *r)
 	t->count = r->count;
 }
 
-/* The query for one flow in `mcpsec test`'s terms: local and remote by direction. */
-static void flow_query(const struct mc_sel *f, enum mc_dir dir, struct mc_query *q)
-{
-	bool out = dir == MC_DIR_OUT;
-
-	memset(q, 0, sizeof(*q));
-	q->proto = f->proto;
-	q->dir = dir;
-	q->local = out ? f->saddr : f->daddr;
-	q->remote = out ? f->daddr : f->saddr;
-	if (mc_proto_is_icmp(f->proto)) {
-		q->local_lo = q->local_hi = f->sport; /* type */
-		q->remote_lo = q->remote_hi = f->dport; /* code */
-	} else if (mc_proto_has_ports(f->proto)) {
-		q->local_lo = q->local_hi = out ? f->sport : f->dport;
-		q->remote_lo = q->remote_hi = out ? f->dport : f->sport;
-	}
-}
-
 void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows *f, const struct mc_plan *plan,
 		  struct mc_records *out)
 {
@@ -720,7 +701,7 @@ void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows 
 		if (plan) {
 			struct mc_query q;
 			struct mc_results res;
-			flow_query(&d->flow, dir, &q);
+			mc_query_of_flow(&d->flow, dir, &q);
 			mc_eval(plan, &q, &res);
 			if (res.n) {
 				first = res.r[0].first;
@@ -733,7 +714,7 @@ void mc_mon_flows(struct mc_monitor *m, int64_t now, const struct mc_drop_flows 
 		if (d->hook == MC_DROP_IN_NOSOCK && (action == MC_BYPASS || !plan))
 			continue;
 		bool plaintext = dir == MC_DIR_IN && action == MC_PROTECT;
-		record_init(&r, now, "drop", plaintext ? "plaintext-for-protect" : "policy-block", dir);
+		mc_record_init(&r, now, "drop", plaintext ? "plaintext-for-protect" : "policy-block", dir);
 		r.count = d->count;
 		mc_record_set_flow(&r, &d->flow);
 		if (!plan)
@@ -809,7 +790,7 @@ bool mc_mon_suppressed_record(struct mc_monitor *m, int64_t now, struct mc_recor
 		return false;
 	m->tokens -= 1;
 	m->written++;
-	record_init(ret, now, "suppressed", "rate-limit", -1);
+	mc_record_init(ret, now, "suppressed", "rate-limit", -1);
 	ret->count = m->suppressed_pending;
 	snprintf(ret->detail, sizeof(ret->detail), "%llu records not written (limit %.0f per second, burst %.0f); "
 		 "status keeps their totals", (unsigned long long)m->suppressed_pending, m->rate, m->burst);
@@ -1111,7 +1092,7 @@ static bool in_range(const char *text, const struct mc_range *range)
 
 bool mc_record_match(const struct mc_record *r, const struct mc_record_filter *f)
 {
-	if (r->time < f->since)
+	if (r->time < f->since || f->staged != !strcmp(r->event, "staged"))
 		return false;
 	if (f->policy && strcasecmp(r->policy, f->policy))
 		return false;
@@ -1120,6 +1101,12 @@ bool mc_record_match(const struct mc_record *r, const struct mc_record_filter *f
 	if (f->port >= 0 && r->sport != f->port && r->dport != f->port)
 		return false;
 	return true;
+}
+
+void mc_seen_flows_free(struct mc_seen_flows *f)
+{
+	free(f->f);
+	memset(f, 0, sizeof(*f));
 }
 
 void mc_drop_flows_free(struct mc_drop_flows *f)

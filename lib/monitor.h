@@ -248,6 +248,8 @@ void mc_mon_totals_text(const struct mc_monitor *m, struct mc_buf *out);
 void mc_record_json(const struct mc_record *r, const char *netns, struct mc_buf *out);
 /* A record's flow fields from an exact flow selector (and its text into flow). */
 void mc_record_set_flow(struct mc_record *r, const struct mc_sel *flow);
+/* A record of event and reason (dir: MC_DIR_IN, MC_DIR_OUT, or -1 for none), count 1, no flow. */
+void mc_record_init(struct mc_record *r, int64_t now, const char *event, const char *reason, int dir);
 bool mc_record_parse(const char *line, struct mc_record *ret);
 void mc_record_text(const struct mc_record *r, struct mc_buf *out);
 
@@ -259,6 +261,7 @@ struct mc_record_filter {
 	bool has_range;
 	struct mc_range range;
 	int port;            /* -1: any */
+	bool staged;         /* only a staged list's records (else: all but those) */
 };
 bool mc_record_match(const struct mc_record *r, const struct mc_record_filter *f);
 

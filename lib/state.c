@@ -5,6 +5,8 @@
  *   DIR/current  -> gen-N        the committed configuration (a relative symlink)
  *   DIR/gen-N/   site.yaml, keys.yaml (0600), state
  *   DIR/pending  -> gen-M        a change being applied to the kernel (the intent)
+ *   DIR/staged   -> staged-N     a staged list (mcpsec stage), built as a generation is, never
+ *                                enforced or committed; any other staged-N is a killed stage's
  *   DIR/on-failure               what to do when the committed configuration cannot be read
  *   DIR/lock                     flock: apply, enable, disable and mcpsecd's repair
  *
@@ -133,6 +135,33 @@ static char *read_gen_link(const char *dir, const char *link)
 	return is_gen(target) ? mc_strdup(target) : NULL;
 }
 
+/* The staged list DIR/staged names ("staged-N"), or NULL. */
+static char *read_staged_link(const char *dir)
+{
+	char *p = mc_asprintf("%s/staged", dir), target[64], extra;
+	ssize_t n = readlink(p, target, sizeof(target) - 1);
+	unsigned g;
+
+	free(p);
+	if (n <= 0 || (size_t)n >= sizeof(target) - 1)
+		return NULL;
+	target[n] = '\0';
+	return sscanf(target, "staged-%u%c", &g, &extra) == 1 ? mc_strdup(target) : NULL;
+}
+
+static unsigned next_staged_number(const char *dir)
+{
+	DIR *d = opendir(dir);
+	unsigned highest = 0, g;
+
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (sscanf(e->d_name, "staged-%u", &g) == 1 && g > highest)
+			highest = g;
+	if (d)
+		closedir(d);
+	return highest + 1;
+}
+
 /* Whether DIR/name exists as anything at all (a dangling link too). */
 static bool entry_exists(const char *dir, const char *name)
 {
@@ -162,7 +191,7 @@ bool mc_state_configured(const char *dir)
 	for (size_t i = 0; i < MC_ARRAY_SIZE(marks); i++)
 		if (entry_exists(dir, marks[i]))
 			return true;
-	return scan_gens(dir, &highest) > 0;
+	return scan_gens(dir, &highest) > 0; /* a staged list (staged-N) is never one */
 }
 
 char *mc_state_site_path(const struct mc_state *st) { return path_in(st, "site.yaml"); }
@@ -286,7 +315,10 @@ int mc_state_load_gen(const char *dir, const char *gen, struct mc_state *ret)
 			free(ret->default_name);
 			ret->default_name = mc_strdup(line + 8);
 		} else if (sscanf(line, "site-sha256 %71s", site_sum) == 1) {
-			continue;
+			snprintf(ret->site_sum, sizeof(ret->site_sum), "%s", site_sum);
+		} else if (!strncmp(line, "staged-from ", 12)) {
+			free(ret->staged_from);
+			ret->staged_from = mc_strdup(line + 12);
 		} else if ((got = sscanf(line, "rule %u %7s %255s reqid %u", &prio, dirs, name, &reqid)) >= 3) {
 			mc_names_add(&ret->names, prio, !strcmp(dirs, "in") ? MC_DIR_IN : MC_DIR_OUT,
 				     got == 4 ? reqid : 0, name);
@@ -311,6 +343,7 @@ void mc_state_free(struct mc_state *st)
 {
 	mc_names_free(&st->names);
 	free(st->default_name);
+	free(st->staged_from);
 	free(st->gen);
 	free(st->dir);
 	memset(st, 0, sizeof(*st));
@@ -402,6 +435,8 @@ static void state_text(const struct mc_state *st, const char *site_sum, struct m
 	if (st->default_name)
 		mc_buf_printf(b, "default %s\n", st->default_name);
 	mc_buf_printf(b, "site-sha256 %s\n", site_sum);
+	if (st->staged_from) /* a staged list's source file (one line: mc_state_stage) */
+		mc_buf_printf(b, "staged-from %s\n", st->staged_from);
 	for (size_t i = 0; i < st->names.n; i++) {
 		const struct mc_state_name *nm = &st->names.v[i];
 		mc_buf_printf(b, "rule %u %s %s", nm->priority, mc_dir_str(nm->dir), nm->name);
@@ -545,10 +580,55 @@ static void remove_building(const char *dir, const char *gen)
 	free(b);
 }
 
+/* Writes the generation next names, as DIR/gen-N.new renamed to gen-N only when whole: the site
+ * and key files copied (0600), the state file with next's names and flags; next->site_sum is
+ * set. 0 or -errno (what was built is removed). */
+static int build_gen(struct mc_state *next, const char *site_file, const char *keys_file)
+{
+	char keys_sum[72];
+	int r;
+	char *g = gen_dir(next->dir, next->gen, true);
+	remove_building(next->dir, next->gen);
+	r = mkdir(g, 0700) < 0 ? -errno : 0;
+	commit_step();
+	char *p;
+	if (!r) {
+		p = mc_asprintf("%s/site.yaml", g);
+		r = copy_file(site_file, p, 0600, next->site_sum);
+		free(p);
+		commit_step();
+	}
+	if (!r && keys_file) {
+		p = mc_asprintf("%s/keys.yaml", g);
+		r = copy_file(keys_file, p, 0600, keys_sum);
+		free(p);
+		commit_step();
+	}
+	if (!r) {
+		struct mc_buf b = { 0 };
+		state_text(next, next->site_sum, &b);
+		p = mc_asprintf("%s/state", g);
+		r = mc_file_write_new(p, b.s, b.len, 0600);
+		free(p);
+		mc_buf_free(&b);
+	}
+	if (!r)
+		r = mc_fsync_dir(g);
+	if (!r) {
+		char *done = gen_dir(next->dir, next->gen, false);
+		r = rename(g, done) < 0 ? -errno : mc_fsync_dir(next->dir);
+		free(done);
+	}
+	if (r)
+		remove_building(next->dir, next->gen);
+	free(g);
+	commit_step();
+	return r;
+}
+
 int mc_state_prepare(const struct mc_state *st, const char *site_file, const char *keys_file,
 		     const struct mc_plan *plan, bool enabled, struct mc_state *next)
 {
-	char site_sum[72] = "", keys_sum[72];
 	int r;
 
 	memset(next, 0, sizeof(*next));
@@ -563,40 +643,7 @@ int mc_state_prepare(const struct mc_state *st, const char *site_file, const cha
 	if ((r = step("prepare")) < 0 || (r = set_link(st->dir, "pending", next->gen)) < 0)
 		goto fail;
 	commit_step();
-	char *g = gen_dir(st->dir, next->gen, true);
-	remove_building(st->dir, next->gen);
-	r = mkdir(g, 0700) < 0 ? -errno : 0;
-	commit_step();
-	char *p;
-	if (!r) {
-		p = mc_asprintf("%s/site.yaml", g);
-		r = copy_file(site_file, p, 0600, site_sum);
-		free(p);
-		commit_step();
-	}
-	if (!r && keys_file) {
-		p = mc_asprintf("%s/keys.yaml", g);
-		r = copy_file(keys_file, p, 0600, keys_sum);
-		free(p);
-		commit_step();
-	}
-	if (!r) {
-		struct mc_buf b = { 0 };
-		state_text(next, site_sum, &b);
-		p = mc_asprintf("%s/state", g);
-		r = mc_file_write_new(p, b.s, b.len, 0600);
-		free(p);
-		mc_buf_free(&b);
-	}
-	if (!r)
-		r = mc_fsync_dir(g);
-	if (!r) {
-		char *done = gen_dir(st->dir, next->gen, false);
-		r = rename(g, done) < 0 ? -errno : mc_fsync_dir(st->dir);
-		free(done);
-	}
-	free(g);
-	commit_step();
+	r = build_gen(next, site_file, keys_file);
 	if (!r)
 		return 0;
 fail:
@@ -630,6 +677,12 @@ int mc_state_switch(struct mc_state *st, struct mc_state *next)
 	/* Committed. What follows only tidies up; a kill here leaves files the next lock removes. */
 	unlink_in(st->dir, "pending");
 	commit_step();
+	/* The staged list, applied, is staged no more. */
+	struct mc_state staged;
+	if (next->site_sum[0] && mc_state_staged(st->dir, &staged, NULL) == 1 &&
+	    !strcmp(staged.site_sum, next->site_sum))
+		(void)mc_state_unstage(st->dir);
+	mc_state_free(&staged);
 	/* Outside the generations: enable reads it when they cannot be read. */
 	const char *on_failure = next->on_failure == MC_ON_FAILURE_OPEN ? "open\n" : "lockdown\n";
 	char *p = mc_asprintf("%s/on-failure", st->dir);
@@ -694,9 +747,21 @@ static bool recover(const char *dir)
 	}
 	unlink_in(dir, "pending");
 	bool cur_ok = cur && gen_exists(dir, cur);
+	char *staged = read_staged_link(dir);
 	if ((d = opendir(dir))) {
 		for (struct dirent *e; (e = readdir(d));) {
-			if (is_gen(e->d_name)) {
+			unsigned n;
+			char extra[8];
+			if (sscanf(e->d_name, "staged-%u%7s", &n, extra) >= 1 && !(staged && !strcmp(staged, e->d_name))) {
+				/* A staged list the link does not name (a killed stage, or one replaced):
+				 * never committed data, always safe to drop. */
+				if (strstr(e->d_name, ".new")) {
+					char *g = mc_strndup(e->d_name, strlen(e->d_name) - 4);
+					remove_building(dir, g);
+					free(g);
+				} else
+					remove_gen(dir, e->d_name);
+			} else if (is_gen(e->d_name)) {
 				bool keep = !cur_ok || !strcmp(cur, e->d_name) ||
 					    (in_trial && !strcmp(trial.confirmed, e->d_name));
 				if (!keep)
@@ -707,15 +772,91 @@ static bool recover(const char *dir)
 				free(g);
 			} else if (!strcmp(e->d_name, "current.new") || !strcmp(e->d_name, "pending.new") ||
 				   !strcmp(e->d_name, "confirmed.new") || !strcmp(e->d_name, "current.rollback.new") ||
+				   !strcmp(e->d_name, "staged.new") ||
 				   strstr(e->d_name, ".tmp.")) {
 				unlink_in(dir, e->d_name);
 			}
 		}
 		closedir(d);
 	}
+	free(staged);
 	free(cur);
 	free(pend);
 	return interrupted;
+}
+
+/* ---- a staged list (mcpsec stage) ---- */
+
+
+int mc_state_stage(const char *dir, const char *site_file, const char *keys_file, const char *source,
+		   const struct mc_plan *plan, struct mc_state *ret)
+{
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = mkdir_private(dir)) < 0)
+		return r;
+	ret->dir = mc_strdup(dir);
+	ret->gen = mc_asprintf("staged-%u", next_staged_number(dir));
+	fill_next(plan, plan->enabled, ret);
+	ret->committed = false;
+	ret->staged_from = mc_strdup(source);
+	for (char *c = ret->staged_from; *c; c++) /* one line, whatever the file's name holds */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	char *old = read_staged_link(dir);
+	/* Built whole first, then named by one atomic rename of `staged`: a kill before it leaves
+	 * an unnamed generation that the next holder of the lock removes. */
+	if (!(r = step("stage")) && !(r = build_gen(ret, site_file, keys_file)) && (r = set_link(dir, "staged", ret->gen)))
+		remove_gen(dir, ret->gen);
+	commit_step();
+	if (!r && old && strcmp(old, ret->gen))
+		remove_gen(dir, old);
+	free(old);
+	if (r)
+		mc_state_free(ret);
+	return r;
+}
+
+int mc_state_unstage(const char *dir)
+{
+	char *old = read_staged_link(dir);
+	int r = 0;
+
+	if (entry_exists(dir, "staged")) {
+		unlink_in(dir, "staged");
+		r = mc_fsync_dir(dir);
+	}
+	if (old)
+		remove_gen(dir, old);
+	free(old);
+	return r;
+}
+
+int mc_state_staged(const char *dir, struct mc_state *ret, int64_t *since)
+{
+	char *p = mc_asprintf("%s/staged", dir);
+	struct stat sb;
+	int r = lstat(p, &sb);
+
+	free(p);
+	memset(ret, 0, sizeof(*ret));
+	if (r < 0) {
+		ret->dir = mc_strdup(dir);
+		return errno == ENOENT ? 0 : -errno;
+	}
+	if (since)
+		*since = (int64_t)sb.st_mtime;
+	char *gen = read_staged_link(dir);
+	if (!S_ISLNK(sb.st_mode) || !gen) {
+		free(gen);
+		ret->dir = mc_strdup(dir);
+		return damaged(ret, "'staged' is not a link to a staged list (staged-N)");
+	}
+	r = mc_state_load_gen(dir, gen, ret);
+	free(gen);
+	ret->committed = false;
+	return r < 0 ? r : 1;
 }
 
 /* ---- trials (apply --confirm) ---- */

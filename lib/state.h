@@ -21,6 +21,8 @@ struct mc_state {
 	bool enabled;
 	char *default_name; /* ipsec.default of the committed site */
 	struct mc_names names; /* the committed rule names (names.h) */
+	char site_sum[72];  /* SHA-256 of the generation's site file ("": not known) */
+	char *staged_from;  /* a staged list: the file it was staged from */
 	char damage[200]; /* why the load returned -EUCLEAN (mc_state_damage) */
 };
 
@@ -66,6 +68,21 @@ int mc_state_commit(struct mc_state *st, const char *site_file, const char *keys
  * point a crash is survivable; tests/fault/fault.c): a -errno fails the step. A weak reference:
  * NULL in the release binaries. */
 int mc_state_step(const char *step) __attribute__((weak));
+
+/*
+ * A staged list (mcpsec stage): DIR/staged-N, built as a generation is (written whole, then
+ * renamed), named by DIR/staged, a link renamed into place in one atomic step (its time is
+ * "since"). Never a generation: it neither makes the directory configured nor is committed.
+ * It is never enforced. mc_state_stage writes it from the files (with plan's names; source is
+ * the file as the user named it) and drops the one staged before; the caller holds the lock.
+ * mc_state_unstage drops it. A commit of the same site file drops it too (mc_state_switch).
+ * mc_state_staged reads it: 1 (ret filled, *since set when given), 0 when nothing is staged,
+ * -EUCLEAN when it is damaged (ret->damage says how), or another -errno.
+ */
+int mc_state_stage(const char *dir, const char *site_file, const char *keys_file, const char *source,
+		   const struct mc_plan *plan, struct mc_state *ret);
+int mc_state_unstage(const char *dir);
+int mc_state_staged(const char *dir, struct mc_state *ret, int64_t *since);
 
 /* Words for a -errno from the functions above that concern the directory itself. */
 const char *mc_state_dir_error(int err);

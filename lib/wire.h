@@ -16,6 +16,9 @@ enum mc_drop_kind {
 	MC_DROP_KINDS = 4,
 };
 
+/* The direction of a packet the staging observer saw (its key's kind). */
+enum mc_seen_dir { MC_SEEN_IN = 0, MC_SEEN_OUT = 1, MC_SEEN_DIRS = 2 };
+
 /* IP protocols whose first four transport bytes are the source and destination ports: TCP,
  * UDP, DCCP, SCTP and UDP-Lite. The kernel's selectors match ports of exactly these. */
 #define MC_WIRE_HAS_PORTS(p) ((p) == 6 || (p) == 17 || (p) == 33 || (p) == 132 || (p) == 136)

@@ -474,6 +474,99 @@ out:
 	return rc;
 }
 
+/*
+ * mcpsec stage FILE: validated and compiled for this host as apply does it (under the lock, with
+ * the committed priorities), then kept in the state directory beside the committed list, never
+ * enforced. mcpsec stage --clear drops it.
+ */
+int stage_main(int argc, char **argv)
+{
+	const char *file = NULL;
+	bool clear = false;
+	struct mc_diags ds = { 0 };
+	struct mc_state st = { 0 }, staged = { 0 };
+	struct mc_nl *nl = NULL;
+	struct mc_site *s = NULL;
+	struct mc_plan plan = { 0 };
+	struct mc_buf dm = { 0 };
+	int rc, r, lock = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_flag(argv[i], "--clear"))
+			clear = true;
+		else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "mcpsec stage: unknown option '%s'\n", argv[i]);
+			return EXIT_CONFIG;
+		} else if (!file)
+			file = argv[i];
+		else {
+			fprintf(stderr, "mcpsec stage: unexpected argument '%s'\n", argv[i]);
+			return EXIT_CONFIG;
+		}
+	}
+	if (clear == !!file) {
+		fputs(command_usage("stage"), stderr);
+		return EXIT_CONFIG;
+	}
+	if (clear) {
+		if ((rc = open_locked(&nl, &lock)))
+			goto out;
+		bool was = mc_state_staged(g_opts.state_dir, &staged, NULL) != 0; /* damaged: dropped too */
+		if ((r = mc_state_unstage(g_opts.state_dir)) < 0) {
+			fprintf(stderr, "mcpsec: dropping the staged list in %s: %s\n", g_opts.state_dir, strerror(-r));
+			rc = EXIT_LOCAL;
+		} else if (was) {
+			printf("the staged list%s%s is dropped; nothing changed in the kernel\n",
+			       staged.staged_from ? " from " : "", staged.staged_from ? staged.staged_from : "");
+		} else {
+			printf("nothing was staged\n");
+		}
+		goto out;
+	}
+	s = mc_engine_load_site(file, NULL, true, &ds);
+	print_diags(&ds);
+	mc_diags_truncate(&ds, 0);
+	if (!s) {
+		fprintf(stderr, "mcpsec: %s has errors; nothing was staged\n", file);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if ((rc = begin(s, true, &nl, &st, &lock, NULL)))
+		goto out;
+	(void)mc_engine_check_locals(mc_nl_kernel(nl), s, &ds);
+	if ((r = mc_engine_compile(mc_nl_kernel(nl), s, &st, &ds, &plan)) < 0) {
+		print_diags(&ds);
+		fprintf(stderr, "mcpsec: %s does not compile for this host; nothing was staged\n", file);
+		rc = r == -EINVAL ? EXIT_CONFIG : EXIT_KERNEL;
+		goto out;
+	}
+	print_diags(&ds);
+	char *source = realpath(file, NULL);
+	r = mc_state_stage(g_opts.state_dir, file, s->keys_file, source ? source : file, &plan, &staged);
+	free(source);
+	if (r < 0) {
+		fprintf(stderr, "mcpsec: writing the staged list to %s: %s; nothing was staged\n", g_opts.state_dir,
+			mc_state_dir_error(r));
+		rc = EXIT_LOCAL;
+		goto out;
+	}
+	printf("staged %s (%s): nothing changed in the kernel; 'mcpsec status ipsec staged' shows what it would "
+	       "do to the traffic seen from now on\n", file, staged.gen);
+	if (ask_daemon("totals", &dm) < 0)
+		fprintf(stderr, "mcpsec: warning: no mcpsecd watches this namespace: no traffic is observed until it "
+			"runs (start 'mcpsecd%s%s')\n", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "");
+out:
+	mc_buf_free(&dm);
+	mc_plan_free(&plan);
+	mc_diags_free(&ds);
+	mc_state_unlock(lock);
+	mc_state_free(&staged);
+	mc_state_free(&st);
+	mc_nl_close(nl);
+	mc_site_free(s);
+	return rc;
+}
+
 static int disable(void)
 {
 	struct mc_state st = { 0 };

@@ -48,6 +48,7 @@ int key_main(int argc, char **argv);
 int rekey_main(int argc, char **argv);
 int phase_in_main(int argc, char **argv);
 int phase_out_main(int argc, char **argv);
+int stage_main(int argc, char **argv);
 
 /* A fresh random key for alg into bytes (alg->len of them; never a weak 3DES key). 0 or -EIO. */
 struct mc_keyalg;

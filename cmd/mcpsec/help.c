@@ -126,24 +126,36 @@ static const struct command_doc {
 	  "  --default D         ipsec.default: ipv6-only, bypass, deny or deny-all (any case)\n"
 	  "  --out FILE          write FILE instead of stdout\n" },
 	{ "status",
-	  "status ipsec all|POLICYNAME [--json|--prometheus] [--kernel-view]",
+	  "status ipsec all|POLICYNAME|staged [--json|--prometheus] [--kernel-view]",
 	  "what the kernel enforces, by name",
-	  "What the kernel enforces, by policy name, with counters (any case).\n"
+	  "What the kernel enforces, by policy name, with counters (any case). 'staged': what the staged\n"
+	  "list (mcpsec stage) would change in the traffic mcpsecd saw.\n"
 	  "options:\n"
 	  "  --kernel-view       selectors in the kernel's source -> destination form\n"
 	  "  --json              one JSON object\n"
 	  "  --prometheus        metrics in the Prometheus text format (as mcpsecd --metrics-file)\n" },
 	{ "log",
-	  "log [--follow] [--since TIME] [--policy NAME] [--addr ADDR|PREFIX|A-B] [--port N] [--json]",
+	  "log [--staged] [--follow] [--since TIME] [--policy NAME] [--addr ADDR|PREFIX|A-B] [--port N] [--json]",
 	  "mcpsecd's drop records",
 	  "mcpsecd's drop records.\n"
 	  "options:\n"
+	  "  --staged            the staged list's records instead: each flow it would change, when first\n"
+	  "                      seen, and a summary each minute (mcpsec stage)\n"
 	  "  --follow, -f        keep reading, across rotations\n"
 	  "  --since TIME        90s, 15m, 2h, 3d (ago), seconds since the epoch, or 2026-11-26T10:00:00Z\n"
 	  "  --policy NAME       the records of one policy (any case)\n"
 	  "  --addr A            records whose flow has this address (prefix, range) at either end\n"
 	  "  --port N            records whose flow has this port at either end\n"
 	  "  --json              the JSON lines themselves\n" },
+	{ "stage",
+	  "stage SITE.yaml | stage --clear",
+	  "compare a candidate list with live traffic; enforce nothing",
+	  "Validates and compiles SITE.yaml as apply does, and keeps it in the state directory beside the\n"
+	  "committed list without enforcing it. mcpsecd then decides every flow it sees by both lists:\n"
+	  "'mcpsec status ipsec staged' and 'mcpsec log --staged' show the flows whose decision would\n"
+	  "change. Applying the same file drops it.\n"
+	  "options:\n"
+	  "  --clear             drop the staged list\n" },
 	{ "key",
 	  "key generate NAME --alg ALG [--keys FILE] [--replace]\n"
 	  "       mcpsec key set NAME --alg ALG (--hex|--ascii) [--keys FILE] [--replace]\n"

@@ -76,6 +76,8 @@ int log_main(int argc, char **argv)
 			follow = true;
 		else if (is_flag(argv[i], "--json"))
 			json = true;
+		else if (is_flag(argv[i], "--staged"))
+			flt.staged = true;
 		else if (is_flag(argv[i], "--since") && i + 1 < argc) {
 			if ((flt.since = parse_since(argv[++i], now)) < 0) {
 				fprintf(stderr, "mcpsec log: cannot read the time '%s'\n%s", argv[i], command_usage("log"));

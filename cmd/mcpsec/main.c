@@ -20,7 +20,7 @@ static const struct {
 	{ "rekey", rekey_main },	 { "phase-in", phase_in_main }, { "phase-out", phase_out_main },
 	{ "check-peer", check_peer_main }, { "import", import_main },
 	{ "status", status_main },	 { "log", log_main },	      { "key", key_main },
-	{ "enable", enable_main },	 { "disable", enable_main },
+	{ "enable", enable_main },	 { "disable", enable_main }, { "stage", stage_main },
 };
 
 static void usage(FILE *f)

@@ -519,6 +519,69 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 			      "for drop records and drift repair\n", g_opts.state_dir, g_opts.netns ? " --netns " : "",
 			      g_opts.netns ? g_opts.netns : "");
 	mc_buf_free(&dm);
+	struct mc_state sg;
+	int64_t since;
+	if (mc_state_staged(g_opts.state_dir, &sg, &since) != 0)
+		mc_buf_printf(b, "\nStaged: %s%s ('mcpsec status ipsec staged' shows what it would change)\n",
+			      sg.staged_from ? sg.staged_from : "a list that cannot be read",
+			      ask_daemon("totals", &dm) == 0 ? "" : "; no mcpsecd observes traffic for it");
+	mc_state_free(&sg);
+	mc_buf_free(&dm);
+}
+
+/* status ipsec staged: the staged list, and what mcpsecd saw it would change. */
+static int status_staged(bool json)
+{
+	struct mc_state sg;
+	struct mc_buf dm = { 0 }, b = { 0 };
+	int64_t since = 0;
+	int r = mc_state_staged(g_opts.state_dir, &sg, &since), rc = 0;
+	char when[40] = "";
+	time_t t = (time_t)since;
+	struct tm tm;
+
+	if (r < 0) {
+		fprintf(stderr, "mcpsec: the staged list in %s cannot be read: %s; stage it again, or 'mcpsec stage "
+			"--clear'\n", g_opts.state_dir, mc_state_damage(&sg, r));
+		mc_state_free(&sg);
+		return EXIT_LOCAL;
+	}
+	if (r > 0)
+		strftime(when, sizeof(when), json ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+	bool daemon = r > 0 && ask_daemon(json ? "staged" : "staged-text", &dm) == 0 && dm.len &&
+		      (!json || dm.s[0] == '{');
+	while (dm.len && dm.s[dm.len - 1] == '\n')
+		dm.s[--dm.len] = '\0';
+	if (json) {
+		mc_buf_puts(&b, "{\"staged\":");
+		if (r > 0) {
+			mc_buf_puts(&b, "{\"file\":");
+			mc_buf_json_str(&b, sg.staged_from ? sg.staged_from : "");
+			mc_buf_puts(&b, ",\"generation\":");
+			mc_buf_json_str(&b, sg.gen);
+			mc_buf_puts(&b, ",\"since\":");
+			mc_buf_json_str(&b, when);
+			mc_buf_puts(&b, "}");
+		} else {
+			mc_buf_puts(&b, "null");
+		}
+		mc_buf_printf(&b, ",\"daemon\":%s}\n", daemon ? dm.s : "null");
+	} else if (r == 0) {
+		mc_buf_puts(&b, "nothing is staged ('mcpsec stage SITE.yaml' stages a list)\n");
+	} else {
+		mc_buf_printf(&b, "Staged: %s (%s), since %s\n", sg.staged_from ? sg.staged_from : "?", sg.gen, when);
+		if (daemon)
+			mc_buf_printf(&b, "%s\n", dm.s);
+		else
+			mc_buf_printf(&b, "no mcpsecd watches this namespace (%s/mcpsecd.sock): no traffic is observed; start "
+				      "'mcpsecd%s%s'\n", g_opts.state_dir, g_opts.netns ? " --netns " : "",
+				      g_opts.netns ? g_opts.netns : "");
+	}
+	fputs(mc_buf_str(&b), stdout);
+	mc_buf_free(&b);
+	mc_buf_free(&dm);
+	mc_state_free(&sg);
+	return rc;
 }
 
 /* --prometheus: the kernel's part here, the daemon's from the daemon (or "up 0"). */
@@ -589,6 +652,8 @@ int status_main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	bool all = !strcasecmp(what, "all");
+	if (!strcmp(what, "staged") && !prometheus && !kernel_view)
+		return status_staged(json);
 	if (prometheus && (json || !all)) {
 		fprintf(stderr, "mcpsec status: --prometheus shows every policy, alone: 'mcpsec status ipsec all --prometheus'\n");
 		return EXIT_CONFIG;

@@ -35,6 +35,10 @@ static void answer(struct daemon *d, const char *req, struct mc_buf *b)
 		mc_buf_puts(b, ",\"totals\":");
 		mc_mon_totals_json(&d->mon, b);
 		mc_buf_puts(b, "}\n");
+	} else if (!strncmp(req, "staged-text", 11)) {
+		stage_answer(d, false, b);
+	} else if (!strncmp(req, "staged", 6)) {
+		stage_answer(d, true, b);
 	} else if (!strncmp(req, "metrics", 7)) {
 		render_metrics(d, NULL, NULL, MC_METRICS_DAEMON, b);
 	} else if (!strncmp(req, "summary", 7)) {
@@ -43,7 +47,7 @@ static void answer(struct daemon *d, const char *req, struct mc_buf *b)
 			mc_buf_printf(b, "  NOT ENFORCED: %s\n", d->not_enforced);
 		mc_mon_totals_text(&d->mon, b);
 	} else {
-		mc_buf_puts(b, "{\"error\":\"unknown request; send 'totals', 'summary' or 'metrics'\"}\n");
+		mc_buf_puts(b, "{\"error\":\"unknown request; send 'totals', 'summary', 'metrics', 'staged' or 'staged-text'\"}\n");
 	}
 }
 

@@ -12,11 +12,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "../../lib/engine.h"
 #include "../../lib/metrics.h"
 #include "../../lib/monitor.h"
 #include "../../lib/plan.h"
+#include "../../lib/stage.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
 
@@ -75,6 +77,15 @@ struct daemon {
 	const char *metrics_path;
 	int64_t metrics_interval, metrics_due;
 	char metrics_error[160]; /* the last failure, said once; "" after a success */
+	/* a staged list (mcpsec stage, stage.c): compared with traffic while the observer runs */
+	bool staging;
+	struct mc_plan staged_plan;
+	struct mc_stage stage;
+	char *staged_from;
+	char stage_enforced[32]; /* the committed generation the table compares with */
+	bool stage_looked;       /* DIR/staged as last seen */
+	ino_t stage_ino;
+	struct timespec stage_mtime;
 };
 
 /* loop.c */
@@ -105,6 +116,12 @@ void start_hooks(struct daemon *d, bool no_bpf);
 void tick(struct daemon *d);
 void render_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc_stats *st,
 		    enum mc_metrics_part part, struct mc_buf *out);
+
+/* stage.c */
+struct mc_drop_flows;
+void stage_tick(struct daemon *d, const struct mc_drop_flows *drops);
+void stage_answer(struct daemon *d, bool json, struct mc_buf *b);
+void stage_tick_stop(struct daemon *d);
 
 /* control.c */
 void start_extras(struct daemon *d);

@@ -42,6 +42,27 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 	return -EOPNOTSUPP;
 }
 
+int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
+{
+	(void)m;
+	(void)on;
+	snprintf(why, len, "built without BPF (make WITH_BPF=0)");
+	return -EOPNOTSUPP;
+}
+
+bool mc_dropmon_observing(const struct mc_dropmon *m)
+{
+	(void)m;
+	return false;
+}
+
+int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
+{
+	(void)m;
+	(void)out;
+	return -EOPNOTSUPP;
+}
+
 void mc_dropmon_close(struct mc_dropmon *m)
 {
 	(void)m;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -35,12 +36,18 @@ static int keep_message(enum libbpf_print_level level, const char *fmt, va_list 
 }
 #pragma GCC diagnostic pop
 
-/* The count of a flow at the previous drain: the kernel's counts only grow, so the change is
+/* The counts of a flow at the previous drain: the kernel's counts only grow, so the change is
  * the difference; an entry the LRU evicted and re-created starts again from zero. */
-struct seen {
+struct prev {
 	struct mc_drop_key key;
-	uint64_t count;
+	uint64_t a, b; /* drops: packets; seen: packets and bytes */
 	bool used, live;
+};
+
+/* The previous drain of one kernel table: open addressing, twice the kernel's entries. */
+struct prevs {
+	struct prev *v;
+	size_t nslots;
 };
 
 struct mc_dropmon {
@@ -48,9 +55,12 @@ struct mc_dropmon {
 	struct bpf_link *in_link, *out_link;
 	bool out_loaded; /* the fexit program loaded: it can be attached and detached at will */
 	char out_why[512];
-	struct seen *seen; /* open addressing, 2 × MC_DROP_FLOWS slots */
-	size_t nslots;
+	struct prevs drops;
 	uint64_t totals[MC_DROP_KINDS];
+	/* the staging observer, attached only while a list is staged */
+	struct bpf_link *seen_in, *seen_out;
+	struct prevs seen;
+	uint64_t seen_totals[2 * MC_SEEN_DIRS];
 };
 
 static size_t key_hash(const struct mc_drop_key *k, size_t nslots)
@@ -62,12 +72,59 @@ static size_t key_hash(const struct mc_drop_key *k, size_t nslots)
 	return (size_t)h & (nslots - 1);
 }
 
-static struct seen *seen_slot(struct mc_dropmon *m, const struct mc_drop_key *k)
+static struct prev *prev_slot(struct prevs *t, const struct mc_drop_key *k)
 {
-	size_t h = key_hash(k, m->nslots);
-	while (m->seen[h].used && memcmp(&m->seen[h].key, k, sizeof(*k)))
-		h = (h + 1) & (m->nslots - 1);
-	return &m->seen[h];
+	size_t h = key_hash(k, t->nslots);
+	while (t->v[h].used && memcmp(&t->v[h].key, k, sizeof(*k)))
+		h = (h + 1) & (t->nslots - 1);
+	return &t->v[h];
+}
+
+static void prevs_init(struct prevs *t, size_t kernel_entries)
+{
+	t->nslots = 2 * kernel_entries;
+	t->v = mc_calloc(t->nslots, sizeof(*t->v));
+}
+
+static void prevs_begin(struct prevs *t)
+{
+	for (size_t i = 0; i < t->nslots; i++)
+		t->v[i].live = false;
+}
+
+/* The flow k's entry, marked live; *a and *b become the changes since the previous drain. */
+static void prevs_step(struct prevs *t, const struct mc_drop_key *k, uint64_t *a, uint64_t *b)
+{
+	struct prev *s = prev_slot(t, k);
+	bool again = s->used && *a >= s->a && *b >= s->b; /* else: evicted and made again */
+	uint64_t a0 = again ? s->a : 0, b0 = again ? s->b : 0;
+
+	if (!s->used) {
+		s->used = true;
+		s->key = *k;
+	}
+	s->a = *a;
+	s->b = *b;
+	s->live = true;
+	*a -= a0;
+	*b -= b0;
+}
+
+/* Forgets what the kernel evicted: the table never holds more than the kernel's. Rebuilt only
+ * when something was evicted: the common second costs no copy. */
+static void prevs_end(struct prevs *t)
+{
+	bool stale = false;
+	for (size_t i = 0; i < t->nslots && !stale; i++)
+		stale = t->v[i].used && !t->v[i].live;
+	if (!stale)
+		return;
+	struct prevs old = *t;
+	t->v = mc_calloc(t->nslots, sizeof(*t->v));
+	for (size_t i = 0; i < old.nslots; i++)
+		if (old.v[i].live)
+			*prev_slot(t, &old.v[i].key) = old.v[i];
+	free(old.v);
 }
 
 static int open_skel(uint32_t netns_ino, bool outbound, struct drops **ret)
@@ -128,8 +185,8 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 				 "does not allow BPF trampolines)", strerror(errno));
 		m->out_loaded = m->out_link != NULL;
 	}
-	m->nslots = 2 * MC_DROP_FLOWS;
-	m->seen = mc_calloc(m->nslots, sizeof(*m->seen));
+	prevs_init(&m->drops, MC_DROP_FLOWS);
+	prevs_init(&m->seen, MC_SEEN_FLOWS);
 	*ret = m;
 	return 0;
 }
@@ -190,41 +247,99 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 			m->totals[kind] = v;
 		}
 	}
-	for (size_t i = 0; i < m->nslots; i++)
-		m->seen[i].live = false;
+	prevs_begin(&m->drops);
 	while (bpf_map_get_next_key(flows, prev, &next) == 0) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(flows, &key, &val) < 0)
 			continue; /* evicted meanwhile */
-		struct seen *s = seen_slot(m, &key);
-		uint64_t before = s->used && val.count >= s->count ? s->count : 0;
-		if (!s->used) {
-			s->used = true;
-			s->key = key;
-		}
-		s->count = val.count;
-		s->live = true;
-		if (val.count > before) {
+		uint64_t count = val.count, unused = 0;
+		prevs_step(&m->drops, &key, &count, &unused);
+		if (count) {
 			struct mc_drop_flow *f = MC_PUSH(&out->f, &out->n, &out->cap);
 			f->hook = (enum mc_drop_kind)key.kind;
 			to_sel(&key, &f->flow);
-			f->count = val.count - before;
+			f->count = count;
 		}
 	}
-	/* Forget what the kernel evicted: the table never holds more than the kernel's. Rebuilt
-	 * only when something was evicted: the common second costs no copy. */
-	bool stale = false;
-	for (size_t i = 0; i < m->nslots && !stale; i++)
-		stale = m->seen[i].used && !m->seen[i].live;
-	if (!stale)
+	prevs_end(&m->drops);
+	return 0;
+}
+
+int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
+{
+	if (on == (m->seen_in != NULL))
 		return 0;
-	struct seen *old = m->seen;
-	m->seen = mc_calloc(m->nslots, sizeof(*m->seen));
-	for (size_t i = 0; i < m->nslots; i++)
-		if (old[i].live)
-			*seen_slot(m, &old[i].key) = old[i];
-	free(old);
+	if (!on) {
+		bpf_link__destroy(m->seen_in);
+		bpf_link__destroy(m->seen_out);
+		m->seen_in = m->seen_out = NULL;
+		return 0;
+	}
+	m->seen_in = bpf_program__attach(m->skel->progs.seen_in);
+	m->seen_out = m->seen_in ? bpf_program__attach(m->skel->progs.seen_out) : NULL;
+	if (m->seen_out)
+		return 0;
+	int r = -errno;
+	snprintf(why, len, "attaching tp_btf/%s: %s", m->seen_in ? "net_dev_queue" : "netif_receive_skb", strerror(-r));
+	bpf_link__destroy(m->seen_in);
+	m->seen_in = NULL;
+	return r;
+}
+
+bool mc_dropmon_observing(const struct mc_dropmon *m)
+{
+	return m && m->seen_in;
+}
+
+/* Seconds since the epoch of a bpf_ktime_get_ns() time (CLOCK_MONOTONIC). */
+static int64_t epoch_of(uint64_t ns, const struct timespec *mono, const struct timespec *real)
+{
+	int64_t now_ns = (int64_t)mono->tv_sec * 1000000000 + mono->tv_nsec;
+	return (int64_t)real->tv_sec - (now_ns - (int64_t)ns) / 1000000000;
+}
+
+int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
+{
+	int fd = bpf_map__fd(m->skel->maps.seen), totals = bpf_map__fd(m->skel->maps.seen_totals);
+	struct mc_drop_key key, next;
+	struct mc_seen_val val;
+	struct timespec mono, real;
+	void *prev = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	out->n = 0;
+	for (uint32_t i = 0; i < 2 * MC_SEEN_DIRS; i++) {
+		uint64_t v = 0;
+		if (bpf_map_lookup_elem(totals, &i, &v) == 0) {
+			uint64_t d = v - m->seen_totals[i];
+			if (i % 2)
+				out->bytes[i / 2] = d;
+			else
+				out->packets[i / 2] = d;
+			m->seen_totals[i] = v;
+		}
+	}
+	prevs_begin(&m->seen);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &val) < 0)
+			continue;
+		uint64_t packets = val.packets, bytes = val.bytes;
+		prevs_step(&m->seen, &key, &packets, &bytes);
+		if (!packets)
+			continue;
+		struct mc_seen_flow *f = MC_PUSH(&out->f, &out->n, &out->cap);
+		f->dir = key.kind == MC_SEEN_OUT ? MC_DIR_OUT : MC_DIR_IN;
+		to_sel(&key, &f->flow);
+		f->packets = packets;
+		f->bytes = bytes;
+		f->first = epoch_of(val.first_ns, &mono, &real);
+		f->last = epoch_of(val.last_ns, &mono, &real);
+	}
+	prevs_end(&m->seen);
 	return 0;
 }
 
@@ -234,8 +349,11 @@ void mc_dropmon_close(struct mc_dropmon *m)
 		return;
 	bpf_link__destroy(m->out_link);
 	bpf_link__destroy(m->in_link);
+	bpf_link__destroy(m->seen_in);
+	bpf_link__destroy(m->seen_out);
 	drops__destroy(m->skel);
-	free(m->seen);
+	free(m->drops.v);
+	free(m->seen.v);
 	free(m);
 }
 

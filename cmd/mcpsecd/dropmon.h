@@ -33,6 +33,15 @@ int mc_dropmon_outbound_attach(struct mc_dropmon *m, bool on);
 bool mc_dropmon_outbound_attached(const struct mc_dropmon *m);
 /* The flows and totals since the previous drain (the first drain: since open). 0 or -errno. */
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out);
+/*
+ * The staging observer (mcpsec stage): every packet of the namespace at its devices, by flow.
+ * Attached only while a list is staged (it costs every packet of the host a tracepoint call):
+ * 0 or -errno (why says what failed).
+ */
+int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len);
+bool mc_dropmon_observing(const struct mc_dropmon *m);
+/* The flows seen, and the totals, since the previous drain. 0 or -errno. */
+int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out);
 void mc_dropmon_close(struct mc_dropmon *m);
 
 #endif

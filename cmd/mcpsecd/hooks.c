@@ -106,6 +106,7 @@ void tick(struct daemon *d)
 	}
 	if (flows.n)
 		mc_mon_flows(&d->mon, d->now, &flows, d->plan_valid ? &d->plan : NULL, &d->pending);
+	stage_tick(d, &flows);
 	mc_drop_flows_free(&flows);
 	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
 	pace_out_hook(d, &st);

@@ -225,6 +225,7 @@ static void finish(struct daemon *d)
 		close(d->timer);
 	if (d->inotify >= 0)
 		close(d->inotify);
+	stage_tick_stop(d);
 	mc_dropmon_close(d->drops);
 	mc_engine_cache_drop(&d->cache);
 	mc_plan_free(&d->plan);

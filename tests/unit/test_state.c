@@ -17,6 +17,7 @@
 #include "../../lib/conf.h"
 #include "../../lib/diag.h"
 #include "../../lib/fileio.h"
+#include "../../lib/names.h"
 #include "../../lib/plan.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
@@ -68,7 +69,7 @@ static int leftovers(const char *dir, const char *keep, const char *keep2)
 
 	for (struct dirent *e; d && (e = readdir(d));) {
 		const char *x = e->d_name;
-		if (!strncmp(x, "gen-", 4) && strcmp(x, keep) && (!keep2 || strcmp(x, keep2)))
+		if ((!strncmp(x, "gen-", 4) || !strncmp(x, "staged-", 7)) && strcmp(x, keep) && (!keep2 || strcmp(x, keep2)))
 			n += printf("# leftover: %s\n", x) > 0;
 		else if (!strcmp(x, "pending") || strstr(x, ".tmp.") || strstr(x, ".new"))
 			n += printf("# leftover: %s\n", x) > 0;
@@ -263,21 +264,204 @@ static void test_trial(const char *dir, const struct mc_plan *p1, const struct m
 	mc_state_unlock(fd);
 }
 
+/* The staged site's bytes and its state (1 staged, 0 not, -errno). */
+static int staged_site(const char *dir, char **text)
+{
+	struct mc_state st;
+	size_t len = 0;
+	int r = mc_state_staged(dir, &st, NULL);
+
+	*text = NULL;
+	if (r == 1) {
+		char *p = mc_state_site_path(&st);
+		(void)mc_file_read(p, 0, MC_FILE_MAX, text, &len, NULL);
+		free(p);
+	}
+	mc_state_free(&st);
+	return r;
+}
+
+/* mcpsec stage: a generation no commit names, kept by the lock's clean-up, dropped by a commit
+ * of the same file, found damaged when it is. */
+static void test_stage(const char *dir, const struct mc_plan *p1, const struct mc_plan *p2)
+{
+	char *site = path("site.yaml"), *text, *link = mc_asprintf("%s/staged", dir);
+	struct mc_state st = { 0 }, sg;
+	int r;
+
+	/* Nothing committed: a staged list alone does not make the directory configured. */
+	put("site.yaml", site_v2);
+	T_EQ_INT(mc_state_stage(dir, site, NULL, "/etc/mcpsec/new.yaml", p2, &sg), 0, "stage into an empty directory");
+	T_OK(!mc_state_configured(dir), "a staged list alone is not a configuration");
+	T_OK(mc_state_load(dir, &st) == 0 && !st.committed, "nothing is committed");
+	mc_state_free(&st);
+	mc_state_free(&sg);
+	/* Commit v1, stage v2. */
+	put("site.yaml", site_v1);
+	int fd = mc_state_lock(dir, true, NULL);
+	(void)mc_state_load(dir, &st);
+	T_EQ_INT(mc_state_commit(&st, site, NULL, p1), 0, "commit v1");
+	mc_state_free(&st);
+	mc_state_unlock(fd);
+	put("site.yaml", site_v2);
+	T_EQ_INT(mc_state_stage(dir, site, NULL, "/etc/mcpsec/new\nline.yaml", p2, &sg), 0, "stage v2");
+	T_OK(sg.gen && !sg.committed, "a generation of its own, not committed (%s)", sg.gen ? sg.gen : "");
+	char *staged_gen = mc_strdup(sg.gen ? sg.gen : "");
+	mc_state_free(&sg);
+	r = staged_site(dir, &text);
+	T_OK(r == 1 && text && !strcmp(text, site_v2), "mc_state_staged reads v2 back");
+	free(text);
+	T_OK(mc_state_staged(dir, &sg, NULL) == 1 && sg.staged_from && !strcmp(sg.staged_from, "/etc/mcpsec/new?line.yaml"),
+	     "the source file is kept, on one line (%s)", sg.staged_from ? sg.staged_from : "");
+	T_OK(sg.names.n == 2 && mc_names_prev_priority(&sg.names, "WEBIN", MC_DIR_IN) != 0, "its names are those of the staged plan");
+	mc_state_free(&sg);
+	int err;
+	text = committed_site(dir, &err);
+	T_OK(text && !strcmp(text, site_v1), "the committed site is still v1");
+	free(text);
+	/* The lock's clean-up keeps it. */
+	fd = mc_state_lock(dir, true, NULL);
+	mc_state_unlock(fd);
+	char *cur = current_gen(dir);
+	T_OK(staged_site(dir, &text) == 1 && text, "the lock's clean-up keeps the staged generation");
+	free(text);
+	T_EQ_INT(leftovers(dir, cur ? cur : "", staged_gen), 0, "and leaves nothing else");
+	/* Staged again: the old staged generation goes. */
+	T_EQ_INT(mc_state_stage(dir, site, NULL, "again.yaml", p2, &sg), 0, "stage v2 again");
+	T_EQ_INT(leftovers(dir, cur ? cur : "", sg.gen), 0, "the previous staged generation is gone");
+	mc_state_free(&sg);
+	/* Damage. */
+	(void)mc_state_staged(dir, &sg, NULL);
+	char *state_file = mc_asprintf("%s/%s/state", dir, sg.gen);
+	mc_state_free(&sg);
+	char *orig = NULL;
+	size_t olen = 0;
+	(void)mc_file_read(state_file, 0, MC_FILE_MAX, &orig, &olen, NULL);
+	(void)truncate(state_file, 10);
+	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "a truncated staged state file: damaged");
+	free(text);
+	(void)unlink(state_file);
+	(void)mc_file_write_new(state_file, orig, olen, 0600);
+	T_EQ_INT(staged_site(dir, &text), 1, "restored: staged again");
+	free(text);
+	char *saved = mc_asprintf("%s.saved", link);
+	(void)rename(link, saved);
+	(void)mc_file_write_new(link, "staged-1\n", 9, 0600);
+	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "'staged' a regular file: damaged, not followed");
+	free(text);
+	(void)unlink(link);
+	(void)symlink("../../etc", link);
+	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "'staged' a link out of the directory: damaged");
+	free(text);
+	(void)unlink(link);
+	(void)rename(saved, link);
+	/* A commit of another file keeps it; of the same file, drops it. */
+	put("site.yaml", site_v1);
+	fd = mc_state_lock(dir, true, NULL);
+	(void)mc_state_load(dir, &st);
+	struct mc_plan p1b;
+	(void)compile_text(site_v1 , &p1b);
+	T_EQ_INT(mc_state_commit(&st, site, NULL, &p1b), 0, "commit v1 again (unchanged, a new generation)");
+	T_EQ_INT(staged_site(dir, &text), 1, "another file committed: still staged");
+	free(text);
+	put("site.yaml", site_v2);
+	T_EQ_INT(mc_state_commit(&st, site, NULL, p2), 0, "commit v2, the staged file");
+	T_EQ_INT(staged_site(dir, &text), 0, "the staged list, applied, is dropped");
+	free(text);
+	mc_state_free(&st);
+	mc_state_unlock(fd);
+	free(cur);
+	cur = current_gen(dir);
+	T_EQ_INT(leftovers(dir, cur ? cur : "", NULL), 0, "its generation too");
+	/* Unstage. */
+	T_EQ_INT(mc_state_stage(dir, site, NULL, "x.yaml", p1, &sg), 0, "stage once more");
+	mc_state_free(&sg);
+	T_EQ_INT(mc_state_unstage(dir), 0, "stage --clear");
+	T_EQ_INT(staged_site(dir, &text), 0, "nothing staged");
+	T_EQ_INT(leftovers(dir, cur ? cur : "", NULL), 0, "nothing left of it");
+	T_EQ_INT(mc_state_unstage(dir), 0, "clearing nothing is no error");
+	mc_plan_free(&p1b);
+	free(orig);
+	free(state_file);
+	free(saved);
+	free(cur);
+	free(staged_gen);
+	free(link);
+	free(site);
+}
+
+/* A stage killed at each step: the previous staged list or the new one, whole; nothing left
+ * after the next lock. */
+static void test_stage_kills(const char *dir, const struct mc_plan *p1, const struct mc_plan *p2)
+{
+	char *site = path("site.yaml");
+	int steps = 0, bad = 0, olds = 0, news = 0;
+
+	for (int k = 1; k <= 40; k++) {
+		put("site.yaml", site_v1);
+		struct mc_state sg;
+		int fd = mc_state_lock(dir, true, NULL);
+		(void)mc_state_stage(dir, site, NULL, "v1.yaml", p1, &sg);
+		mc_state_free(&sg);
+		mc_state_unlock(fd);
+		put("site.yaml", site_v2);
+		pid_t pid = fork();
+		if (pid == 0) {
+			char fault[32];
+			snprintf(fault, sizeof(fault), "commit-kill:%d", k);
+			mc_fault_set(fault);
+			int cfd = mc_state_lock(dir, true, NULL);
+			_exit(cfd >= 0 && mc_state_stage(dir, site, NULL, "v2.yaml", p2, &sg) == 0 ? 0 : 2);
+		}
+		int status = 0;
+		waitpid(pid, &status, 0);
+		bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		fd = mc_state_lock(dir, true, NULL);
+		char *text;
+		int r = staged_site(dir, &text);
+		bool is_old = r == 1 && text && !strcmp(text, site_v1), is_new = r == 1 && text && !strcmp(text, site_v2);
+		(void)mc_state_staged(dir, &sg, NULL);
+		if (!(is_old || is_new) || (!killed && !is_new) || leftovers(dir, sg.gen ? sg.gen : "", NULL) ||
+		    mc_state_configured(dir)) {
+			printf("# stage killed at step %d: %d, %s\n", k, r, is_old ? "old" : is_new ? "new" : "neither");
+			bad++;
+		}
+		mc_state_free(&sg);
+		olds += killed && is_old;
+		news += killed && is_new;
+		free(text);
+		mc_state_unlock(fd);
+		if (!killed) {
+			steps = k - 1;
+			break;
+		}
+	}
+	T_OK(steps > 0, "a stage has %d steps; it was killed at each", steps);
+	T_EQ_INT(bad, 0, "after every kill: the old or the new staged list, whole, nothing left over");
+	T_OK(olds > 0 && news > 0, "kills left the old (%d) and the new (%d) staged list", olds, news);
+	free(site);
+}
+
 int main(void)
 {
 	struct mc_plan p1, p2;
 
 	T_OK(tmp_setup(), "a temporary directory");
 	T_OK(compile_text(site_v1, &p1) && compile_text(site_v2, &p2), "two sites compile");
-	char *d1 = path("state1"), *d2 = path("state2"), *d3 = path("state3");
+	char *d1 = path("state1"), *d2 = path("state2"), *d3 = path("state3"), *d4 = path("state4"),
+	     *d5 = path("state5");
 	test_prepare_switch_abandon(d1, &p1, &p2);
 	test_kill_sweep(d2, &p2);
 	test_trial(d3, &p1, &p2);
+	test_stage(d4, &p1, &p2);
+	test_stage_kills(d5, &p1, &p2);
 	mc_plan_free(&p1);
 	mc_plan_free(&p2);
 	T_EQ_INT(tmp_cleanup(), 0, "the temporary directory is removed");
 	free(d1);
 	free(d2);
 	free(d3);
+	free(d4);
+	free(d5);
 	return t_done();
 }

@@ -72,7 +72,7 @@ static __always_inline __u16 be16(__u16 v)
 	return (__u16)((v >> 8) | (v << 8));
 }
 
-/* Ports (or ICMP type and code) of the transport header at p. */
+/* Ports (or ICMP type and code, or the SPI) of the transport header at p. */
 static __always_inline void transport(struct mc_drop_key *k, const unsigned char *p)
 {
 	__u16 ports[2] = { 0, 0 };
@@ -86,16 +86,18 @@ static __always_inline void transport(struct mc_drop_key *k, const unsigned char
 		bpf_probe_read_kernel(tc, sizeof(tc), p);
 		k->sport = tc[0];
 		k->dport = tc[1];
+	} else if (k->proto == 50 || k->proto == 51) {
+		/* ESP and AH: the SPI (ESP's first word, AH's second), high half in sport. */
+		bpf_probe_read_kernel(ports, sizeof(ports), p + (k->proto == 51 ? 4 : 0));
+		k->sport = be16(ports[0]);
+		k->dport = be16(ports[1]);
 	}
 }
 
-/* The flow of a received packet, from its network header. */
-static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k)
+/* The flow of a packet whose network header is at p. */
+static __always_inline bool parse_at(struct sk_buff *skb, const unsigned char *p, struct mc_drop_key *k)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
 	__u16 proto = be16(BPF_CORE_READ(skb, protocol));
-	const unsigned char *p = head + nh;
 
 	if (proto == ETH_P_IPV6) {
 		__u8 hdr[40];
@@ -132,6 +134,12 @@ static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k
 	}
 	transport(k, p);
 	return true;
+}
+
+/* The flow of a received packet, from its network header. */
+static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k)
+{
+	return parse_at(skb, BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header), k);
 }
 
 SEC("tp_btf/kfree_skb")
@@ -185,5 +193,82 @@ int BPF_PROG(out_drop, struct net *net, struct dst_entry *dst_orig, const struct
 	else
 		return 0;
 	count(&k);
+	return 0;
+}
+
+/* ---- the staging observer: every flow at the namespace's devices ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MC_SEEN_FLOWS);
+	__type(key, struct mc_drop_key);
+	__type(value, struct mc_seen_val);
+} seen SEC(".maps");
+
+/* Packets and bytes by direction, whatever the flow table kept. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * MC_SEEN_DIRS);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen_totals SEC(".maps");
+
+static __always_inline void add_total(__u32 i, __u64 v)
+{
+	__u64 *t = bpf_map_lookup_elem(&seen_totals, &i);
+	if (t)
+		__sync_fetch_and_add(t, v);
+}
+
+static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k)
+{
+	__u64 now = bpf_ktime_get_ns(), bytes = BPF_CORE_READ(skb, len), packets = 1;
+	struct skb_shared_info *si = (void *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));
+	__u16 segs = BPF_CORE_READ(si, gso_segs);
+	struct mc_seen_val *v, init;
+
+	if (segs > 1)
+		packets = segs;
+	add_total(2 * k->kind, packets);
+	add_total(2 * k->kind + 1, bytes);
+	v = bpf_map_lookup_elem(&seen, k);
+	if (!v) {
+		init = (struct mc_seen_val){ 0, 0, now, now };
+		/* Another CPU may insert the same flow meanwhile: then add to its entry. */
+		(void)bpf_map_update_elem(&seen, k, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&seen, k);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->packets, packets);
+	__sync_fetch_and_add(&v->bytes, bytes);
+	v->last_ns = now;
+}
+
+/* Received, at the device: before decryption and before the inbound policy check. skb->data is
+ * the network header here (the link layer is pulled; network_header is set only after). */
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(seen_in, struct sk_buff *skb)
+{
+	struct mc_drop_key k = { .kind = MC_SEEN_IN };
+
+	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
+		return 0;
+	if (parse_at(skb, BPF_CORE_READ(skb, data), &k))
+		see(skb, &k);
+	return 0;
+}
+
+/* Sent, at the device: after the outbound policy (a blocked flow never gets here: the drop hook
+ * sees it) and after encryption (protected traffic is ESP or AH here). */
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(seen_out, struct sk_buff *skb)
+{
+	struct mc_drop_key k = { .kind = MC_SEEN_OUT };
+
+	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
+		return 0;
+	if (parse_skb(skb, &k))
+		see(skb, &k);
 	return 0;
 }

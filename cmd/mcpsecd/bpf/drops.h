@@ -26,4 +26,15 @@ struct mc_drop_val {
  * can evict some before the once-a-second drain: the totals still count every packet. */
 #define MC_DROP_FLOWS 8192
 
+/* The staging observer (mcpsec stage): every packet of the namespace at its devices, as a flow
+ * by direction (key.kind: MC_SEEN_IN, MC_SEEN_OUT) with packets (segments of a GSO packet
+ * each), bytes and times. */
+struct mc_seen_val {
+	__u64 packets, bytes;
+	__u64 first_ns, last_ns;
+};
+
+/* Flows kept at once, as MC_DROP_FLOWS; the totals (by direction) count every packet. */
+#define MC_SEEN_FLOWS 16384
+
 #endif

@@ -59,8 +59,15 @@ struct net_device {
 struct sk_buff {
 	struct net_device *dev;
 	unsigned char *head;
+	unsigned char *data;
+	unsigned int len;
+	unsigned int end; /* an offset from head on 64-bit kernels: the shared info */
 	__u16 network_header;
 	__be16 protocol;
+} PAI;
+
+struct skb_shared_info {
+	unsigned short gso_segs;
 } PAI;
 
 struct in6_addr {

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A staged list (mcpsec stage): while one is staged, the staging observer runs and each flow it
+ * sees is decided by the enforced plan and the staged one (lib/stage.c); flows whose decision
+ * would change become "staged" records, and the control socket shows the table.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/diag.h"
+#include "../../lib/nlx.h"
+#include "dropmon.h"
+
+#include "daemon.h"
+
+/* A summary record at most this often (seconds), when something new was seen. */
+#define SUMMARY_INTERVAL 60
+
+static void stop_staging(struct daemon *d)
+{
+	if (d->drops)
+		(void)mc_dropmon_observe(d->drops, false, NULL, 0);
+	mc_stage_free(&d->stage);
+	mc_plan_free(&d->staged_plan);
+	free(d->staged_from);
+	d->staged_from = NULL;
+	d->staging = false;
+}
+
+/* (Re)loads the staged list when DIR/staged changed: its plan, compiled for this host. */
+static void load_staged(struct daemon *d)
+{
+	struct mc_state sg = { 0 };
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+	int r = mc_engine_load_staged(d->state_dir, &sg, &ds, &s);
+	bool was = d->staging;
+
+	stop_staging(d);
+	if (r == -ENOENT) {
+		if (was)
+			note(d, "staged", "cleared", NULL, 0, "the staged list was dropped; the staging observer is detached");
+		goto out;
+	}
+	if (!r && (r = mc_engine_compile(mc_nl_kernel(d->nl), s, &sg, &ds, &d->staged_plan)) < 0)
+		mc_plan_free(&d->staged_plan);
+	if (r < 0) {
+		char why[240];
+		mc_diags_first_error(&ds, 0, why, sizeof(why));
+		note(d, "staged", "error", NULL, 0, "the staged list cannot be compared: %s", why);
+		goto out;
+	}
+	char why[300] = "";
+	if (!d->drops || mc_dropmon_observe(d->drops, true, why, sizeof(why)) < 0) {
+		mc_plan_free(&d->staged_plan);
+		note(d, "staged", "no-observer", NULL, 0, "the staged list %s is not compared with traffic: %s",
+		     sg.staged_from ? sg.staged_from : "", d->drops ? why : "the per-flow BPF hooks did not load "
+		     "(see the per-flow-off record)");
+		goto out;
+	}
+	d->staging = true;
+	d->staged_from = mc_strdup(sg.staged_from ? sg.staged_from : "");
+	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
+	mc_stage_init(&d->stage, 0, d->now);
+	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by "
+	     "tp_btf/netif_receive_skb and tp_btf/net_dev_queue", d->staged_from, sg.gen);
+out:
+	mc_site_free(s);
+	mc_diags_free(&ds);
+	mc_state_free(&sg);
+}
+
+/* Whether DIR/staged changed since the last look (made, renamed over, removed). */
+static bool staged_changed(struct daemon *d)
+{
+	char *p = mc_asprintf("%s/staged", d->state_dir);
+	struct stat sb;
+	struct timespec mt = { 0, 0 };
+	ino_t ino = 0;
+
+	if (lstat(p, &sb) == 0) {
+		ino = sb.st_ino;
+		mt = sb.st_mtim;
+	}
+	free(p);
+	bool changed = !d->stage_looked || ino != d->stage_ino || mt.tv_sec != d->stage_mtime.tv_sec ||
+		       mt.tv_nsec != d->stage_mtime.tv_nsec;
+	d->stage_looked = true;
+	d->stage_ino = ino;
+	d->stage_mtime = mt;
+	return changed;
+}
+
+void stage_tick(struct daemon *d, const struct mc_drop_flows *drops)
+{
+	struct mc_seen_flows seen = { 0 };
+	struct mc_kstate k = { 0 };
+
+	if (staged_changed(d))
+		load_staged(d);
+	if (!d->staging || mc_dropmon_drain_seen(d->drops, &seen) < 0)
+		return;
+	/* Outbound flows the enforced list blocks never reach a device: the drop hook saw them. */
+	for (size_t i = 0; drops && i < drops->n; i++)
+		if (drops->f[i].hook == MC_DROP_OUT_EPERM)
+			*MC_PUSH(&seen.f, &seen.n, &seen.cap) = (struct mc_seen_flow){
+				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now };
+	if (seen.n && (!d->plan_valid || d->plan_dirty) && mc_nl_dump(d->nl, &k) == 0) {
+		mc_plan_free(&d->plan);
+		mc_plan_from_kernel(&k, &d->st, &d->plan);
+		d->plan_valid = true;
+		d->plan_dirty = false;
+		mc_kstate_free(&k);
+	}
+	/* A table is for one pair of lists: another committed list starts a new one. */
+	if (strcmp(d->stage_enforced, d->st.gen ? d->st.gen : "")) {
+		snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
+		mc_stage_free(&d->stage);
+		mc_stage_init(&d->stage, 0, d->now);
+		note(d, "staged", "restart", NULL, 0, "another list is enforced (%s): the staged list's comparison "
+		     "starts again", d->stage_enforced);
+	}
+	if (seen.n && d->plan_valid)
+		mc_stage_add(&d->stage, &seen, &d->plan, &d->staged_plan, d->now, &d->pending);
+	mc_seen_flows_free(&seen);
+	struct mc_record sum;
+	if (mc_stage_summary(&d->stage, d->now, SUMMARY_INTERVAL, &sum))
+		*MC_PUSH(&d->pending.r, &d->pending.n, &d->pending.cap) = sum;
+}
+
+void stage_tick_stop(struct daemon *d)
+{
+	stop_staging(d);
+}
+
+void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
+{
+	if (!d->staging) {
+		if (json)
+			mc_buf_puts(b, "{\"observing\":false}\n");
+		else
+			mc_buf_puts(b, "mcpsecd does not compare it with traffic (its log says why)\n");
+		return;
+	}
+	if (json) {
+		mc_buf_puts(b, "{\"observing\":true,\"observer\":\"tp_btf/netif_receive_skb, tp_btf/net_dev_queue\",\"table\":");
+		mc_stage_json(&d->stage, b);
+		mc_buf_puts(b, "}\n");
+		return;
+	}
+	char when[40];
+	time_t t = (time_t)d->stage.since;
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, at the devices (protected traffic as its SA):\n",
+		      (long)getpid(), when);
+	mc_stage_text(&d->stage, 10, b);
+}

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/* A staged list's flows (lib/stage.c): each change decided by both plans, the ESP view of
+ * protected traffic, the records, the bounded table with exact totals, the JSON. */
+#include <sys/socket.h>
+
+#include "../../lib/compile.h"
+#include "../../lib/conf.h"
+#include "../../lib/diag.h"
+#include "../../lib/monitor.h"
+#include "../../lib/stage.h"
+#include "../../lib/util.h"
+#include "../../lib/validate.h"
+#include "t.h"
+
+#define ME "fec0::1"
+#define PEER "fec0::2"
+
+/* The enforced list: PostgreSQL to the peer protected by SPI 4096/4097, the rest bypassed but
+ * inbound SSH (left to the default discard). */
+static const char enforced[] =
+	"ipsec: {default: deny}\n"
+	"policies:\n"
+	"  - {name: PGOUT, direction: out, local: " ME ", remote: " PEER ", protocol: tcp, remote-ports: 5432, action: protect,\n"
+	"     spi: 4096, esp: {integrity: hmac-sha256, integrity-key: K}}\n"
+	"  - {name: PGIN, direction: in, local: " ME ", remote: " PEER ", protocol: tcp, local-ports: 5432, action: protect,\n"
+	"     spi: 4097, esp: {integrity: hmac-sha256, integrity-key: K}}\n"
+	"  - {name: SSHIN, direction: in, protocol: tcp, local-ports: 22, action: discard}\n"
+	"  - {name: ALLOUT, direction: out, action: bypass}\n"
+	"  - {name: ALLIN, direction: in, action: bypass}\n";
+
+/* The staged one: PostgreSQL under new SPIs, SSH in allowed, DNS out discarded, HTTPS to the
+ * peer protected, and the rest bypassed by policies of other names. */
+static const char staged[] =
+	"ipsec: {default: deny}\n"
+	"policies:\n"
+	"  - {name: PGOUT, direction: out, local: " ME ", remote: " PEER ", protocol: tcp, remote-ports: 5432, action: protect,\n"
+	"     spi: 8192, esp: {integrity: hmac-sha256, integrity-key: K}}\n"
+	"  - {name: PGIN, direction: in, local: " ME ", remote: " PEER ", protocol: tcp, local-ports: 5432, action: protect,\n"
+	"     spi: 8193, esp: {integrity: hmac-sha256, integrity-key: K}}\n"
+	"  - {name: WEBOUT, direction: out, remote: " PEER ", protocol: tcp, remote-ports: 443, action: protect,\n"
+	"     spi: 12288, esp: {integrity: hmac-sha256, integrity-key: K}}\n"
+	"  - {name: SSHIN, direction: in, protocol: tcp, local-ports: 22, action: bypass}\n"
+	"  - {name: DNSOUT, direction: out, protocol: udp, remote-ports: 53, action: discard}\n"
+	"  - {name: PINGOUT, direction: out, protocol: icmpv6, action: bypass}\n"
+	"  - {name: ALLOUT, direction: out, action: bypass}\n"
+	"  - {name: ALLIN, direction: in, action: bypass}\n";
+
+static void compile_text(const char *text, struct mc_plan *plan)
+{
+	struct mc_diags ds = { 0 };
+	struct mc_site *s = NULL;
+
+	mc_conf_parse("site.yaml", text, strlen(text), &ds, &s);
+	s->keys_skipped = true;
+	mc_site_validate(s, &ds);
+	mc_compile(s, NULL, &ds, plan);
+	T_EQ_INT(ds.errors, 0, "the site compiles");
+	mc_diags_free(&ds);
+	mc_site_free(s);
+}
+
+/* A flow as the observer reports it: source and destination as sent. */
+static struct mc_seen_flow flow(enum mc_dir dir, int proto, const char *src, unsigned sport, const char *dst,
+				unsigned dport, uint64_t packets)
+{
+	struct mc_seen_flow f = { .dir = dir, .packets = packets, .bytes = packets * 100, .first = 1000, .last = 1000 };
+
+	f.flow.proto = (uint8_t)proto;
+	mc_addr_parse(src, &f.flow.saddr);
+	mc_addr_parse(dst, &f.flow.daddr);
+	f.flow.family = f.flow.saddr.family;
+	f.flow.plen_s = f.flow.plen_d = f.flow.family == AF_INET ? 32 : 128;
+	f.flow.sport = (uint16_t)sport;
+	f.flow.dport = (uint16_t)dport;
+	f.flow.sport_mask = f.flow.dport_mask = 0xffff;
+	return f;
+}
+
+static enum mc_change change_of(const struct mc_plan *e, const struct mc_plan *s, struct mc_seen_flow f,
+				struct mc_decision *de, struct mc_decision *ds)
+{
+	mc_stage_decide(e, f.dir, &f.flow, de);
+	mc_stage_decide(s, f.dir, &f.flow, ds);
+	return mc_stage_compare(de, ds);
+}
+
+static void test_changes(const struct mc_plan *e, const struct mc_plan *s)
+{
+	struct mc_decision de, ds;
+
+	/* DNS out: bypassed now, discarded by the staged list. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_OUT, 17, ME, 40000, "fec0::53", 53, 1), &de, &ds), MC_CHANGE_DISCARD,
+		 "udp to port 53: would-discard");
+	T_EQ_STR(de.policy, "ALLOUT", "  enforced by ALLOUT");
+	T_EQ_STR(ds.policy, "DNSOUT", "  staged: DNSOUT");
+	T_EQ_INT(ds.action, MC_DISCARD, "  staged action discard");
+	/* SSH in: discarded now, bypassed by the staged list. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_IN, 6, "fec0::9", 50000, ME, 22, 1), &de, &ds), MC_CHANGE_BYPASS,
+		 "tcp in to port 22: would-bypass");
+	T_EQ_STR(de.policy, "SSHIN", "  enforced by SSHIN (discard)");
+	/* HTTPS to the peer: bypassed now, protected by the staged list. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_OUT, 6, ME, 41000, PEER, 443, 1), &de, &ds), MC_CHANGE_PROTECT,
+		 "tcp to the peer's 443: would-protect");
+	T_EQ_INT(ds.spi, 12288, "  under the staged SPI 12288");
+	/* PostgreSQL: protected both ways, under other SAs. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_OUT, 6, ME, 42000, PEER, 5432, 1), &de, &ds), MC_CHANGE_SA,
+		 "tcp to the peer's 5432: other-sa");
+	T_OK(de.spi == 4096 && ds.spi == 8192, "  SPI 4096 now, 8192 staged (got %u, %u)", de.spi, ds.spi);
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_IN, 6, PEER, 5432, ME, 42000, 1), &de, &ds), MC_CHANGE_NONE,
+		 "the reply to it arrives on port 42000: ALLIN both ways (unchanged)");
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_IN, 6, PEER, 42001, ME, 5432, 1), &de, &ds), MC_CHANGE_SA,
+		 "tcp in to 5432 from the peer: other-sa (4097 -> 8193)");
+	/* ICMPv6 echo out: bypassed either way, by another policy. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_OUT, 58, ME, 128, "fec0::9", 0, 1), &de, &ds), MC_CHANGE_POLICY,
+		 "icmpv6 echo out: other-policy (ALLOUT -> PINGOUT, both bypass)");
+	T_EQ_STR(ds.policy, "PINGOUT", "  staged: PINGOUT");
+	/* Anything else out: unchanged. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_OUT, 6, ME, 43000, "fec0::9", 80, 1), &de, &ds), MC_CHANGE_NONE,
+		 "tcp to another host's 80: unchanged");
+	/* IPv4 flows too: the default deny's IPv4 discard in both. */
+	T_EQ_INT(change_of(e, s, flow(MC_DIR_OUT, 17, "192.0.2.1", 40000, "192.0.2.53", 53, 1), &de, &ds),
+		 MC_CHANGE_DISCARD, "an IPv4 datagram to port 53: would-discard too (%s -> %s)",
+		 mc_action_str(de.action), mc_action_str(ds.action));
+
+	/* ESP at the device: decided by its SA. SPI 4096's destination is the peer. */
+	struct mc_seen_flow esp = flow(MC_DIR_OUT, 50, ME, 0, PEER, 4096, 1);
+	T_EQ_INT(change_of(e, s, esp, &de, &ds), MC_CHANGE_DISCARD,
+		 "ESP under SPI 4096: the staged list has no such SA (would-discard)");
+	T_OK(de.action == MC_PROTECT && !strcmp(de.policy, "PGOUT"), "  enforced: PGOUT's SA (%s %s)",
+	     mc_action_str(de.action), de.policy);
+	struct mc_seen_flow esp_in = flow(MC_DIR_IN, 50, PEER, 0, ME, 4097, 1);
+	mc_stage_decide(e, MC_DIR_IN, &esp_in.flow, &de);
+	T_OK(de.action == MC_PROTECT && !strcmp(de.policy, "PGIN") && de.spi == 4097, "ESP in under 4097: PGIN's SA");
+	struct mc_seen_flow esp_hi = flow(MC_DIR_OUT, 50, ME, 1, PEER, 0, 1); /* SPI 65536 */
+	mc_stage_decide(e, MC_DIR_OUT, &esp_hi.flow, &de);
+	T_EQ_INT(de.action, MC_DISCARD, "ESP under an SPI nobody has (65536): no SA, discard");
+	struct mc_seen_flow esp_wrong = flow(MC_DIR_OUT, 50, ME, 0, "fec0::9", 4096, 1);
+	mc_stage_decide(e, MC_DIR_OUT, &esp_wrong.flow, &de);
+	T_EQ_INT(de.action, MC_DISCARD, "ESP under 4096 to another destination: not the SA");
+	T_OK(!strcmp(mc_change_str(MC_CHANGE_DISCARD), "would-discard") &&
+		     !strcmp(mc_change_str(MC_CHANGE_PROTECT), "would-protect") &&
+		     !strcmp(mc_change_str(MC_CHANGE_BYPASS), "would-bypass") &&
+		     !strcmp(mc_change_str(MC_CHANGE_SA), "other-sa") &&
+		     !strcmp(mc_change_str(MC_CHANGE_POLICY), "other-policy") &&
+		     !strcmp(mc_change_str(MC_CHANGE_NONE), "unchanged"),
+	     "the changes' names");
+}
+
+static void add(struct mc_stage *t, const struct mc_plan *e, const struct mc_plan *s, const struct mc_seen_flow *f,
+		size_t n, struct mc_records *out)
+{
+	struct mc_seen_flows sf = { .f = (struct mc_seen_flow *)f, .n = n };
+	for (size_t i = 0; i < n; i++) {
+		int d = f[i].dir == MC_DIR_OUT ? MC_SEEN_OUT : MC_SEEN_IN;
+		sf.packets[d] += f[i].packets;
+		sf.bytes[d] += f[i].bytes;
+	}
+	mc_stage_add(t, &sf, e, s, 2000, out);
+}
+
+static void test_records(const struct mc_plan *e, const struct mc_plan *s)
+{
+	struct mc_stage t;
+	struct mc_records out = { 0 };
+	struct mc_seen_flow f[4] = {
+		flow(MC_DIR_OUT, 17, ME, 40000, "fec0::53", 53, 3),  /* would-discard */
+		flow(MC_DIR_OUT, 6, ME, 41000, PEER, 443, 5),        /* would-protect */
+		flow(MC_DIR_OUT, 58, ME, 128, "fec0::9", 0, 7),      /* other-policy: no record */
+		flow(MC_DIR_OUT, 6, ME, 43000, "fec0::9", 80, 11),   /* unchanged: no record */
+	};
+
+	mc_stage_init(&t, 0, 1000);
+	add(&t, e, s, f, 4, &out);
+	T_EQ_INT(out.n, 2, "4 flows first seen: a record for each that would change, 2");
+	T_OK(out.n == 2 && !strcmp(out.r[0].event, "staged") && !strcmp(out.r[0].reason, "would-discard") &&
+		     !strcmp(out.r[0].policy, "DNSOUT") && out.r[0].dport == 53 && out.r[0].count == 3 &&
+		     !strcmp(out.r[0].dir, "out"),
+	     "the would-discard record: event staged, policy DNSOUT, port 53, 3 packets, out");
+	T_OK(out.n == 2 && strstr(out.r[0].detail, "enforced: ALLOUT (bypass)") &&
+		     strstr(out.r[0].detail, "staged: DNSOUT (discard)"),
+	     "its detail names both policies: %s", out.n ? out.r[0].detail : "");
+	T_OK(out.n == 2 && !strcmp(out.r[1].reason, "would-protect") && strstr(out.r[1].detail, "peer must be ready"),
+	     "would-protect says the peer must be ready");
+	out.n = 0;
+	add(&t, e, s, f, 4, &out);
+	T_EQ_INT(out.n, 0, "the same flows again: no new record");
+	T_EQ_INT(t.n, 4, "4 flows in the table");
+	T_EQ_INT(t.flows[MC_CHANGE_DISCARD], 1, "flows: 1 would-discard");
+	T_EQ_INT(t.packets[MC_CHANGE_DISCARD], 6, "its packets add up: 3 + 3");
+	T_EQ_INT(t.packets[MC_CHANGE_NONE], 22, "unchanged packets: 11 + 11");
+	T_EQ_INT(t.bytes[MC_CHANGE_POLICY], 1400, "other-policy bytes: 700 + 700");
+
+	struct mc_record r;
+	T_OK(!mc_stage_summary(&t, 1030, 60, &r), "no summary before the interval");
+	T_OK(mc_stage_summary(&t, 1060, 60, &r) && !strcmp(r.reason, "summary") && r.count == 4 &&
+		     strstr(r.detail, "1 would-discard, 1 would-protect, 0 would-bypass"),
+	     "a summary after it: %s", r.detail);
+	T_OK(!mc_stage_summary(&t, 1200, 60, &r), "no summary when nothing new was seen");
+
+	/* JSON: every field the issue names, per flow. */
+	struct mc_buf b = { 0 };
+	mc_stage_json(&t, &b);
+	static const char *const keys[] = { "\"protocol\":\"udp\"", "\"src\":\"fec0::1\"", "\"src_port\":40000",
+					    "\"dst\":\"fec0::53\"", "\"dst_port\":53", "\"icmp_type\":null",
+					    "\"icmp_code\":null", "\"packets\":6", "\"bytes\":600", "\"first_seen\":",
+					    "\"last_seen\":", "\"enforced_action\":\"bypass\"",
+					    "\"enforced_policy\":\"ALLOUT\"", "\"staged_action\":\"discard\"",
+					    "\"staged_policy\":\"DNSOUT\"", "\"icmp_type\":128", "\"src_port\":null",
+					    "\"would-discard\":{\"flows\":1,\"packets\":6,\"bytes\":600}" };
+	int missing = 0;
+	for (size_t i = 0; i < MC_ARRAY_SIZE(keys); i++)
+		if (!strstr(mc_buf_str(&b), keys[i]))
+			missing += printf("# missing %s\n", keys[i]) > 0;
+	T_EQ_INT(missing, 0, "the JSON has each flow's fields");
+	mc_buf_free(&b);
+	mc_stage_text(&t, 10, &b);
+	T_OK(strstr(mc_buf_str(&b), "would-discard:\n") && strstr(mc_buf_str(&b), "port 53") &&
+		     strstr(mc_buf_str(&b), "staged: DNSOUT (discard)"),
+	     "the text lists the would-discard flow with both policies");
+	mc_buf_free(&b);
+	mc_records_free(&out);
+	mc_stage_free(&t);
+}
+
+/* A flood of distinct flows: the table stays at its size, the totals stay exact. */
+static void test_flood(const struct mc_plan *e, const struct mc_plan *s)
+{
+	enum { MAX = 1000, FLOWS = 100000, BATCH = 500 };
+	struct mc_stage t;
+	struct mc_seen_flow f[BATCH];
+	uint64_t packets = 0, bytes = 0, discard = 0;
+	size_t most = 0;
+
+	mc_stage_init(&t, MAX, 1000);
+	for (int k = 0; k < FLOWS; k += BATCH) {
+		for (int i = 0; i < BATCH; i++) {
+			int n = k + i;
+			f[i] = flow(MC_DIR_OUT, 17, ME, 1024 + n % 60000, "fec0::53", n % 3 ? 53 : 54, 1 + n % 5);
+			f[i].flow.daddr.a[14] = (uint8_t)(n / 60000);
+			packets += f[i].packets;
+			bytes += f[i].bytes;
+			discard += n % 3 ? f[i].packets : 0;
+		}
+		add(&t, e, s, f, BATCH, NULL);
+		if (t.n > most)
+			most = t.n;
+	}
+	uint64_t tp = 0, tb = 0, tf = 0;
+	for (int c = 0; c < MC_CHANGE_N; c++) {
+		tp += t.packets[c];
+		tb += t.bytes[c];
+		tf += t.flows[c];
+	}
+	T_EQ_INT(most, MAX, "100,000 distinct flows: the table never held more than its %d", MAX);
+	T_EQ_INT(tf, FLOWS, "every flow counted");
+	T_EQ_INT(t.evicted, FLOWS - MAX, "99,000 made room");
+	T_EQ_INT(tp, packets, "packets exact");
+	T_EQ_INT(tb, bytes, "bytes exact");
+	T_EQ_INT(t.packets[MC_CHANGE_DISCARD], discard, "would-discard packets exact");
+	T_EQ_INT(t.unattributed_packets, 0, "no packet without its flow");
+	/* The most recent flows are the ones kept: the last one is found and grows. */
+	struct mc_seen_flow last = f[BATCH - 1];
+	uint64_t before = t.packets[MC_CHANGE_DISCARD] + t.packets[MC_CHANGE_NONE];
+	size_t evicted = t.evicted;
+	add(&t, e, s, &last, 1, NULL);
+	T_EQ_INT(t.evicted, evicted, "the newest flow seen again: found, nothing made room");
+	T_EQ_INT(t.packets[MC_CHANGE_DISCARD] + t.packets[MC_CHANGE_NONE], before + last.packets, "  its packets added");
+	/* The oldest is gone: seen again, it is a new entry and counts again. */
+	struct mc_seen_flow first = flow(MC_DIR_OUT, 17, ME, 1024, "fec0::53", 54, 1);
+	add(&t, e, s, &first, 1, NULL);
+	T_EQ_INT(t.evicted, evicted + 1, "the oldest seen again: a new entry (one more made room)");
+	/* Packets the observer counted beyond its flows. */
+	struct mc_seen_flows sf = { .f = &last, .n = 1 };
+	sf.packets[MC_SEEN_OUT] = last.packets + 7;
+	sf.bytes[MC_SEEN_OUT] = last.bytes + 700;
+	mc_stage_add(&t, &sf, e, s, 2000, NULL);
+	T_OK(t.unattributed_packets == 7 && t.unattributed_bytes == 700, "7 packets counted without a flow: unattributed");
+	mc_stage_free(&t);
+}
+
+int main(void)
+{
+	struct mc_plan e, s;
+
+	compile_text(enforced, &e);
+	compile_text(staged, &s);
+	test_changes(&e, &s);
+	test_records(&e, &s);
+	test_flood(&e, &s);
+	mc_plan_free(&e);
+	mc_plan_free(&s);
+	return t_done();
+}
