@@ -363,13 +363,16 @@ void mc_stage_text(const struct mc_stage *t, size_t top, struct mc_buf *b)
 
 	mc_buf_printf(b, "  flows seen:       %" PRIu64 " (%" PRIu64 " packets, %" PRIu64 " bytes)\n", sum(t->flows),
 		      sum(t->packets), sum(t->bytes));
+	if (t->unattributed_packets)
+		mc_buf_printf(b, "  without a flow:   %" PRIu64 " packets, %" PRIu64 " bytes (not IP, or the observer's "
+			      "table made room first)\n", t->unattributed_packets, t->unattributed_bytes);
 	mc_buf_printf(b, "  would-discard:    %" PRIu64 "\n  would-protect:    %" PRIu64 "\n  would-bypass:     %" PRIu64
 		      "\n  other SA:         %" PRIu64 "\n  other policy:     %" PRIu64 " (same action)\n  unchanged:        %" PRIu64 "\n",
 		      t->flows[MC_CHANGE_DISCARD], t->flows[MC_CHANGE_PROTECT], t->flows[MC_CHANGE_BYPASS],
 		      t->flows[MC_CHANGE_SA], t->flows[MC_CHANGE_POLICY], t->flows[MC_CHANGE_NONE]);
-	if (t->evicted || t->unattributed_packets)
-		mc_buf_printf(b, "  (the table keeps %zu flows: %" PRIu64 " made room for later ones; %" PRIu64
-			      " packets were counted without their flow)\n", t->max, t->evicted, t->unattributed_packets);
+	if (t->evicted)
+		mc_buf_printf(b, "  (the table keeps %zu flows: %" PRIu64 " made room for later ones, counted above)\n",
+			      t->max, t->evicted);
 	for (size_t o = 0; o < MC_ARRAY_SIZE(order); o++) {
 		size_t n = 0;
 		for (size_t i = 0; i < t->n; i++)

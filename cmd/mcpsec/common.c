@@ -103,7 +103,8 @@ int ask_daemon(const char *request, struct mc_buf *ret)
 	strcpy(sa.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		goto out;
-	struct timeval tv = { 2, 0 };
+	/* A staged list's table can be large (65,536 flows): more time for it. */
+	struct timeval tv = { strncmp(request, "staged", 6) ? 2 : 15, 0 };
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	char *line = mc_asprintf("%s\n", request);
 	ssize_t sent = send(fd, line, strlen(line), MSG_NOSIGNAL); /* one write: the daemon reads once */

@@ -7,6 +7,9 @@
   net.py connect-many ADDR PORT N      -> N connections one after the other; prints ok K (K succeeded)
   net.py udp-send ADDR PORT [SRCPORT]  -> ok | EPERM | error:<errno>
   net.py udp-burst ADDR PORT COUNT [GAP_MS] -> sent N errors E [first error]
+  net.py udp-flood ADDR N PER_SECOND    -> N datagrams, each its own flow (two unbound sockets, to
+                                          ports 10000-59999 in turn), at most PER_SECOND a second;
+                                          sent N errors E
   net.py udp-stream ADDR PORT STOPFILE [GAP_MS] -> numbered datagrams until STOPFILE exists;
                                           sent N errors E [first error]
   net.py udp-seq-recv PORT IDLE        -> ready; counts numbered datagrams until IDLE seconds pass
@@ -176,6 +179,19 @@ def main(a):
         # COUNT datagrams, GAP_MS apart (default 1).
         count = int(a[3])
         udp_numbered(a[1], int(a[2]), float(a[4]) / 1000 if len(a) > 4 else 0.001, lambda i: i < count)
+    elif cmd == "udp-flood":
+        socks = [socket.socket(family(a[1]), socket.SOCK_DGRAM) for _ in range(2)]
+        n, rate, sent, errors = int(a[2]), int(a[3]), 0, 0
+        start = time.monotonic()
+        for i in range(n):
+            if i and i % rate == 0:
+                time.sleep(max(0, start + i / rate - time.monotonic()))
+            try:
+                socks[i // 50000 % 2].sendto(b"f", (a[1], 10000 + i % 50000))
+                sent += 1
+            except OSError:
+                errors += 1
+        print("sent %d errors %d" % (sent, errors))
     elif cmd == "udp-stream":
         udp_numbered(a[1], int(a[2]), float(a[4]) / 1000 if len(a) > 4 else 0.005,
                      lambda i: not os.path.exists(a[3]))

@@ -265,6 +265,21 @@ static void test_flood(const struct mc_plan *e, const struct mc_plan *s)
 	add(&t, e, s, &last, 1, NULL);
 	T_EQ_INT(t.evicted, evicted, "the newest flow seen again: found, nothing made room");
 	T_EQ_INT(t.packets[MC_CHANGE_DISCARD] + t.packets[MC_CHANGE_NONE], before + last.packets, "  its packets added");
+	/* Seen again, a flow is the newest: the next to make room is the one after it. */
+	struct mc_stage small;
+	struct mc_seen_flow g[4];
+	mc_stage_init(&small, 3, 1000);
+	for (int i = 0; i < 4; i++)
+		g[i] = flow(MC_DIR_OUT, 17, ME, 2000 + (unsigned)i, "fec0::53", 53, 1);
+	add(&small, e, s, g, 3, NULL);
+	add(&small, e, s, &g[0], 1, NULL); /* the oldest, seen again */
+	add(&small, e, s, &g[3], 1, NULL); /* a fourth: the least recently seen (g[1]) makes room */
+	uint64_t flows_before = small.flows[MC_CHANGE_DISCARD];
+	add(&small, e, s, &g[0], 1, NULL);
+	T_EQ_INT(small.flows[MC_CHANGE_DISCARD], flows_before, "a flow seen again is kept: the least recently seen made room");
+	add(&small, e, s, &g[1], 1, NULL);
+	T_EQ_INT(small.flows[MC_CHANGE_DISCARD], flows_before + 1, "  and the one that made room is new when seen again");
+	mc_stage_free(&small);
 	/* The oldest is gone: seen again, it is a new entry and counts again. */
 	struct mc_seen_flow first = flow(MC_DIR_OUT, 17, ME, 1024, "fec0::53", 54, 1);
 	add(&t, e, s, &first, 1, NULL);

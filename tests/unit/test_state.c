@@ -354,6 +354,10 @@ static void test_stage(const char *dir, const struct mc_plan *p1, const struct m
 	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "'staged' a link out of the directory: damaged");
 	free(text);
 	(void)unlink(link);
+	(void)symlink(cur, link);
+	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "'staged' naming the committed generation: damaged, not read");
+	free(text);
+	(void)unlink(link);
 	(void)rename(saved, link);
 	/* A commit of another file keeps it; of the same file, drops it. */
 	put("site.yaml", site_v1);

@@ -220,7 +220,8 @@ static __always_inline void add_total(__u32 i, __u64 v)
 		__sync_fetch_and_add(t, v);
 }
 
-static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k)
+/* Every packet of the namespace, IP or not, in the totals; an IP one in its flow too. */
+static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k, bool ip)
 {
 	__u64 now = bpf_ktime_get_ns(), bytes = BPF_CORE_READ(skb, len), packets = 1;
 	struct skb_shared_info *si = (void *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));
@@ -231,6 +232,8 @@ static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k)
 		packets = segs;
 	add_total(2 * k->kind, packets);
 	add_total(2 * k->kind + 1, bytes);
+	if (!ip)
+		return;
 	v = bpf_map_lookup_elem(&seen, k);
 	if (!v) {
 		init = (struct mc_seen_val){ 0, 0, now, now };
@@ -254,8 +257,7 @@ int BPF_PROG(seen_in, struct sk_buff *skb)
 
 	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
 		return 0;
-	if (parse_at(skb, BPF_CORE_READ(skb, data), &k))
-		see(skb, &k);
+	see(skb, &k, parse_at(skb, BPF_CORE_READ(skb, data), &k));
 	return 0;
 }
 
@@ -268,7 +270,6 @@ int BPF_PROG(seen_out, struct sk_buff *skb)
 
 	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
 		return 0;
-	if (parse_skb(skb, &k))
-		see(skb, &k);
+	see(skb, &k, parse_skb(skb, &k));
 	return 0;
 }

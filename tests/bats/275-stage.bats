@@ -1,0 +1,290 @@
+#!/usr/bin/env bats
+# Staged lists (issue 29) on the host kernel: mcpsec stage keeps a candidate list beside the
+# enforced one, mcpsecd sees every flow of the namespace (tp_btf at the devices) and decides it
+# by both lists, status ipsec staged and log --staged say what would change. Nothing staged is
+# ever enforced. tests/lab/357-stage.bats runs the same core in the VM (Debian's 6.1), with SAs.
+load helpers
+
+setup() {
+	basic_setup
+	two_ns
+	# Enforced: everything passes but telnet in.
+	cat >"$WORK/enforced.yaml" <<-EOF
+	policies:
+	  - { name: DISCARDTELNETIN, direction: in, protocol: tcp, local-ports: 23, action: discard }
+	  - { name: BYPASSALLIN, direction: in, action: bypass }
+	  - { name: BYPASSALLOUT, direction: out, action: bypass }
+	EOF
+	# Staged: syslog in (514) discarded, telnet in allowed, the peer's web port protected.
+	cat >"$WORK/staged.yaml" <<-EOF
+	ipsec:
+	  keys: keys.yaml
+	policies:
+	  - { name: DISCARDSYSLOGIN, direction: in, protocol: udp, local-ports: 514, action: discard }
+	  - { name: ALLOWTELNETIN, direction: in, protocol: tcp, local-ports: 23, action: bypass }
+	  - name: PROTECTWEBOUT
+	    direction: out
+	    remote: $B_ADDR
+	    protocol: tcp
+	    remote-ports: 8080
+	    action: protect
+	    spi: 30001
+	    esp: { integrity: hmac-sha256, integrity-key: WEBKEY }
+	  - name: PROTECTWEBIN
+	    direction: in
+	    remote: $B_ADDR
+	    protocol: tcp
+	    local-ports: 1024-65535
+	    remote-ports: 8080
+	    action: protect
+	    spi: 30002
+	    esp: { integrity: hmac-sha256, integrity-key: WEBKEY }
+	  - { name: BYPASSALLIN, direction: in, action: bypass }
+	  - { name: BYPASSALLOUT, direction: out, action: bypass }
+	EOF
+	"$MCPSEC" key generate WEBKEY --alg sha256 --keys "$WORK/keys.yaml" >/dev/null
+	mc_a apply "$WORK/enforced.yaml" >/dev/null
+}
+teardown() {
+	stop_daemon
+	basic_teardown
+}
+
+records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
+staged_json() { mc_a status ipsec staged --json; }
+# Waits up to $1 seconds for the staged table to hold a flow matching jq filter $2.
+wait_flow() {
+	for _ in $(seq $(($1 * 10))); do
+		staged_json | jq -e ".daemon.table.flows[] | select($2)" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "no staged flow matching $2; status:" >&2
+	staged_json >&2
+	return 1
+}
+# B sends numbered datagrams to A's port 514 until $WORK/stop exists; A counts them.
+syslog_start() {
+	start_listener "$WORK/recv" in_a "$PY" "$NET" udp-seq-recv 514 3
+	in_b "$PY" "$NET" udp-stream "$A_ADDR" 514 "$WORK/stop" 20 >"$WORK/sent" &
+	SENDER=$!
+}
+syslog_stop() {
+	touch "$WORK/stop"
+	wait "$SENDER"
+	rm -f "$WORK/stop"
+}
+
+@test "stage: a list that discards a port in use changes nothing; status names the flow with both policies" {
+	start_daemon
+	before=$(xfrm_snapshot "$NS_A")
+	run mc_a stage "$WORK/staged.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "staged $WORK/staged.yaml (staged-1): nothing changed in the kernel"* ]]
+	[ "$(xfrm_snapshot "$NS_A")" = "$before" ]
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	syslog_start
+	sleep 2.5
+	syslog_stop
+	# Traffic kept flowing: every datagram sent arrived.
+	sent=$(awk '{ print $2 }' "$WORK/sent")
+	[ "$sent" -gt 50 ]
+	[ "$(listener_result "$WORK/recv")" = "got $sent unique $sent max $((sent - 1))" ]
+	# The flow, named with both policies, its counts the datagrams that arrived.
+	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
+	f=$(staged_json | jq -c '.daemon.table.flows[] | select(.dst_port == 514)')
+	[ "$(jq -r '[.direction, .protocol, .src, .dst, .enforced_action, .enforced_policy, .staged_action, .staged_policy] | join(" ")' <<<"$f")" = \
+	  "in udp $B_ADDR $A_ADDR bypass BYPASSALLIN discard DISCARDSYSLOGIN" ]
+	for _ in $(seq 30); do
+		[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ] && break
+		sleep 0.1
+	done
+	[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ]
+	[ "$(staged_json | jq -r '.staged.file')" = "$WORK/staged.yaml" ]
+	# The text form: the counts and the flow under would-discard.
+	run mc_a status ipsec staged
+	[ "$status" -eq 0 ]
+	[[ "$output" == "Staged: $WORK/staged.yaml (staged-1), since "* ]]
+	[[ "$output" == *"would-discard:    1"* ]]
+	[[ "$output" == *"would-discard:"*"in  udp $B_ADDR port "*" -> $A_ADDR port 514"*"enforced: BYPASSALLIN (bypass); staged: DISCARDSYSLOGIN (discard)"* ]]
+	# One record for it in log --staged, none in the drop log.
+	[ "$(records '.event == "staged" and .reason == "would-discard" and .dst_port == 514' | wc -l)" -eq 1 ]
+	run mc_a log --staged
+	[[ "$output" == *"staged would-discard in policy DISCARDSYSLOGIN"*"-> $A_ADDR port 514"* ]]
+	run mc_a log
+	[[ "$output" != *"would-discard"* ]]
+	# Nothing staged is enforced: the kernel is as it was.
+	[ "$(xfrm_snapshot "$NS_A")" = "$before" ]
+}
+
+@test "stage: applied, the flow is dropped and mcpsecd's drop records name the same policy; the staged list is gone" {
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	syslog_start
+	sleep 1.5
+	syslog_stop
+	[[ "$(listener_result "$WORK/recv")" == "got "* ]]
+	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
+	staged_policy=$(staged_json | jq -r '.daemon.table.flows[] | select(.dst_port == 514) | .staged_policy')
+	# This kernel has no ESP: the file applied is the staged one without its PROTECT policies,
+	# staged again first (the same file applied drops it).
+	sed '/- name: PROTECTWEBOUT/,/esp:/d; /- name: PROTECTWEBIN/,/esp:/d' "$WORK/staged.yaml" >"$WORK/noesp.yaml"
+	mc_a stage "$WORK/noesp.yaml" >/dev/null
+	run mc_a apply "$WORK/noesp.yaml"
+	[ "$status" -eq 0 ]
+	run mc_a status ipsec staged
+	[ "$output" = "nothing is staged ('mcpsec stage SITE.yaml' stages a list)" ]
+	[ "$(staged_json | jq -c .)" = '{"staged":null,"daemon":null}' ]
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	syslog_start
+	sleep 1.5
+	syslog_stop
+	[ "$(listener_result "$WORK/recv")" = "got 0 unique 0 max -1" ]
+	[ ! -e "$STATE/staged" ]
+	wait_record 5 '.event == "drop" and .dst_port == 514' >/dev/null
+	[ "$(records '.event == "drop" and .dst_port == 514' | jq -r .policy | sort -u)" = "$staged_policy" ]
+	[ "$staged_policy" = DISCARDSYSLOGIN ]
+}
+
+@test "stage: would-protect (the peer must be ready), would-bypass, other-policy; unbound clients, both families" {
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	# A's web client, unbound, to the peer's 8080: protected by the staged list.
+	start_listener "$WORK/web" in_b "$PY" "$NET" serve 8080 1 5
+	[ "$(in_a "$PY" "$NET" connect "$B_ADDR" 8080)" = ok ]
+	# Telnet from B: discarded now, allowed by the staged list (no SYN gets an answer).
+	[ "$(in_b "$PY" "$NET" connect "$A_ADDR" 23 41023)" = timeout ]
+	# IPv4, unbound: unchanged.
+	start_listener "$WORK/web4" in_b "$PY" "$NET" serve 8081 1 5
+	[ "$(in_a "$PY" "$NET" connect "$B4" 8081)" = ok ]
+	wait_flow 3 '.change == "would-protect" and .dst_port == 8080'
+	f=$(staged_json | jq -c '[.daemon.table.flows[] | select(.dst_port == 8080)][0]')
+	[ "$(jq -r '[.direction, .src, .dst, .enforced_policy, .staged_policy, .staged_spi] | join(" ")' <<<"$f")" = \
+	  "out $A_ADDR $B_ADDR BYPASSALLOUT PROTECTWEBOUT 30001" ]
+	# The replies to it, inbound from 8080: would-protect by PROTECTWEBIN.
+	wait_flow 3 '.change == "would-protect" and .src_port == 8080 and .direction == "in" and .staged_policy == "PROTECTWEBIN"'
+	r=$(records '.event == "staged" and .reason == "would-protect" and .dst_port == 8080' | head -1)
+	[[ "$(jq -r .detail <<<"$r")" == *"the peer must be ready for it too"* ]]
+	wait_flow 3 '.change == "would-bypass" and .dst_port == 23 and .src_port == 41023 and .enforced_policy == "DISCARDTELNETIN"'
+	# IPv4 under ipv6-only passes outside IPsec in both lists: no policy decides it.
+	wait_flow 3 '.change == "unchanged" and .dst == "'"$B4"'" and .dst_port == 8081 and .enforced_action == "bypass" and .enforced_policy == null'
+	run mc_a status ipsec staged
+	[[ "$output" == *"would-protect (the peer must be ready for it too):"* ]]
+	[[ "$output" == *"would-bypass:"*"port 41023 -> $A_ADDR port 23"* ]]
+}
+
+@test "stage --clear stops the reports; a broken list is refused with every error and nothing staged" {
+	start_daemon
+	printf 'policies:\n  - { name: X, direction: sideways, action: bypass }\n  - { name: Y, direction: in, action: maybe }\n' \
+		>"$WORK/broken.yaml"
+	run mc_a stage "$WORK/broken.yaml"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c "^$WORK/broken.yaml:[0-9]*:[0-9]*: error: " <<<"$output")" -eq 2 ]
+	[[ "$output" == *"has errors; nothing was staged"* ]]
+	[ ! -e "$STATE/staged" ]
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	run mc_a stage --clear
+	[ "$status" -eq 0 ]
+	[ "$output" = "the staged list from $WORK/staged.yaml is dropped; nothing changed in the kernel" ]
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	syslog_start
+	sleep 2
+	syslog_stop
+	sleep 1.2
+	[ -z "$(records '.event == "staged" and .dst_port == 514')" ]
+	[ "$(ls "$STATE" | grep -c staged)" -eq 0 ]
+	run mc_a stage --clear
+	[ "$output" = "nothing was staged" ]
+}
+
+@test "stage: a host with a staged list and no mcpsecd says so; SIGKILL and a restart keep the staged list" {
+	run mc_a stage "$WORK/staged.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"warning: no mcpsecd watches this namespace: no traffic is observed until it runs"* ]]
+	run mc_a status ipsec staged
+	[[ "$output" == *"no mcpsecd watches this namespace"*"no traffic is observed"* ]]
+	run mc_a status ipsec all
+	[[ "$output" == *"Staged: $WORK/staged.yaml; no mcpsecd observes traffic for it"* ]]
+	start_daemon
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" 2>/dev/null || true
+	start_daemon
+	for _ in $(seq 30); do [ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ] && break; sleep 0.1; done
+	[ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ]
+	syslog_start
+	sleep 1.5
+	syslog_stop
+	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
+	[ "$(staged_json | jq -r .staged.generation)" = staged-1 ]
+}
+
+@test "stage: a damaged staged list is said, never followed, and stage --clear repairs it" {
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	mv "$STATE/staged" "$STATE/staged.saved"
+	ln -s /etc "$STATE/staged"
+	run mc_a status ipsec staged
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"the staged list in $STATE cannot be read: 'staged' is not a link to a staged list"* ]]
+	rm "$STATE/staged"
+	mv "$STATE/staged.saved" "$STATE/staged"
+	echo garbage >>"$STATE/staged-1/state"
+	run mc_a status ipsec staged
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"staged-1/state is damaged"* ]]
+	start_daemon
+	wait_record 3 '.event == "staged" and .reason == "error"' >/dev/null
+	[[ "$(records '.event == "staged" and .reason == "error"' | jq -r .detail)" == *"damaged"* ]]
+	# The enforced list is untouched by it.
+	run mc_a status ipsec all
+	[[ "$output" != *"NOT ENFORCED"* ]]
+	mc_a stage --clear >/dev/null
+	[ ! -e "$STATE/staged-1" ]
+	run mc_a status ipsec staged
+	[ "$output" = "nothing is staged ('mcpsec stage SITE.yaml' stages a list)" ]
+}
+
+@test "stage: a flood of 200,000 distinct flows: the table stays bounded, the memory too, the totals exact" {
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	# The namespace's packets as its devices count them, against the observer's totals (flows and
+	# packets without one), each read in a quiet moment: the devices counted nothing meanwhile.
+	in_a sysctl -qw net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.eth0.router_solicitations=0
+	dev_packets() { in_a awk 'NR > 2 { sub(/.*:/, ""); split($0, f); n += f[2] + f[10] } END { print n }' /proc/net/dev; }
+	observed() {
+		mc_a status ipsec staged | awk '/flows seen:/ { sub(/\(/, "", $4); n += $4 } /without a flow:/ { n += $4 } END { print n + 0 }'
+	}
+	quiet() {
+		local p q o a
+		for _ in $(seq 20); do
+			p=$(dev_packets)
+			a=$(observed)
+			for _ in $(seq 40); do sleep 1.2; o=$(observed); [ "$o" = "$a" ] && break; a=$o; done
+			q=$(dev_packets)
+			[ "$p" = "$q" ] && { echo "$p $o"; return 0; }
+		done
+		return 1
+	}
+	read -r p0 o0 < <(quiet)
+	[ "$(in_a "$PY" "$NET" udp-flood "$B_ADDR" 100000 12000)" = "sent 100000 errors 0" ]
+	read -r p1 o1 < <(quiet)
+	rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON/status")
+	[ "$(in_a "$PY" "$NET" udp-flood "$B4" 100000 12000)" = "sent 100000 errors 0" ]
+	read -r p2 o2 < <(quiet)
+	rss2=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON/status")
+	t=$(staged_json | jq -c .daemon.table.totals)
+	echo "devices $p0 $p1 $p2, observed $o0 $o1 $o2, RSS $rss1 $rss2 kB, totals $t" >&3
+	# Every packet counted, whatever the tables kept.
+	[ $((o1 - o0)) -eq $((p1 - p0)) ]
+	[ $((o2 - o1)) -eq $((p2 - p1)) ]
+	[ $((p2 - p0)) -ge 200000 ]
+	# The table keeps at most 65,536 flows; the rest made room, each counted.
+	[ "$(jq .flows_kept <<<"$t")" -eq 65536 ]
+	[ "$(jq .flows <<<"$t")" -ge 200000 ]
+	[ "$(jq .flows_evicted <<<"$t")" -eq $(($(jq .flows <<<"$t") - 65536)) ]
+	# Bounded: the second 100,000 flows did not grow the daemon by more than 8 MiB.
+	[ $((rss2 - rss1)) -lt 8192 ]
+}
