@@ -85,6 +85,30 @@ void mc_stage_decide(const struct mc_plan *plan, enum mc_dir dir, const struct m
 	mc_results_free(&res);
 }
 
+void mc_stage_decide_both(const struct mc_plan *enforced, const struct mc_plan *staged, enum mc_dir dir,
+			  const struct mc_sel *flow, struct mc_decision *e, struct mc_decision *s)
+{
+	mc_stage_decide(enforced, dir, flow, e);
+	mc_stage_decide(staged, dir, flow, s);
+	/* Protected traffic the staged list has no SA for: its inner flows are not seen, so what
+	 * becomes of them is the staged list's policy of the same name (another SA, or another
+	 * action), or, without one, unknown: never "discarded" on a guess. */
+	bool ipsec = flow->proto == MC_PROTO_ESP || flow->proto == MC_PROTO_AH;
+	if (!ipsec || e->action != MC_PROTECT || s->action == MC_PROTECT)
+		return;
+	memset(s, 0, sizeof(*s));
+	s->action = MC_PROTECT; /* compared as a change of SA */
+	s->sa_proto = 0;
+	for (size_t i = 0; i < staged->nrules; i++)
+		if (!strcmp(staged->rules[i].name, e->policy) && staged->rules[i].dir == dir) {
+			snprintf(s->policy, sizeof(s->policy), "%s", staged->rules[i].name);
+			s->action = staged->rules[i].action;
+			if (s->action == MC_PROTECT)
+				rule_sa(staged, i, s);
+			return;
+		}
+}
+
 enum mc_change mc_stage_compare(const struct mc_decision *e, const struct mc_decision *s)
 {
 	if (e->action != s->action)
@@ -182,9 +206,11 @@ static void flow_record(const struct mc_sflow *e, int64_t now, struct mc_record 
 	}
 	r->count = e->s.packets;
 	snprintf(r->policy, sizeof(r->policy), "%s", e->staged.policy);
+	bool sa_gone = e->enforced.action == MC_PROTECT && e->change == MC_CHANGE_SA && !e->staged.spi;
 	snprintf(r->detail, sizeof(r->detail), "enforced: %s (%s); staged: %s (%s)%s",
 		 e->enforced.policy[0] ? e->enforced.policy : "no policy", mc_action_str(e->enforced.action),
-		 e->staged.policy[0] ? e->staged.policy : "no policy", mc_action_str(e->staged.action),
+		 e->staged.policy[0] ? e->staged.policy : sa_gone ? "its SA is gone" : "no policy",
+		 sa_gone ? "the staged list's policies decide its inner flows" : mc_action_str(e->staged.action),
 		 e->change == MC_CHANGE_PROTECT || e->change == MC_CHANGE_SA ? "; the peer must be ready for it too" : "");
 }
 
@@ -220,8 +246,7 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
 		struct mc_sflow *e = &t->v[i];
 		memset(e, 0, sizeof(*e));
 		e->s = *s;
-		mc_stage_decide(enforced, s->dir, &s->flow, &e->enforced);
-		mc_stage_decide(staged, s->dir, &s->flow, &e->staged);
+		mc_stage_decide_both(enforced, staged, s->dir, &s->flow, &e->enforced, &e->staged);
 		e->change = mc_stage_compare(&e->enforced, &e->staged);
 		size_t b = bucket(t, s->dir, &s->flow);
 		e->hnext = t->buckets[b];

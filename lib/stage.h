@@ -17,6 +17,7 @@
 #include "plan.h"
 
 struct mc_buf;
+struct mc_record;
 struct mc_records;
 
 /* What the staged list would do to a flow, against what the enforced one does. */
@@ -48,6 +49,11 @@ struct mc_decision {
  */
 void mc_stage_decide(const struct mc_plan *plan, enum mc_dir dir, const struct mc_sel *flow,
 		     struct mc_decision *ret);
+/* Both decisions of a flow. An ESP or AH flow the enforced list protects and the staged one has
+ * no SA for takes the staged list's policy of the same name (its SA, or its action), or else is
+ * "protected by an SA that is gone" (a change of SA, whose inner flows are not seen). */
+void mc_stage_decide_both(const struct mc_plan *enforced, const struct mc_plan *staged, enum mc_dir dir,
+			  const struct mc_sel *flow, struct mc_decision *e, struct mc_decision *s);
 enum mc_change mc_stage_compare(const struct mc_decision *enforced, const struct mc_decision *staged);
 
 /* One flow in the table: its counts since it was first seen, and both decisions. */

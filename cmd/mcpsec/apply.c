@@ -15,6 +15,7 @@
 
 #include "../../lib/diag.h"
 #include "../../lib/engine.h"
+#include "../../lib/fileio.h"
 #include "../../lib/nlx.h"
 #include "../../lib/state.h"
 #include "../../lib/util.h"
@@ -475,55 +476,20 @@ out:
 }
 
 /*
- * mcpsec stage FILE: validated and compiled for this host as apply does it (under the lock, with
- * the committed priorities), then kept in the state directory beside the committed list, never
- * enforced. mcpsec stage --clear drops it.
+ * Stages file (source: as status shows it): validated and compiled for this host as apply does
+ * it (under the lock, with the committed priorities), then kept in the state directory beside
+ * the committed list, never enforced. Returns an exit code; *gen (may be NULL) gets the staged
+ * list's name.
  */
-int stage_main(int argc, char **argv)
+static int stage_file(const char *file, const char *source, char *gen, size_t genlen)
 {
-	const char *file = NULL;
-	bool clear = false;
 	struct mc_diags ds = { 0 };
 	struct mc_state st = { 0 }, staged = { 0 };
 	struct mc_nl *nl = NULL;
-	struct mc_site *s = NULL;
+	struct mc_site *s = mc_engine_load_site(file, NULL, true, &ds);
 	struct mc_plan plan = { 0 };
-	struct mc_buf dm = { 0 };
 	int rc, r, lock = -1;
 
-	for (int i = 1; i < argc; i++) {
-		if (is_flag(argv[i], "--clear"))
-			clear = true;
-		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "mcpsec stage: unknown option '%s'\n", argv[i]);
-			return EXIT_CONFIG;
-		} else if (!file)
-			file = argv[i];
-		else {
-			fprintf(stderr, "mcpsec stage: unexpected argument '%s'\n", argv[i]);
-			return EXIT_CONFIG;
-		}
-	}
-	if (clear == !!file) {
-		fputs(command_usage("stage"), stderr);
-		return EXIT_CONFIG;
-	}
-	if (clear) {
-		if ((rc = open_locked(&nl, &lock)))
-			goto out;
-		bool was = mc_state_staged(g_opts.state_dir, &staged, NULL) != 0; /* damaged: dropped too */
-		if ((r = mc_state_unstage(g_opts.state_dir)) < 0) {
-			fprintf(stderr, "mcpsec: dropping the staged list in %s: %s\n", g_opts.state_dir, strerror(-r));
-			rc = EXIT_LOCAL;
-		} else if (was) {
-			printf("the staged list%s%s is dropped; nothing changed in the kernel\n",
-			       staged.staged_from ? " from " : "", staged.staged_from ? staged.staged_from : "");
-		} else {
-			printf("nothing was staged\n");
-		}
-		goto out;
-	}
-	s = mc_engine_load_site(file, NULL, true, &ds);
 	print_diags(&ds);
 	mc_diags_truncate(&ds, 0);
 	if (!s) {
@@ -541,22 +507,15 @@ int stage_main(int argc, char **argv)
 		goto out;
 	}
 	print_diags(&ds);
-	char *source = realpath(file, NULL);
-	r = mc_state_stage(g_opts.state_dir, file, s->keys_file, source ? source : file, &plan, &staged);
-	free(source);
-	if (r < 0) {
+	if ((r = mc_state_stage(g_opts.state_dir, file, s->keys_file, source, &plan, &staged)) < 0) {
 		fprintf(stderr, "mcpsec: writing the staged list to %s: %s; nothing was staged\n", g_opts.state_dir,
 			mc_state_dir_error(r));
 		rc = EXIT_LOCAL;
 		goto out;
 	}
-	printf("staged %s (%s): nothing changed in the kernel; 'mcpsec status ipsec staged' shows what it would "
-	       "do to the traffic seen from now on\n", file, staged.gen);
-	if (ask_daemon("totals", &dm) < 0)
-		fprintf(stderr, "mcpsec: warning: no mcpsecd watches this namespace: no traffic is observed until it "
-			"runs (start 'mcpsecd%s%s')\n", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "");
+	if (gen)
+		snprintf(gen, genlen, "%s", staged.gen);
 out:
-	mc_buf_free(&dm);
 	mc_plan_free(&plan);
 	mc_diags_free(&ds);
 	mc_state_unlock(lock);
@@ -565,6 +524,176 @@ out:
 	mc_nl_close(nl);
 	mc_site_free(s);
 	return rc;
+}
+
+static int unstage(bool say)
+{
+	struct mc_state staged = { 0 };
+	struct mc_nl *nl = NULL;
+	int rc, r, lock = -1;
+
+	if ((rc = open_locked(&nl, &lock)))
+		goto out;
+	bool was = mc_state_staged(g_opts.state_dir, &staged, NULL) != 0; /* damaged: dropped too */
+	if ((r = mc_state_unstage(g_opts.state_dir)) < 0) {
+		fprintf(stderr, "mcpsec: dropping the staged list in %s: %s\n", g_opts.state_dir, strerror(-r));
+		rc = EXIT_LOCAL;
+	} else if (say && was) {
+		printf("the staged list%s%s is dropped; nothing changed in the kernel\n",
+		       staged.staged_from ? " from " : "", staged.staged_from ? staged.staged_from : "");
+	} else if (say) {
+		printf("nothing was staged\n");
+	}
+out:
+	mc_state_unlock(lock);
+	mc_state_free(&staged);
+	mc_nl_close(nl);
+	return rc;
+}
+
+static volatile sig_atomic_t learn_stop;
+static void on_learn_signal(int sig)
+{
+	(void)sig;
+	learn_stop = 1;
+}
+
+/* The list staged while learning: everything passes, so that every flow is seen and decided. */
+static const char learning_list[] =
+	"# mcpsec stage --learn: staged while learning, never enforced\n"
+	"policies:\n"
+	"  - { name: LEARNIN, direction: in, action: bypass }\n"
+	"  - { name: LEARNOUT, direction: out, action: bypass }\n";
+
+/*
+ * mcpsec stage --learn SECONDS: stages the learning list, lets mcpsecd see SECONDS of traffic,
+ * asks it for the suggested site, drops the learning list. Needs mcpsecd, and nothing staged.
+ */
+static int learn(long seconds, const char *out)
+{
+	struct mc_state sg = { 0 };
+	struct mc_buf dm = { 0 }, text = { 0 };
+	char dir[] = "/tmp/mcpsec-learn-XXXXXX", *file = NULL;
+	int rc = 0, r = mc_state_staged(g_opts.state_dir, &sg, NULL);
+
+	mc_state_free(&sg);
+	if (r != 0) {
+		fprintf(stderr, "mcpsec stage --learn: a list is staged already ('mcpsec status ipsec staged'); "
+			"'mcpsec stage --clear' first\n");
+		return EXIT_CONFIG;
+	}
+	if (ask_daemon("totals", &dm) < 0) {
+		fprintf(stderr, "mcpsec stage --learn: no mcpsecd watches this namespace: it is mcpsecd that sees the "
+			"traffic (start 'mcpsecd%s%s')\n", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "");
+		return EXIT_LOCAL;
+	}
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "mcpsec stage --learn: a temporary directory: %s\n", strerror(errno));
+		return EXIT_LOCAL;
+	}
+	file = mc_asprintf("%s/learning.yaml", dir);
+	if (mc_file_write_new(file, learning_list, sizeof(learning_list) - 1, 0600) < 0 ||
+	    (rc = stage_file(file, "(mcpsec stage --learn)", NULL, 0))) {
+		rc = rc ? rc : EXIT_LOCAL;
+		goto out;
+	}
+	/* mcpsecd starts observing within a second of seeing the list. */
+	bool observing = false;
+	for (int i = 0; i < 100 && !observing; i++) {
+		mc_buf_free(&dm);
+		observing = ask_daemon("staged", &dm) == 0 && strstr(mc_buf_str(&dm), "\"observing\":true");
+		if (!observing)
+			usleep(100000);
+	}
+	if (!observing) {
+		fprintf(stderr, "mcpsec stage --learn: mcpsecd does not observe the traffic ('mcpsec log --staged' says "
+			"why)\n");
+		rc = EXIT_LOCAL;
+		goto drop;
+	}
+	struct sigaction sa = { .sa_handler = on_learn_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	fprintf(stderr, "mcpsec: learning from this namespace's traffic for %ld s (Ctrl-C ends it early)\n", seconds);
+	time_t start = time(NULL);
+	while (!learn_stop && time(NULL) - start < seconds)
+		sleep(1);
+	char req[48];
+	snprintf(req, sizeof(req), "suggest %lld", (long long)(time(NULL) - start));
+	if (ask_daemon(req, &text) < 0 || strncmp(mc_buf_str(&text), "# Suggested", 11)) {
+		fprintf(stderr, "mcpsec stage --learn: mcpsecd gave no suggestion: %s\n", mc_buf_str(&text));
+		rc = EXIT_LOCAL;
+		goto drop;
+	}
+	rc = write_output("stage", out, &text);
+	if (!rc)
+		fprintf(stderr, "mcpsec: %s: a list to edit, not a list to trust: it allows exactly the traffic seen "
+			"while learning. Review it, then 'mcpsec stage' it before you apply it.\n", out ? out : "written");
+drop:
+	if (unstage(false) && !rc)
+		rc = EXIT_LOCAL;
+out:
+	if (file)
+		(void)unlink(file);
+	(void)rmdir(dir);
+	free(file);
+	mc_buf_free(&dm);
+	mc_buf_free(&text);
+	return rc;
+}
+
+/* mcpsec stage FILE | --clear | --learn SECONDS [--out FILE] */
+int stage_main(int argc, char **argv)
+{
+	const char *file = NULL, *out = NULL;
+	bool clear = false;
+	long seconds = 0;
+	struct mc_buf dm = { 0 };
+	char gen[32] = "";
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_flag(argv[i], "--clear"))
+			clear = true;
+		else if (is_flag(argv[i], "--learn") && i + 1 < argc) {
+			char *end;
+			seconds = strtol(argv[++i], &end, 10);
+			if (*end || seconds < 1 || seconds > 7 * 86400) {
+				fprintf(stderr, "mcpsec stage: --learn takes seconds, 1 to 604800\n");
+				return EXIT_CONFIG;
+			}
+		} else if (is_flag(argv[i], "--out") && i + 1 < argc)
+			out = argv[++i];
+		else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "mcpsec stage: unknown option '%s'\n", argv[i]);
+			return EXIT_CONFIG;
+		} else if (!file)
+			file = argv[i];
+		else {
+			fprintf(stderr, "mcpsec stage: unexpected argument '%s'\n", argv[i]);
+			return EXIT_CONFIG;
+		}
+	}
+	if ((int)clear + (file != NULL) + (seconds > 0) != 1 || (out && !seconds)) {
+		fputs(command_usage("stage"), stderr);
+		return EXIT_CONFIG;
+	}
+	if (clear)
+		return unstage(true);
+	if (seconds)
+		return learn(seconds, out);
+	char *source = realpath(file, NULL);
+	rc = stage_file(file, source ? source : file, gen, sizeof(gen));
+	free(source);
+	if (rc)
+		return rc;
+	printf("staged %s (%s): nothing changed in the kernel; 'mcpsec status ipsec staged' shows what it would "
+	       "do to the traffic seen from now on\n", file, gen);
+	if (ask_daemon("totals", &dm) < 0)
+		fprintf(stderr, "mcpsec: warning: no mcpsecd watches this namespace: no traffic is observed until it "
+			"runs (start 'mcpsecd%s%s')\n", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "");
+	mc_buf_free(&dm);
+	return 0;
 }
 
 static int disable(void)

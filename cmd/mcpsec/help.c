@@ -148,14 +148,17 @@ static const struct command_doc {
 	  "  --port N            records whose flow has this port at either end\n"
 	  "  --json              the JSON lines themselves\n" },
 	{ "stage",
-	  "stage SITE.yaml | stage --clear",
+	  "stage SITE.yaml | stage --clear | stage --learn SECONDS [--out FILE]",
 	  "compare a candidate list with live traffic; enforce nothing",
 	  "Validates and compiles SITE.yaml as apply does, and keeps it in the state directory beside the\n"
 	  "committed list without enforcing it. mcpsecd then decides every flow it sees by both lists:\n"
 	  "'mcpsec status ipsec staged' and 'mcpsec log --staged' show the flows whose decision would\n"
 	  "change. Applying the same file drops it.\n"
 	  "options:\n"
-	  "  --clear             drop the staged list\n" },
+	  "  --clear             drop the staged list\n"
+	  "  --learn SECONDS     let mcpsecd see SECONDS of traffic, then write a first site that allows\n"
+	  "                      every flow seen (a list to edit, not to trust); nothing stays staged\n"
+	  "  --out FILE          with --learn: write FILE instead of stdout\n" },
 	{ "key",
 	  "key generate NAME --alg ALG [--keys FILE] [--replace]\n"
 	  "       mcpsec key set NAME --alg ALG (--hex|--ascii) [--keys FILE] [--replace]\n"

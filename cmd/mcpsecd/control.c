@@ -35,6 +35,8 @@ static void answer(struct daemon *d, const char *req, struct mc_buf *b)
 		mc_buf_puts(b, ",\"totals\":");
 		mc_mon_totals_json(&d->mon, b);
 		mc_buf_puts(b, "}\n");
+	} else if (!strncmp(req, "suggest ", 8)) {
+		stage_suggest(d, strtoll(req + 8, NULL, 10), b);
 	} else if (!strncmp(req, "staged-text", 11)) {
 		stage_answer(d, false, b);
 	} else if (!strncmp(req, "staged", 6)) {
@@ -47,7 +49,7 @@ static void answer(struct daemon *d, const char *req, struct mc_buf *b)
 			mc_buf_printf(b, "  NOT ENFORCED: %s\n", d->not_enforced);
 		mc_mon_totals_text(&d->mon, b);
 	} else {
-		mc_buf_puts(b, "{\"error\":\"unknown request; send 'totals', 'summary', 'metrics', 'staged' or 'staged-text'\"}\n");
+		mc_buf_puts(b, "{\"error\":\"unknown request; send 'totals', 'summary', 'metrics', 'staged', 'staged-text' or 'suggest SECONDS'\"}\n");
 	}
 }
 

@@ -122,6 +122,7 @@ struct mc_drop_flows;
 void stage_tick(struct daemon *d, const struct mc_drop_flows *drops);
 void stage_answer(struct daemon *d, bool json, struct mc_buf *b);
 void stage_tick_stop(struct daemon *d);
+void stage_suggest(struct daemon *d, int64_t seconds, struct mc_buf *b);
 
 /* control.c */
 void start_extras(struct daemon *d);

@@ -61,6 +61,8 @@ struct mc_dropmon {
 	struct bpf_link *seen_in, *seen_out;
 	struct prevs seen;
 	uint64_t seen_totals[2 * MC_SEEN_DIRS];
+	uint64_t *percpu; /* a per-CPU total as the kernel gives it */
+	int ncpus;
 };
 
 static size_t key_hash(const struct mc_drop_key *k, size_t nslots)
@@ -187,6 +189,10 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 	}
 	prevs_init(&m->drops, MC_DROP_FLOWS);
 	prevs_init(&m->seen, MC_SEEN_FLOWS);
+	m->ncpus = libbpf_num_possible_cpus();
+	if (m->ncpus < 1)
+		m->ncpus = 1;
+	m->percpu = mc_calloc((size_t)m->ncpus, sizeof(*m->percpu));
 	*ret = m;
 	return 0;
 }
@@ -312,7 +318,9 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 	out->n = 0;
 	for (uint32_t i = 0; i < 2 * MC_SEEN_DIRS; i++) {
 		uint64_t v = 0;
-		if (bpf_map_lookup_elem(totals, &i, &v) == 0) {
+		if (bpf_map_lookup_elem(totals, &i, m->percpu) == 0) {
+			for (int c = 0; c < m->ncpus; c++) /* one value per possible CPU */
+				v += m->percpu[c];
 			uint64_t d = v - m->seen_totals[i];
 			if (i % 2)
 				out->bytes[i / 2] = d;
@@ -354,6 +362,7 @@ void mc_dropmon_close(struct mc_dropmon *m)
 	drops__destroy(m->skel);
 	free(m->drops.v);
 	free(m->seen.v);
+	free(m->percpu);
 	free(m);
 }
 

@@ -14,6 +14,7 @@
 
 #include "../../lib/diag.h"
 #include "../../lib/nlx.h"
+#include "../../lib/suggest.h"
 #include "dropmon.h"
 
 #include "daemon.h"
@@ -136,6 +137,22 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops)
 void stage_tick_stop(struct daemon *d)
 {
 	stop_staging(d);
+}
+
+void stage_suggest(struct daemon *d, int64_t seconds, struct mc_buf *b)
+{
+	char host[72] = "";
+
+	if (!d->staging) {
+		mc_buf_puts(b, "mcpsecd observes no traffic: nothing is staged, or the observer could not attach\n");
+		return;
+	}
+	if (d->netns)
+		snprintf(host, sizeof(host), "namespace %s", d->netns);
+	else if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	struct mc_suggest_opts o = { .seconds = seconds, .host = host[0] ? host : NULL, .def = MC_DEF_DENY };
+	mc_suggest(&d->stage, &o, b);
 }
 
 void stage_answer(struct daemon *d, bool json, struct mc_buf *b)

@@ -288,3 +288,52 @@ syslog_stop() {
 	# Bounded: the second 100,000 flows did not grow the daemon by more than 8 MiB.
 	[ $((rss2 - rss1)) -lt 8192 ]
 }
+
+# Five services in use between A and B: A's client of B's TCP 8080, B's client of A's TCP 2222,
+# UDP 5353 from B to A, UDP 5300 from A to B over IPv4, ICMPv6 echo from A.
+five_services() {
+	start_listener "$WORK/s8080" in_b "$PY" "$NET" serve 8080 1 10
+	[ "$(in_a "$PY" "$NET" connect "$B_ADDR" 8080)" = ok ]
+	start_listener "$WORK/s2222" in_a "$PY" "$NET" serve 2222 1 10
+	[ "$(in_b "$PY" "$NET" connect "$A_ADDR" 2222)" = ok ]
+	[ "$(in_b "$PY" "$NET" udp-send "$A_ADDR" 5353)" = ok ]
+	[ "$(in_a "$PY" "$NET" udp-send "$B4" 5300)" = ok ]
+	in_a ping -6 -c 2 -i 0.2 "$B_ADDR" >/dev/null
+	[ "$(listener_result "$WORK/s8080")" = "got 1" ]
+	[ "$(listener_result "$WORK/s2222")" = "got 1" ]
+}
+
+@test "stage --learn: five services in use give a site that passes check, covers all five, and staged against the same traffic reports 0 would-discard" {
+	start_daemon
+	run mc_a stage --learn 2 --out "$WORK/x.yaml" --clear
+	[ "$status" -eq 1 ]
+	( sleep 1.5; five_services ) 3>&- &
+	traffic=$!
+	run mc_a stage --learn 6 --out "$WORK/learned.yaml"
+	wait "$traffic"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"learning from this namespace's traffic for 6 s"* ]]
+	[[ "$output" == *"a list to edit, not a list to trust"* ]]
+	# Nothing stays staged, and the file says what it is.
+	[ "$(mc_a status ipsec staged)" = "nothing is staged ('mcpsec stage SITE.yaml' stages a list)" ]
+	grep -q '^# A list to edit, not a list to trust' "$WORK/learned.yaml"
+	run "$MCPSEC" check "$WORK/learned.yaml"
+	[ "$status" -eq 0 ]
+	# All five, each by its service port (or protocol), with the peer as a named selector.
+	grep -q "^  PEER[0-9]*: $B_ADDR$" "$WORK/learned.yaml"
+	grep -q "^  PEER[0-9]*: $B4$" "$WORK/learned.yaml"
+	for svc in "TCP8080-ON-PEER[0-9]*-OUT" "TCP2222-FROM-PEER[0-9]*-IN" "UDP5353-FROM-PEER[0-9]*-IN" \
+		"UDP5300-ON-PEER[0-9]*-OUT" "ICMPV6-PEER[0-9]*-OUT"; do
+		grep -q "^  - name: BYPASS-$svc$" "$WORK/learned.yaml"
+	done
+	# Staged against the same traffic: nothing would be discarded.
+	mc_a stage "$WORK/learned.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("learned.yaml"))' >/dev/null
+	five_services
+	wait_flow 3 '.dst_port == 2222 and .staged_policy != null'
+	sleep 1.2
+	t=$(staged_json | jq -c .daemon.table)
+	[ "$(jq '.totals["would-discard"].flows' <<<"$t")" -eq 0 ]
+	[ "$(jq '[.flows[] | select(.dst_port == 8080 or .dst_port == 2222 or .dst_port == 5353 or .dst_port == 5300 or .icmp_type == 128)] | length' <<<"$t")" -ge 5 ]
+	[ "$(jq '[.flows[] | select(.staged_action == "discard")] | length' <<<"$t")" -eq 0 ]
+}

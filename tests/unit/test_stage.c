@@ -8,6 +8,7 @@
 #include "../../lib/diag.h"
 #include "../../lib/monitor.h"
 #include "../../lib/stage.h"
+#include "../../lib/suggest.h"
 #include "../../lib/util.h"
 #include "../../lib/validate.h"
 #include "t.h"
@@ -79,10 +80,11 @@ static struct mc_seen_flow flow(enum mc_dir dir, int proto, const char *src, uns
 static enum mc_change change_of(const struct mc_plan *e, const struct mc_plan *s, struct mc_seen_flow f,
 				struct mc_decision *de, struct mc_decision *ds)
 {
-	mc_stage_decide(e, f.dir, &f.flow, de);
-	mc_stage_decide(s, f.dir, &f.flow, ds);
+	mc_stage_decide_both(e, s, f.dir, &f.flow, de, ds);
 	return mc_stage_compare(de, ds);
 }
+
+static struct mc_plan *p_nopg, *p_pgbypass;
 
 static void test_changes(const struct mc_plan *e, const struct mc_plan *s)
 {
@@ -124,10 +126,20 @@ static void test_changes(const struct mc_plan *e, const struct mc_plan *s)
 
 	/* ESP at the device: decided by its SA. SPI 4096's destination is the peer. */
 	struct mc_seen_flow esp = flow(MC_DIR_OUT, 50, ME, 0, PEER, 4096, 1);
-	T_EQ_INT(change_of(e, s, esp, &de, &ds), MC_CHANGE_DISCARD,
-		 "ESP under SPI 4096: the staged list has no such SA (would-discard)");
+	T_EQ_INT(change_of(e, s, esp, &de, &ds), MC_CHANGE_SA,
+		 "ESP under SPI 4096: the staged PGOUT sends under 8192 (other-sa)");
 	T_OK(de.action == MC_PROTECT && !strcmp(de.policy, "PGOUT"), "  enforced: PGOUT's SA (%s %s)",
 	     mc_action_str(de.action), de.policy);
+	T_OK(ds.action == MC_PROTECT && !strcmp(ds.policy, "PGOUT") && ds.spi == 8192, "  staged: PGOUT, SPI 8192");
+	/* The same SA in both: unchanged. */
+	struct mc_seen_flow esp_new = flow(MC_DIR_OUT, 50, ME, 0, PEER, 8192, 1);
+	T_EQ_INT(change_of(s, s, esp_new, &de, &ds), MC_CHANGE_NONE, "ESP under 8192 in both: unchanged");
+	/* The staged list without PGOUT: the SA is gone, its inner flows unseen. */
+	T_EQ_INT(change_of(e, p_nopg, esp, &de, &ds), MC_CHANGE_SA, "ESP under 4096, PGOUT gone: other-sa");
+	T_OK(ds.policy[0] == '\0' && ds.spi == 0, "  with no staged policy and no SPI");
+	struct mc_seen_flow esp_bypassed = flow(MC_DIR_OUT, 50, ME, 0, PEER, 4096, 1);
+	T_EQ_INT(change_of(e, p_pgbypass, esp_bypassed, &de, &ds), MC_CHANGE_BYPASS,
+		 "ESP under 4096, PGOUT now a bypass: would-bypass");
 	struct mc_seen_flow esp_in = flow(MC_DIR_IN, 50, PEER, 0, ME, 4097, 1);
 	mc_stage_decide(e, MC_DIR_IN, &esp_in.flow, &de);
 	T_OK(de.action == MC_PROTECT && !strcmp(de.policy, "PGIN") && de.spi == 4097, "ESP in under 4097: PGIN's SA");
@@ -293,16 +305,118 @@ static void test_flood(const struct mc_plan *e, const struct mc_plan *s)
 	mc_stage_free(&t);
 }
 
+/* stage --learn's suggestion: every flow seen covered by its own policy, the file valid, and
+ * staged against the same flows, nothing would be discarded. */
+static void test_suggest(void)
+{
+	/* Learning: everything passes but telnet in (discarded now, and kept so). */
+	static const char learning[] = "policies:\n"
+				       "  - {name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard}\n"
+				       "  - {name: LEARNIN, direction: in, action: bypass}\n"
+				       "  - {name: LEARNOUT, direction: out, action: bypass}\n";
+	struct mc_plan lp, sp;
+	struct mc_stage t;
+	struct mc_seen_flow f[64];
+	size_t n = 0;
+
+	compile_text(learning, &lp);
+	/* 1: SSH in from two peers (both directions). */
+	for (int i = 0; i < 2; i++) {
+		const char *peer = i ? "fec0::21" : "fec0::20";
+		f[n++] = flow(MC_DIR_IN, 6, peer, 50000 + (unsigned)i, ME, 22, 10);
+		f[n++] = flow(MC_DIR_OUT, 6, ME, 22, peer, 50000 + (unsigned)i, 9);
+	}
+	/* 2: HTTPS out to the peer. 3: DNS out over IPv4. */
+	f[n++] = flow(MC_DIR_OUT, 6, ME, 41000, PEER, 443, 5);
+	f[n++] = flow(MC_DIR_IN, 6, PEER, 443, ME, 41000, 5);
+	f[n++] = flow(MC_DIR_OUT, 17, "192.0.2.1", 40001, "192.0.2.53", 53, 1);
+	f[n++] = flow(MC_DIR_IN, 17, "192.0.2.53", 53, "192.0.2.1", 40001, 1);
+	/* 4: a web server with 10 clients: one policy for any remote each way. */
+	for (unsigned i = 0; i < 10; i++) {
+		char c[32];
+		snprintf(c, sizeof(c), "fec0::1:%u", i);
+		f[n++] = flow(MC_DIR_IN, 6, c, 33000 + i, ME, 8443, 3);
+		f[n++] = flow(MC_DIR_OUT, 6, ME, 8443, c, 33000 + i, 3);
+	}
+	/* 5: ICMPv6 echo to the peer and back. */
+	f[n++] = flow(MC_DIR_OUT, 58, ME, 128, PEER, 0, 2);
+	f[n++] = flow(MC_DIR_IN, 58, PEER, 129, ME, 0, 2);
+	/* Telnet in, discarded now. Neighbor Discovery and loopback: no policy needed. */
+	f[n++] = flow(MC_DIR_IN, 6, "fec0::66", 51000, ME, 23, 3);
+	f[n++] = flow(MC_DIR_OUT, 58, "fe80::1", 135, "ff02::1:ff00:1", 0, 1);
+	f[n++] = flow(MC_DIR_OUT, 17, "127.0.0.1", 40000, "127.0.0.1", 53, 1);
+	mc_stage_init(&t, 0, 1000);
+	add(&t, &lp, &lp, f, n, NULL);
+	struct mc_buf b = { 0 };
+	struct mc_suggest_opts o = { .seconds = 60, .host = "test", .def = MC_DEF_DENY };
+	mc_suggest(&t, &o, &b);
+	const char *text = mc_buf_str(&b);
+	T_OK(strstr(text, "A list to edit, not a list to trust"), "the suggestion says it is a list to edit");
+	if (getenv("SHOW"))
+		fputs(text, stdout);
+	/* It is a valid site. */
+	struct mc_diags ds = { 0 };
+	struct mc_site *site = NULL;
+	mc_conf_parse("suggested.yaml", text, strlen(text), &ds, &site);
+	if (site) {
+		mc_site_validate(site, &ds);
+		mc_compile(site, NULL, &ds, &sp);
+	}
+	T_OK(site && ds.errors == 0, "the suggested site parses, validates and compiles");
+	if (ds.errors || !site)
+		printf("%s", text);
+	mc_diags_free(&ds);
+	/* Every flow seen: decided as the learning list decided it (nothing would be discarded). */
+	int would_discard = 0, uncovered = 0;
+	for (size_t i = 0; site && i < n; i++) {
+		struct mc_decision de, dsg;
+		mc_stage_decide_both(&lp, &sp, f[i].dir, &f[i].flow, &de, &dsg);
+		would_discard += mc_stage_compare(&de, &dsg) == MC_CHANGE_DISCARD;
+		uncovered += dsg.action != de.action;
+	}
+	T_EQ_INT(would_discard, 0, "staged against the flows it learned from: 0 would-discard");
+	T_EQ_INT(uncovered, 0, "every flow decided as before");
+	/* One policy per service and direction, the many clients as one, telnet kept discarded. */
+	T_OK(strstr(text, "name: BYPASS-TCP22-FROM-PEER3-IN") && strstr(text, "name: BYPASS-TCP22-FROM-PEER4-OUT") &&
+		     strstr(text, "local-ports: 22"), "SSH in, by peer");
+	T_OK(strstr(text, "name: BYPASS-TCP443-ON-PEER2-OUT") && strstr(text, "remote-ports: 443"), "HTTPS out to the peer");
+	T_OK(strstr(text, "name: BYPASS-UDP53-ON-PEER1-OUT"), "DNS out");
+	T_OK(strstr(text, "name: BYPASS-TCP8443-FROM-ANY-IN") && !strstr(text, "BYPASS-TCP8443-FROM-PEER"),
+	     "10 clients of port 8443: one policy for any remote");
+	T_OK(strstr(text, "name: DISCARD-TCP23-FROM-PEER5-IN") && strstr(text, "discarded now by NOTELNET"),
+	     "telnet in: discarded now, kept so");
+	T_OK(!strstr(text, "ff02::") && !strstr(text, "127.0.0.1"), "no policy for ND or loopback");
+	T_OK(strstr(text, "default: deny"), "the default decides the rest");
+	size_t policies = 0;
+	for (const char *c = text; (c = strstr(c, "  - name: ")); c++)
+		policies++;
+	T_EQ_INT(policies, 13, "13 policies: 4 for SSH (2 peers), 2 HTTPS, 2 DNS, 2 for 8443, 2 ICMPv6, 1 telnet");
+	mc_buf_free(&b);
+	mc_site_free(site);
+	if (site)
+		mc_plan_free(&sp);
+	mc_plan_free(&lp);
+	mc_stage_free(&t);
+}
+
 int main(void)
 {
 	struct mc_plan e, s;
 
+	struct mc_plan nopg, pgbypass;
 	compile_text(enforced, &e);
 	compile_text(staged, &s);
+	compile_text("policies:\n  - {name: ALLOUT, direction: out, action: bypass}\n", &nopg);
+	compile_text("policies:\n  - {name: PGOUT, direction: out, action: bypass}\n", &pgbypass);
+	p_nopg = &nopg;
+	p_pgbypass = &pgbypass;
 	test_changes(&e, &s);
 	test_records(&e, &s);
 	test_flood(&e, &s);
+	test_suggest();
 	mc_plan_free(&e);
 	mc_plan_free(&s);
+	mc_plan_free(&nopg);
+	mc_plan_free(&pgbypass);
 	return t_done();
 }

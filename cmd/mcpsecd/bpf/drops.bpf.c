@@ -94,11 +94,9 @@ static __always_inline void transport(struct mc_drop_key *k, const unsigned char
 	}
 }
 
-/* The flow of a packet whose network header is at p. */
-static __always_inline bool parse_at(struct sk_buff *skb, const unsigned char *p, struct mc_drop_key *k)
+/* The flow of a packet of ethertype proto (host order) whose network header is at p. */
+static __always_inline bool parse_l3(__u16 proto, const unsigned char *p, struct mc_drop_key *k)
 {
-	__u16 proto = be16(BPF_CORE_READ(skb, protocol));
-
 	if (proto == ETH_P_IPV6) {
 		__u8 hdr[40];
 		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
@@ -139,7 +137,7 @@ static __always_inline bool parse_at(struct sk_buff *skb, const unsigned char *p
 /* The flow of a received packet, from its network header. */
 static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k)
 {
-	return parse_at(skb, BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header), k);
+	return parse_l3(be16(BPF_CORE_READ(skb, protocol)), BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header), k);
 }
 
 SEC("tp_btf/kfree_skb")
@@ -205,9 +203,10 @@ struct {
 	__type(value, struct mc_seen_val);
 } seen SEC(".maps");
 
-/* Packets and bytes by direction, whatever the flow table kept. */
+/* Packets and bytes by direction, whatever the flow table kept: per CPU, so that counting costs
+ * no atomic operation (user space adds the CPUs up). */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2 * MC_SEEN_DIRS);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -217,26 +216,34 @@ static __always_inline void add_total(__u32 i, __u64 v)
 {
 	__u64 *t = bpf_map_lookup_elem(&seen_totals, &i);
 	if (t)
-		__sync_fetch_and_add(t, v);
+		*t += v;
 }
 
-/* Every packet of the namespace, IP or not, in the totals; an IP one in its flow too. */
-static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k, bool ip)
+/*
+ * Every packet of the namespace, IP or not, in the totals; an IP one in its flow too. This runs
+ * for every packet of the host while a list is staged, so it reads the skb directly (tp_btf
+ * gives typed pointers: plain loads, no helper call) and calls a helper only for the headers,
+ * and for the segment count of a packet longer than any frame (GSO).
+ */
+static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh)
 {
-	__u64 now = bpf_ktime_get_ns(), bytes = BPF_CORE_READ(skb, len), packets = 1;
-	struct skb_shared_info *si = (void *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));
-	__u16 segs = BPF_CORE_READ(si, gso_segs);
-	struct mc_seen_val *v, init;
+	__u64 bytes = skb->len, packets = 1;
+	bool ip = parse_l3(be16(skb->protocol), nh, k);
 
-	if (segs > 1)
-		packets = segs;
+	if (bytes > 1600) {
+		struct skb_shared_info *si = (void *)(skb->head + skb->end);
+		__u16 segs = BPF_CORE_READ(si, gso_segs);
+		if (segs > 1)
+			packets = segs;
+	}
 	add_total(2 * k->kind, packets);
 	add_total(2 * k->kind + 1, bytes);
 	if (!ip)
 		return;
-	v = bpf_map_lookup_elem(&seen, k);
+	__u64 now = bpf_ktime_get_ns();
+	struct mc_seen_val *v = bpf_map_lookup_elem(&seen, k);
 	if (!v) {
-		init = (struct mc_seen_val){ 0, 0, now, now };
+		struct mc_seen_val init = { 0, 0, now, now };
 		/* Another CPU may insert the same flow meanwhile: then add to its entry. */
 		(void)bpf_map_update_elem(&seen, k, &init, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&seen, k);
@@ -255,9 +262,9 @@ int BPF_PROG(seen_in, struct sk_buff *skb)
 {
 	struct mc_drop_key k = { .kind = MC_SEEN_IN };
 
-	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
+	if (skb->dev->nd_net.net->ns.inum != netns_ino)
 		return 0;
-	see(skb, &k, parse_at(skb, BPF_CORE_READ(skb, data), &k));
+	see(skb, &k, skb->data);
 	return 0;
 }
 
@@ -268,8 +275,8 @@ int BPF_PROG(seen_out, struct sk_buff *skb)
 {
 	struct mc_drop_key k = { .kind = MC_SEEN_OUT };
 
-	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) != netns_ino)
+	if (skb->dev->nd_net.net->ns.inum != netns_ino)
 		return 0;
-	see(skb, &k, parse_skb(skb, &k));
+	see(skb, &k, skb->head + skb->network_header);
 	return 0;
 }

@@ -1,0 +1,107 @@
+#!/bin/bash
+# What seeing every flow costs (issue 29): bypassed UDP and TCP throughput from namespace A to B
+# over a veth pair, with nothing staged, with a list staged (mcpsecd's tracepoint observer), and,
+# for comparison, the two other candidates the observer was chosen against: conntrack (a
+# "ct state new" rule makes the namespace track every packet) and a clsact program doing the
+# observer's work at the device (bench/tcflow.bpf.c). The modes take turns, round after round,
+# so that a busy moment of the machine spreads over all of them; each figure is the median of
+# ROUNDS runs of SECONDS, and the ratio is against nothing staged. The sender runs on CPU 0 and
+# the receivers on CPU 1 (on a 2-core machine, the least noise there is).
+#
+# usage: bench/stage.sh [ROUNDS [SECONDS]]   (root; release binaries: make mcpsec mcpsecd)
+set -eu
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+ROUNDS=${1:-7}
+SECONDS_EACH=${2:-2}
+[ "$(id -u)" -eq 0 ] || { echo "bench/stage.sh: run as root" >&2; exit 1; }
+[ -x ./mcpsec ] && [ -x ./mcpsecd ] || { echo "bench/stage.sh: make mcpsec mcpsecd first" >&2; exit 1; }
+
+bench_scratch
+A="$ns-a" B="$ns-b"
+trap 'kill $(jobs -p) 2>/dev/null; ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; rm -rf "$work"' EXIT
+cc -O2 -o "$work/udpblast" bench/udpblast.c
+cc -O2 -o "$work/tcpblast" bench/tcpblast.c
+modes="none staged"
+command -v nft >/dev/null && modes="$modes conntrack"
+if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcflow.bpf.c \
+	-o "$work/tcflow.o" 2>/dev/null; then
+	modes="$modes tc"
+fi
+
+ip netns add "$A"
+ip netns add "$B"
+ip link add va netns "$A" type veth peer name vb netns "$B"
+ip -n "$A" addr add fd00:5::1/64 dev va nodad
+ip -n "$B" addr add fd00:5::2/64 dev vb nodad
+for n in "$A" "$B"; do ip -n "$n" link set lo up; done
+ip -n "$A" link set va up
+ip -n "$B" link set vb up
+printf 'policies:\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
+	>"$work/site.yaml"
+# The staged list discards a port nobody uses: the measured traffic is bypassed by both.
+printf 'policies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
+	>"$work/staged.yaml"
+mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
+mc apply "$work/site.yaml" >/dev/null
+./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >"$work/mcpsecd.out" 2>&1 &
+for _ in $(seq 100); do mc status ipsec all --json 2>/dev/null | grep -q '"daemon":{' && break; sleep 0.1; done
+ip netns exec "$B" taskset -c 1 "$work/tcpblast" sink 5001 &
+ip netns exec "$B" taskset -c 1 python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 9)); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+while True: s.recv(65536)' &
+sleep 0.5
+
+log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.jsonl" 2>/dev/null || true; }
+wait_log() { local want=$(($(log_has "$1") + 1)); for _ in $(seq 50); do [ "$(log_has "$1")" -ge "$want" ] && return; sleep 0.1; done; }
+mode_on() {
+	case $1 in
+	staged) local n; n=$(log_has start); mc stage "$work/staged.yaml" >/dev/null
+		for _ in $(seq 50); do [ "$(log_has start)" -gt "$n" ] && return; sleep 0.1; done
+		echo "bench/stage.sh: mcpsecd did not start observing:" >&2; cat "$work/state/log.jsonl" >&2; exit 1 ;;
+	conntrack) ip netns exec "$A" nft -f - <<-'NFT'
+		table inet bench { chain p { type filter hook prerouting priority -300; ct state new counter; }; chain o { type filter hook output priority -300; ct state new counter; }; }
+		NFT
+		;;
+	tc) tc -n "$A" qdisc add dev va clsact
+		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcflow.o" sec tc
+		tc -n "$A" filter add dev va egress bpf da obj "$work/tcflow.o" sec tc ;;
+	esac
+}
+mode_off() {
+	case $1 in
+	staged) local n; n=$(log_has cleared); mc stage --clear >/dev/null
+		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done ;;
+	conntrack) ip netns exec "$A" nft delete table inet bench ;;
+	tc) tc -n "$A" qdisc del dev va clsact ;;
+	esac
+}
+measure() {
+	case $1 in
+	udp1) ip netns exec "$A" taskset -c 0 "$work/udpblast" fd00:5::2 9 "$SECONDS_EACH" 1 1 | awk '{ print $2 }' ;;
+	udp1400) ip netns exec "$A" taskset -c 0 "$work/udpblast" fd00:5::2 9 "$SECONDS_EACH" 1 1400 | awk '{ print $2 }' ;;
+	tcp) ip netns exec "$A" taskset -c 0 "$work/tcpblast" send fd00:5::2 5001 "$SECONDS_EACH" | awk '{ print $2 }' ;;
+	esac
+}
+loads="udp1 udp1400 tcp"
+for ((r = 0; r < ROUNDS; r++)); do
+	for m in $modes; do
+		mode_on "$m"
+		for l in $loads; do echo "$m $l $(measure "$l")" >>"$work/results"; done
+		mode_off "$m"
+	done
+done
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '%s, %s rounds of %s s, kernel %s\n' "$(date -u +%Y-%m-%d)" "$ROUNDS" "$SECONDS_EACH" "$(uname -r)"
+printf '%-10s' mode
+for l in $loads; do printf ' %14s %6s' "$l" ratio; done
+echo
+for m in $modes; do
+	printf '%-10s' "$m"
+	for l in $loads; do
+		base=$(awk -v l="$l" '$1 == "none" && $2 == l { print $3 }' "$work/results" | median)
+		v=$(awk -v m="$m" -v l="$l" '$1 == m && $2 == l { print $3 }' "$work/results" | median)
+		printf ' %14s %6s' "$v" "$(awk -v a="$v" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
+	done
+	echo
+done
+echo "(udp1, udp1400: datagrams sent; tcp: bytes sent; one sender, $SECONDS_EACH s a run)"

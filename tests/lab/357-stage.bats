@@ -1,0 +1,90 @@
+#!/usr/bin/env bats
+# Staged lists (issue 29) on Debian's 6.1 kernel with real SAs: the tracepoint observer loads
+# and attaches there too, a staged DISCARD of a port in use is named while its traffic flows,
+# protected traffic is seen as its SA and compared by SA, and the list applied drops the flow
+# under the policy the staged table named. tests/bats/275-stage.bats has the host cases.
+load helpers
+
+setup() {
+	lab_setup
+	"$MCPSEC" key generate STAGEI --alg sha256 --keys "$KEYS" >/dev/null
+	chmod 600 "$KEYS"
+	cp "$KEYS" "$(dirname "$SITE_B")/keys.yaml"
+	esp='esp: { integrity: hmac-sha256-128, integrity-key: STAGEI }'
+	pair_with_rest <<EOF2
+  - name: PROTECTUDPOUT
+    direction: out
+    remote: $B_ADDR
+    protocol: udp
+    remote-ports: 5000
+    action: protect
+    spi: 20737
+    $esp
+  - name: PROTECTUDPIN
+    direction: in
+    remote: $B_ADDR
+    protocol: udp
+    local-ports: 5001
+    action: protect
+    spi: 20738
+    $esp
+EOF2
+	# The staged list: syslog in discarded, and A's outbound SA replaced (SPI 20993).
+	cp "$SITE_A" "$WORK/staged.yaml"
+	"$PY" - "$WORK/staged.yaml" <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+s = s.replace("policies:\n", "policies:\n  - { name: DISCARDSYSLOGIN, direction: in, protocol: udp, local-ports: 514, action: discard }\n", 1)
+s = s.replace("spi: 20737", "spi: 20993")
+open(p, "w").write(s)
+PY
+	cp "$KEYS" "$WORK/keys.yaml"
+}
+teardown() {
+	stop_daemon
+	basic_teardown
+}
+
+records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
+flows() { mc_a status ipsec staged --json | jq -c ".daemon.table.flows[] | select($1)"; }
+wait_flow() {
+	for _ in $(seq $(($1 * 4))); do [ -n "$(flows "$2")" ] && return 0; sleep 0.25; done
+	echo "no staged flow matching $2:" >&2
+	mc_a status ipsec staged >&2
+	return 1
+}
+
+@test "lab stage: a staged DISCARD of a port in use and a replaced SA, named while traffic flows; applied, the drops name the same policy" {
+	start_daemon
+	wait_record 60 '.event == "daemon" and .reason == "per-flow"' >/dev/null
+	quiet mc_a stage "$WORK/staged.yaml"
+	wait_record 60 '.event == "staged" and .reason == "start"' >/dev/null
+	# Syslog from B in clear, and protected UDP from A to B's 5000, both received.
+	start_listener "$WORK/syslog" in_a "$NET" udp-recv 514 6 40
+	start_listener "$WORK/prot" in_b "$NET" udp-recv 5000 6 40
+	in_b "$NET" udp-burst "$A_ADDR" 514 20 20 >/dev/null
+	in_a "$NET" udp-burst "$B_ADDR" 5000 20 20 >/dev/null
+	[ "$(listener_result "$WORK/syslog")" = "got 20" ]
+	[ "$(listener_result "$WORK/prot")" = "got 20" ]
+	wait_flow 30 '.change == "would-discard" and .dst_port == 514'
+	f=$(flows '.dst_port == 514')
+	[ "$(jq -r '[.direction, .src, .dst, .packets, .enforced_action, .enforced_policy, .staged_policy] | join(" ")' <<<"$f")" = \
+	  "in $B_ADDR $A_ADDR 20 bypass RESTIN DISCARDSYSLOGIN" ]
+	# The protected datagrams, seen as their SA: ESP under 20737 to B, which the staged list
+	# replaces with 20993.
+	wait_flow 30 '.protocol == "esp" and .spi == 20737'
+	e=$(flows '.protocol == "esp" and .spi == 20737')
+	[ "$(jq -r '[.direction, .change, .packets, .enforced_policy, .enforced_spi, .staged_policy, .staged_spi] | join(" ")' <<<"$e")" = \
+	  "out other-sa 20 PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
+	run mc_a status ipsec staged
+	[[ "$output" == *"other-sa (the peer must be ready for it too):"*"esp $A_ADDR -> $B_ADDR spi 0x5101"* ]]
+	# Applied: syslog from B is dropped under the policy the staged table named.
+	quiet mc_a apply "$WORK/staged.yaml"
+	start_listener "$WORK/syslog2" in_a "$NET" udp-recv 514 4 40
+	in_b "$NET" udp-burst "$A_ADDR" 514 5 20 >/dev/null
+	[ "$(listener_result "$WORK/syslog2")" = "got 0" ]
+	wait_record 60 '.event == "drop" and .dst_port == 514' >/dev/null
+	[ "$(records '.event == "drop" and .dst_port == 514' | jq -r .policy | sort -u)" = DISCARDSYSLOGIN ]
+	run mc_a status ipsec staged
+	[ "$output" = "nothing is staged ('mcpsec stage SITE.yaml' stages a list)" ]
+}
