@@ -15,7 +15,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-7}
 SECONDS_EACH=${2:-2}
 [ "$(id -u)" -eq 0 ] || { echo "bench/stage.sh: run as root" >&2; exit 1; }
-[ -x ./mcpsec ] && [ -x ./mcpsecd ] || { echo "bench/stage.sh: make mcpsec mcpsecd first" >&2; exit 1; }
+if [ ! -x ./mcpsec ] || [ ! -x ./mcpsecd ]; then
+	echo "bench/stage.sh: make mcpsec mcpsecd first" >&2
+	exit 1
+fi
 
 bench_scratch
 A="$ns-a" B="$ns-b"

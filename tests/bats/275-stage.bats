@@ -194,7 +194,7 @@ syslog_stop() {
 	syslog_stop
 	sleep 1.2
 	[ -z "$(records '.event == "staged" and .dst_port == 514')" ]
-	[ "$(ls "$STATE" | grep -c staged)" -eq 0 ]
+	[ -z "$(find "$STATE" -maxdepth 1 -name 'staged*')" ]
 	run mc_a stage --clear
 	[ "$output" = "nothing was staged" ]
 }
@@ -253,6 +253,7 @@ syslog_stop() {
 	# The namespace's packets as its devices count them, against the observer's totals (flows and
 	# packets without one), each read in a quiet moment: the devices counted nothing meanwhile.
 	in_a sysctl -qw net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.eth0.router_solicitations=0
+	# shellcheck disable=SC2016 # awk's own $0
 	dev_packets() { in_a awk 'NR > 2 { sub(/.*:/, ""); split($0, f); n += f[2] + f[10] } END { print n }' /proc/net/dev; }
 	observed() {
 		mc_a status ipsec staged | awk '/flows seen:/ { sub(/\(/, "", $4); n += $4 } /without a flow:/ { n += $4 } END { print n + 0 }'
