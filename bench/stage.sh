@@ -5,8 +5,11 @@
 # "ct state new" rule makes the namespace track every packet) and a clsact program doing the
 # observer's work at the device (bench/tcflow.bpf.c). The modes take turns, round after round,
 # so that a busy moment of the machine spreads over all of them; each figure is the median of
-# ROUNDS runs of SECONDS, and the ratio is against nothing staged. The sender runs on CPU 0 and
-# the receivers on CPU 1 (on a 2-core machine, the least noise there is).
+# ROUNDS runs of SECONDS, and each ratio the median of the rounds' ratios to nothing staged in
+# the same round (a round's runs are seconds apart: they share the machine's mood). The sender
+# runs on CPU 0 and the receivers on CPU 1 (on a 2-core machine, the least noise there is).
+# "staged" is mcpsecd's observer as it runs (tc, or the tracepoints with
+# MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp").
 #
 # usage: bench/stage.sh [ROUNDS [SECONDS]]   (root; release binaries: make mcpsec mcpsecd)
 set -eu
@@ -25,7 +28,7 @@ A="$ns-a" B="$ns-b"
 trap 'kill $(jobs -p) 2>/dev/null; ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; rm -rf "$work"' EXIT
 cc -O2 -o "$work/udpblast" bench/udpblast.c
 cc -O2 -o "$work/tcpblast" bench/tcpblast.c
-modes="none staged"
+modes="none staged staged-tp"
 command -v nft >/dev/null && modes="$modes conntrack"
 if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcflow.bpf.c \
 	-o "$work/tcflow.o" 2>/dev/null; then
@@ -47,33 +50,48 @@ printf 'policies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-por
 	>"$work/staged.yaml"
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
 mc apply "$work/site.yaml" >/dev/null
-./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >"$work/mcpsecd.out" 2>&1 &
-for _ in $(seq 100); do mc status ipsec all --json 2>/dev/null | grep -q '"daemon":{' && break; sleep 0.1; done
+# mcpsecd, with the observer it picks (tc) or, given "tracepoints", the fallback.
+daemon() {
+	if [ -n "${DAEMON:-}" ]; then
+		kill "$DAEMON"
+		wait "$DAEMON" 2>/dev/null || true
+	fi
+	if [ "$1" = tracepoints ]; then
+		MCPSECD_OBSERVER=tracepoints ./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >>"$work/mcpsecd.out" 2>&1 &
+	else
+		./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >>"$work/mcpsecd.out" 2>&1 &
+	fi
+	DAEMON=$!
+	for _ in $(seq 100); do mc status ipsec all --json 2>/dev/null | grep -q '"daemon":{' && break; sleep 0.1; done
+}
+daemon tc
 ip netns exec "$B" taskset -c 1 "$work/tcpblast" sink 5001 &
 ip netns exec "$B" taskset -c 1 python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 9)); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 while True: s.recv(65536)' &
 sleep 0.5
 
 log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.jsonl" 2>/dev/null || true; }
-wait_log() { local want=$(($(log_has "$1") + 1)); for _ in $(seq 50); do [ "$(log_has "$1")" -ge "$want" ] && return; sleep 0.1; done; }
 mode_on() {
 	case $1 in
-	staged) local n; n=$(log_has start); mc stage "$work/staged.yaml" >/dev/null
+	staged | staged-tp) local n; n=$(log_has start)
+		[ "$1" = staged ] || daemon tracepoints
+		mc stage "$work/staged.yaml" >/dev/null
 		for _ in $(seq 50); do [ "$(log_has start)" -gt "$n" ] && return; sleep 0.1; done
 		echo "bench/stage.sh: mcpsecd did not start observing:" >&2; cat "$work/state/log.jsonl" >&2; exit 1 ;;
 	conntrack) ip netns exec "$A" nft -f - <<-'NFT'
 		table inet bench { chain p { type filter hook prerouting priority -300; ct state new counter; }; chain o { type filter hook output priority -300; ct state new counter; }; }
 		NFT
 		;;
-	tc) tc -n "$A" qdisc add dev va clsact
+	tc) tc -n "$A" qdisc replace dev va clsact
 		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcflow.o" sec tc
 		tc -n "$A" filter add dev va egress bpf da obj "$work/tcflow.o" sec tc ;;
 	esac
 }
 mode_off() {
 	case $1 in
-	staged) local n; n=$(log_has cleared); mc stage --clear >/dev/null
-		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done ;;
+	staged | staged-tp) local n; n=$(log_has cleared); mc stage --clear >/dev/null
+		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done
+		[ "$1" = staged ] || daemon tc ;;
 	conntrack) ip netns exec "$A" nft delete table inet bench ;;
 	tc) tc -n "$A" qdisc del dev va clsact ;;
 	esac
@@ -89,7 +107,7 @@ loads="udp1 udp1400 tcp"
 for ((r = 0; r < ROUNDS; r++)); do
 	for m in $modes; do
 		mode_on "$m"
-		for l in $loads; do echo "$m $l $(measure "$l")" >>"$work/results"; done
+		for l in $loads; do echo "$m $l $(measure "$l") $r" >>"$work/results"; done
 		mode_off "$m"
 	done
 done
@@ -101,9 +119,10 @@ echo
 for m in $modes; do
 	printf '%-10s' "$m"
 	for l in $loads; do
-		base=$(awk -v l="$l" '$1 == "none" && $2 == l { print $3 }' "$work/results" | median)
 		v=$(awk -v m="$m" -v l="$l" '$1 == m && $2 == l { print $3 }' "$work/results" | median)
-		printf ' %14s %6s' "$v" "$(awk -v a="$v" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
+		ratio=$(awk -v m="$m" -v l="$l" '$2 == l && $1 == "none" { b[$4] = $3 } $2 == l && $1 == m { v[$4] = $3 }
+			END { for (r in v) if (b[r]) print v[r] / b[r] }' "$work/results" | median)
+		printf ' %14s %6.3f' "$v" "$ratio"
 	done
 	echo
 done

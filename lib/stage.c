@@ -258,13 +258,14 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
 		if (out && e->change != MC_CHANGE_NONE && e->change != MC_CHANGE_POLICY)
 			flow_record(e, now, MC_PUSH(&out->r, &out->n, &out->cap));
 	}
-	/* What the observer counted beyond its flows (its own table made room before a drain). */
+	/* What the observer counted beyond its flows (not IP, or its own table made room before a
+	 * drain): a balance, never clamped, so that it is exact whenever traffic pauses. */
 	for (int d = 0; d < MC_SEEN_DIRS; d++) {
-		t->unattributed_packets += f->packets[d];
-		t->unattributed_bytes += f->bytes[d];
+		t->unattributed_packets += (int64_t)f->packets[d];
+		t->unattributed_bytes += (int64_t)f->bytes[d];
 	}
-	t->unattributed_packets -= packets < t->unattributed_packets ? packets : t->unattributed_packets;
-	t->unattributed_bytes -= bytes < t->unattributed_bytes ? bytes : t->unattributed_bytes;
+	t->unattributed_packets -= (int64_t)packets;
+	t->unattributed_bytes -= (int64_t)bytes;
 }
 
 static uint64_t sum(const uint64_t *v)
@@ -361,9 +362,10 @@ void mc_stage_json(const struct mc_stage *t, struct mc_buf *b)
 	for (int c = 0; c < MC_CHANGE_N; c++)
 		mc_buf_printf(b, ",\"%s\":{\"flows\":%" PRIu64 ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
 			      mc_change_str((enum mc_change)c), t->flows[c], t->packets[c], t->bytes[c]);
-	mc_buf_printf(b, ",\"flows_kept\":%zu,\"flows_evicted\":%" PRIu64 ",\"unattributed_packets\":%" PRIu64
-		      ",\"unattributed_bytes\":%" PRIu64 "},\"flows\":[", t->n, t->evicted, t->unattributed_packets,
-		      t->unattributed_bytes);
+	mc_buf_printf(b, ",\"flows_kept\":%zu,\"flows_evicted\":%" PRIu64 ",\"unattributed_packets\":%" PRId64
+		      ",\"unattributed_bytes\":%" PRId64 "},\"flows\":[", t->n, t->evicted,
+		      t->unattributed_packets > 0 ? t->unattributed_packets : 0,
+		      t->unattributed_bytes > 0 ? t->unattributed_bytes : 0);
 	bool first = true;
 	for (uint32_t i = t->newest; i != NONE; i = t->v[i].older) {
 		if (!first)
@@ -388,9 +390,10 @@ void mc_stage_text(const struct mc_stage *t, size_t top, struct mc_buf *b)
 
 	mc_buf_printf(b, "  flows seen:       %" PRIu64 " (%" PRIu64 " packets, %" PRIu64 " bytes)\n", sum(t->flows),
 		      sum(t->packets), sum(t->bytes));
-	if (t->unattributed_packets)
-		mc_buf_printf(b, "  without a flow:   %" PRIu64 " packets, %" PRIu64 " bytes (not IP, or the observer's "
-			      "table made room first)\n", t->unattributed_packets, t->unattributed_bytes);
+	if (t->unattributed_packets > 0)
+		mc_buf_printf(b, "  without a flow:   %" PRId64 " packets, %" PRId64 " bytes (not IP, or the observer's "
+			      "table made room first)\n", t->unattributed_packets,
+			      t->unattributed_bytes > 0 ? t->unattributed_bytes : 0);
 	mc_buf_printf(b, "  would-discard:    %" PRIu64 "\n  would-protect:    %" PRIu64 "\n  would-bypass:     %" PRIu64
 		      "\n  other SA:         %" PRIu64 "\n  other policy:     %" PRIu64 " (same action)\n  unchanged:        %" PRIu64 "\n",
 		      t->flows[MC_CHANGE_DISCARD], t->flows[MC_CHANGE_PROTECT], t->flows[MC_CHANGE_BYPASS],

@@ -75,8 +75,10 @@ struct mc_stage {
 	 * counts again in flows (evicted says how often that happened) */
 	uint64_t flows[MC_CHANGE_N], packets[MC_CHANGE_N], bytes[MC_CHANGE_N];
 	uint64_t evicted;
-	/* packets the observer counted but no flow carried (its own table made room first) */
-	uint64_t unattributed_packets, unattributed_bytes;
+	/* packets the observer counted but no flow carried (not IP, or its own table made room
+	 * first): a running balance, since a drain's flows may hold packets its totals were read
+	 * before (the next drain's totals have them); shown as 0 while negative */
+	int64_t unattributed_packets, unattributed_bytes;
 	int64_t since; /* observed since (seconds since the epoch) */
 	/* the summary record's state */
 	uint64_t flows_at_summary;

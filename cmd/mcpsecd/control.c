@@ -113,6 +113,9 @@ void serve_client(struct daemon *d, struct client *c)
 		if (w <= 0)
 			break;
 		c->sent += (size_t)w;
+		/* A client that keeps reading gets a large answer (a staged table) whole; one that
+		 * stops is dropped 2 s later, as one that never reads. */
+		c->deadline = now_ms() + 2000;
 	}
 	drop_client(c);
 	return;

@@ -56,6 +56,12 @@ bool mc_dropmon_observing(const struct mc_dropmon *m)
 	return false;
 }
 
+const char *mc_dropmon_observer(const struct mc_dropmon *m)
+{
+	(void)m;
+	return "none";
+}
+
 int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 {
 	(void)m;

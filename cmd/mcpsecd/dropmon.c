@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -57,8 +58,13 @@ struct mc_dropmon {
 	char out_why[512];
 	struct prevs drops;
 	uint64_t totals[MC_DROP_KINDS];
-	/* the staging observer, attached only while a list is staged */
+	/* the staging observer, attached only while a list is staged: at the tc hooks of each of
+	 * the namespace's interfaces, else (fallback) at two tracepoints */
 	struct bpf_link *seen_in, *seen_out;
+	bool observing, tc_mode;
+	struct tc_att { int ifindex; bool created; } *tc;
+	size_t ntc, captc;
+	char observer[160];
 	struct prevs seen;
 	uint64_t seen_totals[2 * MC_SEEN_DIRS];
 	uint64_t *percpu; /* a per-CPU total as the kernel gives it */
@@ -272,22 +278,117 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 	return 0;
 }
 
+/* mcpsecd's filters at an interface's clsact hooks: handle and priority of its own. */
+#define TC_HANDLE 0x6d63 /* "mc" */
+#define TC_PRIORITY 0x6d63
+
+static int tc_attach_one(struct mc_dropmon *m, int ifindex)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
+	/* Both points: libbpf's way of asking for the clsact qdisc (the enum has no such value). */
+	hook.attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS);
+	int r = bpf_tc_hook_create(&hook);
+	bool created = r == 0;
+
+	if (r < 0 && r != -EEXIST)
+		return r;
+	const struct bpf_program *progs[2] = { m->skel->progs.seen_tc_in, m->skel->progs.seen_tc_out };
+	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	for (int i = 0; i < 2; i++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = points[i]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+				    .prog_fd = bpf_program__fd(progs[i]), .flags = BPF_TC_F_REPLACE);
+		if ((r = bpf_tc_attach(&h, &o)) < 0)
+			return r;
+	}
+	struct tc_att *a = MC_PUSH(&m->tc, &m->ntc, &m->captc);
+	a->ifindex = ifindex;
+	a->created = created;
+	return 0;
+}
+
+/* Removes mcpsecd's filters (an interface gone has taken them along). The clsact qdisc stays:
+ * someone else's filters may have joined it since. */
+static void tc_detach_all(struct mc_dropmon *m)
+{
+	for (size_t i = 0; i < m->ntc; i++) {
+		enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+		for (int j = 0; j < 2; j++) {
+			DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = m->tc[i].ifindex, .attach_point = points[j]);
+			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+			(void)bpf_tc_detach(&h, &o);
+		}
+	}
+	m->ntc = 0;
+}
+
+/* Attaches to the namespace's interfaces that have none yet (new ones appear: each drain). */
+static int tc_refresh(struct mc_dropmon *m, char *why, size_t len)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	int r = 0;
+
+	if (!ifs) {
+		snprintf(why, len, "listing the interfaces: %s", strerror(errno));
+		return -errno;
+	}
+	for (struct if_nameindex *i = ifs; i->if_index && !r; i++) {
+		bool have = false;
+		for (size_t j = 0; j < m->ntc && !have; j++)
+			have = m->tc[j].ifindex == (int)i->if_index;
+		if (!have && (r = tc_attach_one(m, (int)i->if_index)) < 0)
+			snprintf(why, len, "attaching to %s's clsact hooks: %s", i->if_name, strerror(-r));
+	}
+	/* Forget interfaces that are gone. */
+	for (size_t j = 0; j < m->ntc;) {
+		bool present = false;
+		for (struct if_nameindex *i = ifs; i->if_index && !present; i++)
+			present = m->tc[j].ifindex == (int)i->if_index;
+		if (present)
+			j++;
+		else
+			m->tc[j] = m->tc[--m->ntc];
+	}
+	if_freenameindex(ifs);
+	return r;
+}
+
 int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 {
-	if (on == (m->seen_in != NULL))
+	if (on == m->observing)
 		return 0;
 	if (!on) {
+		tc_detach_all(m);
 		bpf_link__destroy(m->seen_in);
 		bpf_link__destroy(m->seen_out);
 		m->seen_in = m->seen_out = NULL;
+		m->observing = false;
 		return 0;
+	}
+	/* First the tc hooks (the cheapest); then, or when asked (MCPSECD_OBSERVER=tracepoints),
+	 * the tracepoints. */
+	char tc_why[200] = "not tried (MCPSECD_OBSERVER=tracepoints)";
+	const char *want = getenv("MCPSECD_OBSERVER");
+	if (!want || strcmp(want, "tracepoints")) {
+		if (tc_refresh(m, tc_why, sizeof(tc_why)) == 0) {
+			m->observing = m->tc_mode = true;
+			snprintf(m->observer, sizeof(m->observer), "tc (clsact) on each interface");
+			return 0;
+		}
+		tc_detach_all(m);
 	}
 	m->seen_in = bpf_program__attach(m->skel->progs.seen_in);
 	m->seen_out = m->seen_in ? bpf_program__attach(m->skel->progs.seen_out) : NULL;
-	if (m->seen_out)
+	if (m->seen_out) {
+		m->observing = true;
+		m->tc_mode = false;
+		snprintf(m->observer, sizeof(m->observer), "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: %.100s)",
+			 tc_why);
 		return 0;
+	}
 	int r = -errno;
-	snprintf(why, len, "attaching tp_btf/%s: %s", m->seen_in ? "net_dev_queue" : "netif_receive_skb", strerror(-r));
+	snprintf(why, len, "tc: %s; tp_btf/%s: %s", tc_why, m->seen_in ? "net_dev_queue" : "netif_receive_skb",
+		 strerror(-r));
 	bpf_link__destroy(m->seen_in);
 	m->seen_in = NULL;
 	return r;
@@ -295,7 +396,12 @@ int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 
 bool mc_dropmon_observing(const struct mc_dropmon *m)
 {
-	return m && m->seen_in;
+	return m && m->observing;
+}
+
+const char *mc_dropmon_observer(const struct mc_dropmon *m)
+{
+	return m && m->observing ? m->observer : "none";
 }
 
 /* Seconds since the epoch of a bpf_ktime_get_ns() time (CLOCK_MONOTONIC). */
@@ -316,6 +422,9 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
 	out->n = 0;
+	char why[200];
+	if (m->tc_mode)
+		(void)tc_refresh(m, why, sizeof(why)); /* an interface added since: observed too */
 	for (uint32_t i = 0; i < 2 * MC_SEEN_DIRS; i++) {
 		uint64_t v = 0;
 		if (bpf_map_lookup_elem(totals, &i, m->percpu) == 0) {
@@ -357,6 +466,8 @@ void mc_dropmon_close(struct mc_dropmon *m)
 		return;
 	bpf_link__destroy(m->out_link);
 	bpf_link__destroy(m->in_link);
+	tc_detach_all(m);
+	free(m->tc);
 	bpf_link__destroy(m->seen_in);
 	bpf_link__destroy(m->seen_out);
 	drops__destroy(m->skel);

@@ -35,11 +35,15 @@ bool mc_dropmon_outbound_attached(const struct mc_dropmon *m);
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out);
 /*
  * The staging observer (mcpsec stage): every packet of the namespace at its devices, by flow.
- * Attached only while a list is staged (it costs every packet of the host a tracepoint call):
- * 0 or -errno (why says what failed).
+ * Attached only while a list is staged: a program at the clsact hooks of each interface (new
+ * ones are added at each drain), or where tc cannot be used (or MCPSECD_OBSERVER=tracepoints
+ * says so) at two tracepoints, which cost every packet of the host a call. 0 or -errno (why
+ * says what failed).
  */
 int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len);
 bool mc_dropmon_observing(const struct mc_dropmon *m);
+/* Which observer runs, for people ("none" when none). */
+const char *mc_dropmon_observer(const struct mc_dropmon *m);
 /* The flows seen, and the totals, since the previous drain. 0 or -errno. */
 int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out);
 void mc_dropmon_close(struct mc_dropmon *m);

@@ -68,8 +68,8 @@ static void load_staged(struct daemon *d)
 	d->staged_from = mc_strdup(sg.staged_from ? sg.staged_from : "");
 	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
 	mc_stage_init(&d->stage, 0, d->now);
-	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by "
-	     "tp_btf/netif_receive_skb and tp_btf/net_dev_queue", d->staged_from, sg.gen);
+	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s",
+	     d->staged_from, sg.gen, mc_dropmon_observer(d->drops));
 out:
 	mc_site_free(s);
 	mc_diags_free(&ds);
@@ -165,7 +165,9 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 		return;
 	}
 	if (json) {
-		mc_buf_puts(b, "{\"observing\":true,\"observer\":\"tp_btf/netif_receive_skb, tp_btf/net_dev_queue\",\"table\":");
+		mc_buf_puts(b, "{\"observing\":true,\"observer\":");
+		mc_buf_json_str(b, mc_dropmon_observer(d->drops));
+		mc_buf_puts(b, ",\"table\":");
 		mc_stage_json(&d->stage, b);
 		mc_buf_puts(b, "}\n");
 		return;
@@ -174,7 +176,7 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 	time_t t = (time_t)d->stage.since;
 	struct tm tm;
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
-	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, at the devices (protected traffic as its SA):\n",
-		      (long)getpid(), when);
+	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, by %s (protected traffic as its SA):\n",
+		      (long)getpid(), when, mc_dropmon_observer(d->drops));
 	mc_stage_text(&d->stage, 10, b);
 }

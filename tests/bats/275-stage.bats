@@ -221,6 +221,50 @@ syslog_stop() {
 	[ "$(staged_json | jq -r .staged.generation)" = staged-1 ]
 }
 
+@test "stage: the observer sits at every interface's tc hooks, a new one's too, and leaves none behind" {
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact)"))' >/dev/null
+	for dev in lo eth0; do
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress)" == *"seen_tc_in"* ]]
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" egress)" == *"seen_tc_out"* ]]
+	done
+	# An interface added while staged is observed within a second or two.
+	ip link add "vc$$" netns "$NS_A" type veth peer name "vd$$" netns "$NS_B"
+	ip -n "$NS_A" addr add fd01::1/64 dev "vc$$" nodad
+	ip -n "$NS_B" addr add fd01::2/64 dev "vd$$" nodad
+	ip -n "$NS_A" link set "vc$$" up
+	ip -n "$NS_B" link set "vd$$" up
+	for _ in $(seq 30); do [[ "$(tc -n "$NS_A" filter show dev "vc$$" egress)" == *"seen_tc_out"* ]] && break; sleep 0.1; done
+	[ "$(in_a "$PY" "$NET" udp-send fd01::2 514)" = ok ]
+	wait_flow 3 '.dst == "fd01::2" and .dst_port == 514 and .direction == "out"'
+	mc_a stage --clear >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	for dev in lo eth0 "vc$$"; do
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress; tc -n "$NS_A" filter show dev "$dev" egress)" != *seen_tc* ]]
+	done
+}
+
+@test "stage: the fallback observer (tracepoints, MCPSECD_OBSERVER=tracepoints) sees the same, and touches no interface" {
+	export MCPSECD_OBSERVER=tracepoints
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tp_btf/netif_receive_skb and tp_btf/net_dev_queue"))' >/dev/null
+	[[ "$(tc -n "$NS_A" qdisc show dev eth0)" != *clsact* ]]
+	syslog_start
+	sleep 1.5
+	syslog_stop
+	sent=$(awk '{ print $2 }' "$WORK/sent")
+	[[ "$(listener_result "$WORK/recv")" == "got $sent "* ]]
+	wait_flow 3 '.change == "would-discard" and .dst_port == 514 and .staged_policy == "DISCARDSYSLOGIN"'
+	for _ in $(seq 30); do
+		[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ] && break
+		sleep 0.1
+	done
+	[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ]
+	[ "$(staged_json | jq -r .daemon.observer)" = "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: not tried (MCPSECD_OBSERVER=tracepoints))" ]
+}
+
 @test "stage: a damaged staged list is said, never followed, and stage --clear repairs it" {
 	mc_a stage "$WORK/staged.yaml" >/dev/null
 	mv "$STATE/staged" "$STATE/staged.saved"
@@ -247,23 +291,35 @@ syslog_stop() {
 }
 
 @test "stage: a flood of 200,000 distinct flows: the table stays bounded, the memory too, the totals exact" {
-	start_daemon
+	# The release daemon: ASan's quarantine keeps freed memory, so its RSS says nothing here.
+	MCPSECD="$ROOT/mcpsecd" start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
 	# The namespace's packets as its devices count them, against the observer's totals (flows and
 	# packets without one), each read in a quiet moment: the devices counted nothing meanwhile.
 	in_a sysctl -qw net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.eth0.router_solicitations=0
+	# Received and sent, and sent but dropped by the driver (a veth whose peer's queue is full):
+	# the observer sees those before the driver does.
 	# shellcheck disable=SC2016 # awk's own $0
-	dev_packets() { in_a awk 'NR > 2 { sub(/.*:/, ""); split($0, f); n += f[2] + f[10] } END { print n }' /proc/net/dev; }
+	dev_packets() { in_a awk 'NR > 2 { sub(/.*:/, ""); split($0, f); n += f[2] + f[10] + f[12] } END { print n }' /proc/net/dev; }
 	observed() {
 		mc_a status ipsec staged | awk '/flows seen:/ { sub(/\(/, "", $4); n += $4 } /without a flow:/ { n += $4 } END { print n + 0 }'
 	}
 	quiet() {
-		local p q o a
+		local p q o a same
 		for _ in $(seq 20); do
 			p=$(dev_packets)
 			a=$(observed)
-			for _ in $(seq 40); do sleep 1.2; o=$(observed); [ "$o" = "$a" ] && break; a=$o; done
+			# Settled: the same three times, 1.2 s apart (the daemon drains once a second, later
+			# when a tick is busy with thousands of new flows).
+			same=0
+			for _ in $(seq 60); do
+				sleep 1.2
+				o=$(observed)
+				if [ "$o" = "$a" ]; then same=$((same + 1)); else same=0; fi
+				a=$o
+				[ "$same" -ge 2 ] && break
+			done
 			q=$(dev_packets)
 			[ "$p" = "$q" ] && { echo "$p $o"; return 0; }
 		done
@@ -279,6 +335,7 @@ syslog_stop() {
 	t=$(staged_json | jq -c .daemon.table.totals)
 	echo "devices $p0 $p1 $p2, observed $o0 $o1 $o2, RSS $rss1 $rss2 kB, totals $t" >&3
 	# Every packet counted, whatever the tables kept.
+	in_a cat /proc/net/dev
 	[ $((o1 - o0)) -eq $((p1 - p0)) ]
 	[ $((o2 - o1)) -eq $((p2 - p1)) ]
 	[ $((p2 - p0)) -ge 200000 ]
@@ -286,8 +343,8 @@ syslog_stop() {
 	[ "$(jq .flows_kept <<<"$t")" -eq 65536 ]
 	[ "$(jq .flows <<<"$t")" -ge 200000 ]
 	[ "$(jq .flows_evicted <<<"$t")" -eq $(($(jq .flows <<<"$t") - 65536)) ]
-	# Bounded: the second 100,000 flows did not grow the daemon by more than 8 MiB.
-	[ $((rss2 - rss1)) -lt 8192 ]
+	# Bounded: the second 100,000 flows did not grow the daemon by more than 4 MiB.
+	[ $((rss2 - rss1)) -lt 4096 ]
 }
 
 # Five services in use between A and B: A's client of B's TCP 8080, B's client of A's TCP 2222,

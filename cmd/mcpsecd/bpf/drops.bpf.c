@@ -94,17 +94,38 @@ static __always_inline void transport(struct mc_drop_key *k, const unsigned char
 	}
 }
 
+/* The same from the transport header's first word, already read (not for AH: its SPI is the
+ * second word). */
+static __always_inline void transport_word(struct mc_drop_key *k, const __u8 *w)
+{
+	if (MC_WIRE_HAS_PORTS(k->proto) || k->proto == 50) {
+		k->sport = (__u16)(w[0] << 8 | w[1]);
+		k->dport = (__u16)(w[2] << 8 | w[3]);
+	} else if (MC_WIRE_IS_ICMP(k->proto)) {
+		k->sport = w[0];
+		k->dport = w[1];
+	}
+}
+
 /* The flow of a packet of ethertype proto (host order) whose network header is at p. */
 static __always_inline bool parse_l3(__u16 proto, const unsigned char *p, struct mc_drop_key *k)
 {
+	/* The network header and the first transport word in one read (the common case: no IPv6
+	 * extension header, no IPv4 option): one helper call a packet. A short packet leaves
+	 * garbage in that word, but then its protocol has no ports to read. */
 	if (proto == ETH_P_IPV6) {
-		__u8 hdr[40];
+		__u8 hdr[44];
 		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
 			return false;
 		k->family = AF_INET6;
 		__builtin_memcpy(k->saddr, hdr + 8, 16);
 		__builtin_memcpy(k->daddr, hdr + 24, 16);
 		__u8 next = hdr[6];
+		if (next != 0 && next != 43 && next != 60 && next != 51) {
+			k->proto = next;
+			transport_word(k, hdr + 40);
+			return true;
+		}
 		p += 40;
 		/* Hop-by-hop, routing and destination options: skip a few, as the kernel does. */
 #pragma unroll
@@ -119,13 +140,17 @@ static __always_inline bool parse_l3(__u16 proto, const unsigned char *p, struct
 		}
 		k->proto = next;
 	} else if (proto == ETH_P_IP) {
-		__u8 hdr[20];
+		__u8 hdr[24];
 		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
 			return false;
 		k->family = AF_INET;
 		k->proto = hdr[9];
 		__builtin_memcpy(k->saddr, hdr + 12, 4);
 		__builtin_memcpy(k->daddr, hdr + 16, 4);
+		if ((hdr[0] & 0x0f) == 5 && k->proto != 51) {
+			transport_word(k, hdr + 20);
+			return true;
+		}
 		p += (hdr[0] & 0x0f) * 4;
 	} else {
 		return false;
@@ -219,6 +244,24 @@ static __always_inline void add_total(__u32 i, __u64 v)
 		*t += v;
 }
 
+/* A packet of flow k into the flow table. */
+static __always_inline void count_flow(struct mc_drop_key *k, __u64 packets, __u64 bytes)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct mc_seen_val *v = bpf_map_lookup_elem(&seen, k);
+	if (!v) {
+		struct mc_seen_val init = { 0, 0, now, now };
+		/* Another CPU may insert the same flow meanwhile: then add to its entry. */
+		(void)bpf_map_update_elem(&seen, k, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&seen, k);
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->packets, packets);
+	__sync_fetch_and_add(&v->bytes, bytes);
+	v->last_ns = now;
+}
+
 /*
  * Every packet of the namespace, IP or not, in the totals; an IP one in its flow too. This runs
  * for every packet of the host while a list is staged, so it reads the skb directly (tp_btf
@@ -238,21 +281,8 @@ static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k, cons
 	}
 	add_total(2 * k->kind, packets);
 	add_total(2 * k->kind + 1, bytes);
-	if (!ip)
-		return;
-	__u64 now = bpf_ktime_get_ns();
-	struct mc_seen_val *v = bpf_map_lookup_elem(&seen, k);
-	if (!v) {
-		struct mc_seen_val init = { 0, 0, now, now };
-		/* Another CPU may insert the same flow meanwhile: then add to its entry. */
-		(void)bpf_map_update_elem(&seen, k, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&seen, k);
-		if (!v)
-			return;
-	}
-	__sync_fetch_and_add(&v->packets, packets);
-	__sync_fetch_and_add(&v->bytes, bytes);
-	v->last_ns = now;
+	if (ip)
+		count_flow(k, packets, bytes);
 }
 
 /* Received, at the device: before decryption and before the inbound policy check. skb->data is
@@ -279,4 +309,74 @@ int BPF_PROG(seen_out, struct sk_buff *skb)
 		return 0;
 	see(skb, &k, skb->head + skb->network_header);
 	return 0;
+}
+
+/*
+ * The same at the device's tc hooks (clsact), the observer mcpsecd attaches first: measured the
+ * cheapest (bench/stage.sh), and it runs only for this namespace's interfaces. The tracepoints
+ * above are its fallback. The packet is read relative to its network header (any link layer).
+ */
+static __always_inline void tc_see(struct __sk_buff *skb, struct mc_drop_key *k)
+{
+	__u16 proto = be16((__u16)skb->protocol);
+	__u64 bytes = skb->len, packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	bool ip = false;
+	__u8 h[44];
+	__u32 off = 0;
+
+	if (proto == ETH_P_IPV6 && !bpf_skb_load_bytes_relative(skb, 0, h, 40, BPF_HDR_START_NET)) {
+		k->family = AF_INET6;
+		__builtin_memcpy(k->saddr, h + 8, 16);
+		__builtin_memcpy(k->daddr, h + 24, 16);
+		__u8 next = h[6];
+		off = 40;
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			if (next != 0 && next != 43 && next != 60)
+				break;
+			__u8 ext[2];
+			if (bpf_skb_load_bytes_relative(skb, off, ext, 2, BPF_HDR_START_NET))
+				break;
+			next = ext[0];
+			off += 8 + ext[1] * 8;
+		}
+		k->proto = next;
+		ip = true;
+	} else if (proto == ETH_P_IP && !bpf_skb_load_bytes_relative(skb, 0, h, 20, BPF_HDR_START_NET)) {
+		k->family = AF_INET;
+		k->proto = h[9];
+		__builtin_memcpy(k->saddr, h + 12, 4);
+		__builtin_memcpy(k->daddr, h + 16, 4);
+		off = (h[0] & 0x0f) * 4;
+		ip = true;
+	}
+	if (ip && (MC_WIRE_HAS_PORTS(k->proto) || MC_WIRE_IS_ICMP(k->proto) || k->proto == 50 || k->proto == 51)) {
+		__u8 w[4] = { 0, 0, 0, 0 };
+		(void)bpf_skb_load_bytes_relative(skb, off + (k->proto == 51 ? 4 : 0), w, 4, BPF_HDR_START_NET);
+		transport_word(k, w);
+		if (k->proto == 51) { /* transport_word leaves AH alone: its SPI is the second word */
+			k->sport = (__u16)(w[0] << 8 | w[1]);
+			k->dport = (__u16)(w[2] << 8 | w[3]);
+		}
+	}
+	add_total(2 * k->kind, packets);
+	add_total(2 * k->kind + 1, bytes);
+	if (ip)
+		count_flow(k, packets, bytes);
+}
+
+SEC("tc")
+int seen_tc_in(struct __sk_buff *skb)
+{
+	struct mc_drop_key k = { .kind = MC_SEEN_IN };
+	tc_see(skb, &k);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int seen_tc_out(struct __sk_buff *skb)
+{
+	struct mc_drop_key k = { .kind = MC_SEEN_OUT };
+	tc_see(skb, &k);
+	return TC_ACT_OK;
 }

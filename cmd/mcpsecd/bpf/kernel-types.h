@@ -122,4 +122,22 @@ struct dst_entry {
 
 struct sock;
 
+/* The context of a tc program: uapi's struct __sk_buff (include/uapi/linux/bpf.h), a fixed ABI
+ * the verifier rewrites by offset, declared here as far as gso_segs (not CO-RE: no PAI). */
+struct __sk_buff {
+	__u32 len, pkt_type, mark, queue_mapping, protocol, vlan_present, vlan_tci, vlan_proto, priority;
+	__u32 ingress_ifindex, ifindex, tc_index, cb[5], hash, tc_classid, data, data_end, napi_id;
+	__u32 family, remote_ip4, local_ip4, remote_ip6[4], local_ip6[4], remote_port, local_port;
+	__u32 data_meta;
+	union {
+		void *flow_keys;
+		__u64 flow_keys_pad;
+	} __attribute__((aligned(8)));
+	__u64 tstamp;
+	__u32 wire_len, gso_segs;
+};
+
+#define TC_ACT_OK 0
+#define BPF_HDR_START_NET 1
+
 #endif
