@@ -112,6 +112,8 @@ void dir_unusable(struct daemon *d, int err);
 void retry_dir(struct daemon *d);
 
 /* hooks.c */
+/* d->plan: the kernel's policies in k, named through the committed state. */
+void name_plan(struct daemon *d, const struct mc_kstate *k);
 void start_hooks(struct daemon *d, bool no_bpf);
 void tick(struct daemon *d);
 void render_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc_stats *st,
@@ -119,7 +121,7 @@ void render_metrics(struct daemon *d, const struct mc_kstate *k, const struct mc
 
 /* stage.c */
 struct mc_drop_flows;
-void stage_tick(struct daemon *d, const struct mc_drop_flows *drops);
+void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struct mc_kstate *kp);
 void stage_answer(struct daemon *d, bool json, struct mc_buf *b);
 void stage_tick_stop(struct daemon *d);
 void stage_suggest(struct daemon *d, int64_t seconds, struct mc_buf *b);

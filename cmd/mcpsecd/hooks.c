@@ -82,6 +82,14 @@ static void write_metrics(struct daemon *d, const struct mc_kstate *k, const str
 	mc_buf_free(&b);
 }
 
+void name_plan(struct daemon *d, const struct mc_kstate *k)
+{
+	mc_plan_free(&d->plan);
+	mc_plan_from_kernel(k, &d->st, &d->plan);
+	d->plan_valid = true;
+	d->plan_dirty = false;
+}
+
 void tick(struct daemon *d)
 {
 	struct mc_stats st;
@@ -98,15 +106,11 @@ void tick(struct daemon *d)
 	bool need_plan = flows.n && (!d->plan_valid || d->plan_dirty);
 	if ((mc_mon_needs_dump(&d->mon, &st) || need_plan) && mc_nl_dump(d->nl, &k) == 0)
 		kp = &k;
-	if (need_plan && kp) {
-		mc_plan_free(&d->plan);
-		mc_plan_from_kernel(kp, &d->st, &d->plan);
-		d->plan_valid = true;
-		d->plan_dirty = false;
-	}
+	if (need_plan && kp)
+		name_plan(d, kp);
 	if (flows.n)
 		mc_mon_flows(&d->mon, d->now, &flows, d->plan_valid ? &d->plan : NULL, &d->pending);
-	stage_tick(d, &flows);
+	stage_tick(d, &flows, kp);
 	mc_drop_flows_free(&flows);
 	mc_mon_counters(&d->mon, d->now, &st, kp, &d->pending);
 	pace_out_hook(d, &st);

@@ -97,7 +97,7 @@ static bool staged_changed(struct daemon *d)
 	return changed;
 }
 
-void stage_tick(struct daemon *d, const struct mc_drop_flows *drops)
+void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struct mc_kstate *kp)
 {
 	struct mc_seen_flows seen = { 0 };
 	struct mc_kstate k = { 0 };
@@ -111,12 +111,14 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops)
 		if (drops->f[i].hook == MC_DROP_OUT_EPERM)
 			*MC_PUSH(&seen.f, &seen.n, &seen.cap) = (struct mc_seen_flow){
 				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now };
-	if (seen.n && (!d->plan_valid || d->plan_dirty) && mc_nl_dump(d->nl, &k) == 0) {
-		mc_plan_free(&d->plan);
-		mc_plan_from_kernel(&k, &d->st, &d->plan);
-		d->plan_valid = true;
-		d->plan_dirty = false;
-		mc_kstate_free(&k);
+	/* The kernel's policies, named: from this tick's dump when it made one. */
+	if (seen.n && (!d->plan_valid || d->plan_dirty)) {
+		if (kp)
+			name_plan(d, kp);
+		else if (mc_nl_dump(d->nl, &k) == 0) {
+			name_plan(d, &k);
+			mc_kstate_free(&k);
+		}
 	}
 	/* A table is for one pair of lists: another committed list starts a new one. */
 	if (strcmp(d->stage_enforced, d->st.gen ? d->st.gen : "")) {
