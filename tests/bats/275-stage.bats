@@ -68,6 +68,12 @@ syslog_start() {
 	in_b "$PY" "$NET" udp-stream "$A_ADDR" 514 "$WORK/stop" 20 >"$WORK/sent" &
 	SENDER=$!
 }
+# The syslog flow's packets in the staged table, and a wait (3 s at most) for them to reach $1.
+syslog_packets() { staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets'; }
+syslog_packets_reach() {
+	for _ in $(seq 30); do [ "$(syslog_packets)" -eq "$1" ] && return 0; sleep 0.1; done
+	return 0
+}
 syslog_stop() {
 	touch "$WORK/stop"
 	wait "$SENDER"
@@ -94,11 +100,8 @@ syslog_stop() {
 	f=$(staged_json | jq -c '.daemon.table.flows[] | select(.dst_port == 514)')
 	[ "$(jq -r '[.direction, .protocol, .src, .dst, .enforced_action, .enforced_policy, .staged_action, .staged_policy] | join(" ")' <<<"$f")" = \
 	  "in udp $B_ADDR $A_ADDR bypass BYPASSALLIN discard DISCARDSYSLOGIN" ]
-	for _ in $(seq 30); do
-		[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ] && break
-		sleep 0.1
-	done
-	[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ]
+	syslog_packets_reach "$sent"
+	[ "$(syslog_packets)" -eq "$sent" ]
 	[ "$(staged_json | jq -r '.staged.file')" = "$WORK/staged.yaml" ]
 	# The text form: the counts and the flow under would-discard.
 	run mc_a status ipsec staged
@@ -257,11 +260,8 @@ syslog_stop() {
 	sent=$(awk '{ print $2 }' "$WORK/sent")
 	[[ "$(listener_result "$WORK/recv")" == "got $sent "* ]]
 	wait_flow 3 '.change == "would-discard" and .dst_port == 514 and .staged_policy == "DISCARDSYSLOGIN"'
-	for _ in $(seq 30); do
-		[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ] && break
-		sleep 0.1
-	done
-	[ "$(staged_json | jq '.daemon.table.flows[] | select(.dst_port == 514) | .packets')" -eq "$sent" ]
+	syslog_packets_reach "$sent"
+	[ "$(syslog_packets)" -eq "$sent" ]
 	[ "$(staged_json | jq -r .daemon.observer)" = "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: not tried (MCPSECD_OBSERVER=tracepoints))" ]
 }
 
