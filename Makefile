@@ -31,6 +31,8 @@ BPF_CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 BPF_STRIP ?= $(shell command -v llvm-strip 2>/dev/null || command -v llvm-strip-14 2>/dev/null)
 BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/; s/ppc64le/powerpc/; s/s390x/s390/; s/riscv64/riscv/')
+# mcpsecd's inner-flow observer (cmd/mcpsecd/inner.c) is the only libnftables user.
+NFT_LIBS := $(shell pkg-config --libs libnftables 2>/dev/null || echo -lnftables)
 BPF_LIBS := $(if $(filter 1,$(WITH_BPF)),$(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf))
 # Release hardening (the sanitizer test build has its own instrumentation instead).
 HARDEN = -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
@@ -77,7 +79,7 @@ mcpsec: $(LIB_OBJ) $(CMD_OBJ)
 	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 mcpsecd: $(LIB_OBJ) $(DAEMON_OBJ)
-	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(NFT_LIBS) $(LDLIBS)
 
 $(BUILD)/bpf/drops.bpf.o: cmd/mcpsecd/bpf/drops.bpf.c cmd/mcpsecd/bpf/drops.h cmd/mcpsecd/bpf/kernel-types.h lib/wire.h
 	@mkdir -p $(dir $@)
@@ -108,7 +110,7 @@ $(BUILD)/san/mcpsec: $(SLIB_OBJ) $(SCMD_OBJ) $(SFAULT_OBJ)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/san/mcpsecd: $(SLIB_OBJ) $(SDAEMON_OBJ) $(SFAULT_OBJ)
-	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BPF_LIBS) $(NFT_LIBS) $(LDLIBS)
 
 $(BUILD)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SLIB_OBJ) $(SFAULT_OBJ)
 	@mkdir -p $(dir $@)

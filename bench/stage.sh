@@ -11,6 +11,8 @@
 # "staged" is mcpsecd's observer as it runs (tc, or the tracepoints with
 # MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp").
 #
+# MODES="none staged" picks the modes ("none" must be one: the ratios are to it).
+#
 # usage: bench/stage.sh [ROUNDS [SECONDS]]   (root; release binaries: make mcpsec mcpsecd)
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,6 +36,7 @@ if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(una
 	-o "$work/tcflow.o" 2>/dev/null; then
 	modes="$modes tc"
 fi
+modes=${MODES:-$modes}
 
 ip netns add "$A"
 ip netns add "$B"

@@ -35,6 +35,7 @@ struct mc_seen_flow {
 	struct mc_sel flow;
 	uint64_t packets, bytes;
 	int64_t first, last;
+	bool inner; /* seen by conntrack: a protected flow's clear-text side (else at a device) */
 };
 
 struct mc_seen_flows {
@@ -44,5 +45,13 @@ struct mc_seen_flows {
 };
 
 void mc_seen_flows_free(struct mc_seen_flows *f);
+
+/* A conntrack entry (ctnetlink): the flow of each direction (exact, as above: [0] original,
+ * [1] reply) and its packets and bytes since the entry was made. */
+struct mc_ctflow {
+	uint32_t id;
+	struct mc_sel flow[2];
+	uint64_t packets[2], bytes[2];
+};
 
 #endif

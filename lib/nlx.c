@@ -7,6 +7,8 @@
  * attribute lengths. doc/kernel-notes.md §7-8 lists the traps this avoids: unset addresses, zero
  * lifetimes, zero template algorithm masks, implicit truncation.
  */
+#include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
@@ -26,6 +30,7 @@
 #include <netlink/socket.h>
 
 #include "algo.h"
+#include "drops.h"
 #include "nlx.h"
 #include "util.h"
 
@@ -142,7 +147,7 @@ void mc_nl_close(struct mc_nl *nl)
 /* The attributes of a message body, at most one per type (the last wins, as in the kernel's
  * nla_parse). Returns false when an attribute header or length is malformed. */
 struct attrs {
-	const struct nlattr *tb[XFRMA_MAX + 1];
+	const struct nlattr *tb[64]; /* above XFRMA_MAX and CTA_MAX */
 };
 
 static bool attrs_parse(const uint8_t *p, size_t len, struct attrs *ret)
@@ -154,7 +159,7 @@ static bool attrs_parse(const uint8_t *p, size_t len, struct attrs *ret)
 		if (a.nla_len < sizeof(a) || a.nla_len > len)
 			return false;
 		uint16_t type = a.nla_type & NLA_TYPE_MASK;
-		if (type <= XFRMA_MAX)
+		if (type < MC_ARRAY_SIZE(ret->tb))
 			ret->tb[type] = (const struct nlattr *)p;
 		size_t step = NLA_ALIGN(a.nla_len);
 		if (step >= len)
@@ -889,6 +894,144 @@ int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *
 	nl_cache_free(cache);
 	*ret = v;
 	*nret = n;
+	return 0;
+}
+
+/* ---- conntrack (ctnetlink): the staging observer's inner flows ---- */
+
+/* The attributes nested in attribute type of at; false when absent or malformed. */
+static bool nested(const struct attrs *at, int type, struct attrs *ret)
+{
+	const struct nlattr *a = at->tb[type];
+	struct nlattr h;
+
+	if (!a)
+		return false;
+	memcpy(&h, a, sizeof(h));
+	return attrs_parse((const uint8_t *)a + sizeof(h), h.nla_len - sizeof(h), ret);
+}
+
+static bool ct_tuple(const struct attrs *at, int type, struct mc_sel *s)
+{
+	struct attrs t, ip, pr;
+	size_t alen = 4;
+	uint8_t proto = 0, v8 = 0;
+	uint16_t port = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!nested(at, type, &t) || !nested(&t, CTA_TUPLE_IP, &ip) || !nested(&t, CTA_TUPLE_PROTO, &pr) ||
+	    !attr_get(&pr, CTA_PROTO_NUM, &proto, 1, 1))
+		return false;
+	if (attr_get(&ip, CTA_IP_V4_SRC, s->saddr.a, 4, 4) && attr_get(&ip, CTA_IP_V4_DST, s->daddr.a, 4, 4))
+		s->family = AF_INET;
+	else if (attr_get(&ip, CTA_IP_V6_SRC, s->saddr.a, 16, 16) && attr_get(&ip, CTA_IP_V6_DST, s->daddr.a, 16, 16)) {
+		s->family = AF_INET6;
+		alen = 16;
+	} else
+		return false;
+	s->saddr.family = s->daddr.family = s->family;
+	s->plen_s = s->plen_d = (uint8_t)(alen * 8);
+	s->proto = proto;
+	if (MC_WIRE_HAS_PORTS(proto)) {
+		if (attr_get(&pr, CTA_PROTO_SRC_PORT, &port, 2, 2))
+			s->sport = ntohs(port);
+		if (attr_get(&pr, CTA_PROTO_DST_PORT, &port, 2, 2))
+			s->dport = ntohs(port);
+	} else if (MC_WIRE_IS_ICMP(proto)) { /* type and code where the ports would be */
+		bool v6 = proto == 58;
+		if (attr_get(&pr, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE, &v8, 1, 1))
+			s->sport = v8;
+		if (attr_get(&pr, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE, &v8, 1, 1))
+			s->dport = v8;
+	}
+	s->sport_mask = s->dport_mask = 0xffff;
+	return true;
+}
+
+static void ct_counters(const struct attrs *at, int type, uint64_t *packets, uint64_t *bytes)
+{
+	struct attrs c;
+	uint64_t v;
+
+	*packets = *bytes = 0;
+	if (!nested(at, type, &c))
+		return;
+	if (attr_get(&c, CTA_COUNTERS_PACKETS, &v, 8, 8))
+		*packets = be64toh(v);
+	if (attr_get(&c, CTA_COUNTERS_BYTES, &v, 8, 8))
+		*bytes = be64toh(v);
+}
+
+int mc_nl_decode_ct(const void *msg, size_t len, struct mc_ctflow *ret)
+{
+	struct nfgenmsg g;
+	struct attrs at;
+	uint32_t id = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!msg_open(msg, len, sizeof(g), &g, &at) || !ct_tuple(&at, CTA_TUPLE_ORIG, &ret->flow[0]) ||
+	    !ct_tuple(&at, CTA_TUPLE_REPLY, &ret->flow[1]))
+		return -EBADMSG;
+	if (attr_get(&at, CTA_ID, &id, 4, 4))
+		ret->id = ntohl(id);
+	ct_counters(&at, CTA_COUNTERS_ORIG, &ret->packets[0], &ret->bytes[0]);
+	ct_counters(&at, CTA_COUNTERS_REPLY, &ret->packets[1], &ret->bytes[1]);
+	return 0;
+}
+
+struct ct_ctx {
+	struct mc_ctflow *v;
+	size_t n, cap;
+};
+
+static int ct_cb(struct nl_msg *m, void *arg)
+{
+	struct ct_ctx *c = arg;
+	struct nlmsghdr *h = nlmsg_hdr(m);
+
+	/* A dump answers with the request's type (ctnetlink_dump_table), an event with NEW. A flow
+	 * of a protocol or family this decoder does not know is left out, not an error. */
+	if ((h->nlmsg_type == (NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET) ||
+	     h->nlmsg_type == (NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW)) &&
+	    mc_nl_decode_ct(h, h->nlmsg_len, MC_PUSH(&c->v, &c->n, &c->cap)) < 0)
+		c->n--;
+	return NL_OK;
+}
+
+int mc_nl_ct_dump(struct mc_ctflow **ret, size_t *nret)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct ct_ctx c = { 0 };
+	int r = -NLE_DUMP_INTR;
+
+	if (!sk || !cb) {
+		r = -NLE_NOMEM;
+		goto out;
+	}
+	if ((r = nl_connect(sk, NETLINK_NETFILTER)) < 0)
+		goto out;
+	(void)nl_socket_set_buffer_size(sk, 1 << 20, 0);
+	r = -NLE_DUMP_INTR;
+	for (int tries = 0; tries < 5 && r == -NLE_DUMP_INTR; tries++) {
+		struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0 };
+		c.n = 0;
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, ct_cb, &c);
+		r = nl_send_simple(sk, NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET, NLM_F_DUMP, &g, sizeof(g));
+		if (r >= 0)
+			r = nl_recvmsgs(sk, cb);
+	}
+out:
+	if (cb)
+		nl_cb_put(cb);
+	if (sk)
+		nl_socket_free(sk);
+	if (r < 0) {
+		free(c.v);
+		return nlerr(r);
+	}
+	*ret = c.v;
+	*nret = c.n;
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The kernel edge: XFRM and route netlink. The only file that includes libnl headers. */
+/* The kernel edge: XFRM, route and conntrack netlink. The only file that includes libnl headers. */
 #ifndef MCPSEC_NLX_H
 #define MCPSEC_NLX_H
 
@@ -12,6 +12,7 @@
 #include "kobj.h"
 #include "plan.h"
 
+struct mc_ctflow;
 struct mc_nl;
 struct mc_nlmon;
 
@@ -43,6 +44,14 @@ int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr 
 /* Addresses of one family (AF_INET6, AF_INET) configured on the host, other than ::1 and
  * 127.0.0.1. Caller frees *ret. */
 int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *nret);
+/*
+ * Every conntrack entry of the namespace (both families), with its counters where accounting
+ * is on (net.netfilter.nf_conntrack_acct). Entries of a protocol or family the decoder does
+ * not know are left out. 0 or -errno; *ret is the caller's to free.
+ */
+int mc_nl_ct_dump(struct mc_ctflow **ret, size_t *nret);
+/* One ctnetlink conntrack message (IPCTNL_MSG_CT_NEW or _GET) of len bytes: 0 or -EBADMSG. */
+int mc_nl_decode_ct(const void *msg, size_t len, struct mc_ctflow *ret);
 
 /* The netlink port of nl's XFRM socket: events caused by our own requests carry it. */
 uint32_t mc_nl_portid(const struct mc_nl *nl);

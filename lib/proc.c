@@ -51,6 +51,18 @@ bool mc_proc_sysctl_on(const char *path, bool dflt)
 	return on;
 }
 
+int mc_proc_sysctl_set(const char *path, bool on)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, on ? "1\n" : "0\n", 2) != 2)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 void mc_proc_ephemeral(unsigned *lo, unsigned *hi)
 {
 	char *text = NULL;

@@ -22,6 +22,8 @@ void mc_proc_xfrm_stat(struct mc_stats *ret);
 /* A 0/1 sysctl of this namespace under /proc/sys (they are per network namespace), or dflt
  * when it cannot be read. */
 bool mc_proc_sysctl_on(const char *path, bool dflt);
+/* Sets a 0/1 sysctl of this namespace (opened without following links or blocking): 0 or -errno. */
+int mc_proc_sysctl_set(const char *path, bool on);
 
 /* The namespace's ephemeral port range (net.ipv4.ip_local_port_range, which IPv6 shares);
  * Linux's default 32768-60999 when it cannot be read. */

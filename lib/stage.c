@@ -207,11 +207,14 @@ static void flow_record(const struct mc_sflow *e, int64_t now, struct mc_record 
 	r->count = e->s.packets;
 	snprintf(r->policy, sizeof(r->policy), "%s", e->staged.policy);
 	bool sa_gone = e->enforced.action == MC_PROTECT && e->change == MC_CHANGE_SA && !e->staged.spi;
-	snprintf(r->detail, sizeof(r->detail), "enforced: %s (%s); staged: %s (%s)%s",
+	char d[512];
+	snprintf(d, sizeof(d), "%senforced: %s (%s); staged: %s (%s)%s",
+		 e->s.inner ? "inside IPsec (seen by conntrack); " : "",
 		 e->enforced.policy[0] ? e->enforced.policy : "no policy", mc_action_str(e->enforced.action),
 		 e->staged.policy[0] ? e->staged.policy : sa_gone ? "its SA is gone" : "no policy",
 		 sa_gone ? "the staged list's policies decide its inner flows" : mc_action_str(e->staged.action),
 		 e->change == MC_CHANGE_PROTECT || e->change == MC_CHANGE_SA ? "; the peer must be ready for it too" : "");
+	snprintf(r->detail, sizeof(r->detail), "%.255s", d);
 }
 
 void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struct mc_plan *enforced,
@@ -266,6 +269,66 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
 	}
 	t->unattributed_packets -= (int64_t)packets;
 	t->unattributed_bytes -= (int64_t)bytes;
+}
+
+/* ---- inner flows (conntrack) ---- */
+
+void mc_ctprev_free(struct mc_ctprev *p)
+{
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint32_t x = ((const struct mc_ctflow *)a)->id, y = ((const struct mc_ctflow *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+static bool is_local(const struct mc_addr *a, const struct mc_addr *own, size_t nown)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	if (a->family == AF_INET ? a->a[0] == 127 : !memcmp(a->a, v6lo, 16))
+		return true;
+	for (size_t i = 0; i < nown; i++)
+		if (mc_addr_eq(a, &own[i]))
+			return true;
+	return false;
+}
+
+void mc_stage_inner(const struct mc_plan *enforced, const struct mc_addr *own, size_t nown, struct mc_ctprev *prev,
+		    struct mc_ctflow *ct, size_t n, int64_t now, struct mc_seen_flows *out)
+{
+	if (n)
+		qsort(ct, n, sizeof(*ct), by_id);
+	for (size_t i = 0; i < n; i++) {
+		const struct mc_ctflow *c = &ct[i];
+		const struct mc_ctflow *p = prev->n ? bsearch(c, prev->v, prev->n, sizeof(*c), by_id) : NULL;
+		/* the same id for another flow: the kernel reused it */
+		if (p && !mc_sel_eq(&p->flow[0], &c->flow[0]))
+			p = NULL;
+		for (int k = 0; k < 2; k++) {
+			uint64_t packets = c->packets[k], bytes = c->bytes[k];
+			if (p && packets >= p->packets[k] && bytes >= p->bytes[k]) {
+				packets -= p->packets[k];
+				bytes -= p->bytes[k];
+			}
+			if (!packets)
+				continue;
+			enum mc_dir dir = is_local(&c->flow[k].saddr, own, nown) ? MC_DIR_OUT : MC_DIR_IN;
+			struct mc_decision e;
+			mc_stage_decide(enforced, dir, &c->flow[k], &e);
+			if (e.action != MC_PROTECT)
+				continue;
+			*MC_PUSH(&out->f, &out->n, &out->cap) =
+				(struct mc_seen_flow){ dir, c->flow[k], packets, bytes, now, now, true };
+			out->packets[dir == MC_DIR_OUT ? MC_SEEN_OUT : MC_SEEN_IN] += packets;
+			out->bytes[dir == MC_DIR_OUT ? MC_SEEN_OUT : MC_SEEN_IN] += bytes;
+		}
+	}
+	free(prev->v);
+	prev->v = ct;
+	prev->n = n;
 }
 
 static uint64_t sum(const uint64_t *v)
@@ -335,6 +398,7 @@ static void json_flow(const struct mc_sflow *e, struct mc_buf *b)
 	json_int_or_null(b, "icmp_code", r.icmp_code);
 	if (e->s.flow.proto == MC_PROTO_ESP || e->s.flow.proto == MC_PROTO_AH)
 		mc_buf_printf(b, ",\"spi\":%" PRIu32, (uint32_t)e->s.flow.sport << 16 | e->s.flow.dport);
+	mc_buf_printf(b, ",\"inner\":%s", e->s.inner ? "true" : "false");
 	mc_buf_printf(b, ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"first_seen\":", e->s.packets, e->s.bytes);
 	json_time(b, e->s.first);
 	mc_buf_puts(b, ",\"last_seen\":");

@@ -101,6 +101,25 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
  * seen since: true with *r filled. */
 bool mc_stage_summary(struct mc_stage *t, int64_t now, int64_t interval, struct mc_record *r);
 
+/* The previous conntrack dump, by id: the counters mc_stage_inner takes differences from. */
+struct mc_ctprev {
+	struct mc_ctflow *v;
+	size_t n;
+};
+void mc_ctprev_free(struct mc_ctprev *p);
+
+/*
+ * A conntrack dump (ct, n entries; taken over) as inner flows, appended to out: the directions
+ * of each entry that the enforced plan protects (the clear-text side of protected traffic;
+ * mcpsecd's own conntrack rules track no other, and on a host whose rules track everything
+ * the rest is left out here), with the packets and bytes since the previous dump, which prev
+ * holds (an entry new since, or whose counters went back, counts whole). A direction is
+ * outbound when its source is local: one of own, or loopback. Their packets are added to out's
+ * totals too, so that the unattributed balance is the devices' alone.
+ */
+void mc_stage_inner(const struct mc_plan *enforced, const struct mc_addr *own, size_t nown, struct mc_ctprev *prev,
+		    struct mc_ctflow *ct, size_t n, int64_t now, struct mc_seen_flows *out);
+
 /* {"since":..,"totals":{..},"flows":[..]}: every flow kept, most recently seen first. */
 void mc_stage_json(const struct mc_stage *t, struct mc_buf *b);
 /* The totals, then the top flows (by packets) of each change. */

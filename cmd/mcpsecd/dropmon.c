@@ -455,6 +455,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 		f->bytes = bytes;
 		f->first = epoch_of(val.first_ns, &mono, &real);
 		f->last = epoch_of(val.last_ns, &mono, &real);
+		f->inner = false;
 	}
 	prevs_end(&m->seen);
 	return 0;

@@ -26,6 +26,7 @@ static void stop_staging(struct daemon *d)
 {
 	if (d->drops)
 		(void)mc_dropmon_observe(d->drops, false, NULL, 0);
+	inner_stop(d);
 	mc_stage_free(&d->stage);
 	mc_plan_free(&d->staged_plan);
 	free(d->staged_from);
@@ -68,8 +69,12 @@ static void load_staged(struct daemon *d)
 	d->staged_from = mc_strdup(sg.staged_from ? sg.staged_from : "");
 	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
 	mc_stage_init(&d->stage, 0, d->now);
-	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s",
-	     d->staged_from, sg.gen, mc_dropmon_observer(d->drops));
+	if (inner_start(d, why, sizeof(why)) < 0)
+		note(d, "staged", "no-inner", NULL, 0, "protected traffic is seen as its SA only, not by its inner "
+		     "flows: %s", why);
+	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
+	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
+	     inner_mode(d));
 out:
 	mc_site_free(s);
 	mc_diags_free(&ds);
@@ -110,9 +115,9 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 	for (size_t i = 0; drops && i < drops->n; i++)
 		if (drops->f[i].hook == MC_DROP_OUT_EPERM)
 			*MC_PUSH(&seen.f, &seen.n, &seen.cap) = (struct mc_seen_flow){
-				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now };
+				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now, false };
 	/* The kernel's policies, named: from this tick's dump when it made one. */
-	if (seen.n && (!d->plan_valid || d->plan_dirty)) {
+	if ((seen.n || d->inner != INNER_OFF) && (!d->plan_valid || d->plan_dirty)) {
 		if (kp)
 			name_plan(d, kp);
 		else if (mc_nl_dump(d->nl, &k) == 0) {
@@ -120,6 +125,8 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 			mc_kstate_free(&k);
 		}
 	}
+	/* Conntrack's inner flows of protected traffic, decided by the enforced plan's selectors. */
+	inner_drain(d, &seen);
 	/* A table is for one pair of lists: another committed list starts a new one. */
 	if (strcmp(d->stage_enforced, d->st.gen ? d->st.gen : "")) {
 		snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
@@ -169,6 +176,8 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 	if (json) {
 		mc_buf_puts(b, "{\"observing\":true,\"observer\":");
 		mc_buf_json_str(b, mc_dropmon_observer(d->drops));
+		mc_buf_puts(b, ",\"inner_observer\":");
+		mc_buf_json_str(b, inner_mode(d));
 		mc_buf_puts(b, ",\"table\":");
 		mc_stage_json(&d->stage, b);
 		mc_buf_puts(b, "}\n");
@@ -178,7 +187,7 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 	time_t t = (time_t)d->stage.since;
 	struct tm tm;
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
-	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, by %s (protected traffic as its SA):\n",
-		      (long)getpid(), when, mc_dropmon_observer(d->drops));
+	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, by %s (protected traffic as its SA), and "
+		      "inside IPsec by %s:\n", (long)getpid(), when, mc_dropmon_observer(d->drops), inner_mode(d));
 	mc_stage_text(&d->stage, 10, b);
 }

@@ -60,6 +60,7 @@ wait_flow() {
 	done
 	echo "no staged flow matching $2; status:" >&2
 	staged_json >&2
+	tail -5 "$WORK/mcpsecd.out" >&2
 	return 1
 }
 # B sends numbered datagrams to A's port 514 until $WORK/stop exists; A counts them.
@@ -214,9 +215,14 @@ syslog_stop() {
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" 2>/dev/null || true
+	# What its table had tracked (protected flows, in a VM) is still in conntrack.
+	ip netns exec "$NS_A" conntrack -I -p udp -s "$A_ADDR" -d "$B_ADDR" --sport 5000 --dport 5000 -t 60 -u ASSURED 2>/dev/null
+	[ "$(ip netns exec "$NS_A" conntrack -C)" -eq 1 ]
 	start_daemon
 	for _ in $(seq 30); do [ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ] && break; sleep 0.1; done
 	[ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ]
+	# The conntrack table the killed daemon left is its own: taken back, not a firewall's.
+	[[ "$(records '.event == "staged" and .reason == "start"' | tail -1 | jq -r .detail)" == *"by conntrack, for protected traffic only" ]]
 	syslog_start
 	sleep 1.5
 	syslog_stop
@@ -263,6 +269,58 @@ syslog_stop() {
 	syslog_packets_reach "$sent"
 	[ "$(syslog_packets)" -eq "$sent" ]
 	[ "$(staged_json | jq -r .daemon.observer)" = "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: not tried (MCPSECD_OBSERVER=tracepoints))" ]
+}
+
+@test "stage: conntrack sees protected traffic only: bypassed flows stay untracked, and --clear puts the namespace back" {
+	acct=$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("inner flows of protected traffic by conntrack, for protected traffic only"))' >/dev/null
+	ip netns exec "$NS_A" nft list table inet mcpsecd_staging >/dev/null
+	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" = 1 ]
+	# Clear traffic both ways, UDP and unbound TCP over both families: none of it is tracked
+	# (the kernel runs conntrack here: the table's ct expression asked for it).
+	syslog_start
+	sleep 1
+	syslog_stop
+	start_listener "$WORK/web" in_b "$PY" "$NET" serve 8080 1 5
+	[ "$(in_a "$PY" "$NET" connect "$B_ADDR" 8080)" = ok ]
+	start_listener "$WORK/web4" in_b "$PY" "$NET" serve 8081 1 5
+	[ "$(in_a "$PY" "$NET" connect "$B4" 8081)" = ok ]
+	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
+	wait_flow 3 '.dst == "'"$B4"'" and .dst_port == 8081'
+	[ "$(ip netns exec "$NS_A" conntrack -C)" -eq 0 ]
+	[ -z "$(staged_json | jq -c '.daemon.table.flows[] | select(.inner)')" ]
+	[ "$(staged_json | jq -r .daemon.inner_observer)" = "conntrack, for protected traffic only" ]
+	mc_a stage --clear >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	[ "$status" -ne 0 ]
+	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" = "$acct" ]
+}
+
+@test "stage: a namespace with its own netfilter rules is left as it is: conntrack is only read" {
+	ip netns exec "$NS_A" nft -f - <<-'EOF'
+	table inet fw {
+		chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }
+	}
+	EOF
+	before=$(ip netns exec "$NS_A" nft list ruleset)
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("by conntrack as the host'"'"'s own rules keep it"))' >/dev/null
+	[ "$(ip netns exec "$NS_A" nft list ruleset)" = "$before" ]
+	syslog_start
+	sleep 1
+	syslog_stop
+	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
+	# The firewall's conntrack has the flow; the staged table does not take it as inner (the
+	# enforced list does not protect it).
+	[[ "$(ip netns exec "$NS_A" conntrack -L 2>/dev/null)" == *"dport=514 "* ]]
+	[ -z "$(staged_json | jq -c '.daemon.table.flows[] | select(.inner)')" ]
+	mc_a stage --clear >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	[ "$(ip netns exec "$NS_A" nft list ruleset)" = "$before" ]
 }
 
 @test "stage: a damaged staged list is said, never followed, and stage --clear repairs it" {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Staged lists (issue 29) on Debian's 6.1 kernel with real SAs: the tracepoint observer loads
 # and attaches there too, a staged DISCARD of a port in use is named while its traffic flows,
-# protected traffic is seen as its SA and compared by SA, and the list applied drops the flow
+# protected traffic is seen as its SA and compared by SA, and by its inner flows (conntrack,
+# which tracks protected traffic only), and the list applied drops the flow
 # under the policy the staged table named. tests/bats/275-stage.bats has the host cases.
 load helpers
 
@@ -47,6 +48,13 @@ teardown() {
 
 records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
 flows() { mc_a status ipsec staged --json | jq -c ".daemon.table.flows[] | select($1)"; }
+# The named fields of the flows matching filter $1, on one line: fields FILTER FIELD...
+fields() {
+	local filter=$1 keys
+	shift
+	keys=$(printf '.%s, ' "$@")
+	flows "$filter" | jq -r "[${keys%, }] | join(\" \")"
+}
 wait_flow() {
 	for _ in $(seq $(($1 * 4))); do [ -n "$(flows "$2")" ] && return 0; sleep 0.25; done
 	echo "no staged flow matching $2:" >&2
@@ -67,17 +75,33 @@ wait_flow() {
 	[ "$(listener_result "$WORK/syslog")" = "got 20" ]
 	[ "$(listener_result "$WORK/prot")" = "got 20" ]
 	wait_flow 30 '.change == "would-discard" and .dst_port == 514'
-	f=$(flows '.dst_port == 514')
-	[ "$(jq -r '[.direction, .src, .dst, .packets, .enforced_action, .enforced_policy, .staged_policy] | join(" ")' <<<"$f")" = \
+	[ "$(fields '.dst_port == 514' direction src dst packets enforced_action enforced_policy staged_policy)" = \
 	  "in $B_ADDR $A_ADDR 20 bypass RESTIN DISCARDSYSLOGIN" ]
 	# The protected datagrams, seen as their SA: ESP under 20737 to B, which the staged list
 	# replaces with 20993.
 	wait_flow 30 '.protocol == "esp" and .spi == 20737'
-	e=$(flows '.protocol == "esp" and .spi == 20737')
-	[ "$(jq -r '[.direction, .change, .packets, .enforced_policy, .enforced_spi, .staged_policy, .staged_spi] | join(" ")' <<<"$e")" = \
+	[ "$(fields '.protocol == "esp" and .spi == 20737' direction change packets enforced_policy enforced_spi staged_policy staged_spi)" = \
 	  "out other-sa 20 PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
 	run mc_a status ipsec staged
 	[[ "$output" == *"other-sa (the peer must be ready for it too):"*"esp $A_ADDR -> $B_ADDR spi 0x5101"* ]]
+	# The same datagrams inside IPsec, by their inner addresses and ports (conntrack, before
+	# encryption), decided by the lists' selectors; and B's protected datagrams to A's 5001,
+	# after decryption.
+	start_listener "$WORK/prot2" in_a "$NET" udp-recv 5001 6 40
+	in_b "$NET" udp-burst "$A_ADDR" 5001 10 20 >/dev/null
+	[ "$(listener_result "$WORK/prot2")" = "got 10" ]
+	[[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" == "conntrack, for protected traffic only" ]]
+	wait_flow 30 '.inner and .protocol == "udp" and .dst_port == 5000'
+	[ "$(fields '.inner and .dst_port == 5000' direction src dst packets change enforced_policy enforced_spi staged_policy staged_spi)" = \
+	  "out $A_ADDR $B_ADDR 20 other-sa PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
+	wait_flow 30 '.inner and .dst_port == 5001'
+	[ "$(fields '.inner and .dst_port == 5001' direction protocol src dst packets change enforced_policy)" = \
+	  "in udp $B_ADDR $A_ADDR 10 unchanged PROTECTUDPIN" ]
+	# Only protected traffic is tracked: the clear syslog flow has no conntrack entry.
+	ct=$(ip netns exec "$NS_A" conntrack -L 2>/dev/null)
+	[[ "$ct" == *"dport=5000"* && "$ct" == *"dport=5001"* ]]
+	[[ "$ct" != *"dport=514 "* ]]
+	[ -z "$(flows '.inner and .dst_port == 514')" ]
 	# Applied: syslog from B is dropped under the policy the staged table named.
 	quiet mc_a apply "$WORK/staged.yaml"
 	start_listener "$WORK/syslog2" in_a "$NET" udp-recv 514 4 40

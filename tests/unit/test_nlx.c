@@ -2,12 +2,15 @@
 /* SA and policy message encoding, checked without a kernel: read back through the kernel uapi
  * structs directly and through mcpsec's own decoder (libnl-xfrm is not used: lib/nlx.c). */
 #include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
 #include <sys/socket.h>
 
 #include "../../lib/algo.h"
 #include "../../lib/compile.h"
+#include "../../lib/drops.h"
 #include "../../lib/nlx.h"
 #include "../../lib/util.h"
 #include "t.h"
@@ -288,11 +291,154 @@ static void test_sa_lifetime(void)
 	     k.x.lft.hard_bytes == 0, "decoded back, infinite as 0");
 }
 
+/* ---- ctnetlink: a message built the way the kernel lays it out (ctnetlink_fill_info) ---- */
+
+struct ctbuf {
+	uint8_t b[1024];
+	size_t len;
+	size_t open[8];
+	int depth;
+};
+
+static void ct_put(struct ctbuf *m, int type, const void *v, size_t len)
+{
+	struct nlattr a = { (uint16_t)(sizeof(a) + len), (uint16_t)type };
+	memcpy(m->b + m->len, &a, sizeof(a));
+	memcpy(m->b + m->len + sizeof(a), v, len);
+	m->len += NLA_ALIGN(sizeof(a) + len);
+}
+
+static void ct_nest(struct ctbuf *m, int type)
+{
+	struct nlattr a = { 0, (uint16_t)(type | NLA_F_NESTED) };
+	m->open[m->depth++] = m->len;
+	memcpy(m->b + m->len, &a, sizeof(a));
+	m->len += sizeof(a);
+}
+
+static void ct_end(struct ctbuf *m)
+{
+	size_t at = m->open[--m->depth];
+	uint16_t len = (uint16_t)(m->len - at);
+	memcpy(m->b + at, &len, sizeof(len));
+}
+
+static void ct_tuple(struct ctbuf *m, int type, int family, const char *src, const char *dst, uint8_t proto,
+		     uint16_t a, uint16_t b)
+{
+	uint8_t s[16], d[16];
+	bool v6 = family == AF_INET6;
+	inet_pton(family, src, s);
+	inet_pton(family, dst, d);
+	ct_nest(m, type);
+	ct_nest(m, CTA_TUPLE_IP);
+	ct_put(m, v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, s, v6 ? 16 : 4);
+	ct_put(m, v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, d, v6 ? 16 : 4);
+	ct_end(m);
+	ct_nest(m, CTA_TUPLE_PROTO);
+	ct_put(m, CTA_PROTO_NUM, &proto, 1);
+	if (proto == 58) {
+		uint16_t id = htons(77);
+		uint8_t t = (uint8_t)a, c = (uint8_t)b;
+		ct_put(m, CTA_PROTO_ICMPV6_ID, &id, 2);
+		ct_put(m, CTA_PROTO_ICMPV6_TYPE, &t, 1);
+		ct_put(m, CTA_PROTO_ICMPV6_CODE, &c, 1);
+	} else {
+		uint16_t sp = htons(a), dp = htons(b);
+		ct_put(m, CTA_PROTO_SRC_PORT, &sp, 2);
+		ct_put(m, CTA_PROTO_DST_PORT, &dp, 2);
+	}
+	ct_end(m);
+	ct_end(m);
+}
+
+static void ct_counters(struct ctbuf *m, int type, uint64_t packets, uint64_t bytes)
+{
+	uint64_t p = htobe64(packets), b = htobe64(bytes);
+	ct_nest(m, type);
+	ct_put(m, CTA_COUNTERS_PACKETS, &p, 8);
+	ct_put(m, CTA_COUNTERS_BYTES, &b, 8);
+	ct_end(m);
+}
+
+static void ct_begin(struct ctbuf *m)
+{
+	struct nlmsghdr h = { 0 };
+	struct nfgenmsg g = { .nfgen_family = AF_INET, .version = NFNETLINK_V0 };
+	memset(m, 0, sizeof(*m));
+	h.nlmsg_type = NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW;
+	memcpy(m->b, &h, sizeof(h));
+	memcpy(m->b + NLMSG_HDRLEN, &g, sizeof(g));
+	m->len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(g));
+}
+
+static void ct_finish(struct ctbuf *m)
+{
+	uint32_t len = (uint32_t)m->len;
+	memcpy(m->b, &len, sizeof(len));
+}
+
+static void test_ct(void)
+{
+	struct ctbuf m;
+	struct mc_ctflow c;
+	uint32_t id = htonl(0xabcdef01);
+	char a[64];
+
+	ct_begin(&m);
+	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET, "192.0.2.1", "192.0.2.2", 17, 40000, 514);
+	ct_tuple(&m, CTA_TUPLE_REPLY, AF_INET, "192.0.2.2", "192.0.2.1", 17, 514, 40000);
+	ct_put(&m, CTA_ID, &id, 4);
+	ct_counters(&m, CTA_COUNTERS_ORIG, 20, 5600);
+	ct_counters(&m, CTA_COUNTERS_REPLY, 3, 300);
+	ct_finish(&m);
+	T_EQ_INT(mc_nl_decode_ct(m.b, m.len, &c), 0, "ct: a UDP entry decodes");
+	T_OK(c.id == 0xabcdef01u, "ct: its id");
+	T_EQ_INT(c.flow[0].family, AF_INET, "ct: IPv4");
+	T_EQ_INT(c.flow[0].proto, 17, "ct: UDP");
+	mc_addr_str(&c.flow[0].saddr, a, sizeof(a));
+	T_EQ_STR(a, "192.0.2.1", "ct: the original source");
+	mc_addr_str(&c.flow[0].daddr, a, sizeof(a));
+	T_EQ_STR(a, "192.0.2.2", "ct: the original destination");
+	T_EQ_INT(c.flow[0].plen_s, 32, "ct: one-address prefixes");
+	T_OK(c.flow[0].sport == 40000 && c.flow[0].dport == 514, "ct: the original ports, in host order");
+	T_OK(c.flow[1].sport == 514 && c.flow[1].dport == 40000, "ct: the reply's ports");
+	T_OK(c.packets[0] == 20 && c.bytes[0] == 5600 && c.packets[1] == 3 && c.bytes[1] == 300,
+	     "ct: the counters of both directions");
+	T_OK(mc_nl_decode_ct(m.b, m.len - 4, &c) < 0, "ct: a message longer than its buffer is refused");
+
+	ct_begin(&m);
+	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET6, "fec0::1", "fec0::2", 58, 128, 0);
+	ct_tuple(&m, CTA_TUPLE_REPLY, AF_INET6, "fec0::2", "fec0::1", 58, 129, 0);
+	ct_finish(&m);
+	T_EQ_INT(mc_nl_decode_ct(m.b, m.len, &c), 0, "ct: an ICMPv6 entry without counters decodes");
+	T_OK(c.flow[0].family == AF_INET6 && c.flow[0].plen_d == 128, "ct: IPv6, one-address prefixes");
+	T_OK(c.flow[0].sport == 128 && c.flow[0].dport == 0 && c.flow[1].sport == 129,
+	     "ct: ICMPv6 type and code where the ports would be (request, then the reply's type)");
+	T_OK(c.packets[0] == 0 && c.packets[1] == 0, "ct: no counters when accounting is off");
+
+	/* a nested attribute that claims more than its parent holds */
+	ct_begin(&m);
+	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET, "192.0.2.1", "192.0.2.2", 6, 1, 2);
+	ct_tuple(&m, CTA_TUPLE_REPLY, AF_INET, "192.0.2.2", "192.0.2.1", 6, 2, 1);
+	ct_finish(&m);
+	size_t ip = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + sizeof(struct nlattr);
+	uint16_t big = 200;
+	memcpy(m.b + ip, &big, sizeof(big));
+	T_OK(mc_nl_decode_ct(m.b, m.len, &c) < 0, "ct: a nested attribute running past its parent is refused");
+	/* no reply tuple */
+	ct_begin(&m);
+	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET, "192.0.2.1", "192.0.2.2", 6, 1, 2);
+	ct_finish(&m);
+	T_OK(mc_nl_decode_ct(m.b, m.len, &c) < 0, "ct: an entry without its reply tuple is refused");
+}
+
 int main(void)
 {
 	test_events();
 	test_sa_wrap();
 	test_sa_lifetime();
+	test_ct();
 	test_sa("hmac-sha1-96", NULL, 20, 0, MC_PROTO_AH, "hmac(sha1)", 96, "AH hmac-sha1-96");
 	test_sa("hmac-sha512-256", NULL, 64, 0, MC_PROTO_AH, "hmac(sha512)", 256, "AH hmac-sha512-256");
 	test_sa("hmac-sha256-128", "aes-cbc", 32, 16, MC_PROTO_ESP, "hmac(sha256)", 128,

@@ -344,8 +344,22 @@ static void test_stage(const char *dir, const struct mc_plan *p1, const struct m
 	(void)mc_file_write_new(state_file, orig, olen, 0600);
 	T_EQ_INT(staged_site(dir, &text), 1, "restored: staged again");
 	free(text);
+	/* A FIFO where the staged state file was: damage, read without blocking (a read of a FIFO
+	 * with no writer would wait for ever; the test's alarm would end it). */
+	(void)unlink(state_file);
+	(void)mkfifo(state_file, 0600);
+	alarm(10);
+	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "a FIFO for the staged state file: damaged, never waited on");
+	free(text);
+	(void)unlink(state_file);
+	(void)mc_file_write_new(state_file, orig, olen, 0600);
 	char *saved = mc_asprintf("%s.saved", link);
 	(void)rename(link, saved);
+	(void)mkfifo(link, 0600);
+	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "'staged' a FIFO: damaged, never waited on");
+	alarm(0);
+	free(text);
+	(void)unlink(link);
 	(void)mc_file_write_new(link, "staged-1\n", 9, 0600);
 	T_EQ_INT(staged_site(dir, &text), -EUCLEAN, "'staged' a regular file: damaged, not followed");
 	free(text);
