@@ -9,7 +9,9 @@
 # the same round (a round's runs are seconds apart: they share the machine's mood). The sender
 # runs on CPU 0 and the receivers on CPU 1 (on a 2-core machine, the least noise there is).
 # "staged" is mcpsecd's observer as it runs (tc, or the tracepoints with
-# MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp").
+# MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp"); "staged-ipsec" stages a
+# list that protects traffic to another peer, so that mcpsecd also watches inside IPsec
+# (conntrack, every other packet notracked).
 #
 # MODES="none staged" picks the modes ("none" must be one: the ratios are to it).
 #
@@ -30,7 +32,7 @@ A="$ns-a" B="$ns-b"
 trap 'kill $(jobs -p) 2>/dev/null; ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; rm -rf "$work"' EXIT
 cc -O2 -o "$work/udpblast" bench/udpblast.c
 cc -O2 -o "$work/tcpblast" bench/tcpblast.c
-modes="none staged staged-tp"
+modes="none staged staged-ipsec staged-tp"
 command -v nft >/dev/null && modes="$modes conntrack"
 if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcflow.bpf.c \
 	-o "$work/tcflow.o" 2>/dev/null; then
@@ -51,6 +53,11 @@ printf 'policies:\n  - { name: ALLIN, direction: in, action: bypass }\n  - { nam
 # The staged list discards a port nobody uses: the measured traffic is bypassed by both.
 printf 'policies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
 	>"$work/staged.yaml"
+# The same with a PROTECT for a peer the measured traffic never goes to: a list with IPsec in it,
+# for which mcpsecd also watches inside IPsec (conntrack, with its notrack table).
+./mcpsec key generate BENCHKEY --alg sha256 --keys "$work/keys.yaml" >/dev/null
+printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: PEER9, direction: out, remote: "fd00:9::9", action: protect, spi: 4096, esp: { integrity: hmac-sha256, integrity-key: BENCHKEY } }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
+	>"$work/staged-ipsec.yaml"
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
 mc apply "$work/site.yaml" >/dev/null
 # mcpsecd, with the observer it picks (tc) or, given "tracepoints", the fallback.
@@ -76,9 +83,9 @@ sleep 0.5
 log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.jsonl" 2>/dev/null || true; }
 mode_on() {
 	case $1 in
-	staged | staged-tp) local n; n=$(log_has start)
-		[ "$1" = staged ] || daemon tracepoints
-		mc stage "$work/staged.yaml" >/dev/null
+	staged | staged-ipsec | staged-tp) local n; n=$(log_has start)
+		[ "$1" != staged-tp ] || daemon tracepoints
+		if [ "$1" = staged-ipsec ]; then mc stage "$work/staged-ipsec.yaml" >/dev/null; else mc stage "$work/staged.yaml" >/dev/null; fi
 		for _ in $(seq 50); do [ "$(log_has start)" -gt "$n" ] && return; sleep 0.1; done
 		echo "bench/stage.sh: mcpsecd did not start observing:" >&2; cat "$work/state/log.jsonl" >&2; exit 1 ;;
 	conntrack) ip netns exec "$A" nft -f - <<-'NFT'
@@ -92,9 +99,9 @@ mode_on() {
 }
 mode_off() {
 	case $1 in
-	staged | staged-tp) local n; n=$(log_has cleared); mc stage --clear >/dev/null
+	staged | staged-ipsec | staged-tp) local n; n=$(log_has cleared); mc stage --clear >/dev/null
 		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done
-		[ "$1" = staged ] || daemon tc ;;
+		[ "$1" != staged-tp ] || daemon tc ;;
 	conntrack) ip netns exec "$A" nft delete table inet bench ;;
 	tc) tc -n "$A" qdisc del dev va clsact ;;
 	esac

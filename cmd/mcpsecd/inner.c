@@ -100,7 +100,7 @@ const char *inner_mode(const struct daemon *d)
 	case INNER_READ: return "conntrack as the host's own rules keep it";
 	case INNER_OFF: break;
 	}
-	return "nothing";
+	return "nothing (neither list protects anything, or conntrack cannot be used: the log says which)";
 }
 
 int inner_start(struct daemon *d, char *why, size_t len)

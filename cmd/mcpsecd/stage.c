@@ -34,6 +34,50 @@ static void stop_staging(struct daemon *d)
 	d->staging = false;
 }
 
+/* The kernel's policies, named (d->plan): from kp, this tick's dump, when there is one. */
+static void ensure_plan(struct daemon *d, const struct mc_kstate *kp)
+{
+	struct mc_kstate k = { 0 };
+
+	if (d->plan_valid && !d->plan_dirty)
+		return;
+	if (kp) {
+		name_plan(d, kp);
+	} else if (mc_nl_dump(d->nl, &k) == 0) {
+		name_plan(d, &k);
+		mc_kstate_free(&k);
+	}
+}
+
+static bool protects(const struct mc_plan *p)
+{
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].action == MC_PROTECT)
+			return true;
+	return false;
+}
+
+/* Conntrack's view inside IPsec, when there is protected traffic to see: the staged list or
+ * the enforced one (while unknown, assumed) protects something. Its cost stays off hosts and
+ * lists without IPsec. */
+static void inner_want(struct daemon *d)
+{
+	ensure_plan(d, NULL);
+	bool want = protects(&d->staged_plan) || !d->plan_valid || protects(&d->plan);
+	char why[300];
+
+	if (!want) {
+		if (d->inner != INNER_OFF)
+			inner_stop(d);
+		return;
+	}
+	if (d->inner != INNER_OFF)
+		return;
+	if (inner_start(d, why, sizeof(why)) < 0)
+		note(d, "staged", "no-inner", NULL, 0, "protected traffic is seen as its SA only, not by its inner "
+		     "flows: %s", why);
+}
+
 /* (Re)loads the staged list when DIR/staged changed: its plan, compiled for this host. */
 static void load_staged(struct daemon *d)
 {
@@ -69,12 +113,10 @@ static void load_staged(struct daemon *d)
 	d->staged_from = mc_strdup(sg.staged_from ? sg.staged_from : "");
 	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
 	mc_stage_init(&d->stage, 0, d->now);
-	if (inner_start(d, why, sizeof(why)) < 0)
-		note(d, "staged", "no-inner", NULL, 0, "protected traffic is seen as its SA only, not by its inner "
-		     "flows: %s", why);
+	inner_want(d);
 	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
 	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
-	     inner_mode(d));
+	     d->inner == INNER_OFF ? "nothing (neither list protects any)" : inner_mode(d));
 out:
 	mc_site_free(s);
 	mc_diags_free(&ds);
@@ -105,7 +147,6 @@ static bool staged_changed(struct daemon *d)
 void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struct mc_kstate *kp)
 {
 	struct mc_seen_flows seen = { 0 };
-	struct mc_kstate k = { 0 };
 
 	if (staged_changed(d))
 		load_staged(d);
@@ -117,15 +158,10 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 			*MC_PUSH(&seen.f, &seen.n, &seen.cap) = (struct mc_seen_flow){
 				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now, false };
 	/* The kernel's policies, named: from this tick's dump when it made one. */
-	if ((seen.n || d->inner != INNER_OFF) && (!d->plan_valid || d->plan_dirty)) {
-		if (kp)
-			name_plan(d, kp);
-		else if (mc_nl_dump(d->nl, &k) == 0) {
-			name_plan(d, &k);
-			mc_kstate_free(&k);
-		}
-	}
+	if (seen.n || d->inner != INNER_OFF)
+		ensure_plan(d, kp);
 	/* Conntrack's inner flows of protected traffic, decided by the enforced plan's selectors. */
+	inner_want(d);
 	inner_drain(d, &seen);
 	/* A table is for one pair of lists: another committed list starts a new one. */
 	if (strcmp(d->stage_enforced, d->st.gen ? d->st.gen : "")) {

@@ -297,6 +297,12 @@ syslog_stop() {
 	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
 	[ "$status" -ne 0 ]
 	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" = "$acct" ]
+	# Neither list protects anything: nothing inside IPsec to see, no table.
+	printf 'policies:\n  - { name: DISCARDSYSLOGIN, direction: in, protocol: udp, local-ports: 514, action: discard }\n  - { name: BYPASSALLIN, direction: in, action: bypass }\n  - { name: BYPASSALLOUT, direction: out, action: bypass }\n' >"$WORK/plain.yaml"
+	mc_a stage "$WORK/plain.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("inner flows of protected traffic by nothing (neither list protects any)"))' >/dev/null
+	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	[ "$status" -ne 0 ]
 }
 
 @test "stage: a namespace with its own netfilter rules is left as it is: conntrack is only read" {

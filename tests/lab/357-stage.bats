@@ -50,10 +50,10 @@ records() { jq -c "select($1)" "$STATE/log.jsonl" 2>/dev/null; }
 flows() { mc_a status ipsec staged --json | jq -c ".daemon.table.flows[] | select($1)"; }
 # The named fields of the flows matching filter $1, on one line: fields FILTER FIELD...
 fields() {
-	local filter=$1 keys
+	local filter=$1 picks
 	shift
-	keys=$(printf '.%s, ' "$@")
-	flows "$filter" | jq -r "[${keys%, }] | join(\" \")"
+	picks=$(printf '.%s, ' "$@")
+	flows "$filter" | jq -r "[${picks%, }] | join(\" \")"
 }
 wait_flow() {
 	for _ in $(seq $(($1 * 4))); do [ -n "$(flows "$2")" ] && return 0; sleep 0.25; done
