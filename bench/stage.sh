@@ -56,7 +56,7 @@ printf 'policies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-por
 # The same with a PROTECT for a peer the measured traffic never goes to: a list with IPsec in it,
 # for which mcpsecd also watches inside IPsec (conntrack, with its notrack table).
 ./mcpsec key generate BENCHKEY --alg sha256 --keys "$work/keys.yaml" >/dev/null
-printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: PEER9, direction: out, remote: "fd00:9::9", action: protect, spi: 4096, esp: { integrity: hmac-sha256, integrity-key: BENCHKEY } }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
+printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: PEER9, direction: out, local: "fd00:5::1", remote: "fd00:9::9", action: protect, spi: 4096, esp: { integrity: hmac-sha256, integrity-key: BENCHKEY } }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
 	>"$work/staged-ipsec.yaml"
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
 mc apply "$work/site.yaml" >/dev/null

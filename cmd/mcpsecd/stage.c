@@ -64,7 +64,11 @@ static void inner_want(struct daemon *d)
 {
 	ensure_plan(d, NULL);
 	bool want = protects(&d->staged_plan) || !d->plan_valid || protects(&d->plan);
+	const char *env = getenv("MCPSECD_INNER");
 	char why[300];
+
+	if (want && env && !strcmp(env, "off"))
+		want = false; /* the operator's choice: conntrack costs bypassed traffic too */
 
 	if (!want) {
 		if (d->inner != INNER_OFF)
@@ -116,7 +120,8 @@ static void load_staged(struct daemon *d)
 	inner_want(d);
 	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
 	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
-	     d->inner == INNER_OFF ? "nothing (neither list protects any)" : inner_mode(d));
+	     d->inner != INNER_OFF ? inner_mode(d) : getenv("MCPSECD_INNER") && !strcmp(getenv("MCPSECD_INNER"), "off")
+	     ? "nothing (MCPSECD_INNER=off)" : "nothing (neither list protects any)");
 out:
 	mc_site_free(s);
 	mc_diags_free(&ds);

@@ -303,6 +303,13 @@ syslog_stop() {
 	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("inner flows of protected traffic by nothing (neither list protects any)"))' >/dev/null
 	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
 	[ "$status" -ne 0 ]
+	# The operator may turn it off (it costs bypassed traffic too: bench/README.md).
+	stop_daemon
+	MCPSECD_INNER=off start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("by nothing (MCPSECD_INNER=off)"))' >/dev/null
+	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	[ "$status" -ne 0 ]
 }
 
 @test "stage: a namespace with its own netfilter rules is left as it is: conntrack is only read" {
