@@ -13,7 +13,8 @@
 # list that protects traffic to another peer, so that mcpsecd also watches inside IPsec
 # (conntrack, every other packet notracked).
 #
-# MODES="none staged" picks the modes ("none" must be one: the ratios are to it).
+# MODES="none staged" picks the modes ("none" must be one: the ratios are to it), and
+# LOADS="udp1 udp1400 tcp" the workloads.
 #
 # usage: bench/stage.sh [ROUNDS [SECONDS]]   (root; release binaries: make mcpsec mcpsecd)
 set -eu
@@ -113,7 +114,7 @@ measure() {
 	tcp) ip netns exec "$A" taskset -c 0 "$work/tcpblast" send fd00:5::2 5001 "$SECONDS_EACH" | awk '{ print $2 }' ;;
 	esac
 }
-loads="udp1 udp1400 tcp"
+loads=${LOADS:-udp1 udp1400 tcp}
 for ((r = 0; r < ROUNDS; r++)); do
 	for m in $modes; do
 		mode_on "$m"
