@@ -89,6 +89,7 @@ struct daemon {
 	/* its inner flows (inner.c): conntrack, in mcpsecd's own table or read-only */
 	enum { INNER_OFF, INNER_OWN, INNER_READ } inner;
 	bool inner_acct_was;      /* nf_conntrack_acct before: put back when staging ends */
+	bool inner_failed;        /* inner_start failed for this staged list (said once) */
 	bool inner_leftover;      /* a killed mcpsecd's table was removed: its entries are no one else's */
 	struct mc_ctprev ctprev;  /* the previous dump's counters */
 };

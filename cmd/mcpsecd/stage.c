@@ -27,6 +27,7 @@ static void stop_staging(struct daemon *d)
 	if (d->drops)
 		(void)mc_dropmon_observe(d->drops, false, NULL, 0);
 	inner_stop(d);
+	d->inner_failed = false;
 	mc_stage_free(&d->stage);
 	mc_plan_free(&d->staged_plan);
 	free(d->staged_from);
@@ -57,29 +58,40 @@ static bool protects(const struct mc_plan *p)
 	return false;
 }
 
-/* Conntrack's view inside IPsec, when there is protected traffic to see: the staged list or
- * the enforced one (while unknown, assumed) protects something. Its cost stays off hosts and
- * lists without IPsec. */
-static void inner_want(struct daemon *d)
+/* Why mcpsecd does not watch inside IPsec, for people; NULL when it should: the staged list
+ * or the enforced one (while unknown, assumed) protects something, and the operator did not
+ * say MCPSECD_INNER=off (conntrack costs bypassed traffic too). */
+static const char *inner_unwanted(const struct daemon *d)
 {
-	ensure_plan(d, NULL);
-	bool want = protects(&d->staged_plan) || !d->plan_valid || protects(&d->plan);
 	const char *env = getenv("MCPSECD_INNER");
+
+	if (env && !strcmp(env, "off"))
+		return "nothing (MCPSECD_INNER=off)";
+	if (protects(&d->staged_plan) || !d->plan_valid || protects(&d->plan))
+		return NULL;
+	return "nothing (neither list protects any)";
+}
+
+/* Conntrack's view inside IPsec, started or stopped as inner_unwanted says; kp: this tick's
+ * dump, when there is one. Its cost stays off hosts and lists without IPsec. */
+static void inner_want(struct daemon *d, const struct mc_kstate *kp)
+{
 	char why[300];
 
-	if (want && env && !strcmp(env, "off"))
-		want = false; /* the operator's choice: conntrack costs bypassed traffic too */
-
-	if (!want) {
+	ensure_plan(d, kp);
+	if (inner_unwanted(d)) {
 		if (d->inner != INNER_OFF)
 			inner_stop(d);
 		return;
 	}
-	if (d->inner != INNER_OFF)
+	/* tried once per staged list: a failure is said once, not every tick */
+	if (d->inner != INNER_OFF || d->inner_failed)
 		return;
-	if (inner_start(d, why, sizeof(why)) < 0)
+	if (inner_start(d, why, sizeof(why)) < 0) {
+		d->inner_failed = true;
 		note(d, "staged", "no-inner", NULL, 0, "protected traffic is seen as its SA only, not by its inner "
 		     "flows: %s", why);
+	}
 }
 
 /* (Re)loads the staged list when DIR/staged changed: its plan, compiled for this host. */
@@ -117,11 +129,11 @@ static void load_staged(struct daemon *d)
 	d->staged_from = mc_strdup(sg.staged_from ? sg.staged_from : "");
 	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
 	mc_stage_init(&d->stage, 0, d->now);
-	inner_want(d);
+	inner_want(d, NULL);
+	const char *unwanted = inner_unwanted(d);
 	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
 	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
-	     d->inner != INNER_OFF ? inner_mode(d) : getenv("MCPSECD_INNER") && !strcmp(getenv("MCPSECD_INNER"), "off")
-	     ? "nothing (MCPSECD_INNER=off)" : "nothing (neither list protects any)");
+	     unwanted ? unwanted : inner_mode(d));
 out:
 	mc_site_free(s);
 	mc_diags_free(&ds);
@@ -162,11 +174,9 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 		if (drops->f[i].hook == MC_DROP_OUT_EPERM)
 			*MC_PUSH(&seen.f, &seen.n, &seen.cap) = (struct mc_seen_flow){
 				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now, false };
-	/* The kernel's policies, named: from this tick's dump when it made one. */
-	if (seen.n || d->inner != INNER_OFF)
-		ensure_plan(d, kp);
-	/* Conntrack's inner flows of protected traffic, decided by the enforced plan's selectors. */
-	inner_want(d);
+	/* The kernel's policies, named (from this tick's dump when it made one), then conntrack's
+	 * inner flows of protected traffic, decided by the enforced plan's selectors. */
+	inner_want(d, kp);
 	inner_drain(d, &seen);
 	/* A table is for one pair of lists: another committed list starts a new one. */
 	if (strcmp(d->stage_enforced, d->st.gen ? d->st.gen : "")) {
