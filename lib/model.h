@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "diag.h"
+#include "wire.h"
 
 struct mc_alg;
 
@@ -23,13 +24,13 @@ enum mc_default { MC_DEF_IPV6_ONLY, MC_DEF_BYPASS, MC_DEF_DENY, MC_DEF_DENY_ALL 
 enum mc_on_failure { MC_ON_FAILURE_LOCKDOWN, MC_ON_FAILURE_OPEN };
 
 #define MC_PROTO_ANY 0
-#define MC_PROTO_ICMP 1
+#define MC_PROTO_ICMP MC_WIRE_ICMP
 #define MC_PROTO_TCP 6
 #define MC_PROTO_UDP 17
 #define MC_PROTO_BIP 49 /* IANA "BNA": MCP's BNA over IP */
 #define MC_PROTO_ESP 50
 #define MC_PROTO_AH 51
-#define MC_PROTO_ICMPV6 58
+#define MC_PROTO_ICMPV6 MC_WIRE_ICMPV6
 
 /* A set of addresses: any, or merged ranges (from hosts, prefixes, ranges, selector names). */
 struct mc_addrset {

@@ -938,7 +938,7 @@ static bool ct_tuple(const struct attrs *at, int type, struct mc_sel *s)
 		if (attr_get(&pr, CTA_PROTO_DST_PORT, &port, 2, 2))
 			s->dport = ntohs(port);
 	} else if (MC_WIRE_IS_ICMP(proto)) { /* type and code where the ports would be */
-		bool v6 = proto == 58;
+		bool v6 = proto == MC_PROTO_ICMPV6;
 		if (attr_get(&pr, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE, &v8, 1, 1))
 			s->sport = v8;
 		if (attr_get(&pr, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE, &v8, 1, 1))

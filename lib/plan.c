@@ -9,6 +9,7 @@
 #include "algo.h"
 #include "plan.h"
 #include "util.h"
+#include "wire.h"
 
 void mc_plan_free(struct mc_plan *p)
 {
@@ -43,7 +44,7 @@ void mc_sel_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out)
 {
 	char a[64], b[64], pb[8];
 	struct mc_prefix src = { s->saddr, s->plen_s }, dst = { s->daddr, s->plen_d };
-	bool icmp = s->proto == 1 || s->proto == 58;
+	bool icmp = MC_WIRE_IS_ICMP(s->proto);
 
 	(void)dir;
 	mc_prefix_str(&src, a, sizeof(a));
@@ -77,7 +78,7 @@ static void side_str(struct mc_buf *out, const struct mc_addr *a, uint8_t plen, 
 void mc_sel_local_str(const struct mc_sel *s, enum mc_dir dir, struct mc_buf *out)
 {
 	char pb[8];
-	bool icmp = s->proto == 1 || s->proto == 58, out_dir = dir == MC_DIR_OUT;
+	bool icmp = MC_WIRE_IS_ICMP(s->proto), out_dir = dir == MC_DIR_OUT;
 
 	mc_buf_printf(out, "%s local ", s->proto ? mc_proto_str(s->proto, pb, sizeof(pb)) : "any");
 	/* Outbound the local side is the source; inbound it is the destination. */
@@ -187,13 +188,13 @@ void mc_plan_render(const struct mc_plan *p, struct mc_buf *out)
 
 static const char *ip_proto(uint8_t proto, char *buf, size_t len)
 {
-	if (proto == 58)
+	if (proto == MC_PROTO_ICMPV6)
 		return "ipv6-icmp";
-	if (proto == 1)
+	if (proto == MC_PROTO_ICMP)
 		return "icmp";
-	if (proto == 6)
+	if (proto == MC_PROTO_TCP)
 		return "tcp";
-	if (proto == 17)
+	if (proto == MC_PROTO_UDP)
 		return "udp";
 	snprintf(buf, len, "%u", proto);
 	return buf;
@@ -203,7 +204,7 @@ void mc_xpolicy_ip_cmd(const struct mc_xpolicy *x, const char *verb, struct mc_b
 {
 	char a[64], b[64], pb[8];
 	struct mc_prefix src = { x->sel.saddr, x->sel.plen_s }, dst = { x->sel.daddr, x->sel.plen_d };
-	bool icmp = x->sel.proto == 1 || x->sel.proto == 58;
+	bool icmp = MC_WIRE_IS_ICMP(x->sel.proto);
 	bool masked = (x->sel.sport_mask && x->sel.sport_mask != 0xffff) ||
 		      (x->sel.dport_mask && x->sel.dport_mask != 0xffff);
 

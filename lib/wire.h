@@ -23,6 +23,8 @@ enum mc_seen_dir { MC_SEEN_IN = 0, MC_SEEN_OUT = 1, MC_SEEN_DIRS = 2 };
  * UDP, DCCP, SCTP and UDP-Lite. The kernel's selectors match ports of exactly these. */
 #define MC_WIRE_HAS_PORTS(p) ((p) == 6 || (p) == 17 || (p) == 33 || (p) == 132 || (p) == 136)
 /* ICMP and ICMPv6: type and code where the ports would be. */
-#define MC_WIRE_IS_ICMP(p) ((p) == 1 || (p) == 58)
+#define MC_WIRE_ICMP 1
+#define MC_WIRE_ICMPV6 58
+#define MC_WIRE_IS_ICMP(p) ((p) == MC_WIRE_ICMP || (p) == MC_WIRE_ICMPV6)
 
 #endif

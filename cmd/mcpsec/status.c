@@ -21,6 +21,7 @@
 #include "../../lib/state.h"
 #include "../../lib/proc.h"
 #include "../../lib/util.h"
+#include "../../lib/wire.h"
 #include "cmd.h"
 
 /* "soft 27 GiB / hard 30 GiB, soft 20 h": the limits an SA has, or "" (none: it lives forever). */
@@ -113,7 +114,7 @@ static void json_selector(struct mc_buf *b, const struct mc_sel *s)
 {
 	char a[80];
 	struct mc_prefix src = { s->saddr, s->plen_s }, dst = { s->daddr, s->plen_d };
-	bool icmp = s->proto == 1 || s->proto == 58;
+	bool icmp = MC_WIRE_IS_ICMP(s->proto);
 
 	mc_prefix_str(&src, a, sizeof(a));
 	mc_buf_printf(b, "{\"src\":\"%s\",", a);
