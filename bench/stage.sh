@@ -4,9 +4,11 @@
 # for comparison, the two other candidates the observer was chosen against: conntrack (a
 # "ct state new" rule makes the namespace track every packet) and a clsact program doing the
 # observer's work at the device (bench/tcflow.bpf.c). The modes take turns, round after round,
-# so that a busy moment of the machine spreads over all of them; each figure is the median of
-# ROUNDS runs of SECONDS, and each ratio the median of the rounds' ratios to nothing staged in
-# the same round (a round's runs are seconds apart: they share the machine's mood). The sender
+# so that a busy moment of the machine spreads over all of them, in the opposite order every
+# other round (a mode's place in a round moved its figure by up to 7 %: the order must not
+# favour one); each figure is the median of ROUNDS runs of SECONDS, and each ratio the median of
+# the rounds' ratios to nothing staged in the same round (a round's runs are seconds apart: they
+# share the machine's mood). The sender
 # runs on CPU 0 and the receivers on CPU 1 (on a 2-core machine, the least noise there is).
 # "staged" is mcpsecd's observer as it runs (tc, or the tracepoints with
 # MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp"); "staged-ipsec" stages a
@@ -115,8 +117,11 @@ measure() {
 	esac
 }
 loads=${LOADS:-udp1 udp1400 tcp}
+reversed=$(echo "$modes" | tr ' ' '\n' | tac | tr '\n' ' ')
 for ((r = 0; r < ROUNDS; r++)); do
-	for m in $modes; do
+	order=$modes
+	[ $((r % 2)) -eq 0 ] || order=$reversed
+	for m in $order; do
 		mode_on "$m"
 		for l in $loads; do echo "$m $l $(measure "$l") $r" >>"$work/results"; done
 		mode_off "$m"
@@ -138,3 +143,17 @@ for m in $modes; do
 	echo
 done
 echo "(udp1, udp1400: datagrams sent; tcp: bytes sent; one sender, $SECONDS_EACH s a run)"
+# The observer's own time a packet, from the kernel's BPF statistics, in one more run of 1-byte
+# datagrams with a list staged (the statistics' two clock reads a run are included; they are off
+# during the rounds above).
+case " $modes " in *" staged "*)
+	mode_on staged
+	sysctl -q kernel.bpf_stats_enabled=1
+	measure udp1 >/dev/null
+	sysctl -q kernel.bpf_stats_enabled=0
+	for prog in seen_tc_out seen_out; do
+		bpftool prog show -j | jq -r --arg p "$prog" '.[] | select(.name == $p and .run_cnt > 0)
+			| "observer \(.name): \(.run_time_ns / .run_cnt | floor) ns a packet over \(.run_cnt) packets"'
+	done
+	mode_off staged ;;
+esac

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <linux/types.h>
 #include <bpf/bpf.h>
@@ -59,10 +60,11 @@ struct mc_dropmon {
 	struct prevs drops;
 	uint64_t totals[MC_DROP_KINDS];
 	/* the staging observer, attached only while a list is staged: at the tc hooks of each of
-	 * the namespace's interfaces, else (fallback) at two tracepoints */
+	 * the namespace's interfaces (tcx links, else clsact filters), else (fallback) at two
+	 * tracepoints */
 	struct bpf_link *seen_in, *seen_out;
-	bool observing, tc_mode;
-	struct tc_att { int ifindex; bool created; } *tc;
+	bool observing, tc_mode, tcx;
+	struct tc_att { int ifindex; int link[2]; } *tc;
 	size_t ntc, captc;
 	char observer[160];
 	struct prevs seen;
@@ -278,42 +280,63 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 	return 0;
 }
 
-/* mcpsecd's filters at an interface's clsact hooks: handle and priority of its own. */
+/*
+ * The tc hooks, two ways. tcx (6.6 and later): one BPF link per hook, held by mcpsecd's file
+ * descriptor, so a killed mcpsecd leaves nothing attached, and no qdisc is made. Debian 12's
+ * libbpf (1.1) predates tcx: its attach types are given by their values in the kernel's ABI
+ * (include/uapi/linux/bpf.h), which libbpf's bpf_link_create passes through. Else clsact:
+ * filters with a handle and priority of mcpsecd's own.
+ */
+#define TCX_INGRESS ((enum bpf_attach_type)46)
+#define TCX_EGRESS ((enum bpf_attach_type)47)
 #define TC_HANDLE 0x6d63 /* "mc" */
 #define TC_PRIORITY 0x6d63
 
 static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
-	/* Both points: libbpf's way of asking for the clsact qdisc (the enum has no such value). */
-	hook.attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS);
-	int r = bpf_tc_hook_create(&hook);
-	bool created = r == 0;
-
-	if (r < 0 && r != -EEXIST)
-		return r;
 	const struct bpf_program *progs[2] = { m->skel->progs.seen_tc_in, m->skel->progs.seen_tc_out };
-	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
-	for (int i = 0; i < 2; i++) {
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = points[i]);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY,
-				    .prog_fd = bpf_program__fd(progs[i]), .flags = BPF_TC_F_REPLACE);
-		if ((r = bpf_tc_attach(&h, &o)) < 0)
+	struct tc_att a = { ifindex, { -1, -1 } };
+	int r;
+
+	if (m->tcx) {
+		const enum bpf_attach_type types[2] = { TCX_INGRESS, TCX_EGRESS };
+		for (int i = 0; i < 2; i++)
+			if ((a.link[i] = bpf_link_create(bpf_program__fd(progs[i]), ifindex, types[i], NULL)) < 0) {
+				r = -errno;
+				if (i)
+					close(a.link[0]);
+				return r;
+			}
+	} else {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
+		/* Both points: libbpf's way of asking for the clsact qdisc (the enum has no such value). */
+		hook.attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS);
+		if ((r = bpf_tc_hook_create(&hook)) < 0 && r != -EEXIST)
 			return r;
+		enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+		for (int i = 0; i < 2; i++) {
+			DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = points[i]);
+			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+					    .prog_fd = bpf_program__fd(progs[i]), .flags = BPF_TC_F_REPLACE);
+			if ((r = bpf_tc_attach(&h, &o)) < 0)
+				return r;
+		}
 	}
-	struct tc_att *a = MC_PUSH(&m->tc, &m->ntc, &m->captc);
-	a->ifindex = ifindex;
-	a->created = created;
+	*(struct tc_att *)MC_PUSH(&m->tc, &m->ntc, &m->captc) = a;
 	return 0;
 }
 
-/* Removes mcpsecd's filters (an interface gone has taken them along). The clsact qdisc stays:
- * someone else's filters may have joined it since. */
+/* Removes mcpsecd's links or filters (an interface gone has taken them along). A clsact qdisc
+ * stays: someone else's filters may have joined it since. */
 static void tc_detach_all(struct mc_dropmon *m)
 {
 	for (size_t i = 0; i < m->ntc; i++) {
 		enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 		for (int j = 0; j < 2; j++) {
+			if (m->tc[i].link[j] >= 0) {
+				close(m->tc[i].link[j]);
+				continue;
+			}
 			DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = m->tc[i].ifindex, .attach_point = points[j]);
 			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 			(void)bpf_tc_detach(&h, &o);
@@ -337,17 +360,22 @@ static int tc_refresh(struct mc_dropmon *m, char *why, size_t len)
 		for (size_t j = 0; j < m->ntc && !have; j++)
 			have = m->tc[j].ifindex == (int)i->if_index;
 		if (!have && (r = tc_attach_one(m, (int)i->if_index)) < 0)
-			snprintf(why, len, "attaching to %s's clsact hooks: %s", i->if_name, strerror(-r));
+			snprintf(why, len, "attaching to %s's %s hooks: %s", i->if_name, m->tcx ? "tcx" : "clsact",
+				 strerror(-r));
 	}
-	/* Forget interfaces that are gone. */
+	/* Forget interfaces that are gone (their links too). */
 	for (size_t j = 0; j < m->ntc;) {
 		bool present = false;
 		for (struct if_nameindex *i = ifs; i->if_index && !present; i++)
 			present = m->tc[j].ifindex == (int)i->if_index;
-		if (present)
+		if (present) {
 			j++;
-		else
-			m->tc[j] = m->tc[--m->ntc];
+			continue;
+		}
+		for (int k = 0; k < 2; k++)
+			if (m->tc[j].link[k] >= 0)
+				close(m->tc[j].link[k]);
+		m->tc[j] = m->tc[--m->ntc];
 	}
 	if_freenameindex(ifs);
 	return r;
@@ -365,14 +393,20 @@ int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 		m->observing = false;
 		return 0;
 	}
-	/* First the tc hooks (the cheapest); then, or when asked (MCPSECD_OBSERVER=tracepoints),
-	 * the tracepoints. */
-	char tc_why[200] = "not tried (MCPSECD_OBSERVER=tracepoints)";
+	/* First the tc hooks (the cheapest), by tcx, else by clsact; then, or when asked
+	 * (MCPSECD_OBSERVER=clsact or tracepoints), the tracepoints. */
+	char tc_why[200] = "not tried (MCPSECD_OBSERVER=tracepoints)", tcx_why[100] = "not tried (MCPSECD_OBSERVER=clsact)";
 	const char *want = getenv("MCPSECD_OBSERVER");
-	if (!want || strcmp(want, "tracepoints")) {
-		if (tc_refresh(m, tc_why, sizeof(tc_why)) == 0) {
+	bool tracepoints = want && !strcmp(want, "tracepoints"), clsact = want && !strcmp(want, "clsact");
+	for (int tcx = !clsact; !tracepoints && tcx >= 0; tcx--) {
+		m->tcx = tcx;
+		if (tc_refresh(m, tcx ? tcx_why : tc_why, tcx ? sizeof(tcx_why) : sizeof(tc_why)) == 0) {
 			m->observing = m->tc_mode = true;
-			snprintf(m->observer, sizeof(m->observer), "tc (clsact) on each interface");
+			if (tcx)
+				snprintf(m->observer, sizeof(m->observer), "tcx on each interface");
+			else
+				snprintf(m->observer, sizeof(m->observer), "tc (clsact) on each interface (tcx: %.80s)",
+					 tcx_why);
 			return 0;
 		}
 		tc_detach_all(m);

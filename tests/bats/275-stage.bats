@@ -230,23 +230,84 @@ syslog_stop() {
 	[ "$(staged_json | jq -r .staged.generation)" = staged-1 ]
 }
 
-@test "stage: the observer sits at every interface's tc hooks, a new one's too, and leaves none behind" {
-	start_daemon
-	mc_a stage "$WORK/staged.yaml" >/dev/null
-	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact)"))' >/dev/null
-	for dev in lo eth0; do
-		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress)" == *"seen_tc_in"* ]]
-		[[ "$(tc -n "$NS_A" filter show dev "$dev" egress)" == *"seen_tc_out"* ]]
-	done
-	# An interface added while staged is observed within a second or two.
+# The daemon's tcx links, as its file descriptors show them: "ifindex attach-type link-id" lines.
+tcx_links() {
+	local f
+	for f in /proc/"$DAEMON"/fdinfo/*; do
+		awk '$1 == "link_type:" { t = $2 } $1 == "link_id:" { id = $2 } $1 == "ifindex:" { i = $2 }
+			$1 == "attach_type:" { a = $2 } END { if (t == "tcx") print i, a, id }' "$f" 2>/dev/null
+	done | sort
+}
+ifindex_a() { ip -n "$NS_A" -j link show dev "$1" | jq -r '.[0].ifindex'; }
+# Whether the observer is at device $1's egress: by a tcx link, or by a clsact filter.
+tcx_at() { tcx_links | grep -q "^$(ifindex_a "$1") 47"; }
+clsact_at() { [[ "$(tc -n "$NS_A" filter show dev "$1" egress)" == *"seen_tc_out"* ]]; }
+# A datagram from A to B on a new veth pair, fd01::1 → fd01::2, added while staged, once the
+# observer is at the new device ($1: tcx_at or clsact_at).
+new_veth_flow() {
 	ip link add "vc$$" netns "$NS_A" type veth peer name "vd$$" netns "$NS_B"
 	ip -n "$NS_A" addr add fd01::1/64 dev "vc$$" nodad
 	ip -n "$NS_B" addr add fd01::2/64 dev "vd$$" nodad
 	ip -n "$NS_A" link set "vc$$" up
 	ip -n "$NS_B" link set "vd$$" up
-	for _ in $(seq 30); do [[ "$(tc -n "$NS_A" filter show dev "vc$$" egress)" == *"seen_tc_out"* ]] && break; sleep 0.1; done
+	for _ in $(seq 30); do "$1" "vc$$" && break; sleep 0.1; done
+	"$1" "vc$$"
 	[ "$(in_a "$PY" "$NET" udp-send fd01::2 514)" = ok ]
 	wait_flow 3 '.dst == "fd01::2" and .dst_port == 514 and .direction == "out"'
+}
+
+@test "stage: the observer is a tcx link at every interface, a new one's too; --clear and SIGKILL leave none" {
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("seen by tcx on each interface"))' >/dev/null
+	[ "$(staged_json | jq -r .daemon.observer)" = "tcx on each interface" ]
+	# Two links (46 ingress, 47 egress) for each of lo and eth0, and no qdisc made.
+	lo=$(ifindex_a lo) eth0=$(ifindex_a eth0)
+	[ "$(tcx_links | awk '{ print $1, $2 }')" = "$(printf '%s 46\n%s 47\n' "$lo" "$lo" "$eth0" "$eth0" | sort)" ]
+	[[ "$(tc -n "$NS_A" qdisc show dev eth0)" != *clsact* ]]
+	# An interface added while staged is observed within a second or two, by its own links.
+	new_veth_flow tcx_at
+	mc_a stage --clear >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	[ -z "$(tcx_links)" ]
+	# A killed mcpsecd's links go with its file descriptors: nothing stays attached.
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	for _ in $(seq 30); do [ "$(tcx_links | wc -l)" -eq 6 ] && break; sleep 0.1; done
+	ids=$(tcx_links | awk '{ print $3 }')
+	[ "$(echo "$ids" | wc -w)" -eq 6 ]
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" 2>/dev/null || true
+	for _ in $(seq 30); do
+		left=$(bpftool link show -j | jq --argjson ids "[$(echo "$ids" | paste -sd,)]" '[.[] | select(.id as $i | $ids | index($i))] | length')
+		[ "$left" -eq 0 ] && break
+		sleep 0.1
+	done
+	[ "$left" -eq 0 ]
+}
+
+@test "stage: a bare IP header (too short for a transport word) is a flow of its own, both families" {
+	start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	# 20 bytes of IPv4 (protocol 253), 40 of IPv6 (no next header): shorter than the one read
+	# the observer tries first, header and ports together.
+	[ "$(in_a "$PY" "$NET" raw-send "$B4" 253 "")" = ok ]
+	[ "$(in_a "$PY" "$NET" raw-send "$B_ADDR" 59 "")" = ok ]
+	wait_flow 3 '.dst == "'"$B4"'" and .protocol == "253" and .direction == "out" and .packets == 1 and .bytes == 34'
+	wait_flow 3 '.dst == "'"$B_ADDR"'" and .protocol == "59" and .direction == "out" and .packets == 1 and .bytes == 54'
+}
+
+@test "stage: with MCPSECD_OBSERVER=clsact (Debian's 6.1 has no tcx) the observer is clsact filters, and --clear removes them" {
+	MCPSECD_OBSERVER=clsact start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact)"))' >/dev/null
+	[ "$(staged_json | jq -r .daemon.observer)" = "tc (clsact) on each interface (tcx: not tried (MCPSECD_OBSERVER=clsact))" ]
+	for dev in lo eth0; do
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress)" == *"seen_tc_in"* ]]
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" egress)" == *"seen_tc_out"* ]]
+	done
+	[ -z "$(tcx_links)" ]
+	new_veth_flow clsact_at
 	mc_a stage --clear >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
 	for dev in lo eth0 "vc$$"; do

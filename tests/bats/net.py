@@ -17,7 +17,7 @@
   net.py tcp-stream ADDR PORT STOPFILE -> one TCP connection, 1 KiB writes until STOPFILE: sent N
   net.py tcp-sink PORT SECONDS         -> ready; one connection's bytes: got N | reset | none
   net.py udp-recv PORT SECONDS [MAX]   -> ready, then got N (datagrams received; stops at MAX)
-  net.py raw-send ADDR PROTO           -> ok | EPERM | error:<errno>
+  net.py raw-send ADDR PROTO [PAYLOAD] -> ok | EPERM | error:<errno> (PAYLOAD "" sends a bare header)
   net.py eth-mark IFACE TOKEN          -> ok: one Ethernet frame of type 0x88b5 (local
                                           experimental) carrying TOKEN out of IFACE, below IP and
                                           so below XFRM: a capture's end marker
@@ -256,7 +256,7 @@ def main(a):
     elif cmd == "raw-send":
         s = socket.socket(family(a[1]), socket.SOCK_RAW, int(a[2]))
         try:
-            s.sendto(b"mcpsec-bna-marker", (a[1], 0))
+            s.sendto(a[3].encode() if len(a) > 3 else b"mcpsec-bna-marker", (a[1], 0))
             print("ok")
         except OSError as e:
             print(outcome(e))

@@ -72,23 +72,42 @@ static __always_inline __u16 be16(__u16 v)
 	return (__u16)((v >> 8) | (v << 8));
 }
 
-/* Ports (or ICMP type and code, or the SPI) of the transport header at p. */
-static __always_inline void transport(struct mc_drop_key *k, const unsigned char *p)
+/*
+ * A packet as a parser reads it, by offset from its network header: through a kernel pointer to
+ * that header (the tracing programs), or through the skb (the tc programs, which see no kernel
+ * pointer). Each program builds one with the other member zero, so once inlined only its own
+ * read remains. A read fails (non-zero) past the end of the skb; a kernel read does not know
+ * where the packet ends.
+ */
+struct pkt {
+	const unsigned char *nh;
+	struct __sk_buff *skb;
+};
+
+static __always_inline long pkt_read(const struct pkt *p, __u32 off, void *buf, __u32 len)
+{
+	if (p->skb)
+		return bpf_skb_load_bytes_relative(p->skb, off, buf, len, BPF_HDR_START_NET);
+	return bpf_probe_read_kernel(buf, len, p->nh + off);
+}
+
+/* Ports (or ICMP type and code, or the SPI) of the transport header at offset off. */
+static __always_inline void transport(struct mc_drop_key *k, const struct pkt *p, __u32 off)
 {
 	__u16 ports[2] = { 0, 0 };
 
 	if (MC_WIRE_HAS_PORTS(k->proto)) {
-		bpf_probe_read_kernel(ports, sizeof(ports), p);
+		pkt_read(p, off, ports, sizeof(ports));
 		k->sport = be16(ports[0]);
 		k->dport = be16(ports[1]);
 	} else if (MC_WIRE_IS_ICMP(k->proto)) {
 		__u8 tc[2] = { 0, 0 };
-		bpf_probe_read_kernel(tc, sizeof(tc), p);
+		pkt_read(p, off, tc, sizeof(tc));
 		k->sport = tc[0];
 		k->dport = tc[1];
 	} else if (k->proto == 50 || k->proto == 51) {
 		/* ESP and AH: the SPI (ESP's first word, AH's second), high half in sport. */
-		bpf_probe_read_kernel(ports, sizeof(ports), p + (k->proto == 51 ? 4 : 0));
+		pkt_read(p, off + (k->proto == 51 ? 4 : 0), ports, sizeof(ports));
 		k->sport = be16(ports[0]);
 		k->dport = be16(ports[1]);
 	}
@@ -107,62 +126,67 @@ static __always_inline void transport_word(struct mc_drop_key *k, const __u8 *w)
 	}
 }
 
-/* The flow of a packet of ethertype proto (host order) whose network header is at p. */
-static __always_inline bool parse_l3(__u16 proto, const unsigned char *p, struct mc_drop_key *k)
+/* The flow of a packet of ethertype proto (host order). */
+static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc_drop_key *k)
 {
 	/* The network header and the first transport word in one read (the common case: no IPv6
-	 * extension header, no IPv4 option): one helper call a packet. A short packet leaves
-	 * garbage in that word, but then its protocol has no ports to read. */
+	 * extension header, no IPv4 option): one helper call a packet. A packet too short for it
+	 * is read again without the word (at tc); a kernel read of one leaves garbage in that
+	 * word, but then its protocol has no ports to read. */
+	__u32 off;
 	if (proto == ETH_P_IPV6) {
 		__u8 hdr[44];
-		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
+		bool word = !pkt_read(p, 0, hdr, sizeof(hdr));
+		if (!word && pkt_read(p, 0, hdr, 40))
 			return false;
 		k->family = AF_INET6;
 		__builtin_memcpy(k->saddr, hdr + 8, 16);
 		__builtin_memcpy(k->daddr, hdr + 24, 16);
 		__u8 next = hdr[6];
-		if (next != 0 && next != 43 && next != 60 && next != 51) {
+		if (word && next != 0 && next != 43 && next != 60 && next != 51) {
 			k->proto = next;
 			transport_word(k, hdr + 40);
 			return true;
 		}
-		p += 40;
+		off = 40;
 		/* Hop-by-hop, routing and destination options: skip a few, as the kernel does. */
 #pragma unroll
 		for (int i = 0; i < 4; i++) {
 			if (next != 0 && next != 43 && next != 60)
 				break;
 			__u8 ext[2];
-			if (bpf_probe_read_kernel(ext, sizeof(ext), p))
+			if (pkt_read(p, off, ext, sizeof(ext)))
 				return false;
 			next = ext[0];
-			p += 8 + ext[1] * 8;
+			off += 8 + ext[1] * 8;
 		}
 		k->proto = next;
 	} else if (proto == ETH_P_IP) {
 		__u8 hdr[24];
-		if (bpf_probe_read_kernel(hdr, sizeof(hdr), p))
+		bool word = !pkt_read(p, 0, hdr, sizeof(hdr));
+		if (!word && pkt_read(p, 0, hdr, 20))
 			return false;
 		k->family = AF_INET;
 		k->proto = hdr[9];
 		__builtin_memcpy(k->saddr, hdr + 12, 4);
 		__builtin_memcpy(k->daddr, hdr + 16, 4);
-		if ((hdr[0] & 0x0f) == 5 && k->proto != 51) {
+		if (word && (hdr[0] & 0x0f) == 5 && k->proto != 51) {
 			transport_word(k, hdr + 20);
 			return true;
 		}
-		p += (hdr[0] & 0x0f) * 4;
+		off = (hdr[0] & 0x0f) * 4;
 	} else {
 		return false;
 	}
-	transport(k, p);
+	transport(k, p, off);
 	return true;
 }
 
 /* The flow of a received packet, from its network header. */
 static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k)
 {
-	return parse_l3(be16(BPF_CORE_READ(skb, protocol)), BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header), k);
+	struct pkt p = { BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header), NULL };
+	return parse_l3(be16(BPF_CORE_READ(skb, protocol)), &p, k);
 }
 
 SEC("tp_btf/kfree_skb")
@@ -210,9 +234,9 @@ int BPF_PROG(out_drop, struct net *net, struct dst_entry *dst_orig, const struct
 		}                                                                               \
 	} while (0)
 	if (k.family == AF_INET6)
-		FLOW_FIELDS(ip6, 16, 58);
+		FLOW_FIELDS(ip6, 16, MC_WIRE_ICMPV6);
 	else if (k.family == AF_INET)
-		FLOW_FIELDS(ip4, 4, 1);
+		FLOW_FIELDS(ip4, 4, MC_WIRE_ICMP);
 	else
 		return 0;
 	count(&k);
@@ -244,10 +268,9 @@ static __always_inline void add_total(__u32 i, __u64 v)
 		*t += v;
 }
 
-/* A packet of flow k into the flow table. */
-static __always_inline void count_flow(struct mc_drop_key *k, __u64 packets, __u64 bytes)
+/* A packet of flow k into the flow table, at time now (ns, CLOCK_MONOTONIC). */
+static __always_inline void count_flow(struct mc_drop_key *k, __u64 packets, __u64 bytes, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
 	struct mc_seen_val *v = bpf_map_lookup_elem(&seen, k);
 	if (!v) {
 		struct mc_seen_val init = { 0, 0, now, now };
@@ -264,25 +287,35 @@ static __always_inline void count_flow(struct mc_drop_key *k, __u64 packets, __u
 
 /*
  * Every packet of the namespace, IP or not, in the totals; an IP one in its flow too. This runs
- * for every packet of the host while a list is staged, so it reads the skb directly (tp_btf
- * gives typed pointers: plain loads, no helper call) and calls a helper only for the headers,
- * and for the segment count of a packet longer than any frame (GSO).
+ * for every packet of the host while a list is staged: one read of the headers (two for a
+ * packet with IPv6 extension headers or IPv4 options), no other helper but the clock.
  */
-static __always_inline void see(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh)
+static __always_inline void see(struct mc_drop_key *k, __u16 proto, const struct pkt *p, __u64 packets, __u64 bytes,
+				__u64 now)
 {
-	__u64 bytes = skb->len, packets = 1;
-	bool ip = parse_l3(be16(skb->protocol), nh, k);
+	bool ip = parse_l3(proto, p, k);
 
-	if (bytes > 1600) {
+	add_total(2 * k->kind, packets);
+	add_total(2 * k->kind + 1, bytes);
+	if (ip)
+		count_flow(k, packets, bytes, now);
+}
+
+/* The tracepoints' packet: its network header at nh, its segment count read only for a packet
+ * longer than any frame (GSO). tp_btf gives typed pointers: plain loads, no helper call. The
+ * coarse clock is refused to tracing programs. */
+static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh)
+{
+	__u64 packets = 1;
+	struct pkt p = { nh, NULL };
+
+	if (skb->len > 1600) {
 		struct skb_shared_info *si = (void *)(skb->head + skb->end);
 		__u16 segs = BPF_CORE_READ(si, gso_segs);
 		if (segs > 1)
 			packets = segs;
 	}
-	add_total(2 * k->kind, packets);
-	add_total(2 * k->kind + 1, bytes);
-	if (ip)
-		count_flow(k, packets, bytes);
+	see(k, be16(skb->protocol), &p, packets, skb->len, bpf_ktime_get_ns());
 }
 
 /* Received, at the device: before decryption and before the inbound policy check. skb->data is
@@ -294,7 +327,7 @@ int BPF_PROG(seen_in, struct sk_buff *skb)
 
 	if (skb->dev->nd_net.net->ns.inum != netns_ino)
 		return 0;
-	see(skb, &k, skb->data);
+	see_tp(skb, &k, skb->data);
 	return 0;
 }
 
@@ -307,62 +340,22 @@ int BPF_PROG(seen_out, struct sk_buff *skb)
 
 	if (skb->dev->nd_net.net->ns.inum != netns_ino)
 		return 0;
-	see(skb, &k, skb->head + skb->network_header);
+	see_tp(skb, &k, skb->head + skb->network_header);
 	return 0;
 }
 
 /*
- * The same at the device's tc hooks (clsact), the observer mcpsecd attaches first: measured the
- * cheapest (bench/stage.sh), and it runs only for this namespace's interfaces. The tracepoints
- * above are its fallback. The packet is read relative to its network header (any link layer).
+ * The same at the device's tc hooks (tcx, or clsact), the observer mcpsecd attaches first:
+ * measured the cheapest (bench/stage.sh), and it runs only for this namespace's interfaces. The
+ * tracepoints above are its fallback. The packet is read relative to its network header (any
+ * link layer); the time is the coarse clock's (a tick's precision; a record has a second's).
  */
 static __always_inline void tc_see(struct __sk_buff *skb, struct mc_drop_key *k)
 {
-	__u16 proto = be16((__u16)skb->protocol);
-	__u64 bytes = skb->len, packets = skb->gso_segs > 1 ? skb->gso_segs : 1;
-	bool ip = false;
-	__u8 h[44];
-	__u32 off = 0;
+	struct pkt p = { NULL, skb };
 
-	if (proto == ETH_P_IPV6 && !bpf_skb_load_bytes_relative(skb, 0, h, 40, BPF_HDR_START_NET)) {
-		k->family = AF_INET6;
-		__builtin_memcpy(k->saddr, h + 8, 16);
-		__builtin_memcpy(k->daddr, h + 24, 16);
-		__u8 next = h[6];
-		off = 40;
-#pragma unroll
-		for (int i = 0; i < 4; i++) {
-			if (next != 0 && next != 43 && next != 60)
-				break;
-			__u8 ext[2];
-			if (bpf_skb_load_bytes_relative(skb, off, ext, 2, BPF_HDR_START_NET))
-				break;
-			next = ext[0];
-			off += 8 + ext[1] * 8;
-		}
-		k->proto = next;
-		ip = true;
-	} else if (proto == ETH_P_IP && !bpf_skb_load_bytes_relative(skb, 0, h, 20, BPF_HDR_START_NET)) {
-		k->family = AF_INET;
-		k->proto = h[9];
-		__builtin_memcpy(k->saddr, h + 12, 4);
-		__builtin_memcpy(k->daddr, h + 16, 4);
-		off = (h[0] & 0x0f) * 4;
-		ip = true;
-	}
-	if (ip && (MC_WIRE_HAS_PORTS(k->proto) || MC_WIRE_IS_ICMP(k->proto) || k->proto == 50 || k->proto == 51)) {
-		__u8 w[4] = { 0, 0, 0, 0 };
-		(void)bpf_skb_load_bytes_relative(skb, off + (k->proto == 51 ? 4 : 0), w, 4, BPF_HDR_START_NET);
-		transport_word(k, w);
-		if (k->proto == 51) { /* transport_word leaves AH alone: its SPI is the second word */
-			k->sport = (__u16)(w[0] << 8 | w[1]);
-			k->dport = (__u16)(w[2] << 8 | w[3]);
-		}
-	}
-	add_total(2 * k->kind, packets);
-	add_total(2 * k->kind + 1, bytes);
-	if (ip)
-		count_flow(k, packets, bytes);
+	see(k, be16((__u16)skb->protocol), &p, skb->gso_segs > 1 ? skb->gso_segs : 1, skb->len,
+	    bpf_ktime_get_coarse_ns());
 }
 
 SEC("tc")
