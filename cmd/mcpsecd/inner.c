@@ -57,12 +57,15 @@ static int nft(const char *script, bool *nonempty, char *why, size_t len)
 }
 
 /* Removes mcpsecd's table, if there is one (a daemon killed while staging left it): whether
- * there was. */
-static bool drop_table(void)
+ * there was. *acct_off: whether the table says accounting was off before it (its chain
+ * ACCT_OFF, made empty and never jumped to: a note that outlives a killed mcpsecd). */
+#define ACCT_OFF "acct_was_off"
+static bool drop_table(bool *acct_off)
 {
 	char why[240];
 	if (nft("list table " TABLE "\n", NULL, why, sizeof(why)) < 0)
 		return false;
+	*acct_off = nft("list chain " TABLE " " ACCT_OFF "\n", NULL, why, sizeof(why)) == 0;
 	(void)nft("delete table " TABLE "\n", NULL, why, sizeof(why));
 	return true;
 }
@@ -84,9 +87,14 @@ static bool legacy_rules(void)
 
 void inner_stop(struct daemon *d)
 {
-	/* a table this mcpsecd did not make: a killed one's, whose tracked entries remain */
-	if (drop_table() && d->inner == INNER_OFF)
+	bool acct_off = false;
+	/* a table this mcpsecd did not make: a killed one's, whose tracked entries remain; the
+	 * accounting it turned on is put back as that one would have */
+	if (drop_table(&acct_off) && d->inner == INNER_OFF) {
 		d->inner_leftover = true;
+		if (acct_off)
+			(void)mc_proc_sysctl_set(ACCT, false);
+	}
 	if (d->inner != INNER_OFF && !d->inner_acct_was)
 		(void)mc_proc_sysctl_set(ACCT, false);
 	d->inner = INNER_OFF;
@@ -141,15 +149,19 @@ int inner_start(struct daemon *d, char *why, size_t len)
 		"  chain out { type filter hook output priority raw; policy accept; rt ipsec missing notrack; }\n"
 		"  chain on { ct state new; }\n"
 		"}\n";
-	if (nft(script, NULL, why, len) < 0)
-		return -1;
+	if (nft(script, NULL, why, len) < 0 ||
+	    (!d->inner_acct_was && nft("add chain " TABLE " " ACCT_OFF "\n", NULL, why, len) < 0))
+		goto fail;
 	if (!d->inner_acct_was && mc_proc_sysctl_set(ACCT, true) < 0) {
 		snprintf(why, len, "conntrack accounting (%s) cannot be turned on", ACCT);
-		drop_table();
-		return -1;
+		goto fail;
 	}
 	d->inner = INNER_OWN;
 	return 0;
+fail:;
+	bool unused;
+	(void)drop_table(&unused);
+	return -1;
 }
 
 void inner_drain(struct daemon *d, struct mc_seen_flows *seen)

@@ -204,6 +204,7 @@ syslog_stop() {
 }
 
 @test "stage: a host with a staged list and no mcpsecd says so; SIGKILL and a restart keep the staged list" {
+	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" -eq 0 ]
 	run mc_a stage "$WORK/staged.yaml"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"warning: no mcpsecd watches this namespace: no traffic is observed until it runs"* ]]
@@ -228,6 +229,10 @@ syslog_stop() {
 	syslog_stop
 	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
 	[ "$(staged_json | jq -r .staged.generation)" = staged-1 ]
+	# The killed daemon had turned conntrack accounting on; the next one, stopped, puts it back
+	# as it was before the killed one (its table said so), not as it found it.
+	stop_daemon
+	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" -eq 0 ]
 }
 
 # The daemon's tcx links, as its file descriptors show them: "ifindex attach-type link-id" lines.
