@@ -290,16 +290,31 @@ new_veth_flow() {
 	[ "$left" -eq 0 ]
 }
 
-@test "stage: a bare IP header (too short for a transport word) is a flow of its own, both families" {
+# B sends A a bare IPv4 header (20 bytes, protocol 253) and a bare IPv6 one (40, no next header),
+# and A sends B the same: each a flow of its own, its bytes counted with the link layer (14).
+bare_headers_seen() {
+	[ "$(in_b "$PY" "$NET" raw-send "$A4" 253 "")" = ok ]
+	[ "$(in_b "$PY" "$NET" raw-send "$A_ADDR" 59 "")" = ok ]
+	[ "$(in_a "$PY" "$NET" raw-send "$B4" 253 "")" = ok ]
+	[ "$(in_a "$PY" "$NET" raw-send "$B_ADDR" 59 "")" = ok ]
+	wait_flow 3 '.src == "'"$B4"'" and .protocol == "253" and .direction == "in" and .packets == 1 and .bytes == 34'
+	wait_flow 3 '.src == "'"$B_ADDR"'" and .protocol == "59" and .direction == "in" and .packets == 1 and .bytes == 54'
+	wait_flow 3 '.dst == "'"$B4"'" and .protocol == "253" and .direction == "out" and .packets == 1 and .bytes == 34'
+	wait_flow 3 '.dst == "'"$B_ADDR"'" and .protocol == "59" and .direction == "out" and .packets == 1 and .bytes == 54'
+}
+
+@test "stage: a bare IP header (too short for a transport word) is a flow of its own, both families and directions" {
 	start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
-	# 20 bytes of IPv4 (protocol 253), 40 of IPv6 (no next header): shorter than the one read
-	# the observer tries first, header and ports together.
-	[ "$(in_a "$PY" "$NET" raw-send "$B4" 253 "")" = ok ]
-	[ "$(in_a "$PY" "$NET" raw-send "$B_ADDR" 59 "")" = ok ]
-	wait_flow 3 '.dst == "'"$B4"'" and .protocol == "253" and .direction == "out" and .packets == 1 and .bytes == 34'
-	wait_flow 3 '.dst == "'"$B_ADDR"'" and .protocol == "59" and .direction == "out" and .packets == 1 and .bytes == 54'
+	bare_headers_seen
+}
+
+@test "stage: the tracepoint observer counts the same bytes as tc, the link layer included" {
+	MCPSECD_OBSERVER=tracepoints start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tp_btf"))' >/dev/null
+	bare_headers_seen
 }
 
 @test "stage: with MCPSECD_OBSERVER=clsact (Debian's 6.1 has no tcx) the observer is clsact filters, and --clear removes them" {

@@ -302,9 +302,10 @@ static __always_inline void see(struct mc_drop_key *k, __u16 proto, const struct
 }
 
 /* The tracepoints' packet: its network header at nh, its segment count read only for a packet
- * longer than any frame (GSO). tp_btf gives typed pointers: plain loads, no helper call. The
- * coarse clock is refused to tracing programs. */
-static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh)
+ * longer than any frame (GSO); l2, the link-layer bytes skb->len lacks, so that its bytes are
+ * counted as at tc. tp_btf gives typed pointers: plain loads, no helper call. The coarse clock
+ * is refused to tracing programs. */
+static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh, __u32 l2)
 {
 	__u64 packets = 1;
 	struct pkt p = { nh, NULL };
@@ -315,19 +316,21 @@ static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, c
 		if (segs > 1)
 			packets = segs;
 	}
-	see(k, be16(skb->protocol), &p, packets, skb->len, bpf_ktime_get_ns());
+	see(k, be16(skb->protocol), &p, packets, skb->len + l2, bpf_ktime_get_ns());
 }
 
 /* Received, at the device: before decryption and before the inbound policy check. skb->data is
- * the network header here (the link layer is pulled; network_header is set only after). */
+ * the network header here (the link layer is pulled, from mac_header; network_header is set
+ * only after), and skb->len counts from it. */
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(seen_in, struct sk_buff *skb)
 {
 	struct mc_drop_key k = { .kind = MC_SEEN_IN };
+	__u32 l3 = (__u32)(skb->data - skb->head), mac = skb->mac_header;
 
 	if (skb->dev->nd_net.net->ns.inum != netns_ino)
 		return 0;
-	see_tp(skb, &k, skb->data);
+	see_tp(skb, &k, skb->data, mac != 0xffff && mac < l3 ? l3 - mac : 0);
 	return 0;
 }
 
@@ -340,7 +343,7 @@ int BPF_PROG(seen_out, struct sk_buff *skb)
 
 	if (skb->dev->nd_net.net->ns.inum != netns_ino)
 		return 0;
-	see_tp(skb, &k, skb->head + skb->network_header);
+	see_tp(skb, &k, skb->head + skb->network_header, 0); /* skb->data is the link layer */
 	return 0;
 }
 

@@ -64,6 +64,7 @@ struct sk_buff {
 	unsigned int len;
 	unsigned int end; /* an offset from head on 64-bit kernels: the shared info */
 	__u16 network_header;
+	__u16 mac_header; /* ~0 when unset */
 	__be16 protocol;
 } PAI;
 
