@@ -101,11 +101,15 @@ int ask_daemon(const char *request, struct mc_buf *ret)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		goto out;
 	strcpy(sa.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	/* A staged list's table can be large (65,536 flows): more time for it. */
+	/* A staged list's table can be large (65,536 flows): more time for it. The send timeout
+	 * also bounds connect(), which waits while a busy daemon's backlog is full. */
 	struct timeval tv = { strncmp(request, "staged", 6) ? 2 : 15, 0 };
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		goto out;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
 	char *line = mc_asprintf("%s\n", request);
 	ssize_t sent = send(fd, line, strlen(line), MSG_NOSIGNAL); /* one write: the daemon reads once */
 	free(line);

@@ -82,12 +82,15 @@ static size_t key_hash(const struct mc_drop_key *k, size_t nslots)
 	return (size_t)h & (nslots - 1);
 }
 
+/* k's slot, or NULL when every slot holds another flow (the kernel's table turned over more
+ * than once between two drains). */
 static struct prev *prev_slot(struct prevs *t, const struct mc_drop_key *k)
 {
 	size_t h = key_hash(k, t->nslots);
-	while (t->v[h].used && memcmp(&t->v[h].key, k, sizeof(*k)))
-		h = (h + 1) & (t->nslots - 1);
-	return &t->v[h];
+	for (size_t n = 0; n < t->nslots; n++, h = (h + 1) & (t->nslots - 1))
+		if (!t->v[h].used || !memcmp(&t->v[h].key, k, sizeof(*k)))
+			return &t->v[h];
+	return NULL;
 }
 
 static void prevs_init(struct prevs *t, size_t kernel_entries)
@@ -106,6 +109,8 @@ static void prevs_begin(struct prevs *t)
 static void prevs_step(struct prevs *t, const struct mc_drop_key *k, uint64_t *a, uint64_t *b)
 {
 	struct prev *s = prev_slot(t, k);
+	if (!s)
+		return; /* no room to remember it: its counts are taken whole */
 	bool again = s->used && *a >= s->a && *b >= s->b; /* else: evicted and made again */
 	uint64_t a0 = again ? s->a : 0, b0 = again ? s->b : 0;
 
@@ -262,7 +267,9 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 		}
 	}
 	prevs_begin(&m->drops);
-	while (bpf_map_get_next_key(flows, prev, &next) == 0) {
+	/* At most as many steps as the kernel's table holds: a walk whose current key is evicted
+	 * meanwhile starts again from the first, so under a flood it could go on for ever. */
+	for (size_t steps = 0; steps < MC_DROP_FLOWS && bpf_map_get_next_key(flows, prev, &next) == 0; steps++) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(flows, &key, &val) < 0)
@@ -473,7 +480,8 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 		}
 	}
 	prevs_begin(&m->seen);
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+	/* Bounded as the drop table's walk is; what is left is in the totals. */
+	for (size_t steps = 0; steps < MC_SEEN_FLOWS && bpf_map_get_next_key(fd, prev, &next) == 0; steps++) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &val) < 0)

@@ -205,3 +205,26 @@ PY
 	wait_record 1 '.event == "drift" and .reason == "own-addresses-changed" and (.detail | test("fe3a:200"))'
 	[ "$(jq -c 'select(.reason == "policy-missing")' "$STATE/log.jsonl" | wc -l)" -eq 0 ]
 }
+
+@test "mcpsecd: a daemon too busy to accept (its backlog full) delays status by the timeout, never for ever" {
+	# A socket in mcpsecd's place that never accepts, its backlog filled by clients that wait.
+	"$PY" -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(0)
+held = []
+for _ in range(4):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.setblocking(False)
+    try: c.connect(sys.argv[1])
+    except (BlockingIOError, OSError): pass
+    held.append(c)
+open(sys.argv[2], "w").close()
+time.sleep(60)' "$STATE/mcpsecd.sock" "$WORK/full" &
+	HOLDER=$!
+	for _ in $(seq 50); do [ -e "$WORK/full" ] && break; sleep 0.1; done
+	[ -e "$WORK/full" ]
+	run timeout 10 "$MCPSEC" --netns "$NS_A" --state-dir "$STATE" status ipsec all
+	kill "$HOLDER"
+	[ "$status" -ne 124 ]
+	[[ "$output" == *"BYPASS"* || "$output" == *"DISCARD"* ]]
+}
