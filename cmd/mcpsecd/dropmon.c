@@ -329,26 +329,30 @@ static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 				return r;
 		}
 	}
-	*(struct tc_att *)MC_PUSH(&m->tc, &m->ntc, &m->captc) = a;
+	*MC_PUSH(&m->tc, &m->ntc, &m->captc) = a;
 	return 0;
 }
 
-/* Removes mcpsecd's links or filters (an interface gone has taken them along). A clsact qdisc
- * stays: someone else's filters may have joined it since. */
+/* Removes mcpsecd's links or filters at one interface (one gone has taken its filters along).
+ * A clsact qdisc stays: someone else's filters may have joined it since. */
+static void tc_detach_one(const struct tc_att *a)
+{
+	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	for (int j = 0; j < 2; j++) {
+		if (a->link[j] >= 0) {
+			close(a->link[j]);
+			continue;
+		}
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = a->ifindex, .attach_point = points[j]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+		(void)bpf_tc_detach(&h, &o);
+	}
+}
+
 static void tc_detach_all(struct mc_dropmon *m)
 {
-	for (size_t i = 0; i < m->ntc; i++) {
-		enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
-		for (int j = 0; j < 2; j++) {
-			if (m->tc[i].link[j] >= 0) {
-				close(m->tc[i].link[j]);
-				continue;
-			}
-			DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = m->tc[i].ifindex, .attach_point = points[j]);
-			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
-			(void)bpf_tc_detach(&h, &o);
-		}
-	}
+	for (size_t i = 0; i < m->ntc; i++)
+		tc_detach_one(&m->tc[i]);
 	m->ntc = 0;
 }
 
@@ -379,9 +383,7 @@ static int tc_refresh(struct mc_dropmon *m, char *why, size_t len)
 			j++;
 			continue;
 		}
-		for (int k = 0; k < 2; k++)
-			if (m->tc[j].link[k] >= 0)
-				close(m->tc[j].link[k]);
+		tc_detach_one(&m->tc[j]);
 		m->tc[j] = m->tc[--m->ntc];
 	}
 	if_freenameindex(ifs);
@@ -402,18 +404,19 @@ int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 	}
 	/* First the tc hooks (the cheapest), by tcx, else by clsact; then, or when asked
 	 * (MCPSECD_OBSERVER=clsact or tracepoints), the tracepoints. */
-	char tc_why[200] = "not tried (MCPSECD_OBSERVER=tracepoints)", tcx_why[100] = "not tried (MCPSECD_OBSERVER=clsact)";
+	/* why each way failed or was not tried: [0] clsact, [1] tcx */
+	char tc_why[2][200] = { "not tried (MCPSECD_OBSERVER=tracepoints)", "not tried (MCPSECD_OBSERVER=clsact)" };
 	const char *want = getenv("MCPSECD_OBSERVER");
 	bool tracepoints = want && !strcmp(want, "tracepoints"), clsact = want && !strcmp(want, "clsact");
 	for (int tcx = !clsact; !tracepoints && tcx >= 0; tcx--) {
 		m->tcx = tcx;
-		if (tc_refresh(m, tcx ? tcx_why : tc_why, tcx ? sizeof(tcx_why) : sizeof(tc_why)) == 0) {
+		if (tc_refresh(m, tc_why[tcx], sizeof(tc_why[tcx])) == 0) {
 			m->observing = m->tc_mode = true;
 			if (tcx)
 				snprintf(m->observer, sizeof(m->observer), "tcx on each interface");
 			else
 				snprintf(m->observer, sizeof(m->observer), "tc (clsact) on each interface (tcx: %.80s)",
-					 tcx_why);
+					 tc_why[1]);
 			return 0;
 		}
 		tc_detach_all(m);
@@ -424,11 +427,11 @@ int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 		m->observing = true;
 		m->tc_mode = false;
 		snprintf(m->observer, sizeof(m->observer), "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: %.100s)",
-			 tc_why);
+			 tc_why[0]);
 		return 0;
 	}
 	int r = -errno;
-	snprintf(why, len, "tc: %s; tp_btf/%s: %s", tc_why, m->seen_in ? "net_dev_queue" : "netif_receive_skb",
+	snprintf(why, len, "tc: %s; tp_btf/%s: %s", tc_why[0], m->seen_in ? "net_dev_queue" : "netif_receive_skb",
 		 strerror(-r));
 	bpf_link__destroy(m->seen_in);
 	m->seen_in = NULL;

@@ -57,7 +57,7 @@ static int nft(const char *script, bool *nonempty, char *why, size_t len)
 }
 
 /* Removes mcpsecd's table, if there is one (a daemon killed while staging left it): whether
- * there was. *acct_off: whether the table says accounting was off before it (its chain
+ * there was. *acct_off (unless NULL): whether the table says accounting was off before it (its chain
  * ACCT_OFF, made empty and never jumped to: a note that outlives a killed mcpsecd). */
 #define ACCT_OFF "acct_was_off"
 static bool drop_table(bool *acct_off)
@@ -65,7 +65,8 @@ static bool drop_table(bool *acct_off)
 	char why[240];
 	if (nft("list table " TABLE "\n", NULL, why, sizeof(why)) < 0)
 		return false;
-	*acct_off = nft("list chain " TABLE " " ACCT_OFF "\n", NULL, why, sizeof(why)) == 0;
+	if (acct_off)
+		*acct_off = nft("list chain " TABLE " " ACCT_OFF "\n", NULL, why, sizeof(why)) == 0;
 	(void)nft("delete table " TABLE "\n", NULL, why, sizeof(why));
 	return true;
 }
@@ -158,9 +159,8 @@ int inner_start(struct daemon *d, char *why, size_t len)
 	}
 	d->inner = INNER_OWN;
 	return 0;
-fail:;
-	bool unused;
-	(void)drop_table(&unused);
+fail:
+	(void)drop_table(NULL);
 	return -1;
 }
 
