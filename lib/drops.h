@@ -35,7 +35,7 @@ struct mc_seen_flow {
 	struct mc_sel flow;
 	uint64_t packets, bytes;
 	int64_t first, last;
-	bool inner; /* seen by conntrack: a protected flow's clear-text side (else at a device) */
+	bool inner; /* seen inside IPsec: a protected flow's clear-text side (else at a device) */
 };
 
 struct mc_seen_flows {
@@ -46,12 +46,13 @@ struct mc_seen_flows {
 
 void mc_seen_flows_free(struct mc_seen_flows *f);
 
-/* A conntrack entry (ctnetlink): the flow of each direction (exact, as above: [0] original,
- * [1] reply) and its packets and bytes since the entry was made. */
-struct mc_ctflow {
-	uint32_t id;
-	struct mc_sel flow[2];
-	uint64_t packets[2], bytes[2];
+/* An element of the staging observer's counting sets (lib/nlx.c, cmd/mcpsecd/inner.c): an
+ * inner flow as the set keys it (exact, as above), its direction (the set's) and
+ * its packets and bytes since the element was made. */
+struct mc_setflow {
+	struct mc_sel flow;
+	uint64_t packets, bytes;
+	enum mc_dir dir;
 };
 
 #endif

@@ -17,7 +17,8 @@
 #include <sys/socket.h>
 
 #include <linux/netfilter/nfnetlink.h>
-#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
@@ -147,7 +148,7 @@ void mc_nl_close(struct mc_nl *nl)
 /* The attributes of a message body, at most one per type (the last wins, as in the kernel's
  * nla_parse). Returns false when an attribute header or length is malformed. */
 struct attrs {
-	const struct nlattr *tb[64]; /* above XFRMA_MAX and CTA_MAX */
+	const struct nlattr *tb[64]; /* above XFRMA_MAX and NFTA_*_MAX */
 };
 
 static bool attrs_parse(const uint8_t *p, size_t len, struct attrs *ret)
@@ -897,7 +898,7 @@ int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *
 	return 0;
 }
 
-/* ---- conntrack (ctnetlink): the staging observer's inner flows ---- */
+/* ---- nftables (nfnetlink): the staging observer's counting sets ---- */
 
 /* The attributes nested in attribute type of at; false when absent or malformed. */
 static bool nested(const struct attrs *at, int type, struct attrs *ret)
@@ -911,113 +912,201 @@ static bool nested(const struct attrs *at, int type, struct attrs *ret)
 	return attrs_parse((const uint8_t *)a + sizeof(h), h.nla_len - sizeof(h), ret);
 }
 
-static bool ct_tuple(const struct attrs *at, int type, struct mc_sel *s)
-{
-	struct attrs t, ip, pr;
-	size_t alen = 4;
-	uint8_t proto = 0, v8 = 0;
-	uint16_t port = 0;
+/* A walk over the attributes nested in one (a list, whose entries share a type). */
+struct nla_walk {
+	const uint8_t *p;
+	size_t len;
+	bool bad; /* an entry's length was malformed: the walk stopped there */
+};
 
-	memset(s, 0, sizeof(*s));
-	if (!nested(at, type, &t) || !nested(&t, CTA_TUPLE_IP, &ip) || !nested(&t, CTA_TUPLE_PROTO, &pr) ||
-	    !attr_get(&pr, CTA_PROTO_NUM, &proto, 1, 1))
+static void walk_start(const struct nlattr *a, struct nla_walk *w)
+{
+	struct nlattr h;
+
+	memcpy(&h, a, sizeof(h));
+	w->p = (const uint8_t *)a + sizeof(h);
+	w->len = h.nla_len - sizeof(h);
+	w->bad = false;
+}
+
+/* The next entry: its type and payload; false at the end, or (w->bad) at a malformed entry. */
+static bool walk_next(struct nla_walk *w, uint16_t *type, const uint8_t **payload, size_t *plen)
+{
+	struct nlattr h;
+
+	if (w->len < sizeof(h))
 		return false;
-	if (attr_get(&ip, CTA_IP_V4_SRC, s->saddr.a, 4, 4) && attr_get(&ip, CTA_IP_V4_DST, s->daddr.a, 4, 4))
-		s->family = AF_INET;
-	else if (attr_get(&ip, CTA_IP_V6_SRC, s->saddr.a, 16, 16) && attr_get(&ip, CTA_IP_V6_DST, s->daddr.a, 16, 16)) {
-		s->family = AF_INET6;
-		alen = 16;
-	} else
+	memcpy(&h, w->p, sizeof(h));
+	if (h.nla_len < sizeof(h) || h.nla_len > w->len) {
+		w->bad = true;
 		return false;
-	s->saddr.family = s->daddr.family = s->family;
-	s->plen_s = s->plen_d = (uint8_t)(alen * 8);
-	s->proto = proto;
-	if (MC_WIRE_HAS_PORTS(proto)) {
-		if (attr_get(&pr, CTA_PROTO_SRC_PORT, &port, 2, 2))
-			s->sport = ntohs(port);
-		if (attr_get(&pr, CTA_PROTO_DST_PORT, &port, 2, 2))
-			s->dport = ntohs(port);
-	} else if (MC_WIRE_IS_ICMP(proto)) { /* type and code where the ports would be */
-		bool v6 = proto == MC_PROTO_ICMPV6;
-		if (attr_get(&pr, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE, &v8, 1, 1))
-			s->sport = v8;
-		if (attr_get(&pr, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE, &v8, 1, 1))
-			s->dport = v8;
 	}
-	s->sport_mask = s->dport_mask = 0xffff;
+	*type = h.nla_type & NLA_TYPE_MASK;
+	*payload = w->p + sizeof(h);
+	*plen = h.nla_len - sizeof(h);
+	size_t step = NLA_ALIGN(h.nla_len);
+	w->p += step < w->len ? step : w->len;
+	w->len -= step < w->len ? step : w->len;
 	return true;
 }
 
-static void ct_counters(const struct attrs *at, int type, uint64_t *packets, uint64_t *bytes)
+/* A counter expression's packets and bytes (ex: an expression's attributes); false when ex is
+ * another expression. */
+static bool expr_counter(const struct attrs *ex, uint64_t *packets, uint64_t *bytes)
 {
-	struct attrs c;
+	char name[16] = { 0 };
+	struct attrs d;
 	uint64_t v;
 
-	*packets = *bytes = 0;
-	if (!nested(at, type, &c))
-		return;
-	if (attr_get(&c, CTA_COUNTERS_PACKETS, &v, 8, 8))
-		*packets = be64toh(v);
-	if (attr_get(&c, CTA_COUNTERS_BYTES, &v, 8, 8))
-		*bytes = be64toh(v);
+	if (!attr_get(ex, NFTA_EXPR_NAME, name, 1, sizeof(name) - 1) || strcmp(name, "counter") ||
+	    !nested(ex, NFTA_EXPR_DATA, &d))
+		return false;
+	*packets = attr_get(&d, NFTA_COUNTER_PACKETS, &v, 8, 8) ? be64toh(v) : 0;
+	*bytes = attr_get(&d, NFTA_COUNTER_BYTES, &v, 8, 8) ? be64toh(v) : 0;
+	return true;
 }
 
-int mc_nl_decode_ct(const void *msg, size_t len, struct mc_ctflow *ret)
+/*
+ * One element of a counting set: its key, a concatenation of source, destination, protocol and
+ * two 16-bit words, each field in a 4-byte register (20 bytes for IPv4, 44 for IPv6), and its
+ * counter (one expression: NFTA_SET_ELEM_EXPR; more: a list). False for any other key.
+ */
+static bool setelem(const uint8_t *p, size_t len, struct mc_setflow *ret)
+{
+	struct attrs el, key, ex;
+	uint8_t k[44];
+	uint16_t w;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!attrs_parse(p, len, &el) || !nested(&el, NFTA_SET_ELEM_KEY, &key))
+		return false;
+	size_t klen = attr_get(&key, NFTA_DATA_VALUE, k, 1, sizeof(k));
+	if (klen != 20 && klen != 44)
+		return false;
+	struct mc_sel *s = &ret->flow;
+	size_t alen = klen == 20 ? 4 : 16;
+	s->family = s->saddr.family = s->daddr.family = alen == 4 ? AF_INET : AF_INET6;
+	memcpy(s->saddr.a, k, alen);
+	memcpy(s->daddr.a, k + alen, alen);
+	s->plen_s = s->plen_d = (uint8_t)(alen * 8);
+	s->proto = k[2 * alen];
+	if (MC_WIRE_HAS_PORTS(s->proto)) {
+		memcpy(&w, k + 2 * alen + 4, 2);
+		s->sport = ntohs(w);
+		memcpy(&w, k + 2 * alen + 8, 2);
+		s->dport = ntohs(w);
+	} else if (MC_WIRE_IS_ICMP(s->proto)) { /* type and code where the ports would be */
+		s->sport = k[2 * alen + 4];
+		s->dport = k[2 * alen + 5];
+	}
+	s->sport_mask = s->dport_mask = 0xffff;
+	if (nested(&el, NFTA_SET_ELEM_EXPR, &ex)) {
+		(void)expr_counter(&ex, &ret->packets, &ret->bytes);
+	} else if (el.tb[NFTA_SET_ELEM_EXPRESSIONS]) {
+		struct nla_walk w2;
+		uint16_t type;
+		const uint8_t *q;
+		size_t qlen;
+		walk_start(el.tb[NFTA_SET_ELEM_EXPRESSIONS], &w2);
+		while (walk_next(&w2, &type, &q, &qlen))
+			if (type == NFTA_LIST_ELEM && attrs_parse(q, qlen, &ex) &&
+			    expr_counter(&ex, &ret->packets, &ret->bytes))
+				break;
+	}
+	return true;
+}
+
+int mc_nl_decode_setelems(const void *msg, size_t len, struct mc_setflow **v, size_t *n, size_t *cap)
 {
 	struct nfgenmsg g;
 	struct attrs at;
-	uint32_t id = 0;
+	struct nla_walk w;
+	uint16_t type;
+	const uint8_t *p;
+	size_t plen;
+
+	if (!msg_open(msg, len, sizeof(g), &g, &at))
+		return -EBADMSG;
+	if (!at.tb[NFTA_SET_ELEM_LIST_ELEMENTS])
+		return 0;
+	walk_start(at.tb[NFTA_SET_ELEM_LIST_ELEMENTS], &w);
+	while (walk_next(&w, &type, &p, &plen))
+		if (type == NFTA_LIST_ELEM && !setelem(p, plen, MC_PUSH(v, n, cap)))
+			(*n)--; /* a key of another shape: not a flow */
+	return w.bad ? -EBADMSG : 0;
+}
+
+int mc_nl_decode_counter(const void *msg, size_t len, struct mc_nftcounter *ret)
+{
+	struct nfgenmsg g;
+	struct attrs at, d;
+	uint32_t type = 0;
+	uint64_t v;
 
 	memset(ret, 0, sizeof(*ret));
-	if (!msg_open(msg, len, sizeof(g), &g, &at) || !ct_tuple(&at, CTA_TUPLE_ORIG, &ret->flow[0]) ||
-	    !ct_tuple(&at, CTA_TUPLE_REPLY, &ret->flow[1]))
+	if (!msg_open(msg, len, sizeof(g), &g, &at) || !attr_get(&at, NFTA_OBJ_TYPE, &type, 4, 4) ||
+	    ntohl(type) != NFT_OBJECT_COUNTER || !attr_get(&at, NFTA_OBJ_NAME, ret->name, 1, sizeof(ret->name) - 1) ||
+	    !nested(&at, NFTA_OBJ_DATA, &d))
 		return -EBADMSG;
-	if (attr_get(&at, CTA_ID, &id, 4, 4))
-		ret->id = ntohl(id);
-	ct_counters(&at, CTA_COUNTERS_ORIG, &ret->packets[0], &ret->bytes[0]);
-	ct_counters(&at, CTA_COUNTERS_REPLY, &ret->packets[1], &ret->bytes[1]);
+	ret->packets = attr_get(&d, NFTA_COUNTER_PACKETS, &v, 8, 8) ? be64toh(v) : 0;
+	ret->bytes = attr_get(&d, NFTA_COUNTER_BYTES, &v, 8, 8) ? be64toh(v) : 0;
 	return 0;
 }
 
-struct ct_ctx {
-	struct mc_ctflow *v;
+struct nft_ctx {
+	uint16_t type; /* of the answers */
+	struct mc_setflow *elems;
+	struct mc_nftcounter *counters;
 	size_t n, cap;
+	bool bad;
 };
 
-static int ct_cb(struct nl_msg *m, void *arg)
+static int nft_cb(struct nl_msg *m, void *arg)
 {
-	struct ct_ctx *c = arg;
+	struct nft_ctx *c = arg;
 	struct nlmsghdr *h = nlmsg_hdr(m);
 
-	/* A dump answers with the request's type (ctnetlink_dump_table), an event with NEW. A flow
-	 * of a protocol or family this decoder does not know is left out, not an error. */
-	if ((h->nlmsg_type == (NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET) ||
-	     h->nlmsg_type == (NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW)) &&
-	    mc_nl_decode_ct(h, h->nlmsg_len, MC_PUSH(&c->v, &c->n, &c->cap)) < 0)
-		c->n--;
+	if (h->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 | c->type))
+		return NL_OK;
+	if (c->type == NFT_MSG_NEWSETELEM) {
+		if (mc_nl_decode_setelems(h, h->nlmsg_len, &c->elems, &c->n, &c->cap) < 0)
+			c->bad = true;
+	} else if (mc_nl_decode_counter(h, h->nlmsg_len, MC_PUSH(&c->counters, &c->n, &c->cap)) < 0) {
+		c->n--; /* another kind of object */
+	}
 	return NL_OK;
 }
 
-int mc_nl_ct_dump(struct mc_ctflow **ret, size_t *nret)
+/* Dumps the elements of inet table's set (set non-NULL, GETSETELEM) or its counters (GETOBJ). */
+static int nft_dump(const char *table, const char *set, struct nft_ctx *c)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
-	struct ct_ctx c = { 0 };
-	int r = -NLE_DUMP_INTR;
+	int r = -NLE_NOMEM;
 
-	if (!sk || !cb) {
-		r = -NLE_NOMEM;
+	c->type = set ? NFT_MSG_NEWSETELEM : NFT_MSG_NEWOBJ;
+	if (!sk || !cb)
 		goto out;
-	}
 	if ((r = nl_connect(sk, NETLINK_NETFILTER)) < 0)
 		goto out;
 	(void)nl_socket_set_buffer_size(sk, 1 << 20, 0);
 	r = -NLE_DUMP_INTR;
 	for (int tries = 0; tries < 5 && r == -NLE_DUMP_INTR; tries++) {
-		struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0 };
-		c.n = 0;
-		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, ct_cb, &c);
-		r = nl_send_simple(sk, NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET, NLM_F_DUMP, &g, sizeof(g));
+		struct nfgenmsg g = { .nfgen_family = NFPROTO_INET, .version = NFNETLINK_V0 };
+		struct nl_msg *m = nlmsg_alloc_simple(NFNL_SUBSYS_NFTABLES << 8 | (set ? NFT_MSG_GETSETELEM : NFT_MSG_GETOBJ),
+						      NLM_F_DUMP);
+		c->n = 0;
+		c->bad = false;
+		if (!m || nlmsg_append(m, &g, sizeof(g), NLMSG_ALIGNTO) < 0 ||
+		    nla_put_string(m, set ? NFTA_SET_ELEM_LIST_TABLE : NFTA_OBJ_TABLE, table) < 0 ||
+		    (set && nla_put_string(m, NFTA_SET_ELEM_LIST_SET, set) < 0)) {
+			nlmsg_free(m);
+			r = -NLE_NOMEM;
+			break;
+		}
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, nft_cb, c);
+		r = nl_send_auto(sk, m);
+		nlmsg_free(m);
 		if (r >= 0)
 			r = nl_recvmsgs(sk, cb);
 	}
@@ -1026,11 +1115,35 @@ out:
 		nl_cb_put(cb);
 	if (sk)
 		nl_socket_free(sk);
+	if (r >= 0 && c->bad)
+		r = -NLE_MSG_TRUNC; /* a malformed answer */
+	return r < 0 ? nlerr(r) : 0;
+}
+
+int mc_nl_nft_elems(const char *table, const char *set, struct mc_setflow **ret, size_t *nret)
+{
+	struct nft_ctx c = { 0 };
+	int r = nft_dump(table, set, &c);
+
 	if (r < 0) {
-		free(c.v);
-		return nlerr(r);
+		free(c.elems);
+		return r;
 	}
-	*ret = c.v;
+	*ret = c.elems;
+	*nret = c.n;
+	return 0;
+}
+
+int mc_nl_nft_counters(const char *table, struct mc_nftcounter **ret, size_t *nret)
+{
+	struct nft_ctx c = { 0 };
+	int r = nft_dump(table, NULL, &c);
+
+	if (r < 0) {
+		free(c.counters);
+		return r;
+	}
+	*ret = c.counters;
 	*nret = c.n;
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The kernel edge: XFRM, route and conntrack netlink. The only file that includes libnl headers. */
+/* The kernel edge: XFRM, route and nftables netlink. The only file that includes libnl headers. */
 #ifndef MCPSEC_NLX_H
 #define MCPSEC_NLX_H
 
@@ -12,7 +12,7 @@
 #include "kobj.h"
 #include "plan.h"
 
-struct mc_ctflow;
+struct mc_setflow;
 struct mc_nl;
 struct mc_nlmon;
 
@@ -45,13 +45,22 @@ int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr 
  * 127.0.0.1. Caller frees *ret. */
 int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *nret);
 /*
- * Every conntrack entry of the namespace (both families), with its counters where accounting
- * is on (net.netfilter.nf_conntrack_acct). Entries of a protocol or family the decoder does
- * not know are left out. 0 or -errno; *ret is the caller's to free.
+ * nftables, family inet (the staging observer's counting table, cmd/mcpsecd/inner.c): the
+ * elements of table's set, as flows with their counters (elements whose key is not an inner
+ * flow's are left out), or table's named counters. 0 or -errno (-ENOENT: no such table or
+ * set); *ret is the caller's to free.
  */
-int mc_nl_ct_dump(struct mc_ctflow **ret, size_t *nret);
-/* One ctnetlink conntrack message (IPCTNL_MSG_CT_NEW or _GET) of len bytes: 0 or -EBADMSG. */
-int mc_nl_decode_ct(const void *msg, size_t len, struct mc_ctflow *ret);
+struct mc_nftcounter {
+	char name[32];
+	uint64_t packets, bytes;
+};
+int mc_nl_nft_elems(const char *table, const char *set, struct mc_setflow **ret, size_t *nret);
+int mc_nl_nft_counters(const char *table, struct mc_nftcounter **ret, size_t *nret);
+/* One NFT_MSG_NEWSETELEM message of len bytes: its elements appended to *v (an MC_PUSH array);
+ * 0 or -EBADMSG (those before the malformed part are kept). */
+int mc_nl_decode_setelems(const void *msg, size_t len, struct mc_setflow **v, size_t *n, size_t *cap);
+/* One NFT_MSG_NEWOBJ message: a counter's name and values; 0 or -EBADMSG (another object). */
+int mc_nl_decode_counter(const void *msg, size_t len, struct mc_nftcounter *ret);
 
 /* The netlink port of nl's XFRM socket: events caused by our own requests carry it. */
 uint32_t mc_nl_portid(const struct mc_nl *nl);

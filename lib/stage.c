@@ -271,63 +271,52 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
 	t->unattributed_bytes -= (int64_t)bytes;
 }
 
-/* ---- inner flows (conntrack) ---- */
+/* ---- inner flows (the counting sets) ---- */
 
-void mc_ctprev_free(struct mc_ctprev *p)
+void mc_innerprev_free(struct mc_innerprev *p)
 {
 	free(p->v);
 	memset(p, 0, sizeof(*p));
 }
 
-static int by_id(const void *a, const void *b)
+/* By direction, then flow: the decoder zeroes each element first, so the whole selector compares. */
+static int by_flow(const void *a, const void *b)
 {
-	uint32_t x = ((const struct mc_ctflow *)a)->id, y = ((const struct mc_ctflow *)b)->id;
-	return x < y ? -1 : x > y;
+	const struct mc_setflow *x = a, *y = b;
+	if (x->dir != y->dir)
+		return x->dir < y->dir ? -1 : 1;
+	return memcmp(&x->flow, &y->flow, sizeof(x->flow));
 }
 
-static bool is_local(const struct mc_addr *a, const struct mc_addr *own, size_t nown)
+static uint64_t since(uint64_t now, uint64_t before)
 {
-	static const uint8_t v6lo[16] = { [15] = 1 };
-	if (a->family == AF_INET ? a->a[0] == 127 : !memcmp(a->a, v6lo, 16))
-		return true;
-	for (size_t i = 0; i < nown; i++)
-		if (mc_addr_eq(a, &own[i]))
-			return true;
-	return false;
+	return now >= before ? now - before : now;
 }
 
-void mc_stage_inner(const struct mc_plan *enforced, const struct mc_addr *own, size_t nown, struct mc_ctprev *prev,
-		    struct mc_ctflow *ct, size_t n, int64_t now, struct mc_seen_flows *out)
+void mc_stage_inner(struct mc_innerprev *prev, struct mc_setflow *v, size_t n, const uint64_t packets[MC_SEEN_DIRS],
+		    const uint64_t bytes[MC_SEEN_DIRS], int64_t now, struct mc_seen_flows *out)
 {
 	if (n)
-		qsort(ct, n, sizeof(*ct), by_id);
+		qsort(v, n, sizeof(*v), by_flow);
 	for (size_t i = 0; i < n; i++) {
-		const struct mc_ctflow *c = &ct[i];
-		const struct mc_ctflow *p = prev->n ? bsearch(c, prev->v, prev->n, sizeof(*c), by_id) : NULL;
-		/* the same id for another flow: the kernel reused it */
-		if (p && !mc_sel_eq(&p->flow[0], &c->flow[0]))
-			p = NULL;
-		for (int k = 0; k < 2; k++) {
-			uint64_t packets = c->packets[k], bytes = c->bytes[k];
-			if (p && packets >= p->packets[k] && bytes >= p->bytes[k]) {
-				packets -= p->packets[k];
-				bytes -= p->bytes[k];
-			}
-			if (!packets)
-				continue;
-			enum mc_dir dir = is_local(&c->flow[k].saddr, own, nown) ? MC_DIR_OUT : MC_DIR_IN;
-			struct mc_decision e;
-			mc_stage_decide(enforced, dir, &c->flow[k], &e);
-			if (e.action != MC_PROTECT)
-				continue;
-			*MC_PUSH(&out->f, &out->n, &out->cap) =
-				(struct mc_seen_flow){ dir, c->flow[k], packets, bytes, now, now, true };
-			out->packets[dir == MC_DIR_OUT ? MC_SEEN_OUT : MC_SEEN_IN] += packets;
-			out->bytes[dir == MC_DIR_OUT ? MC_SEEN_OUT : MC_SEEN_IN] += bytes;
+		const struct mc_setflow *c = &v[i];
+		const struct mc_setflow *p = prev->n ? bsearch(c, prev->v, prev->n, sizeof(*c), by_flow) : NULL;
+		uint64_t np = c->packets, nb = c->bytes;
+		if (p && np >= p->packets && nb >= p->bytes) {
+			np -= p->packets;
+			nb -= p->bytes;
 		}
+		if (np)
+			*MC_PUSH(&out->f, &out->n, &out->cap) = (struct mc_seen_flow){ c->dir, c->flow, np, nb, now, now, true };
+	}
+	for (int d = 0; d < MC_SEEN_DIRS; d++) {
+		out->packets[d] += since(packets[d], prev->packets[d]);
+		out->bytes[d] += since(bytes[d], prev->bytes[d]);
+		prev->packets[d] = packets[d];
+		prev->bytes[d] = bytes[d];
 	}
 	free(prev->v);
-	prev->v = ct;
+	prev->v = v;
 	prev->n = n;
 }
 

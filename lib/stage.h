@@ -101,24 +101,24 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
  * seen since: true with *r filled. */
 bool mc_stage_summary(struct mc_stage *t, int64_t now, int64_t interval, struct mc_record *r);
 
-/* The previous conntrack dump, by id: the counters mc_stage_inner takes differences from. */
-struct mc_ctprev {
-	struct mc_ctflow *v;
+/* The staging observer's counting sets at the previous drain (flows sorted by direction and
+ * flow) and its totals: what mc_stage_inner takes differences from. */
+struct mc_innerprev {
+	struct mc_setflow *v;
 	size_t n;
+	uint64_t packets[MC_SEEN_DIRS], bytes[MC_SEEN_DIRS];
 };
-void mc_ctprev_free(struct mc_ctprev *p);
+void mc_innerprev_free(struct mc_innerprev *p);
 
 /*
- * A conntrack dump (ct, n entries; taken over) as inner flows, appended to out: the directions
- * of each entry that the enforced plan protects (the clear-text side of protected traffic;
- * mcpsecd's own conntrack rules track no other, and on a host whose rules track everything
- * the rest is left out here), with the packets and bytes since the previous dump, which prev
- * holds (an entry new since, or whose counters went back, counts whole). A direction is
- * outbound when its source is local: one of own, or loopback. Their packets are added to out's
- * totals too, so that the unattributed balance is the devices' alone.
+ * One reading of the counting sets (v, n elements; taken over) and of their totals (every
+ * protected packet, by direction, since the sets were made), appended to out: each inner flow
+ * with the packets and bytes since the previous reading, which prev holds (an element new
+ * since, or whose counters went back, counts whole), and the totals' differences added to
+ * out's totals (a flow the sets had no room for is in these alone).
  */
-void mc_stage_inner(const struct mc_plan *enforced, const struct mc_addr *own, size_t nown, struct mc_ctprev *prev,
-		    struct mc_ctflow *ct, size_t n, int64_t now, struct mc_seen_flows *out);
+void mc_stage_inner(struct mc_innerprev *prev, struct mc_setflow *v, size_t n, const uint64_t packets[MC_SEEN_DIRS],
+		    const uint64_t bytes[MC_SEEN_DIRS], int64_t now, struct mc_seen_flows *out);
 
 /* {"since":..,"totals":{..},"flows":[..]}: every flow kept, most recently seen first. */
 void mc_stage_json(const struct mc_stage *t, struct mc_buf *b);

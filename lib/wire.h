@@ -22,6 +22,8 @@ enum mc_seen_dir { MC_SEEN_IN = 0, MC_SEEN_OUT = 1, MC_SEEN_DIRS = 2 };
 /* IP protocols whose first four transport bytes are the source and destination ports: TCP,
  * UDP, DCCP, SCTP and UDP-Lite. The kernel's selectors match ports of exactly these. */
 #define MC_WIRE_HAS_PORTS(p) ((p) == 6 || (p) == 17 || (p) == 33 || (p) == 132 || (p) == 136)
+/* The same protocols as a list, for nftables rules (a unit test holds the two together). */
+#define MC_WIRE_PORT_PROTOS "6, 17, 33, 132, 136"
 /* ICMP and ICMPv6: type and code where the ports would be. */
 #define MC_WIRE_ICMP 1
 #define MC_WIRE_ICMPV6 58

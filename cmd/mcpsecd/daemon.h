@@ -86,12 +86,10 @@ struct daemon {
 	bool stage_looked;       /* DIR/staged as last seen */
 	ino_t stage_ino;
 	struct timespec stage_mtime;
-	/* its inner flows (inner.c): conntrack, in mcpsecd's own table or read-only */
-	enum { INNER_OFF, INNER_OWN, INNER_READ } inner;
-	bool inner_acct_was;      /* nf_conntrack_acct before: put back when staging ends */
-	bool inner_failed;        /* inner_start failed for this staged list (said once) */
-	bool inner_leftover;      /* a killed mcpsecd's table was removed: its entries are no one else's */
-	struct mc_ctprev ctprev;  /* the previous dump's counters */
+	/* its inner flows (inner.c): mcpsecd's own nftables table of counting sets */
+	bool inner;                     /* the table is there */
+	bool inner_failed;              /* inner_start failed for this staged list (said once) */
+	struct mc_innerprev innerprev;  /* the previous drain's counters */
 };
 
 /* loop.c */
@@ -131,7 +129,7 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 void stage_answer(struct daemon *d, bool json, struct mc_buf *b);
 void stage_tick_stop(struct daemon *d);
 void stage_suggest(struct daemon *d, int64_t seconds, struct mc_buf *b);
-/* inner.c: the staging observer's inner flows (conntrack). inner_start: 0, or -1 with why. */
+/* inner.c: the staging observer's inner flows (nftables sets). inner_start: 0, or -1 with why. */
 int inner_start(struct daemon *d, char *why, size_t len);
 void inner_stop(struct daemon *d);
 void inner_drain(struct daemon *d, struct mc_seen_flows *seen);

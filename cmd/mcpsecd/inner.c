@@ -1,40 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The staging observer's inner flows: the clear-text side of protected traffic, which the
- * device observer sees only as ESP or AH. Conntrack sees it: a protected packet is tracked
- * before it is encrypted (the output hook, its route an IPsec bundle) and after it is
- * decrypted (prerouting again, with a secpath). The only libnftables user.
+ * device observer sees only as ESP or AH. nftables sees it: inbound after decryption
+ * (prerouting again, with a secpath), outbound before encryption (the output hook, its route
+ * an IPsec bundle). The only libnftables user.
  *
- * Two modes, chosen when a list is staged:
- * - own: the namespace has no netfilter rules and tracks nothing. mcpsecd adds one table that
- *   leaves every packet untracked except protected ones (a `notrack` costs bypassed traffic
- *   one rule, not conntrack's lookup), and turns on accounting for the counters.
- * - read-only: the host's own rules are there (a firewall), and may need conntrack for every
- *   packet. Nothing is added to them: mcpsecd reads conntrack as they have it, and keeps the
- *   flows the enforced list protects (lib/stage.c mc_stage_inner).
- * Each drain dumps the table (ctnetlink, lib/nlx.c) and takes the counters' differences.
+ * mcpsecd adds one table of its own. Its base chains jump, for protected packets only, to a
+ * chain that counts them in a named counter per direction (the exact totals) and updates a
+ * set per direction and family whose elements are flows, each with its own counter. Bypassed
+ * traffic costs one rule per hook; nothing else in the namespace changes: no conntrack, no
+ * verdict (the chains accept, and other tables' chains still decide), so a host's own
+ * firewall is left as it is. Each drain reads the sets and counters (lib/nlx.c) and takes
+ * differences (lib/stage.c mc_stage_inner).
+ *
+ * The sets are bounded (SET_SIZE elements each); an element leaves after ELEM_TIMEOUT without
+ * a packet. A flow that finds its set full is counted in the totals only.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <nftables/libnftables.h>
 
 #include "../../lib/drops.h"
-#include "../../lib/fileio.h"
 #include "../../lib/nlx.h"
-#include "../../lib/proc.h"
+#include "../../lib/wire.h"
 
 #include "daemon.h"
 
-#define TABLE "inet mcpsecd_staging"
-#define ACCT "/proc/sys/net/netfilter/nf_conntrack_acct"
-#define COUNT "/proc/sys/net/netfilter/nf_conntrack_count"
+#define TABLE_NAME "mcpsecd_staging"
+#define TABLE "inet " TABLE_NAME
+#define SET_SIZE 4096
+#define ELEM_TIMEOUT "5m"
+
+static const struct {
+	const char *name;
+	enum mc_dir dir;
+} sets[] = { { "in4", MC_DIR_IN }, { "in6", MC_DIR_IN }, { "out4", MC_DIR_OUT }, { "out6", MC_DIR_OUT } };
+static const char *const totals[MC_SEEN_DIRS] = { [MC_SEEN_IN] = "in_all", [MC_SEEN_OUT] = "out_all" };
 
 /* Runs an nft script; 0, or -1 with the first line of nft's error in why. */
-static int nft(const char *script, bool *nonempty, char *why, size_t len)
+static int nft(const char *script, char *why, size_t len)
 {
 	struct nft_ctx *c = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!c) {
@@ -48,141 +55,118 @@ static int nft(const char *script, bool *nonempty, char *why, size_t len)
 		const char *e = nft_ctx_get_error_buffer(c);
 		size_t n = e ? strcspn(e, "\n") : 0;
 		snprintf(why, len, "nft: %.*s", (int)(n < 200 ? n : 200), n ? e : "failed");
-	} else if (nonempty) {
-		const char *o = nft_ctx_get_output_buffer(c);
-		*nonempty = o && o[strspn(o, " \t\n")];
 	}
 	nft_ctx_free(c);
 	return r ? -1 : 0;
 }
 
-/* Removes mcpsecd's table, if there is one (a daemon killed while staging left it): whether
- * there was. *acct_off (unless NULL): whether the table says accounting was off before it (its chain
- * ACCT_OFF, made empty and never jumped to: a note that outlives a killed mcpsecd). */
-#define ACCT_OFF "acct_was_off"
-static bool drop_table(bool *acct_off)
-{
-	char why[240];
-	if (nft("list table " TABLE "\n", NULL, why, sizeof(why)) < 0)
-		return false;
-	if (acct_off)
-		*acct_off = nft("list chain " TABLE " " ACCT_OFF "\n", NULL, why, sizeof(why)) == 0;
-	(void)nft("delete table " TABLE "\n", NULL, why, sizeof(why));
-	return true;
-}
-
-/* iptables' legacy tables (not in the nftables ruleset): their names, when any is loaded. */
-static bool legacy_rules(void)
-{
-	static const char *const names[] = { "/proc/net/ip_tables_names", "/proc/net/ip6_tables_names" };
-	bool any = false;
-	for (size_t i = 0; i < MC_ARRAY_SIZE(names); i++) {
-		char *text = NULL;
-		size_t len = 0;
-		if (mc_file_read(names[i], MC_READ_NOFOLLOW, 4096, &text, &len, NULL) == 0 && len)
-			any = true;
-		free(text);
-	}
-	return any;
-}
-
 void inner_stop(struct daemon *d)
 {
-	bool acct_off = false;
-	/* a table this mcpsecd did not make: a killed one's, whose tracked entries remain; the
-	 * accounting it turned on is put back as that one would have */
-	if (drop_table(&acct_off) && d->inner == INNER_OFF) {
-		d->inner_leftover = true;
-		if (acct_off)
-			(void)mc_proc_sysctl_set(ACCT, false);
-	}
-	if (d->inner != INNER_OFF && !d->inner_acct_was)
-		(void)mc_proc_sysctl_set(ACCT, false);
-	d->inner = INNER_OFF;
-	mc_ctprev_free(&d->ctprev);
+	char why[240];
+
+	/* this mcpsecd's table, or one a killed mcpsecd left (it would go on counting) */
+	if (nft("list table " TABLE "\n", why, sizeof(why)) == 0)
+		(void)nft("delete table " TABLE "\n", why, sizeof(why));
+	d->inner = false;
+	mc_innerprev_free(&d->innerprev);
 }
 
 const char *inner_mode(const struct daemon *d)
 {
-	switch (d->inner) {
-	case INNER_OWN: return "conntrack, for protected traffic only";
-	case INNER_READ: return "conntrack as the host's own rules keep it";
-	case INNER_OFF: break;
-	}
-	return "nothing (neither list protects anything, or conntrack cannot be used: the log says which)";
+	if (d->inner)
+		return "nftables sets, protected traffic only";
+	return "nothing (neither list protects anything, or nftables cannot be used: the log says which)";
+}
+
+/* One family's rules: a flow with ports, ICMP (type and code where the ports would be), any
+ * other protocol (no ports), each keyed source . destination . protocol . word . word. */
+static void family_rules(char *b, size_t len, const char *ip, const char *icmp, const char *set)
+{
+	snprintf(b, len,
+		 "    meta l4proto { " MC_WIRE_PORT_PROTOS " } update @%s { %s saddr . %s daddr . meta l4proto . th sport . th dport }\n"
+		 "    meta l4proto %s update @%s { %s saddr . %s daddr . meta l4proto . th sport . 0 }\n"
+		 "    meta l4proto != { " MC_WIRE_PORT_PROTOS ", %s } update @%s { %s saddr . %s daddr . meta l4proto . 0 . 0 }\n",
+		 set, ip, ip, icmp, set, ip, ip, icmp, set, ip, ip);
 }
 
 int inner_start(struct daemon *d, char *why, size_t len)
 {
-	bool rules = false;
+	char script[4096], r[4][400];
 
 	inner_stop(d);
-	bool leftover = d->inner_leftover;
-	d->inner_leftover = false;
 	why[0] = '\0';
-	if (nft("list ruleset\n", &rules, why, len) < 0)
+	family_rules(r[0], sizeof(r[0]), "ip", "icmp", "in4");
+	family_rules(r[1], sizeof(r[1]), "ip6", "icmpv6", "in6");
+	family_rules(r[2], sizeof(r[2]), "ip", "icmp", "out4");
+	family_rules(r[3], sizeof(r[3]), "ip6", "icmpv6", "out6");
+#define SET(n, t) "  set " n " { type " t " . " t " . inet_proto . inet_service . inet_service; " \
+	"flags dynamic, timeout; timeout " ELEM_TIMEOUT "; size %d; counter; }\n"
+	/* The base chains see every packet and jump for protected ones only: inbound after
+	 * decryption (a secpath), outbound routed into an IPsec bundle (the ESP packet that follows
+	 * has a plain route). */
+	int n = snprintf(script, sizeof(script),
+			 "table " TABLE " {\n"
+			 "  counter in_all { }\n  counter out_all { }\n"
+			 SET("in4", "ipv4_addr") SET("in6", "ipv6_addr") SET("out4", "ipv4_addr") SET("out6", "ipv6_addr")
+			 "  chain pre { type filter hook prerouting priority raw; policy accept; meta secpath exists jump inner_in; }\n"
+			 "  chain out { type filter hook output priority raw; policy accept; rt ipsec exists jump inner_out; }\n"
+			 "  chain inner_in {\n    counter name in_all\n%s%s  }\n"
+			 "  chain inner_out {\n    counter name out_all\n%s%s  }\n"
+			 "}\n",
+			 SET_SIZE, SET_SIZE, SET_SIZE, SET_SIZE, r[0], r[1], r[2], r[3]);
+#undef SET
+	if (n < 0 || (size_t)n >= sizeof(script)) {
+		snprintf(why, len, "the table's rules do not fit");
 		return -1;
-	/* Someone's rules, or entries tracked already (not by a table a killed mcpsecd left):
-	 * leave conntrack as it is, only read it. */
-	if (rules || legacy_rules() || (!leftover && mc_proc_sysctl_on(COUNT, false))) {
-		struct mc_ctflow *v = NULL;
-		size_t n = 0;
-		int r = mc_nl_ct_dump(&v, &n);
-		free(v);
-		if (r < 0) {
-			snprintf(why, len, "conntrack cannot be read: %s", strerror(-r));
-			return -1;
-		}
-		d->inner_acct_was = mc_proc_sysctl_on(ACCT, false);
-		if (!d->inner_acct_was)
-			(void)mc_proc_sysctl_set(ACCT, true);
-		d->inner = INNER_READ;
-		return 0;
 	}
-	d->inner_acct_was = mc_proc_sysctl_on(ACCT, false);
-	/* Untracked unless protected: inbound after decryption (a secpath), outbound routed into an
-	 * IPsec bundle (the ESP packet that follows has a plain route: untracked too). The chain
-	 * "on" is never jumped to: its ct expression is what makes the kernel run conntrack in
-	 * this namespace at all. */
-	static const char script[] =
-		"table " TABLE " {\n"
-		"  chain pre { type filter hook prerouting priority raw; policy accept; meta secpath missing notrack; }\n"
-		"  chain out { type filter hook output priority raw; policy accept; rt ipsec missing notrack; }\n"
-		"  chain on { ct state new; }\n"
-		"}\n";
-	if (nft(script, NULL, why, len) < 0 ||
-	    (!d->inner_acct_was && nft("add chain " TABLE " " ACCT_OFF "\n", NULL, why, len) < 0))
-		goto fail;
-	if (!d->inner_acct_was && mc_proc_sysctl_set(ACCT, true) < 0) {
-		snprintf(why, len, "conntrack accounting (%s) cannot be turned on", ACCT);
-		goto fail;
+	if (nft(script, why, len) < 0) {
+		inner_stop(d);
+		return -1;
 	}
-	d->inner = INNER_OWN;
+	d->inner = true;
 	return 0;
-fail:
-	(void)drop_table(NULL);
-	return -1;
 }
 
 void inner_drain(struct daemon *d, struct mc_seen_flows *seen)
 {
-	struct mc_ctflow *v = NULL;
-	size_t n = 0, n4 = 0, n6 = 0;
-	struct mc_addr *own4 = NULL, *own6 = NULL, *own = NULL;
+	struct mc_setflow *v = NULL;
+	struct mc_nftcounter *c = NULL;
+	size_t n = 0, cap = 0, nc = 0;
+	uint64_t packets[MC_SEEN_DIRS] = { 0 }, bytes[MC_SEEN_DIRS] = { 0 };
 
-	if (d->inner == INNER_OFF || !d->plan_valid || mc_nl_ct_dump(&v, &n) < 0)
+	if (!d->inner)
 		return;
-	if (n) { /* the directions: a flow from one of these is outbound */
-		(void)mc_nl_own_addrs(d->nl, AF_INET, &own4, &n4);
-		(void)mc_nl_own_addrs(d->nl, AF_INET6, &own6, &n6);
-		own = mc_calloc(n4 + n6 + 1, sizeof(*own));
-		if (n4)
-			memcpy(own, own4, n4 * sizeof(*own));
-		if (n6)
-			memcpy(own + n4, own6, n6 * sizeof(*own));
+	/* the flows first, then the totals: a packet between the two is in the totals alone, a
+	 * balance the next drain settles */
+	for (size_t i = 0; i < MC_ARRAY_SIZE(sets); i++) {
+		struct mc_setflow *e = NULL;
+		size_t ne = 0;
+		int r = mc_nl_nft_elems(TABLE_NAME, sets[i].name, &e, &ne);
+		if (r == -ENOENT) { /* someone removed the table: made again at the next tick */
+			note(d, "staged", "inner-lost", NULL, 0, "the table " TABLE " was removed by another "
+			     "program; mcpsecd makes it again (protected flows meanwhile are not seen inside IPsec)");
+			d->inner = false;
+			mc_innerprev_free(&d->innerprev);
+		}
+		if (r < 0)
+			goto out;
+		for (size_t k = 0; k < ne; k++) {
+			e[k].dir = sets[i].dir;
+			*MC_PUSH(&v, &n, &cap) = e[k];
+		}
+		free(e);
 	}
-	mc_stage_inner(&d->plan, own, n4 + n6, &d->ctprev, v, n, d->now, seen);
-	free(own);
-	free(own4);
-	free(own6);
+	if (mc_nl_nft_counters(TABLE_NAME, &c, &nc) < 0)
+		goto out;
+	for (size_t i = 0; i < nc; i++)
+		for (int k = 0; k < MC_SEEN_DIRS; k++)
+			if (!strcmp(c[i].name, totals[k])) {
+				packets[k] = c[i].packets;
+				bytes[k] = c[i].bytes;
+			}
+	mc_stage_inner(&d->innerprev, v, n, packets, bytes, d->now, seen);
+	v = NULL;
+out:
+	free(v);
+	free(c);
 }

@@ -60,7 +60,7 @@ static bool protects(const struct mc_plan *p)
 
 /* Why mcpsecd does not watch inside IPsec, for people; NULL when it should: the staged list
  * or the enforced one (while unknown, assumed) protects something, and the operator did not
- * say MCPSECD_INNER=off (conntrack costs bypassed traffic too). */
+ * say MCPSECD_INNER=off (its hooks cost bypassed traffic a rule each). */
 static const char *inner_unwanted(const struct daemon *d)
 {
 	const char *env = getenv("MCPSECD_INNER");
@@ -72,7 +72,7 @@ static const char *inner_unwanted(const struct daemon *d)
 	return "nothing (neither list protects any)";
 }
 
-/* Conntrack's view inside IPsec, started or stopped as inner_unwanted says; kp: this tick's
+/* The view inside IPsec (nftables sets), started or stopped as inner_unwanted says; kp: this tick's
  * dump, when there is one. Its cost stays off hosts and lists without IPsec. */
 static void inner_want(struct daemon *d, const struct mc_kstate *kp)
 {
@@ -80,12 +80,12 @@ static void inner_want(struct daemon *d, const struct mc_kstate *kp)
 
 	ensure_plan(d, kp);
 	if (inner_unwanted(d)) {
-		if (d->inner != INNER_OFF)
+		if (d->inner)
 			inner_stop(d);
 		return;
 	}
 	/* tried once per staged list: a failure is said once, not every tick */
-	if (d->inner != INNER_OFF || d->inner_failed)
+	if (d->inner || d->inner_failed)
 		return;
 	if (inner_start(d, why, sizeof(why)) < 0) {
 		d->inner_failed = true;
@@ -174,8 +174,8 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 		if (drops->f[i].hook == MC_DROP_OUT_EPERM)
 			*MC_PUSH(&seen.f, &seen.n, &seen.cap) = (struct mc_seen_flow){
 				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now, false };
-	/* The kernel's policies, named (from this tick's dump when it made one), then conntrack's
-	 * inner flows of protected traffic, decided by the enforced plan's selectors. */
+	/* The kernel's policies, named (from this tick's dump when it made one), then the counting sets'
+	 * inner flows of protected traffic. */
 	inner_want(d, kp);
 	inner_drain(d, &seen);
 	/* A table is for one pair of lists: another committed list starts a new one. */

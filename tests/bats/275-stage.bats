@@ -204,7 +204,6 @@ syslog_stop() {
 }
 
 @test "stage: a host with a staged list and no mcpsecd says so; SIGKILL and a restart keep the staged list" {
-	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" -eq 0 ]
 	run mc_a stage "$WORK/staged.yaml"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"warning: no mcpsecd watches this namespace: no traffic is observed until it runs"* ]]
@@ -216,23 +215,23 @@ syslog_stop() {
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" 2>/dev/null || true
-	# What its table had tracked (protected flows, in a VM) is still in conntrack.
-	ip netns exec "$NS_A" conntrack -I -p udp -s "$A_ADDR" -d "$B_ADDR" --sport 5000 --dport 5000 -t 60 -u ASSURED 2>/dev/null
-	[ "$(ip netns exec "$NS_A" conntrack -C)" -eq 1 ]
+	# The killed daemon's counting table stays, and goes on counting (here, a flow put in it).
+	ip netns exec "$NS_A" nft add element inet mcpsecd_staging out4 "{ $A4 . $B4 . udp . 5000 . 5000 counter packets 7 bytes 700 }"
 	start_daemon
 	for _ in $(seq 30); do [ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ] && break; sleep 0.1; done
 	[ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ]
-	# The conntrack table the killed daemon left is its own: taken back, not a firewall's.
-	[[ "$(records '.event == "staged" and .reason == "start"' | tail -1 | jq -r .detail)" == *"by conntrack, for protected traffic only" ]]
+	[[ "$(records '.event == "staged" and .reason == "start"' | tail -1 | jq -r .detail)" == *"by nftables sets, protected traffic only" ]]
 	syslog_start
 	sleep 1.5
 	syslog_stop
 	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
 	[ "$(staged_json | jq -r .staged.generation)" = staged-1 ]
-	# The killed daemon had turned conntrack accounting on; the next one, stopped, puts it back
-	# as it was before the killed one (its table said so), not as it found it.
+	# The new daemon's table is its own: the killed one's flow is not taken as seen.
+	[[ "$(ip netns exec "$NS_A" nft list set inet mcpsecd_staging out4)" != *"5000"* ]]
+	[ -z "$(staged_json | jq -c '.daemon.table.flows[] | select(.dst_port == 5000)')" ]
 	stop_daemon
-	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" -eq 0 ]
+	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	[ "$status" -ne 0 ]
 }
 
 # The daemon's tcx links, as its file descriptors show them: "ifindex attach-type link-id" lines.
@@ -352,15 +351,18 @@ bare_headers_seen() {
 	[ "$(staged_json | jq -r .daemon.observer)" = "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: not tried (MCPSECD_OBSERVER=tracepoints))" ]
 }
 
-@test "stage: conntrack sees protected traffic only: bypassed flows stay untracked, and --clear puts the namespace back" {
-	acct=$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)
+# Nothing in the namespace is tracked or changed by the counting table: conntrack's count, and
+# every table but mcpsecd's.
+ct_count() { ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_count; }
+counter_packets() { ip netns exec "$NS_A" nft list counter inet mcpsecd_staging "$1" | awk '/packets/ { print $2 }'; }
+
+@test "stage: the counting sets see protected traffic only, are read as inner flows, and --clear removes them" {
 	start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
-	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("inner flows of protected traffic by conntrack, for protected traffic only"))' >/dev/null
-	ip netns exec "$NS_A" nft list table inet mcpsecd_staging >/dev/null
-	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" = 1 ]
-	# Clear traffic both ways, UDP and unbound TCP over both families: none of it is tracked
-	# (the kernel runs conntrack here: the table's ct expression asked for it).
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("inner flows of protected traffic by nftables sets, protected traffic only"))' >/dev/null
+	[ "$(staged_json | jq -r .daemon.inner_observer)" = "nftables sets, protected traffic only" ]
+	# Clear traffic both ways, UDP and unbound TCP over both families: none of it is counted,
+	# and conntrack never runs (nothing asks for it).
 	syslog_start
 	sleep 1
 	syslog_stop
@@ -370,21 +372,37 @@ bare_headers_seen() {
 	[ "$(in_a "$PY" "$NET" connect "$B4" 8081)" = ok ]
 	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
 	wait_flow 3 '.dst == "'"$B4"'" and .dst_port == 8081'
-	[ "$(ip netns exec "$NS_A" conntrack -C)" -eq 0 ]
+	[ "$(counter_packets in_all)" -eq 0 ]
+	[ "$(counter_packets out_all)" -eq 0 ]
+	[ "$(ct_count)" -eq 0 ]
 	[ -z "$(staged_json | jq -c '.daemon.table.flows[] | select(.inner)')" ]
-	[ "$(staged_json | jq -r .daemon.inner_observer)" = "conntrack, for protected traffic only" ]
+	# What the kernel's sets hold is read back as inner flows, both families, with their
+	# counters: an outbound TCP flow the staged list protects, an inbound ICMPv6 echo.
+	ip netns exec "$NS_A" nft add element inet mcpsecd_staging out6 "{ $A_ADDR . $B_ADDR . tcp . 40000 . 8080 counter packets 9 bytes 900 }"
+	ip netns exec "$NS_A" nft add element inet mcpsecd_staging in4 "{ $B4 . $A4 . icmp . 2048 . 0 counter packets 3 bytes 252 }"
+	wait_flow 3 '.inner and .dst_port == 8080'
+	f=$(staged_json | jq -c '.daemon.table.flows[] | select(.inner and .dst_port == 8080)')
+	[ "$(jq -r '[.direction, .protocol, .src, .src_port, .dst, .packets, .bytes, .enforced_action, .staged_action, .staged_policy] | join(" ")' <<<"$f")" = \
+		"out tcp $A_ADDR 40000 $B_ADDR 9 900 bypass protect PROTECTWEBOUT" ]
+	wait_flow 3 '.inner and .protocol == "icmp"'
+	f=$(staged_json | jq -c '.daemon.table.flows[] | select(.inner and .protocol == "icmp")')
+	[ "$(jq -r '[.direction, .src, .dst, .icmp_type, .icmp_code, .packets, .bytes] | join(" ")' <<<"$f")" = "in $B4 $A4 8 0 3 252" ]
+	# Removed by someone else, the table is said lost and made again.
+	ip netns exec "$NS_A" nft delete table inet mcpsecd_staging
+	wait_record 5 '.event == "staged" and .reason == "inner-lost"' >/dev/null
+	for _ in $(seq 30); do ip netns exec "$NS_A" nft list set inet mcpsecd_staging out6 >/dev/null 2>&1 && break; sleep 0.1; done
+	ip netns exec "$NS_A" nft list set inet mcpsecd_staging out6 >/dev/null
 	mc_a stage --clear >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
 	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
 	[ "$status" -ne 0 ]
-	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_acct)" = "$acct" ]
 	# Neither list protects anything: nothing inside IPsec to see, no table.
 	printf 'policies:\n  - { name: DISCARDSYSLOGIN, direction: in, protocol: udp, local-ports: 514, action: discard }\n  - { name: BYPASSALLIN, direction: in, action: bypass }\n  - { name: BYPASSALLOUT, direction: out, action: bypass }\n' >"$WORK/plain.yaml"
 	mc_a stage "$WORK/plain.yaml" >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("inner flows of protected traffic by nothing (neither list protects any)"))' >/dev/null
 	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
 	[ "$status" -ne 0 ]
-	# The operator may turn it off (it costs bypassed traffic too: bench/README.md).
+	# The operator may turn it off (it costs bypassed traffic a rule a hook: bench/README.md).
 	stop_daemon
 	MCPSECD_INNER=off start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
@@ -393,28 +411,32 @@ bare_headers_seen() {
 	[ "$status" -ne 0 ]
 }
 
-@test "stage: a namespace with its own netfilter rules is left as it is: conntrack is only read" {
+@test "stage: a namespace with its own firewall keeps it as it is, and its decisions" {
 	ip netns exec "$NS_A" nft -f - <<-'EOF'
 	table inet fw {
-		chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }
+		chain input { type filter hook input priority 0; policy accept; ct state established,related accept; udp dport 515 counter drop; }
 	}
 	EOF
-	before=$(ip netns exec "$NS_A" nft list ruleset)
+	before=$(ip netns exec "$NS_A" nft list table inet fw)
 	start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
-	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("by conntrack as the host'"'"'s own rules keep it"))' >/dev/null
-	[ "$(ip netns exec "$NS_A" nft list ruleset)" = "$before" ]
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("by nftables sets, protected traffic only"))' >/dev/null
+	[ "$(ip netns exec "$NS_A" nft list table inet fw)" = "$before" ]
 	syslog_start
 	sleep 1
 	syslog_stop
 	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
-	# The firewall's conntrack has the flow; the staged table does not take it as inner (the
-	# enforced list does not protect it).
+	# The firewall still tracks and decides: its conntrack has the flow, and its drop holds
+	# beside mcpsecd's accepting chains.
 	[[ "$(ip netns exec "$NS_A" conntrack -L 2>/dev/null)" == *"dport=514 "* ]]
+	start_listener "$WORK/r515" in_a "$PY" "$NET" udp-recv 515 2
+	[ "$(in_b "$PY" "$NET" udp-send "$A_ADDR" 515)" = ok ]
+	[ "$(listener_result "$WORK/r515")" = "got 0" ]
+	[[ "$(ip netns exec "$NS_A" nft list chain inet fw input)" == *"udp dport 515 counter packets 3 "* ]]
 	[ -z "$(staged_json | jq -c '.daemon.table.flows[] | select(.inner)')" ]
 	mc_a stage --clear >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
-	[ "$(ip netns exec "$NS_A" nft list ruleset)" = "$before" ]
+	[ "$(ip netns exec "$NS_A" nft list ruleset | sed '/counter packets/d')" = "$(sed '/counter packets/d' <<<"$before")" ]
 }
 
 @test "stage: a damaged staged list is said, never followed, and stage --clear repairs it" {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Staged lists (issue 29) on Debian's 6.1 kernel with real SAs: the tracepoint observer loads
 # and attaches there too, a staged DISCARD of a port in use is named while its traffic flows,
-# protected traffic is seen as its SA and compared by SA, and by its inner flows (conntrack,
-# which tracks protected traffic only), and the list applied drops the flow
+# protected traffic is seen as its SA and compared by SA, and by its inner flows (mcpsecd's
+# nftables sets, which count protected traffic only), and the list applied drops the flow
 # under the policy the staged table named. tests/bats/275-stage.bats has the host cases.
 load helpers
 
@@ -85,23 +85,27 @@ wait_flow() {
 	  "out other-sa 20 PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
 	run mc_a status ipsec staged
 	[[ "$output" == *"other-sa (the peer must be ready for it too):"*"esp $A_ADDR -> $B_ADDR spi 0x5101"* ]]
-	# The same datagrams inside IPsec, by their inner addresses and ports (conntrack, before
+	# The same datagrams inside IPsec, by their inner addresses and ports (the sets, before
 	# encryption), decided by the lists' selectors; and B's protected datagrams to A's 5001,
 	# after decryption.
 	start_listener "$WORK/prot2" in_a "$NET" udp-recv 5001 6 40
 	in_b "$NET" udp-burst "$A_ADDR" 5001 10 20 >/dev/null
 	[ "$(listener_result "$WORK/prot2")" = "got 10" ]
-	[[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" == "conntrack, for protected traffic only" ]]
+	[[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" == "nftables sets, protected traffic only" ]]
 	wait_flow 30 '.inner and .protocol == "udp" and .dst_port == 5000'
 	[ "$(fields '.inner and .dst_port == 5000' direction src dst packets change enforced_policy enforced_spi staged_policy staged_spi)" = \
 	  "out $A_ADDR $B_ADDR 20 other-sa PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
 	wait_flow 30 '.inner and .dst_port == 5001'
 	[ "$(fields '.inner and .dst_port == 5001' direction protocol src dst packets change enforced_policy)" = \
 	  "in udp $B_ADDR $A_ADDR 10 unchanged PROTECTUDPIN" ]
-	# Only protected traffic is tracked: the clear syslog flow has no conntrack entry.
-	ct=$(ip netns exec "$NS_A" conntrack -L 2>/dev/null)
-	[[ "$ct" == *"dport=5000"* && "$ct" == *"dport=5001"* ]]
-	[[ "$ct" != *"dport=514 "* ]]
+	# Only protected traffic is counted, all of it: the clear syslog flow is in no set, the
+	# totals are the 20 datagrams out and the 10 in; conntrack never ran.
+	sets=$(ip netns exec "$NS_A" nft list table inet mcpsecd_staging)
+	[[ "$sets" == *". 5000 counter packets 20 "* && "$sets" == *". 5001 counter packets 10 "* ]]
+	[[ "$sets" != *". 514 "* ]]
+	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging out_all)" == *"packets 20 "* ]]
+	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging in_all)" == *"packets 10 "* ]]
+	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)" -eq 0 ]
 	[ -z "$(flows '.inner and .dst_port == 514')" ]
 	# Applied: syslog from B is dropped under the policy the staged table named.
 	quiet mc_a apply "$WORK/staged.yaml"

@@ -3,7 +3,8 @@
  * structs directly and through mcpsec's own decoder (libnl-xfrm is not used: lib/nlx.c). */
 #include <arpa/inet.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include "../../lib/drops.h"
 #include "../../lib/nlx.h"
 #include "../../lib/util.h"
+#include "../../lib/wire.h"
 #include "t.h"
 
 /* The first attribute of a given type after the fixed header. */
@@ -291,16 +293,17 @@ static void test_sa_lifetime(void)
 	     k.x.lft.hard_bytes == 0, "decoded back, infinite as 0");
 }
 
-/* ---- ctnetlink: a message built the way the kernel lays it out (ctnetlink_fill_info) ---- */
+/* ---- nftables: messages built the way the kernel lays them out (nf_tables_fill_setelem,
+ * nf_tables_fill_obj_info) ---- */
 
-struct ctbuf {
-	uint8_t b[1024];
+struct nbuf {
+	uint8_t b[2048];
 	size_t len;
 	size_t open[8];
 	int depth;
 };
 
-static void ct_put(struct ctbuf *m, int type, const void *v, size_t len)
+static void n_put(struct nbuf *m, int type, const void *v, size_t len)
 {
 	struct nlattr a = { (uint16_t)(sizeof(a) + len), (uint16_t)type };
 	memcpy(m->b + m->len, &a, sizeof(a));
@@ -308,7 +311,7 @@ static void ct_put(struct ctbuf *m, int type, const void *v, size_t len)
 	m->len += NLA_ALIGN(sizeof(a) + len);
 }
 
-static void ct_nest(struct ctbuf *m, int type)
+static void n_nest(struct nbuf *m, int type)
 {
 	struct nlattr a = { 0, (uint16_t)(type | NLA_F_NESTED) };
 	m->open[m->depth++] = m->len;
@@ -316,121 +319,170 @@ static void ct_nest(struct ctbuf *m, int type)
 	m->len += sizeof(a);
 }
 
-static void ct_end(struct ctbuf *m)
+static void n_end(struct nbuf *m)
 {
 	size_t at = m->open[--m->depth];
 	uint16_t len = (uint16_t)(m->len - at);
 	memcpy(m->b + at, &len, sizeof(len));
 }
 
-static void ct_tuple(struct ctbuf *m, int type, int family, const char *src, const char *dst, uint8_t proto,
-		     uint16_t a, uint16_t b)
-{
-	uint8_t s[16], d[16];
-	bool v6 = family == AF_INET6;
-	inet_pton(family, src, s);
-	inet_pton(family, dst, d);
-	ct_nest(m, type);
-	ct_nest(m, CTA_TUPLE_IP);
-	ct_put(m, v6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, s, v6 ? 16 : 4);
-	ct_put(m, v6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, d, v6 ? 16 : 4);
-	ct_end(m);
-	ct_nest(m, CTA_TUPLE_PROTO);
-	ct_put(m, CTA_PROTO_NUM, &proto, 1);
-	if (proto == 58) {
-		uint16_t id = htons(77);
-		uint8_t t = (uint8_t)a, c = (uint8_t)b;
-		ct_put(m, CTA_PROTO_ICMPV6_ID, &id, 2);
-		ct_put(m, CTA_PROTO_ICMPV6_TYPE, &t, 1);
-		ct_put(m, CTA_PROTO_ICMPV6_CODE, &c, 1);
-	} else {
-		uint16_t sp = htons(a), dp = htons(b);
-		ct_put(m, CTA_PROTO_SRC_PORT, &sp, 2);
-		ct_put(m, CTA_PROTO_DST_PORT, &dp, 2);
-	}
-	ct_end(m);
-	ct_end(m);
-}
-
-static void ct_counters(struct ctbuf *m, int type, uint64_t packets, uint64_t bytes)
-{
-	uint64_t p = htobe64(packets), b = htobe64(bytes);
-	ct_nest(m, type);
-	ct_put(m, CTA_COUNTERS_PACKETS, &p, 8);
-	ct_put(m, CTA_COUNTERS_BYTES, &b, 8);
-	ct_end(m);
-}
-
-static void ct_begin(struct ctbuf *m)
+static void n_begin(struct nbuf *m, int type)
 {
 	struct nlmsghdr h = { 0 };
-	struct nfgenmsg g = { .nfgen_family = AF_INET, .version = NFNETLINK_V0 };
+	struct nfgenmsg g = { .nfgen_family = NFPROTO_INET, .version = NFNETLINK_V0 };
 	memset(m, 0, sizeof(*m));
-	h.nlmsg_type = NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW;
+	h.nlmsg_type = (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type);
 	memcpy(m->b, &h, sizeof(h));
 	memcpy(m->b + NLMSG_HDRLEN, &g, sizeof(g));
 	m->len = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(g));
 }
 
-static void ct_finish(struct ctbuf *m)
+static void n_finish(struct nbuf *m)
 {
 	uint32_t len = (uint32_t)m->len;
 	memcpy(m->b, &len, sizeof(len));
 }
 
-static void test_ct(void)
+static void n_counter(struct nbuf *m, uint64_t packets, uint64_t bytes)
 {
-	struct ctbuf m;
-	struct mc_ctflow c;
-	uint32_t id = htonl(0xabcdef01);
+	uint64_t p = htobe64(packets), b = htobe64(bytes);
+	n_put(m, NFTA_EXPR_NAME, "counter", 8);
+	n_nest(m, NFTA_EXPR_DATA);
+	n_put(m, NFTA_COUNTER_BYTES, &b, 8);
+	n_put(m, NFTA_COUNTER_PACKETS, &p, 8);
+	n_end(m);
+}
+
+/* One element: the key as nft concatenates it (each field in a 4-byte register, network
+ * order), then its counter as one expression or (list) in a list of two. */
+static void n_elem(struct nbuf *m, int family, const char *src, const char *dst, uint8_t proto, const uint8_t w1[2],
+		   const uint8_t w2[2], uint64_t packets, bool list)
+{
+	uint8_t k[44] = { 0 };
+	size_t al = family == AF_INET ? 4 : 16;
+	inet_pton(family, src, k);
+	inet_pton(family, dst, k + al);
+	k[2 * al] = proto;
+	memcpy(k + 2 * al + 4, w1, 2);
+	memcpy(k + 2 * al + 8, w2, 2);
+	n_nest(m, NFTA_LIST_ELEM);
+	n_nest(m, NFTA_SET_ELEM_KEY);
+	n_put(m, NFTA_DATA_VALUE, k, 2 * al + 12);
+	n_end(m);
+	uint64_t ms = htobe64(300000);
+	n_put(m, NFTA_SET_ELEM_TIMEOUT, &ms, 8);
+	if (list) {
+		n_nest(m, NFTA_SET_ELEM_EXPRESSIONS);
+		n_nest(m, NFTA_LIST_ELEM);
+		n_put(m, NFTA_EXPR_NAME, "limit", 6);
+		n_end(m);
+		n_nest(m, NFTA_LIST_ELEM);
+		n_counter(m, packets, packets * 60);
+		n_end(m);
+		n_end(m);
+	} else {
+		n_nest(m, NFTA_SET_ELEM_EXPR);
+		n_counter(m, packets, packets * 60);
+		n_end(m);
+	}
+	n_end(m);
+}
+
+/* The ports' protocols as nftables rules list them are the ones the selectors match. */
+static void test_port_protos(void)
+{
+	bool listed[256] = { false };
+	const char *p = MC_WIRE_PORT_PROTOS;
+	int bad = 0;
+	while (*p) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p || v < 0 || v > 255)
+			break;
+		listed[v] = true;
+		p = end + strspn(end, ", ");
+	}
+	T_OK(!*p, "MC_WIRE_PORT_PROTOS is a list of protocol numbers");
+	for (int i = 0; i < 256; i++)
+		bad += listed[i] != MC_WIRE_HAS_PORTS(i);
+	T_EQ_INT(bad, 0, "MC_WIRE_PORT_PROTOS lists exactly the protocols MC_WIRE_HAS_PORTS names");
+}
+
+static void test_nft(void)
+{
+	struct nbuf m;
+	struct mc_setflow *v = NULL;
+	size_t n = 0, cap = 0;
 	char a[64];
+	static const uint8_t p40000[2] = { 0x9c, 0x40 }, p514[2] = { 0x02, 0x02 }, icmp[2] = { 128, 3 },
+			     zero[2] = { 0 };
 
-	ct_begin(&m);
-	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET, "192.0.2.1", "192.0.2.2", 17, 40000, 514);
-	ct_tuple(&m, CTA_TUPLE_REPLY, AF_INET, "192.0.2.2", "192.0.2.1", 17, 514, 40000);
-	ct_put(&m, CTA_ID, &id, 4);
-	ct_counters(&m, CTA_COUNTERS_ORIG, 20, 5600);
-	ct_counters(&m, CTA_COUNTERS_REPLY, 3, 300);
-	ct_finish(&m);
-	T_EQ_INT(mc_nl_decode_ct(m.b, m.len, &c), 0, "ct: a UDP entry decodes");
-	T_OK(c.id == 0xabcdef01u, "ct: its id");
-	T_EQ_INT(c.flow[0].family, AF_INET, "ct: IPv4");
-	T_EQ_INT(c.flow[0].proto, 17, "ct: UDP");
-	mc_addr_str(&c.flow[0].saddr, a, sizeof(a));
-	T_EQ_STR(a, "192.0.2.1", "ct: the original source");
-	mc_addr_str(&c.flow[0].daddr, a, sizeof(a));
-	T_EQ_STR(a, "192.0.2.2", "ct: the original destination");
-	T_EQ_INT(c.flow[0].plen_s, 32, "ct: one-address prefixes");
-	T_OK(c.flow[0].sport == 40000 && c.flow[0].dport == 514, "ct: the original ports, in host order");
-	T_OK(c.flow[1].sport == 514 && c.flow[1].dport == 40000, "ct: the reply's ports");
-	T_OK(c.packets[0] == 20 && c.bytes[0] == 5600 && c.packets[1] == 3 && c.bytes[1] == 300,
-	     "ct: the counters of both directions");
-	T_OK(mc_nl_decode_ct(m.b, m.len - 4, &c) < 0, "ct: a message longer than its buffer is refused");
+	n_begin(&m, NFT_MSG_NEWSETELEM);
+	n_put(&m, NFTA_SET_ELEM_LIST_TABLE, "mcpsecd_staging", 16);
+	n_put(&m, NFTA_SET_ELEM_LIST_SET, "in4", 4);
+	n_nest(&m, NFTA_SET_ELEM_LIST_ELEMENTS);
+	n_elem(&m, AF_INET, "192.0.2.1", "192.0.2.2", 17, p40000, p514, 20, false);
+	n_elem(&m, AF_INET6, "fec0::1", "fec0::2", 58, icmp, zero, 3, true);
+	n_elem(&m, AF_INET, "192.0.2.1", "192.0.2.2", 47, zero, zero, 1, false);
+	/* a key of another shape (an address alone): not a flow */
+	n_nest(&m, NFTA_LIST_ELEM);
+	n_nest(&m, NFTA_SET_ELEM_KEY);
+	n_put(&m, NFTA_DATA_VALUE, "\xc0\x00\x02\x01", 4);
+	n_end(&m);
+	n_end(&m);
+	n_end(&m);
+	n_finish(&m);
+	T_EQ_INT(mc_nl_decode_setelems(m.b, m.len, &v, &n, &cap), 0, "setelem: a message of four elements decodes");
+	T_EQ_INT(n, 3, "setelem: three flows, the address-only key left out");
+	if (n == 3) {
+		T_OK(v[0].flow.family == AF_INET && v[0].flow.proto == 17 && v[0].flow.plen_s == 32 && v[0].flow.plen_d == 32,
+		     "setelem: IPv4 UDP, one-address prefixes");
+		mc_addr_str(&v[0].flow.saddr, a, sizeof(a));
+		T_EQ_STR(a, "192.0.2.1", "setelem: the source");
+		mc_addr_str(&v[0].flow.daddr, a, sizeof(a));
+		T_EQ_STR(a, "192.0.2.2", "setelem: the destination");
+		T_OK(v[0].flow.sport == 40000 && v[0].flow.dport == 514, "setelem: the ports, in host order");
+		T_OK(v[0].packets == 20 && v[0].bytes == 1200, "setelem: its counter");
+		T_OK(v[1].flow.family == AF_INET6 && v[1].flow.plen_d == 128 && v[1].flow.proto == 58,
+		     "setelem: IPv6 ICMPv6");
+		T_OK(v[1].flow.sport == 128 && v[1].flow.dport == 3,
+		     "setelem: ICMPv6 type and code where the ports would be");
+		T_OK(v[1].packets == 3 && v[1].bytes == 180, "setelem: the counter found in a list of expressions");
+		T_OK(v[2].flow.proto == 47 && v[2].flow.sport == 0 && v[2].flow.dport == 0 && v[2].packets == 1,
+		     "setelem: a protocol without ports");
+	}
+	n = 0;
+	T_OK(mc_nl_decode_setelems(m.b, m.len - 4, &v, &n, &cap) < 0 && n == 0,
+	     "setelem: a message longer than its buffer is refused");
+	/* the first element's key claims more than its element holds */
+	size_t at = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + 20 + 8 + 4 + 4;
+	uint16_t big = 900;
+	memcpy(m.b + at, &big, sizeof(big));
+	n = 0;
+	T_OK(mc_nl_decode_setelems(m.b, m.len, &v, &n, &cap) == 0 && n == 2,
+	     "setelem: an element whose key runs past it is left out, the rest kept (%zu)", n);
+	big = 2000; /* the first element itself runs past the list */
+	memcpy(m.b + at - 4, &big, sizeof(big));
+	n = 0;
+	T_OK(mc_nl_decode_setelems(m.b, m.len, &v, &n, &cap) < 0 && n == 0, "setelem: a list entry running past its list is refused");
+	free(v);
 
-	ct_begin(&m);
-	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET6, "fec0::1", "fec0::2", 58, 128, 0);
-	ct_tuple(&m, CTA_TUPLE_REPLY, AF_INET6, "fec0::2", "fec0::1", 58, 129, 0);
-	ct_finish(&m);
-	T_EQ_INT(mc_nl_decode_ct(m.b, m.len, &c), 0, "ct: an ICMPv6 entry without counters decodes");
-	T_OK(c.flow[0].family == AF_INET6 && c.flow[0].plen_d == 128, "ct: IPv6, one-address prefixes");
-	T_OK(c.flow[0].sport == 128 && c.flow[0].dport == 0 && c.flow[1].sport == 129,
-	     "ct: ICMPv6 type and code where the ports would be (request, then the reply's type)");
-	T_OK(c.packets[0] == 0 && c.packets[1] == 0, "ct: no counters when accounting is off");
-
-	/* a nested attribute that claims more than its parent holds */
-	ct_begin(&m);
-	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET, "192.0.2.1", "192.0.2.2", 6, 1, 2);
-	ct_tuple(&m, CTA_TUPLE_REPLY, AF_INET, "192.0.2.2", "192.0.2.1", 6, 2, 1);
-	ct_finish(&m);
-	size_t ip = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + sizeof(struct nlattr);
-	uint16_t big = 200;
-	memcpy(m.b + ip, &big, sizeof(big));
-	T_OK(mc_nl_decode_ct(m.b, m.len, &c) < 0, "ct: a nested attribute running past its parent is refused");
-	/* no reply tuple */
-	ct_begin(&m);
-	ct_tuple(&m, CTA_TUPLE_ORIG, AF_INET, "192.0.2.1", "192.0.2.2", 6, 1, 2);
-	ct_finish(&m);
-	T_OK(mc_nl_decode_ct(m.b, m.len, &c) < 0, "ct: an entry without its reply tuple is refused");
+	struct mc_nftcounter c;
+	uint32_t type = htonl(NFT_OBJECT_COUNTER), quota = htonl(NFT_OBJECT_QUOTA);
+	n_begin(&m, NFT_MSG_NEWOBJ);
+	n_put(&m, NFTA_OBJ_TABLE, "mcpsecd_staging", 16);
+	n_put(&m, NFTA_OBJ_NAME, "out_all", 8);
+	n_put(&m, NFTA_OBJ_TYPE, &type, 4);
+	n_nest(&m, NFTA_OBJ_DATA);
+	uint64_t p = htobe64(7), b = htobe64(700);
+	n_put(&m, NFTA_COUNTER_BYTES, &b, 8);
+	n_put(&m, NFTA_COUNTER_PACKETS, &p, 8);
+	n_end(&m);
+	n_finish(&m);
+	T_OK(mc_nl_decode_counter(m.b, m.len, &c) == 0 && !strcmp(c.name, "out_all") && c.packets == 7 && c.bytes == 700,
+	     "counter: its name and values");
+	memcpy(m.b + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + 20 + 12 + 4, &quota, 4);
+	T_OK(mc_nl_decode_counter(m.b, m.len, &c) < 0, "counter: another kind of object is refused");
 }
 
 int main(void)
@@ -438,7 +490,8 @@ int main(void)
 	test_events();
 	test_sa_wrap();
 	test_sa_lifetime();
-	test_ct();
+	test_nft();
+	test_port_protos();
 	test_sa("hmac-sha1-96", NULL, 20, 0, MC_PROTO_AH, "hmac(sha1)", 96, "AH hmac-sha1-96");
 	test_sa("hmac-sha512-256", NULL, 64, 0, MC_PROTO_AH, "hmac(sha512)", 256, "AH hmac-sha512-256");
 	test_sa("hmac-sha256-128", "aes-cbc", 32, 16, MC_PROTO_ESP, "hmac(sha256)", 128,

@@ -234,13 +234,12 @@ static void test_records(const struct mc_plan *e, const struct mc_plan *s)
 	mc_stage_free(&t);
 }
 
-/* A conntrack entry: both directions' flows (the reply's reversed) and their counters. */
-static struct mc_ctflow ct(uint32_t id, int proto, const char *src, unsigned sport, const char *dst, unsigned dport,
-			   uint64_t orig, uint64_t reply)
+/* An element of a counting set: one direction's flow and its counters. */
+static struct mc_setflow elem(enum mc_dir dir, int proto, const char *src, unsigned sport, const char *dst,
+			      unsigned dport, uint64_t packets)
 {
-	struct mc_ctflow c = { .id = id, .packets = { orig, reply }, .bytes = { orig * 100, reply * 100 } };
-	c.flow[0] = flow(MC_DIR_OUT, proto, src, sport, dst, dport, 0).flow;
-	c.flow[1] = flow(MC_DIR_OUT, proto, dst, dport, src, sport, 0).flow;
+	struct mc_setflow c = { .dir = dir, .packets = packets, .bytes = packets * 100 };
+	c.flow = flow(dir, proto, src, sport, dst, dport, 0).flow;
 	return c;
 }
 
@@ -253,60 +252,68 @@ static const struct mc_seen_flow *seen_find(const struct mc_seen_flows *f, enum 
 	return NULL;
 }
 
-/* Conntrack's view of protected traffic: the directions the enforced list protects, their
- * packets since the previous dump, by inner addresses and ports. */
+/* The counting sets' view of protected traffic: each flow's packets since the previous reading,
+ * by inner addresses and ports, and the totals' differences. */
 static void test_inner(const struct mc_plan *e, const struct mc_plan *s)
 {
-	struct mc_addr own;
-	struct mc_ctprev prev = { 0 };
+	struct mc_innerprev prev = { 0 };
 	struct mc_seen_flows out = { 0 };
-	struct mc_ctflow *v = mc_calloc(4, sizeof(*v));
+	struct mc_setflow *v = mc_calloc(3, sizeof(*v));
 	const struct mc_seen_flow *f;
+	uint64_t packets[MC_SEEN_DIRS] = { [MC_SEEN_IN] = 6, [MC_SEEN_OUT] = 13 };
+	uint64_t bytes[MC_SEEN_DIRS] = { [MC_SEEN_IN] = 600, [MC_SEEN_OUT] = 1300 };
 
-	mc_addr_parse(ME, &own);
-	v[0] = ct(7, 6, ME, 40000, PEER, 5432, 10, 8);     /* we connect out: PGOUT protects it, not its replies */
-	v[1] = ct(9, 6, PEER, 50000, ME, 5432, 4, 6);      /* the peer connects in: PGIN protects it */
-	v[2] = ct(11, 17, ME, 1234, "fec0::53", 53, 5, 5); /* bypassed: left out (a host's own rules track it) */
-	v[3] = ct(3, 6, "127.0.0.1", 999, "127.0.0.1", 5432, 2, 2); /* loopback: the enforced list bypasses it */
-	mc_stage_inner(e, &own, 1, &prev, v, 4, 1000, &out);
-	T_EQ_INT(out.n, 2, "2 protected directions of 4 entries become inner flows");
+	v[0] = elem(MC_DIR_OUT, 6, ME, 40000, PEER, 5432, 10); /* we connect out */
+	v[1] = elem(MC_DIR_IN, 6, PEER, 50000, ME, 5432, 4);   /* the peer connects in */
+	v[2] = elem(MC_DIR_IN, 6, PEER, 5432, ME, 40000, 2);   /* our connection's replies */
+	mc_stage_inner(&prev, v, 3, packets, bytes, 1000, &out);
+	T_EQ_INT(out.n, 3, "3 elements become 3 inner flows");
 	f = seen_find(&out, MC_DIR_OUT, 40000, 5432);
-	T_OK(f && f->inner && f->packets == 10 && f->bytes == 1000, "our connection to the peer: out, 10 packets, inner");
+	T_OK(f && f->inner && f->packets == 10 && f->bytes == 1000 && f->first == 1000,
+	     "our connection to the peer: out, 10 packets, inner, seen now");
 	f = seen_find(&out, MC_DIR_IN, 50000, 5432);
 	T_OK(f && f->inner && f->packets == 4, "the peer's connection to us: in, 4 packets");
-	T_OK(!seen_find(&out, MC_DIR_IN, 5432, 40000), "the replies the enforced list does not protect are left out");
-	T_OK(out.packets[MC_SEEN_OUT] == 10 && out.packets[MC_SEEN_IN] == 4 && out.bytes[MC_SEEN_OUT] == 1000,
-	     "their packets are added to the totals (the balance stays the devices')");
+	T_OK(out.packets[MC_SEEN_OUT] == 13 && out.packets[MC_SEEN_IN] == 6 && out.bytes[MC_SEEN_OUT] == 1300,
+	     "the totals are the counters' (3 outbound packets found no room in a set)");
 
-	/* The next dump: 7 sent 5 more; 9 is gone; its id comes back for another flow. */
+	/* The next reading: the outbound flow sent 5 more; the peer's is gone (its element
+	 * expired); the replies' element was made again, with fewer packets. */
 	v = mc_calloc(2, sizeof(*v));
-	v[0] = ct(7, 6, ME, 40000, PEER, 5432, 15, 9);
-	v[1] = ct(9, 6, PEER, 50001, ME, 5432, 7, 6); /* more than 9 had: not a difference */
-	out.n = 0;
-	out.packets[MC_SEEN_OUT] = out.packets[MC_SEEN_IN] = 0;
-	mc_stage_inner(e, &own, 1, &prev, v, 2, 1001, &out);
+	v[0] = elem(MC_DIR_OUT, 6, ME, 40000, PEER, 5432, 15);
+	v[1] = elem(MC_DIR_IN, 6, PEER, 5432, ME, 40000, 1);
+	mc_seen_flows_free(&out);
+	packets[MC_SEEN_OUT] = 18;
+	packets[MC_SEEN_IN] = 7;
+	mc_stage_inner(&prev, v, 2, packets, bytes, 1001, &out);
+	T_EQ_INT(out.n, 2, "two flows moved");
 	f = seen_find(&out, MC_DIR_OUT, 40000, 5432);
-	T_OK(f && f->packets == 5 && f->bytes == 500, "the same entry again: the 5 packets since (%llu)",
+	T_OK(f && f->packets == 5 && f->bytes == 500, "the same element again: the 5 packets since (%llu)",
 	     f ? (unsigned long long)f->packets : 0ULL);
-	f = seen_find(&out, MC_DIR_IN, 50001, 5432);
-	T_OK(f && f->packets == 7, "an id reused by another flow counts whole");
-	/* counters that went back (the entry was made again): whole */
+	f = seen_find(&out, MC_DIR_IN, 5432, 40000);
+	T_OK(f && f->packets == 1, "an element whose counters went back counts whole");
+	T_OK(out.packets[MC_SEEN_OUT] == 5 && out.packets[MC_SEEN_IN] == 1 && out.bytes[MC_SEEN_OUT] == 0,
+	     "the totals' differences");
+	/* the same flow in the other direction's set is another flow */
+	v = mc_calloc(2, sizeof(*v));
+	v[0] = elem(MC_DIR_OUT, 6, ME, 40000, PEER, 5432, 15);
+	v[1] = elem(MC_DIR_OUT, 6, PEER, 5432, ME, 40000, 1);
+	mc_seen_flows_free(&out);
+	packets[MC_SEEN_OUT] = 3; /* the table was made again */
+	mc_stage_inner(&prev, v, 2, packets, bytes, 1002, &out);
+	T_OK(out.n == 1 && out.f[0].dir == MC_DIR_OUT && out.f[0].flow.sport == 5432 && out.f[0].packets == 1,
+	     "a direction is part of the flow: the outbound set's element is new");
+	T_OK(out.packets[MC_SEEN_OUT] == 3, "totals that went back count whole");
+	mc_seen_flows_free(&out);
 	v = mc_calloc(1, sizeof(*v));
-	v[0] = ct(7, 6, ME, 40000, PEER, 5432, 2, 0);
-	out.n = 0;
-	mc_stage_inner(e, &own, 1, &prev, v, 1, 1002, &out);
-	f = seen_find(&out, MC_DIR_OUT, 40000, 5432);
-	T_OK(f && f->packets == 2, "counters that went back count whole");
-	out.n = 0;
-	v = mc_calloc(1, sizeof(*v));
-	v[0] = ct(7, 6, ME, 40000, PEER, 5432, 2, 0);
-	mc_stage_inner(e, &own, 1, &prev, v, 1, 1003, &out);
+	v[0] = elem(MC_DIR_OUT, 6, ME, 40000, PEER, 5432, 15);
+	mc_stage_inner(&prev, v, 1, packets, bytes, 1003, &out);
 	T_EQ_INT(out.n, 0, "nothing new since: no flow");
 
 	/* Into the table: the inner flow is decided by its selectors (PGOUT under another SPI). */
 	struct mc_stage t;
 	struct mc_records rec = { 0 };
-	struct mc_seen_flow in = { MC_DIR_OUT, ct(7, 6, ME, 40000, PEER, 5432, 0, 0).flow[0], 10, 1000, 1000, 1000, true };
+	struct mc_seen_flow in = { MC_DIR_OUT, elem(MC_DIR_OUT, 6, ME, 40000, PEER, 5432, 0).flow, 10, 1000, 1000, 1000,
+				   true };
 	mc_stage_init(&t, 0, 1000);
 	add(&t, e, s, &in, 1, &rec);
 	T_OK(rec.n == 1 && !strcmp(rec.r[0].reason, "other-sa") && !strncmp(rec.r[0].detail, "inside IPsec", 12) &&
@@ -321,7 +328,7 @@ static void test_inner(const struct mc_plan *e, const struct mc_plan *s)
 	mc_records_free(&rec);
 	mc_stage_free(&t);
 	mc_seen_flows_free(&out);
-	mc_ctprev_free(&prev);
+	mc_innerprev_free(&prev);
 }
 
 /* A flood of distinct flows: the table stays at its size, the totals stay exact. */
