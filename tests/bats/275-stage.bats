@@ -464,6 +464,38 @@ counter_packets() { ip netns exec "$NS_A" nft list counter inet mcpsecd_staging 
 	[ "$output" = "nothing is staged ('mcpsec stage SITE.yaml' stages a list)" ]
 }
 
+@test "stage: on a full disk a new list is refused whole, the one staged before stays, and --clear still works" {
+	small_fs 2m 200
+	mc_a apply "$WORK/enforced.yaml" >/dev/null
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	before=$(readlink "$STATE/staged")
+	sed 's/local-ports: 514/local-ports: 515/' "$WORK/staged.yaml" >"$WORK/staged2.yaml"
+	fill_fs "$WORK/fs"
+	# No inode left (nothing can be made), then inodes but no block (the list's directory can
+	# be made, its files cannot).
+	for free_inodes in no yes; do
+		[ "$free_inodes" = no ] || rm -f "$WORK/fs"/empty.*
+		run mc_a stage "$WORK/staged2.yaml"
+		[ "$status" -eq 3 ]
+		[[ "$output" == *"No space left on device"* ]]
+		[[ "$output" == *"nothing was staged"* ]]
+		# The staged list before it is whole, and the only one: no half-written staged-N.
+		[ "$(readlink "$STATE/staged")" = "$before" ]
+		[ "$(find "$STATE" -maxdepth 1 -name 'staged*' | sort | xargs -n1 basename | tr '\n' ' ')" = "staged $before " ]
+	done
+	run mc_a status ipsec staged
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$WORK/staged.yaml"* ]]
+	# Dropping needs no room.
+	run mc_a stage --clear
+	[ "$status" -eq 0 ]
+	[ -z "$(find "$STATE" -maxdepth 1 -name 'staged*')" ]
+	# With room again, the new list stages.
+	rm -f "$WORK/fs"/fill.* "$WORK/fs"/empty.*
+	mc_a stage "$WORK/staged2.yaml" >/dev/null
+	[[ "$(mc_a status ipsec staged)" == *"$WORK/staged2.yaml"* ]]
+}
+
 @test "stage: a flood of 200,000 distinct flows: the table stays bounded, the memory too, the totals exact" {
 	# The release daemon: ASan's quarantine keeps freed memory, so its RSS says nothing here.
 	MCPSECD="$ROOT/mcpsecd" start_daemon

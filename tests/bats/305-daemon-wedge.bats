@@ -20,24 +20,7 @@ setup() {
 }
 teardown() {
 	stop_daemon
-	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
 	basic_teardown
-}
-MOUNTS=()
-
-# A small tmpfs as the state directory's parent: $1 = size, $2 = inodes.
-small_fs() {
-	mkdir -p "$WORK/fs"
-	mount -t tmpfs -o "size=$1,nr_inodes=$2,mode=0755" mcpsec-test "$WORK/fs"
-	MOUNTS+=("$WORK/fs")
-	STATE="$WORK/fs/state"
-}
-# Fills the file system that holds $1 until no block or no inode is left.
-fill_fs() {
-	local i=0
-	while printf 'x%.0s' $(seq 2000) >"$1/fill.$i" 2>/dev/null; do i=$((i + 1)); done
-	while : >"$1/empty.$i" 2>/dev/null; do i=$((i + 1)); done
-	return 0
 }
 kernel_pols() { ip -n "$NS_A" xfrm policy list | grep -c '^src'; }
 # Starts mcpsecd without waiting for its control socket (it may have none).
@@ -94,8 +77,7 @@ commit() {
 		wait_enforced
 		echo "# tmpfs of $size with $inodes inodes, full: $(kernel_pols) policies enforced" >&3
 		stop_daemon
-		umount "$WORK/fs"
-		MOUNTS=()
+		drop_small_fs
 	done
 }
 
@@ -151,7 +133,7 @@ commit() {
 	commit
 	start_daemon --no-bpf
 	# Eight silent clients (more than the daemon serves at once) hold their connections open.
-	for i in $(seq 8); do
+	for _ in $(seq 8); do
 		"$PY" -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(30)' \
 			"$STATE/mcpsecd.sock" 3>&- &
 	done

@@ -36,6 +36,29 @@ basic_teardown() {
 			ip netns del "$ns" 2>/dev/null
 		fi
 	done
+	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+	MOUNTS=()
+	return 0
+}
+MOUNTS=()
+
+# A small tmpfs as the state directory's parent: $1 = size, $2 = inodes. basic_teardown
+# unmounts it.
+small_fs() {
+	mkdir -p "$WORK/fs"
+	mount -t tmpfs -o "size=$1,nr_inodes=$2,mode=0755" mcpsec-test "$WORK/fs"
+	MOUNTS+=("$WORK/fs")
+	STATE="$WORK/fs/state"
+}
+drop_small_fs() {
+	umount "$WORK/fs"
+	MOUNTS=()
+}
+# Fills the file system that holds $1 until no block or no inode is left.
+fill_fs() {
+	local i=0
+	while printf 'x%.0s' $(seq 2000) >"$1/fill.$i" 2>/dev/null; do i=$((i + 1)); done
+	while : >"$1/empty.$i" 2>/dev/null; do i=$((i + 1)); done
 	return 0
 }
 
