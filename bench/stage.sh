@@ -13,7 +13,8 @@
 # "staged" is mcpsecd's observer as it runs (tc, or the tracepoints with
 # MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp"); "staged-ipsec" stages a
 # list that protects traffic to another peer, so that mcpsecd also watches inside IPsec
-# (conntrack, every other packet notracked).
+# (its nftables counting sets, which bypassed packets pass by one rule at each hook); "hooks"
+# is the floor of any netfilter design: two empty accepting base chains, no mcpsecd.
 #
 # MODES="none staged" picks the modes ("none" must be one: the ratios are to it), and
 # LOADS="udp1 udp1400 tcp" the workloads.
@@ -57,7 +58,7 @@ printf 'policies:\n  - { name: ALLIN, direction: in, action: bypass }\n  - { nam
 printf 'policies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
 	>"$work/staged.yaml"
 # The same with a PROTECT for a peer the measured traffic never goes to: a list with IPsec in it,
-# for which mcpsecd also watches inside IPsec (conntrack, with its notrack table).
+# for which mcpsecd also watches inside IPsec (its counting sets).
 ./mcpsec key generate BENCHKEY --alg sha256 --keys "$work/keys.yaml" >/dev/null
 printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: PEER9, direction: out, local: "fd00:5::1", remote: "fd00:9::9", action: protect, spi: 4096, esp: { integrity: hmac-sha256, integrity-key: BENCHKEY } }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
 	>"$work/staged-ipsec.yaml"
@@ -95,6 +96,10 @@ mode_on() {
 		table inet bench { chain p { type filter hook prerouting priority -300; ct state new counter; }; chain o { type filter hook output priority -300; ct state new counter; }; }
 		NFT
 		;;
+	hooks) ip netns exec "$A" nft -f - <<-'NFT'
+		table inet bench { chain p { type filter hook prerouting priority -300; }; chain o { type filter hook output priority -300; }; }
+		NFT
+		;;
 	tc) tc -n "$A" qdisc replace dev va clsact
 		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcflow.o" sec tc
 		tc -n "$A" filter add dev va egress bpf da obj "$work/tcflow.o" sec tc ;;
@@ -105,7 +110,7 @@ mode_off() {
 	staged | staged-ipsec | staged-tp) local n; n=$(log_has cleared); mc stage --clear >/dev/null
 		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done
 		[ "$1" != staged-tp ] || daemon tc ;;
-	conntrack) ip netns exec "$A" nft delete table inet bench ;;
+	conntrack | hooks) ip netns exec "$A" nft delete table inet bench ;;
 	tc) tc -n "$A" qdisc del dev va clsact ;;
 	esac
 }
