@@ -69,6 +69,14 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 	return -EOPNOTSUPP;
 }
 
+bool mc_dropmon_unwatched(struct mc_dropmon *m, char *why, size_t len)
+{
+	(void)m;
+	(void)why;
+	(void)len;
+	return false;
+}
+
 void mc_dropmon_close(struct mc_dropmon *m)
 {
 	(void)m;

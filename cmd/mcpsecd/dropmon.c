@@ -66,6 +66,12 @@ struct mc_dropmon {
 	bool observing, tc_mode, tcx;
 	struct tc_att { int ifindex; int link[2]; } *tc;
 	size_t ntc, captc;
+	/* interfaces whose attach failed at a drain (tried again at each), said once: bad holds
+	 * their indexes, unsaid the reports not yet taken (mc_dropmon_unwatched) */
+	int *bad;
+	size_t nbad, capbad;
+	struct unsaid { char why[200]; } *unsaid;
+	size_t nunsaid, capunsaid;
 	char observer[160];
 	struct prevs seen;
 	uint64_t seen_totals[2 * MC_SEEN_DIRS];
@@ -299,6 +305,22 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 #define TC_HANDLE 0x6d63 /* "mc" */
 #define TC_PRIORITY 0x6d63
 
+/* Removes mcpsecd's links or filters at one interface (one gone has taken its filters along).
+ * A clsact qdisc stays: someone else's filters may have joined it since. */
+static void tc_detach_one(const struct tc_att *a)
+{
+	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	for (int j = 0; j < 2; j++) {
+		if (a->link[j] >= 0) {
+			close(a->link[j]);
+			continue;
+		}
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = a->ifindex, .attach_point = points[j]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+		(void)bpf_tc_detach(&h, &o);
+	}
+}
+
 static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 {
 	const struct bpf_program *progs[2] = { m->skel->progs.seen_tc_in, m->skel->progs.seen_tc_out };
@@ -325,54 +347,86 @@ static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 			DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = points[i]);
 			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY,
 					    .prog_fd = bpf_program__fd(progs[i]), .flags = BPF_TC_F_REPLACE);
-			if ((r = bpf_tc_attach(&h, &o)) < 0)
+			if ((r = bpf_tc_attach(&h, &o)) < 0) {
+				if (i) /* the ingress filter made, the egress one refused: none */
+					tc_detach_one(&a);
 				return r;
+			}
+		}
+		/* An ingress qdisc (the same handle as clsact, so "exists") takes both filters, the
+		 * egress one replacing the ingress one: then the ingress point holds another program. */
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hi, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+		struct bpf_prog_info info = { 0 };
+		__u32 ilen = sizeof(info);
+		if (bpf_tc_query(&hi, &q) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(progs[0]), &info, &ilen) < 0 ||
+		    q.prog_id != info.id) {
+			tc_detach_one(&a);
+			return -EEXIST;
 		}
 	}
 	*MC_PUSH(&m->tc, &m->ntc, &m->captc) = a;
 	return 0;
 }
 
-/* Removes mcpsecd's links or filters at one interface (one gone has taken its filters along).
- * A clsact qdisc stays: someone else's filters may have joined it since. */
-static void tc_detach_one(const struct tc_att *a)
-{
-	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
-	for (int j = 0; j < 2; j++) {
-		if (a->link[j] >= 0) {
-			close(a->link[j]);
-			continue;
-		}
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = a->ifindex, .attach_point = points[j]);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
-		(void)bpf_tc_detach(&h, &o);
-	}
-}
-
 static void tc_detach_all(struct mc_dropmon *m)
 {
 	for (size_t i = 0; i < m->ntc; i++)
 		tc_detach_one(&m->tc[i]);
-	m->ntc = 0;
+	m->ntc = m->nbad = m->nunsaid = 0;
 }
 
-/* Attaches to the namespace's interfaces that have none yet (new ones appear: each drain). */
-static int tc_refresh(struct mc_dropmon *m, char *why, size_t len)
+static bool is_bad(const struct mc_dropmon *m, int ifindex, size_t *at)
+{
+	for (size_t k = 0; k < m->nbad; k++)
+		if (m->bad[k] == ifindex) {
+			*at = k;
+			return true;
+		}
+	return false;
+}
+
+static void forget_bad(struct mc_dropmon *m, int ifindex)
+{
+	size_t k;
+	if (is_bad(m, ifindex, &k))
+		m->bad[k] = m->bad[--m->nbad];
+}
+
+/* Attaches to the namespace's interfaces that have none yet (new ones appear: each drain).
+ * Every interface is tried; the first failure is returned, with why. With report, an
+ * interface's failure is queued for mc_dropmon_unwatched the first time it happens. */
+static int tc_refresh(struct mc_dropmon *m, bool report, char *why, size_t len)
 {
 	struct if_nameindex *ifs = if_nameindex();
 	int r = 0;
+	size_t k;
 
 	if (!ifs) {
 		snprintf(why, len, "listing the interfaces: %s", strerror(errno));
 		return -errno;
 	}
-	for (struct if_nameindex *i = ifs; i->if_index && !r; i++) {
+	for (struct if_nameindex *i = ifs; i->if_index; i++) {
 		bool have = false;
 		for (size_t j = 0; j < m->ntc && !have; j++)
 			have = m->tc[j].ifindex == (int)i->if_index;
-		if (!have && (r = tc_attach_one(m, (int)i->if_index)) < 0)
-			snprintf(why, len, "attaching to %s's %s hooks: %s", i->if_name, m->tcx ? "tcx" : "clsact",
-				 strerror(-r));
+		int e = have ? 0 : tc_attach_one(m, (int)i->if_index);
+		if (!e) {
+			forget_bad(m, (int)i->if_index);
+			continue;
+		}
+		char msg[200];
+		snprintf(msg, sizeof(msg), "attaching to %.32s's %s hooks: %s", i->if_name, m->tcx ? "tcx" : "clsact",
+			 !m->tcx && e == -EEXIST ? "an ingress qdisc is there, and clsact cannot be added beside it"
+						 : strerror(-e));
+		if (!r) {
+			r = e;
+			snprintf(why, len, "%s", msg);
+		}
+		if (report && !is_bad(m, (int)i->if_index, &k)) {
+			*MC_PUSH(&m->bad, &m->nbad, &m->capbad) = (int)i->if_index;
+			snprintf(MC_PUSH(&m->unsaid, &m->nunsaid, &m->capunsaid)->why, sizeof(m->unsaid->why), "%s", msg);
+		}
 	}
 	/* Forget interfaces that are gone (their links too). */
 	for (size_t j = 0; j < m->ntc;) {
@@ -386,8 +440,26 @@ static int tc_refresh(struct mc_dropmon *m, char *why, size_t len)
 		tc_detach_one(&m->tc[j]);
 		m->tc[j] = m->tc[--m->ntc];
 	}
+	for (size_t j = 0; j < m->nbad;) {
+		bool present = false;
+		for (struct if_nameindex *i = ifs; i->if_index && !present; i++)
+			present = m->bad[j] == (int)i->if_index;
+		if (present)
+			j++;
+		else
+			m->bad[j] = m->bad[--m->nbad];
+	}
 	if_freenameindex(ifs);
 	return r;
+}
+
+bool mc_dropmon_unwatched(struct mc_dropmon *m, char *why, size_t len)
+{
+	if (!m->nunsaid)
+		return false;
+	snprintf(why, len, "%s", m->unsaid[0].why);
+	memmove(&m->unsaid[0], &m->unsaid[1], --m->nunsaid * sizeof(*m->unsaid));
+	return true;
 }
 
 int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
@@ -410,7 +482,7 @@ int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 	bool tracepoints = want && !strcmp(want, "tracepoints"), clsact = want && !strcmp(want, "clsact");
 	for (int tcx = !clsact; !tracepoints && tcx >= 0; tcx--) {
 		m->tcx = tcx;
-		if (tc_refresh(m, tc_why[tcx], sizeof(tc_why[tcx])) == 0) {
+		if (tc_refresh(m, false, tc_why[tcx], sizeof(tc_why[tcx])) == 0) {
 			m->observing = m->tc_mode = true;
 			if (tcx)
 				snprintf(m->observer, sizeof(m->observer), "tcx on each interface");
@@ -468,7 +540,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 	out->n = 0;
 	char why[200];
 	if (m->tc_mode)
-		(void)tc_refresh(m, why, sizeof(why)); /* an interface added since: observed too */
+		(void)tc_refresh(m, true, why, sizeof(why)); /* an interface added since: observed too */
 	for (uint32_t i = 0; i < 2 * MC_SEEN_DIRS; i++) {
 		uint64_t v = 0;
 		if (bpf_map_lookup_elem(totals, &i, m->percpu) == 0) {
@@ -514,6 +586,8 @@ void mc_dropmon_close(struct mc_dropmon *m)
 	bpf_link__destroy(m->in_link);
 	tc_detach_all(m);
 	free(m->tc);
+	free(m->bad);
+	free(m->unsaid);
 	bpf_link__destroy(m->seen_in);
 	bpf_link__destroy(m->seen_out);
 	drops__destroy(m->skel);

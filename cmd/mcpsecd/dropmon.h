@@ -46,6 +46,9 @@ bool mc_dropmon_observing(const struct mc_dropmon *m);
 const char *mc_dropmon_observer(const struct mc_dropmon *m);
 /* The flows seen, and the totals, since the previous drain. 0 or -errno. */
 int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out);
+/* An interface the staging observer could not attach to at a drain (it is tried again at
+ * each), the first time only: true with why filled, once per report. */
+bool mc_dropmon_unwatched(struct mc_dropmon *m, char *why, size_t len);
 void mc_dropmon_close(struct mc_dropmon *m);
 
 #endif

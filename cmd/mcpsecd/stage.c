@@ -169,6 +169,10 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 		load_staged(d);
 	if (!d->staging || mc_dropmon_drain_seen(d->drops, &seen) < 0)
 		return;
+	char why[200];
+	while (mc_dropmon_unwatched(d->drops, why, sizeof(why)))
+		note(d, "staged", "unwatched", NULL, 0, "traffic at an interface is not seen until the observer "
+		     "attaches there (tried again each second): %s", why);
 	/* Outbound flows the enforced list blocks never reach a device: the drop hook saw them. */
 	for (size_t i = 0; drops && i < drops->n; i++)
 		if (drops->f[i].hook == MC_DROP_OUT_EPERM)

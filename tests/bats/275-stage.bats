@@ -334,6 +334,29 @@ bare_headers_seen() {
 	done
 }
 
+@test "stage: an interface the observer cannot attach to is said once, and the ones after it are still watched" {
+	MCPSECD_OBSERVER=clsact start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	# An ingress qdisc excludes clsact, and would take both of mcpsecd's filters, the egress
+	# one replacing the ingress one.
+	ip link add "vx$$" netns "$NS_A" type veth peer name "vy$$" netns "$NS_B"
+	tc -n "$NS_A" qdisc add dev "vx$$" ingress
+	ip -n "$NS_A" link set "vx$$" up
+	# An interface after it is still watched, its flow seen.
+	new_veth_flow clsact_at
+	wait_record 3 '.event == "staged" and .reason == "unwatched"' >/dev/null
+	sleep 2.5 # more drains: tried again each, said once
+	[ "$(records '.event == "staged" and .reason == "unwatched"' | wc -l)" -eq 1 ]
+	[[ "$(records '.event == "staged" and .reason == "unwatched"' | jq -r .detail)" == *"attaching to vx$$'s clsact hooks: an ingress qdisc is there, and clsact cannot be added beside it" ]]
+	# Nothing of mcpsecd's stays on it.
+	[[ "$(tc -n "$NS_A" filter show dev "vx$$" ingress)" != *seen_tc* ]]
+	# Once it can be, it is attached to.
+	tc -n "$NS_A" qdisc del dev "vx$$" ingress
+	for _ in $(seq 30); do clsact_at "vx$$" && break; sleep 0.1; done
+	clsact_at "vx$$"
+}
+
 @test "stage: the fallback observer (tracepoints, MCPSECD_OBSERVER=tracepoints) sees the same, and touches no interface" {
 	export MCPSECD_OBSERVER=tracepoints
 	start_daemon
