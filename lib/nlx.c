@@ -898,6 +898,36 @@ int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *
 	return 0;
 }
 
+/* ---- tc filters (rtnetlink): whether a clsact qdisc the observer made is left empty ---- */
+
+static int count_cb(struct nl_msg *m, void *arg)
+{
+	if (nlmsg_hdr(m)->nlmsg_type == RTM_NEWTFILTER)
+		(*(size_t *)arg)++;
+	return NL_OK;
+}
+
+int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct tcmsg t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent };
+	int r = -NLE_NOMEM;
+
+	*n = 0;
+	if (sk && cb && (r = nl_connect(sk, NETLINK_ROUTE)) >= 0) {
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, count_cb, n);
+		r = nl_send_simple(sk, RTM_GETTFILTER, NLM_F_DUMP, &t, sizeof(t));
+		if (r >= 0)
+			r = nl_recvmsgs(sk, cb);
+	}
+	if (cb)
+		nl_cb_put(cb);
+	if (sk)
+		nl_socket_free(sk);
+	return r < 0 ? nlerr(r) : 0;
+}
+
 /* ---- nftables (nfnetlink): the staging observer's counting sets ---- */
 
 /* The attributes nested in attribute type of at; false when absent or malformed. */

@@ -44,6 +44,10 @@ int mc_nl_route_src(struct mc_nl *nl, const struct mc_addr *dst, struct mc_addr 
 /* Addresses of one family (AF_INET6, AF_INET) configured on the host, other than ::1 and
  * 127.0.0.1. Caller frees *ret. */
 int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *nret);
+/* How many tc filters interface ifindex has under parent (a clsact qdisc's ingress or egress
+ * point): 0 or -errno. */
+int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n);
+
 /*
  * nftables, family inet (the staging observer's counting table, cmd/mcpsecd/inner.c): the
  * elements of table's set, as flows with their counters (elements whose key is not an inner

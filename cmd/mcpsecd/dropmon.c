@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/pkt_sched.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -17,6 +18,7 @@
 #include "bpf/drops.h"
 #include "drops.skel.h"
 #include "dropmon.h"
+#include "../../lib/nlx.h"
 #include "../../lib/util.h"
 
 /* The first message libbpf logged about a load, for the reason a hook is missing (libbpf
@@ -64,7 +66,7 @@ struct mc_dropmon {
 	 * tracepoints */
 	struct bpf_link *seen_in, *seen_out;
 	bool observing, tc_mode, tcx;
-	struct tc_att { int ifindex; int link[2]; } *tc;
+	struct tc_att { int ifindex; int link[2]; bool made; /* the clsact qdisc, by mcpsecd */ } *tc;
 	size_t ntc, captc;
 	/* interfaces whose attach failed at a drain (tried again at each), said once: bad holds
 	 * their indexes, unsaid the reports not yet taken (mc_dropmon_unwatched) */
@@ -305,8 +307,9 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 #define TC_HANDLE 0x6d63 /* "mc" */
 #define TC_PRIORITY 0x6d63
 
-/* Removes mcpsecd's links or filters at one interface (one gone has taken its filters along).
- * A clsact qdisc stays: someone else's filters may have joined it since. */
+/* Removes mcpsecd's links or filters at one interface (one gone has taken its filters along),
+ * and a clsact qdisc mcpsecd made there once no filter is left on it (someone else's may have
+ * joined it since: then it stays). */
 static void tc_detach_one(const struct tc_att *a)
 {
 	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
@@ -319,12 +322,19 @@ static void tc_detach_one(const struct tc_att *a)
 		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 		(void)bpf_tc_detach(&h, &o);
 	}
+	size_t in = 1, out = 1;
+	if (a->made && mc_nl_tc_filters(a->ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), &in) == 0 &&
+	    mc_nl_tc_filters(a->ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &out) == 0 && !in && !out) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, q, .ifindex = a->ifindex);
+		q.attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS);
+		(void)bpf_tc_hook_destroy(&q);
+	}
 }
 
 static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 {
 	const struct bpf_program *progs[2] = { m->skel->progs.seen_tc_in, m->skel->progs.seen_tc_out };
-	struct tc_att a = { ifindex, { -1, -1 } };
+	struct tc_att a = { ifindex, { -1, -1 }, false };
 	int r;
 
 	if (m->tcx) {
@@ -342,6 +352,7 @@ static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 		hook.attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS);
 		if ((r = bpf_tc_hook_create(&hook)) < 0 && r != -EEXIST)
 			return r;
+		a.made = r == 0;
 		enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 		for (int i = 0; i < 2; i++) {
 			DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = points[i]);

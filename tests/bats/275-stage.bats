@@ -317,6 +317,8 @@ bare_headers_seen() {
 }
 
 @test "stage: with MCPSECD_OBSERVER=clsact (Debian's 6.1 has no tcx) the observer is clsact filters, and --clear removes them" {
+	# lo has a clsact qdisc of someone else's, empty; eth0 has none.
+	tc -n "$NS_A" qdisc add dev lo clsact
 	MCPSECD_OBSERVER=clsact start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact)"))' >/dev/null
@@ -327,11 +329,19 @@ bare_headers_seen() {
 	done
 	[ -z "$(tcx_links)" ]
 	new_veth_flow clsact_at
+	# Someone adds a filter of their own to the clsact qdisc mcpsecd made on eth0.
+	tc -n "$NS_A" filter add dev eth0 egress prio 7 protocol all bpf bytecode '1,6 0 0 0,'
 	mc_a stage --clear >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
 	for dev in lo eth0 "vc$$"; do
 		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress; tc -n "$NS_A" filter show dev "$dev" egress)" != *seen_tc* ]]
 	done
+	# The qdisc mcpsecd made and left empty is gone; the one it found, and the one another
+	# filter joined, stay (with that filter).
+	[[ "$(tc -n "$NS_A" qdisc show dev "vc$$")" != *clsact* ]]
+	[[ "$(tc -n "$NS_A" qdisc show dev lo)" == *clsact* ]]
+	[[ "$(tc -n "$NS_A" qdisc show dev eth0)" == *clsact* ]]
+	[[ "$(tc -n "$NS_A" filter show dev eth0 egress)" == *"pref 7 bpf"* ]]
 }
 
 @test "stage: an interface the observer cannot attach to is said once, and the ones after it are still watched" {

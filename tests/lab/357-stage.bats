@@ -116,4 +116,7 @@ wait_flow() {
 	[ "$(records '.event == "drop" and .dst_port == 514' | jq -r .policy | sort -u)" = DISCARDSYSLOGIN ]
 	run mc_a status ipsec staged
 	[ "$output" = "nothing is staged ('mcpsec stage SITE.yaml' stages a list)" ]
+	# The clsact qdiscs mcpsecd made (6.1 has no tcx) went with the staged list.
+	wait_record 30 '.event == "staged" and .reason == "cleared"' >/dev/null
+	[[ "$(ip netns exec "$NS_A" tc qdisc show)" != *clsact* ]]
 }
