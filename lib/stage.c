@@ -209,7 +209,7 @@ static void flow_record(const struct mc_sflow *e, int64_t now, struct mc_record 
 	bool sa_gone = e->enforced.action == MC_PROTECT && e->change == MC_CHANGE_SA && !e->staged.spi;
 	char d[512];
 	snprintf(d, sizeof(d), "%senforced: %s (%s); staged: %s (%s)%s",
-		 e->s.inner ? "inside IPsec (seen by conntrack); " : "",
+		 e->s.inner ? "inside IPsec (its clear-text flow); " : "",
 		 e->enforced.policy[0] ? e->enforced.policy : "no policy", mc_action_str(e->enforced.action),
 		 e->staged.policy[0] ? e->staged.policy : sa_gone ? "its SA is gone" : "no policy",
 		 sa_gone ? "the staged list's policies decide its inner flows" : mc_action_str(e->staged.action),
