@@ -387,21 +387,13 @@ static void tc_detach_all(struct mc_dropmon *m)
 	m->ntc = m->nbad = m->nunsaid = 0;
 }
 
-static bool is_bad(const struct mc_dropmon *m, int ifindex, size_t *at)
+/* Where ifindex is in m->bad, or m->nbad when it is not. */
+static size_t bad_at(const struct mc_dropmon *m, int ifindex)
 {
-	for (size_t k = 0; k < m->nbad; k++)
-		if (m->bad[k] == ifindex) {
-			*at = k;
-			return true;
-		}
-	return false;
-}
-
-static void forget_bad(struct mc_dropmon *m, int ifindex)
-{
-	size_t k;
-	if (is_bad(m, ifindex, &k))
-		m->bad[k] = m->bad[--m->nbad];
+	size_t k = 0;
+	while (k < m->nbad && m->bad[k] != ifindex)
+		k++;
+	return k;
 }
 
 /* Attaches to the namespace's interfaces that have none yet (new ones appear: each drain).
@@ -411,7 +403,6 @@ static int tc_refresh(struct mc_dropmon *m, bool report, char *why, size_t len)
 {
 	struct if_nameindex *ifs = if_nameindex();
 	int r = 0;
-	size_t k;
 
 	if (!ifs) {
 		snprintf(why, len, "listing the interfaces: %s", strerror(errno));
@@ -422,8 +413,10 @@ static int tc_refresh(struct mc_dropmon *m, bool report, char *why, size_t len)
 		for (size_t j = 0; j < m->ntc && !have; j++)
 			have = m->tc[j].ifindex == (int)i->if_index;
 		int e = have ? 0 : tc_attach_one(m, (int)i->if_index);
+		size_t k = bad_at(m, (int)i->if_index);
 		if (!e) {
-			forget_bad(m, (int)i->if_index);
+			if (k < m->nbad)
+				m->bad[k] = m->bad[--m->nbad];
 			continue;
 		}
 		char msg[200];
@@ -434,7 +427,7 @@ static int tc_refresh(struct mc_dropmon *m, bool report, char *why, size_t len)
 			r = e;
 			snprintf(why, len, "%s", msg);
 		}
-		if (report && !is_bad(m, (int)i->if_index, &k)) {
+		if (report && k == m->nbad) {
 			*MC_PUSH(&m->bad, &m->nbad, &m->capbad) = (int)i->if_index;
 			snprintf(MC_PUSH(&m->unsaid, &m->nunsaid, &m->capunsaid)->why, sizeof(m->unsaid->why), "%s", msg);
 		}

@@ -64,9 +64,8 @@ void inner_stop(struct daemon *d)
 {
 	char why[240];
 
-	/* this mcpsecd's table, or one a killed mcpsecd left (it would go on counting) */
-	if (nft("list table " TABLE "\n", why, sizeof(why)) == 0)
-		(void)nft("delete table " TABLE "\n", why, sizeof(why));
+	/* this mcpsecd's table, or one a killed mcpsecd left (it would go on counting); none is fine */
+	(void)nft("delete table " TABLE "\n", why, sizeof(why));
 	d->inner = false;
 	mc_innerprev_free(&d->innerprev);
 }
