@@ -19,6 +19,7 @@
 #include "drops.skel.h"
 #include "dropmon.h"
 #include "../../lib/nlx.h"
+#include "../../lib/prevs.h"
 #include "../../lib/util.h"
 
 /* The first message libbpf logged about a load, for the reason a hook is missing (libbpf
@@ -40,26 +41,12 @@ static int keep_message(enum libbpf_print_level level, const char *fmt, va_list 
 }
 #pragma GCC diagnostic pop
 
-/* The counts of a flow at the previous drain: the kernel's counts only grow, so the change is
- * the difference; an entry the LRU evicted and re-created starts again from zero. */
-struct prev {
-	struct mc_drop_key key;
-	uint64_t a, b; /* drops: packets; seen: packets and bytes */
-	bool used, live;
-};
-
-/* The previous drain of one kernel table: open addressing, twice the kernel's entries. */
-struct prevs {
-	struct prev *v;
-	size_t nslots;
-};
-
 struct mc_dropmon {
 	struct drops *skel;
 	struct bpf_link *in_link, *out_link;
 	bool out_loaded; /* the fexit program loaded: it can be attached and detached at will */
 	char out_why[512];
-	struct prevs drops;
+	struct mc_prevs drops;
 	uint64_t totals[MC_DROP_KINDS];
 	/* the staging observer, attached only while a list is staged: at the tc hooks of each of
 	 * the namespace's interfaces (tcx links, else clsact filters), else (fallback) at two
@@ -75,79 +62,22 @@ struct mc_dropmon {
 	struct unsaid { char why[200]; } *unsaid;
 	size_t nunsaid, capunsaid;
 	char observer[160];
-	struct prevs seen;
+	struct mc_prevs seen;
 	uint64_t seen_totals[2 * MC_SEEN_DIRS];
 	uint64_t *percpu; /* a per-CPU total as the kernel gives it */
 	int ncpus;
 };
 
-static size_t key_hash(const struct mc_drop_key *k, size_t nslots)
-{
-	uint64_t h = 1469598103934665603ull;
-	const unsigned char *p = (const unsigned char *)k;
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return (size_t)h & (nslots - 1);
-}
+/* A map lookup for mc_prevs_end: is the key still there? */
+struct present_ctx {
+	int fd;
+	void *val; /* room for one of the map's values */
+};
 
-/* k's slot, or NULL when every slot holds another flow (the kernel's table turned over more
- * than once between two drains). */
-static struct prev *prev_slot(struct prevs *t, const struct mc_drop_key *k)
+static bool present(void *ctx, const void *key)
 {
-	size_t h = key_hash(k, t->nslots);
-	for (size_t n = 0; n < t->nslots; n++, h = (h + 1) & (t->nslots - 1))
-		if (!t->v[h].used || !memcmp(&t->v[h].key, k, sizeof(*k)))
-			return &t->v[h];
-	return NULL;
-}
-
-static void prevs_init(struct prevs *t, size_t kernel_entries)
-{
-	t->nslots = 2 * kernel_entries;
-	t->v = mc_calloc(t->nslots, sizeof(*t->v));
-}
-
-static void prevs_begin(struct prevs *t)
-{
-	for (size_t i = 0; i < t->nslots; i++)
-		t->v[i].live = false;
-}
-
-/* The flow k's entry, marked live; *a and *b become the changes since the previous drain. */
-static void prevs_step(struct prevs *t, const struct mc_drop_key *k, uint64_t *a, uint64_t *b)
-{
-	struct prev *s = prev_slot(t, k);
-	if (!s)
-		return; /* no room to remember it: its counts are taken whole */
-	bool again = s->used && *a >= s->a && *b >= s->b; /* else: evicted and made again */
-	uint64_t a0 = again ? s->a : 0, b0 = again ? s->b : 0;
-
-	if (!s->used) {
-		s->used = true;
-		s->key = *k;
-	}
-	s->a = *a;
-	s->b = *b;
-	s->live = true;
-	*a -= a0;
-	*b -= b0;
-}
-
-/* Forgets what the kernel evicted: the table never holds more than the kernel's. Rebuilt only
- * when something was evicted: the common second costs no copy. */
-static void prevs_end(struct prevs *t)
-{
-	bool stale = false;
-	for (size_t i = 0; i < t->nslots && !stale; i++)
-		stale = t->v[i].used && !t->v[i].live;
-	if (!stale)
-		return;
-	struct prevs old = *t;
-	t->v = mc_calloc(t->nslots, sizeof(*t->v));
-	for (size_t i = 0; i < old.nslots; i++)
-		if (old.v[i].live)
-			*prev_slot(t, &old.v[i].key) = old.v[i];
-	free(old.v);
+	const struct present_ctx *c = ctx;
+	return bpf_map_lookup_elem(c->fd, key, c->val) == 0;
 }
 
 static int open_skel(uint32_t netns_ino, bool outbound, struct drops **ret)
@@ -208,8 +138,8 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 				 "does not allow BPF trampolines)", strerror(errno));
 		m->out_loaded = m->out_link != NULL;
 	}
-	prevs_init(&m->drops, MC_DROP_FLOWS);
-	prevs_init(&m->seen, MC_SEEN_FLOWS);
+	mc_prevs_init(&m->drops, MC_DROP_FLOWS, sizeof(struct mc_drop_key));
+	mc_prevs_init(&m->seen, MC_SEEN_FLOWS, sizeof(struct mc_drop_key));
 	m->ncpus = libbpf_num_possible_cpus();
 	if (m->ncpus < 1)
 		m->ncpus = 1;
@@ -274,7 +204,7 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 			m->totals[kind] = v;
 		}
 	}
-	prevs_begin(&m->drops);
+	mc_prevs_begin(&m->drops);
 	/* At most as many steps as the kernel's table holds: a walk whose current key is evicted
 	 * meanwhile starts again from the first, so under a flood it could go on for ever. */
 	for (size_t steps = 0; steps < MC_DROP_FLOWS && bpf_map_get_next_key(flows, prev, &next) == 0; steps++) {
@@ -283,7 +213,7 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 		if (bpf_map_lookup_elem(flows, &key, &val) < 0)
 			continue; /* evicted meanwhile */
 		uint64_t count = val.count, unused = 0;
-		prevs_step(&m->drops, &key, &count, &unused);
+		mc_prevs_step(&m->drops, &key, &count, &unused);
 		if (count) {
 			struct mc_drop_flow *f = MC_PUSH(&out->f, &out->n, &out->cap);
 			f->hook = (enum mc_drop_kind)key.kind;
@@ -291,7 +221,7 @@ int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 			f->count = count;
 		}
 	}
-	prevs_end(&m->drops);
+	mc_prevs_end(&m->drops, present, &(struct present_ctx){ flows, &val });
 	return 0;
 }
 
@@ -558,7 +488,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 			m->seen_totals[i] = v;
 		}
 	}
-	prevs_begin(&m->seen);
+	mc_prevs_begin(&m->seen);
 	/* Bounded as the drop table's walk is; what is left is in the totals. */
 	for (size_t steps = 0; steps < MC_SEEN_FLOWS && bpf_map_get_next_key(fd, prev, &next) == 0; steps++) {
 		key = next;
@@ -566,7 +496,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 		if (bpf_map_lookup_elem(fd, &key, &val) < 0)
 			continue;
 		uint64_t packets = val.packets, bytes = val.bytes;
-		prevs_step(&m->seen, &key, &packets, &bytes);
+		mc_prevs_step(&m->seen, &key, &packets, &bytes);
 		if (!packets)
 			continue;
 		struct mc_seen_flow *f = MC_PUSH(&out->f, &out->n, &out->cap);
@@ -578,7 +508,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 		f->last = epoch_of(val.last_ns, &mono, &real);
 		f->inner = false;
 	}
-	prevs_end(&m->seen);
+	mc_prevs_end(&m->seen, present, &(struct present_ctx){ fd, &val });
 	return 0;
 }
 
@@ -595,8 +525,8 @@ void mc_dropmon_close(struct mc_dropmon *m)
 	bpf_link__destroy(m->seen_in);
 	bpf_link__destroy(m->seen_out);
 	drops__destroy(m->skel);
-	free(m->drops.v);
-	free(m->seen.v);
+	mc_prevs_free(&m->drops);
+	mc_prevs_free(&m->seen);
 	free(m->percpu);
 	free(m);
 }
