@@ -412,14 +412,11 @@ commit_protect_site() {
 	[ "$status" -eq 5 ]
 	GEN_KEYS="$STATE/$(current_gen)/keys.yaml"
 	# systemd's readiness socket, played by a datagram listener.
-	"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print("ready", flush=True); print(s.recv(4096).decode(), flush=True)' \
-		"$WORK/notify.sock" >"$WORK/notify.out" 3>&- &
-	for _ in $(seq 100); do grep -q ready "$WORK/notify.out" 2>/dev/null && break; sleep 0.05; done
+	notify_listen
 	NOTIFY_SOCKET="$WORK/notify.sock" start_daemon
 	wait_record 3 '.event == "daemon" and .reason == "not-enforced" and (.detail | test("NOT ENFORCED: no SAs installed.*keys.yaml"))' >/dev/null
-	for _ in $(seq 40); do grep -q 'READY=1' "$WORK/notify.out" && break; sleep 0.05; done
-	grep -q 'READY=1' "$WORK/notify.out"
-	grep -q 'STATUS=NOT ENFORCED: no SAs installed' "$WORK/notify.out"
+	notify_wait '^READY=1$'
+	notify_wait '^STATUS=NOT ENFORCED: no SAs installed'
 	run mc_a status ipsec all
 	[[ "$output" == *"NOT ENFORCED: no SAs installed, PROTECT traffic is dropped"* ]]
 	[ "$(ip -n "$NS_A" xfrm policy list | grep -c 'tmpl src')" -ge 4 ]
@@ -428,8 +425,10 @@ commit_protect_site() {
 	cp "$WORK/good-keys.yaml" "$GEN_KEYS"
 	if lab_has_esp; then
 		wait_record 3 '.event == "daemon" and .reason == "enforced"' >/dev/null
+		notify_wait '^STATUS=enforcing the committed configuration'
 	else
 		wait_record 3 '.event == "daemon" and .reason == "not-enforced" and (.detail | test("Protocol not supported"))' >/dev/null
+		notify_wait '^STATUS=NOT ENFORCED: .*Protocol not supported'
 	fi
 }
 

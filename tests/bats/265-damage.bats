@@ -188,14 +188,11 @@ matrix() {
 		[ "$(mc_a status ipsec all --json | jq -r '.configured, .enforced')" = "$(printf 'true\nfalse')" ]
 		# mcpsecd: the record, and systemd's STATUS (a datagram listener plays the notify socket).
 		boot
-		rm -f "$WORK/notify.sock"
-		"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print("ready", flush=True); print(s.recv(4096).decode(), flush=True)' \
-			"$WORK/notify.sock" >"$WORK/notify.out" 3>&- &
-		for _ in $(seq 100); do grep -q ready "$WORK/notify.out" 2>/dev/null && break; sleep 0.05; done
+		notify_listen
 		NOTIFY_SOCKET="$WORK/notify.sock" start_daemon --no-bpf
 		wait_record 5 '.event == "daemon" and .reason == "not-enforced" and (.detail | test("NOT ENFORCED: lockdown.*damaged"))' >/dev/null
-		for _ in $(seq 100); do grep -q 'READY=1' "$WORK/notify.out" && break; sleep 0.05; done
-		grep -q 'STATUS=NOT ENFORCED: lockdown' "$WORK/notify.out"
+		notify_wait '^READY=1$'
+		notify_wait '^STATUS=NOT ENFORCED: lockdown'
 		[ "$(outcome)" = lockdown ]
 		kill "$DAEMON"
 		wait "$DAEMON" || true

@@ -36,6 +36,7 @@ basic_teardown() {
 			ip netns del "$ns" 2>/dev/null
 		fi
 	done
+	[ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
 	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
 	MOUNTS=()
 	return 0
@@ -176,6 +177,34 @@ stop_daemon() {
 	[ -n "${DAEMON:-}" ] || return 0
 	kill -TERM "$DAEMON" 2>/dev/null || true
 	wait "$DAEMON" 2>/dev/null || true
+}
+# systemd's notify socket, played by a datagram listener at $WORK/notify.sock: each datagram
+# is a line of $WORK/notify.out (NOTIFY_SOCKET for start_daemon). Ready when it says so: the
+# files go first, so that an earlier listener's "ready" cannot pass for this one's.
+notify_listen() {
+	[ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
+	rm -f "$WORK/notify.sock" "$WORK/notify.out"
+	"$PY" -c 'import socket,sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+print("ready", flush=True)
+try:
+    while True:
+        print(s.recv(4096).decode(errors="replace"), flush=True)
+except socket.timeout:
+    pass' "$WORK/notify.sock" >"$WORK/notify.out" 3>&- &
+	NOTIFY_PID=$!
+	for _ in $(seq 600); do grep -qx ready "$WORK/notify.out" 2>/dev/null && return 0; sleep 0.05; done
+	echo "the notify listener did not start" >&2
+	return 1
+}
+# Waits up to 10 s for a notify datagram line matching the extended regex $1.
+notify_wait() {
+	for _ in $(seq 200); do grep -qE -- "$1" "$WORK/notify.out" && return 0; sleep 0.05; done
+	echo "mcpsecd never told systemd '$1'; it said:" >&2
+	cat "$WORK/notify.out" >&2
+	return 1
 }
 # Waits up to $1 seconds for a log record matching the jq filter $2; prints how long it took (ms).
 wait_record() {
