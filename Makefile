@@ -187,8 +187,13 @@ nobpf:
 $(BUILD)/nlfloor: bench/nlfloor.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(PKG_LIBS) $(LDLIBS)
 
-bench: mcpsec $(BUILD)/nlfloor
+# What mcpsecd spends deciding a staged list's new flow (bench/stage-hub.sh).
+$(BUILD)/stagedecide: bench/stagedecide.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LD) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(PKG_LIBS) $(LDLIBS)
+
+bench: mcpsec $(BUILD)/nlfloor $(BUILD)/stagedecide
 	bench/apply-10k.sh
+	bench/stage-hub.sh
 
 # Programs, man pages, units, completion, schemas and examples. The package (debian/rules)
 # installs with PREFIX=/usr and adds /etc/mcpsec and /var/lib/mcpsec (0700).

@@ -58,6 +58,173 @@ static bool cand_of(const struct mc_xpolicy *x, const struct mc_query *q, const 
 	return ret->l_lo <= qs->hi[0] && ret->l_hi >= qs->lo[0] && ret->r_lo <= qs->hi[1] && ret->r_hi >= qs->lo[1];
 }
 
+/* ---- the index by remote address (eval.h) ---- */
+
+/* A remote prefix: its address masked to its length. */
+struct ekey {
+	mc_u128 addr;
+	uint8_t dir, family, plen;
+};
+
+struct eslot {
+	struct ekey k;
+	size_t start, n; /* its policies: items[start .. start + n) */
+	bool used;
+};
+
+struct mc_evalindex {
+	/* what it was made for: made again when these change */
+	const struct mc_xpolicy *pols, *shadow;
+	size_t npols, nshadow;
+	size_t *items; /* policy numbers (pols, then shadow), grouped by address */
+	struct eslot *slots;
+	size_t nslots;
+	size_t *rest, nrest; /* the policies whose remote side is any address */
+	uint8_t plens[129];  /* the remote prefix lengths there are, each once */
+	size_t nplens;
+};
+
+void mc_evalindex_free(struct mc_evalindex *x)
+{
+	if (!x)
+		return;
+	free(x->items);
+	free(x->slots);
+	free(x->rest);
+	free(x);
+}
+
+static const struct mc_xpolicy *policy_at(const struct mc_plan *p, size_t i)
+{
+	return i < p->npols ? &p->pols[i] : &p->shadow[i - p->npols];
+}
+
+/* The key of an address of family under plen bits of prefix. */
+static void ekey_of(mc_u128 addr, enum mc_dir dir, int family, unsigned plen, struct ekey *k)
+{
+	mc_u128 lo, hi;
+	struct mc_addr a;
+
+	mc_addr_from_u128(family, addr, &a);
+	prefix_span(&a, plen, family, &lo, &hi);
+	memset(k, 0, sizeof(*k));
+	k->addr = lo;
+	k->dir = (uint8_t)dir;
+	k->family = (uint8_t)family;
+	k->plen = (uint8_t)plen;
+}
+
+/* The remote prefix of a kernel policy (the destination of an outbound one, else the source);
+ * false for any address. */
+static bool remote_prefix(const struct mc_xpolicy *x, struct ekey *k)
+{
+	const struct mc_addr *a = x->dir == MC_DIR_OUT ? &x->sel.daddr : &x->sel.saddr;
+	unsigned plen = x->dir == MC_DIR_OUT ? x->sel.plen_d : x->sel.plen_s;
+
+	if (!x->sel.family || !plen || plen > mc_family_bits(x->sel.family))
+		return false;
+	ekey_of(mc_addr_to_u128(a), x->dir, x->sel.family, plen, k);
+	return true;
+}
+
+static size_t ekey_hash(const struct ekey *k, size_t nslots)
+{
+	uint64_t h = (uint64_t)k->addr ^ (uint64_t)(k->addr >> 64) * 0x9e3779b97f4a7c15ull;
+	h ^= (uint64_t)k->plen << 16 | (uint64_t)k->dir << 8 | k->family;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (size_t)h & (nslots - 1);
+}
+
+static bool ekey_eq(const struct ekey *a, const struct ekey *b)
+{
+	return a->addr == b->addr && a->dir == b->dir && a->family == b->family && a->plen == b->plen;
+}
+
+struct keyed {
+	struct ekey k;
+	size_t i;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	if (x->k.addr != y->k.addr)
+		return x->k.addr < y->k.addr ? -1 : 1;
+	if (x->k.dir != y->k.dir)
+		return x->k.dir < y->k.dir ? -1 : 1;
+	if (x->k.family != y->k.family)
+		return x->k.family < y->k.family ? -1 : 1;
+	if (x->k.plen != y->k.plen)
+		return x->k.plen < y->k.plen ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static struct mc_evalindex *index_make(const struct mc_plan *p)
+{
+	size_t n = p->npols + p->nshadow, nk = 0;
+	struct mc_evalindex *x = mc_calloc(1, sizeof(*x));
+	struct keyed *kv = mc_calloc(n + 1, sizeof(*kv));
+
+	x->pols = p->pols;
+	x->shadow = p->shadow;
+	x->npols = p->npols;
+	x->nshadow = p->nshadow;
+	x->rest = mc_calloc(n + 1, sizeof(*x->rest));
+	x->items = mc_calloc(n + 1, sizeof(*x->items));
+	bool have[129] = { false };
+	for (size_t i = 0; i < n; i++) {
+		if (remote_prefix(policy_at(p, i), &kv[nk].k)) {
+			have[kv[nk].k.plen] = true;
+			kv[nk++].i = i;
+		} else {
+			x->rest[x->nrest++] = i;
+		}
+	}
+	for (unsigned l = 0; l <= 128; l++)
+		if (have[l])
+			x->plens[x->nplens++] = (uint8_t)l;
+	if (nk > 1)
+		qsort(kv, nk, sizeof(*kv), cmp_keyed);
+	x->nslots = 16;
+	while (x->nslots < 2 * nk)
+		x->nslots *= 2;
+	x->slots = mc_calloc(x->nslots, sizeof(*x->slots));
+	for (size_t i = 0; i < nk; i++) {
+		x->items[i] = kv[i].i;
+		if (i && ekey_eq(&kv[i].k, &kv[i - 1].k))
+			continue;
+		size_t h = ekey_hash(&kv[i].k, x->nslots);
+		while (x->slots[h].used)
+			h = (h + 1) & (x->nslots - 1);
+		size_t end = i;
+		while (end < nk && ekey_eq(&kv[end].k, &kv[i].k))
+			end++;
+		x->slots[h] = (struct eslot){ kv[i].k, i, end - i, true };
+	}
+	free(kv);
+	return x;
+}
+
+/* The index of p, made (or made again) when needed: the plan is otherwise read only. */
+static const struct mc_evalindex *index_of(const struct mc_plan *p)
+{
+	struct mc_evalindex *x = p->eval_index;
+	if (x && x->pols == p->pols && x->shadow == p->shadow && x->npols == p->npols && x->nshadow == p->nshadow)
+		return x;
+	mc_evalindex_free(x);
+	return ((struct mc_plan *)p)->eval_index = index_make(p);
+}
+
+/* The policies of the remote address k's slot, or none. */
+static const struct eslot *index_find(const struct mc_evalindex *x, const struct ekey *k)
+{
+	for (size_t h = ekey_hash(k, x->nslots); x->slots[h].used; h = (h + 1) & (x->nslots - 1))
+		if (ekey_eq(&x->slots[h].k, k))
+			return &x->slots[h];
+	return NULL;
+}
+
 /* Field values as the kernel sees them: local/remote in query terms → sport/dport. */
 static void fields(const struct mc_query *q, unsigned l, unsigned r, unsigned *sport, unsigned *dport)
 {
@@ -360,11 +527,6 @@ static void push_exempt(const struct mc_query *q, const struct mc_result *cell_p
 
 int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results *ret)
 {
-	struct cand *all = mc_calloc(p->npols + p->nshadow + 1, sizeof(*all));
-	/* The candidates covering one address cell, in kernel order: pointers, as the inner loop
-	 * runs over them once per port cell. */
-	const struct mc_xpolicy **cell = mc_calloc(p->npols + p->nshadow + 1, sizeof(*cell));
-	size_t nall = 0, *m = mc_calloc(p->nrules + 1, sizeof(size_t));
 	struct cuts al = { 0 }, ar = { 0 };
 	int fam = q->local.family;
 
@@ -372,12 +534,41 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 	struct qspan qs;
 	query_span(&q->local, &q->local_last, &qs.lo[0], &qs.hi[0]);
 	query_span(&q->remote, &q->remote_last, &qs.lo[1], &qs.hi[1]);
-	for (size_t i = 0; i < p->npols + p->nshadow; i++) {
+	/* The policies to try: for one remote address, those whose remote prefix holds it (one
+	 * lookup a prefix length) and those of any remote address (the index); else every one.
+	 * cmp_cand orders them, whatever the order here. */
+	size_t ntry = p->npols + p->nshadow, *try = NULL;
+	if (qs.lo[1] == qs.hi[1]) {
+		const struct mc_evalindex *x = index_of(p);
+		const struct eslot *sl[129];
+		size_t nsl = 0;
+		ntry = x->nrest;
+		for (size_t l = 0; l < x->nplens; l++) {
+			struct ekey k;
+			if (x->plens[l] > mc_family_bits(fam))
+				continue;
+			ekey_of(qs.lo[1], q->dir, fam, x->plens[l], &k);
+			if ((sl[nsl] = index_find(x, &k)))
+				ntry += sl[nsl++]->n;
+		}
+		try = mc_calloc(ntry + 1, sizeof(*try));
+		memcpy(try, x->rest, x->nrest * sizeof(*try));
+		for (size_t j = 0, at = x->nrest; j < nsl; at += sl[j]->n, j++)
+			memcpy(try + at, x->items + sl[j]->start, sl[j]->n * sizeof(*try));
+	}
+	struct cand *all = mc_calloc(ntry + 1, sizeof(*all));
+	/* The candidates covering one address cell, in kernel order: pointers, as the inner loop
+	 * runs over them once per port cell. */
+	const struct mc_xpolicy **cell = mc_calloc(ntry + 1, sizeof(*cell));
+	/* the rules matching a point, at most one per candidate */
+	size_t nall = 0, *m = mc_calloc(ntry + 1, sizeof(size_t));
+	for (size_t t = 0; t < ntry; t++) {
+		size_t i = try ? try[t] : t;
 		bool shadow = i >= p->npols;
 		/* A default discard that a "bypass all" covers is no policy of the user's to list. */
 		if (shadow && p->rules[p->shadow[i - p->npols].rule].kind != MC_RULE_USER)
 			continue;
-		if (cand_of(shadow ? &p->shadow[i - p->npols] : &p->pols[i], q, &qs, shadow, &all[nall]))
+		if (cand_of(policy_at(p, i), q, &qs, shadow, &all[nall]))
 			nall++;
 	}
 	if (nall > 1)
@@ -434,6 +625,7 @@ int mc_eval(const struct mc_plan *p, const struct mc_query *q, struct mc_results
 		merge_row(ret, &row_start_prev, &row_len_prev, row_start, i == 0, true, 0, &hi);
 	}
 	free(all);
+	free(try);
 	free(cell);
 	free(m);
 	free(al.v);

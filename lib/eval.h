@@ -53,6 +53,12 @@ struct mc_results {
  * Returns 0.
  */
 int mc_eval(const struct mc_plan *plan, const struct mc_query *q, struct mc_results *ret);
+/* The index a query of one remote address makes and keeps with the plan (mc_plan_free frees
+ * it): the policies whose remote side is one whole address, by that address, and the rest. A
+ * query then meets the policies of its address and the rest instead of every policy: a hub's
+ * thousands of peers cost one lookup. Made again when the plan's policies were added to. */
+struct mc_evalindex;
+void mc_evalindex_free(struct mc_evalindex *x);
 void mc_results_free(struct mc_results *r);
 
 struct mc_sel;

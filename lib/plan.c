@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "algo.h"
+#include "eval.h"
 #include "plan.h"
 #include "util.h"
 #include "wire.h"
@@ -24,6 +25,7 @@ void mc_plan_free(struct mc_plan *p)
 	free(p->lo4);
 	mc_wipe(p->sas, p->capsas * sizeof(*p->sas));
 	free(p->sas);
+	mc_evalindex_free(p->eval_index);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -78,9 +78,11 @@ void mc_stage_decide(const struct mc_plan *plan, enum mc_dir dir, const struct m
 	ret->action = res.n ? res.r[0].result : MC_DISCARD;
 	if (res.n && res.r[0].first) {
 		snprintf(ret->policy, sizeof(ret->policy), "%s", res.r[0].first);
-		for (size_t i = 0; i < plan->nrules; i++)
-			if (plan->rules[i].name == res.r[0].first && ret->action == MC_PROTECT)
+		for (size_t i = 0; ret->action == MC_PROTECT && i < plan->nrules; i++)
+			if (plan->rules[i].name == res.r[0].first) {
 				rule_sa(plan, i, ret);
+				break;
+			}
 	}
 	mc_results_free(&res);
 }
