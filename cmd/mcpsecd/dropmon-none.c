@@ -81,3 +81,11 @@ void mc_dropmon_close(struct mc_dropmon *m)
 {
 	(void)m;
 }
+
+size_t mc_dropmon_sweep(struct mc_dropmon *m, char *names, size_t len)
+{
+	(void)m;
+	if (len)
+		names[0] = '\0';
+	return 0;
+}

@@ -310,6 +310,56 @@ static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 	return 0;
 }
 
+/* Whether the filter at our handle and priority of one point runs prog_name: ours, or one a
+ * killed mcpsecd left (its program is ours by name). */
+static bool tc_ours_at(int ifindex, enum bpf_tc_attach_point point, const char *prog_name)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = ifindex, .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+	if (bpf_tc_query(&h, &q) < 0)
+		return false;
+	int fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd < 0)
+		return false;
+	struct bpf_prog_info info = { 0 };
+	__u32 ilen = sizeof(info);
+	bool ours = bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 && !strncmp(info.name, prog_name, sizeof(info.name));
+	close(fd);
+	return ours;
+}
+
+size_t mc_dropmon_sweep(struct mc_dropmon *m, char *names, size_t len)
+{
+	const struct bpf_program *progs[2] = { m->skel->progs.seen_tc_in, m->skel->progs.seen_tc_out };
+	enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	struct if_nameindex *ifs = if_nameindex();
+	size_t n = 0, at = 0;
+
+	names[0] = '\0';
+	if (!ifs || m->observing)
+		goto out;
+	for (struct if_nameindex *i = ifs; i->if_index; i++) {
+		bool swept = false;
+		for (int j = 0; j < 2; j++)
+			if (tc_ours_at((int)i->if_index, points[j], bpf_program__name(progs[j]))) {
+				DECLARE_LIBBPF_OPTS(bpf_tc_hook, h, .ifindex = (int)i->if_index, .attach_point = points[j]);
+				DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+				swept |= bpf_tc_detach(&h, &o) == 0;
+			}
+		if (!swept)
+			continue;
+		if (at < len) {
+			int w = snprintf(names + at, len - at, "%s%s", n ? ", " : "", i->if_name);
+			at += w > 0 ? (size_t)w : 0;
+		}
+		n++;
+	}
+out:
+	if (ifs)
+		if_freenameindex(ifs);
+	return n;
+}
+
 static void tc_detach_all(struct mc_dropmon *m)
 {
 	for (size_t i = 0; i < m->ntc; i++)

@@ -49,6 +49,13 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out);
 /* An interface the staging observer could not attach to at a drain (it is tried again at
  * each), the first time only: true with why filled, once per report. */
 bool mc_dropmon_unwatched(struct mc_dropmon *m, char *why, size_t len);
+/*
+ * A killed mcpsecd's staging observer: clsact filters stay (tcx links go with their holder),
+ * running and counting for no one. Removes those at mcpsecd's handle and priority that run
+ * its programs, when this mcpsecd does not observe (one mcpsecd per namespace: another's
+ * would be removed too). The number of interfaces, their names in names.
+ */
+size_t mc_dropmon_sweep(struct mc_dropmon *m, char *names, size_t len);
 void mc_dropmon_close(struct mc_dropmon *m);
 
 #endif

@@ -156,6 +156,11 @@ void start_hooks(struct daemon *d, bool no_bpf)
 		     "from the kernel's counters", why);
 		return;
 	}
+	char left[200];
+	size_t n = mc_dropmon_sweep(d->drops, left, sizeof(left));
+	if (n)
+		note(d, "staged", "leftover", NULL, 0, "removed the staging observer's clsact filters that a killed mcpsecd "
+		     "left at %zu interface%s (%s): they went on counting for no one", n, n == 1 ? "" : "s", left);
 	bool out = mc_dropmon_outbound(d->drops, &out_why);
 	mc_mon_hooks_loaded(&d->mon, true, out, d->now);
 	if (out)

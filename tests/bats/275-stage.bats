@@ -344,6 +344,34 @@ bare_headers_seen() {
 	[[ "$(tc -n "$NS_A" filter show dev eth0 egress)" == *"pref 7 bpf"* ]]
 }
 
+@test "stage: the clsact filters a killed mcpsecd left are removed by the next one, which says so; others' stay" {
+	MCPSECD_OBSERVER=clsact start_daemon
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact)"))' >/dev/null
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" || true
+	DAEMON=
+	# Nothing held them: they stay, and go on running.
+	for dev in lo eth0; do
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress)" == *"seen_tc_in"* ]]
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" egress)" == *"seen_tc_out"* ]]
+	done
+	mc_a stage --clear >/dev/null
+	tc -n "$NS_A" filter add dev eth0 egress prio 7 protocol all bpf bytecode '1,6 0 0 0,'
+	start_daemon
+	wait_record 3 '.event == "staged" and .reason == "leftover"' >/dev/null
+	[[ "$(records '.event == "staged" and .reason == "leftover"' | jq -r .detail)" == *"at 2 interfaces ("*"lo"*"eth0"*")"* ]]
+	for dev in lo eth0; do
+		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress; tc -n "$NS_A" filter show dev "$dev" egress)" != *seen_tc* ]]
+	done
+	[[ "$(tc -n "$NS_A" filter show dev eth0 egress)" == *"pref 7 bpf"* ]]
+	# The next start finds nothing to remove, and says nothing.
+	stop_daemon
+	start_daemon
+	sleep 1
+	[ "$(records '.event == "staged" and .reason == "leftover"' | wc -l)" -eq 1 ]
+}
+
 @test "stage: an interface the observer cannot attach to is said once, and the ones after it are still watched" {
 	MCPSECD_OBSERVER=clsact start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
