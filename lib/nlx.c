@@ -20,6 +20,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <linux/xfrm.h>
 #include <netlink/addr.h>
@@ -925,6 +926,50 @@ int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n)
 		nl_cb_put(cb);
 	if (sk)
 		nl_socket_free(sk);
+	return r < 0 ? nlerr(r) : 0;
+}
+
+/* A legacy ingress qdisc (not clsact) at ifindex: the observer's clsact filters would land on it. */
+struct legacy_q {
+	int ifindex;
+	bool found;
+};
+
+static int legacy_cb(struct nl_msg *m, void *arg)
+{
+	struct legacy_q *q = arg;
+	const struct nlmsghdr *h = nlmsg_hdr(m);
+	struct tcmsg t;
+	struct attrs at;
+	char kind[16] = "";
+
+	if (h->nlmsg_type != RTM_NEWQDISC || !msg_open(h, h->nlmsg_len, sizeof(t), &t, &at))
+		return NL_OK;
+	if (t.tcm_ifindex == q->ifindex && t.tcm_parent == TC_H_INGRESS &&
+	    attr_get(&at, TCA_KIND, kind, 1, sizeof(kind) - 1) && !strcmp(kind, "ingress"))
+		q->found = true;
+	return NL_OK;
+}
+
+int mc_nl_tc_ingress_legacy(int ifindex, bool *legacy)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	struct tcmsg t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex };
+	struct legacy_q q = { ifindex, false };
+	int r = -NLE_NOMEM;
+
+	if (sk && cb && (r = nl_connect(sk, NETLINK_ROUTE)) >= 0) {
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, legacy_cb, &q);
+		r = nl_send_simple(sk, RTM_GETQDISC, NLM_F_DUMP, &t, sizeof(t));
+		if (r >= 0)
+			r = nl_recvmsgs(sk, cb);
+	}
+	if (cb)
+		nl_cb_put(cb);
+	if (sk)
+		nl_socket_free(sk);
+	*legacy = q.found;
 	return r < 0 ? nlerr(r) : 0;
 }
 

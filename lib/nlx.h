@@ -47,6 +47,9 @@ int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *
 /* How many tc filters interface ifindex has under parent (a clsact qdisc's ingress or egress
  * point): 0 or -errno. */
 int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n);
+/* Whether interface ifindex has a legacy ingress qdisc (which excludes clsact, and would take
+ * both of the observer's filters): 0 or -errno. */
+int mc_nl_tc_ingress_legacy(int ifindex, bool *legacy);
 
 /*
  * nftables, family inet (the staging observer's counting table, cmd/mcpsecd/inner.c): the

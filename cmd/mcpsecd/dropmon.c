@@ -277,6 +277,11 @@ static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 				return r;
 			}
 	} else {
+		/* An ingress qdisc (the same handle as clsact, so "exists") would take both filters,
+		 * the egress one replacing the ingress one: not even tried (it is, each second). */
+		bool legacy = false;
+		if (mc_nl_tc_ingress_legacy(ifindex, &legacy) == 0 && legacy)
+			return -EEXIST;
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
 		/* Both points: libbpf's way of asking for the clsact qdisc (the enum has no such value). */
 		hook.attach_point = (enum bpf_tc_attach_point)(BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -294,8 +299,7 @@ static int tc_attach_one(struct mc_dropmon *m, int ifindex)
 				return r;
 			}
 		}
-		/* An ingress qdisc (the same handle as clsact, so "exists") takes both filters, the
-		 * egress one replacing the ingress one: then the ingress point holds another program. */
+		/* One made meanwhile took both: then the ingress point holds another program. */
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hi, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
 		DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 		struct bpf_prog_info info = { 0 };

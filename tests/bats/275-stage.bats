@@ -376,6 +376,9 @@ bare_headers_seen() {
 	MCPSECD_OBSERVER=clsact start_daemon
 	mc_a stage "$WORK/staged.yaml" >/dev/null
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	# Every tc change in the namespace, as the kernel announces it.
+	tc -n "$NS_A" monitor >"$WORK/tcmon" 2>&1 3>&- &
+	local mon=$!
 	# An ingress qdisc excludes clsact, and would take both of mcpsecd's filters, the egress
 	# one replacing the ingress one.
 	ip link add "vx$$" netns "$NS_A" type veth peer name "vy$$" netns "$NS_B"
@@ -386,6 +389,12 @@ bare_headers_seen() {
 	wait_record 3 '.event == "staged" and .reason == "unwatched"' >/dev/null
 	sleep 2.5 # more drains: tried again each, said once
 	[ "$(records '.event == "staged" and .reason == "unwatched"' | wc -l)" -eq 1 ]
+	kill "$mon"
+	# Tried without touching it: no filter of mcpsecd's ever came and went there (the egress
+	# program would have run at its ingress meanwhile), while the monitor saw those on vc.
+	grep -q "filter dev vc$$" "$WORK/tcmon"
+	run grep -c "filter dev vx$$" "$WORK/tcmon"
+	[ "$output" -eq 0 ]
 	[[ "$(records '.event == "staged" and .reason == "unwatched"' | jq -r .detail)" == *"attaching to vx$$'s clsact hooks: an ingress qdisc is there, and clsact cannot be added beside it" ]]
 	# Nothing of mcpsecd's stays on it.
 	[[ "$(tc -n "$NS_A" filter show dev "vx$$" ingress)" != *seen_tc* ]]
