@@ -64,7 +64,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 
 # Fuzzing: libFuzzer targets built with clang. make fuzz searches; make check runs every
 # committed corpus input and crash reproducer once through the same binaries (-runs=0).
-FUZZ_TARGETS = site keys import unseal record netlink
+FUZZ_TARGETS = site keys import unseal record netlink stagetable
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all

@@ -198,6 +198,39 @@ static uint32_t evict(struct mc_stage *t)
 	return i;
 }
 
+/* A new flow's entry, the newest, holding s (the oldest makes room when the table is full). */
+static struct mc_sflow *slot_new(struct mc_stage *t, const struct mc_seen_flow *s)
+{
+	uint32_t i;
+
+	if (t->n < t->max) {
+		if (t->n == 0)
+			t->v = mc_calloc(t->max, sizeof(*t->v));
+		i = (uint32_t)t->n++;
+	} else {
+		i = evict(t);
+	}
+	struct mc_sflow *e = &t->v[i];
+	memset(e, 0, sizeof(*e));
+	e->s = *s;
+	size_t b = bucket(t, s->dir, &s->flow);
+	e->hnext = t->buckets[b];
+	t->buckets[b] = i;
+	lru_push(t, i);
+	return e;
+}
+
+bool mc_stage_put(struct mc_stage *t, const struct mc_sflow *f)
+{
+	if (find(t, f->s.dir, &f->s.flow) != NONE)
+		return false;
+	struct mc_sflow *e = slot_new(t, &f->s);
+	e->enforced = f->enforced;
+	e->staged = f->staged;
+	e->change = mc_stage_compare(&e->enforced, &e->staged);
+	return true;
+}
+
 static void flow_record(const struct mc_sflow *e, int64_t now, struct mc_record *r)
 {
 	mc_record_init(r, now, "staged", mc_change_str(e->change), e->s.dir);
@@ -241,22 +274,9 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
 			lru_push(t, i);
 			continue;
 		}
-		if (t->n < t->max) {
-			if (t->n == 0)
-				t->v = mc_calloc(t->max, sizeof(*t->v));
-			i = (uint32_t)t->n++;
-		} else {
-			i = evict(t);
-		}
-		struct mc_sflow *e = &t->v[i];
-		memset(e, 0, sizeof(*e));
-		e->s = *s;
+		struct mc_sflow *e = slot_new(t, s);
 		mc_stage_decide_both(enforced, staged, s->dir, &s->flow, &e->enforced, &e->staged);
 		e->change = mc_stage_compare(&e->enforced, &e->staged);
-		size_t b = bucket(t, s->dir, &s->flow);
-		e->hnext = t->buckets[b];
-		t->buckets[b] = i;
-		lru_push(t, i);
 		t->flows[e->change]++;
 		t->packets[e->change] += s->packets;
 		t->bytes[e->change] += s->bytes;

@@ -97,6 +97,22 @@ void mc_stage_free(struct mc_stage *t);
  */
 void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struct mc_plan *enforced,
 		  const struct mc_plan *staged, int64_t now, struct mc_records *out);
+/* Puts flow f, decided already (its change is recomputed), in the table as its newest, without
+ * counting it in the totals: a table read back (mc_stage_load). False when the table holds it. */
+bool mc_stage_put(struct mc_stage *t, const struct mc_sflow *f);
+
+/*
+ * The table kept across a restart of mcpsecd (DIR/staged.seen): mc_stage_save writes it with
+ * the staged list's and the enforced generation's names, newest flow first, at most max bytes
+ * (the oldest flows left out past them). mc_stage_load reads it back into t (initialised) when
+ * it is for the same two generations: 0; -ESTALE when it is for others; -EINVAL, with why,
+ * when it is malformed in any way (then t is as it was: nothing of it is used).
+ */
+void mc_stage_save(const struct mc_stage *t, const char *staged_gen, const char *enforced_gen, size_t max,
+		   struct mc_buf *b);
+int mc_stage_load(struct mc_stage *t, const char *text, size_t len, const char *staged_gen,
+		  const char *enforced_gen, char *why, size_t why_len);
+
 /* A "staged" summary record when interval seconds have passed since the last and a flow was
  * seen since: true with *r filled. */
 bool mc_stage_summary(struct mc_stage *t, int64_t now, int64_t interval, struct mc_record *r);

@@ -9,6 +9,7 @@
  *                                enforced or committed; any other staged-N is a killed stage's
  *   DIR/on-failure               what to do when the committed configuration cannot be read
  *   DIR/lock                     flock: apply, enable, disable and mcpsecd's repair
+ *   DIR/mcpsecd.*, log.jsonl     mcpsecd's own (its socket, pid, a staged list's table, records)
  *
  * A commit writes a whole new generation (every file fsynced, then the directory), records the
  * intent, changes the kernel, and only then renames a new `current` link over the old one: the

@@ -83,6 +83,12 @@ struct daemon {
 	struct mc_stage stage;
 	char *staged_from;
 	char stage_enforced[32]; /* the committed generation the table compares with */
+	char staged_gen[64];     /* the staged list's (staged-N) */
+	/* the table kept across a restart (DIR/mcpsecd.staged-table): how often, when last, what
+	 * it counted then, and the last error writing it (said when it changes) */
+	int64_t table_interval, table_saved_at;
+	uint64_t table_mark;
+	int table_err;
 	bool stage_looked;       /* DIR/staged as last seen */
 	ino_t stage_ino;
 	struct timespec stage_mtime;

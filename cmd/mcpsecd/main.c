@@ -31,6 +31,7 @@
 	"usage: mcpsecd [--netns NAME] [--state-dir DIR] [--foreground] [--report-only|--repair]\n"       \
 	"               [--rate N] [--burst N] [--log-max BYTES] [--netlink-buffer BYTES] [--no-bpf]\n"  \
 	"               [--out-hook-idle SECONDS] [--metrics-file PATH [--metrics-interval SECONDS]]\n"   \
+	"               [--staged-save SECONDS]\n"                                                        \
 	"options:\n"                                                                                      \
 	"  --netns NAME               watch network namespace /run/netns/NAME\n"                          \
 	"  --state-dir DIR            the committed configuration (default /var/lib/mcpsec,\n"            \
@@ -46,6 +47,7 @@
 	"  --out-hook-idle SECONDS    detach the outbound hook after this long without blocks (default 60)\n" \
 	"  --metrics-file PATH        write Prometheus metrics to PATH, atomically (default: none)\n"     \
 	"  --metrics-interval SECONDS how often (default 15)\n"                                            \
+	"  --staged-save SECONDS      keep a staged list's table this often, and at exit (default 300)\n" \
 	"  --help, -h, --version\n"
 
 /* Out of memory: said in the daemon's name; systemd restarts it (Restart=on-failure). */
@@ -76,7 +78,7 @@ struct options {
 	bool foreground, no_bpf, repair;
 	const char *netns;     /* NULL: the namespace it was started in */
 	const char *state_dir; /* mc_state_default_dir() when not given */
-	double idle, metrics_interval, rate, burst, logmax, nlbuf;
+	double idle, metrics_interval, rate, burst, logmax, nlbuf, staged_save;
 	const char *metrics_path;
 };
 
@@ -84,7 +86,8 @@ struct options {
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	*o = (struct options){ .repair = true, .idle = MC_OUT_HOOK_IDLE, .metrics_interval = 15, .rate = 20,
-			       .burst = 200, .logmax = 16 << 20, .nlbuf = 8 << 20 };
+			       .burst = 200, .logmax = 16 << 20, .nlbuf = 8 << 20,
+			       .staged_save = 300 };
 	static const struct {
 		const char *flag;
 		double min, max;
@@ -96,6 +99,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "--netlink-buffer", 4096, 1 << 30, offsetof(struct options, nlbuf) },
 		{ "--metrics-interval", 1, 86400, offsetof(struct options, metrics_interval) },
 		{ "--out-hook-idle", 1, 86400, offsetof(struct options, idle) },
+		{ "--staged-save", 1, 86400, offsetof(struct options, staged_save) },
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -264,6 +268,7 @@ int main(int argc, char **argv)
 	d.repair = o.repair;
 	d.metrics_path = o.metrics_path;
 	d.metrics_interval = (int64_t)o.metrics_interval;
+	d.table_interval = (int64_t)o.staged_save;
 	d.debug = getenv("MCPSECD_DEBUG") != NULL;
 	d.log_max = (off_t)o.logmax;
 	d.log_path = mc_asprintf("%s/log.jsonl", d.state_dir);

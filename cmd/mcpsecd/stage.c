@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../../lib/diag.h"
+#include "../../lib/fileio.h"
 #include "../../lib/nlx.h"
 #include "../../lib/suggest.h"
 #include "dropmon.h"
@@ -21,6 +22,70 @@
 
 /* A summary record at most this often (seconds), when something new was seen. */
 #define SUMMARY_INTERVAL 60
+
+/* ---- the table kept across a restart ---- */
+
+static char *table_path(const struct daemon *d)
+{
+	return mc_asprintf("%s/mcpsecd.staged-table", d->state_dir);
+}
+
+/* What the table has counted: it is written again only when this moved. */
+static uint64_t table_mark(const struct mc_stage *t)
+{
+	uint64_t m = t->evicted;
+	for (int c = 0; c < MC_CHANGE_N; c++)
+		m += t->flows[c] + t->packets[c];
+	return m + (uint64_t)t->unattributed_packets;
+}
+
+/* Writes the table (atomically, never through a link; the oldest flows left out past the size
+ * mcpsecd reads back). A failure is said when it differs from the last one. */
+static void table_save(struct daemon *d)
+{
+	struct mc_buf b = { 0 };
+	char *p = table_path(d);
+
+	mc_stage_save(&d->stage, d->staged_gen, d->stage_enforced, MC_FILE_MAX, &b);
+	int r = mc_file_write_atomic(p, b.s, b.len, 0600);
+	if (r < 0 && r != d->table_err)
+		note(d, "staged", "table-unsaved", NULL, 0, "the staged list's table could not be kept for a restart: "
+		     "%s: %s", p, strerror(-r));
+	d->table_err = r < 0 ? r : 0;
+	d->table_saved_at = d->now;
+	d->table_mark = table_mark(&d->stage);
+	mc_buf_free(&b);
+	free(p);
+}
+
+/* Reads back the table a previous mcpsecd kept for this staged list and enforced generation. */
+static void table_restore(struct daemon *d)
+{
+	char *p = table_path(d), *text = NULL, why[200];
+	size_t len = 0;
+	int r = mc_file_read(p, MC_READ_NOFOLLOW, MC_FILE_MAX, &text, &len, NULL);
+
+	if (r == 0)
+		r = mc_stage_load(&d->stage, text, len, d->staged_gen, d->stage_enforced, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s", r == -EINVAL ? "not a regular file" : strerror(-r));
+	if (r == 0) {
+		char when[40];
+		time_t t = (time_t)d->stage.since;
+		struct tm tm;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+		note(d, "staged", "table-restored", NULL, 0, "the comparison goes on from the table kept before this "
+		     "mcpsecd started: %zu flows kept, observed since %s", d->stage.n, when);
+	} else if (r != -ENOENT && r != -ESTALE) {
+		note(d, "staged", "table-unreadable", NULL, 0, "the staged list's table kept before this mcpsecd started "
+		     "is not used (%s: %s): the comparison starts afresh", p, why);
+		(void)unlink(p); /* so that it can be written again (a directory stays, and says so then) */
+	}
+	d->table_saved_at = d->now;
+	d->table_mark = table_mark(&d->stage);
+	free(text);
+	free(p);
+}
 
 static void stop_staging(struct daemon *d)
 {
@@ -105,6 +170,9 @@ static void load_staged(struct daemon *d)
 
 	stop_staging(d);
 	if (r == -ENOENT) {
+		char *p = table_path(d);
+		(void)unlink(p); /* nothing staged: no table to keep */
+		free(p);
 		if (was)
 			note(d, "staged", "cleared", NULL, 0, "the staged list was dropped; the staging observer is detached");
 		goto out;
@@ -128,12 +196,14 @@ static void load_staged(struct daemon *d)
 	d->staging = true;
 	d->staged_from = mc_strdup(sg.staged_from ? sg.staged_from : "");
 	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
+	snprintf(d->staged_gen, sizeof(d->staged_gen), "%s", sg.gen ? sg.gen : "");
 	mc_stage_init(&d->stage, 0, d->now);
 	inner_want(d, NULL);
 	const char *unwanted = inner_unwanted(d);
 	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
 	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
 	     unwanted ? unwanted : inner_mode(d));
+	table_restore(d);
 out:
 	mc_site_free(s);
 	mc_diags_free(&ds);
@@ -196,10 +266,14 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 	struct mc_record sum;
 	if (mc_stage_summary(&d->stage, d->now, SUMMARY_INTERVAL, &sum))
 		*MC_PUSH(&d->pending.r, &d->pending.n, &d->pending.cap) = sum;
+	if (d->now - d->table_saved_at >= d->table_interval && table_mark(&d->stage) != d->table_mark)
+		table_save(d);
 }
 
 void stage_tick_stop(struct daemon *d)
 {
+	if (d->staging && table_mark(&d->stage) != d->table_mark)
+		table_save(d); /* the next mcpsecd goes on from here */
 	stop_staging(d);
 }
 

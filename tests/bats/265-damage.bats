@@ -56,31 +56,6 @@ outcome() {
 	fi
 }
 
-# damage PATH KIND: what happens to a file, a directory or a link.
-damage() {
-	local p=$1 kind=$2 half
-	case $kind in
-	missing) rm -rf "$p" ;;
-	empty) rm -rf "$p" && : >"$p" ;;
-	garbage) rm -rf "$p" && { printf 'enabled yes\nrule 1 out X\n\x00\xff\xfe'; head -c 200 /dev/urandom; } >"$p" ;;
-	truncated)
-		if [ -L "$p" ]; then
-			ln -sfn "$(readlink "$p" | cut -c1-4)" "$p" # gen-12 -> gen-
-		elif [ -d "$p" ]; then
-			rm -f "$p/state" # a generation without its last file
-		elif [ -e "$p" ]; then
-			half=$(($(stat -c %s "$p") / 2))
-			truncate -s "$half" "$p"
-		else
-			printf '{"time":"2026-12-0' >"$p" # a file that only the daemon writes: a line cut short
-		fi ;;
-	directory) rm -rf "$p" && mkdir "$p" ;;
-	fifo) rm -rf "$p" && mkfifo "$p" ;;
-	dangling) rm -rf "$p" && ln -s "$(dirname "$p")/nowhere" "$p" ;;
-	mode000) chmod 000 "$p" ;;
-	esac
-}
-
 # One case: the state directory restored, damaged, then enable on an empty kernel, then again
 # restored, damaged and mcpsecd started on an empty kernel. Prints "enable=OUTCOME/exit
 # mcpsecd=OUTCOME".

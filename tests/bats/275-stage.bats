@@ -234,6 +234,79 @@ syslog_stop() {
 	[ "$status" -ne 0 ]
 }
 
+@test "stage: a restart goes on from the table the last mcpsecd kept (SIGTERM, SIGKILL); a damaged one is said, and the comparison starts afresh" {
+	local tbl="$STATE/mcpsecd.staged-table" n
+	# Three datagrams from B's port 40514 to A's 514 (discarded by the staged list): one flow.
+	send3() { [ "$(in_b "$PY" "$NET" udp-send "$A_ADDR" 514 40514)" = ok ]; }
+	flow_packets() { staged_json | jq '[.daemon.table.flows[] | select(.dst_port == 514 and .src_port == 40514) | .packets] | add // 0'; }
+	flows() { staged_json | jq '[.daemon.table.flows[] | select(.dst_port == 514 and .src_port == 40514)] | length'; }
+	packets_reach() { for _ in $(seq 30); do [ "$(flow_packets)" -eq "$1" ] && return 0; sleep 0.1; done; }
+	# Kept at exit only (a day between keepings).
+	start_daemon --staged-save 86400
+	mc_a stage "$WORK/staged.yaml" >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
+	send3
+	packets_reach 3
+	[ "$(flow_packets)" -eq 3 ]
+	# SIGTERM: kept at exit (root's alone), and read back whole.
+	t0=$(staged_json | jq -c .daemon.table)
+	stop_daemon
+	[ "$(stat -c '%a %U' "$tbl")" = "600 root" ]
+	start_daemon --staged-save 1
+	wait_record 3 '.event == "staged" and .reason == "table-restored"' >/dev/null
+	[ "$(staged_json | jq -c .daemon.table)" = "$t0" ]
+	# Seen again, the flow counts on: the same flow, its change said once in all.
+	send3
+	packets_reach 6
+	[ "$(flow_packets)" -eq 6 ]
+	[ "$(flows)" -eq 1 ]
+	[ "$(records '.event == "staged" and .reason == "would-discard" and (.flow | test("port 40514"))' | wc -l)" -eq 1 ]
+	# SIGKILL: what the last keeping held (at most a second old here).
+	sleep 2.5
+	t1=$(staged_json | jq -c .daemon.table)
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" 2>/dev/null || true
+	DAEMON=
+	start_daemon --staged-save 1
+	for _ in $(seq 30); do [ "$(records '.reason == "table-restored"' | wc -l)" -eq 2 ] && break; sleep 0.1; done
+	[ "$(records '.reason == "table-restored"' | wc -l)" -eq 2 ]
+	[ "$(staged_json | jq -c '.daemon.table | [.since, .totals["would-discard"]]')" = "$(jq -c '[.since, .totals["would-discard"]]' <<<"$t1")" ]
+	[ "$(flow_packets)" -eq 6 ]
+	# Damaged every way a file can be: said, never waited on or followed, and afresh.
+	n=0
+	for kind in empty garbage truncated directory fifo dangling; do
+		stop_daemon
+		rm -rf "$WORK/kept"
+		cp -a "$tbl" "$WORK/kept"
+		damage "$tbl" "$kind"
+		start_daemon --staged-save 1
+		n=$((n + 1))
+		for _ in $(seq 30); do [ "$(records '.reason == "table-unreadable"' | wc -l)" -eq "$n" ] && break; sleep 0.1; done
+		[ "$(records '.reason == "table-unreadable"' | wc -l)" -eq "$n" ] || { echo "$kind: not said"; false; }
+		why=$(records '.reason == "table-unreadable"' | tail -1 | jq -r .detail)
+		echo "# $kind: $why" >&3
+		case $kind in
+		empty) [[ "$why" == *": not a staged table"* ]] ;;
+		garbage) [[ "$why" == *": a NUL byte)"* ]] ;;
+		truncated) [[ "$why" == *": line "* ]] ;;
+		directory | fifo) [[ "$why" == *": not a regular file)"* ]] ;;
+		dangling) [[ "$why" == *": Too many levels of symbolic links)"* ]] ;;
+		esac
+		[ "$(flows)" -eq 0 ] || { echo "$kind: read anyway"; false; }
+		# the way back: the whole table again, for the next case
+		stop_daemon
+		rm -rf "$tbl"
+		cp -a "$WORK/kept" "$tbl"
+		start_daemon --staged-save 1
+		[ "$(flows)" -eq 1 ]
+	done
+	[ "$(records '.reason == "table-restored"' | wc -l)" -eq 8 ]
+	# Dropping the list drops its table.
+	mc_a stage --clear >/dev/null
+	wait_record 3 '.event == "staged" and .reason == "cleared"' >/dev/null
+	[ ! -e "$tbl" ]
+}
+
 # The daemon's tcx links, as its file descriptors show them: "ifindex attach-type link-id" lines.
 tcx_links() {
 	local f

@@ -178,6 +178,31 @@ stop_daemon() {
 	kill -TERM "$DAEMON" 2>/dev/null || true
 	wait "$DAEMON" 2>/dev/null || true
 }
+# damage PATH KIND: what happens to a file, a directory or a link.
+damage() {
+	local p=$1 kind=$2 half
+	case $kind in
+	missing) rm -rf "$p" ;;
+	empty) rm -rf "$p" && : >"$p" ;;
+	garbage) rm -rf "$p" && { printf 'enabled yes\nrule 1 out X\n\x00\xff\xfe'; head -c 200 /dev/urandom; } >"$p" ;;
+	truncated)
+		if [ -L "$p" ]; then
+			ln -sfn "$(readlink "$p" | cut -c1-4)" "$p" # gen-12 -> gen-
+		elif [ -d "$p" ]; then
+			rm -f "$p/state" # a generation without its last file
+		elif [ -e "$p" ]; then
+			half=$(($(stat -c %s "$p") / 2))
+			truncate -s "$half" "$p"
+		else
+			printf '{"time":"2026-12-0' >"$p" # a file that only the daemon writes: a line cut short
+		fi ;;
+	directory) rm -rf "$p" && mkdir "$p" ;;
+	fifo) rm -rf "$p" && mkfifo "$p" ;;
+	dangling) rm -rf "$p" && ln -s "$(dirname "$p")/nowhere" "$p" ;;
+	mode000) chmod 000 "$p" ;;
+	esac
+}
+
 # systemd's notify socket, played by a datagram listener at $WORK/notify.sock: each datagram
 # is a line of $WORK/notify.out (NOTIFY_SOCKET for start_daemon). Ready when it says so: the
 # files go first, so that an earlier listener's "ready" cannot pass for this one's.

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* A staged list's flows (lib/stage.c): each change decided by both plans, the ESP view of
  * protected traffic, the records, the bounded table with exact totals, the JSON. */
+#include <errno.h>
 #include <sys/socket.h>
 
 #include "../../lib/compile.h"
 #include "../../lib/conf.h"
+#include "../../lib/crypto.h"
 #include "../../lib/diag.h"
 #include "../../lib/monitor.h"
 #include "../../lib/stage.h"
@@ -12,6 +14,8 @@
 #include "../../lib/util.h"
 #include "../../lib/validate.h"
 #include "t.h"
+
+#define MC_FILE_MAX_TEST (16u << 20)
 
 #define ME "fec0::1"
 #define PEER "fec0::2"
@@ -415,6 +419,102 @@ static void test_flood(const struct mc_plan *e, const struct mc_plan *s)
 	mc_stage_free(&t);
 }
 
+/* The table kept across a restart: saved and read back whole (the same JSON), each way of
+ * damage refused with the table left as it was, another list's table stale. */
+static void test_save(const struct mc_plan *e, const struct mc_plan *s)
+{
+	struct mc_stage t, back;
+	struct mc_seen_flow g[5] = {
+		flow(MC_DIR_OUT, 17, ME, 2000, "fec0::53", 53, 3),     flow(MC_DIR_IN, 6, PEER, 4000, ME, 22, 5),
+		flow(MC_DIR_OUT, 58, ME, 128, PEER, 0, 1),             flow(MC_DIR_OUT, 6, "192.0.2.1", 999, "192.0.2.9", 80, 2),
+		flow(MC_DIR_OUT, MC_PROTO_ESP, ME, 0, PEER, 4096, 4),
+	};
+	g[1].inner = true;
+	g[2].first = 900;
+	mc_stage_init(&t, 4, 500);
+	add(&t, e, s, g, 5, NULL); /* five in a table of four: one made room */
+	struct mc_seen_flows extra = { .n = 0 };
+	extra.packets[MC_SEEN_IN] = 9;
+	extra.bytes[MC_SEEN_IN] = 900;
+	mc_stage_add(&t, &extra, e, s, 2000, NULL);
+	struct mc_buf saved = { 0 }, j1 = { 0 }, j2 = { 0 };
+	mc_stage_save(&t, "staged-3", "gen-7", MC_FILE_MAX_TEST, &saved);
+	char why[200];
+	mc_stage_init(&back, 4, 4000);
+	T_EQ_INT(mc_stage_load(&back, saved.s, saved.len, "staged-3", "gen-7", why, sizeof(why)), 0, "read back: %s", why);
+	mc_stage_json(&t, &j1);
+	mc_stage_json(&back, &j2);
+	T_EQ_STR(j2.s, j1.s, "the same table: totals, flows in the same order, both decisions");
+	T_EQ_INT(back.n, 4, "four flows kept");
+	/* seen again after the restart: counted on, not as new */
+	uint64_t flows = back.flows[MC_CHANGE_DISCARD] + back.flows[MC_CHANGE_NONE] + back.flows[MC_CHANGE_POLICY] +
+			 back.flows[MC_CHANGE_BYPASS] + back.flows[MC_CHANGE_PROTECT] + back.flows[MC_CHANGE_SA];
+	add(&back, e, s, &g[4], 1, NULL);
+	uint64_t after = back.flows[MC_CHANGE_DISCARD] + back.flows[MC_CHANGE_NONE] + back.flows[MC_CHANGE_POLICY] +
+			 back.flows[MC_CHANGE_BYPASS] + back.flows[MC_CHANGE_PROTECT] + back.flows[MC_CHANGE_SA];
+	T_EQ_INT(after, flows, "a flow read back and seen again is the same flow");
+	mc_stage_free(&back);
+
+	/* Another staged list's, or another enforced generation's: stale, not an error. */
+	mc_stage_init(&back, 4, 4000);
+	T_EQ_INT(mc_stage_load(&back, saved.s, saved.len, "staged-4", "gen-7", why, sizeof(why)), -ESTALE, "another staged list's");
+	T_EQ_INT(mc_stage_load(&back, saved.s, saved.len, "staged-3", "gen-8", why, sizeof(why)), -ESTALE, "another enforced generation's");
+
+	/* Damage: every prefix of the file (a write cut short), a byte changed on each line, a
+	 * line twice, a NUL: refused, and the table left empty. */
+	int cut_ok = 0, cuts = 0;
+	for (size_t l = 0; l < saved.len; l++) {
+		cuts++;
+		cut_ok += mc_stage_load(&back, saved.s, l, "staged-3", "gen-7", why, sizeof(why)) == -EINVAL;
+	}
+	T_EQ_INT(cut_ok, cuts, "every cut-short file refused (%d)", cuts);
+	int flipped = 0, refused = 0;
+	for (size_t at = 0; at < saved.len; at++) {
+		if (saved.s[at] == '\n')
+			continue;
+		char *bad = mc_strdup(saved.s);
+		static const char swaps[] = "x 9-%";
+		bad[at] = swaps[at % 5] == bad[at] ? 'q' : swaps[at % 5];
+		int r = mc_stage_load(&back, bad, saved.len, "staged-3", "gen-7", why, sizeof(why));
+		flipped++;
+		refused += r == -EINVAL || (r == -ESTALE && at < 60); /* the list names changed */
+		free(bad);
+	}
+	T_EQ_INT(refused, flipped, "a changed byte anywhere: refused (%d bytes)", flipped);
+	T_EQ_INT(back.n, 0, "a refused file leaves the table as it was");
+	char *nul = mc_strdup(saved.s);
+	nul[saved.len / 2] = '\0';
+	T_EQ_INT(mc_stage_load(&back, nul, saved.len, "staged-3", "gen-7", why, sizeof(why)), -EINVAL, "a NUL byte: %s", why);
+	free(nul);
+	/* A flow line twice, the file otherwise whole (its count and sum made to match). */
+	struct mc_buf twice = { 0 };
+	const char *f1 = strstr(saved.s, "\nflow ") + 1, *f2 = strchr(f1, '\n') + 1, *e1 = strstr(saved.s, "\nend ") + 1;
+	mc_buf_printf(&twice, "%.*s%.*s%.*s", (int)(f2 - saved.s), saved.s, (int)(f2 - f1), f1, (int)(e1 - f2), f2);
+	char sum[65];
+	mc_sha256_hex(twice.s, twice.len, sum);
+	mc_buf_printf(&twice, "end 5 %s\n", sum);
+	mc_stage_free(&back);
+	mc_stage_init(&back, 8, 4000);
+	T_EQ_INT(mc_stage_load(&back, twice.s, twice.len, "staged-3", "gen-7", why, sizeof(why)), -EINVAL,
+		 "a flow line twice: %s", why);
+	T_OK(strstr(why, "twice") != NULL, "  said so");
+	mc_stage_free(&back);
+
+	/* A bound on its size: the oldest flows are left out, the rest read back. */
+	struct mc_buf small = { 0 };
+	mc_stage_save(&t, "staged-3", "gen-7", saved.len - 40, &small);
+	mc_stage_init(&back, 4, 4000);
+	T_EQ_INT(mc_stage_load(&back, small.s, small.len, "staged-3", "gen-7", why, sizeof(why)), 0, "bounded: %s", why);
+	T_OK(small.len <= saved.len - 40 && back.n < 4 && back.n > 0, "the oldest left out (%zu of 4 kept)", back.n);
+	mc_stage_free(&back);
+	mc_buf_free(&small);
+	mc_buf_free(&twice);
+	mc_buf_free(&saved);
+	mc_buf_free(&j1);
+	mc_buf_free(&j2);
+	mc_stage_free(&t);
+}
+
 /* stage --learn's suggestion: every flow seen covered by its own policy, the file valid, and
  * staged against the same flows, nothing would be discarded. */
 static void test_suggest(void)
@@ -524,6 +624,7 @@ int main(void)
 	test_records(&e, &s);
 	test_flood(&e, &s);
 	test_inner(&e, &s);
+	test_save(&e, &s);
 	test_suggest();
 	mc_plan_free(&e);
 	mc_plan_free(&s);
