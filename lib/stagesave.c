@@ -32,19 +32,25 @@
 
 static void put_name(struct mc_buf *b, const char *s)
 {
-	if (!*s) {
-		mc_buf_puts(b, " %");
-		return;
-	}
-	mc_buf_puts(b, " ");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	static const char hex[] = "0123456789ABCDEF";
+	char out[3 * 80 + 2], *o = out;
+
+	*o++ = ' ';
+	if (!*s)
+		*o++ = '%';
+	for (const unsigned char *p = (const unsigned char *)s; *p && o < out + sizeof(out) - 4; p++) {
 		bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
 			     *p == '_' || *p == '.' || *p == '-';
-		if (plain)
-			mc_buf_printf(b, "%c", *p);
-		else
-			mc_buf_printf(b, "%%%02X", *p);
+		if (plain) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
 	}
+	*o = '\0';
+	mc_buf_puts(b, out);
 }
 
 static void put_decision(struct mc_buf *b, const struct mc_decision *d)
