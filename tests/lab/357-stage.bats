@@ -119,4 +119,20 @@ wait_flow() {
 	# The clsact qdiscs mcpsecd made (6.1 has no tcx) went with the staged list.
 	wait_record 30 '.event == "staged" and .reason == "cleared"' >/dev/null
 	[[ "$(ip netns exec "$NS_A" tc qdisc show)" != *clsact* ]]
+	# A killed mcpsecd leaves its clsact filters (nothing holds them on 6.1), running; the next
+	# one removes them as it starts, says where, and attaches its own for the list staged.
+	quiet mc_a stage "$SITE_A"
+	wait_record 60 '.event == "staged" and .reason == "start" and (.detail | contains("'"$SITE_A"'"))' >/dev/null
+	old=$(ip netns exec "$NS_A" tc filter show dev eth0 ingress | grep -o 'seen_tc_in.* id [0-9]*')
+	[ -n "$old" ]
+	kill -KILL "$DAEMON"
+	wait "$DAEMON" 2>/dev/null || true
+	DAEMON=
+	[ "$(ip netns exec "$NS_A" tc filter show dev eth0 ingress | grep -o 'seen_tc_in.* id [0-9]*')" = "$old" ]
+	start_daemon
+	wait_record 60 '.event == "staged" and .reason == "leftover" and (.detail | contains("eth0"))' >/dev/null
+	for _ in $(seq 60); do [ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 3 ] && break; sleep 0.5; done
+	new=$(ip netns exec "$NS_A" tc filter show dev eth0 ingress | grep -o 'seen_tc_in.* id [0-9]*')
+	[ -n "$new" ] && [ "$new" != "$old" ]
+	echo "# $(records '.reason == "leftover"' | jq -r .detail); eth0 ingress: $old, then $new" >&3
 }
