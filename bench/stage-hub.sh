@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: what mcpsecd spends deciding one new flow of a staged list (both plans, lib/stage.c
 # through mcpsec test's evaluator), for lists of N policies to distinct hosts (a hub's peers),
-# by whole address and by /64, and a flow that reaches the last policy. No kernel, no root.
+# by whole address and by /64, and a flow that reaches the last policy; then what keeping a
+# full table for a restart costs. No kernel, no root.
 # usage: bench/stage-hub.sh [FLOWS]   (uses build/stagedecide: make build/stagedecide)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +30,13 @@ for n in 10 1000 10000; do
 	discard_site "$n" >"$work/host.yaml"
 	net_site "$n" >"$work/net.yaml"
 	for kind in host net; do
-		out=$("$STAGEDECIDE" "$work/$kind.yaml" "$FLOWS")
+		out=$("$STAGEDECIDE" "$work/$kind.yaml" "$FLOWS" | head -1)
 		us=$(sed -E 's/.*: ([0-9.]+) us a new flow.*/\1/' <<<"$out")
 		rate=$(sed -E 's/.*, ([0-9]+) new flows a second.*/\1/' <<<"$out")
 		printf '| %s | %s | %s | %s |\n' "$n" "$([ "$kind" = host ] && echo "one address" || echo "a /64")" "$us" "$rate"
 	done
 done
+# What keeping the table for a restart costs (--staged-save), with the smallest list.
+discard_site 10 >"$work/small.yaml"
+echo
+"$STAGEDECIDE" "$work/small.yaml" 1000 | tail -n +2
