@@ -266,7 +266,6 @@ syslog_stop() {
 	t1=$(staged_json | jq -c .daemon.table)
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" 2>/dev/null || true
-	DAEMON=
 	start_daemon --staged-save 1
 	for _ in $(seq 30); do [ "$(records '.reason == "table-restored"' | wc -l)" -eq 2 ] && break; sleep 0.1; done
 	[ "$(records '.reason == "table-restored"' | wc -l)" -eq 2 ]
@@ -423,7 +422,6 @@ bare_headers_seen() {
 	wait_record 3 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact)"))' >/dev/null
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" || true
-	DAEMON=
 	# Nothing held them: they stay, and go on running.
 	for dev in lo eth0; do
 		[[ "$(tc -n "$NS_A" filter show dev "$dev" ingress)" == *"seen_tc_in"* ]]
