@@ -14,14 +14,19 @@
 #include "plan.h"
 #include "util.h"
 
-/* The address span [lo, hi] of a prefix. */
-static void prefix_span(const struct mc_addr *p, unsigned plen, int family, mc_u128 *lo, mc_u128 *hi)
+/* The address span [lo, hi] of the prefix of address v (as mc_addr_to_u128 gives it). */
+static void span_of(mc_u128 v, unsigned plen, int family, mc_u128 *lo, mc_u128 *hi)
 {
 	unsigned bits = mc_family_bits(family), shift = bits - plen;
 	mc_u128 host = shift >= 128 ? ~(mc_u128)0 : ((mc_u128)1 << shift) - 1;
 
-	*lo = mc_addr_to_u128(p) & ~host;
+	*lo = v & ~host;
 	*hi = *lo | host;
+}
+
+static void prefix_span(const struct mc_addr *p, unsigned plen, int family, mc_u128 *lo, mc_u128 *hi)
+{
+	span_of(mc_addr_to_u128(p), plen, family, lo, hi);
 }
 
 /* One side of the query as a span: the address, or the range to its `last`. */
@@ -103,10 +108,8 @@ static const struct mc_xpolicy *policy_at(const struct mc_plan *p, size_t i)
 static void ekey_of(mc_u128 addr, enum mc_dir dir, int family, unsigned plen, struct ekey *k)
 {
 	mc_u128 lo, hi;
-	struct mc_addr a;
 
-	mc_addr_from_u128(family, addr, &a);
-	prefix_span(&a, plen, family, &lo, &hi);
+	span_of(addr, plen, family, &lo, &hi);
 	memset(k, 0, sizeof(*k));
 	k->addr = lo;
 	k->dir = (uint8_t)dir;

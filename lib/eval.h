@@ -54,9 +54,10 @@ struct mc_results {
  */
 int mc_eval(const struct mc_plan *plan, const struct mc_query *q, struct mc_results *ret);
 /* The index a query of one remote address makes and keeps with the plan (mc_plan_free frees
- * it): the policies whose remote side is one whole address, by that address, and the rest. A
- * query then meets the policies of its address and the rest instead of every policy: a hub's
- * thousands of peers cost one lookup. Made again when the plan's policies were added to. */
+ * it): the policies by remote prefix, and those of any remote address. A query then meets the
+ * policies whose prefix holds its address (a lookup a prefix length) and those, instead of
+ * every policy: a hub's thousands of peers cost a lookup. Made again when the plan's policies
+ * change. */
 struct mc_evalindex;
 void mc_evalindex_free(struct mc_evalindex *x);
 void mc_results_free(struct mc_results *r);

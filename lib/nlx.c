@@ -899,7 +899,7 @@ int mc_nl_own_addrs(struct mc_nl *nl, int family, struct mc_addr **ret, size_t *
 	return 0;
 }
 
-/* ---- tc filters (rtnetlink): whether a clsact qdisc the observer made is left empty ---- */
+/* ---- tc (rtnetlink): the observer's clsact qdiscs and filters ---- */
 
 static int count_cb(struct nl_msg *m, void *arg)
 {
@@ -908,17 +908,16 @@ static int count_cb(struct nl_msg *m, void *arg)
 	return NL_OK;
 }
 
-int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n)
+/* One rtnetlink dump (type, with the request body hdr), each message to cb. 0 or -errno. */
+static int rtnl_dump(int type, void *hdr, size_t len, nl_recvmsg_msg_cb_t cb_fn, void *arg)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
-	struct tcmsg t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent };
 	int r = -NLE_NOMEM;
 
-	*n = 0;
 	if (sk && cb && (r = nl_connect(sk, NETLINK_ROUTE)) >= 0) {
-		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, count_cb, n);
-		r = nl_send_simple(sk, RTM_GETTFILTER, NLM_F_DUMP, &t, sizeof(t));
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, cb_fn, arg);
+		r = nl_send_simple(sk, type, NLM_F_DUMP, hdr, len);
 		if (r >= 0)
 			r = nl_recvmsgs(sk, cb);
 	}
@@ -927,6 +926,14 @@ int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n)
 	if (sk)
 		nl_socket_free(sk);
 	return r < 0 ? nlerr(r) : 0;
+}
+
+int mc_nl_tc_filters(int ifindex, uint32_t parent, size_t *n)
+{
+	struct tcmsg t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent };
+
+	*n = 0;
+	return rtnl_dump(RTM_GETTFILTER, &t, sizeof(t), count_cb, n);
 }
 
 /* A legacy ingress qdisc (not clsact) at ifindex: the observer's clsact filters would land on it. */
@@ -953,24 +960,12 @@ static int legacy_cb(struct nl_msg *m, void *arg)
 
 int mc_nl_tc_ingress_legacy(int ifindex, bool *legacy)
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
 	struct tcmsg t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex };
 	struct legacy_q q = { ifindex, false };
-	int r = -NLE_NOMEM;
+	int r = rtnl_dump(RTM_GETQDISC, &t, sizeof(t), legacy_cb, &q);
 
-	if (sk && cb && (r = nl_connect(sk, NETLINK_ROUTE)) >= 0) {
-		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, legacy_cb, &q);
-		r = nl_send_simple(sk, RTM_GETQDISC, NLM_F_DUMP, &t, sizeof(t));
-		if (r >= 0)
-			r = nl_recvmsgs(sk, cb);
-	}
-	if (cb)
-		nl_cb_put(cb);
-	if (sk)
-		nl_socket_free(sk);
 	*legacy = q.found;
-	return r < 0 ? nlerr(r) : 0;
+	return r;
 }
 
 /* ---- nftables (nfnetlink): the staging observer's counting sets ---- */

@@ -96,7 +96,7 @@ struct mc_plan {
 	struct mc_range *lo4;
 	size_t nlo4;
 	bool lo4_xfrm_out, lo4_policy_in;
-	/* mc_eval's index of pols and shadow by exact remote address, made by its first query of
+	/* mc_eval's index of pols and shadow by remote prefix, made by its first query of
 	 * one remote address (lib/eval.c) and freed with the plan: a cache, never read elsewhere. */
 	struct mc_evalindex *eval_index;
 };

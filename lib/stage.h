@@ -102,11 +102,12 @@ void mc_stage_add(struct mc_stage *t, const struct mc_seen_flows *f, const struc
 bool mc_stage_put(struct mc_stage *t, const struct mc_sflow *f);
 
 /*
- * The table kept across a restart of mcpsecd (DIR/staged.seen): mc_stage_save writes it with
- * the staged list's and the enforced generation's names, newest flow first, at most max bytes
- * (the oldest flows left out past them). mc_stage_load reads it back into t (initialised) when
- * it is for the same two generations: 0; -ESTALE when it is for others; -EINVAL, with why,
- * when it is malformed in any way (then t is as it was: nothing of it is used).
+ * The table kept across a restart of mcpsecd (DIR/mcpsecd.staged-table): mc_stage_save writes
+ * it with the staged list's and the enforced generation's names, newest flow first, at most max
+ * bytes (the oldest flows left out past them). mc_stage_load reads it back into t
+ * (initialised) when it is for the same two generations: 0; -ESTALE when it is for others;
+ * -EINVAL, with why, when it is malformed in any way (then t is as it was: nothing of it is
+ * used).
  */
 void mc_stage_save(const struct mc_stage *t, const char *staged_gen, const char *enforced_gen, size_t max,
 		   struct mc_buf *b);

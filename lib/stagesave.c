@@ -28,7 +28,8 @@
 #include "stage.h"
 #include "util.h"
 
-#define MAGIC "mcpsec-staged-table 1"
+#define MAGIC_WORD "mcpsec-staged-table"
+#define MAGIC_VERSION "1"
 
 static void put_name(struct mc_buf *b, const char *s)
 {
@@ -80,7 +81,7 @@ void mc_stage_save(const struct mc_stage *t, const char *staged_gen, const char 
 		   struct mc_buf *b)
 {
 	size_t start = b->len;
-	mc_buf_puts(b, MAGIC "\nlists");
+	mc_buf_puts(b, MAGIC_WORD " " MAGIC_VERSION "\nlists");
 	put_name(b, staged_gen);
 	put_name(b, enforced_gen);
 	mc_buf_printf(b, "\nsince %" PRId64 "\nevicted %" PRIu64 "\nunattributed %" PRId64 " %" PRId64 "\n", t->since,
@@ -154,34 +155,16 @@ static bool is_line(const struct rd *r, const char *word, int ntok)
 	return r->ntok == ntok && !strcmp(r->tok[0], word);
 }
 
-static bool u64_of(const char *s, uint64_t max, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (!*s || (s[0] == '0' && s[1]))
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		unsigned d = (unsigned)(*s - '0');
-		if (x > (max - d) / 10)
-			return false;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return true;
-}
-
 static bool i64_of(const char *s, int64_t *v)
 {
 	uint64_t x;
 	if (*s == '-') {
-		if (!u64_of(s + 1, (uint64_t)INT64_MAX, &x) || !x)
+		if (!mc_parse_u64(s + 1, (uint64_t)INT64_MAX, &x) || !x)
 			return false;
 		*v = -(int64_t)x;
 		return true;
 	}
-	if (!u64_of(s, (uint64_t)INT64_MAX, &x))
+	if (!mc_parse_u64(s, (uint64_t)INT64_MAX, &x))
 		return false;
 	*v = (int64_t)x;
 	return true;
@@ -226,8 +209,8 @@ static bool decision_of(char **tok, struct mc_decision *d)
 	uint64_t action, proto, spi;
 
 	memset(d, 0, sizeof(*d));
-	if (!u64_of(tok[0], MC_PROTECT, &action) || !name_of(tok[1], d->policy, sizeof(d->policy)) ||
-	    !u64_of(tok[2], 255, &proto) || !u64_of(tok[3], UINT32_MAX, &spi))
+	if (!mc_parse_u64(tok[0], MC_PROTECT, &action) || !name_of(tok[1], d->policy, sizeof(d->policy)) ||
+	    !mc_parse_u64(tok[2], 255, &proto) || !mc_parse_u64(tok[3], UINT32_MAX, &spi))
 		return false;
 	d->action = (enum mc_action)action;
 	d->sa_proto = (uint8_t)proto;
@@ -240,8 +223,8 @@ static bool side_of(char **tok, int family, struct mc_addr *a, uint8_t *plen, ui
 {
 	uint64_t p, v, m;
 
-	if (!mc_addr_parse(tok[0], a) || a->family != family || !u64_of(tok[1], mc_family_bits(family), &p) ||
-	    !u64_of(tok[2], 65535, &v) || !u64_of(tok[3], 65535, &m))
+	if (!mc_addr_parse(tok[0], a) || a->family != family || !mc_parse_u64(tok[1], mc_family_bits(family), &p) ||
+	    !mc_parse_u64(tok[2], 65535, &v) || !mc_parse_u64(tok[3], 65535, &m))
 		return false;
 	*plen = (uint8_t)p;
 	*port = (uint16_t)v;
@@ -266,14 +249,14 @@ static bool flow_of(struct rd *r, struct mc_sflow *e)
 		e->s.dir = MC_DIR_OUT;
 	else
 		return false;
-	if (!u64_of(t[2], 1, &inner) || !u64_of(t[3], 6, &fam) || (fam != 4 && fam != 6) || !u64_of(t[4], 255, &proto))
+	if (!mc_parse_u64(t[2], 1, &inner) || !mc_parse_u64(t[3], 6, &fam) || (fam != 4 && fam != 6) || !mc_parse_u64(t[4], 255, &proto))
 		return false;
 	e->s.inner = inner;
 	f->family = fam == 4 ? AF_INET : AF_INET6;
 	f->proto = (uint8_t)proto;
 	return side_of(&t[5], f->family, &f->saddr, &f->plen_s, &f->sport, &f->sport_mask) &&
 	       side_of(&t[9], f->family, &f->daddr, &f->plen_d, &f->dport, &f->dport_mask) &&
-	       u64_of(t[13], UINT64_MAX, &e->s.packets) && u64_of(t[14], UINT64_MAX, &e->s.bytes) &&
+	       mc_parse_u64(t[13], UINT64_MAX, &e->s.packets) && mc_parse_u64(t[14], UINT64_MAX, &e->s.bytes) &&
 	       i64_of(t[15], &e->s.first) && i64_of(t[16], &e->s.last) && decision_of(&t[17], &e->enforced) &&
 	       decision_of(&t[21], &e->staged);
 }
@@ -285,8 +268,8 @@ static int parse(struct mc_stage *tmp, char *p, char *end, const char *staged_ge
 	char a[80], b[80];
 	uint64_t v[3], n = 0;
 
-	if (!next_line(r, &p, end) || !is_line(r, "mcpsec-staged-table", 2) || strcmp(r->tok[1], "1"))
-		return bad(r, "not a staged table (no '" MAGIC "' line)");
+	if (!next_line(r, &p, end) || !is_line(r, MAGIC_WORD, 2) || strcmp(r->tok[1], MAGIC_VERSION))
+		return bad(r, "not a staged table (no '" MAGIC_WORD " " MAGIC_VERSION "' line)");
 	if (!next_line(r, &p, end) || !is_line(r, "lists", 3) || !name_of(r->tok[1], a, sizeof(a)) ||
 	    !name_of(r->tok[2], b, sizeof(b)))
 		return bad(r, "malformed 'lists' line");
@@ -294,15 +277,15 @@ static int parse(struct mc_stage *tmp, char *p, char *end, const char *staged_ge
 		return -ESTALE;
 	if (!next_line(r, &p, end) || !is_line(r, "since", 2) || !i64_of(r->tok[1], &tmp->since))
 		return bad(r, "malformed 'since' line");
-	if (!next_line(r, &p, end) || !is_line(r, "evicted", 2) || !u64_of(r->tok[1], UINT64_MAX, &tmp->evicted))
+	if (!next_line(r, &p, end) || !is_line(r, "evicted", 2) || !mc_parse_u64(r->tok[1], UINT64_MAX, &tmp->evicted))
 		return bad(r, "malformed 'evicted' line");
 	if (!next_line(r, &p, end) || !is_line(r, "unattributed", 3) || !i64_of(r->tok[1], &tmp->unattributed_packets) ||
 	    !i64_of(r->tok[2], &tmp->unattributed_bytes))
 		return bad(r, "malformed 'unattributed' line");
 	for (int c = 0; c < MC_CHANGE_N; c++) {
 		if (!next_line(r, &p, end) || !is_line(r, "change", 5) || strcmp(r->tok[1], mc_change_str((enum mc_change)c)) ||
-		    !u64_of(r->tok[2], UINT64_MAX, &v[0]) || !u64_of(r->tok[3], UINT64_MAX, &v[1]) ||
-		    !u64_of(r->tok[4], UINT64_MAX, &v[2]))
+		    !mc_parse_u64(r->tok[2], UINT64_MAX, &v[0]) || !mc_parse_u64(r->tok[3], UINT64_MAX, &v[1]) ||
+		    !mc_parse_u64(r->tok[4], UINT64_MAX, &v[2]))
 			return bad(r, "malformed 'change' line");
 		tmp->flows[c] = v[0];
 		tmp->packets[c] = v[1];
@@ -321,7 +304,7 @@ static int parse(struct mc_stage *tmp, char *p, char *end, const char *staged_ge
 		if (!strcmp(r->tok[0], "end")) {
 			char sum[65];
 			mc_sha256_hex(orig, (size_t)(r->line - begin), sum);
-			if (!is_line(r, "end", 3) || !u64_of(r->tok[1], tmp->max, &n) || n != nf)
+			if (!is_line(r, "end", 3) || !mc_parse_u64(r->tok[1], tmp->max, &n) || n != nf)
 				ret = bad(r, "the 'end' line does not count the flows read");
 			else if (strcmp(r->tok[2], sum))
 				ret = bad(r, "its SHA-256 sum does not match: damaged");

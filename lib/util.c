@@ -149,7 +149,7 @@ bool mc_parse_quantity(const char *s, enum mc_unit unit, uint64_t *ret)
 	return false;
 }
 
-bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret)
+bool mc_parse_u64(const char *s, uint64_t max, uint64_t *ret)
 {
 	unsigned long long v;
 	char *end;
@@ -171,6 +171,16 @@ bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret)
 	errno = 0;
 	v = strtoull(s, &end, base);
 	if (errno || *end || v > max)
+		return false;
+	*ret = (uint64_t)v;
+	return true;
+}
+
+bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret)
+{
+	uint64_t v;
+
+	if (!mc_parse_u64(s, max, &v))
 		return false;
 	*ret = (uint32_t)v;
 	return true;

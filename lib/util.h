@@ -52,6 +52,7 @@ void mc_wipe(void *p, size_t n);
 void mc_wipe_free(void *p, size_t n);
 
 /* Strict unsigned parse: decimal or 0x-hex, the whole string, <= max. */
+bool mc_parse_u64(const char *s, uint64_t max, uint64_t *ret);
 bool mc_parse_u32(const char *s, uint32_t max, uint32_t *ret);
 
 enum mc_unit { MC_UNIT_SECONDS, MC_UNIT_BYTES, MC_UNIT_COUNT };

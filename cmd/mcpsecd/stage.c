@@ -23,6 +23,14 @@
 /* A summary record at most this often (seconds), when something new was seen. */
 #define SUMMARY_INTERVAL 60
 
+/* Since when the table has observed, for people. */
+static void since_str(const struct mc_stage *t, char *buf, size_t len)
+{
+	time_t s = (time_t)t->since;
+	struct tm tm;
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&s, &tm));
+}
+
 /* ---- the table kept across a restart ---- */
 
 static char *table_path(const struct daemon *d)
@@ -71,9 +79,7 @@ static void table_restore(struct daemon *d)
 		snprintf(why, sizeof(why), "%s", r == -EINVAL ? "not a regular file" : strerror(-r));
 	if (r == 0) {
 		char when[40];
-		time_t t = (time_t)d->stage.since;
-		struct tm tm;
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+		since_str(&d->stage, when, sizeof(when));
 		note(d, "staged", "table-restored", NULL, 0, "the comparison goes on from the table kept before this "
 		     "mcpsecd started: %zu flows kept, observed since %s", d->stage.n, when);
 	} else if (r != -ENOENT && r != -ESTALE) {
@@ -313,9 +319,7 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 		return;
 	}
 	char when[40];
-	time_t t = (time_t)d->stage.since;
-	struct tm tm;
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+	since_str(&d->stage, when, sizeof(when));
 	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, by %s (protected traffic as its SA), and "
 		      "inside IPsec by %s:\n", (long)getpid(), when, mc_dropmon_observer(d->drops), inner_mode(d));
 	mc_stage_text(&d->stage, 10, b);
