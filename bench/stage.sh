@@ -64,32 +64,36 @@ printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: i
 	>"$work/staged-ipsec.yaml"
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
 mc apply "$work/site.yaml" >/dev/null
-# mcpsecd, with the observer it picks (tc) or, given "tracepoints", the fallback.
+# mcpsecd with MCPSECD_OBSERVER=$1 ("" for the observer it picks), restarted only for a change.
+observer=unset
 daemon() {
+	[ "$1" != "$observer" ] || return 0
 	if [ -n "${DAEMON:-}" ]; then
 		kill "$DAEMON"
 		wait "$DAEMON" 2>/dev/null || true
 	fi
-	if [ "$1" = tracepoints ]; then
-		MCPSECD_OBSERVER=tracepoints ./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >>"$work/mcpsecd.out" 2>&1 &
-	else
-		./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >>"$work/mcpsecd.out" 2>&1 &
-	fi
-	DAEMON=$!
+	MCPSECD_OBSERVER=$1 ./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >>"$work/mcpsecd.out" 2>&1 &
+	DAEMON=$! observer=$1
 	for _ in $(seq 100); do mc status ipsec all --json 2>/dev/null | grep -q '"daemon":{' && break; sleep 0.1; done
 }
-daemon tc
+daemon ""
 ip netns exec "$B" taskset -c 1 "$work/tcpblast" sink 5001 &
 ip netns exec "$B" taskset -c 1 python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 9)); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 while True: s.recv(65536)' &
 sleep 0.5
 
 log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.jsonl" 2>/dev/null || true; }
+# A staged mode's observer, from its name's last part.
+observer_of() {
+	case $1 in
+	*-tp) echo tracepoints ;; *-tcx) echo tcx ;; *-clsact) echo clsact ;; *-nf) echo netfilter ;; *) echo "" ;;
+	esac
+}
 mode_on() {
 	case $1 in
-	staged | staged-ipsec | staged-tp) local n; n=$(log_has start)
-		[ "$1" != staged-tp ] || daemon tracepoints
-		if [ "$1" = staged-ipsec ]; then mc stage "$work/staged-ipsec.yaml" >/dev/null; else mc stage "$work/staged.yaml" >/dev/null; fi
+	staged*) local n; n=$(log_has start)
+		daemon "$(observer_of "$1")"
+		case $1 in staged-ipsec*) mc stage "$work/staged-ipsec.yaml" >/dev/null ;; *) mc stage "$work/staged.yaml" >/dev/null ;; esac
 		for _ in $(seq 50); do [ "$(log_has start)" -gt "$n" ] && return; sleep 0.1; done
 		echo "bench/stage.sh: mcpsecd did not start observing:" >&2; cat "$work/state/log.jsonl" >&2; exit 1 ;;
 	conntrack) ip netns exec "$A" nft -f - <<-'NFT'
@@ -107,9 +111,8 @@ mode_on() {
 }
 mode_off() {
 	case $1 in
-	staged | staged-ipsec | staged-tp) local n; n=$(log_has cleared); mc stage --clear >/dev/null
-		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done
-		[ "$1" != staged-tp ] || daemon tc ;;
+	staged*) local n; n=$(log_has cleared); mc stage --clear >/dev/null
+		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done ;;
 	conntrack | hooks) ip netns exec "$A" nft delete table inet bench ;;
 	tc) tc -n "$A" qdisc del dev va clsact ;;
 	esac
@@ -134,11 +137,11 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf '%s, %s rounds of %s s, kernel %s\n' "$(date -u +%Y-%m-%d)" "$ROUNDS" "$SECONDS_EACH" "$(uname -r)"
-printf '%-10s' mode
+printf '%-17s' mode
 for l in $loads; do printf ' %14s %6s' "$l" ratio; done
 echo
 for m in $modes; do
-	printf '%-10s' "$m"
+	printf '%-17s' "$m"
 	for l in $loads; do
 		v=$(awk -v m="$m" -v l="$l" '$1 == m && $2 == l { print $3 }' "$work/results" | median)
 		ratio=$(awk -v m="$m" -v l="$l" '$2 == l && $1 == "none" { b[$4] = $3 } $2 == l && $1 == m { v[$4] = $3 }
@@ -156,7 +159,7 @@ case " $modes " in *" staged "*)
 	sysctl -q kernel.bpf_stats_enabled=1
 	measure udp1 >/dev/null
 	sysctl -q kernel.bpf_stats_enabled=0
-	for prog in seen_tc_out seen_out; do
+	for prog in seen_nf seen_tc_out seen_out; do
 		bpftool prog show -j | jq -r --arg p "$prog" '.[] | select(.name == $p and .run_cnt > 0)
 			| "observer \(.name): \(.run_time_ns / .run_cnt | floor) ns a packet over \(.run_cnt) packets"'
 	done
