@@ -1,20 +1,21 @@
 #!/bin/bash
 # What seeing every flow costs (issue 29): bypassed UDP and TCP throughput from namespace A to B
-# over a veth pair, with nothing staged, with a list staged (mcpsecd's tracepoint observer), and,
-# for comparison, the two other candidates the observer was chosen against: conntrack (a
-# "ct state new" rule makes the namespace track every packet) and a clsact program doing the
-# observer's work at the device (bench/tcflow.bpf.c). The modes take turns, round after round,
-# so that a busy moment of the machine spreads over all of them, in the opposite order every
-# other round (a mode's place in a round moved its figure by up to 7 %: the order must not
-# favour one); each figure is the median of ROUNDS runs of SECONDS, and each ratio the median of
-# the rounds' ratios to nothing staged in the same round (a round's runs are seconds apart: they
-# share the machine's mood). The sender
-# runs on CPU 0 and the receivers on CPU 1 (on a 2-core machine, the least noise there is).
-# "staged" is mcpsecd's observer as it runs (tc, or the tracepoints with
-# MCPSECD_OBSERVER=tracepoints in the environment: mode "staged-tp"); "staged-ipsec" stages a
-# list that protects traffic to another peer, so that mcpsecd also watches inside IPsec
-# (its nftables counting sets, which bypassed packets pass by one rule at each hook); "hooks"
-# is the floor of any netfilter design: two empty accepting base chains, no mcpsecd.
+# over a veth pair, with nothing staged, with a list staged, and, for comparison, the two other
+# candidates the observer was chosen against: conntrack (a "ct state new" rule makes the
+# namespace track every packet) and a clsact program doing the observer's work at the device
+# (bench/tcflow.bpf.c). The modes take turns, round after round, so that a busy moment of the
+# machine spreads over all of them, in the opposite order every other round (a mode's place in
+# a round moved its figure by up to 7 %: the order must not favour one); each figure is the
+# median of ROUNDS runs of SECONDS, and each ratio the median of the rounds' ratios to nothing
+# staged in the same round (a round's runs are seconds apart: they share the machine's mood).
+# The sender runs on CPU 0 and the receivers on CPU 1 (on a 2-core machine, the least noise
+# there is).
+# "staged" is mcpsecd's observer as it picks it; a suffix names the observer it is told to use
+# (MCPSECD_OBSERVER): "staged-tcx", "staged-clsact", "staged-tp" (tracepoints). "staged-ipsec"
+# (with the same suffixes) stages a list that protects traffic to another peer, so that mcpsecd
+# also watches inside IPsec (its nftables counting sets, which bypassed packets pass by one rule
+# at each hook); "hooks" is the floor of any netfilter design: two empty accepting base chains,
+# no mcpsecd.
 #
 # MODES="none staged" picks the modes ("none" must be one: the ratios are to it), and
 # LOADS="udp1 udp1400 tcp" the workloads.
@@ -65,7 +66,7 @@ printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: i
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
 mc apply "$work/site.yaml" >/dev/null
 # mcpsecd with MCPSECD_OBSERVER=$1 ("" for the observer it picks), restarted only for a change.
-observer=unset
+observer="(none yet)"
 daemon() {
 	[ "$1" != "$observer" ] || return 0
 	if [ -n "${DAEMON:-}" ]; then
@@ -86,7 +87,7 @@ log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.js
 # A staged mode's observer, from its name's last part.
 observer_of() {
 	case $1 in
-	*-tp) echo tracepoints ;; *-tcx) echo tcx ;; *-clsact) echo clsact ;; *-nf) echo netfilter ;; *) echo "" ;;
+	*-tp) echo tracepoints ;; *-tcx) echo tcx ;; *-clsact) echo clsact ;; *) echo "" ;;
 	esac
 }
 mode_on() {
@@ -159,7 +160,7 @@ case " $modes " in *" staged "*)
 	sysctl -q kernel.bpf_stats_enabled=1
 	measure udp1 >/dev/null
 	sysctl -q kernel.bpf_stats_enabled=0
-	for prog in seen_nf seen_tc_out seen_out; do
+	for prog in seen_tc_out seen_out; do
 		bpftool prog show -j | jq -r --arg p "$prog" '.[] | select(.name == $p and .run_cnt > 0)
 			| "observer \(.name): \(.run_time_ns / .run_cnt | floor) ns a packet over \(.run_cnt) packets"'
 	done

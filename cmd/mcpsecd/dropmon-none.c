@@ -56,12 +56,6 @@ bool mc_dropmon_observing(const struct mc_dropmon *m)
 	return false;
 }
 
-bool mc_dropmon_sees_inner(const struct mc_dropmon *m)
-{
-	(void)m;
-	return false;
-}
-
 const char *mc_dropmon_observer(const struct mc_dropmon *m)
 {
 	(void)m;

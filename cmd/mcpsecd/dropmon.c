@@ -7,7 +7,6 @@
 #include <string.h>
 #include <net/if.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,9 +41,6 @@ static int keep_message(enum libbpf_print_level level, const char *fmt, va_list 
 }
 #pragma GCC diagnostic pop
 
-/* The netfilter observer's links: prerouting and output, IPv4 and IPv6. */
-#define NF_LINKS 4
-
 struct mc_dropmon {
 	struct drops *skel;
 	struct bpf_link *in_link, *out_link;
@@ -56,10 +52,7 @@ struct mc_dropmon {
 	 * the namespace's interfaces (tcx links, else clsact filters), else (fallback) at two
 	 * tracepoints */
 	struct bpf_link *seen_in, *seen_out;
-	bool nf_loaded;   /* the netfilter program loaded (Linux 6.4 and later); else why not */
-	char nf_why[300];
-	int nf_link[NF_LINKS]; /* its links while it observes, else -1 */
-	bool observing, tc_mode, tcx, nf_mode;
+	bool observing, tc_mode, tcx;
 	struct tc_att { int ifindex; int link[2]; bool made; /* the clsact qdisc, by mcpsecd */ } *tc;
 	size_t ntc, captc;
 	/* interfaces whose attach failed at a drain (tried again at each), said once: bad holds
@@ -87,49 +80,7 @@ static bool present(void *ctx, const void *key)
 	return bpf_map_lookup_elem(c->fd, key, c->val) == 0;
 }
 
-/*
- * BPF netfilter programs and links (Linux 6.4 and later) postdate Debian 12's headers and
- * libbpf (1.1): their program type, attach type and the link's netfilter attributes are given
- * by their values in the kernel's ABI (include/uapi/linux/bpf.h, include/uapi/linux/netfilter.h).
- */
-#define PROG_NETFILTER ((enum bpf_prog_type)32)
-#define ATTACH_NETFILTER ((enum bpf_attach_type)45)
-#define NF_PRI_OBSERVE (-299) /* after defragmentation (-400), before conntrack (-200) */
-
-/* Can this kernel load a netfilter program? (A two-instruction one, accepting.) */
-static bool nf_supported(void)
-{
-	const struct bpf_insn accept[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	DECLARE_LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = ATTACH_NETFILTER);
-	int fd = bpf_prog_load(PROG_NETFILTER, "mc_nf_probe", "GPL", accept, 2, &o);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-/* BPF_LINK_CREATE's attributes for a netfilter link, as the kernel's ABI lays them out. */
-struct nf_link_attr {
-	uint32_t prog_fd, target_fd, attach_type, flags;
-	uint32_t pf, hooknum;
-	int32_t priority;
-	uint32_t nf_flags;
-};
-
-/* A link of prog_fd at hook hooknum of family pf (NFPROTO_IPV4 2, NFPROTO_IPV6 10) in this
- * namespace: its descriptor, or -errno. */
-static int nf_link(int prog_fd, uint32_t pf, uint32_t hooknum)
-{
-	struct nf_link_attr a = { .prog_fd = (uint32_t)prog_fd, .attach_type = ATTACH_NETFILTER, .pf = pf,
-				  .hooknum = hooknum, .priority = NF_PRI_OBSERVE };
-	long fd = syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a));
-	return fd < 0 ? -errno : (int)fd;
-}
-
-static int open_skel(uint32_t netns_ino, bool outbound, bool nf, struct drops **ret)
+static int open_skel(uint32_t netns_ino, bool outbound, struct drops **ret)
 {
 	struct drops *s = drops__open();
 	int r;
@@ -139,9 +90,6 @@ static int open_skel(uint32_t netns_ino, bool outbound, bool nf, struct drops **
 		return -errno ? -errno : -ENOMEM;
 	s->rodata->netns_ino = netns_ino;
 	bpf_program__set_autoload(s->progs.out_drop, outbound);
-	bpf_program__set_type(s->progs.seen_nf, PROG_NETFILTER);
-	bpf_program__set_expected_attach_type(s->progs.seen_nf, ATTACH_NETFILTER);
-	bpf_program__set_autoload(s->progs.seen_nf, nf);
 	if ((r = drops__load(s)) < 0) {
 		drops__destroy(s);
 		return r;
@@ -159,27 +107,15 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 	libbpf_set_print(keep_message);
 	last_msg[0] = '\0';
 	snprintf(m->out_why, sizeof(m->out_why), "not asked for");
-	for (int i = 0; i < NF_LINKS; i++)
-		m->nf_link[i] = -1;
-	bool nf = nf_supported();
 	/* The fexit program may be refused at load (no trampolines): then load without it. */
-	if (outbound && (r = open_skel(netns_ino, true, nf, &m->skel)) < 0) {
+	if (outbound && (r = open_skel(netns_ino, true, &m->skel)) < 0) {
 		snprintf(m->out_why, sizeof(m->out_why), "fexit/xfrm_lookup_with_ifid refused at load: %s%s (%.200s)",
 			 strerror(-r), r == -EPERM ? ": this kernel forbids BPF trampolines (or CAP_BPF and CAP_PERFMON "
 			 "are missing)" : "", last_msg[0] ? last_msg : "no message from libbpf");
 		outbound = false;
 		last_msg[0] = '\0';
 	}
-	snprintf(m->nf_why, sizeof(m->nf_why), "%s", nf ? "" : "this kernel has no BPF netfilter programs (Linux 6.4 "
-		 "and later)");
-	/* The netfilter program, if this kernel has them, may still be refused: then without it. */
-	if (!m->skel && nf && (r = open_skel(netns_ino, false, true, &m->skel)) < 0) {
-		snprintf(m->nf_why, sizeof(m->nf_why), "the netfilter program was refused at load: %s (%.200s)",
-			 strerror(-r), last_msg[0] ? last_msg : "no message from libbpf");
-		nf = false;
-		last_msg[0] = '\0';
-	}
-	if (!m->skel && (r = open_skel(netns_ino, false, false, &m->skel)) < 0) {
+	if (!m->skel && (r = open_skel(netns_ino, false, &m->skel)) < 0) {
 		snprintf(why, len, "loading the BPF program: %s%s%s", strerror(-r), last_msg[0] ? " (libbpf: " : "",
 			 last_msg[0] ? last_msg : "");
 		if (last_msg[0])
@@ -187,7 +123,6 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 		free(m);
 		return r;
 	}
-	m->nf_loaded = nf;
 	m->in_link = bpf_program__attach(m->skel->progs.in_drop);
 	if (!m->in_link) {
 		r = -errno;
@@ -515,127 +450,57 @@ bool mc_dropmon_unwatched(struct mc_dropmon *m, char *why, size_t len)
 	return true;
 }
 
-static void nf_detach(struct mc_dropmon *m)
-{
-	for (int i = 0; i < NF_LINKS; i++)
-		if (m->nf_link[i] >= 0) {
-			close(m->nf_link[i]);
-			m->nf_link[i] = -1;
-		}
-}
-
-/* The netfilter observer's four links, all or none: 0, or -errno with why. */
-static int nf_attach(struct mc_dropmon *m, char *why, size_t len)
-{
-	static const uint32_t pf[2] = { 2, 10 }, hook[2] = { 0, 3 }; /* NFPROTO_IPV4, _IPV6; PRE_ROUTING, LOCAL_OUT */
-
-	if (!m->nf_loaded) {
-		snprintf(why, len, "%.199s", m->nf_why);
-		return -EOPNOTSUPP;
-	}
-	for (int i = 0; i < NF_LINKS; i++) {
-		int r = nf_link(bpf_program__fd(m->skel->progs.seen_nf), pf[i / 2], hook[i % 2]);
-		if (r < 0) {
-			snprintf(why, len, "linking it at %s %s: %s", i / 2 ? "IPv6" : "IPv4", i % 2 ? "output" : "prerouting",
-				 strerror(-r));
-			nf_detach(m);
-			return r;
-		}
-		m->nf_link[i] = r;
-	}
-	return 0;
-}
-
-/* The ways to observe, in the order mcpsecd tries them; MCPSECD_OBSERVER names the first to
- * try (those before it are not tried). */
-enum way { WAY_NETFILTER, WAY_TCX, WAY_CLSACT, WAY_TRACEPOINTS, WAYS };
-static const char *const way_names[WAYS] = { "netfilter", "tcx", "clsact", "tracepoints" };
-
-/* One way: 0, or -errno with why. */
-static int observe_by(struct mc_dropmon *m, enum way w, char *why, size_t len)
-{
-	int r;
-
-	switch (w) {
-	case WAY_NETFILTER:
-		if ((r = nf_attach(m, why, len)) == 0)
-			m->nf_mode = true;
-		return r;
-	case WAY_TCX:
-	case WAY_CLSACT:
-		m->tcx = w == WAY_TCX;
-		if ((r = tc_refresh(m, false, why, len)) == 0) {
-			m->tc_mode = true;
-			return 0;
-		}
-		tc_detach_all(m);
-		return r;
-	case WAY_TRACEPOINTS:
-	default:
-		m->seen_in = bpf_program__attach(m->skel->progs.seen_in);
-		m->seen_out = m->seen_in ? bpf_program__attach(m->skel->progs.seen_out) : NULL;
-		if (m->seen_out)
-			return 0;
-		r = -errno;
-		snprintf(why, len, "tp_btf/%s: %s", m->seen_in ? "net_dev_queue" : "netif_receive_skb", strerror(-r));
-		bpf_link__destroy(m->seen_in);
-		m->seen_in = NULL;
-		return r;
-	}
-}
-
 int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len)
 {
 	if (on == m->observing)
 		return 0;
 	if (!on) {
-		nf_detach(m);
 		tc_detach_all(m);
 		bpf_link__destroy(m->seen_in);
 		bpf_link__destroy(m->seen_out);
 		m->seen_in = m->seen_out = NULL;
-		m->observing = m->tc_mode = m->nf_mode = false;
+		m->observing = false;
 		return 0;
 	}
-	/* why each way failed or was not tried */
-	char ways_why[WAYS][200];
+	/* First the tc hooks (the cheapest), by tcx, else by clsact; then, or when asked
+	 * (MCPSECD_OBSERVER=clsact or tracepoints), the tracepoints. */
+	/* why each way failed or was not tried: [0] clsact, [1] tcx */
+	char tc_why[2][200] = { "not tried (MCPSECD_OBSERVER=tracepoints)", "not tried (MCPSECD_OBSERVER=clsact)" };
 	const char *want = getenv("MCPSECD_OBSERVER");
-	int first = 0, r = -EOPNOTSUPP;
-	for (int w = 0; w < WAYS; w++)
-		if (want && !strcmp(want, way_names[w]))
-			first = w;
-	for (int w = 0; w < first; w++)
-		snprintf(ways_why[w], sizeof(ways_why[w]), "not tried (MCPSECD_OBSERVER=%s)", way_names[first]);
-	for (int w = first; w < WAYS; w++) {
-		if ((r = observe_by(m, (enum way)w, ways_why[w], sizeof(ways_why[w]))) < 0)
-			continue;
+	bool tracepoints = want && !strcmp(want, "tracepoints"), clsact = want && !strcmp(want, "clsact");
+	for (int tcx = !clsact; !tracepoints && tcx >= 0; tcx--) {
+		m->tcx = tcx;
+		if (tc_refresh(m, false, tc_why[tcx], sizeof(tc_why[tcx])) == 0) {
+			m->observing = m->tc_mode = true;
+			if (tcx)
+				snprintf(m->observer, sizeof(m->observer), "tcx on each interface");
+			else
+				snprintf(m->observer, sizeof(m->observer), "tc (clsact) on each interface (tcx: %.80s)",
+					 tc_why[1]);
+			return 0;
+		}
+		tc_detach_all(m);
+	}
+	m->seen_in = bpf_program__attach(m->skel->progs.seen_in);
+	m->seen_out = m->seen_in ? bpf_program__attach(m->skel->progs.seen_out) : NULL;
+	if (m->seen_out) {
 		m->observing = true;
-		static const char *const said[WAYS] = {
-			[WAY_NETFILTER] = "netfilter hooks (BPF links at prerouting and output)",
-			[WAY_TCX] = "tcx on each interface",
-			[WAY_CLSACT] = "tc (clsact) on each interface",
-			[WAY_TRACEPOINTS] = "tp_btf/netif_receive_skb and tp_btf/net_dev_queue",
-		};
-		/* the best way's failure, when a later one is used */
-		int n = snprintf(m->observer, sizeof(m->observer), "%s", said[w]);
-		if (w > first)
-			snprintf(m->observer + n, sizeof(m->observer) - (size_t)n, " (%s: %.100s)", way_names[w - 1],
-				 ways_why[w - 1]);
+		m->tc_mode = false;
+		snprintf(m->observer, sizeof(m->observer), "tp_btf/netif_receive_skb and tp_btf/net_dev_queue (tc: %.100s)",
+			 tc_why[0]);
 		return 0;
 	}
-	snprintf(why, len, "netfilter: %.60s; tcx: %.60s; clsact: %.60s; tracepoints: %.60s", ways_why[0], ways_why[1],
-		 ways_why[2], ways_why[3]);
+	int r = -errno;
+	snprintf(why, len, "tc: %s; tp_btf/%s: %s", tc_why[0], m->seen_in ? "net_dev_queue" : "netif_receive_skb",
+		 strerror(-r));
+	bpf_link__destroy(m->seen_in);
+	m->seen_in = NULL;
 	return r;
 }
 
 bool mc_dropmon_observing(const struct mc_dropmon *m)
 {
 	return m && m->observing;
-}
-
-bool mc_dropmon_sees_inner(const struct mc_dropmon *m)
-{
-	return m && m->observing && m->nf_mode;
 }
 
 const char *mc_dropmon_observer(const struct mc_dropmon *m)
@@ -695,7 +560,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 		f->bytes = bytes;
 		f->first = epoch_of(val.first_ns, &mono, &real);
 		f->last = epoch_of(val.last_ns, &mono, &real);
-		f->inner = key.inner != 0;
+		f->inner = false;
 	}
 	mc_prevs_end(&m->seen, present, &(struct present_ctx){ fd, &val });
 	return 0;
@@ -707,7 +572,6 @@ void mc_dropmon_close(struct mc_dropmon *m)
 		return;
 	bpf_link__destroy(m->out_link);
 	bpf_link__destroy(m->in_link);
-	nf_detach(m);
 	tc_detach_all(m);
 	free(m->tc);
 	free(m->bad);

@@ -34,18 +34,14 @@ bool mc_dropmon_outbound_attached(const struct mc_dropmon *m);
 /* The flows and totals since the previous drain (the first drain: since open). 0 or -errno. */
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out);
 /*
- * The staging observer (mcpsec stage): every packet of the namespace, by flow. Attached only
- * while a list is staged, the first way that works of: BPF netfilter links at prerouting and
- * output (6.4 and later: they see inside IPsec too); tcx links, else clsact filters, at each
- * interface (new ones are added at each drain); two tracepoints, which cost every packet of the
- * host a call. MCPSECD_OBSERVER=netfilter, tcx, clsact or tracepoints says which to try first.
- * 0 or -errno (why says what failed).
+ * The staging observer (mcpsec stage): every packet of the namespace at its devices, by flow.
+ * Attached only while a list is staged: a program at the clsact hooks of each interface (new
+ * ones are added at each drain), or where tc cannot be used (or MCPSECD_OBSERVER=tracepoints
+ * says so) at two tracepoints, which cost every packet of the host a call. 0 or -errno (why
+ * says what failed).
  */
 int mc_dropmon_observe(struct mc_dropmon *m, bool on, char *why, size_t len);
 bool mc_dropmon_observing(const struct mc_dropmon *m);
-/* Does the observer see inside IPsec too (the netfilter observer: inbound after decryption,
- * outbound before encryption), flows marked inner? */
-bool mc_dropmon_sees_inner(const struct mc_dropmon *m);
 /* Which observer runs, for people ("none" when none). */
 const char *mc_dropmon_observer(const struct mc_dropmon *m);
 /* The flows seen, and the totals, since the previous drain. 0 or -errno. */

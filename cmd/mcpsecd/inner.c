@@ -28,7 +28,6 @@
 #include "../../lib/wire.h"
 
 #include "daemon.h"
-#include "dropmon.h"
 
 #define TABLE_NAME "mcpsecd_staging"
 #define TABLE "inet " TABLE_NAME
@@ -73,8 +72,6 @@ void inner_stop(struct daemon *d)
 
 const char *inner_mode(const struct daemon *d)
 {
-	if (mc_dropmon_sees_inner(d->drops))
-		return "the observer itself (its netfilter hooks see inside IPsec too)";
 	if (d->inner)
 		return "nftables sets, protected traffic only";
 	return "nothing (neither list protects anything, or nftables cannot be used: the log says which)";

@@ -136,8 +136,6 @@ static const char *inner_unwanted(const struct daemon *d)
 {
 	const char *env = getenv("MCPSECD_INNER");
 
-	if (mc_dropmon_sees_inner(d->drops))
-		return "the observer itself (its netfilter hooks see inside IPsec too)";
 	if (env && !strcmp(env, "off"))
 		return "nothing (MCPSECD_INNER=off)";
 	if (protects(&d->staged_plan) || !d->plan_valid || protects(&d->plan))

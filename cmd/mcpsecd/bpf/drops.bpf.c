@@ -305,8 +305,7 @@ static __always_inline void see(struct mc_drop_key *k, __u16 proto, const struct
  * longer than any frame (GSO); l2, the link-layer bytes skb->len lacks, so that its bytes are
  * counted as at tc. tp_btf gives typed pointers: plain loads, no helper call. The coarse clock
  * is refused to tracing programs. */
-static __always_inline void see_skb(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh, __u32 l2,
-				    __u64 now)
+static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh, __u32 l2)
 {
 	__u64 packets = 1;
 	struct pkt p = { nh, NULL };
@@ -317,12 +316,7 @@ static __always_inline void see_skb(struct sk_buff *skb, struct mc_drop_key *k, 
 		if (segs > 1)
 			packets = segs;
 	}
-	see(k, be16(skb->protocol), &p, packets, skb->len + l2, now);
-}
-
-static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh, __u32 l2)
-{
-	see_skb(skb, k, nh, l2, bpf_ktime_get_ns());
+	see(k, be16(skb->protocol), &p, packets, skb->len + l2, bpf_ktime_get_ns());
 }
 
 /* Received, at the device: before decryption and before the inbound policy check. skb->data is
@@ -381,35 +375,4 @@ int seen_tc_out(struct __sk_buff *skb)
 	struct mc_drop_key k = { .kind = MC_SEEN_OUT };
 	tc_see(skb, &k);
 	return TC_ACT_OK;
-}
-
-/*
- * The netfilter observer (BPF netfilter links, Linux 6.4 and later): one program at prerouting
- * and output, IPv4 and IPv6, in mcpsecd's namespace only (a link belongs to the namespace that
- * made it). It sees what the device observer and the counting sets (inner.c) see together, at
- * one hook a packet: inbound before the policy check, as ESP or AH and again decrypted (then
- * with a secpath); outbound before encryption (its route an IPsec bundle) and again as ESP or
- * AH (IPsec's output passes it through the output hook once more). An inner flow is marked in
- * key.inner; the totals count both. Bytes count from the network header.
- */
-#define NF_INET_PRE_ROUTING 0
-#define NF_INET_LOCAL_OUT 3
-#define NF_ACCEPT 1
-
-SEC("netfilter")
-int seen_nf(struct bpf_nf_ctx *ctx)
-{
-	struct sk_buff *skb = ctx->skb;
-	struct mc_drop_key k = {};
-
-	if (ctx->state->hook == NF_INET_PRE_ROUTING) {
-		k.kind = MC_SEEN_IN;
-		k.inner = (skb->active_extensions >> bpf_core_enum_value(enum skb_ext_id, SKB_EXT_SEC_PATH)) & 1;
-	} else {
-		struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
-		k.kind = MC_SEEN_OUT;
-		k.inner = dst && BPF_CORE_READ(dst, xfrm) != NULL;
-	}
-	see_skb(skb, &k, skb->head + skb->network_header, 0, bpf_ktime_get_ns()); /* no coarse clock here */
-	return NF_ACCEPT;
 }

@@ -66,14 +66,7 @@ struct sk_buff {
 	__u16 network_header;
 	__u16 mac_header; /* ~0 when unset */
 	__be16 protocol;
-	unsigned long _skb_refdst; /* the route: a struct dst_entry *, its lowest bit a flag */
-	__u8 active_extensions;    /* a bit per enum skb_ext_id present */
 } PAI;
-
-/* The skb extensions; SKB_EXT_SEC_PATH marks a packet IPsec decrypted (CO-RE resolves). */
-enum skb_ext_id {
-	SKB_EXT_SEC_PATH = 1,
-};
 
 struct skb_shared_info {
 	unsigned short gso_segs;
@@ -124,23 +117,8 @@ struct dst_ops {
 	unsigned short family;
 } PAI;
 
-struct xfrm_state;
-
 struct dst_entry {
 	struct dst_ops *ops;
-	struct xfrm_state *xfrm; /* set on a route that is an IPsec bundle */
-} PAI;
-
-/* A netfilter program's context (include/net/netfilter/nf_bpf_link.h) and the hook it runs at
- * (include/linux/netfilter.h). */
-struct nf_hook_state {
-	__u8 hook;
-	__u8 pf;
-} PAI;
-
-struct bpf_nf_ctx {
-	const struct nf_hook_state *state;
-	struct sk_buff *skb;
 } PAI;
 
 struct sock;
