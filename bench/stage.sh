@@ -13,9 +13,9 @@
 # "staged" is mcpsecd's observer as it picks it; a suffix names the observer it is told to use
 # (MCPSECD_OBSERVER): "staged-tcx", "staged-clsact", "staged-tp" (tracepoints). "staged-ipsec"
 # (with the same suffixes) stages a list that protects traffic to another peer, so that mcpsecd
-# also watches inside IPsec (its nftables counting sets, which bypassed packets pass by one rule
-# at each hook); "hooks" is the floor of any netfilter design: two empty accepting base chains,
-# no mcpsecd.
+# also watches inside IPsec (fentry where trampolines load, else its nftables counting sets,
+# which bypassed packets pass by one rule at each hook; "staged-ipsec-sets" asks for the sets);
+# "hooks" is the floor of any netfilter design: two empty accepting base chains, no mcpsecd.
 #
 # MODES="none staged" picks the modes ("none" must be one: the ratios are to it), and
 # LOADS="udp1 udp1400 tcp" the workloads.
@@ -65,35 +65,39 @@ printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: i
 	>"$work/staged-ipsec.yaml"
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
 mc apply "$work/site.yaml" >/dev/null
-# mcpsecd with MCPSECD_OBSERVER=$1 ("" for the observer it picks), restarted only for a change.
-observer="(none yet)"
+# mcpsecd with MCPSECD_OBSERVER=$1 ("" for the observer it picks) and MCPSECD_INNER=$2 (""
+# for its own choice), restarted only for a change.
+running="(none yet)"
 daemon() {
-	[ "$1" != "$observer" ] || return 0
+	[ "$1/$2" != "$running" ] || return 0
 	if [ -n "${DAEMON:-}" ]; then
 		kill "$DAEMON"
 		wait "$DAEMON" 2>/dev/null || true
 	fi
-	MCPSECD_OBSERVER=$1 ./mcpsecd --netns "$A" --state-dir "$work/state" --foreground >>"$work/mcpsecd.out" 2>&1 &
-	DAEMON=$! observer=$1
+	MCPSECD_OBSERVER=$1 MCPSECD_INNER=$2 ./mcpsecd --netns "$A" --state-dir "$work/state" --foreground \
+		>>"$work/mcpsecd.out" 2>&1 &
+	DAEMON=$! running="$1/$2"
 	for _ in $(seq 100); do mc status ipsec all --json 2>/dev/null | grep -q '"daemon":{' && break; sleep 0.1; done
 }
-daemon ""
+daemon "" ""
 ip netns exec "$B" taskset -c 1 "$work/tcpblast" sink 5001 &
 ip netns exec "$B" taskset -c 1 python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 9)); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 while True: s.recv(65536)' &
 sleep 0.5
 
 log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.jsonl" 2>/dev/null || true; }
-# A staged mode's observer, from its name's last part.
+# A staged mode's observer, from its name's last part, and its view inside IPsec ("-sets" in
+# its name: the nftables sets, even where fentry loads).
 observer_of() {
 	case $1 in
 	*-tp) echo tracepoints ;; *-tcx) echo tcx ;; *-clsact) echo clsact ;; *) echo "" ;;
 	esac
 }
+inner_of() { case $1 in *-sets*) echo nftables ;; *) echo "" ;; esac; }
 mode_on() {
 	case $1 in
 	staged*) local n; n=$(log_has start)
-		daemon "$(observer_of "$1")"
+		daemon "$(observer_of "$1")" "$(inner_of "$1")"
 		case $1 in staged-ipsec*) mc stage "$work/staged-ipsec.yaml" >/dev/null ;; *) mc stage "$work/staged.yaml" >/dev/null ;; esac
 		for _ in $(seq 50); do [ "$(log_has start)" -gt "$n" ] && return; sleep 0.1; done
 		echo "bench/stage.sh: mcpsecd did not start observing:" >&2; cat "$work/state/log.jsonl" >&2; exit 1 ;;

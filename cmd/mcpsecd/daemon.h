@@ -92,8 +92,12 @@ struct daemon {
 	bool stage_looked;       /* DIR/staged as last seen */
 	ino_t stage_ino;
 	struct timespec stage_mtime;
-	/* its inner flows (inner.c): mcpsecd's own nftables table of counting sets */
-	bool inner;                     /* the table is there */
+	/* its inner flows (inner.c): fentry programs where trampolines load, else mcpsecd's own
+	 * nftables table of counting sets */
+	bool inner;                     /* one of the two is there */
+	bool inner_bpf;                 /* ... and it is the fentry programs */
+	char inner_bpf_why[200];        /* why not them, when the sets are used */
+	char inner_desc[260];           /* the sets, and that why, for people */
 	bool inner_failed;              /* inner_start failed for this staged list (said once) */
 	struct mc_innerprev innerprev;  /* the previous drain's counters */
 };
@@ -135,11 +139,13 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 void stage_answer(struct daemon *d, bool json, struct mc_buf *b);
 void stage_tick_stop(struct daemon *d);
 void stage_suggest(struct daemon *d, int64_t seconds, struct mc_buf *b);
-/* inner.c: the staging observer's inner flows (nftables sets). inner_start: 0, or -1 with why. */
+/* inner.c: the staging observer's inner flows (fentry, else nftables sets). inner_start: 0, or
+ * -1 with why. */
 int inner_start(struct daemon *d, char *why, size_t len);
 void inner_stop(struct daemon *d);
 void inner_drain(struct daemon *d, struct mc_seen_flows *seen);
-const char *inner_mode(const struct daemon *d);
+/* How inner flows are seen, for people; brief: without why not the first way (for a record). */
+const char *inner_mode(const struct daemon *d, bool brief);
 
 /* control.c */
 void start_extras(struct daemon *d);

@@ -35,6 +35,14 @@ bool mc_dropmon_outbound_attached(const struct mc_dropmon *m)
 	return false;
 }
 
+int mc_dropmon_inner(struct mc_dropmon *m, bool on, char *why, size_t len)
+{
+	(void)m;
+	if (on)
+		snprintf(why, len, "mcpsecd was built without BPF");
+	return on ? -EOPNOTSUPP : 0;
+}
+
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out)
 {
 	(void)m;

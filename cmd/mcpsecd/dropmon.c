@@ -46,6 +46,11 @@ struct mc_dropmon {
 	struct bpf_link *in_link, *out_link;
 	bool out_loaded; /* the fexit program loaded: it can be attached and detached at will */
 	char out_why[512];
+	/* the inner observer (fentry: trampolines, loaded with the fexit program), attached only
+	 * while a list is staged and protection is in play */
+	bool inner_loaded;
+	char inner_why[120]; /* why not loaded */
+	struct bpf_link *inner[3];
 	struct mc_prevs drops;
 	uint64_t totals[MC_DROP_KINDS];
 	/* the staging observer, attached only while a list is staged: at the tc hooks of each of
@@ -89,7 +94,11 @@ static int open_skel(uint32_t netns_ino, bool outbound, struct drops **ret)
 	if (!s)
 		return -errno ? -errno : -ENOMEM;
 	s->rodata->netns_ino = netns_ino;
+	/* the trampolines: the outbound drop hook and the inner observer, loaded together or not */
 	bpf_program__set_autoload(s->progs.out_drop, outbound);
+	bpf_program__set_autoload(s->progs.inner_out, outbound);
+	bpf_program__set_autoload(s->progs.inner_in4, outbound);
+	bpf_program__set_autoload(s->progs.inner_in6, outbound);
 	if ((r = drops__load(s)) < 0) {
 		drops__destroy(s);
 		return r;
@@ -107,11 +116,14 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 	libbpf_set_print(keep_message);
 	last_msg[0] = '\0';
 	snprintf(m->out_why, sizeof(m->out_why), "not asked for");
+	snprintf(m->inner_why, sizeof(m->inner_why), "not asked for");
 	/* The fexit program may be refused at load (no trampolines): then load without it. */
 	if (outbound && (r = open_skel(netns_ino, true, &m->skel)) < 0) {
 		snprintf(m->out_why, sizeof(m->out_why), "fexit/xfrm_lookup_with_ifid refused at load: %s%s (%.200s)",
 			 strerror(-r), r == -EPERM ? ": this kernel forbids BPF trampolines (or CAP_BPF and CAP_PERFMON "
 			 "are missing)" : "", last_msg[0] ? last_msg : "no message from libbpf");
+		snprintf(m->inner_why, sizeof(m->inner_why), "refused at load: %s%s", strerror(-r),
+			 r == -EPERM ? " (no BPF trampolines here)" : "");
 		outbound = false;
 		last_msg[0] = '\0';
 	}
@@ -123,6 +135,7 @@ int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, 
 		free(m);
 		return r;
 	}
+	m->inner_loaded = outbound;
 	m->in_link = bpf_program__attach(m->skel->progs.in_drop);
 	if (!m->in_link) {
 		r = -errno;
@@ -153,6 +166,35 @@ bool mc_dropmon_outbound(const struct mc_dropmon *m, const char **why)
 	if (why)
 		*why = m->out_why;
 	return m->out_loaded;
+}
+
+static void inner_detach(struct mc_dropmon *m)
+{
+	for (size_t i = 0; i < MC_ARRAY_SIZE(m->inner); i++) {
+		bpf_link__destroy(m->inner[i]);
+		m->inner[i] = NULL;
+	}
+}
+
+int mc_dropmon_inner(struct mc_dropmon *m, bool on, char *why, size_t len)
+{
+	if (!on || !m->inner_loaded) {
+		inner_detach(m);
+		if (on)
+			snprintf(why, len, "%s", m->inner_why);
+		return on ? -EOPNOTSUPP : 0;
+	}
+	if (m->inner[0])
+		return 0;
+	struct bpf_program *p[3] = { m->skel->progs.inner_out, m->skel->progs.inner_in4, m->skel->progs.inner_in6 };
+	for (size_t i = 0; i < MC_ARRAY_SIZE(p); i++)
+		if (!(m->inner[i] = bpf_program__attach(p[i]))) {
+			int r = -errno;
+			snprintf(why, len, "attaching %s: %s", bpf_program__section_name(p[i]), strerror(-r));
+			inner_detach(m);
+			return r;
+		}
+	return 0;
 }
 
 bool mc_dropmon_outbound_attached(const struct mc_dropmon *m)
@@ -560,7 +602,7 @@ int mc_dropmon_drain_seen(struct mc_dropmon *m, struct mc_seen_flows *out)
 		f->bytes = bytes;
 		f->first = epoch_of(val.first_ns, &mono, &real);
 		f->last = epoch_of(val.last_ns, &mono, &real);
-		f->inner = false;
+		f->inner = key.inner != 0;
 	}
 	mc_prevs_end(&m->seen, present, &(struct present_ctx){ fd, &val });
 	return 0;
@@ -572,6 +614,7 @@ void mc_dropmon_close(struct mc_dropmon *m)
 		return;
 	bpf_link__destroy(m->out_link);
 	bpf_link__destroy(m->in_link);
+	inner_detach(m);
 	tc_detach_all(m);
 	free(m->tc);
 	free(m->bad);

@@ -17,8 +17,9 @@ struct mc_dropmon;
 /*
  * Loads the hooks for the network namespace whose /proc/self/ns/net inode is netns_ino (the
  * caller is inside it). The inbound hook is required: 0 when it is attached, else -errno and
- * why says what failed. The outbound hook is tried when outbound is set; whether it works is
- * mc_dropmon_outbound()'s answer (where the kernel refuses BPF trampolines it never does).
+ * why says what failed. The outbound hook is tried when outbound is set, and with it the inner
+ * observer's fentry programs (all trampolines, loaded together or not at all); whether it works
+ * is mc_dropmon_outbound()'s answer (where the kernel refuses BPF trampolines it never does).
  */
 int mc_dropmon_open(uint32_t netns_ino, bool outbound, struct mc_dropmon **ret, char *why, size_t len);
 /* True when the outbound hook loaded and attached at open; else why (valid until close) says
@@ -31,6 +32,13 @@ bool mc_dropmon_outbound(const struct mc_dropmon *m, const char **why);
  */
 int mc_dropmon_outbound_attach(struct mc_dropmon *m, bool on);
 bool mc_dropmon_outbound_attached(const struct mc_dropmon *m);
+/*
+ * The staging observer's view inside IPsec, where trampolines load (with the outbound hook):
+ * fentry on xfrm_output (before encryption) and xfrm4/xfrm6_transport_finish (after
+ * decryption), functions only protected traffic reaches. Its flows come with the devices'
+ * (mc_dropmon_drain_seen), marked inner. 0, or -errno with why (-EOPNOTSUPP: not loaded).
+ */
+int mc_dropmon_inner(struct mc_dropmon *m, bool on, char *why, size_t len);
 /* The flows and totals since the previous drain (the first drain: since open). 0 or -errno. */
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out);
 /*

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The staging observer's inner flows: the clear-text side of protected traffic, which the
- * device observer sees only as ESP or AH. nftables sees it: inbound after decryption
- * (prerouting again, with a secpath), outbound before encryption (the output hook, its route
- * an IPsec bundle). The only libnftables user.
+ * device observer sees only as ESP or AH. Two ways, the first that works:
+ * - fentry programs on xfrm_output and xfrm4/xfrm6_transport_finish (dropmon.c), functions only
+ *   protected traffic reaches: bypassed traffic pays nothing. They need BPF trampolines, which
+ *   Debian's 6.1 allows and some kernels refuse (6.18 on the build machines).
+ * - nftables sets, which see the same inbound after decryption (prerouting again, with a
+ *   secpath) and outbound before encryption (the output hook, its route an IPsec bundle). The
+ *   only libnftables user. MCPSECD_INNER=nftables asks for them first.
  *
- * mcpsecd adds one table of its own. Its base chains jump, for protected packets only, to a
- * chain that counts them in a named counter per direction (the exact totals) and updates a
- * set per direction and family whose elements are flows, each with its own counter. Bypassed
- * traffic costs one rule per hook; nothing else in the namespace changes: no conntrack, no
- * verdict (the chains accept, and other tables' chains still decide), so a host's own
- * firewall is left as it is. Each drain reads the sets and counters (lib/nlx.c) and takes
+ * The sets: mcpsecd adds one table of its own. Its base chains jump, for protected packets
+ * only, to a chain that counts them in a named counter per direction (the exact totals) and
+ * updates a set per direction and family whose elements are flows, each with its own counter.
+ * Bypassed traffic costs one rule per hook; nothing else in the namespace changes: no
+ * conntrack, no verdict (the chains accept, and other tables' chains still decide), so a host's
+ * own firewall is left as it is. Each drain reads the sets and counters (lib/nlx.c) and takes
  * differences (lib/stage.c mc_stage_inner).
  *
  * The sets are bounded (SET_SIZE elements each); an element leaves after ELEM_TIMEOUT without
@@ -28,6 +32,7 @@
 #include "../../lib/wire.h"
 
 #include "daemon.h"
+#include "dropmon.h"
 
 #define TABLE_NAME "mcpsecd_staging"
 #define TABLE "inet " TABLE_NAME
@@ -66,14 +71,18 @@ void inner_stop(struct daemon *d)
 
 	/* this mcpsecd's table, or one a killed mcpsecd left (it would go on counting); none is fine */
 	(void)nft("delete table " TABLE "\n", why, sizeof(why));
-	d->inner = false;
+	if (d->drops)
+		(void)mc_dropmon_inner(d->drops, false, NULL, 0);
+	d->inner = d->inner_bpf = false;
 	mc_innerprev_free(&d->innerprev);
 }
 
-const char *inner_mode(const struct daemon *d)
+const char *inner_mode(const struct daemon *d, bool brief)
 {
+	if (d->inner && d->inner_bpf)
+		return "fentry on xfrm_output and xfrm4/xfrm6_transport_finish, protected traffic only";
 	if (d->inner)
-		return "nftables sets, protected traffic only";
+		return brief ? "nftables sets, protected traffic only" : d->inner_desc;
 	return "nothing (neither list protects anything, or nftables cannot be used: the log says which)";
 }
 
@@ -94,6 +103,15 @@ int inner_start(struct daemon *d, char *why, size_t len)
 
 	inner_stop(d);
 	why[0] = '\0';
+	const char *want = getenv("MCPSECD_INNER");
+	if (want && !strcmp(want, "nftables"))
+		snprintf(d->inner_bpf_why, sizeof(d->inner_bpf_why), "not tried (MCPSECD_INNER=nftables)");
+	else if (!d->drops)
+		snprintf(d->inner_bpf_why, sizeof(d->inner_bpf_why), "no BPF hooks (mcpsecd runs without them)");
+	else if (mc_dropmon_inner(d->drops, true, d->inner_bpf_why, sizeof(d->inner_bpf_why)) == 0) {
+		d->inner = d->inner_bpf = true;
+		return 0;
+	}
 	family_rules(r[0], sizeof(r[0]), "ip", "icmp", "in4");
 	family_rules(r[1], sizeof(r[1]), "ip6", "icmpv6", "in6");
 	family_rules(r[2], sizeof(r[2]), "ip", "icmp", "out4");
@@ -119,9 +137,14 @@ int inner_start(struct daemon *d, char *why, size_t len)
 		return -1;
 	}
 	if (nft(script, why, len) < 0) {
+		char nft_why[240];
+		snprintf(nft_why, sizeof(nft_why), "%s", why);
+		snprintf(why, len, "fentry: %.150s; nftables: %s", d->inner_bpf_why, nft_why);
 		inner_stop(d);
 		return -1;
 	}
+	snprintf(d->inner_desc, sizeof(d->inner_desc), "nftables sets, protected traffic only (fentry: %s)",
+		 d->inner_bpf_why);
 	d->inner = true;
 	return 0;
 }
@@ -133,7 +156,7 @@ void inner_drain(struct daemon *d, struct mc_seen_flows *seen)
 	size_t n = 0, cap = 0, nc = 0;
 	uint64_t packets[MC_SEEN_DIRS] = { 0 }, bytes[MC_SEEN_DIRS] = { 0 };
 
-	if (!d->inner)
+	if (!d->inner || d->inner_bpf) /* the fentry programs' flows come with the devices' */
 		return;
 	/* the flows first, then the totals: a packet between the two is in the totals alone, a
 	 * balance the next drain settles */

@@ -208,7 +208,7 @@ static void load_staged(struct daemon *d)
 	const char *unwanted = inner_unwanted(d);
 	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
 	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
-	     unwanted ? unwanted : inner_mode(d));
+	     unwanted ? unwanted : inner_mode(d, true));
 	table_restore(d);
 out:
 	mc_site_free(s);
@@ -312,7 +312,7 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 		mc_buf_puts(b, "{\"observing\":true,\"observer\":");
 		mc_buf_json_str(b, mc_dropmon_observer(d->drops));
 		mc_buf_puts(b, ",\"inner_observer\":");
-		mc_buf_json_str(b, inner_mode(d));
+		mc_buf_json_str(b, inner_mode(d, false));
 		mc_buf_puts(b, ",\"table\":");
 		mc_stage_json(&d->stage, b);
 		mc_buf_puts(b, "}\n");
@@ -321,6 +321,6 @@ void stage_answer(struct daemon *d, bool json, struct mc_buf *b)
 	char when[40];
 	since_str(&d->stage, when, sizeof(when));
 	mc_buf_printf(b, "Observed by mcpsecd (pid %ld) since %s, by %s (protected traffic as its SA), and "
-		      "inside IPsec by %s:\n", (long)getpid(), when, mc_dropmon_observer(d->drops), inner_mode(d));
+		      "inside IPsec by %s:\n", (long)getpid(), when, mc_dropmon_observer(d->drops), inner_mode(d, false));
 	mc_stage_text(&d->stage, 10, b);
 }

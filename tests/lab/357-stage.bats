@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # Staged lists (issue 29) on Debian's 6.1 kernel with real SAs: the tracepoint observer loads
 # and attaches there too, a staged DISCARD of a port in use is named while its traffic flows,
-# protected traffic is seen as its SA and compared by SA, and by its inner flows (mcpsecd's
-# nftables sets, which count protected traffic only), and the list applied drops the flow
-# under the policy the staged table named. tests/bats/275-stage.bats has the host cases.
+# protected traffic is seen as its SA and compared by SA, and by its inner flows (fentry on
+# the functions only IPsec traffic reaches, which 6.1 allows; else mcpsecd's nftables sets,
+# which count protected traffic only), and the list applied drops the flow under the policy
+# the staged table named. tests/bats/275-stage.bats has the host cases.
 load helpers
 
 setup() {
@@ -42,6 +43,7 @@ PY
 	cp "$KEYS" "$WORK/keys.yaml"
 }
 teardown() {
+	sysctl -qw kernel.bpf_stats_enabled=0 2>/dev/null || true
 	stop_daemon
 	basic_teardown
 }
@@ -55,6 +57,39 @@ fields() {
 	picks=$(printf '.%s, ' "$@")
 	flows "$filter" | jq -r "[${picks%, }] | join(\" \")"
 }
+# Runs of the fentry programs of the inner view, all three, since the kernel's BPF statistics
+# were turned on.
+inner_runs() {
+	bpftool prog show -j | jq '[.[] | select(.name == "inner_out" or .name == "inner_in4" or .name == "inner_in6")
+		| .run_cnt // 0] | add // 0'
+}
+# B's syslog to A in clear, then A's protected datagrams to B's 5000: 20 each, all received.
+clear_burst() {
+	start_listener "$WORK/syslog" in_a "$NET" udp-recv 514 6 40
+	in_b "$NET" udp-burst "$A_ADDR" 514 20 20 >/dev/null
+	[ "$(listener_result "$WORK/syslog")" = "got 20" ]
+}
+protected_burst() {
+	start_listener "$WORK/prot" in_b "$NET" udp-recv 5000 6 40
+	in_a "$NET" udp-burst "$B_ADDR" 5000 20 20 >/dev/null
+	[ "$(listener_result "$WORK/prot")" = "got 20" ]
+}
+# The same datagrams inside IPsec, by their inner addresses and ports, decided by the lists'
+# selectors; and B's 10 protected datagrams to A's 5001, after decryption. Exact counts.
+inner_flows() {
+	start_listener "$WORK/prot2" in_a "$NET" udp-recv 5001 6 40
+	in_b "$NET" udp-burst "$A_ADDR" 5001 10 20 >/dev/null
+	[ "$(listener_result "$WORK/prot2")" = "got 10" ]
+	wait_flow 30 '.inner and .protocol == "udp" and .dst_port == 5000'
+	[ "$(fields '.inner and .dst_port == 5000' direction src dst packets change enforced_policy enforced_spi staged_policy staged_spi)" = \
+	  "out $A_ADDR $B_ADDR 20 other-sa PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
+	wait_flow 30 '.inner and .dst_port == 5001'
+	[ "$(fields '.inner and .dst_port == 5001' direction protocol src dst packets change enforced_policy)" = \
+	  "in udp $B_ADDR $A_ADDR 10 unchanged PROTECTUDPIN" ]
+	# The clear flow is never inside IPsec.
+	[ -z "$(flows '.inner and .dst_port == 514')" ]
+}
+
 wait_flow() {
 	for _ in $(seq $(($1 * 4))); do [ -n "$(flows "$2")" ] && return 0; sleep 0.25; done
 	echo "no staged flow matching $2:" >&2
@@ -68,13 +103,19 @@ wait_flow() {
 	quiet mc_a stage "$WORK/staged.yaml"
 	# 6.1 has no tcx: the observer falls back to clsact filters, and says why.
 	wait_record 60 '.event == "staged" and .reason == "start" and (.detail | contains("tc (clsact) on each interface (tcx: attaching to lo'"'"'s tcx hooks: Invalid argument)"))' >/dev/null
-	# Syslog from B in clear, and protected UDP from A to B's 5000, both received.
-	start_listener "$WORK/syslog" in_a "$NET" udp-recv 514 6 40
-	start_listener "$WORK/prot" in_b "$NET" udp-recv 5000 6 40
-	in_b "$NET" udp-burst "$A_ADDR" 514 20 20 >/dev/null
-	in_a "$NET" udp-burst "$B_ADDR" 5000 20 20 >/dev/null
-	[ "$(listener_result "$WORK/syslog")" = "got 20" ]
-	[ "$(listener_result "$WORK/prot")" = "got 20" ]
+	# 6.1 allows trampolines: the inner view is the fentry programs, and no nftables table.
+	[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" = \
+	  "fentry on xfrm_output and xfrm4/xfrm6_transport_finish, protected traffic only" ]
+	run ! ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	# Syslog from B in clear, and protected UDP from A to B's 5000, both received. Clear
+	# traffic never runs the inner view (the kernel's BPF statistics count its runs).
+	sysctl -qw kernel.bpf_stats_enabled=1
+	runs=$(inner_runs)
+	clear_burst
+	[ "$(inner_runs)" -eq "$runs" ]
+	protected_burst
+	[ "$(inner_runs)" -ge $((runs + 20)) ]
+	sysctl -qw kernel.bpf_stats_enabled=0
 	wait_flow 30 '.change == "would-discard" and .dst_port == 514'
 	[ "$(fields '.dst_port == 514' direction src dst packets enforced_action enforced_policy staged_policy)" = \
 	  "in $B_ADDR $A_ADDR 20 bypass RESTIN DISCARDSYSLOGIN" ]
@@ -85,28 +126,7 @@ wait_flow() {
 	  "out other-sa 20 PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
 	run mc_a status ipsec staged
 	[[ "$output" == *"other-sa (the peer must be ready for it too):"*"esp $A_ADDR -> $B_ADDR spi 0x5101"* ]]
-	# The same datagrams inside IPsec, by their inner addresses and ports (the sets, before
-	# encryption), decided by the lists' selectors; and B's protected datagrams to A's 5001,
-	# after decryption.
-	start_listener "$WORK/prot2" in_a "$NET" udp-recv 5001 6 40
-	in_b "$NET" udp-burst "$A_ADDR" 5001 10 20 >/dev/null
-	[ "$(listener_result "$WORK/prot2")" = "got 10" ]
-	[[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" == "nftables sets, protected traffic only" ]]
-	wait_flow 30 '.inner and .protocol == "udp" and .dst_port == 5000'
-	[ "$(fields '.inner and .dst_port == 5000' direction src dst packets change enforced_policy enforced_spi staged_policy staged_spi)" = \
-	  "out $A_ADDR $B_ADDR 20 other-sa PROTECTUDPOUT 20737 PROTECTUDPOUT 20993" ]
-	wait_flow 30 '.inner and .dst_port == 5001'
-	[ "$(fields '.inner and .dst_port == 5001' direction protocol src dst packets change enforced_policy)" = \
-	  "in udp $B_ADDR $A_ADDR 10 unchanged PROTECTUDPIN" ]
-	# Only protected traffic is counted, all of it: the clear syslog flow is in no set, the
-	# totals are the 20 datagrams out and the 10 in; conntrack never ran.
-	sets=$(ip netns exec "$NS_A" nft list table inet mcpsecd_staging)
-	[[ "$sets" == *". 5000 counter packets 20 "* && "$sets" == *". 5001 counter packets 10 "* ]]
-	[[ "$sets" != *". 514 "* ]]
-	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging out_all)" == *"packets 20 "* ]]
-	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging in_all)" == *"packets 10 "* ]]
-	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)" -eq 0 ]
-	[ -z "$(flows '.inner and .dst_port == 514')" ]
+	inner_flows
 	# Applied: syslog from B is dropped under the policy the staged table named.
 	quiet mc_a apply "$WORK/staged.yaml"
 	start_listener "$WORK/syslog2" in_a "$NET" udp-recv 514 4 40
@@ -135,4 +155,83 @@ wait_flow() {
 	new=$(ip netns exec "$NS_A" tc filter show dev eth0 ingress | grep -o 'seen_tc_in.* id [0-9]*')
 	[ -n "$new" ] && [ "$new" != "$old" ]
 	echo "# $(records '.reason == "leftover"' | jq -r .detail); eth0 ingress: $old, then $new" >&3
+}
+
+@test "lab stage: with MCPSECD_INNER=nftables the counting sets see the same inner flows, and protected traffic only" {
+	MCPSECD_INNER=nftables start_daemon
+	wait_record 60 '.event == "daemon" and .reason == "per-flow"' >/dev/null
+	quiet mc_a stage "$WORK/staged.yaml"
+	wait_record 60 '.event == "staged" and .reason == "start"' >/dev/null
+	[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" = \
+	  "nftables sets, protected traffic only (fentry: not tried (MCPSECD_INNER=nftables))" ]
+	clear_burst
+	protected_burst
+	inner_flows
+	# Only protected traffic is counted, all of it: the clear syslog flow is in no set, the
+	# totals are the 20 datagrams out and the 10 in; conntrack never ran.
+	sets=$(ip netns exec "$NS_A" nft list table inet mcpsecd_staging)
+	[[ "$sets" == *". 5000 counter packets 20 "* && "$sets" == *". 5001 counter packets 10 "* ]]
+	[[ "$sets" != *". 514 "* ]]
+	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging out_all)" == *"packets 20 "* ]]
+	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging in_all)" == *"packets 10 "* ]]
+	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)" -eq 0 ]
+	# --clear takes the table away.
+	quiet mc_a stage --clear
+	wait_record 30 '.event == "staged" and .reason == "cleared"' >/dev/null
+	run ! ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+}
+
+@test "lab stage: IPv4 inside IPsec: protected UDP both ways is seen by its inner flow, exactly" {
+	sed -i 's/default: ipv6-only/default: deny/' "$SITE_A"
+	esp='esp: { integrity: hmac-sha256-128, integrity-key: STAGEI }'
+	with_policies "$SITE_A" <<EOF2
+  - name: V4UDPOUT
+    direction: out
+    local: $A4
+    remote: $B4
+    protocol: udp
+    remote-ports: 5000
+    action: protect
+    spi: 20801
+    $esp
+  - name: V4UDPIN
+    direction: in
+    local: $A4
+    remote: $B4
+    protocol: udp
+    local-ports: 5001
+    action: protect
+    spi: 20802
+    $esp
+  - name: RESTOUT
+    direction: out
+    action: bypass
+  - name: RESTIN
+    direction: in
+    action: bypass
+EOF2
+	# B mirrors A's IPv4 policies (the pair's usual mirror is by their IPv6 addresses).
+	quiet mc_a mirror "$SITE_A" --peer "$B4" --self "$A4" --out "$SITE_B"
+	apply_both "$SITE_A" "$SITE_B"
+	start_daemon
+	wait_record 60 '.event == "daemon" and .reason == "per-flow"' >/dev/null
+	quiet mc_a stage "$SITE_A"
+	wait_record 60 '.event == "staged" and .reason == "start"' >/dev/null
+	[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" = \
+	  "fentry on xfrm_output and xfrm4/xfrm6_transport_finish, protected traffic only" ]
+	start_listener "$WORK/p4" in_b "$NET" udp-recv 5000 6 40
+	in_a "$NET" udp-burst "$B4" 5000 20 20 >/dev/null
+	[ "$(listener_result "$WORK/p4")" = "got 20" ]
+	start_listener "$WORK/p4in" in_a "$NET" udp-recv 5001 6 40
+	in_b "$NET" udp-burst "$A4" 5001 10 20 >/dev/null
+	[ "$(listener_result "$WORK/p4in")" = "got 10" ]
+	# On the wire, ESP under the two SPIs; inside, the datagrams by their IPv4 flows, the
+	# inbound one's protocol taken back from IPsec's control block (its header said ESP).
+	wait_flow 30 '.protocol == "esp" and .spi == 20801'
+	wait_flow 30 '.inner and .dst_port == 5000'
+	[ "$(fields '.inner and .dst_port == 5000' direction protocol src dst packets change enforced_policy)" = \
+	  "out udp $A4 $B4 20 unchanged V4UDPOUT" ]
+	wait_flow 30 '.inner and .dst_port == 5001'
+	[ "$(fields '.inner and .dst_port == 5001' direction protocol src dst packets change enforced_policy)" = \
+	  "in udp $B4 $A4 10 unchanged V4UDPIN" ]
 }

@@ -126,8 +126,16 @@ static __always_inline void transport_word(struct mc_drop_key *k, const __u8 *w)
 	}
 }
 
-/* The flow of a packet of ethertype proto (host order). */
-static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc_drop_key *k)
+/* The protocol a header names: fix when it names ESP or AH, whose header IPsec removed before it
+ * wrote the protocol back (see inner_in); else as read. */
+static __always_inline __u8 next_proto(__u8 next, __u8 fix)
+{
+	return fix && (next == 50 || next == 51) ? fix : next;
+}
+
+/* The flow of a packet of ethertype proto (host order); fix, as next_proto takes it (0 but for
+ * a decrypted packet). */
+static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc_drop_key *k, __u8 fix)
 {
 	/* The network header and the first transport word in one read (the common case: no IPv6
 	 * extension header, no IPv4 option): one helper call a packet. A packet too short for it
@@ -142,7 +150,7 @@ static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc
 		k->family = AF_INET6;
 		__builtin_memcpy(k->saddr, hdr + 8, 16);
 		__builtin_memcpy(k->daddr, hdr + 24, 16);
-		__u8 next = hdr[6];
+		__u8 next = next_proto(hdr[6], fix);
 		if (word && next != 0 && next != 43 && next != 60 && next != 51) {
 			k->proto = next;
 			transport_word(k, hdr + 40);
@@ -157,7 +165,7 @@ static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc
 			__u8 ext[2];
 			if (pkt_read(p, off, ext, sizeof(ext)))
 				return false;
-			next = ext[0];
+			next = next_proto(ext[0], fix);
 			off += 8 + ext[1] * 8;
 		}
 		k->proto = next;
@@ -167,7 +175,7 @@ static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc
 		if (!word && pkt_read(p, 0, hdr, 20))
 			return false;
 		k->family = AF_INET;
-		k->proto = hdr[9];
+		k->proto = next_proto(hdr[9], fix);
 		__builtin_memcpy(k->saddr, hdr + 12, 4);
 		__builtin_memcpy(k->daddr, hdr + 16, 4);
 		if (word && (hdr[0] & 0x0f) == 5 && k->proto != 51) {
@@ -186,7 +194,7 @@ static __always_inline bool parse_l3(__u16 proto, const struct pkt *p, struct mc
 static __always_inline bool parse_skb(struct sk_buff *skb, struct mc_drop_key *k)
 {
 	struct pkt p = { BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, network_header), NULL };
-	return parse_l3(be16(BPF_CORE_READ(skb, protocol)), &p, k);
+	return parse_l3(be16(BPF_CORE_READ(skb, protocol)), &p, k, 0);
 }
 
 SEC("tp_btf/kfree_skb")
@@ -291,9 +299,9 @@ static __always_inline void count_flow(struct mc_drop_key *k, __u64 packets, __u
  * packet with IPv6 extension headers or IPv4 options), no other helper but the clock.
  */
 static __always_inline void see(struct mc_drop_key *k, __u16 proto, const struct pkt *p, __u64 packets, __u64 bytes,
-				__u64 now)
+				__u64 now, __u8 fix)
 {
-	bool ip = parse_l3(proto, p, k);
+	bool ip = parse_l3(proto, p, k, fix);
 
 	add_total(2 * k->kind, packets);
 	add_total(2 * k->kind + 1, bytes);
@@ -305,7 +313,8 @@ static __always_inline void see(struct mc_drop_key *k, __u16 proto, const struct
  * longer than any frame (GSO); l2, the link-layer bytes skb->len lacks, so that its bytes are
  * counted as at tc. tp_btf gives typed pointers: plain loads, no helper call. The coarse clock
  * is refused to tracing programs. */
-static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh, __u32 l2)
+static __always_inline void see_skb(struct sk_buff *skb, struct mc_drop_key *k, __u16 proto, const unsigned char *nh,
+				    __u32 l2, __u8 fix)
 {
 	__u64 packets = 1;
 	struct pkt p = { nh, NULL };
@@ -316,7 +325,12 @@ static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, c
 		if (segs > 1)
 			packets = segs;
 	}
-	see(k, be16(skb->protocol), &p, packets, skb->len + l2, bpf_ktime_get_ns());
+	see(k, proto, &p, packets, skb->len + l2, bpf_ktime_get_ns(), fix);
+}
+
+static __always_inline void see_tp(struct sk_buff *skb, struct mc_drop_key *k, const unsigned char *nh, __u32 l2)
+{
+	see_skb(skb, k, be16(skb->protocol), nh, l2, 0);
 }
 
 /* Received, at the device: before decryption and before the inbound policy check. skb->data is
@@ -358,7 +372,7 @@ static __always_inline void tc_see(struct __sk_buff *skb, struct mc_drop_key *k)
 	struct pkt p = { NULL, skb };
 
 	see(k, be16((__u16)skb->protocol), &p, skb->gso_segs > 1 ? skb->gso_segs : 1, skb->len,
-	    bpf_ktime_get_coarse_ns());
+	    bpf_ktime_get_coarse_ns(), 0);
 }
 
 SEC("tc")
@@ -375,4 +389,66 @@ int seen_tc_out(struct __sk_buff *skb)
 	struct mc_drop_key k = { .kind = MC_SEEN_OUT };
 	tc_see(skb, &k);
 	return TC_ACT_OK;
+}
+
+/*
+ * ---- inside IPsec: the clear-text side of protected traffic ----
+ *
+ * Where the kernel allows trampolines (Debian's 6.1), at functions only IPsec traffic reaches,
+ * so that bypassed traffic pays nothing for it: the devices' observer above sees protected
+ * traffic as ESP or AH only. Its flows are marked inner (key.inner). Elsewhere mcpsecd counts
+ * them with nftables sets instead (inner.c).
+ */
+
+/* The netns of the device a route leads to (skb->dev is not set yet on the way out). */
+static __always_inline __u32 dst_netns(struct sk_buff *skb)
+{
+	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
+	return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+}
+
+/* Sent into an SA: the packet as it is before encryption (transport mode: once, whole, its
+ * network header at skb->data). */
+SEC("fentry/xfrm_output")
+int BPF_PROG(inner_out, struct sock *sk, struct sk_buff *skb)
+{
+	struct mc_drop_key k = { .kind = MC_SEEN_OUT, .inner = 1 };
+	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
+	__u16 family = BPF_CORE_READ(dst, ops, family);
+
+	if (dst_netns(skb) != netns_ino || (family != AF_INET && family != AF_INET6))
+		return 0;
+	see_skb(skb, &k, family == AF_INET ? ETH_P_IP : ETH_P_IPV6, skb->head + skb->network_header, 0, 0);
+	return 0;
+}
+
+/* Received from an SA, decrypted: the transport-mode packet before it goes up the stack again.
+ * Its network header is already moved over the ESP or AH header; the protocol that header named
+ * is written back only inside these functions, so it is taken from the IPsec control block
+ * (XFRM_MODE_SKB_CB) here. skb->data is the transport header: the bytes count from the
+ * network header. */
+static __always_inline void inner_in(struct sk_buff *skb, __u16 proto)
+{
+	struct mc_drop_key k = { .kind = MC_SEEN_IN, .inner = 1 };
+	struct xfrm_mode_skb_cb *cb = (void *)skb->cb;
+	const unsigned char *nh = skb->head + skb->network_header;
+	__u8 fix = BPF_CORE_READ(cb, protocol);
+
+	if (skb->dev->nd_net.net->ns.inum != netns_ino)
+		return;
+	see_skb(skb, &k, proto, nh, (__u32)(skb->data - nh), fix);
+}
+
+SEC("fentry/xfrm4_transport_finish")
+int BPF_PROG(inner_in4, struct sk_buff *skb, int async)
+{
+	inner_in(skb, ETH_P_IP);
+	return 0;
+}
+
+SEC("fentry/xfrm6_transport_finish")
+int BPF_PROG(inner_in6, struct sk_buff *skb, int async)
+{
+	inner_in(skb, ETH_P_IPV6);
+	return 0;
 }

@@ -12,7 +12,7 @@ struct mc_drop_key {
 	__u8 kind;
 	__u8 family; /* AF_INET 2, AF_INET6 10 */
 	__u8 proto;
-	__u8 pad;
+	__u8 inner; /* 1: seen inside IPsec (its clear-text side), else 0 */
 	__u16 sport, dport;
 	__u8 saddr[16], daddr[16];
 };

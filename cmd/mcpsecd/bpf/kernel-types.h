@@ -66,6 +66,14 @@ struct sk_buff {
 	__u16 network_header;
 	__u16 mac_header; /* ~0 when unset */
 	__be16 protocol;
+	unsigned long _skb_refdst; /* the route: a struct dst_entry *, its lowest bit a flag */
+	char cb[48];
+} PAI;
+
+/* IPsec's control block in skb->cb while it decrypts (include/net/xfrm.h): the protocol the
+ * removed ESP or AH header named. */
+struct xfrm_mode_skb_cb {
+	__u8 protocol;
 } PAI;
 
 struct skb_shared_info {
@@ -119,6 +127,7 @@ struct dst_ops {
 
 struct dst_entry {
 	struct dst_ops *ops;
+	struct net_device *dev;
 } PAI;
 
 struct sock;
