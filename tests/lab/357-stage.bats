@@ -181,7 +181,7 @@ wait_flow() {
 	run ! ip netns exec "$NS_A" nft list table inet mcpsecd_staging
 }
 
-@test "lab stage: IPv4 inside IPsec: protected UDP both ways is seen by its inner flow, exactly" {
+@test "lab stage: IPv4 inside IPsec: protected UDP both ways (ESP out, AH in) is seen by its inner flow, exactly" {
 	sed -i 's/default: ipv6-only/default: deny/' "$SITE_A"
 	esp='esp: { integrity: hmac-sha256-128, integrity-key: STAGEI }'
 	with_policies "$SITE_A" <<EOF2
@@ -202,7 +202,7 @@ wait_flow() {
     local-ports: 5001
     action: protect
     spi: 20802
-    $esp
+    ah: { integrity: hmac-sha256-128, key: STAGEI }
   - name: RESTOUT
     direction: out
     action: bypass
@@ -225,9 +225,11 @@ EOF2
 	start_listener "$WORK/p4in" in_a "$NET" udp-recv 5001 6 40
 	in_b "$NET" udp-burst "$A4" 5001 10 20 >/dev/null
 	[ "$(listener_result "$WORK/p4in")" = "got 10" ]
-	# On the wire, ESP under the two SPIs; inside, the datagrams by their IPv4 flows, the
-	# inbound one's protocol taken back from IPsec's control block (its header said ESP).
+	# On the wire, ESP out and AH in, under their SPIs; inside, the datagrams by their IPv4
+	# flows, the inbound one's protocol taken back from IPsec's control block (its header
+	# said AH).
 	wait_flow 30 '.protocol == "esp" and .spi == 20801'
+	wait_flow 30 '.protocol == "ah" and .spi == 20802'
 	wait_flow 30 '.inner and .dst_port == 5000'
 	[ "$(fields '.inner and .dst_port == 5000' direction protocol src dst packets change enforced_policy)" = \
 	  "out udp $A4 $B4 20 unchanged V4UDPOUT" ]
