@@ -28,5 +28,7 @@ enum mc_seen_dir { MC_SEEN_IN = 0, MC_SEEN_OUT = 1, MC_SEEN_DIRS = 2 };
 #define MC_WIRE_ICMP 1
 #define MC_WIRE_ICMPV6 58
 #define MC_WIRE_IS_ICMP(p) ((p) == MC_WIRE_ICMP || (p) == MC_WIRE_ICMPV6)
+/* ESP (50) and AH (51), as the packet names them (lib/model.h's MC_PROTO_ESP/AH in user space). */
+#define MC_WIRE_IS_IPSEC(p) ((p) == 50 || (p) == 51)
 
 #endif

@@ -105,7 +105,7 @@ static __always_inline void transport(struct mc_drop_key *k, const struct pkt *p
 		pkt_read(p, off, tc, sizeof(tc));
 		k->sport = tc[0];
 		k->dport = tc[1];
-	} else if (k->proto == 50 || k->proto == 51) {
+	} else if (MC_WIRE_IS_IPSEC(k->proto)) {
 		/* ESP and AH: the SPI (ESP's first word, AH's second), high half in sport. */
 		pkt_read(p, off + (k->proto == 51 ? 4 : 0), ports, sizeof(ports));
 		k->sport = be16(ports[0]);
@@ -130,7 +130,7 @@ static __always_inline void transport_word(struct mc_drop_key *k, const __u8 *w)
  * wrote the protocol back (see inner_in); else as read. */
 static __always_inline __u8 next_proto(__u8 next, __u8 fix)
 {
-	return fix && (next == 50 || next == 51) ? fix : next;
+	return fix && MC_WIRE_IS_IPSEC(next) ? fix : next;
 }
 
 /* The flow of a packet of ethertype proto (host order); fix, as next_proto takes it (0 but for
@@ -400,15 +400,8 @@ int seen_tc_out(struct __sk_buff *skb)
  * them with nftables sets instead (inner.c).
  */
 
-/* The netns of the device a route leads to (skb->dev is not set yet on the way out). */
-static __always_inline __u32 dst_netns(struct sk_buff *skb)
-{
-	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
-	return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
-}
-
 /* Sent into an SA: the packet as it is before encryption (transport mode: once, whole, its
- * network header at skb->data). */
+ * network header at skb->data). Its netns is its route's device's (skb->dev is not set yet). */
 SEC("fentry/xfrm_output")
 int BPF_PROG(inner_out, struct sock *sk, struct sk_buff *skb)
 {
@@ -416,7 +409,7 @@ int BPF_PROG(inner_out, struct sock *sk, struct sk_buff *skb)
 	struct dst_entry *dst = (void *)(skb->_skb_refdst & ~1UL);
 	__u16 family = BPF_CORE_READ(dst, ops, family);
 
-	if (dst_netns(skb) != netns_ino || (family != AF_INET && family != AF_INET6))
+	if (BPF_CORE_READ(dst, dev, nd_net.net, ns.inum) != netns_ino || (family != AF_INET && family != AF_INET6))
 		return 0;
 	see_skb(skb, &k, family == AF_INET ? ETH_P_IP : ETH_P_IPV6, skb->head + skb->network_header, 0, 0);
 	return 0;
