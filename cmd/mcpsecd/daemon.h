@@ -71,7 +71,8 @@ struct daemon {
 	 * name the policy of each dropped flow; rebuilt when the policies may have changed. */
 	struct mc_dropmon *drops;
 	struct mc_plan plan;
-	bool plan_valid, plan_dirty;
+	bool plan_valid, plan_dirty; /* dirty: the policies or SAs may have changed since */
+	size_t kernel_sas;           /* the SAs in this namespace, any owner's, at that dump */
 	bool out_attach_failed; /* said once */
 	/* --metrics-file: the Prometheus text file, rewritten every metrics_interval seconds. */
 	const char *metrics_path;
@@ -97,7 +98,8 @@ struct daemon {
 	bool inner;                     /* one of the two is there */
 	bool inner_bpf;                 /* ... and it is the fentry programs */
 	char inner_bpf_why[200];        /* why not them, when the sets are used */
-	char inner_desc[260];           /* the sets, and that why, for people */
+	char inner_desc[400];           /* the sets and that why, or why neither, for people */
+	const char *inner_off;          /* why neither, briefly (a record's detail is short) */
 	bool inner_failed;              /* inner_start failed for this staged list (said once) */
 	struct mc_innerprev innerprev;  /* the previous drain's counters */
 };
@@ -143,6 +145,8 @@ void stage_suggest(struct daemon *d, int64_t seconds, struct mc_buf *b);
  * -1 with why. */
 int inner_start(struct daemon *d, char *why, size_t len);
 void inner_stop(struct daemon *d);
+/* The view is not wanted (off: why, for people); with_sa: say what it would be once wanted. */
+void inner_idle(struct daemon *d, const char *off, bool with_sa);
 void inner_drain(struct daemon *d, struct mc_seen_flows *seen);
 /* How inner flows are seen, for people; brief: without why not the first way (for a record). */
 const char *inner_mode(const struct daemon *d, bool brief);

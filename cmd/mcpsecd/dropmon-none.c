@@ -35,6 +35,13 @@ bool mc_dropmon_outbound_attached(const struct mc_dropmon *m)
 	return false;
 }
 
+bool mc_dropmon_inner_loaded(const struct mc_dropmon *m, char *why, size_t len)
+{
+	(void)m;
+	snprintf(why, len, "mcpsecd was built without BPF");
+	return false;
+}
+
 int mc_dropmon_inner(struct mc_dropmon *m, bool on, char *why, size_t len)
 {
 	(void)m;

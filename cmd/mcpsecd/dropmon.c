@@ -176,6 +176,13 @@ static void inner_detach(struct mc_dropmon *m)
 	}
 }
 
+bool mc_dropmon_inner_loaded(const struct mc_dropmon *m, char *why, size_t len)
+{
+	if (!m->inner_loaded)
+		snprintf(why, len, "%s", m->inner_why);
+	return m->inner_loaded;
+}
+
 int mc_dropmon_inner(struct mc_dropmon *m, bool on, char *why, size_t len)
 {
 	if (!on || !m->inner_loaded) {

@@ -39,6 +39,8 @@ bool mc_dropmon_outbound_attached(const struct mc_dropmon *m);
  * (mc_dropmon_drain_seen), marked inner. 0, or -errno with why (-EOPNOTSUPP: not loaded).
  */
 int mc_dropmon_inner(struct mc_dropmon *m, bool on, char *why, size_t len);
+/* Whether those programs loaded (mc_dropmon_inner can attach them); else false, with why. */
+bool mc_dropmon_inner_loaded(const struct mc_dropmon *m, char *why, size_t len);
 /* The flows and totals since the previous drain (the first drain: since open). 0 or -errno. */
 int mc_dropmon_drain(struct mc_dropmon *m, struct mc_drop_flows *out);
 /*

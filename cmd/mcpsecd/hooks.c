@@ -86,6 +86,7 @@ void name_plan(struct daemon *d, const struct mc_kstate *k)
 {
 	mc_plan_free(&d->plan);
 	mc_plan_from_kernel(k, &d->st, &d->plan);
+	d->kernel_sas = k->nsas;
 	d->plan_valid = true;
 	d->plan_dirty = false;
 }

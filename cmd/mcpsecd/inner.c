@@ -77,13 +77,45 @@ void inner_stop(struct daemon *d)
 	mc_innerprev_free(&d->innerprev);
 }
 
+#define FENTRY_DESC "fentry on xfrm_output and xfrm4/xfrm6_transport_finish, protected traffic only"
+#define SETS_DESC "nftables sets, protected traffic only"
+
 const char *inner_mode(const struct daemon *d, bool brief)
 {
 	if (d->inner && d->inner_bpf)
-		return "fentry on xfrm_output and xfrm4/xfrm6_transport_finish, protected traffic only";
+		return FENTRY_DESC;
 	if (d->inner)
-		return brief ? "nftables sets, protected traffic only" : d->inner_desc;
-	return "nothing (neither list protects anything, or nftables cannot be used: the log says which)";
+		return brief ? SETS_DESC : d->inner_desc;
+	if (d->inner_off)
+		return brief || !d->inner_desc[0] ? d->inner_off : d->inner_desc;
+	return "nothing";
+}
+
+/* Whether the view is the fentry programs (they loaded, and the operator did not ask for the
+ * sets); else false, and d->inner_bpf_why says why not. */
+static bool fentry_first(struct daemon *d)
+{
+	const char *want = getenv("MCPSECD_INNER");
+
+	if (want && !strcmp(want, "nftables"))
+		snprintf(d->inner_bpf_why, sizeof(d->inner_bpf_why), "not tried (MCPSECD_INNER=nftables)");
+	else if (!d->drops)
+		snprintf(d->inner_bpf_why, sizeof(d->inner_bpf_why), "no BPF hooks (mcpsecd runs without them)");
+	else
+		return mc_dropmon_inner_loaded(d->drops, d->inner_bpf_why, sizeof(d->inner_bpf_why));
+	return false;
+}
+
+void inner_idle(struct daemon *d, const char *off, bool with_sa)
+{
+	d->inner_off = off;
+	if (!with_sa)
+		snprintf(d->inner_desc, sizeof(d->inner_desc), "%s", off);
+	else if (fentry_first(d))
+		snprintf(d->inner_desc, sizeof(d->inner_desc), "%s; with one: " FENTRY_DESC, off);
+	else
+		snprintf(d->inner_desc, sizeof(d->inner_desc), "%s; with one: " SETS_DESC " (fentry: %s)", off,
+			 d->inner_bpf_why);
 }
 
 /* One family's rules: a flow with ports, ICMP (type and code where the ports would be), any
@@ -103,12 +135,8 @@ int inner_start(struct daemon *d, char *why, size_t len)
 
 	inner_stop(d);
 	why[0] = '\0';
-	const char *want = getenv("MCPSECD_INNER");
-	if (want && !strcmp(want, "nftables"))
-		snprintf(d->inner_bpf_why, sizeof(d->inner_bpf_why), "not tried (MCPSECD_INNER=nftables)");
-	else if (!d->drops)
-		snprintf(d->inner_bpf_why, sizeof(d->inner_bpf_why), "no BPF hooks (mcpsecd runs without them)");
-	else if (mc_dropmon_inner(d->drops, true, d->inner_bpf_why, sizeof(d->inner_bpf_why)) == 0) {
+	d->inner_off = NULL;
+	if (fentry_first(d) && mc_dropmon_inner(d->drops, true, d->inner_bpf_why, sizeof(d->inner_bpf_why)) == 0) {
 		d->inner = d->inner_bpf = true;
 		return 0;
 	}
@@ -143,8 +171,7 @@ int inner_start(struct daemon *d, char *why, size_t len)
 		inner_stop(d);
 		return -1;
 	}
-	snprintf(d->inner_desc, sizeof(d->inner_desc), "nftables sets, protected traffic only (fentry: %s)",
-		 d->inner_bpf_why);
+	snprintf(d->inner_desc, sizeof(d->inner_desc), SETS_DESC " (fentry: %s)", d->inner_bpf_why);
 	d->inner = true;
 	return 0;
 }

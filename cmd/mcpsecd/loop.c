@@ -30,6 +30,11 @@ static void on_event(void *ctx, const struct mc_event *ev)
 	if (d->debug)
 		fprintf(stderr, "mcpsecd: event %d from port %u, priority %u, spi %u, reqid %#x\n", (int)ev->kind,
 			ev->portid, ev->priority, ev->spi, ev->reqid);
+	/* An SA came or went, any owner's: whether anything can be inside IPsec may have changed
+	 * (stage.c inner_want reads the count at the next dump). */
+	if (ev->kind == MC_EV_SA_NEW || ev->kind == MC_EV_SA_DEL || ev->kind == MC_EV_SA_FLUSH ||
+	    (ev->kind == MC_EV_SA_EXPIRE && ev->hard && ev->spi))
+		d->plan_dirty = true;
 	if (mc_mon_event(&d->mon, ev, d->now, &d->pending)) {
 		d->plan_dirty = true;
 		if (!d->drift_due)

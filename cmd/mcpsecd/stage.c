@@ -99,6 +99,7 @@ static void stop_staging(struct daemon *d)
 		(void)mc_dropmon_observe(d->drops, false, NULL, 0);
 	inner_stop(d);
 	d->inner_failed = false;
+	d->inner_off = NULL;
 	mc_stage_free(&d->stage);
 	mc_plan_free(&d->staged_plan);
 	free(d->staged_from);
@@ -121,47 +122,54 @@ static void ensure_plan(struct daemon *d, const struct mc_kstate *kp)
 	}
 }
 
-static bool protects(const struct mc_plan *p)
-{
-	for (size_t i = 0; i < p->nrules; i++)
-		if (p->rules[i].action == MC_PROTECT)
-			return true;
-	return false;
-}
+static const char no_sa[] = "nothing while this namespace holds no SA (nothing can be inside IPsec)";
 
-/* Why mcpsecd does not watch inside IPsec, for people; NULL when it should: the staged list
- * or the enforced one (while unknown, assumed) protects something, and the operator did not
- * say MCPSECD_INNER=off (its hooks cost bypassed traffic a rule each). */
+/* Why mcpsecd does not watch inside IPsec, for people; NULL when it should: this namespace holds
+ * an SA, any owner's (while unknown, assumed). Without one no packet is inside IPsec, whatever
+ * either list says: a staged PROTECT's traffic is still clear, and seen at the devices. The sets'
+ * hooks would cost bypassed traffic for nothing (bench/README.md). The operator may also say
+ * MCPSECD_INNER=off. */
 static const char *inner_unwanted(const struct daemon *d)
 {
 	const char *env = getenv("MCPSECD_INNER");
 
 	if (env && !strcmp(env, "off"))
 		return "nothing (MCPSECD_INNER=off)";
-	if (protects(&d->staged_plan) || !d->plan_valid || protects(&d->plan))
-		return NULL;
-	return "nothing (neither list protects any)";
+	if (d->plan_valid && !d->kernel_sas)
+		return no_sa;
+	return NULL;
 }
 
-/* The view inside IPsec (nftables sets), started or stopped as inner_unwanted says; kp: this tick's
- * dump, when there is one. Its cost stays off hosts and lists without IPsec. */
-static void inner_want(struct daemon *d, const struct mc_kstate *kp)
+/* The view inside IPsec, started or stopped as inner_unwanted says; kp: this tick's dump, when
+ * there is one; say: record a change (at staging, the start record says it). */
+static void inner_want(struct daemon *d, const struct mc_kstate *kp, bool say)
 {
 	char why[300];
 
 	ensure_plan(d, kp);
-	if (inner_unwanted(d)) {
-		if (d->inner)
+	const char *off = inner_unwanted(d);
+	if (off) {
+		if (d->inner) {
 			inner_stop(d);
+			if (say)
+				note(d, "staged", "inner-stop", NULL, 0, "no SA is left in this namespace: nothing is "
+				     "inside IPsec, and mcpsecd stops watching there");
+		}
+		inner_idle(d, off, off == no_sa);
 		return;
 	}
 	/* tried once per staged list: a failure is said once, not every tick */
 	if (d->inner || d->inner_failed)
 		return;
+	bool idle = d->inner_off != NULL; /* not after inner-lost: that record says it comes back */
 	if (inner_start(d, why, sizeof(why)) < 0) {
 		d->inner_failed = true;
+		inner_idle(d, "nothing (it could not start: the no-inner record says why)", false);
 		note(d, "staged", "no-inner", NULL, 0, "protected traffic is seen as its SA only, not by its inner "
 		     "flows: %s", why);
+	} else if (say && idle) {
+		note(d, "staged", "inner-start", NULL, 0, "an SA is in this namespace: inner flows of protected "
+		     "traffic are seen by %s", inner_mode(d, true));
 	}
 }
 
@@ -204,11 +212,10 @@ static void load_staged(struct daemon *d)
 	snprintf(d->stage_enforced, sizeof(d->stage_enforced), "%s", d->st.gen ? d->st.gen : "");
 	snprintf(d->staged_gen, sizeof(d->staged_gen), "%s", sg.gen ? sg.gen : "");
 	mc_stage_init(&d->stage, 0, d->now);
-	inner_want(d, NULL);
-	const char *unwanted = inner_unwanted(d);
+	inner_want(d, NULL, false);
 	note(d, "staged", "start", NULL, 0, "comparing the staged list %s (%s) with live traffic, seen by %s; "
 	     "inner flows of protected traffic by %s", d->staged_from, sg.gen, mc_dropmon_observer(d->drops),
-	     unwanted ? unwanted : inner_mode(d, true));
+	     inner_mode(d, true));
 	table_restore(d);
 out:
 	mc_site_free(s);
@@ -256,7 +263,7 @@ void stage_tick(struct daemon *d, const struct mc_drop_flows *drops, const struc
 				MC_DIR_OUT, drops->f[i].flow, drops->f[i].count, 0, d->now, d->now, false };
 	/* The kernel's policies, named (from this tick's dump when it made one), then the counting sets'
 	 * inner flows of protected traffic. */
-	inner_want(d, kp);
+	inner_want(d, kp, true);
 	inner_drain(d, &seen);
 	/* A table is for one pair of lists: another committed list starts a new one. */
 	if (strcmp(d->stage_enforced, d->st.gen ? d->st.gen : "")) {

@@ -115,6 +115,27 @@ listener_result() {
 	grep -v '^ready' "$1"
 }
 
+# A namespace's own firewall beside mcpsecd (A's): it tracks connections and drops, counting,
+# UDP to port 515. own_firewall_decides: it still does, after the clear syslog flow to 514
+# (conntrack has it) and three datagrams from B to 515 (none received, three counted).
+# own_ruleset: A's rules without their counters.
+own_firewall() {
+	ip netns exec "$NS_A" nft -f - <<-'EOF'
+	table inet fw {
+		chain input { type filter hook input priority 0; policy accept; ct state established,related accept; udp dport 515 counter drop; }
+	}
+	EOF
+}
+own_firewall_decides() {
+	[[ "$(ip netns exec "$NS_A" conntrack -L 2>/dev/null)" == *"dport=514 "* ]] || { echo "conntrack lost the flow to 514" >&2; return 1; }
+	start_listener "$WORK/r515" in_a "$NET" udp-recv 515 3
+	in_b "$NET" udp-burst "$A_ADDR" 515 3 20 >/dev/null
+	[ "$(listener_result "$WORK/r515")" = "got 0" ] || { echo "the firewall's drop did not hold" >&2; return 1; }
+	[[ "$(ip netns exec "$NS_A" nft list chain inet fw input)" == *"udp dport 515 counter packets 3 "* ]] ||
+		{ echo "the firewall did not count three drops" >&2; return 1; }
+}
+own_ruleset() { ip netns exec "$NS_A" nft list ruleset | sed '/counter packets/d'; }
+
 # The "never in clear / never in output" check: fails when FILE (text or a capture) holds
 # STRING, case-insensitively. It never prints the string (it may be key material).
 # 005-selftest.bats and the lab's bypass test show that it fails when the thing does leak.

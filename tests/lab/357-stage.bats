@@ -3,8 +3,9 @@
 # and attaches there too, a staged DISCARD of a port in use is named while its traffic flows,
 # protected traffic is seen as its SA and compared by SA, and by its inner flows (fentry on
 # the functions only IPsec traffic reaches, which 6.1 allows; else mcpsecd's nftables sets,
-# which count protected traffic only), and the list applied drops the flow under the policy
-# the staged table named. tests/bats/275-stage.bats has the host cases.
+# which count protected traffic only, leave a firewall alone, and run only while the namespace
+# holds an SA, any owner's), and the list applied drops the flow under the policy the staged
+# table named. tests/bats/275-stage.bats has the host cases (6.18: no SA can be there).
 load helpers
 
 setup() {
@@ -157,7 +158,7 @@ wait_flow() {
 	echo "# $(records '.reason == "leftover"' | jq -r .detail); eth0 ingress: $old, then $new" >&3
 }
 
-@test "lab stage: with MCPSECD_INNER=nftables the counting sets see the same inner flows, and protected traffic only" {
+@test "lab stage: with MCPSECD_INNER=nftables the counting sets see the same inner flows, protected traffic only, while an SA is there" {
 	MCPSECD_INNER=nftables start_daemon
 	wait_record 60 '.event == "daemon" and .reason == "per-flow"' >/dev/null
 	quiet mc_a stage "$WORK/staged.yaml"
@@ -175,10 +176,68 @@ wait_flow() {
 	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging out_all)" == *"packets 20 "* ]]
 	[[ "$(ip netns exec "$NS_A" nft list counter inet mcpsecd_staging in_all)" == *"packets 10 "* ]]
 	[ "$(ip netns exec "$NS_A" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)" -eq 0 ]
+	# What the sets hold is read back as inner flows whatever it is: an IPv4 ICMP echo, put there.
+	ip netns exec "$NS_A" nft add element inet mcpsecd_staging in4 "{ $B4 . $A4 . icmp . 2048 . 0 counter packets 3 bytes 252 }"
+	wait_flow 30 '.inner and .protocol == "icmp"'
+	[ "$(fields '.inner and .protocol == "icmp"' direction src dst icmp_type icmp_code packets bytes)" = "in $B4 $A4 8 0 3 252" ]
+	# Removed by another program, the table is said lost and made again.
+	ip netns exec "$NS_A" nft delete table inet mcpsecd_staging
+	wait_record 30 '.event == "staged" and .reason == "inner-lost"' >/dev/null
+	for _ in $(seq 40); do ip netns exec "$NS_A" nft list set inet mcpsecd_staging out6 >/dev/null 2>&1 && break; sleep 0.25; done
+	ip netns exec "$NS_A" nft list set inet mcpsecd_staging out6 >/dev/null
+	# A enforces a list without IPsec: no SA is left, nothing can be inside IPsec, and the table
+	# goes (its hooks would cost bypassed traffic for nothing), though the staged list protects.
+	cp "$SITE_A" "$WORK/clear.yaml"
+	printf '  - name: RESTOUT\n    direction: out\n    action: bypass\n  - name: RESTIN\n    direction: in\n    action: bypass\n' |
+		with_policies "$WORK/clear.yaml"
+	quiet mc_a apply "$WORK/clear.yaml"
+	[ -z "$(ip -n "$NS_A" xfrm state)" ]
+	wait_record 30 '.event == "staged" and .reason == "inner-stop"' >/dev/null
+	run ! ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	[ "$(mc_a status ipsec staged --json | jq -r .daemon.inner_observer)" = \
+	  "nothing while this namespace holds no SA (nothing can be inside IPsec); with one: nftables sets, protected traffic only (fentry: not tried (MCPSECD_INNER=nftables))" ]
+	# Any owner's SA counts: one another program adds (its key from stdin, not argv) starts the
+	# view, and removed, stops it again.
+	ip -n "$NS_A" -batch - <<<"xfrm state add src $A_ADDR dst 2001:db8:99::9 proto ah spi 0x9999 mode transport auth hmac(sha256) 0x$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+	wait_record 30 '.event == "staged" and .reason == "inner-start"' >/dev/null
+	ip netns exec "$NS_A" nft list set inet mcpsecd_staging out6 >/dev/null
+	ip -n "$NS_A" xfrm state flush
+	for _ in $(seq 40); do [ "$(records '.event == "staged" and .reason == "inner-stop"' | wc -l)" -eq 2 ] && break; sleep 0.25; done
+	run ! ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+	# SAs again (A's list with IPsec): the sets are back within a tick of them, and count.
+	quiet mc_a apply "$SITE_A"
+	for _ in $(seq 40); do [ "$(records '.event == "staged" and .reason == "inner-start"' | wc -l)" -eq 2 ] && break; sleep 0.25; done
+	[ "$(records '.event == "staged" and (.reason == "inner-start" or .reason == "inner-stop")' | jq -r .reason | paste -sd' ')" = "inner-stop inner-start inner-stop inner-start" ]
+	[[ "$(records '.event == "staged" and .reason == "inner-start"' | tail -1 | jq -r .detail)" == *"nftables sets"* ]]
+	ip netns exec "$NS_A" nft list set inet mcpsecd_staging out6 >/dev/null
+	for _ in $(seq 40); do [ "$(records '.event == "staged" and .reason == "restart"' | wc -l)" -eq 2 ] && break; sleep 0.25; done
+	[ "$(records '.event == "staged" and .reason == "restart"' | wc -l)" -eq 2 ]
+	protected_burst
+	wait_flow 30 '.inner and .dst_port == 5000'
+	[ "$(fields '.inner and .dst_port == 5000' direction src dst packets)" = "out $A_ADDR $B_ADDR 20" ]
 	# --clear takes the table away.
 	quiet mc_a stage --clear
 	wait_record 30 '.event == "staged" and .reason == "cleared"' >/dev/null
 	run ! ip netns exec "$NS_A" nft list table inet mcpsecd_staging
+}
+
+@test "lab stage: the counting sets leave a namespace's own firewall as it is, and its decisions" {
+	own_firewall
+	before=$(own_ruleset)
+	MCPSECD_INNER=nftables start_daemon
+	wait_record 60 '.event == "daemon" and .reason == "per-flow"' >/dev/null
+	quiet mc_a stage "$WORK/staged.yaml"
+	wait_record 60 '.event == "staged" and .reason == "start" and (.detail | contains("by nftables sets"))' >/dev/null
+	[ "$(ip netns exec "$NS_A" nft list table inet fw | sed '/counter packets/d')" = "$before" ]
+	clear_burst
+	protected_burst
+	wait_flow 30 '.inner and .dst_port == 5000'
+	[ "$(fields '.inner and .dst_port == 5000' direction packets)" = "out 20" ]
+	# The firewall still tracks and decides beside mcpsecd's accepting chains.
+	own_firewall_decides
+	quiet mc_a stage --clear
+	wait_record 30 '.event == "staged" and .reason == "cleared"' >/dev/null
+	[ "$(own_ruleset)" = "$before" ]
 }
 
 @test "lab stage: IPv4 inside IPsec: protected UDP both ways (ESP out, AH in) is seen by its inner flow, exactly" {
