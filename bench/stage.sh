@@ -12,13 +12,16 @@
 # there is).
 # "staged" is mcpsecd's observer as it picks it; a suffix names the observer it is told to use
 # (MCPSECD_OBSERVER): "staged-tcx", "staged-clsact", "staged-tp" (tracepoints). "staged-ipsec"
-# (with the same suffixes) stages a list that protects traffic to another peer, so that mcpsecd
-# also watches inside IPsec (fentry where trampolines load, else its nftables counting sets,
-# which bypassed packets pass by one rule at each hook; "staged-ipsec-sets" asks for the sets);
+# (with the same suffixes) stages a list that protects traffic to another peer, on a host with
+# no SA: a first list with IPsec, whose traffic is still clear, so that mcpsecd watches nothing
+# inside IPsec. "staged-sa" does the same while A enforces that PROTECT, with its SA: then
+# mcpsecd also watches inside IPsec (fentry where trampolines load, else its nftables counting
+# sets, which bypassed packets pass by one rule at each hook; "staged-sa-sets" asks for the
+# sets). A kernel that takes no SA (no ESP) leaves the staged-sa modes out, and says so;
 # "hooks" is the floor of any netfilter design: two empty accepting base chains, no mcpsecd.
 #
-# MODES="none staged" picks the modes ("none" must be one: the ratios are to it), and
-# LOADS="udp1 udp1400 tcp" the workloads.
+# MODES="none staged" picks the modes ("none" must be one: the ratios are to it), LOADS="udp1
+# udp1400 tcp" the workloads, and RESULTS=FILE keeps the raw runs.
 #
 # usage: bench/stage.sh [ROUNDS [SECONDS]]   (root; release binaries: make mcpsec mcpsecd)
 set -eu
@@ -37,7 +40,7 @@ A="$ns-a" B="$ns-b"
 trap 'kill $(jobs -p) 2>/dev/null; ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null; rm -rf "$work"' EXIT
 cc -O2 -o "$work/udpblast" bench/udpblast.c
 cc -O2 -o "$work/tcpblast" bench/tcpblast.c
-modes="none staged staged-ipsec staged-tp"
+modes="none staged staged-ipsec staged-sa staged-tp"
 command -v nft >/dev/null && modes="$modes conntrack"
 if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcflow.bpf.c \
 	-o "$work/tcflow.o" 2>/dev/null; then
@@ -58,12 +61,19 @@ printf 'policies:\n  - { name: ALLIN, direction: in, action: bypass }\n  - { nam
 # The staged list discards a port nobody uses: the measured traffic is bypassed by both.
 printf 'policies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
 	>"$work/staged.yaml"
-# The same with a PROTECT for a peer the measured traffic never goes to: a list with IPsec in it,
-# for which mcpsecd also watches inside IPsec (its counting sets).
+# The same with a PROTECT for a peer the measured traffic never goes to: a list with IPsec in it;
+# and the enforced list with that PROTECT (its SA) for the staged-sa modes.
 ./mcpsec key generate BENCHKEY --alg sha256 --keys "$work/keys.yaml" >/dev/null
-printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n  - { name: PEER9, direction: out, local: "fd00:5::1", remote: "fd00:9::9", action: protect, spi: 4096, esp: { integrity: hmac-sha256, integrity-key: BENCHKEY } }\n  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' \
+peer9='  - { name: PEER9, direction: out, local: "fd00:5::1", remote: "fd00:9::9", action: protect, spi: 4096, esp: { integrity: hmac-sha256, integrity-key: BENCHKEY } }\n'
+printf 'ipsec:\n  keys: keys.yaml\npolicies:\n  - { name: NOTELNET, direction: in, protocol: tcp, local-ports: 23, action: discard }\n%b  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' "$peer9" \
 	>"$work/staged-ipsec.yaml"
+printf 'ipsec:\n  keys: keys.yaml\npolicies:\n%b  - { name: ALLIN, direction: in, action: bypass }\n  - { name: ALLOUT, direction: out, action: bypass }\n' "$peer9" \
+	>"$work/site-sa.yaml"
 mc() { ./mcpsec --netns "$A" --state-dir "$work/state" "$@"; }
+if [[ " $modes " == *" staged-sa"* ]] && ! mc apply "$work/site-sa.yaml" >"$work/sa.out" 2>&1; then
+	echo "bench/stage.sh: this kernel takes no SA, so nothing can be inside IPsec here: the staged-sa modes are left out ($(grep -m1 -o 'error: .*' "$work/sa.out" || head -c 200 "$work/sa.out"))" >&2
+	modes=$(echo "$modes" | tr ' ' '\n' | grep -v '^staged-sa' | tr '\n' ' ')
+fi
 mc apply "$work/site.yaml" >/dev/null
 # mcpsecd with MCPSECD_OBSERVER=$1 ("" for the observer it picks) and MCPSECD_INNER=$2 (""
 # for its own choice), restarted only for a change.
@@ -85,6 +95,9 @@ ip netns exec "$B" taskset -c 1 python3 -c 'import socket; s = socket.socket(soc
 while True: s.recv(65536)' &
 sleep 0.5
 
+wait_for() { for _ in $(seq 50); do "$@" && return 0; sleep 0.1; done; return 1; }
+started() { [ "$(log_has start)" -gt "$1" ]; }
+inner_on() { ! mc status ipsec staged --json | jq -r .daemon.inner_observer | grep -q '^nothing'; }
 log_has() { grep -c "\"event\":\"staged\",\"reason\":\"$1\"" "$work/state/log.jsonl" 2>/dev/null || true; }
 # A staged mode's observer, from its name's last part, and its view inside IPsec ("-sets" in
 # its name: the nftables sets, even where fentry loads).
@@ -98,8 +111,14 @@ mode_on() {
 	case $1 in
 	staged*) local n; n=$(log_has start)
 		daemon "$(observer_of "$1")" "$(inner_of "$1")"
-		case $1 in staged-ipsec*) mc stage "$work/staged-ipsec.yaml" >/dev/null ;; *) mc stage "$work/staged.yaml" >/dev/null ;; esac
-		for _ in $(seq 50); do [ "$(log_has start)" -gt "$n" ] && return; sleep 0.1; done
+		case $1 in
+		staged-ipsec*) mc stage "$work/staged-ipsec.yaml" >/dev/null ;;
+		staged-sa*) mc apply "$work/site-sa.yaml" >/dev/null
+			mc stage "$work/staged-ipsec.yaml" >/dev/null ;;
+		*) mc stage "$work/staged.yaml" >/dev/null ;;
+		esac
+		# with an SA, the view inside IPsec too (it follows the SA's events within a tick)
+		if wait_for started "$n" && { [[ $1 != staged-sa* ]] || wait_for inner_on; }; then return; fi
 		echo "bench/stage.sh: mcpsecd did not start observing:" >&2; cat "$work/state/log.jsonl" >&2; exit 1 ;;
 	conntrack) ip netns exec "$A" nft -f - <<-'NFT'
 		table inet bench { chain p { type filter hook prerouting priority -300; ct state new counter; }; chain o { type filter hook output priority -300; ct state new counter; }; }
@@ -117,7 +136,8 @@ mode_on() {
 mode_off() {
 	case $1 in
 	staged*) local n; n=$(log_has cleared); mc stage --clear >/dev/null
-		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done ;;
+		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done
+		case $1 in staged-sa*) mc apply "$work/site.yaml" >/dev/null ;; esac ;;
 	conntrack | hooks) ip netns exec "$A" nft delete table inet bench ;;
 	tc) tc -n "$A" qdisc del dev va clsact ;;
 	esac
@@ -140,6 +160,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 		mode_off "$m"
 	done
 done
+[ -z "${RESULTS:-}" ] || cp "$work/results" "$RESULTS" # the raw runs: mode load value round
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf '%s, %s rounds of %s s, kernel %s\n' "$(date -u +%Y-%m-%d)" "$ROUNDS" "$SECONDS_EACH" "$(uname -r)"
 printf '%-17s' mode
