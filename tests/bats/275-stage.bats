@@ -215,23 +215,15 @@ syslog_stop() {
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" 2>/dev/null || true
-	# The killed daemon's counting table stays, and goes on counting (here, a flow put in it).
-	ip netns exec "$NS_A" nft add element inet mcpsecd_staging out4 "{ $A4 . $B4 . udp . 5000 . 5000 counter packets 7 bytes 700 }"
 	start_daemon
 	for _ in $(seq 30); do [ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ] && break; sleep 0.1; done
 	[ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ]
-	[[ "$(records '.event == "staged" and .reason == "start"' | tail -1 | jq -r .detail)" == *"by nftables sets, protected traffic only" ]]
 	syslog_start
 	sleep 1.5
 	syslog_stop
 	wait_flow 3 '.change == "would-discard" and .dst_port == 514'
 	[ "$(staged_json | jq -r .staged.generation)" = staged-1 ]
-	# The new daemon's table is its own: the killed one's flow is not taken as seen.
-	[[ "$(ip netns exec "$NS_A" nft list set inet mcpsecd_staging out4)" != *"5000"* ]]
-	[ -z "$(staged_json | jq -c '.daemon.table.flows[] | select(.dst_port == 5000)')" ]
-	stop_daemon
-	run ip netns exec "$NS_A" nft list table inet mcpsecd_staging
-	[ "$status" -ne 0 ]
+	# (A killed mcpsecd's counting sets, which need an SA: tests/lab/357-stage.bats.)
 }
 
 @test "stage: a restart goes on from the table the last mcpsecd kept (SIGTERM, SIGKILL); a damaged one is said, and the comparison starts afresh" {
