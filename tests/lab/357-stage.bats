@@ -148,7 +148,6 @@ wait_flow() {
 	[ -n "$old" ]
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" 2>/dev/null || true
-	DAEMON=
 	[ "$(ip netns exec "$NS_A" tc filter show dev eth0 ingress | grep -o 'seen_tc_in.* id [0-9]*')" = "$old" ]
 	start_daemon
 	wait_record 60 '.event == "staged" and .reason == "leftover" and (.detail | contains("eth0"))' >/dev/null
@@ -239,7 +238,6 @@ wait_flow() {
 	# mcpsecd makes its own, which does not take that flow as seen, and removes it as it stops.
 	kill -KILL "$DAEMON"
 	wait "$DAEMON" 2>/dev/null || true
-	DAEMON=
 	ip netns exec "$NS_A" nft add element inet mcpsecd_staging out4 "{ $A4 . $B4 . udp . 5000 . 5000 counter packets 7 bytes 700 }"
 	MCPSECD_INNER=nftables start_daemon
 	for _ in $(seq 120); do [ "$(records '.event == "staged" and .reason == "start"' | wc -l)" -eq 2 ] && break; sleep 0.5; done
