@@ -346,6 +346,20 @@ static bool owned_event(const struct mc_event *ev)
 	}
 }
 
+bool mc_event_changes_sas(const struct mc_event *ev)
+{
+	switch (ev->kind) {
+	case MC_EV_SA_NEW:
+	case MC_EV_SA_DEL:
+	case MC_EV_SA_FLUSH:
+		return true;
+	case MC_EV_SA_EXPIRE:
+		return ev->hard && ev->spi; /* a soft one changes nothing; spi 0: ACQUIRE's larval state */
+	default:
+		return false;
+	}
+}
+
 bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, struct mc_records *out)
 {
 	struct mc_record r;

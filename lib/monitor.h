@@ -205,6 +205,10 @@ size_t mc_drift_groups(const struct mc_diff *diff, const char *(*name)(const str
  */
 bool mc_mon_event(struct mc_monitor *m, const struct mc_event *ev, int64_t now, struct mc_records *out);
 
+/* Whether ev added or removed an SA, any owner's (a hard expiry removes one; an update does
+ * not change how many there are). */
+bool mc_event_changes_sas(const struct mc_event *ev);
+
 /* True when counters that need the kernel's policies and SAs to attribute have moved. */
 bool mc_mon_needs_dump(const struct mc_monitor *m, const struct mc_stats *now);
 

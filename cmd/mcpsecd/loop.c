@@ -32,8 +32,7 @@ static void on_event(void *ctx, const struct mc_event *ev)
 			ev->portid, ev->priority, ev->spi, ev->reqid);
 	/* An SA came or went, any owner's: whether anything can be inside IPsec may have changed
 	 * (stage.c inner_want reads the count at the next dump). */
-	if (ev->kind == MC_EV_SA_NEW || ev->kind == MC_EV_SA_DEL || ev->kind == MC_EV_SA_FLUSH ||
-	    (ev->kind == MC_EV_SA_EXPIRE && ev->hard && ev->spi))
+	if (mc_event_changes_sas(ev))
 		d->plan_dirty = true;
 	if (mc_mon_event(&d->mon, ev, d->now, &d->pending)) {
 		d->plan_dirty = true;

@@ -155,7 +155,8 @@ static void inner_want(struct daemon *d, const struct mc_kstate *kp, bool say)
 				note(d, "staged", "inner-stop", NULL, 0, "no SA is left in this namespace: nothing is "
 				     "inside IPsec, and mcpsecd stops watching there");
 		}
-		inner_idle(d, off, off == no_sa);
+		if (off != d->inner_off) /* on a change only: the description does not change meanwhile */
+			inner_idle(d, off, off == no_sa);
 		return;
 	}
 	/* tried once per staged list: a failure is said once, not every tick */

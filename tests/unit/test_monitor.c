@@ -290,12 +290,32 @@ int main(void)
 	ev.hard = true;
 	mc_mon_event(&m, &ev, 1100, &out);
 	T_EQ_INT(out.n, 0, "a larval (spi 0) expiry is ACQUIRE's own: ignored");
+	T_OK(!mc_event_changes_sas(&ev), "a larval expiry removes no SA");
 	ev.spi = 2001;
 	ev.reqid = MC_REQID_LEGACY;
 	ev.proto = MC_PROTO_AH;
 	T_OK(!mc_mon_event(&m, &ev, 1100, &out) && out.n == 1 && !strcmp(out.r[0].event, "sa-expire") &&
 	     !strcmp(out.r[0].reason, "hard-lifetime") && strstr(out.r[0].detail, "does not put it back"),
 	     "a hard expiry of our SA: a record saying the traffic drops until a rollover; no repair");
+	T_OK(mc_event_changes_sas(&ev), "a hard expiry removes an SA");
+	ev.hard = false;
+	T_OK(!mc_event_changes_sas(&ev), "a soft expiry removes none");
+	ev.hard = true;
+	{
+		/* whose SA does not matter: any SA means something can be inside IPsec */
+		struct mc_event e = { .kind = MC_EV_SA_NEW, .reqid = 7 };
+		T_OK(mc_event_changes_sas(&e), "a foreign SA added");
+		e.kind = MC_EV_SA_DEL;
+		T_OK(mc_event_changes_sas(&e), "an SA deleted");
+		e.kind = MC_EV_SA_FLUSH;
+		T_OK(mc_event_changes_sas(&e), "SAs flushed");
+		e.kind = MC_EV_SA_UPD;
+		T_OK(!mc_event_changes_sas(&e), "an SA updated: as many as before");
+		e.kind = MC_EV_POL_NEW;
+		T_OK(!mc_event_changes_sas(&e), "a policy added: no SA");
+		e.kind = MC_EV_ACQUIRE;
+		T_OK(!mc_event_changes_sas(&e), "an ACQUIRE: no SA yet");
+	}
 	out.n = 0;
 	struct mc_xsa gone = { .spi = 2001, .proto = MC_PROTO_AH };
 	T_OK(mc_mon_sa_expired(&m, &gone), "our SA gone at its hard lifetime: a repair keeps it out");
