@@ -18,7 +18,9 @@
 # mcpsecd also watches inside IPsec (fentry where trampolines load, else its nftables counting
 # sets, which bypassed packets pass by one rule at each hook; "staged-sa-sets" asks for the
 # sets). A kernel that takes no SA (no ESP) leaves the staged-sa modes out, and says so;
-# "hooks" is the floor of any netfilter design: two empty accepting base chains, no mcpsecd.
+# "hooks" is the floor of any netfilter design: two empty accepting base chains, no mcpsecd;
+# "tc-pass" the floor of any observer at the device: clsact filters that only pass
+# (bench/tcpass.bpf.c), no mcpsecd.
 #
 # MODES="none staged" picks the modes ("none" must be one: the ratios are to it), LOADS="udp1
 # udp1400 tcp" the workloads, and RESULTS=FILE keeps the raw runs.
@@ -45,6 +47,7 @@ command -v nft >/dev/null && modes="$modes conntrack"
 if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcflow.bpf.c \
 	-o "$work/tcflow.o" 2>/dev/null; then
 	modes="$modes tc"
+	clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcpass.bpf.c -o "$work/tcpass.o" && modes="$modes tc-pass"
 fi
 modes=${MODES:-$modes}
 
@@ -131,6 +134,9 @@ mode_on() {
 	tc) tc -n "$A" qdisc replace dev va clsact
 		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcflow.o" sec tc
 		tc -n "$A" filter add dev va egress bpf da obj "$work/tcflow.o" sec tc ;;
+	tc-pass) tc -n "$A" qdisc replace dev va clsact
+		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcpass.o" sec tc
+		tc -n "$A" filter add dev va egress bpf da obj "$work/tcpass.o" sec tc ;;
 	esac
 }
 mode_off() {
@@ -139,7 +145,7 @@ mode_off() {
 		for _ in $(seq 50); do [ "$(log_has cleared)" -gt "$n" ] && break; sleep 0.1; done
 		case $1 in staged-sa*) mc apply "$work/site.yaml" >/dev/null ;; esac ;;
 	conntrack | hooks) ip netns exec "$A" nft delete table inet bench ;;
-	tc) tc -n "$A" qdisc del dev va clsact ;;
+	tc | tc-pass) tc -n "$A" qdisc del dev va clsact ;;
 	esac
 }
 measure() {
@@ -150,6 +156,7 @@ measure() {
 	esac
 }
 loads=${LOADS:-udp1 udp1400 tcp}
+measure udp1 >/dev/null # warm-up: the first run also resolves B's address (it once sent 1 % of a run)
 reversed=$(echo "$modes" | tr ' ' '\n' | tac | tr '\n' ' ')
 for ((r = 0; r < ROUNDS; r++)); do
 	order=$modes
