@@ -584,7 +584,7 @@ static int learn(long seconds, const char *out)
 	}
 	if (ask_daemon("totals", &dm) < 0) {
 		fprintf(stderr, "mcpsec stage --learn: no mcpsecd watches this namespace: it is mcpsecd that sees the "
-			"traffic (start 'mcpsecd%s%s')\n", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "");
+			"traffic (start '%s')\n", mcpsecd_command());
 		return EXIT_LOCAL;
 	}
 	if (!mkdtemp(dir)) {
@@ -691,7 +691,7 @@ int stage_main(int argc, char **argv)
 	       "do to the traffic seen from now on\n", file, gen);
 	if (ask_daemon("totals", &dm) < 0)
 		fprintf(stderr, "mcpsec: warning: no mcpsecd watches this namespace: no traffic is observed until it "
-			"runs (start 'mcpsecd%s%s')\n", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "");
+			"runs (start '%s')\n", mcpsecd_command());
 	mc_buf_free(&dm);
 	return 0;
 }

@@ -28,6 +28,7 @@ struct mc_diags;
 struct global_opts {
 	const char *netns;     /* NULL: the current namespace */
 	const char *state_dir; /* resolved default when not given */
+	bool state_dir_given;  /* --state-dir was on the command line */
 };
 
 extern struct global_opts g_opts;
@@ -67,6 +68,9 @@ int write_output(const char *cmd, const char *path, const struct mc_buf *b);
 /* Sends one request line to the namespace's mcpsecd (state dir socket) and reads the whole
  * answer into ret. Returns 0, or -errno when no daemon answers. */
 int ask_daemon(const char *request, struct mc_buf *ret);
+/* The command that starts the mcpsecd these options talk to ("mcpsecd --netns N --state-dir D",
+ * each option only as given), for the hints that say to start one. */
+const char *mcpsecd_command(void);
 
 
 /* The lockout guard: prints the established connections moving from old_plan (NULL: nothing

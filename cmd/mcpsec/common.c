@@ -127,6 +127,15 @@ out:
 	return rc;
 }
 
+const char *mcpsecd_command(void)
+{
+	static char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "mcpsecd%s%s%s%s", g_opts.netns ? " --netns " : "", g_opts.netns ? g_opts.netns : "",
+		 g_opts.state_dir_given ? " --state-dir " : "", g_opts.state_dir_given ? g_opts.state_dir : "");
+	return cmd;
+}
+
 char *read_text_file(const char *path)
 {
 	struct mc_buf b = { 0 };

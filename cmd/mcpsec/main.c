@@ -78,6 +78,7 @@ int main(int argc, char **argv)
 			args[nargs++] = argv[i];
 		}
 	}
+	g_opts.state_dir_given = g_opts.state_dir != NULL;
 	if (!g_opts.state_dir) {
 		default_state = mc_state_default_dir(g_opts.netns);
 		g_opts.state_dir = default_state;

@@ -516,9 +516,8 @@ static void render_text(struct mc_buf *b, const struct mc_state *st, const struc
 	if (ask_daemon("summary", &dm) == 0 && dm.len)
 		mc_buf_puts(b, dm.s);
 	else
-		mc_buf_printf(b, "no mcpsecd watches this namespace (%s/mcpsecd.sock): start 'mcpsecd%s%s' "
-			      "for drop records and drift repair\n", g_opts.state_dir, g_opts.netns ? " --netns " : "",
-			      g_opts.netns ? g_opts.netns : "");
+		mc_buf_printf(b, "no mcpsecd watches this namespace (%s/mcpsecd.sock): start '%s' for drop records "
+			      "and drift repair\n", g_opts.state_dir, mcpsecd_command());
 	mc_buf_free(&dm);
 	struct mc_state sg;
 	int64_t since;
@@ -575,8 +574,7 @@ static int status_staged(bool json)
 			mc_buf_printf(&b, "%s\n", dm.s);
 		else
 			mc_buf_printf(&b, "no mcpsecd watches this namespace (%s/mcpsecd.sock): no traffic is observed; start "
-				      "'mcpsecd%s%s'\n", g_opts.state_dir, g_opts.netns ? " --netns " : "",
-				      g_opts.netns ? g_opts.netns : "");
+				      "'%s'\n", g_opts.state_dir, mcpsecd_command());
 	}
 	fputs(mc_buf_str(&b), stdout);
 	mc_buf_free(&b);

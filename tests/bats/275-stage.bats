@@ -206,11 +206,17 @@ syslog_stop() {
 @test "stage: a host with a staged list and no mcpsecd says so; SIGKILL and a restart keep the staged list" {
 	run mc_a stage "$WORK/staged.yaml"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"warning: no mcpsecd watches this namespace: no traffic is observed until it runs"* ]]
+	# each hint names the mcpsecd these options talk to, its state directory too
+	start="start 'mcpsecd --netns $NS_A --state-dir $STATE'"
+	[[ "$output" == *"warning: no mcpsecd watches this namespace: no traffic is observed until it runs ($start)"* ]]
 	run mc_a status ipsec staged
-	[[ "$output" == *"no mcpsecd watches this namespace"*"no traffic is observed"* ]]
+	[[ "$output" == *"no mcpsecd watches this namespace"*"no traffic is observed; $start"* ]]
 	run mc_a status ipsec all
 	[[ "$output" == *"Staged: $WORK/staged.yaml; no mcpsecd observes traffic for it"* ]]
+	[[ "$output" == *"$start for drop records"* ]]
+	# without --state-dir, the default one: mcpsecd finds it by itself
+	run "$MCPSEC" --netns "$NS_A" status ipsec all
+	[[ "$output" == *"(/var/lib/mcpsec/netns/$NS_A/mcpsecd.sock): start 'mcpsecd --netns $NS_A' for drop records"* ]]
 	start_daemon
 	wait_record 3 '.event == "staged" and .reason == "start"' >/dev/null
 	kill -KILL "$DAEMON"
