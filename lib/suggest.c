@@ -167,8 +167,9 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 
 	mc_buf_printf(out, "# Suggested by 'mcpsec stage --learn' from the %zu flows mcpsecd saw in %" PRId64 " s%s%s.\n",
 		      t->n, o->seconds, o->host ? " on " : "", o->host ? o->host : "");
-	mc_buf_puts(out, "# A list to edit, not a list to trust: it allows exactly the traffic seen while learning\n"
-			 "# (one policy per peer, service and direction) and nothing that did not happen then: a\n"
+	mc_buf_puts(out, "# A list to edit, not a list to trust: it allows the traffic seen while learning (one\n"
+			 "# policy per peer, service and direction; and, marked \"not seen\" or \"not learned\", what\n"
+			 "# ping -6 and path MTU discovery need) and nothing that did not happen then: a\n"
 			 "# monthly backup, a failover, a new client. Review every policy, make PROTECT what must\n"
 			 "# be protected, then 'mcpsec stage' it and watch 'mcpsec status ipsec staged'.\n");
 	if (t->evicted)
@@ -216,6 +217,37 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 		if (p->port)
 			mc_buf_printf(out, "    %s: %u\n", p->local_service ? "local-ports" : "remote-ports", p->port);
 		mc_buf_printf(out, "    action: %s\n", mc_action_str(p->action));
+	}
+	/* ping -6 first connect()s a UDP socket to port 1025 of the host (no packet: the connect
+	 * only asks the policy, so the observer never sees it). Where echo requests may go out,
+	 * that is bypassed too, else ping fails with EPERM under the list (mcpsec check warns). */
+	for (size_t i = 0; i < s.n; i++) {
+		const struct spol *p = &s.v[i];
+		if (!p->flows || p->proto != MC_PROTO_ICMPV6 || p->dir != MC_DIR_OUT || p->action != MC_BYPASS)
+			continue;
+		char peer[32] = "ANY";
+		for (size_t j = 0; j < npeers; j++)
+			if (p->peer.family && mc_addr_eq(&peers[j], &p->peer))
+				snprintf(peer, sizeof(peer), "PEER%zu", j + 1);
+		mc_buf_printf(out, "  # not seen (no packet is sent): ping -6 connects a UDP socket to port 1025 of the host first,\n"
+				   "  # and fails with \"Operation not permitted\" without this\n"
+				   "  - name: BYPASS-PING6-%s-OUT\n    direction: out\n%s%s%s    protocol: udp\n"
+				   "    remote-ports: 1025\n    action: bypass\n",
+			      peer, p->peer.family ? "    remote: " : "", p->peer.family ? peer : "", p->peer.family ? "\n" : "");
+	}
+	/* What MCP's best practice asks for whether or not it was seen (mcpsec check warns without):
+	 * Packet Too Big comes from routers, in clear, when a path's MTU shrinks; IPv4 ICMP where the
+	 * list takes IPv4 in. */
+	mc_buf_puts(out, "  # not learned: MCP's best practice (mcpsec check warns without them): routers send\n"
+			 "  # Packet Too Big in clear, and path MTU discovery needs it\n");
+	for (int in = 1; in >= 0; in--)
+		mc_buf_printf(out, "  - name: BYPASS-ICMPV6-TOOBIG-%s\n    direction: %s\n    protocol: icmpv6\n    icmp: 2\n"
+				   "    action: bypass\n", in ? "IN" : "OUT", in ? "in" : "out");
+	if (o->def == MC_DEF_DENY || o->def == MC_DEF_DENY_ALL) {
+		mc_buf_puts(out, "  # IPv4 ICMP (error reports, path MTU discovery) bypasses IPsec\n");
+		for (int in = 1; in >= 0; in--)
+			mc_buf_printf(out, "  - name: BYPASS-ICMP-%s\n    direction: %s\n    protocol: icmp\n    action: bypass\n",
+				      in ? "IN" : "OUT", in ? "in" : "out");
 	}
 	mc_buf_printf(out, "# Everything else: the default (%s) decides.\n", mc_default_str(o->def));
 	if (skipped_flows)

@@ -700,6 +700,7 @@ five_services() {
 	grep -q '^# A list to edit, not a list to trust' "$WORK/learned.yaml"
 	run "$MCPSEC" check "$WORK/learned.yaml"
 	[ "$status" -eq 0 ]
+	[[ "$output" != *"warning:"* ]]
 	# All five, each by its service port (or protocol), with the peer as a named selector.
 	grep -q "^  PEER[0-9]*: $B_ADDR$" "$WORK/learned.yaml"
 	grep -q "^  PEER[0-9]*: $B4$" "$WORK/learned.yaml"
@@ -717,4 +718,9 @@ five_services() {
 	[ "$(jq '.totals["would-discard"].flows' <<<"$t")" -eq 0 ]
 	[ "$(jq '[.flows[] | select(.dst_port == 8080 or .dst_port == 2222 or .dst_port == 5353 or .dst_port == 5300 or .icmp_type == 128)] | length' <<<"$t")" -ge 5 ]
 	[ "$(jq '[.flows[] | select(.staged_action == "discard")] | length' <<<"$t")" -eq 0 ]
+	# Enforced, the same five still work: ping -6 too, whose first step (a UDP connect to port
+	# 1025, asked of the policy, no packet sent) no observer sees.
+	run mc_a apply "$WORK/learned.yaml"
+	[ "$status" -eq 0 ]
+	five_services
 }

@@ -10,6 +10,7 @@
 #include "../../lib/diag.h"
 #include "../../lib/monitor.h"
 #include "../../lib/stage.h"
+#include "../../lib/lint.h"
 #include "../../lib/suggest.h"
 #include "../../lib/util.h"
 #include "../../lib/validate.h"
@@ -573,8 +574,15 @@ static void test_suggest(void)
 		mc_compile(site, NULL, &ds, &sp);
 	}
 	T_OK(site && ds.errors == 0, "the suggested site parses, validates and compiles");
-	if (ds.errors || !site)
+	if (site && !ds.errors)
+		mc_lint(site, &sp, &ds);
+	/* ping -6's connect to port 1025, Packet Too Big, IPv4 ICMP: nothing check would warn of */
+	T_EQ_INT(ds.warnings, 0, "mcpsec check has no warning for it");
+	if (ds.errors || ds.warnings || !site) {
 		printf("%s", text);
+		for (size_t i = 0; i < ds.n; i++)
+			printf("# %s\n", ds.d[i].msg);
+	}
 	mc_diags_free(&ds);
 	/* Every flow seen: decided as the learning list decided it (nothing would be discarded). */
 	int would_discard = 0, uncovered = 0;
@@ -600,7 +608,10 @@ static void test_suggest(void)
 	size_t policies = 0;
 	for (const char *c = text; (c = strstr(c, "  - name: ")); c++)
 		policies++;
-	T_EQ_INT(policies, 13, "13 policies: 4 for SSH (2 peers), 2 HTTPS, 2 DNS, 2 for 8443, 2 ICMPv6, 1 telnet");
+	T_EQ_INT(policies, 18, "18 policies: 4 for SSH (2 peers), 2 HTTPS, 2 DNS, 2 for 8443, 2 ICMPv6, 1 telnet; "
+			       "ping -6's connect, Packet Too Big both ways, IPv4 ICMP both ways");
+	T_OK(strstr(text, "name: BYPASS-PING6-PEER2-OUT\n    direction: out\n    remote: PEER2\n    protocol: udp\n"
+			  "    remote-ports: 1025\n"), "ping -6 to the peer it pinged: its connect to port 1025");
 	mc_buf_free(&b);
 	mc_site_free(site);
 	if (site)
