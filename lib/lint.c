@@ -502,23 +502,25 @@ static void check_directions(struct lint *l)
 				 l->s->def == MC_DEF_DENY_ALL ? " - not even those with deny-all" : "");
 }
 
-/* ---- ping -6 and its source-address probe ---- */
+/* ---- ping and its source-address probe ---- */
 
 /*
- * ping -6 (iputils) first connects a UDP socket to the destination (port 1025) to learn its
- * source address. connect() makes the kernel look up the outbound policy for that UDP flow: a
- * list that bypasses ICMPv6 but discards other UDP to the host refuses it with EPERM, and ping
- * fails with "connect: Operation not permitted" before sending a single echo. Said when ICMPv6
- * echo requests leave in clear (BYPASS) but the probe to the same hosts is discarded.
+ * ping (iputils, both families) first connects a UDP socket to the destination (port 1025) to
+ * learn its source address. connect() makes the kernel look up the outbound policy for that UDP
+ * flow: a list that bypasses ICMP but discards other UDP to the host refuses it with EPERM, and
+ * ping fails with "connect: Operation not permitted" before sending a single echo. Said, once
+ * per family, when echo requests leave in clear (BYPASS) but the probe to the same hosts is
+ * discarded.
  */
-static void check_ping_probe(struct lint *l)
+static void check_ping_probe_family(struct lint *l, int family)
 {
-	struct mc_box echo = mc_box_all(AF_INET6), probe = mc_box_all(AF_INET6);
+	struct mc_box echo = mc_box_all(family), probe;
 	struct mc_boxes in = { 0 };
 	struct claims c;
+	const char *ping = family == AF_INET6 ? "ping -6" : "ping";
 
-	echo.lo[MC_D_PROTO] = echo.hi[MC_D_PROTO] = MC_PROTO_ICMPV6;
-	echo.lo[MC_D_SPORT] = echo.hi[MC_D_SPORT] = 128; /* echo request */
+	echo.lo[MC_D_PROTO] = echo.hi[MC_D_PROTO] = family == AF_INET6 ? MC_PROTO_ICMPV6 : MC_PROTO_ICMP;
+	echo.lo[MC_D_SPORT] = echo.hi[MC_D_SPORT] = family == AF_INET6 ? 128 : 8; /* echo request */
 	echo.lo[MC_D_DPORT] = 0;
 	echo.hi[MC_D_DPORT] = 0;
 	mc_boxes_push(&in, &echo);
@@ -546,19 +548,25 @@ static void check_ping_probe(struct lint *l)
 			mc_box_str(&pc.c[k].example, &eg);
 			rule_label(d, &who);
 			mc_warnc(l->ds, rule_loc(l, r), "ping-probe",
-				 "policy '%s' lets ping -6 send echo requests, but %s discards %s: ping -6 first "
+				 "policy '%s' lets %s send echo requests, but %s discards %s: %s first "
 				 "connects a UDP socket to port 1025 of the host to pick its source address, and "
 				 "fails with \"connect: Operation not permitted\"; BYPASS outbound udp to "
 				 "remote-ports 1025 for those hosts (nothing is sent: connect() only asks the "
-				 "policy), or ping with -I ADDRESS", r->name, mc_buf_str(&who), mc_buf_str(&eg));
+				 "policy), or ping with -I ADDRESS", r->name, ping, mc_buf_str(&who), mc_buf_str(&eg), ping);
 			mc_buf_free(&eg);
 			mc_buf_free(&who);
 			break;
 		}
 		claims_free(&pc);
-		break; /* once per list: the advice is the same */
+		break; /* once per family: the advice is the same */
 	}
 	claims_free(&c);
+}
+
+static void check_ping_probe(struct lint *l)
+{
+	check_ping_probe_family(l, AF_INET6);
+	check_ping_probe_family(l, AF_INET);
 }
 
 void mc_lint(const struct mc_site *s, const struct mc_plan *plan, struct mc_diags *ds)

@@ -248,6 +248,12 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 		for (int in = 1; in >= 0; in--)
 			mc_buf_printf(out, "  - name: BYPASS-ICMP-%s\n    direction: %s\n    protocol: icmp\n    action: bypass\n",
 				      in ? "IN" : "OUT", in ? "in" : "out");
+		/* which lets ping send echo requests to any IPv4 host: its probe too */
+		mc_buf_puts(out, "  # so ping may send to any IPv4 host: it connects a UDP socket to port 1025 of the host\n"
+				 "  # first (nothing is sent), and fails with \"Operation not permitted\" without this;\n"
+				 "  # drop it if everyone pings with -I ADDRESS\n"
+				 "  - name: BYPASS-PING4-OUT\n    direction: out\n    remote: 0.0.0.0/0\n    protocol: udp\n"
+				 "    remote-ports: 1025\n    action: bypass\n");
 	}
 	mc_buf_printf(out, "# Everything else: the default (%s) decides.\n", mc_default_str(o->def));
 	if (skipped_flows)

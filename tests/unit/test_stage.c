@@ -608,8 +608,8 @@ static void test_suggest(void)
 	size_t policies = 0;
 	for (const char *c = text; (c = strstr(c, "  - name: ")); c++)
 		policies++;
-	T_EQ_INT(policies, 18, "18 policies: 4 for SSH (2 peers), 2 HTTPS, 2 DNS, 2 for 8443, 2 ICMPv6, 1 telnet; "
-			       "ping -6's connect, Packet Too Big both ways, IPv4 ICMP both ways");
+	T_EQ_INT(policies, 19, "19 policies: 4 for SSH (2 peers), 2 HTTPS, 2 DNS, 2 for 8443, 2 ICMPv6, 1 telnet; "
+			       "ping -6's connect, Packet Too Big both ways, IPv4 ICMP both ways and ping's connect");
 	T_OK(strstr(text, "name: BYPASS-PING6-PEER2-OUT\n    direction: out\n    remote: PEER2\n    protocol: udp\n"
 			  "    remote-ports: 1025\n"), "ping -6 to the peer it pinged: its connect to port 1025");
 	mc_buf_free(&b);
