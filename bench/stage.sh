@@ -44,11 +44,11 @@ cc -O2 -o "$work/udpblast" bench/udpblast.c
 cc -O2 -o "$work/tcpblast" bench/tcpblast.c
 modes="none staged staged-ipsec staged-sa staged-tp"
 command -v nft >/dev/null && modes="$modes conntrack"
-if command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcflow.bpf.c \
-	-o "$work/tcflow.o" 2>/dev/null; then
-	modes="$modes tc"
-	clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c bench/tcpass.bpf.c -o "$work/tcpass.o" && modes="$modes tc-pass"
-fi
+# the clsact modes' programs, each as $work/MODE.o
+for m in tc:tcflow tc-pass:tcpass; do
+	command -v clang >/dev/null && clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu \
+		-c "bench/${m#*:}.bpf.c" -o "$work/${m%%:*}.o" 2>/dev/null && modes="$modes ${m%%:*}"
+done
 modes=${MODES:-$modes}
 
 ip netns add "$A"
@@ -131,12 +131,9 @@ mode_on() {
 		table inet bench { chain p { type filter hook prerouting priority -300; }; chain o { type filter hook output priority -300; }; }
 		NFT
 		;;
-	tc) tc -n "$A" qdisc replace dev va clsact
-		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcflow.o" sec tc
-		tc -n "$A" filter add dev va egress bpf da obj "$work/tcflow.o" sec tc ;;
-	tc-pass) tc -n "$A" qdisc replace dev va clsact
-		tc -n "$A" filter add dev va ingress bpf da obj "$work/tcpass.o" sec tc
-		tc -n "$A" filter add dev va egress bpf da obj "$work/tcpass.o" sec tc ;;
+	tc | tc-pass) tc -n "$A" qdisc replace dev va clsact
+		tc -n "$A" filter add dev va ingress bpf da obj "$work/$1.o" sec tc
+		tc -n "$A" filter add dev va egress bpf da obj "$work/$1.o" sec tc ;;
 	esac
 }
 mode_off() {

@@ -124,6 +124,15 @@ static void name_of(const struct spol *p, const char *peer, char *buf, size_t le
 		snprintf(buf, len, "%s-%s-%s-%s", act, proto, peer, dir);
 }
 
+/* The selector that names p's peer (PEER1 is peers[0]), or ANY for any remote. */
+static void peer_label(const struct spol *p, const struct mc_addr *peers, size_t npeers, char *buf, size_t len)
+{
+	snprintf(buf, len, "ANY");
+	for (size_t j = 0; j < npeers; j++)
+		if (p->peer.family && mc_addr_eq(&peers[j], &p->peer))
+			snprintf(buf, len, "PEER%zu", j + 1);
+}
+
 void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struct mc_buf *out)
 {
 	struct sset s = { 0 };
@@ -169,7 +178,7 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 		      t->n, o->seconds, o->host ? " on " : "", o->host ? o->host : "");
 	mc_buf_puts(out, "# A list to edit, not a list to trust: it allows the traffic seen while learning (one\n"
 			 "# policy per peer, service and direction; and, marked \"not seen\" or \"not learned\", what\n"
-			 "# ping -6 and path MTU discovery need) and nothing that did not happen then: a\n"
+			 "# ping and path MTU discovery need) and nothing that did not happen then: a\n"
 			 "# monthly backup, a failover, a new client. Review every policy, make PROTECT what must\n"
 			 "# be protected, then 'mcpsec stage' it and watch 'mcpsec status ipsec staged'.\n");
 	if (t->evicted)
@@ -201,10 +210,8 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 		const struct spol *p = &s.v[i];
 		if (!p->flows)
 			continue;
-		char peer[32] = "ANY", name[96], pb[16];
-		for (size_t j = 0; j < npeers; j++)
-			if (p->peer.family && mc_addr_eq(&peers[j], &p->peer))
-				snprintf(peer, sizeof(peer), "PEER%zu", j + 1);
+		char peer[32], name[96], pb[16];
+		peer_label(p, peers, npeers, peer, sizeof(peer));
 		name_of(p, peer, name, sizeof(name));
 		mc_buf_printf(out, "  # %" PRIu64 " flow%s, %" PRIu64 " packet%s", p->flows, p->flows == 1 ? "" : "s", p->packets,
 			      p->packets == 1 ? "" : "s");
@@ -225,10 +232,8 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 		const struct spol *p = &s.v[i];
 		if (!p->flows || p->proto != MC_PROTO_ICMPV6 || p->dir != MC_DIR_OUT || p->action != MC_BYPASS)
 			continue;
-		char peer[32] = "ANY";
-		for (size_t j = 0; j < npeers; j++)
-			if (p->peer.family && mc_addr_eq(&peers[j], &p->peer))
-				snprintf(peer, sizeof(peer), "PEER%zu", j + 1);
+		char peer[32];
+		peer_label(p, peers, npeers, peer, sizeof(peer));
 		mc_buf_printf(out, "  # not seen (no packet is sent): ping -6 connects a UDP socket to port 1025 of the host first,\n"
 				   "  # and fails with \"Operation not permitted\" without this\n"
 				   "  - name: BYPASS-PING6-%s-OUT\n    direction: out\n%s%s%s    protocol: udp\n"
