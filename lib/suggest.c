@@ -133,6 +133,24 @@ static void peer_label(const struct spol *p, const struct mc_addr *peers, size_t
 			snprintf(buf, len, "PEER%zu", j + 1);
 }
 
+/* A BYPASS the suggestion adds though no flow showed it: to remote (a selector, or NULL for any),
+ * its ICMP types (NULL: any) or the remote port (0: any). */
+static void added_bypass(struct mc_buf *out, const char *name, enum mc_dir dir, const char *remote, int proto,
+			 const char *icmp, unsigned rport)
+{
+	char pb[16];
+
+	mc_buf_printf(out, "  - name: %s\n    direction: %s\n", name, mc_dir_str(dir));
+	if (remote)
+		mc_buf_printf(out, "    remote: %s\n", remote);
+	mc_buf_printf(out, "    protocol: %s\n", mc_proto_str(proto, pb, sizeof(pb)));
+	if (icmp)
+		mc_buf_printf(out, "    icmp: %s\n", icmp);
+	if (rport)
+		mc_buf_printf(out, "    remote-ports: %u\n", rport);
+	mc_buf_printf(out, "    action: %s\n", mc_action_str(MC_BYPASS));
+}
+
 void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struct mc_buf *out)
 {
 	struct sset s = { 0 };
@@ -232,33 +250,29 @@ void mc_suggest(const struct mc_stage *t, const struct mc_suggest_opts *o, struc
 		const struct spol *p = &s.v[i];
 		if (!p->flows || p->proto != MC_PROTO_ICMPV6 || p->dir != MC_DIR_OUT || p->action != MC_BYPASS)
 			continue;
-		char peer[32];
+		char peer[32], name[64];
 		peer_label(p, peers, npeers, peer, sizeof(peer));
-		mc_buf_printf(out, "  # not seen (no packet is sent): ping -6 connects a UDP socket to port 1025 of the host first,\n"
-				   "  # and fails with \"Operation not permitted\" without this\n"
-				   "  - name: BYPASS-PING6-%s-OUT\n    direction: out\n%s%s%s    protocol: udp\n"
-				   "    remote-ports: 1025\n    action: bypass\n",
-			      peer, p->peer.family ? "    remote: " : "", p->peer.family ? peer : "", p->peer.family ? "\n" : "");
+		snprintf(name, sizeof(name), "BYPASS-PING6-%s-OUT", peer);
+		mc_buf_puts(out, "  # not seen (no packet is sent): ping -6 connects a UDP socket to port 1025 of the host first,\n"
+				 "  # and fails with \"Operation not permitted\" without this\n");
+		added_bypass(out, name, MC_DIR_OUT, p->peer.family ? peer : NULL, MC_PROTO_UDP, NULL, 1025);
 	}
 	/* What MCP's best practice asks for whether or not it was seen (mcpsec check warns without):
 	 * Packet Too Big comes from routers, in clear, when a path's MTU shrinks; IPv4 ICMP where the
 	 * list takes IPv4 in. */
 	mc_buf_puts(out, "  # not learned: MCP's best practice (mcpsec check warns without them): routers send\n"
 			 "  # Packet Too Big in clear, and path MTU discovery needs it\n");
-	for (int in = 1; in >= 0; in--)
-		mc_buf_printf(out, "  - name: BYPASS-ICMPV6-TOOBIG-%s\n    direction: %s\n    protocol: icmpv6\n    icmp: 2\n"
-				   "    action: bypass\n", in ? "IN" : "OUT", in ? "in" : "out");
+	added_bypass(out, "BYPASS-ICMPV6-TOOBIG-IN", MC_DIR_IN, NULL, MC_PROTO_ICMPV6, "2", 0);
+	added_bypass(out, "BYPASS-ICMPV6-TOOBIG-OUT", MC_DIR_OUT, NULL, MC_PROTO_ICMPV6, "2", 0);
 	if (o->def == MC_DEF_DENY || o->def == MC_DEF_DENY_ALL) {
 		mc_buf_puts(out, "  # IPv4 ICMP (error reports, path MTU discovery) bypasses IPsec\n");
-		for (int in = 1; in >= 0; in--)
-			mc_buf_printf(out, "  - name: BYPASS-ICMP-%s\n    direction: %s\n    protocol: icmp\n    action: bypass\n",
-				      in ? "IN" : "OUT", in ? "in" : "out");
+		added_bypass(out, "BYPASS-ICMP-IN", MC_DIR_IN, NULL, MC_PROTO_ICMP, NULL, 0);
+		added_bypass(out, "BYPASS-ICMP-OUT", MC_DIR_OUT, NULL, MC_PROTO_ICMP, NULL, 0);
 		/* which lets ping send echo requests to any IPv4 host: its probe too */
 		mc_buf_puts(out, "  # so ping may send to any IPv4 host: it connects a UDP socket to port 1025 of the host\n"
 				 "  # first (nothing is sent), and fails with \"Operation not permitted\" without this;\n"
-				 "  # drop it if everyone pings with -I ADDRESS\n"
-				 "  - name: BYPASS-PING4-OUT\n    direction: out\n    remote: 0.0.0.0/0\n    protocol: udp\n"
-				 "    remote-ports: 1025\n    action: bypass\n");
+				 "  # drop it if everyone pings with -I ADDRESS\n");
+		added_bypass(out, "BYPASS-PING4-OUT", MC_DIR_OUT, "0.0.0.0/0", MC_PROTO_UDP, NULL, 1025);
 	}
 	mc_buf_printf(out, "# Everything else: the default (%s) decides.\n", mc_default_str(o->def));
 	if (skipped_flows)
